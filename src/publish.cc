@@ -1,0 +1,303 @@
+#include "src/publish.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "src/cache_db.h"
+#include "src/lock.h"
+#include "src/status_macros.h"
+
+namespace typecache {
+namespace {
+
+absl::StatusOr<std::vector<std::string>> DatabaseFiles(Fs& fs, const CheckerAdapter& adapter,
+                                                       const std::string& dir) {
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(dir));
+  std::vector<std::string> out;
+  if (!info.is_dir()) return out;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(dir));
+  for (std::string& name : names) {
+    if (adapter.IsDatabaseFile(name)) out.push_back(std::move(name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<GenLog> ReadLog(Fs& fs, const Layout& layout, const std::string& dir, int64_t gen) {
+  std::string path = layout.log_path(dir, gen);
+  ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path));
+  return ParseGenLog(text, path);
+}
+
+// Groups others changed between generation `base` and the live `live`, or nullopt when that
+// cannot be known from the logs (the caller then compares every group).
+absl::StatusOr<std::optional<GroupSets>> ChangesSince(Fs& fs, const Layout& layout,
+                                                      const CheckerAdapter& adapter,
+                                                      const std::string& dir, const LiveState& base,
+                                                      const LiveState& live) {
+  if (live.kind == LiveState::Kind::kMissing && base.kind == LiveState::Kind::kMissing) {
+    return GroupSets{};  // No cache before, none now: nothing to merge.
+  }
+  if (live.kind != LiveState::Kind::kGeneration) return std::nullopt;
+  int64_t base_gen = 0;
+  if (base.kind == LiveState::Kind::kGeneration) {
+    base_gen = base.gen;
+  } else if (base.kind == LiveState::Kind::kForeign) {
+    return std::nullopt;
+  }
+  if (base_gen > live.gen) return std::nullopt;
+  // The live generation must be exactly what its log describes.
+  absl::StatusOr<GenLog> live_log = ReadLog(fs, layout, dir, live.gen);
+  if (!live_log.ok()) return std::nullopt;
+  ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, live.resolved));
+  if (files.size() != live_log->stamps.size()) return std::nullopt;
+  for (const std::string& file : files) {
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(JoinPath(live.resolved, file)));
+    auto it = live_log->stamps.find(file);
+    if (it == live_log->stamps.end() || !(it->second == FileStamp{info.size, info.mtime_ns})) {
+      return std::nullopt;  // Modified in place by a process outside the protocol.
+    }
+  }
+  GroupSets changed;
+  for (int64_t gen = base_gen + 1; gen <= live.gen; ++gen) {
+    absl::StatusOr<GenLog> log = gen == live.gen ? live_log : ReadLog(fs, layout, dir, gen);
+    if (!log.ok()) return std::nullopt;
+    // A generation made from a foreign directory may differ from its parent anywhere.
+    if (log->parent < 0) return std::nullopt;
+    UnionInto(changed, log->groups);
+  }
+  return changed;
+}
+
+// Every group in the live directory's and the private directory's databases.
+absl::StatusOr<GroupSets> AllGroups(Fs& fs, const CheckerAdapter& adapter, const LiveState& live,
+                                    const std::string& private_dir) {
+  GroupSets all;
+  std::vector<std::string> dirs = {private_dir};
+  if (live.kind != LiveState::Kind::kMissing) dirs.push_back(live.resolved);
+  for (const std::string& dir : dirs) {
+    ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, dir));
+    for (const std::string& file : files) {
+      ASSIGN_OR_RETURN(Db db, Db::Open(JoinPath(dir, file), Db::Mode::kReadOnly));
+      RETURN_IF_ERROR(db.Exec("BEGIN"));
+      ASSIGN_OR_RETURN(std::set<std::string> groups, ListGroups(db, adapter));
+      (void)db.Exec("COMMIT");
+      all[file].insert(groups.begin(), groups.end());
+    }
+  }
+  return all;
+}
+
+absl::StatusOr<int64_t> NextGeneration(Fs& fs, const Layout& layout, const std::string& dir,
+                                       int64_t live_gen) {
+  int64_t next = std::max<int64_t>(live_gen, 0) + 1;
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(layout.gens_dir(dir)));
+  if (!info.is_dir()) return next;
+  // A crashed publisher may have left a generation that never went live: never reuse its name.
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(layout.gens_dir(dir)));
+  for (const std::string& name : names) next = std::max(next, Layout::ParseGenName(name) + 1);
+  return next;
+}
+
+struct DirResult {
+  int64_t merged = 0;
+  int64_t conflicts = 0;
+  bool fast = false;
+  bool full = false;
+  int64_t bytes = 0;
+  int64_t gen = 0;
+};
+
+absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                     const std::string& dir, const LiveState& base,
+                                     const GroupSets& written, const std::string& private_dir,
+                                     const std::string& run_id) {
+  DirResult result;
+  ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
+  ASSIGN_OR_RETURN(std::optional<GroupSets> changed,
+                   ChangesSince(fs, layout, adapter, dir, base, live));
+  if (!changed.has_value()) {
+    result.full = true;
+    ASSIGN_OR_RETURN(changed, AllGroups(fs, adapter, live, private_dir));
+  }
+  // Bring over what others published since the snapshot, except groups this run wrote.
+  for (const auto& [file, groups] : *changed) {
+    std::set<std::string> take;
+    auto mine = written.find(file);
+    for (const std::string& group : groups) {
+      if (mine != written.end() && mine->second.count(group) > 0) {
+        if (!result.full) ++result.conflicts;
+      } else {
+        take.insert(group);
+      }
+    }
+    if (take.empty()) continue;
+    std::string private_db = JoinPath(private_dir, file);
+    ASSIGN_OR_RETURN(Db db, OpenForWrite(private_db));
+    std::string src_schema;
+    if (live.kind != LiveState::Kind::kMissing) {
+      std::string live_db = JoinPath(live.resolved, file);
+      ASSIGN_OR_RETURN(FileInfo info, fs.Stat(live_db));
+      if (info.exists()) {
+        RETURN_IF_ERROR(AttachReadOnly(db, live_db, "live"));
+        src_schema = "live";
+      }
+    }
+    RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    ASSIGN_OR_RETURN(TransferStats moved, ReplaceGroups(db, src_schema, take, adapter));
+    RETURN_IF_ERROR(db.Exec("COMMIT"));
+    RETURN_IF_ERROR(db.Close());
+    RETURN_IF_ERROR(fs.Fsync(private_db));
+    result.merged += moved.groups;
+  }
+  result.fast = !result.full && CountGroups(*changed) == 0;
+
+  // The new generation: log first, then the directory, then the link.
+  GenLog log;
+  ASSIGN_OR_RETURN(log.gen, NextGeneration(fs, layout, dir, live.gen));
+  log.parent = live.kind == LiveState::Kind::kGeneration ? live.gen
+               : live.kind == LiveState::Kind::kMissing  ? 0
+                                                         : -1;
+  log.groups = written;
+  ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, private_dir));
+  for (const std::string& file : files) {
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(JoinPath(private_dir, file)));
+    log.stamps[file] = FileStamp{info.size, info.mtime_ns};
+    result.bytes += info.size;
+  }
+  RETURN_IF_ERROR(MakeDirs(fs, layout.logs_dir(dir)));
+  RETURN_IF_ERROR(WriteFileAtomic(fs, layout.log_path(dir, log.gen), SerializeGenLog(log)));
+  RETURN_IF_ERROR(MakeDirs(fs, layout.gens_dir(dir)));
+  std::string gen_path = layout.gen_path(dir, log.gen);
+  RETURN_IF_ERROR(fs.Rename(private_dir, gen_path));
+  RETURN_IF_ERROR(fs.Fsync(layout.gens_dir(dir)));
+
+  std::string live_path = layout.live_path(dir);
+  std::string link_tmp = JoinPath(layout.runs_dir(), absl::StrCat(run_id, ".", dir, ".link"));
+  (void)fs.Unlink(link_tmp);
+  RETURN_IF_ERROR(fs.Symlink(Layout::LinkTarget(dir, log.gen), link_tmp));
+  ASSIGN_OR_RETURN(FileInfo live_info, fs.Lstat(live_path));
+  if (live_info.is_dir()) {
+    // A real directory (mypy ran on this cache directly): swap it out atomically.
+    std::string trash = JoinPath(layout.trash_dir(), absl::StrCat(dir, ".", RandomSuffix()));
+    absl::Status swapped = fs.RenameExchange(link_tmp, live_path);
+    if (swapped.ok()) {
+      RETURN_IF_ERROR(fs.Rename(link_tmp, trash));
+    } else {
+      // No RENAME_EXCHANGE (e.g. NFS): a reader may briefly find no cache, which is a cold run.
+      RETURN_IF_ERROR(fs.Rename(live_path, trash));
+      RETURN_IF_ERROR(fs.Rename(link_tmp, live_path));
+    }
+  } else {
+    RETURN_IF_ERROR(fs.Rename(link_tmp, live_path));
+  }
+  RETURN_IF_ERROR(fs.Fsync(layout.cache_dir()));
+  result.gen = log.gen;
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
+                                            const Snapshot& snapshot) {
+  WriteSets writes;
+  ASSIGN_OR_RETURN(std::vector<std::string> dirs, fs.ListDir(snapshot.private_root));
+  std::sort(dirs.begin(), dirs.end());
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  for (const std::string& dir : dirs) {
+    if (!adapter.IsDatabaseDir(dir)) continue;
+    std::string path = JoinPath(snapshot.private_root, dir);
+    ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, path));
+    GroupSets groups;
+    for (const std::string& file : files) {
+      std::string db = JoinPath(path, file);
+      ASSIGN_OR_RETURN(std::set<std::string> written, FinishCapture(db, adapter));
+      if (!written.empty()) groups[file] = std::move(written);
+      // Shareable by the group, like ccache: 0666 & ~umask.
+      RETURN_IF_ERROR(fs.Chmod(db, 0666 & ~mask));
+      RETURN_IF_ERROR(fs.Fsync(db));
+    }
+    if (!groups.empty()) writes[dir] = std::move(groups);
+  }
+  return writes;
+}
+
+absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const Snapshot& snapshot, const WriteSets& writes,
+                                      const std::string& run_id, const PublishOptions& options) {
+  PublishReport report;
+  if (writes.empty()) return report;
+  absl::Time wait_start = absl::Now();
+  ASSIGN_OR_RETURN(FileLock lock,
+                   FileLock::Acquire(fs, layout.lock_path(), options.lock_timeout,
+                                     [&](const std::string& holder) {
+                                       if (options.notice) {
+                                         options.notice("waiting for the publish lock held by " +
+                                                        holder);
+                                       }
+                                     }));
+  absl::Time held_start = absl::Now();
+  report.lock_wait = held_start - wait_start;
+  std::vector<std::pair<std::string, int64_t>> published;
+  for (const auto& [dir, groups] : writes) {
+    ASSIGN_OR_RETURN(DirResult result,
+                     PublishDir(fs, layout, adapter, dir, snapshot.BaseOf(dir), groups,
+                                JoinPath(snapshot.private_root, dir), run_id));
+    ++report.dirs_published;
+    report.groups_written += static_cast<int64_t>(CountGroups(groups));
+    report.groups_merged += result.merged;
+    report.conflicts += result.conflicts;
+    report.fast_paths += result.fast ? 1 : 0;
+    report.full_merges += result.full ? 1 : 0;
+    report.bytes += result.bytes;
+    published.emplace_back(dir, result.gen);
+  }
+  lock.Release();
+  report.lock_held = absl::Now() - held_start;
+  for (const auto& [dir, gen] : published) {
+    absl::Status gc =
+        CollectGarbage(fs, layout, dir, gen, options.keep_generations, options.keep_logs);
+    if (!gc.ok() && options.notice) options.notice("cleanup: " + std::string(gc.message()));
+  }
+  return report;
+}
+
+absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
+                            int keep, int keep_logs) {
+  absl::Status first_error;
+  auto note = [&first_error](const absl::Status& status) {
+    if (!status.ok() && first_error.ok()) first_error = status;
+  };
+  absl::StatusOr<std::vector<std::string>> gens = fs.ListDir(layout.gens_dir(dir));
+  if (gens.ok()) {
+    for (const std::string& name : *gens) {
+      int64_t gen = Layout::ParseGenName(name);
+      if (gen > 0 && gen < live_gen - keep) note(RemoveAll(fs, layout.gen_path(dir, gen)));
+    }
+  }
+  absl::StatusOr<std::vector<std::string>> logs = fs.ListDir(layout.logs_dir(dir));
+  if (logs.ok()) {
+    for (const std::string& name : *logs) {
+      absl::string_view stem = name;
+      if (stem.size() < 4 || stem.substr(stem.size() - 4) != ".log") continue;
+      int64_t gen = Layout::ParseGenName(stem.substr(0, stem.size() - 4));
+      if (gen > 0 && gen < live_gen - keep_logs) {
+        absl::Status removed = fs.Unlink(JoinPath(layout.logs_dir(dir), name));
+        if (StatusErrno(removed) != ENOENT) note(removed);
+      }
+    }
+  }
+  absl::StatusOr<std::vector<std::string>> trash = fs.ListDir(layout.trash_dir());
+  if (trash.ok()) {
+    for (const std::string& name : *trash) note(RemoveAll(fs, JoinPath(layout.trash_dir(), name)));
+  }
+  return first_error;
+}
+
+}  // namespace typecache

@@ -1,0 +1,269 @@
+#include "src/run.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "src/layout.h"
+#include "src/lock.h"
+#include "src/publish.h"
+#include "src/snapshot.h"
+#include "src/stats.h"
+#include "src/status_macros.h"
+#include "src/subprocess.h"
+#include "src/sweep.h"
+
+namespace typecache {
+namespace {
+
+int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+std::string MakeRunId() {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  // Run ids contain no '.', so "<id>.lock" and "<id>.3.11.link" map back to their id.
+  std::string safe = absl::StrReplaceAll(host, {{".", "_"}, {"/", "_"}});
+  return absl::StrCat(safe.empty() ? "host" : safe, "-", ::getpid(), "-", RandomSuffix());
+}
+
+std::string Absolute(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  return JoinPath(cwd, path);
+}
+
+// The private directory and the run lock that keeps the sweeper away from it.
+struct PrivateCache {
+  std::string root;
+  std::optional<FileLock> lock;
+  bool shared = false;  // Inside the shared cache (publishable) or a fallback temp dir.
+};
+
+absl::StatusOr<PrivateCache> MakePrivateCache(Fs& fs, const Layout& layout, const std::string& id) {
+  PrivateCache cache;
+  RETURN_IF_ERROR(layout.Create(fs));
+  ASSIGN_OR_RETURN(FileLock lock,
+                   FileLock::TryAcquire(fs, JoinPath(layout.runs_dir(), id + ".lock")));
+  cache.lock.emplace(std::move(lock));
+  cache.root = JoinPath(layout.runs_dir(), id);
+  RETURN_IF_ERROR(fs.MakeDir(cache.root, /*ok_if_exists=*/false));
+  cache.shared = true;
+  return cache;
+}
+
+absl::StatusOr<PrivateCache> MakeFallbackCache() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = JoinPath(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "typecache.XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr) return ErrnoStatus(errno, "cannot create", templ);
+  PrivateCache cache;
+  cache.root = templ;
+  return cache;
+}
+
+class Reporter {
+ public:
+  explicit Reporter(std::ostream& err) : err_(err) {}
+  void Warn(absl::string_view text) { err_ << "typecache: warning: " << text << std::endl; }
+  void Note(absl::string_view text) { err_ << "typecache: " << text << std::endl; }
+
+ private:
+  std::ostream& err_;
+};
+
+}  // namespace
+
+absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text) {
+  if (text == "auto") return PublishPolicy::kAuto;
+  if (text == "always") return PublishPolicy::kAlways;
+  if (text == "never") return PublishPolicy::kNever;
+  return absl::InvalidArgumentError(
+      absl::StrCat("publish policy '", text, "' is not one of auto, always, never"));
+}
+
+const char* PublishPolicyName(PublishPolicy policy) {
+  switch (policy) {
+    case PublishPolicy::kAuto:
+      return "auto";
+    case PublishPolicy::kAlways:
+      return "always";
+    case PublishPolicy::kNever:
+      return "never";
+  }
+  return "?";
+}
+
+std::string ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
+                            const EnvLookup& env) {
+  if (!options.cache_dir.empty()) return Absolute(options.cache_dir);
+  std::optional<std::string> from_checker = adapter.CacheDirFromCommand(options.command, env);
+  return Absolute(from_checker.value_or(adapter.DefaultCacheDir()));
+}
+
+absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options,
+                               const EnvLookup& env, std::ostream& err) {
+  Reporter report(err);
+  if (options.command.empty()) return absl::InvalidArgumentError("no command given after --");
+  std::string why;
+  if (adapter.Bypass(options.command, &why)) {
+    if (options.verbose) report.Note(absl::StrCat(why, ": running the command unchanged"));
+    ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
+    return child.exit_code;
+  }
+
+  Layout layout(ResolveCacheDir(adapter, options, env));
+  StatsDelta stats;
+  stats.Add("runs", 1);
+  stats.Set("last_run", absl::ToUnixSeconds(absl::Now()));
+  std::string run_id = MakeRunId();
+  bool degraded = false;
+
+  // 1. A private cache directory inside the shared one (same file system: renames are atomic).
+  absl::StatusOr<PrivateCache> priv = MakePrivateCache(fs, layout, run_id);
+  if (!priv.ok()) {
+    report.Warn(absl::StrCat("cannot use the shared cache ", layout.cache_dir(), ": ",
+                             priv.status().message(), "; running with a private cold cache"));
+    degraded = true;
+    priv = MakeFallbackCache();
+    if (!priv.ok()) {
+      report.Warn(absl::StrCat(priv.status().message(), "; running the command unchanged"));
+      ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
+      return child.exit_code;
+    }
+  }
+  if (priv->shared) {
+    absl::StatusOr<SweepReport> swept = SweepDeadRuns(fs, layout);
+    if (!swept.ok()) {
+      report.Warn(absl::StrCat("cannot sweep old private copies: ", swept.status().message()));
+    } else if (options.verbose && !swept->removed.empty()) {
+      report.Note(absl::StrCat("removed ", swept->removed.size(), " private copies of dead runs"));
+    }
+  }
+
+  // 2. Snapshot.
+  Snapshot snapshot;
+  snapshot.private_root = priv->root;
+  if (priv->shared) {
+    absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root);
+    if (taken.ok()) {
+      snapshot = *std::move(taken);
+      stats.Add("snapshot_ms", Ms(snapshot.took));
+      stats.Add("snapshot_bytes", snapshot.bytes);
+      if (options.verbose) {
+        report.Note(absl::StrFormat("snapshot: %d files, %d bytes by %s in %d ms", snapshot.files,
+                                    snapshot.bytes, snapshot.method.empty() ? "-" : snapshot.method,
+                                    Ms(snapshot.took)));
+      }
+    } else {
+      report.Warn(absl::StrCat("cannot snapshot the shared cache: ", taken.status().message(),
+                               "; running with a cold cache"));
+      degraded = true;
+      absl::Status cleared = RemoveAll(fs, priv->root);
+      if (cleared.ok()) cleared = fs.MakeDir(priv->root, false);
+      if (!cleared.ok()) {
+        report.Warn(std::string(cleared.message()));
+        priv->shared = false;
+      }
+    }
+  }
+
+  // 3. The checker, unmodified, on the private copy.
+  absl::StatusOr<Invocation> inv = adapter.Redirect(options.command, priv->root);
+  if (!inv.ok()) return inv.status();
+  if (options.verbose) {
+    for (const std::string& note : inv->notes) report.Note(note);
+  }
+  ChildSpec spec{inv->argv, inv->set_env, std::string(adapter.crash_marker()), 1, 2};
+  absl::Time checker_start = absl::Now();
+  absl::StatusOr<ChildResult> child = RunChild(spec);
+  stats.Add("checker_ms", Ms(absl::Now() - checker_start));
+  auto cleanup = [&]() {
+    absl::Status removed = RemoveAll(fs, priv->root);
+    if (!removed.ok()) report.Warn(absl::StrCat("cannot remove ", priv->root, ": ",
+                                                removed.message()));
+    priv->lock.reset();
+    if (priv->shared) {
+      (void)fs.Unlink(JoinPath(layout.runs_dir(), run_id + ".lock"));
+      if (degraded) stats.Add("runs_degraded", 1);
+      absl::Status recorded = UpdateStats(fs, layout, stats);
+      if (!recorded.ok()) {
+        report.Warn(absl::StrCat("cannot record statistics: ", recorded.message()));
+      }
+    }
+  };
+  if (!child.ok()) {
+    cleanup();
+    return child.status();
+  }
+
+  // 4. Publish, when the run deserves it.
+  bool publishable = false;
+  switch (options.publish) {
+    case PublishPolicy::kAuto:
+      publishable = adapter.RunIsPublishable(child->exit_code, child->marker_seen);
+      break;
+    case PublishPolicy::kAlways:
+      publishable = child->term_signal == 0;
+      break;
+    case PublishPolicy::kNever:
+      publishable = false;
+      break;
+  }
+  if (!publishable) {
+    stats.Add("runs_not_published", 1);
+    if (options.verbose || options.publish == PublishPolicy::kAuto) {
+      if (options.publish == PublishPolicy::kNever) {
+        report.Note("not publishing (publish policy: never)");
+      } else {
+        report.Note(absl::StrCat(adapter.name(), " exited with status ", child->exit_code,
+                                 child->marker_seen ? " and reported an internal error" : "",
+                                 "; the shared cache is left unchanged"));
+      }
+    }
+  } else if (priv->shared) {
+    absl::Time publish_start = absl::Now();
+    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot);
+    absl::StatusOr<PublishReport> published =
+        writes.ok() ? Publish(fs, layout, adapter, snapshot, *writes, run_id,
+                              PublishOptions{options.lock_timeout,
+                                             [&](const std::string& text) { report.Note(text); }})
+                    : absl::StatusOr<PublishReport>(writes.status());
+    if (!published.ok()) {
+      degraded = true;
+      if (absl::IsDeadlineExceeded(published.status())) stats.Add("lock_timeouts", 1);
+      report.Warn(absl::StrCat("cannot publish to the shared cache: ", published.status().message(),
+                               "; this run's cache entries are discarded"));
+    } else {
+      const PublishReport& r = *published;
+      stats.Add("publish_ms", Ms(absl::Now() - publish_start));
+      if (r.dirs_published == 0) {
+        stats.Add("runs_unchanged", 1);
+      } else {
+        stats.Add("runs_published", 1);
+        stats.Add(r.fast_paths == r.dirs_published ? "publish_fast" : "publish_merged", 1);
+        stats.Add("publish_full_merge", r.full_merges);
+        stats.Add("groups_written", r.groups_written);
+        stats.Add("groups_merged", r.groups_merged);
+        stats.Add("conflicts", r.conflicts);
+        stats.Add("lock_wait_ms", Ms(r.lock_wait));
+        stats.Max("lock_wait_max_ms", Ms(r.lock_wait));
+        stats.Add("lock_held_ms", Ms(r.lock_held));
+        stats.Max("lock_held_max_ms", Ms(r.lock_held));
+        stats.Add("published_bytes", r.bytes);
+      }
+      if (options.verbose) {
+        report.Note(absl::StrFormat(
+            "published %d dirs: %d groups written, %d merged from others, %d conflicts, "
+            "%d full merges; lock wait %d ms, held %d ms",
+            r.dirs_published, r.groups_written, r.groups_merged, r.conflicts, r.full_merges,
+            Ms(r.lock_wait), Ms(r.lock_held)));
+      }
+    }
+  }
+  cleanup();
+  return child->exit_code;
+}
+
+}  // namespace typecache

@@ -1,0 +1,46 @@
+// Taking a run's private snapshot of the shared cache.
+//
+// For every database directory <cache>/<X.Y>, the databases of the live generation are copied
+// into <private>/<X.Y>/ (consistently, see ConsistentCopy) and write capture is installed in
+// each copy. The snapshot remembers which generation each directory was at, which is what the
+// publish step compares against. No lock is taken: live generations are immutable, and a
+// generation that disappears under the copy (garbage-collected) is retried from the new one.
+#ifndef TYPECACHE_SRC_SNAPSHOT_H_
+#define TYPECACHE_SRC_SNAPSHOT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/checker_adapter.h"
+#include "src/fs.h"
+#include "src/layout.h"
+
+namespace typecache {
+
+struct SnapshotDir {
+  std::string name;  // "3.11"
+  LiveState base;    // What <cache>/<name> was when copied.
+};
+
+struct Snapshot {
+  std::string private_root;  // The checker's cache directory for this run.
+  std::vector<SnapshotDir> dirs;
+  int64_t bytes = 0;
+  int files = 0;
+  std::string method;  // How the last file was copied ("reflink", "copy_file_range", ...).
+  absl::Duration took;
+
+  // The base state of `name`; kMissing when the directory was not in the snapshot.
+  LiveState BaseOf(absl::string_view name) const;
+};
+
+// Copies the shared cache under `layout` into `private_root` (which must exist and be empty).
+absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const std::string& private_root);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_SNAPSHOT_H_

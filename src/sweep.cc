@@ -1,0 +1,57 @@
+#include "src/sweep.h"
+
+#include <cerrno>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "src/lock.h"
+#include "src/status_macros.h"
+
+namespace typecache {
+
+std::string RunIdOf(absl::string_view entry) {
+  size_t dot = entry.find('.');
+  return std::string(dot == absl::string_view::npos ? entry : entry.substr(0, dot));
+}
+
+absl::StatusOr<SweepReport> SweepDeadRuns(Fs& fs, const Layout& layout, absl::Duration min_age,
+                                          bool dry_run) {
+  SweepReport report;
+  ASSIGN_OR_RETURN(FileInfo runs_info, fs.Stat(layout.runs_dir()));
+  if (!runs_info.is_dir()) return report;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(layout.runs_dir()));
+  std::map<std::string, std::vector<std::string>> by_id;
+  for (const std::string& name : names) by_id[RunIdOf(name)].push_back(name);
+  int64_t now_ns = absl::ToUnixNanos(absl::Now());
+  for (const auto& [id, entries] : by_id) {
+    bool young = false;
+    for (const std::string& entry : entries) {
+      ASSIGN_OR_RETURN(FileInfo info, fs.Lstat(JoinPath(layout.runs_dir(), entry)));
+      if (info.exists() && now_ns - info.mtime_ns < absl::ToInt64Nanoseconds(min_age)) young = true;
+    }
+    if (young) continue;
+    std::string lock_path = JoinPath(layout.runs_dir(), id + ".lock");
+    absl::StatusOr<FileLock> lock = FileLock::TryAcquire(fs, lock_path);
+    if (!lock.ok()) {
+      if (absl::IsUnavailable(lock.status())) {
+        ++report.live;
+        continue;
+      }
+      return lock.status();
+    }
+    report.removed.push_back(id);
+    if (dry_run) {
+      // TryAcquire may have created the lock file; leave things as they were otherwise.
+      continue;
+    }
+    for (const std::string& entry : entries) {
+      if (entry == id + ".lock") continue;
+      RETURN_IF_ERROR(RemoveAll(fs, JoinPath(layout.runs_dir(), entry)));
+    }
+    absl::Status unlinked = fs.Unlink(lock_path);  // Removed while held: nobody else can own it.
+    if (!unlinked.ok() && StatusErrno(unlinked) != ENOENT) return unlinked;
+  }
+  return report;
+}
+
+}  // namespace typecache
