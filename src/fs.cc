@@ -14,6 +14,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/numbers.h"
 #include "src/status_macros.h"
 
@@ -383,8 +384,16 @@ std::string BaseName(absl::string_view path) {
 }
 
 std::string RandomSuffix() {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^
-                                   (static_cast<uint64_t>(::getpid()) << 32));
+  // Reseeded after fork(): a child must never repeat its parent's names.
+  thread_local pid_t seeded_for = 0;
+  thread_local std::mt19937_64 rng;
+  if (seeded_for != ::getpid()) {
+    seeded_for = ::getpid();
+    std::random_device device;
+    rng.seed((static_cast<uint64_t>(device()) << 32) ^ device() ^
+             (static_cast<uint64_t>(seeded_for) << 16) ^
+             static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
+  }
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
   return std::string(buf, 12);

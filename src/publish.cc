@@ -111,6 +111,7 @@ struct DirResult {
   bool full = false;
   int64_t bytes = 0;
   int64_t gen = 0;
+  std::string warning;  // A step after the switch failed; the publish itself happened.
 };
 
 absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
@@ -187,7 +188,9 @@ absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const Checker
     std::string trash = JoinPath(layout.trash_dir(), absl::StrCat(dir, ".", RandomSuffix()));
     absl::Status swapped = fs.RenameExchange(link_tmp, live_path);
     if (swapped.ok()) {
-      RETURN_IF_ERROR(fs.Rename(link_tmp, trash));
+      // The new generation is live; failing to move the old directory aside is only untidy.
+      absl::Status moved = fs.Rename(link_tmp, trash);
+      if (!moved.ok()) result.warning = std::string(moved.message());
     } else {
       // No RENAME_EXCHANGE (e.g. NFS): a reader may briefly find no cache, which is a cold run.
       RETURN_IF_ERROR(fs.Rename(live_path, trash));
@@ -196,7 +199,12 @@ absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const Checker
   } else {
     RETURN_IF_ERROR(fs.Rename(link_tmp, live_path));
   }
-  RETURN_IF_ERROR(fs.Fsync(layout.cache_dir()));
+  // The rename is visible; if the directory cannot be synced there is nothing to undo, but the
+  // user should know the publish may not survive a power cut.
+  absl::Status synced = fs.Fsync(layout.cache_dir());
+  if (!synced.ok()) {
+    result.warning = absl::StrCat("published, but not durably: ", synced.message());
+  }
   result.gen = log.gen;
   return result;
 }
@@ -257,6 +265,7 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
     report.full_merges += result.full ? 1 : 0;
     report.bytes += result.bytes;
     published.emplace_back(dir, result.gen);
+    if (!result.warning.empty() && options.notice) options.notice(result.warning);
   }
   lock.Release();
   report.lock_held = absl::Now() - held_start;
@@ -283,8 +292,18 @@ absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir
   }
   absl::StatusOr<std::vector<std::string>> logs = fs.ListDir(layout.logs_dir(dir));
   if (logs.ok()) {
+    int64_t now_ns = absl::ToUnixNanos(absl::Now());
     for (const std::string& name : *logs) {
       absl::string_view stem = name;
+      if (stem.find(".tmp.") != absl::string_view::npos) {
+        // A log being written by a publisher that died; old enough to be nobody's.
+        std::string path = JoinPath(layout.logs_dir(dir), name);
+        absl::StatusOr<FileInfo> info = fs.Lstat(path);
+        if (info.ok() && now_ns - info->mtime_ns > absl::ToInt64Nanoseconds(absl::Hours(1))) {
+          (void)fs.Unlink(path);
+        }
+        continue;
+      }
       if (stem.size() < 4 || stem.substr(stem.size() - 4) != ".log") continue;
       int64_t gen = Layout::ParseGenName(stem.substr(0, stem.size() - 4));
       if (gen > 0 && gen < live_gen - keep_logs) {
