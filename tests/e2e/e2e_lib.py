@@ -1,0 +1,189 @@
+"""Shared helpers for typecache's end-to-end tests: the built binary, real mypy, generated code.
+
+Everything runs inside TEST_TMPDIR (or a fresh temporary directory outside Bazel).
+"""
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MYPY = shutil.which("mypy") or "/usr/bin/mypy"
+# Debian's mypy runs on /usr/bin/python3; its cache directory is named after that version.
+PYVER = subprocess.run(
+    ["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+    capture_output=True, text=True, check=True).stdout.strip()
+
+
+def typecache_binary():
+    for candidate in (
+        os.environ.get("TYPECACHE_BIN", ""),
+        os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache/src/typecache"),
+        os.path.join(HERE, "../../bazel-bin/src/typecache"),
+    ):
+        if candidate and os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    raise RuntimeError("typecache binary not found; build //src:typecache or set TYPECACHE_BIN")
+
+
+TYPECACHE = typecache_binary()
+
+# Standard-library modules the generated packages import; each package takes a different slice,
+# so their module sets overlap in the standard library and differ in their own code.
+STDLIB = [
+    "json", "os", "re", "email.mime.text", "http.client", "urllib.parse", "collections",
+    "dataclasses", "pathlib", "argparse", "logging", "csv", "decimal", "fractions", "statistics",
+    "textwrap", "shutil", "subprocess", "tempfile", "itertools", "functools", "heapq", "bisect",
+    "string", "difflib", "enum", "uuid", "hashlib", "hmac", "base64", "zipfile", "tarfile",
+]
+
+
+def write_package(root, index, modules=6, with_error=True, extra=""):
+    """Writes package pkg<index> under root: `modules` modules with typed code, one type error."""
+    pkg = os.path.join(root, "pkg%d" % index)
+    os.makedirs(pkg, exist_ok=True)
+    with open(os.path.join(pkg, "__init__.py"), "w") as f:
+        f.write('"""Generated package %d."""\n' % index)
+    for m in range(modules):
+        imports = [STDLIB[(index * 3 + m + k) % len(STDLIB)] for k in range(3)]
+        lines = ["import %s" % name for name in imports]
+        if m > 0:
+            lines.append("from pkg%d import mod%d" % (index, m - 1))
+        lines += [
+            "",
+            "",
+            "def f%d(x: int, y: str = 'a') -> str:" % m,
+            "    return y * x",
+            "",
+            "",
+            "class C%d:" % m,
+            "    def __init__(self, value: int) -> None:",
+            "        self.value = value",
+            "",
+            "    def double(self) -> int:",
+            "        return self.value * 2",
+            "",
+        ]
+        if m > 0:
+            lines.append("def g%d() -> str:" % m)
+            lines.append("    return mod%d.f%d(%d)" % (m - 1, m - 1, m))
+            lines.append("")
+        if with_error and m == modules - 1:
+            lines.append("bad: int = f%d(1)  # a deliberate type error" % m)
+        lines.append(extra)
+        with open(os.path.join(pkg, "mod%d.py" % m), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return "pkg%d" % index
+
+
+def run(cmd, cwd, env=None, timeout=600):
+    full_env = dict(os.environ)
+    full_env.pop("MYPY_CACHE_DIR", None)
+    full_env.pop("TYPECACHE_DIR", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start(cmd, cwd, env=None):
+    full_env = dict(os.environ)
+    full_env.pop("MYPY_CACHE_DIR", None)
+    if env:
+        full_env.update(env)
+    return subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def db_paths(cache_dir):
+    """Every cache database under cache_dir's version directories."""
+    out = []
+    if not os.path.isdir(cache_dir):
+        return out
+    for entry in sorted(os.listdir(cache_dir)):
+        d = os.path.join(cache_dir, entry)
+        if entry.startswith(".") or not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if name == "cache.db" or (name.startswith("cache.") and name.endswith(".db")):
+                out.append(os.path.join(d, name))
+    return out
+
+
+def rows(cache_dir, table=None):
+    """{(db file name, path): (mtime, typeof(data), data)} over every database."""
+    result = {}
+    for db in db_paths(cache_dir):
+        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        try:
+            tables = [t for (t,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")]
+            for t in ("files", "files2"):
+                if t in tables and (table is None or table == t):
+                    for path, mtime, kind, data in conn.execute(
+                            "SELECT path, mtime, typeof(data), data FROM %s" % t):
+                        result[(os.path.basename(db), path)] = (mtime, kind, data)
+        finally:
+            conn.close()
+    return result
+
+
+def groups(cache_dir):
+    """Module groups present: key up to the first dot of its basename."""
+    out = set()
+    for (_, path) in rows(cache_dir):
+        base = path.rsplit("/", 1)
+        stem = base[-1].split(".", 1)[0]
+        out.add((base[0] + "/" + stem) if len(base) == 2 else stem)
+    return out
+
+
+def integrity(cache_dir):
+    results = []
+    for db in db_paths(cache_dir):
+        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        try:
+            results.append(conn.execute("PRAGMA integrity_check").fetchone()[0])
+        finally:
+            conn.close()
+    return results
+
+
+def meta_data_problems(cache_dir):
+    """JSON-layout pairing: every X.meta.json has X.data.json with int(mtime) == data_mtime."""
+    problems = []
+    all_rows = rows(cache_dir)
+    for (db, path), (mtime, kind, data) in all_rows.items():
+        if not path.endswith(".meta.json"):
+            continue
+        meta = json.loads(data if isinstance(data, str) else data.decode())
+        data_key = (db, path[:-len(".meta.json")] + ".data.json")
+        if data_key not in all_rows:
+            problems.append("%s: no data row" % path)
+        elif int(all_rows[data_key][0]) != meta.get("data_mtime"):
+            problems.append("%s: data mtime %r != meta data_mtime %r" % (
+                path, all_rows[data_key][0], meta.get("data_mtime")))
+    return problems
+
+
+class E2ETestCase(unittest.TestCase):
+    """A test case with a private working directory."""
+
+    def setUp(self):
+        base = os.environ.get("TEST_TMPDIR") or None
+        self.work = tempfile.mkdtemp(prefix="e2e.", dir=base)
+
+    def tearDown(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def typecache(self, *args, env=None, cwd=None):
+        return run([TYPECACHE] + list(args), cwd or self.work, env=env)
+
+
+def main():
+    unittest.main(verbosity=2)

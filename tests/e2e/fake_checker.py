@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""A stand-in for mypy that writes the cache layouts of newer mypy versions (which cannot be
+installed here), driven by the JSON in FAKE_ACTIONS. It parses --cache-dir like mypy and writes
+rows with mypy's exact schemas:
+
+  {"version": "3.12", "journal": "wal" | "delete",
+   "actions": [{"op": "write", "db": "cache.3.db", "table": "files2",
+                "rows": [["mod.meta.ff", 12.0, "hex:00ff"]]},
+               {"op": "delete", "db": "cache.db", "table": "files", "keys": ["m.meta.json"]},
+               {"op": "print", "text": "...", "stream": "stdout" | "stderr"},
+               {"op": "sleep", "seconds": 1.5},
+               {"op": "touch", "path": "FILE"}],
+   "on_sigterm": "FILE", "exit": 0}
+
+Values starting with "hex:" are BLOBs (files2); others are TEXT.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+SCHEMA = {
+    "files": "CREATE TABLE IF NOT EXISTS files (path TEXT UNIQUE NOT NULL, mtime REAL, data TEXT)",
+    "files2": "CREATE TABLE IF NOT EXISTS files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB)",
+}
+
+
+def main():
+    spec = json.loads(os.environ.get("FAKE_ACTIONS", "{}"))
+    cache_dir = os.environ.get("MYPY_CACHE_DIR", ".mypy_cache")
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        if arg.startswith("--cache-dir="):
+            cache_dir = arg.split("=", 1)[1]
+        elif arg == "--cache-dir" and i + 1 < len(args):
+            cache_dir = args[i + 1]
+    if spec.get("on_sigterm"):
+        def on_term(signum, frame):
+            with open(spec["on_sigterm"], "w") as f:
+                f.write("got SIGTERM\n")
+            sys.exit(143)
+        signal.signal(signal.SIGTERM, on_term)
+    version_dir = os.path.join(cache_dir, spec.get("version", "3.11"))
+    os.makedirs(version_dir, exist_ok=True)
+    conns = {}
+
+    def conn_for(db):
+        if db not in conns:
+            c = sqlite3.connect(os.path.join(version_dir, db), isolation_level=None)
+            if spec.get("journal") == "wal":
+                c.execute("PRAGMA journal_mode=WAL")
+            conns[db] = c
+        return conns[db]
+
+    for action in spec.get("actions", []):
+        op = action["op"]
+        if op == "write":
+            c = conn_for(action["db"])
+            table = action.get("table", "files")
+            c.execute(SCHEMA[table])
+            c.execute("CREATE INDEX IF NOT EXISTS path_idx ON %s(path)" % table)
+            c.execute("BEGIN")
+            for path, mtime, data in action["rows"]:
+                value = bytes.fromhex(data[4:]) if data.startswith("hex:") else data
+                c.execute("INSERT OR REPLACE INTO %s(path, mtime, data) VALUES(?, ?, ?)" % table,
+                          (path, mtime, value))
+            c.execute("COMMIT")
+        elif op == "delete":
+            c = conn_for(action.get("db", "cache.db"))
+            for key in action["keys"]:
+                c.execute("DELETE FROM %s WHERE path = ?" % action.get("table", "files"), (key,))
+        elif op == "print":
+            stream = sys.stderr if action.get("stream") == "stderr" else sys.stdout
+            stream.write(action["text"])
+            stream.flush()
+        elif op == "sleep":
+            time.sleep(action["seconds"])
+        elif op == "touch":
+            open(action["path"], "w").close()
+    for c in conns.values():
+        c.close()
+    sys.exit(spec.get("exit", 0))
+
+
+if __name__ == "__main__":
+    main()
