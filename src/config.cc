@@ -162,12 +162,18 @@ absl::StatusOr<int64_t> ParseSize(absl::string_view text) {
       number.remove_suffix(1);
       last = number.empty() ? '\0' : absl::ascii_toupper(static_cast<unsigned char>(number.back()));
     }
+    // "Gi"/"GiB" (as FormatSize prints) mean the same as "G": the 'i' precedes the B, not
+    // the unit letter.
+    bool iec = false;
+    if (last == 'I' && number.size() >= 2) {
+      iec = true;
+      last = absl::ascii_toupper(static_cast<unsigned char>(number[number.size() - 2]));
+    }
     const char* units = "KMGT";
     for (int i = 0; i < 4; ++i) {
       if (last == units[i]) {
         factor = std::pow(1024.0, i + 1);
-        number.remove_suffix(1);
-        if (!number.empty() && (number.back() == 'i')) number.remove_suffix(1);
+        number.remove_suffix(iec ? 2 : 1);
         break;
       }
     }

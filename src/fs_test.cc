@@ -257,8 +257,7 @@ TEST(RealFsTest, ReadFileMissingNamesPath) {
   absl::StatusOr<std::string> text = RealFs().ReadFile(tmp.Sub("missing"));
   ASSERT_FALSE(text.ok());
   EXPECT_EQ(text.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(absl::StrContains(text.status().message(), tmp.Sub("missing")))
-      << text.status();
+  EXPECT_TRUE(absl::StrContains(text.status().message(), tmp.Sub("missing"))) << text.status();
 }
 
 TEST(RealFsTest, CopyFileCopiesContent) {

@@ -5,21 +5,30 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace typecache {
+namespace {
+
+// CEscape leaves spaces alone, but a space separates the fields of a record.
+std::string EscapeKey(absl::string_view key) {
+  return absl::StrReplaceAll(absl::CEscape(key), {{" ", "\\040"}});
+}
+
+}  // namespace
 
 std::string SerializeGenLog(const GenLog& log) {
   std::string out = absl::StrCat("typecache-genlog 1\ngen ", log.gen, "\nparent ", log.parent,
                                  "\n");
   for (const auto& [file, stamp] : log.stamps) {
-    absl::StrAppend(&out, "stamp ", absl::CEscape(file), " ", stamp.size, " ", stamp.mtime_ns,
+    absl::StrAppend(&out, "stamp ", EscapeKey(file), " ", stamp.size, " ", stamp.mtime_ns,
                     "\n");
   }
   for (const auto& [file, groups] : log.groups) {
-    std::string escaped_file = absl::CEscape(file);
+    std::string escaped_file = EscapeKey(file);
     for (const std::string& group : groups) {
-      absl::StrAppend(&out, "group ", escaped_file, " ", absl::CEscape(group), "\n");
+      absl::StrAppend(&out, "group ", escaped_file, " ", EscapeKey(group), "\n");
     }
   }
   absl::StrAppend(&out, "end\n");
