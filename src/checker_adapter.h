@@ -5,6 +5,7 @@
 #ifndef TYPECACHE_SRC_CHECKER_ADAPTER_H_
 #define TYPECACHE_SRC_CHECKER_ADAPTER_H_
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -18,6 +19,18 @@ namespace typecache {
 
 // Reads an environment variable; returns nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// What the adapter can tell about one cache row from its key and content.
+struct RowFacts {
+  enum class Role { kMeta, kData, kOther };
+  Role role = Role::kOther;
+  std::string kind;      // For statistics: "meta.json", "data.ff", "global", ...
+  bool checked = false;  // The content format is known and was checked.
+  std::string problem;   // Non-empty when the content is malformed.
+  std::optional<int64_t> data_mtime;  // A meta row's record of int(mtime) of its data row.
+  std::string version;      // Checker version that wrote the row (when recorded).
+  std::string source_path;  // Source file the group caches (when recorded).
+};
 
 // The command to execute for one checker run.
 struct Invocation {
@@ -59,6 +72,13 @@ class CheckerAdapter {
   virtual std::string GroupOf(absl::string_view key) const = 0;
   // Half-open key range [first, second) holding exactly the keys of `group`.
   virtual std::pair<std::string, std::string> GroupRange(absl::string_view group) const = 0;
+
+  // Describes one row (for verify, prune and stats).
+  virtual RowFacts DescribeRow(absl::string_view key, absl::string_view data) const = 0;
+  // Whether a group needs a meta row and a data row to be usable (false for global rows).
+  virtual bool NeedsMetaAndData(absl::string_view group) const = 0;
+  // The checker's own version as it records it in meta rows ("1.0.1"), or an error.
+  virtual absl::StatusOr<std::string> InstalledVersion() const = 0;
 
   // Whether a run's cache may be published, from its exit code and whether its output contained
   // the checker's crash marker.

@@ -32,7 +32,7 @@ const std::vector<SettingSpec>& SettingSpecs();
 
 struct SettingValue {
   std::string value;
-  std::string origin;  // "flag", "environment (TYPECACHE_X)", "<file>:<line>", "default"
+  std::string origin;  // "command line", "environment (TYPECACHE_X)", "<file>:<line>", "default"
 };
 
 class Config {

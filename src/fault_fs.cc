@@ -47,7 +47,13 @@ absl::Status FaultFs::Configure(const std::string& spec) {
   std::vector<std::string> parts = absl::StrSplit(at[0], ':');
   if (parts.size() != 3 || parts[0] != "fail") return bad();
   int err = ErrnoByName(parts[2]);
-  if (err == 0) return bad();
+  static const char* const kOps[] = {"*",      "lstat", "stat",     "readlink", "symlink",
+                                     "mkdir",  "listdir", "rename", "exchange", "unlink",
+                                     "rmdir",  "copy",  "write",    "read",     "fsync",
+                                     "chmod",  "openlock", "lock",  "overwrite", "readfd"};
+  bool known = false;
+  for (const char* op : kOps) known = known || parts[1] == op;
+  if (err == 0 || !known) return bad();
   FailAt(parts[1], nth, err);
   return absl::OkStatus();
 }

@@ -9,7 +9,8 @@
 // Text format, one record per line, keys C-escaped:
 //   typecache-genlog 1
 //   gen 42
-//   parent 41          (0: there was no cache; -1: parent was a foreign directory)
+//   parent 41          (0: there was no cache; -1: the change from the previous generation
+//                      cannot be listed: a foreign directory was adopted, or a database salvaged)
 //   stamp cache.db 40960 1763758262123456789
 //   group cache.db email/mime/text
 #ifndef TYPECACHE_SRC_GENLOG_H_

@@ -1,9 +1,18 @@
 #include "src/mypy_adapter.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "src/fs.h"
+#include "src/json.h"
+#include "src/subprocess.h"
 
 namespace typecache {
 namespace {
@@ -141,6 +150,70 @@ std::pair<std::string, std::string> MypyAdapter::GroupRange(absl::string_view gr
   // Keys of a group are "<group>.<suffix>"; '/' sorts right after '.', so [group".", group"/")
   // holds exactly the keys that start with "<group>.".
   return {absl::StrCat(group, "."), absl::StrCat(group, "/")};
+}
+
+RowFacts MypyAdapter::DescribeRow(absl::string_view key, absl::string_view data) const {
+  RowFacts facts;
+  size_t slash = key.rfind('/');
+  size_t dot = key.find('.', slash == absl::string_view::npos ? 0 : slash + 1);
+  facts.kind = dot == absl::string_view::npos ? "other" : std::string(key.substr(dot + 1));
+  if (absl::StartsWith(key, "@")) {
+    facts.kind = "global";
+    return facts;
+  }
+  if (absl::StartsWith(facts.kind, "meta.") && facts.kind != "meta_ex.ff") {
+    facts.role = RowFacts::Role::kMeta;
+  } else if (absl::StartsWith(facts.kind, "data.")) {
+    facts.role = RowFacts::Role::kData;
+  }
+  if (facts.kind != "meta.json") return facts;  // Fixed-format rows are binary: not parsed.
+  facts.checked = true;
+  absl::StatusOr<JsonValue> meta = ParseJson(data);
+  if (!meta.ok()) {
+    facts.problem = std::string(meta.status().message());
+    return facts;
+  }
+  if (meta->type != JsonValue::Type::kObject) {
+    facts.problem = "meta is not a JSON object";
+    return facts;
+  }
+  const JsonValue* data_mtime = meta->Find("data_mtime");
+  if (data_mtime == nullptr || data_mtime->type != JsonValue::Type::kNumber) {
+    facts.problem = "meta has no numeric data_mtime";
+    return facts;
+  }
+  facts.data_mtime = static_cast<int64_t>(data_mtime->number);
+  if (const JsonValue* v = meta->Find("version_id"); v && v->type == JsonValue::Type::kString) {
+    facts.version = v->string;
+  }
+  if (const JsonValue* p = meta->Find("path"); p && p->type == JsonValue::Type::kString) {
+    facts.source_path = p->string;
+  }
+  return facts;
+}
+
+bool MypyAdapter::NeedsMetaAndData(absl::string_view group) const {
+  return !absl::StartsWith(group, "@");
+}
+
+absl::StatusOr<std::string> MypyAdapter::InstalledVersion() const {
+  // "mypy 1.0.1 (compiled: yes)" -> "1.0.1".
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create", "pipe");
+  absl::StatusOr<ChildResult> result = RunChild({{"mypy", "--version"}, {}, "", pipe_fds[1], 2});
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  if (!result.ok()) return result.status();
+  std::vector<absl::string_view> words = absl::StrSplit(out, ' ', absl::SkipEmpty());
+  if (result->exit_code != 0 || words.size() < 2 || words[0] != "mypy") {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read mypy's version from '",
+                                                      absl::StripAsciiWhitespace(out), "'"));
+  }
+  return std::string(absl::StripAsciiWhitespace(words[1]));
 }
 
 bool MypyAdapter::RunIsPublishable(int exit_code, bool crash_marker_seen) const {

@@ -32,6 +32,9 @@ class MypyAdapter : public CheckerAdapter {
   absl::string_view key_column() const override { return "path"; }
   std::string GroupOf(absl::string_view key) const override;
   std::pair<std::string, std::string> GroupRange(absl::string_view group) const override;
+  RowFacts DescribeRow(absl::string_view key, absl::string_view data) const override;
+  bool NeedsMetaAndData(absl::string_view group) const override;
+  absl::StatusOr<std::string> InstalledVersion() const override;
   bool RunIsPublishable(int exit_code, bool crash_marker_seen) const override;
   absl::string_view crash_marker() const override { return "INTERNAL ERROR"; }
 

@@ -117,7 +117,7 @@ struct DirResult {
 absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                                      const std::string& dir, const LiveState& base,
                                      const GroupSets& written, const std::string& private_dir,
-                                     const std::string& run_id) {
+                                     const std::string& run_id, const PublishOptions& options) {
   DirResult result;
   ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
   ASSIGN_OR_RETURN(std::optional<GroupSets> changed,
@@ -133,6 +133,7 @@ absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const Checker
     for (const std::string& group : groups) {
       if (mine != written.end() && mine->second.count(group) > 0) {
         if (!result.full) ++result.conflicts;
+        if (options.yield_conflicts && !result.full) take.insert(group);
       } else {
         take.insert(group);
       }
@@ -164,6 +165,7 @@ absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const Checker
   log.parent = live.kind == LiveState::Kind::kGeneration ? live.gen
                : live.kind == LiveState::Kind::kMissing  ? 0
                                                          : -1;
+  if (options.unlisted_dirs.count(dir) > 0) log.parent = -1;
   log.groups = written;
   ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, private_dir));
   for (const std::string& file : files) {
@@ -256,7 +258,7 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
   for (const auto& [dir, groups] : writes) {
     ASSIGN_OR_RETURN(DirResult result,
                      PublishDir(fs, layout, adapter, dir, snapshot.BaseOf(dir), groups,
-                                JoinPath(snapshot.private_root, dir), run_id));
+                                JoinPath(snapshot.private_root, dir), run_id, options));
     ++report.dirs_published;
     report.groups_written += static_cast<int64_t>(CountGroups(groups));
     report.groups_merged += result.merged;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -39,6 +40,13 @@ struct PublishOptions {
   int keep_generations = 2;
   // Generation logs kept; a run whose snapshot is older than this falls back to a full merge.
   int keep_logs = 1000;
+  // Maintenance commands: when a group this publish wrote was also changed by someone who
+  // published after the snapshot, keep theirs (fresh checker output beats an edit decided on
+  // stale data). `typecache run` leaves this off: the later publisher wins.
+  bool yield_conflicts = false;
+  // Directories whose changes cannot be listed group by group (a salvaged corrupt database):
+  // their log marks the change as unknown, so others compare every group.
+  std::set<std::string> unlisted_dirs;
 };
 
 struct PublishReport {
