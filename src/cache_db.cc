@@ -36,8 +36,8 @@ absl::StatusOr<bool> HasTrigger(Db& db, const std::string& name) {
 
 absl::StatusOr<std::vector<std::string>> Columns(Db& db, absl::string_view schema,
                                                  absl::string_view table) {
-  ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("PRAGMA ", QuoteIdent(schema),
-                                                      ".table_info(", QuoteIdent(table), ")")));
+  ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("PRAGMA ", QuoteIdent(schema), ".table_info(",
+                                                      QuoteIdent(table), ")")));
   std::vector<std::string> cols;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -102,14 +102,17 @@ absl::StatusOr<CopyResult> ConsistentCopy(Fs& fs, const std::string& src, const 
   // A hot journal means a writer died mid-transaction: a read-write connection rolls it back
   // (what any SQLite reader does); otherwise read-only.
   ASSIGN_OR_RETURN(FileInfo journal, fs.Stat(src + "-journal"));
-  ASSIGN_OR_RETURN(Db db, Db::Open(src, journal.exists() && journal.size > 0
-                                            ? Db::Mode::kReadWrite
-                                            : Db::Mode::kReadOnly));
+  ASSIGN_OR_RETURN(Db db,
+                   Db::Open(src, journal.exists() && journal.size > 0 ? Db::Mode::kReadWrite
+                                                                      : Db::Mode::kReadOnly));
   // The read transaction holds SQLite's SHARED lock, so no direct writer can commit while the
   // bytes are copied. (CopyFile closes its own descriptor of `src` at the end, which drops this
   // process's POSIX locks on the file; by then the copy is complete.)
   RETURN_IF_ERROR(db.Exec("BEGIN"));
-  RETURN_IF_ERROR(db.QueryInt("SELECT count(*) FROM sqlite_master").status());
+  absl::Status readable = db.QueryInt("SELECT count(*) FROM sqlite_master").status();
+  if (!readable.ok() && !absl::IsDataLoss(readable)) return readable;
+  // A corrupt database cannot be read consistently at all; its bytes are copied as they are
+  // (verify --repair salvages from such a copy).
   ASSIGN_OR_RETURN(CopyMethod method, fs.CopyFile(src, dst));
   (void)db.Exec("COMMIT");
   RETURN_IF_ERROR(db.Close());
@@ -130,18 +133,17 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
     if (!has) continue;
     std::string t = QuoteIdent(table);
     auto record = [&](absl::string_view row) {
-      return absl::StrCat("INSERT OR IGNORE INTO ", kChangesTable, " VALUES(", row, ".", key,
-                          ");");
+      return absl::StrCat("INSERT OR IGNORE INTO ", kChangesTable, " VALUES(", row, ".", key, ");");
     };
+    RETURN_IF_ERROR(
+        db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ", QuoteIdent(TriggerName(table, "ins")),
+                             " AFTER INSERT ON ", t, " BEGIN ", record("new"), " END")));
+    RETURN_IF_ERROR(
+        db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ", QuoteIdent(TriggerName(table, "del")),
+                             " AFTER DELETE ON ", t, " BEGIN ", record("old"), " END")));
     RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ",
-                                         QuoteIdent(TriggerName(table, "ins")),
-                                         " AFTER INSERT ON ", t, " BEGIN ", record("new"), " END")));
-    RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ",
-                                         QuoteIdent(TriggerName(table, "del")),
-                                         " AFTER DELETE ON ", t, " BEGIN ", record("old"), " END")));
-    RETURN_IF_ERROR(db.Exec(absl::StrCat(
-        "CREATE TRIGGER IF NOT EXISTS ", QuoteIdent(TriggerName(table, "upd")),
-        " AFTER UPDATE ON ", t, " BEGIN ", record("old"), record("new"), " END")));
+                                         QuoteIdent(TriggerName(table, "upd")), " AFTER UPDATE ON ",
+                                         t, " BEGIN ", record("old"), record("new"), " END")));
   }
   RETURN_IF_ERROR(db.Exec("COMMIT"));
   return db.Close();
@@ -167,9 +169,9 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
     ASSIGN_OR_RETURN(bool tracked, HasTrigger(db, TriggerName(table, "ins")));
     if (!tracked) {
       // Created during the run: every row in it was written by the run.
-      ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("SELECT ",
-                                                          QuoteIdent(adapter.key_column()),
-                                                          " FROM ", QuoteIdent(table))));
+      ASSIGN_OR_RETURN(
+          Stmt stmt, db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()), " FROM ",
+                                             QuoteIdent(table))));
       while (true) {
         ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
@@ -177,8 +179,7 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
       }
     }
     for (const char* kind : {"ins", "del", "upd"}) {
-      absl::StrAppend(&drops, "DROP TRIGGER IF EXISTS ", QuoteIdent(TriggerName(table, kind)),
-                      ";");
+      absl::StrAppend(&drops, "DROP TRIGGER IF EXISTS ", QuoteIdent(TriggerName(table, kind)), ";");
     }
   }
   absl::StrAppend(&drops, "DROP TABLE IF EXISTS ", kChangesTable, "; COMMIT;");
@@ -194,9 +195,9 @@ absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& a
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
     if (!has) continue;
-    ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat(
-                                    "SELECT ", QuoteIdent(adapter.key_column()), " FROM ",
-                                    QuoteIdent(schema), ".", QuoteIdent(table))));
+    ASSIGN_OR_RETURN(Stmt stmt,
+                     db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()), " FROM ",
+                                             QuoteIdent(schema), ".", QuoteIdent(table))));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;

@@ -9,11 +9,11 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace typecache {
 
@@ -24,12 +24,12 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 struct RowFacts {
   enum class Role { kMeta, kData, kOther };
   Role role = Role::kOther;
-  std::string kind;      // For statistics: "meta.json", "data.ff", "global", ...
-  bool checked = false;  // The content format is known and was checked.
-  std::string problem;   // Non-empty when the content is malformed.
+  std::string kind;                   // For statistics: "meta.json", "data.ff", "global", ...
+  bool checked = false;               // The content format is known and was checked.
+  std::string problem;                // Non-empty when the content is malformed.
   std::optional<int64_t> data_mtime;  // A meta row's record of int(mtime) of its data row.
-  std::string version;      // Checker version that wrote the row (when recorded).
-  std::string source_path;  // Source file the group caches (when recorded).
+  std::string version;                // Checker version that wrote the row (when recorded).
+  std::string source_path;            // Source file the group caches (when recorded).
 };
 
 // The command to execute for one checker run.

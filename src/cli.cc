@@ -11,18 +11,18 @@
 #include "absl/strings/str_cat.h"
 #include "src/compact.h"
 #include "src/config.h"
+#include "src/fault_fs.h"
 #include "src/json.h"
+#include "src/layout.h"
 #include "src/maintenance.h"
 #include "src/merge.h"
+#include "src/mypy_adapter.h"
 #include "src/prune.h"
+#include "src/run.h"
 #include "src/stats.h"
 #include "src/stats_cmd.h"
-#include "src/verify.h"
-#include "src/layout.h"
-#include "src/fault_fs.h"
-#include "src/mypy_adapter.h"
-#include "src/run.h"
 #include "src/status_macros.h"
+#include "src/verify.h"
 
 namespace typecache {
 namespace {
@@ -156,16 +156,15 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
   prune_cmd->add_flag("--dead-tables", dead_tables,
                       "Drop the unused 'files' table of caches upgraded from mypy <= 1.13");
   prune_cmd->add_flag("-n,--dry-run", dry_run, "List what would go; change nothing");
-  CLI::App* merge_cmd = app.add_subcommand(
-      "merge",
-      "Combine caches (e.g. from sharded CI jobs) into DEST, group by group.\n"
-      "Usage: typecache merge --into DEST SRC...");
-  merge_cmd->add_option("--into", into, "Destination cache directory or database file")
-      ->required();
-  merge_cmd->add_option("sources", paths, "Source cache directories or database files")
-      ->required();
-  merge_cmd->add_option("--prefer", prefer,
-                        "Which copy of a module wins: newest (data row mtime), first, last")
+  CLI::App* merge_cmd =
+      app.add_subcommand("merge",
+                         "Combine caches (e.g. from sharded CI jobs) into DEST, group by group.\n"
+                         "Usage: typecache merge --into DEST SRC...");
+  merge_cmd->add_option("--into", into, "Destination cache directory or database file")->required();
+  merge_cmd->add_option("sources", paths, "Source cache directories or database files")->required();
+  merge_cmd
+      ->add_option("--prefer", prefer,
+                   "Which copy of a module wins: newest (data row mtime), first, last")
       ->check(CLI::IsMember({"newest", "first", "last"}));
   merge_cmd->add_flag("--allow-mixed", allow_mixed, "Merge caches of different mypy versions");
   merge_cmd->add_flag("--json", common.json, "Machine-readable output on stdout");
@@ -210,6 +209,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     options.publish = *policy;
     options.lock_timeout = *config->Duration("lock_timeout");
     options.verbose = *config->Bool("verbose");
+    options.max_size = *config->Size("max_size");
     absl::StatusOr<int> code = RunCommand(*fs, adapter, options, RealEnv, err);
     if (!code.ok()) {
       err << "typecache: error: " << code.status().message() << std::endl;
@@ -226,7 +226,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
       paths.push_back(ResolveCacheDir(adapter, options, RealEnv));
     }
   };
-  auto load_config = [&](const std::string& dir) { return Config::Load(*fs, common.flags, RealEnv, dir); };
+  auto load_config = [&](const std::string& dir) {
+    return Config::Load(*fs, common.flags, RealEnv, dir);
+  };
   auto edit_options = [&](const Config& config) {
     EditOptions options;
     options.lock_timeout = *config.Duration("lock_timeout");
@@ -235,8 +237,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return options;
   };
 
-  if (stats_cmd->parsed() || verify_cmd->parsed() || prune_cmd->parsed() ||
-      compact_cmd->parsed()) {
+  if (stats_cmd->parsed() || verify_cmd->parsed() || prune_cmd->parsed() || compact_cmd->parsed()) {
     default_paths();
     int exit_code = 0;
     for (const std::string& path : paths) {
@@ -276,12 +277,16 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
         options.dead_tables = dead_tables;
         if (!older_than.empty()) {
           absl::StatusOr<absl::Duration> d = ParseDurationSetting(older_than);
-          if (!d.ok()) return fail(absl::InvalidArgumentError("--older-than: " + std::string(d.status().message())));
+          if (!d.ok())
+            return fail(
+                absl::InvalidArgumentError("--older-than: " + std::string(d.status().message())));
           options.older_than = *d;
         }
         if (!max_size_flag.empty()) {
           absl::StatusOr<int64_t> size = ParseSize(max_size_flag);
-          if (!size.ok()) return fail(absl::InvalidArgumentError("--max-size: " + std::string(size.status().message())));
+          if (!size.ok())
+            return fail(
+                absl::InvalidArgumentError("--max-size: " + std::string(size.status().message())));
           options.max_size = *size;
         }
         if (!keep_version.empty()) {

@@ -118,7 +118,9 @@ absl::StatusOr<Config> Config::Load(Fs& fs, const std::map<std::string, std::str
 absl::StatusOr<absl::Duration> Config::Duration(const std::string& key) const {
   return ParseDurationSetting(Get(key).value);
 }
-absl::StatusOr<int64_t> Config::Size(const std::string& key) const { return ParseSize(Get(key).value); }
+absl::StatusOr<int64_t> Config::Size(const std::string& key) const {
+  return ParseSize(Get(key).value);
+}
 absl::StatusOr<bool> Config::Bool(const std::string& key) const {
   std::string v = absl::AsciiStrToLower(Get(key).value);
   if (v == "1" || v == "true" || v == "yes" || v == "on") return true;

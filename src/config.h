@@ -23,8 +23,8 @@
 namespace typecache {
 
 struct SettingSpec {
-  const char* key;      // In files and `typecache config`.
-  const char* env;      // Environment variable.
+  const char* key;  // In files and `typecache config`.
+  const char* env;  // Environment variable.
   const char* default_value;
   const char* help;
 };

@@ -34,8 +34,8 @@ int ErrnoByName(absl::string_view name) {
 
 absl::Status FaultFs::Configure(const std::string& spec) {
   auto bad = [&spec]() {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TYPECACHE_FAULT: cannot parse '", spec, "' (want kill@N or fail:OP:ERRNO@N)"));
+    return absl::InvalidArgumentError(absl::StrCat("TYPECACHE_FAULT: cannot parse '", spec,
+                                                   "' (want kill@N or fail:OP:ERRNO@N)"));
   };
   std::vector<std::string> at = absl::StrSplit(spec, '@');
   int nth = 0;
@@ -47,10 +47,10 @@ absl::Status FaultFs::Configure(const std::string& spec) {
   std::vector<std::string> parts = absl::StrSplit(at[0], ':');
   if (parts.size() != 3 || parts[0] != "fail") return bad();
   int err = ErrnoByName(parts[2]);
-  static const char* const kOps[] = {"*",      "lstat", "stat",     "readlink", "symlink",
-                                     "mkdir",  "listdir", "rename", "exchange", "unlink",
-                                     "rmdir",  "copy",  "write",    "read",     "fsync",
-                                     "chmod",  "openlock", "lock",  "overwrite", "readfd"};
+  static const char* const kOps[] = {"*",     "lstat",    "stat",   "readlink",  "symlink",
+                                     "mkdir", "listdir",  "rename", "exchange",  "unlink",
+                                     "rmdir", "copy",     "write",  "read",      "fsync",
+                                     "chmod", "openlock", "lock",   "overwrite", "readfd"};
   bool known = false;
   for (const char* op : kOps) known = known || parts[1] == op;
   if (err == 0 || !known) return bad();

@@ -13,9 +13,9 @@
 #include <cstring>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "absl/strings/numbers.h"
 #include "src/status_macros.h"
 
 namespace typecache {

@@ -19,11 +19,10 @@ std::string EscapeKey(absl::string_view key) {
 }  // namespace
 
 std::string SerializeGenLog(const GenLog& log) {
-  std::string out = absl::StrCat("typecache-genlog 1\ngen ", log.gen, "\nparent ", log.parent,
-                                 "\n");
+  std::string out =
+      absl::StrCat("typecache-genlog 1\ngen ", log.gen, "\nparent ", log.parent, "\n");
   for (const auto& [file, stamp] : log.stamps) {
-    absl::StrAppend(&out, "stamp ", EscapeKey(file), " ", stamp.size, " ", stamp.mtime_ns,
-                    "\n");
+    absl::StrAppend(&out, "stamp ", EscapeKey(file), " ", stamp.size, " ", stamp.mtime_ns, "\n");
   }
   for (const auto& [file, groups] : log.groups) {
     std::string escaped_file = EscapeKey(file);

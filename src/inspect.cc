@@ -26,10 +26,10 @@ absl::Status ForEachGroup(Db& db, const CheckerAdapter& adapter, absl::string_vi
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
     if (!has) continue;
-    ASSIGN_OR_RETURN(Stmt stmt,
-                     db.Prepare(absl::StrCat("SELECT ", key, ", mtime, data, typeof(mtime) FROM ",
-                                             QuoteIdent(schema), ".", QuoteIdent(table),
-                                             " ORDER BY ", key)));
+    ASSIGN_OR_RETURN(
+        Stmt stmt,
+        db.Prepare(absl::StrCat("SELECT ", key, ", mtime, data, typeof(mtime) FROM ",
+                                QuoteIdent(schema), ".", QuoteIdent(table), " ORDER BY ", key)));
     std::optional<GroupInfo> current;
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());

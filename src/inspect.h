@@ -20,8 +20,8 @@ struct GroupInfo {
   std::string table;  // "files" or "files2"
   std::string group;
   int64_t rows = 0;
-  int64_t bytes = 0;            // Key and data bytes.
-  double newest_mtime = 0;      // Newest row mtime.
+  int64_t bytes = 0;                 // Key and data bytes.
+  double newest_mtime = 0;           // Newest row mtime.
   std::optional<double> data_mtime;  // mtime of the data row.
   bool has_meta = false;
   bool has_data = false;

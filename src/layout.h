@@ -14,9 +14,9 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "src/fs.h"
 
 namespace typecache {
@@ -61,8 +61,8 @@ class Layout {
 struct LiveState {
   enum class Kind { kMissing, kGeneration, kForeign };
   Kind kind = Kind::kMissing;
-  int64_t gen = 0;           // For kGeneration.
-  std::string resolved;      // Directory holding the databases (empty when missing).
+  int64_t gen = 0;       // For kGeneration.
+  std::string resolved;  // Directory holding the databases (empty when missing).
 };
 
 // Reads <cache>/<dir>: missing, one of our generations, or a foreign directory (a real

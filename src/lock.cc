@@ -45,8 +45,8 @@ absl::StatusOr<FileLock> FileLock::TryAcquire(Fs& fs, const std::string& path) {
   return lock;
 }
 
-absl::StatusOr<FileLock> FileLock::Acquire(Fs& fs, const std::string& path,
-                                           absl::Duration timeout, const WaitNotice& notice) {
+absl::StatusOr<FileLock> FileLock::Acquire(Fs& fs, const std::string& path, absl::Duration timeout,
+                                           const WaitNotice& notice) {
   ASSIGN_OR_RETURN(int fd, fs.OpenLockFile(path));
   absl::Time start = absl::Now();
   absl::Duration sleep = absl::Milliseconds(1);
@@ -62,10 +62,9 @@ absl::StatusOr<FileLock> FileLock::Acquire(Fs& fs, const std::string& path,
     if (waited >= timeout) {
       std::string holder = ReadHolder(fs, fd);
       fs.CloseFd(fd);
-      return absl::DeadlineExceededError(
-          absl::StrFormat("timed out after %s waiting for lock %s held by %s",
-                          absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))), path,
-                          holder));
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "timed out after %s waiting for lock %s held by %s",
+          absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))), path, holder));
     }
     if (!noticed && notice && waited >= absl::Seconds(1)) {
       noticed = true;

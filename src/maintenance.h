@@ -27,9 +27,9 @@
 namespace typecache {
 
 struct DbRef {
-  std::string dir;   // "3.11" (cache directory targets), "" for a single file.
-  std::string file;  // "cache.db", "cache.7.db"
-  std::string path;  // The live database ("" when it does not exist yet).
+  std::string dir;    // "3.11" (cache directory targets), "" for a single file.
+  std::string file;   // "cache.db", "cache.7.db"
+  std::string path;   // The live database ("" when it does not exist yet).
   std::string shown;  // How messages name it: "<cache>/3.11/cache.db" or the file's path.
 };
 

@@ -17,7 +17,7 @@
 namespace typecache {
 namespace {
 
-constexpr size_t kBatch = 8;  // SQLite attaches at most 10 databases by default.
+constexpr size_t kBatch = 8;                 // SQLite attaches at most 10 databases by default.
 constexpr size_t kMaxListedGroups = 200000;  // Beyond this the change is logged as unlisted.
 
 struct Input {
@@ -30,9 +30,9 @@ class Cursor {
  public:
   static absl::StatusOr<Cursor> Open(Db& db, const std::string& schema, const std::string& table,
                                      const CheckerAdapter& adapter, size_t input) {
-    ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat(
-                                    "SELECT ", QuoteIdent(adapter.key_column()), ", mtime FROM ",
-                                    QuoteIdent(schema), ".", QuoteIdent(table), " ORDER BY 1")));
+    ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()),
+                                                        ", mtime FROM ", QuoteIdent(schema), ".",
+                                                        QuoteIdent(table), " ORDER BY 1")));
     Cursor c(std::move(stmt), schema, input);
     RETURN_IF_ERROR(c.Advance(adapter));
     return c;
@@ -137,8 +137,9 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
     const Target& s = sources[i];
     if (s.kind != dest.kind && !(dest.kind == Target::Kind::kFile && dest.dbs.empty())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          s.path, ": cannot merge a ", s.kind == Target::Kind::kFile ? "database file" : "cache directory",
-          " into a ", dest.kind == Target::Kind::kFile ? "database file" : "cache directory"));
+          s.path, ": cannot merge a ",
+          s.kind == Target::Kind::kFile ? "database file" : "cache directory", " into a ",
+          dest.kind == Target::Kind::kFile ? "database file" : "cache directory"));
     }
     for (const DbRef& ref : s.dbs) {
       RETURN_IF_ERROR(CheckReadable(ref.path));
@@ -176,17 +177,17 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
         format = f;
         format_from = path;
       } else if (f != format) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            path, ": table format ", f, " cannot be merged with ", format, " of ", format_from,
-            " (different mypy cache formats)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, ": table format ", f, " cannot be merged with ", format, " of ",
+                         format_from, " (different mypy cache formats)"));
       }
     }
     ASSIGN_OR_RETURN(std::set<std::string> v, VersionsOf(adapter, path));
     versions.insert(v.begin(), v.end());
     if (versions.size() > 1 && !options.allow_mixed) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, ": mypy versions ", absl::StrJoin(versions, ", "),
-          " would be mixed (use --allow-mixed to merge anyway)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": mypy versions ", absl::StrJoin(versions, ", "),
+                       " would be mixed (use --allow-mixed to merge anyway)"));
     }
     return absl::OkStatus();
   };
@@ -227,89 +228,93 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
         RETURN_IF_ERROR(AttachReadOnly(db, inputs[i].path, absl::StrCat("s", i)));
       }
       kept_in_main = 0;
-      RETURN_IF_ERROR(db.Exec(
-          "BEGIN IMMEDIATE; DROP TABLE IF EXISTS temp.plan;"
-          "CREATE TEMP TABLE plan(grp TEXT PRIMARY KEY, src TEXT, input INTEGER)"));
+      RETURN_IF_ERROR(
+          db.Exec("BEGIN IMMEDIATE; DROP TABLE IF EXISTS temp.plan;"
+                  "CREATE TEMP TABLE plan(grp TEXT PRIMARY KEY, src TEXT, input INTEGER)"));
       {
-      for (const std::string& table : adapter.tables()) {
-        std::vector<Cursor> cursors;
-        ASSIGN_OR_RETURN(bool main_has, db.HasTable(table));
-        if (main_has) {
-          ASSIGN_OR_RETURN(Cursor c, Cursor::Open(db, "main", table, adapter, 0));
-          cursors.push_back(std::move(c));
-        }
-        for (size_t i = start; i < end; ++i) {
-          std::string schema = absl::StrCat("s", i);
-          ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
-          if (!has) continue;
-          ASSIGN_OR_RETURN(Cursor c, Cursor::Open(db, schema, table, adapter, inputs[i].index));
-          cursors.push_back(std::move(c));
-        }
-        ASSIGN_OR_RETURN(Stmt plan, db.Prepare("INSERT OR REPLACE INTO temp.plan VALUES(?, ?, ?)"));
-        while (true) {
-          const std::string* next = nullptr;
-          for (Cursor& c : cursors) {
-            if (!c.done() && (next == nullptr || c.group() < *next)) next = &c.group();
+        for (const std::string& table : adapter.tables()) {
+          std::vector<Cursor> cursors;
+          ASSIGN_OR_RETURN(bool main_has, db.HasTable(table));
+          if (main_has) {
+            ASSIGN_OR_RETURN(Cursor c, Cursor::Open(db, "main", table, adapter, 0));
+            cursors.push_back(std::move(c));
           }
-          if (next == nullptr) break;
-          std::string group = *next;
-          int holders = 0;
-          Cursor* best = nullptr;
-          double best_mtime = 0;
-          for (Cursor& c : cursors) {
-            if (c.done() || c.group() != group) continue;
-            ++holders;
-            ASSIGN_OR_RETURN(double mtime, c.TakeGroup(adapter));
-            if (best == nullptr || Better(options.prefer, mtime, best_mtime)) {
-              best = &c;
-              best_mtime = mtime;
+          for (size_t i = start; i < end; ++i) {
+            std::string schema = absl::StrCat("s", i);
+            ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
+            if (!has) continue;
+            ASSIGN_OR_RETURN(Cursor c, Cursor::Open(db, schema, table, adapter, inputs[i].index));
+            cursors.push_back(std::move(c));
+          }
+          ASSIGN_OR_RETURN(Stmt plan,
+                           db.Prepare("INSERT OR REPLACE INTO temp.plan VALUES(?, ?, ?)"));
+          while (true) {
+            const std::string* next = nullptr;
+            for (Cursor& c : cursors) {
+              if (!c.done() && (next == nullptr || c.group() < *next)) next = &c.group();
+            }
+            if (next == nullptr) break;
+            std::string group = *next;
+            int holders = 0;
+            Cursor* best = nullptr;
+            double best_mtime = 0;
+            for (Cursor& c : cursors) {
+              if (c.done() || c.group() != group) continue;
+              ++holders;
+              ASSIGN_OR_RETURN(double mtime, c.TakeGroup(adapter));
+              if (best == nullptr || Better(options.prefer, mtime, best_mtime)) {
+                best = &c;
+                best_mtime = mtime;
+              }
+            }
+            if (holders > 1) ++report.conflicts;
+            if (best->schema() == "main") ++kept_in_main;
+            if (best->schema() != "main") {
+              plan.Bind(1, group)
+                  .Bind(2, best->schema())
+                  .Bind(3, static_cast<int64_t>(best->input()));
+              RETURN_IF_ERROR(plan.Run());
+              RETURN_IF_ERROR(plan.Reset());
+            }
+            ++processed;
+            if (options.progress && absl::Now() - last_progress > absl::Milliseconds(200)) {
+              last_progress = absl::Now();
+              progress << "\rtypecache: merging " << JoinPath(ref.dir, ref.file) << ": "
+                       << processed << " groups" << std::flush;
             }
           }
-          if (holders > 1) ++report.conflicts;
-          if (best->schema() == "main") ++kept_in_main;
-          if (best->schema() != "main") {
-            plan.Bind(1, group).Bind(2, best->schema()).Bind(3, static_cast<int64_t>(best->input()));
-            RETURN_IF_ERROR(plan.Run());
-            RETURN_IF_ERROR(plan.Reset());
-          }
-          ++processed;
-          if (options.progress && absl::Now() - last_progress > absl::Milliseconds(200)) {
-            last_progress = absl::Now();
-            progress << "\rtypecache: merging " << JoinPath(ref.dir, ref.file) << ": "
-                     << processed << " groups" << std::flush;
-          }
         }
-      }
-      // Apply the plan source by source, a bounded chunk of groups at a time.
-      ASSIGN_OR_RETURN(Stmt rows, db.Prepare("SELECT grp, src, input FROM temp.plan ORDER BY src"));
-      std::set<std::string> chunk;
-      std::string chunk_src;
-      auto flush = [&]() -> absl::Status {
-        if (chunk.empty()) return absl::OkStatus();
-        RETURN_IF_ERROR(ReplaceGroups(db, chunk_src, chunk, adapter).status());
-        if (!change.unlisted) {
-          change.groups.insert(chunk.begin(), chunk.end());
-          if (change.groups.size() > kMaxListedGroups) {
-            change.unlisted = true;
-            change.groups.clear();
+        // Apply the plan source by source, a bounded chunk of groups at a time.
+        ASSIGN_OR_RETURN(Stmt rows,
+                         db.Prepare("SELECT grp, src, input FROM temp.plan ORDER BY src"));
+        std::set<std::string> chunk;
+        std::string chunk_src;
+        auto flush = [&]() -> absl::Status {
+          if (chunk.empty()) return absl::OkStatus();
+          RETURN_IF_ERROR(ReplaceGroups(db, chunk_src, chunk, adapter).status());
+          if (!change.unlisted) {
+            change.groups.insert(chunk.begin(), chunk.end());
+            if (change.groups.size() > kMaxListedGroups) {
+              change.unlisted = true;
+              change.groups.clear();
+            }
           }
+          chunk.clear();
+          return absl::OkStatus();
+        };
+        while (true) {
+          ASSIGN_OR_RETURN(bool row, rows.Step());
+          if (!row) break;
+          std::string src(rows.ColumnText(1));
+          if (src != chunk_src) {
+            RETURN_IF_ERROR(flush());
+            chunk_src = src;
+          }
+          chunk.insert(std::string(rows.ColumnText(0)));
+          ++report.groups_taken[static_cast<size_t>(rows.ColumnInt(2))];
+          if (chunk.size() >= 1000) RETURN_IF_ERROR(flush());
         }
-        chunk.clear();
-        return absl::OkStatus();
-      };
-      while (true) {
-        ASSIGN_OR_RETURN(bool row, rows.Step());
-        if (!row) break;
-        std::string src(rows.ColumnText(1));
-        if (src != chunk_src) {
-          RETURN_IF_ERROR(flush());
-          chunk_src = src;
-        }
-        chunk.insert(std::string(rows.ColumnText(0)));
-        ++report.groups_taken[static_cast<size_t>(rows.ColumnInt(2))];
-        if (chunk.size() >= 1000) RETURN_IF_ERROR(flush());
-      }
-      RETURN_IF_ERROR(flush());
+        RETURN_IF_ERROR(flush());
       }  // Statements are finalized before the commit and the detach.
       RETURN_IF_ERROR(db.Exec("COMMIT"));
       for (size_t i = start; i < end; ++i) {

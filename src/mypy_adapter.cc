@@ -210,8 +210,8 @@ absl::StatusOr<std::string> MypyAdapter::InstalledVersion() const {
   if (!result.ok()) return result.status();
   std::vector<absl::string_view> words = absl::StrSplit(out, ' ', absl::SkipEmpty());
   if (result->exit_code != 0 || words.size() < 2 || words[0] != "mypy") {
-    return absl::FailedPreconditionError(absl::StrCat("cannot read mypy's version from '",
-                                                      absl::StripAsciiWhitespace(out), "'"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read mypy's version from '", absl::StripAsciiWhitespace(out), "'"));
   }
   return std::string(absl::StripAsciiWhitespace(words[1]));
 }

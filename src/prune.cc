@@ -74,16 +74,15 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
         size += info.size;
       }
       if (size > *options.max_size) {
-        ASSIGN_OR_RETURN(for_size,
-                         ChooseForSize(adapter, current, size - *options.max_size, {}));
+        ASSIGN_OR_RETURN(for_size, ChooseForSize(adapter, current, size - *options.max_size, {}));
       } else {
         for_size.clear();
       }
     }
-    double cutoff = options.older_than.has_value()
-                        ? absl::ToDoubleSeconds(options.now - absl::UnixEpoch() -
-                                                *options.older_than)
-                        : -1;
+    double cutoff =
+        options.older_than.has_value()
+            ? absl::ToDoubleSeconds(options.now - absl::UnixEpoch() - *options.older_than)
+            : -1;
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
       DbChange change;
       std::set<std::string> evict;
@@ -127,16 +126,17 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
       RETURN_IF_ERROR(ReplaceGroups(db, "", evict, adapter).status());
       if (drop_files) {
-        ASSIGN_OR_RETURN(std::set<std::string> dead, [&]() -> absl::StatusOr<std::set<std::string>> {
-          std::set<std::string> groups;
-          ASSIGN_OR_RETURN(Stmt stmt, db.Prepare("SELECT path FROM files"));
-          while (true) {
-            ASSIGN_OR_RETURN(bool row, stmt.Step());
-            if (!row) break;
-            groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
-          }
-          return groups;
-        }());
+        ASSIGN_OR_RETURN(std::set<std::string> dead,
+                         [&]() -> absl::StatusOr<std::set<std::string>> {
+                           std::set<std::string> groups;
+                           ASSIGN_OR_RETURN(Stmt stmt, db.Prepare("SELECT path FROM files"));
+                           while (true) {
+                             ASSIGN_OR_RETURN(bool row, stmt.Step());
+                             if (!row) break;
+                             groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+                           }
+                           return groups;
+                         }());
         change.groups.insert(dead.begin(), dead.end());
         RETURN_IF_ERROR(db.Exec("DROP TABLE files"));
         dropped.push_back(absl::StrCat(ref.path, ": table files (mypy <= 1.13, unused)"));
@@ -172,8 +172,8 @@ void PrintPrune(const PruneReport& report, std::ostream& out, bool json) {
         << ", \"evicted\": [";
     bool first = true;
     for (const Eviction& e : report.evicted) {
-      out << (first ? "" : ", ") << "{\"db\": " << JsonQuote(e.db) << ", \"group\": "
-          << JsonQuote(e.group) << ", \"reason\": " << JsonQuote(e.reason)
+      out << (first ? "" : ", ") << "{\"db\": " << JsonQuote(e.db)
+          << ", \"group\": " << JsonQuote(e.group) << ", \"reason\": " << JsonQuote(e.reason)
           << ", \"bytes\": " << e.bytes << "}";
       first = false;
     }

@@ -23,7 +23,7 @@ namespace typecache {
 
 struct PruneOptions {
   std::optional<absl::Duration> older_than;
-  std::optional<int64_t> max_size;       // Bytes, for the whole target.
+  std::optional<int64_t> max_size;          // Bytes, for the whole target.
   std::optional<std::string> keep_version;  // Resolved: "current" already replaced.
   std::optional<std::string> missing_sources_root;
   bool orphans = false;

@@ -74,22 +74,37 @@ absl::StatusOr<std::optional<GroupSets>> ChangesSince(Fs& fs, const Layout& layo
   return changed;
 }
 
-// Every group in the live directory's and the private directory's databases.
+// Every group in the live directory's and the private directory's databases. A live database
+// that SQLite cannot read (corrupt, truncated) has nothing to contribute: its file is left out,
+// so the private copy (e.g. the one `verify --repair` salvaged) replaces it.
 absl::StatusOr<GroupSets> AllGroups(Fs& fs, const CheckerAdapter& adapter, const LiveState& live,
                                     const std::string& private_dir) {
   GroupSets all;
-  std::vector<std::string> dirs = {private_dir};
-  if (live.kind != LiveState::Kind::kMissing) dirs.push_back(live.resolved);
-  for (const std::string& dir : dirs) {
+  std::set<std::string> unreadable;
+  std::vector<std::pair<std::string, bool>> dirs = {{private_dir, false}};
+  if (live.kind != LiveState::Kind::kMissing) dirs.emplace_back(live.resolved, true);
+  for (const auto& [dir, is_live] : dirs) {
     ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, dir));
     for (const std::string& file : files) {
-      ASSIGN_OR_RETURN(Db db, Db::Open(JoinPath(dir, file), Db::Mode::kReadOnly));
-      RETURN_IF_ERROR(db.Exec("BEGIN"));
-      ASSIGN_OR_RETURN(std::set<std::string> groups, ListGroups(db, adapter));
-      (void)db.Exec("COMMIT");
-      all[file].insert(groups.begin(), groups.end());
+      absl::StatusOr<std::set<std::string>> groups =
+          [&]() -> absl::StatusOr<std::set<std::string>> {
+        ASSIGN_OR_RETURN(Db db, Db::Open(JoinPath(dir, file), Db::Mode::kReadOnly));
+        RETURN_IF_ERROR(db.Exec("BEGIN"));
+        ASSIGN_OR_RETURN(std::set<std::string> listed, ListGroups(db, adapter));
+        (void)db.Exec("COMMIT");
+        return listed;
+      }();
+      if (!groups.ok()) {
+        if (is_live && absl::IsDataLoss(groups.status())) {
+          unreadable.insert(file);
+          continue;
+        }
+        return groups.status();
+      }
+      all[file].insert(groups->begin(), groups->end());
     }
   }
+  for (const std::string& file : unreadable) all.erase(file);
   return all;
 }
 
@@ -244,14 +259,14 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
   PublishReport report;
   if (writes.empty()) return report;
   absl::Time wait_start = absl::Now();
-  ASSIGN_OR_RETURN(FileLock lock,
-                   FileLock::Acquire(fs, layout.lock_path(), options.lock_timeout,
-                                     [&](const std::string& holder) {
-                                       if (options.notice) {
-                                         options.notice("waiting for the publish lock held by " +
-                                                        holder);
-                                       }
-                                     }));
+  ASSIGN_OR_RETURN(
+      FileLock lock,
+      FileLock::Acquire(fs, layout.lock_path(), options.lock_timeout,
+                        [&](const std::string& holder) {
+                          if (options.notice) {
+                            options.notice("waiting for the publish lock held by " + holder);
+                          }
+                        }));
   absl::Time held_start = absl::Now();
   report.lock_wait = held_start - wait_start;
   std::vector<std::pair<std::string, int64_t>> published;

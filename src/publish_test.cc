@@ -23,9 +23,7 @@ using Rows = std::map<std::string, std::string>;
 
 class PublishTest : public ::testing::Test {
  protected:
-  PublishTest() : layout_(dir_.Sub("cache")) {
-    EXPECT_TRUE(layout_.Create(RealFs()).ok());
-  }
+  PublishTest() : layout_(dir_.Sub("cache")) { EXPECT_TRUE(layout_.Create(RealFs()).ok()); }
 
   // A run in progress: its snapshot and private directory.
   struct SimRun {
@@ -194,7 +192,8 @@ TEST_F(PublishTest, ForeignDirectoryIsMergedAndReplacedByALink) {
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
   // Meanwhile the direct writer adds another module.
-  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
+  TC_ASSERT_OK(
+      WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
   absl::StatusOr<PublishReport> r = Finish(a);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->full_merges, 1);
@@ -237,10 +236,12 @@ TEST_F(PublishTest, SnapshotOfWalDatabaseWithLiveWriterIsConsistent) {
   std::string db_path = JoinPath(foreign, "cache.db");
   absl::StatusOr<Db> writer = Db::Open(db_path, Db::Mode::kCreate);
   ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                            "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);"));
+  TC_ASSERT_OK(
+      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                   "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);"));
   for (int i = 0; i < 50; ++i) {
-    TC_ASSERT_OK(writer->Exec(absl::StrCat("INSERT INTO files2 VALUES('m", i, ".meta.ff', 1, x'00')")));
+    TC_ASSERT_OK(
+        writer->Exec(absl::StrCat("INSERT INTO files2 VALUES('m", i, ".meta.ff', 1, x'00')")));
   }
   absl::StatusOr<FileInfo> wal = RealFs().Stat(db_path + "-wal");
   ASSERT_TRUE(wal.ok() && wal->size > 0);
@@ -254,8 +255,8 @@ TEST_F(PublishTest, SnapshotOfWalDatabaseWithLiveWriterIsConsistent) {
   TC_ASSERT_OK(writer->Close());
   EXPECT_EQ(Shared(Schema::kFiles2).size(), 51u);
   // The published database is self-contained in rollback mode.
-  absl::StatusOr<Db> pub = Db::Open(JoinPath(layout_.live_path("3.11"), "cache.db"),
-                                    Db::Mode::kReadOnly);
+  absl::StatusOr<Db> pub =
+      Db::Open(JoinPath(layout_.live_path("3.11"), "cache.db"), Db::Mode::kReadOnly);
   ASSERT_TRUE(pub.ok());
   EXPECT_EQ(*pub->QueryText("PRAGMA journal_mode"), "delete");
   EXPECT_FALSE(RealFs().Stat(JoinPath(layout_.live_path("3.11"), "cache.db-wal"))->exists());
@@ -303,10 +304,12 @@ TEST_F(PublishTest, KillAtEveryStepLeavesOldOrNewGeneration) {
     Rows old_rows = Shared();
     SimRun other = Start();
     SimRun mine = Start();
-    TC_ASSERT_OK(WriteRows(other.db(), Schema::kFiles, ModuleRows(absl::StrCat("pkg/o", n), "o", n)));
+    TC_ASSERT_OK(
+        WriteRows(other.db(), Schema::kFiles, ModuleRows(absl::StrCat("pkg/o", n), "o", n)));
     ASSERT_TRUE(Finish(other).ok());
     Rows after_other = Shared();
-    TC_ASSERT_OK(WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat("k", n), n)));
+    TC_ASSERT_OK(
+        WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat("k", n), n)));
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -342,7 +345,8 @@ TEST_F(PublishTest, InjectedErrorsLeaveSharedCacheUntouched) {
   for (int err : {ENOSPC, EIO, EXDEV, EACCES}) {
     for (int n = 1; n <= 60; ++n) {
       SimRun mine = Start();
-      TC_ASSERT_OK(WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/f", absl::StrCat(err, "-", n), n)));
+      TC_ASSERT_OK(
+          WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/f", absl::StrCat(err, "-", n), n)));
       Rows before = Shared();
       FaultFs failing(RealFs());
       failing.FailAt("*", n, err);

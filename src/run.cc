@@ -8,6 +8,8 @@
 #include "absl/strings/str_replace.h"
 #include "src/layout.h"
 #include "src/lock.h"
+#include "src/maintenance.h"
+#include "src/prune.h"
 #include "src/publish.h"
 #include "src/snapshot.h"
 #include "src/stats.h"
@@ -72,6 +74,30 @@ class Reporter {
  private:
   std::ostream& err_;
 };
+
+// Prunes the oldest groups when the shared cache is over its budget. Trouble is a warning.
+void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
+                    const RunOptions& options, Reporter& report) {
+  absl::StatusOr<Target> target = ResolveTarget(fs, adapter, layout.cache_dir());
+  if (!target.ok()) return;
+  int64_t size = 0;
+  for (const DbRef& ref : target->dbs) {
+    absl::StatusOr<FileInfo> info = fs.Stat(ref.path);
+    if (info.ok()) size += info->size;
+  }
+  if (size <= options.max_size) return;
+  PruneOptions prune;
+  prune.max_size = options.max_size;
+  prune.edit.lock_timeout = options.lock_timeout;
+  absl::StatusOr<PruneReport> pruned = Prune(fs, adapter, *target, prune);
+  if (!pruned.ok()) {
+    report.Warn(
+        absl::StrCat("cannot prune the shared cache to its max_size: ", pruned.status().message()));
+  } else if (options.verbose) {
+    report.Note(absl::StrFormat("pruned %d module groups to fit max_size: %d -> %d bytes",
+                                pruned->evicted.size(), pruned->size_before, pruned->size_after));
+  }
+}
 
 }  // namespace
 
@@ -181,8 +207,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   stats.Add("checker_ms", Ms(absl::Now() - checker_start));
   auto cleanup = [&]() {
     absl::Status removed = RemoveAll(fs, priv->root);
-    if (!removed.ok()) report.Warn(absl::StrCat("cannot remove ", priv->root, ": ",
-                                                removed.message()));
+    if (!removed.ok())
+      report.Warn(absl::StrCat("cannot remove ", priv->root, ": ", removed.message()));
     priv->lock.reset();
     if (priv->shared) {
       (void)fs.Unlink(JoinPath(layout.runs_dir(), run_id + ".lock"));
@@ -253,6 +279,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
         stats.Max("lock_held_max_ms", Ms(r.lock_held));
         stats.Add("published_bytes", r.bytes);
       }
+      if (options.max_size > 0 && r.dirs_published > 0)
+        EnforceMaxSize(fs, adapter, layout, options, report);
       if (options.verbose) {
         report.Note(absl::StrFormat(
             "published %d dirs: %d groups written, %d merged from others, %d conflicts, "

@@ -33,6 +33,9 @@ struct RunOptions {
   absl::Duration lock_timeout = absl::Seconds(120);
   PublishPolicy publish = PublishPolicy::kAuto;
   bool verbose = false;
+  // Size budget of the shared cache in bytes (0: none). After a publish that leaves the cache
+  // over budget, the oldest module groups are pruned (like ccache's automatic cleanup).
+  int64_t max_size = 0;
   std::vector<std::string> command;
 };
 

@@ -48,7 +48,7 @@ absl::string_view Stmt::ColumnText(int i) const {
   const unsigned char* text = sqlite3_column_text(stmt_, i);
   if (text == nullptr) return {};
   return absl::string_view(reinterpret_cast<const char*>(text),
-                          static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
 }
 
 absl::StatusOr<Db> Db::Open(const std::string& path, Mode mode) {
@@ -140,8 +140,9 @@ absl::StatusOr<std::string> Db::QueryText(const std::string& sql) {
 }
 
 absl::StatusOr<bool> Db::HasTable(absl::string_view table, absl::string_view schema) {
-  ASSIGN_OR_RETURN(Stmt stmt, Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema),
-                                                   ".sqlite_master WHERE type='table' AND name=?")));
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema),
+                                        ".sqlite_master WHERE type='table' AND name=?")));
   stmt.Bind(1, table);
   return stmt.Step();
 }

@@ -65,7 +65,8 @@ absl::StatusOr<std::map<std::string, int64_t>> ReadStats(Fs& fs, const Layout& l
 
 namespace {
 
-absl::Status WriteStats(Fs& fs, const Layout& layout, const std::map<std::string, int64_t>& values) {
+absl::Status WriteStats(Fs& fs, const Layout& layout,
+                        const std::map<std::string, int64_t>& values) {
   std::string text;
   for (const auto& [name, value] : values) absl::StrAppend(&text, name, " ", value, "\n");
   return WriteFileAtomic(fs, layout.stats_path(), text);
@@ -74,14 +75,16 @@ absl::Status WriteStats(Fs& fs, const Layout& layout, const std::map<std::string
 }  // namespace
 
 absl::Status UpdateStats(Fs& fs, const Layout& layout, const StatsDelta& delta) {
-  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(fs, layout.stats_lock_path(), absl::Seconds(5)));
+  ASSIGN_OR_RETURN(FileLock lock,
+                   FileLock::Acquire(fs, layout.stats_lock_path(), absl::Seconds(5)));
   ASSIGN_OR_RETURN(auto values, ReadStats(fs, layout));
   delta.ApplyTo(values);
   return WriteStats(fs, layout, values);
 }
 
 absl::Status ZeroStats(Fs& fs, const Layout& layout) {
-  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(fs, layout.stats_lock_path(), absl::Seconds(5)));
+  ASSIGN_OR_RETURN(FileLock lock,
+                   FileLock::Acquire(fs, layout.stats_lock_path(), absl::Seconds(5)));
   return WriteStats(fs, layout, {{"zeroed", absl::ToUnixSeconds(absl::Now())}});
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "src/config.h"
 #include "src/inspect.h"
@@ -67,7 +68,12 @@ absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
     s.size = info.size;
     absl::Status status = Inspect(adapter, s);
-    if (!status.ok()) s.error = std::string(status.message());
+    if (!status.ok()) {
+      // Bad input: one line naming the file (run `typecache verify` for the details).
+      return absl::Status(status.code(),
+                          absl::StrCat(ref.shown, ": cannot read: ",
+                                       absl::StripPrefix(status.message(), ref.path + ": ")));
+    }
     stats.dbs.push_back(std::move(s));
   }
   if (stats.is_cache_dir) {
@@ -102,14 +108,15 @@ void PrintStats(const CacheStats& stats, std::ostream& out) {
   std::vector<std::string> version_text;
   for (const auto& [v, n] : versions) version_text.push_back(absl::StrCat(v, " (", n, ")"));
   if (!version_text.empty()) line("mypy versions (groups)", absl::StrJoin(version_text, ", "));
-  for (const auto& [kind, bytes] : kinds) line(absl::StrCat("  bytes in ", kind), FormatSize(bytes));
+  for (const auto& [kind, bytes] : kinds)
+    line(absl::StrCat("  bytes in ", kind), FormatSize(bytes));
   if (stats.dbs.size() > 1 || !stats.is_cache_dir) {
     for (const DbStats& s : stats.dbs) {
       std::string name = s.ref.dir.empty() ? s.ref.file : JoinPath(s.ref.dir, s.ref.file);
       line(absl::StrCat("  ", name),
-           s.error.empty() ? absl::StrFormat("%s, %d groups, %d rows", FormatSize(s.size), s.groups,
-                                             s.rows)
-                           : absl::StrCat("unreadable: ", s.error));
+           s.error.empty()
+               ? absl::StrFormat("%s, %d groups, %d rows", FormatSize(s.size), s.groups, s.rows)
+               : absl::StrCat("unreadable: ", s.error));
     }
   } else {
     for (const DbStats& s : stats.dbs) {

@@ -9,10 +9,10 @@
 #define TC_CONCAT_INNER(a, b) a##b
 #define TC_CONCAT(a, b) TC_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::absl::Status tc_status_ = (expr);            \
-    if (!tc_status_.ok()) return tc_status_;       \
+#define RETURN_IF_ERROR(expr)                \
+  do {                                       \
+    ::absl::Status tc_status_ = (expr);      \
+    if (!tc_status_.ok()) return tc_status_; \
   } while (0)
 
 #define ASSIGN_OR_RETURN(lhs, expr) \

@@ -25,8 +25,8 @@ struct ChildSpec {
 };
 
 struct ChildResult {
-  int exit_code = 0;     // The child's exit status, or 128+signal when killed by a signal.
-  int term_signal = 0;   // Nonzero when the child was killed by a signal.
+  int exit_code = 0;    // The child's exit status, or 128+signal when killed by a signal.
+  int term_signal = 0;  // Nonzero when the child was killed by a signal.
   bool marker_seen = false;
 };
 

@@ -12,15 +12,15 @@
 
 namespace typecache {
 
-#define TC_ASSERT_OK(expr)                                  \
-  do {                                                      \
-    const ::absl::Status tc_s_ = (expr);                    \
-    ASSERT_TRUE(tc_s_.ok()) << tc_s_.ToString();                     \
+#define TC_ASSERT_OK(expr)                       \
+  do {                                           \
+    const ::absl::Status tc_s_ = (expr);         \
+    ASSERT_TRUE(tc_s_.ok()) << tc_s_.ToString(); \
   } while (0)
-#define TC_EXPECT_OK(expr)                                  \
-  do {                                                      \
-    const ::absl::Status tc_s_ = (expr);                    \
-    EXPECT_TRUE(tc_s_.ok()) << tc_s_.ToString();                     \
+#define TC_EXPECT_OK(expr)                       \
+  do {                                           \
+    const ::absl::Status tc_s_ = (expr);         \
+    EXPECT_TRUE(tc_s_.ok()) << tc_s_.ToString(); \
   } while (0)
 
 // A fresh directory under TEST_TMPDIR, removed at destruction.

@@ -35,7 +35,8 @@ std::vector<std::string> DatabaseProblems(const CheckerAdapter& adapter, const s
       out.push_back(absl::StrCat("unexpected table '", name, "'"));
       continue;
     }
-    absl::StatusOr<Stmt> cols = db->Prepare(absl::StrCat("PRAGMA table_info(", QuoteIdent(name), ")"));
+    absl::StatusOr<Stmt> cols =
+        db->Prepare(absl::StrCat("PRAGMA table_info(", QuoteIdent(name), ")"));
     std::vector<std::string> names;
     while (cols.ok()) {
       absl::StatusOr<bool> c = cols->Step();
@@ -102,9 +103,9 @@ absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const
     for (const char* suffix : {"-wal", "-journal"}) {
       ASSIGN_OR_RETURN(FileInfo side, fs.Stat(ref.path + suffix));
       if (side.exists() && side.size > 0) {
-        report.problems.push_back(
-            {ref.shown, "", absl::StrCat("leftover ", BaseName(ref.path), suffix,
-                                        " (a writer died or is still running)")});
+        report.problems.push_back({ref.shown, "",
+                                   absl::StrCat("leftover ", BaseName(ref.path), suffix,
+                                                " (a writer died or is still running)")});
       }
     }
   }
@@ -142,8 +143,8 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
         int64_t kept = 0;
         RETURN_IF_ERROR(Salvage(fs, adapter, copy, &kept));
         change.unlisted = true;
-        repaired.push_back(absl::StrCat(ref.shown, ": rebuilt from its ", kept,
-                                        " readable healthy groups"));
+        repaired.push_back(
+            absl::StrCat(ref.shown, ": rebuilt from its ", kept, " readable healthy groups"));
         return change;
       }
       std::set<std::string> broken;
@@ -153,7 +154,8 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
           std::string why = g.Broken(adapter);
           if (!why.empty()) {
             broken.insert(g.group);
-            repaired.push_back(absl::StrCat(ref.shown, ": removed group ", g.group, " (", why, ")"));
+            repaired.push_back(
+                absl::StrCat(ref.shown, ": removed group ", g.group, " (", why, ")"));
           }
           return absl::OkStatus();
         }));
