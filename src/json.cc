@@ -171,10 +171,15 @@ class Parser {
           unsigned cp = 0;
           if (!Hex4(cp)) return false;
           if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
+            size_t next = pos_;
             pos_ += 2;
             unsigned low = 0;
             if (!Hex4(low)) return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            if (low >= 0xDC00 && low < 0xE000) {
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            } else {
+              pos_ = next;  // Not a pair: the next escape is a character of its own.
+            }
           }
           AppendUtf8(out, cp);
           break;

@@ -100,4 +100,33 @@ std::vector<Row> ModuleRows(const std::string& module, const std::string& tag, d
   };
 }
 
+std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string& tag,
+                                    double mtime, const std::string& extra_members) {
+  return {
+      {absl::StrCat(module, ".meta.json"), mtime,
+       absl::StrCat("{\"data_mtime\": ", static_cast<int64_t>(mtime), ", \"tag\": \"", tag, "\", ",
+                    extra_members, "}")},
+      {absl::StrCat(module, ".data.json"), mtime, absl::StrCat("{\"tree\": \"", tag, "\"}")},
+  };
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& db_path,
+                                                             const std::string& table) {
+  std::map<std::string, std::string> rows;
+  ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadOnly));
+  ASSIGN_OR_RETURN(bool has, db.HasTable(table));
+  if (!has) return rows;
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   db.Prepare(absl::StrCat("SELECT path, printf('%.17g', mtime), typeof(mtime), "
+                                           "typeof(data), hex(data) FROM ",
+                                           QuoteIdent(table))));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    rows[std::string(stmt.ColumnText(0))] = absl::StrCat(
+        stmt.ColumnText(1), "|", stmt.ColumnText(2), "|", stmt.ColumnText(3), "|", stmt.ColumnText(4));
+  }
+  return rows;
+}
+
 }  // namespace typecache
