@@ -219,10 +219,21 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
     std::string key_file = dest.kind == Target::Kind::kFile ? BaseName(dest.path) : ref.file;
     auto found = by_db.find({ref.dir, key_file});
     if (found == by_db.end()) return change;
-    const std::vector<Input>& inputs = found->second;
+    std::vector<Input> inputs = found->second;
+    // A database DEST does not have yet starts as a copy of the first input that has it (a
+    // reflink or in-kernel copy): its groups need no row-by-row work. Its changes are then not
+    // listed group by group, which only makes later publishers compare every group once.
+    size_t main_input = 0;
+    if (ref.path.empty()) {
+      ASSIGN_OR_RETURN(CopyResult seeded, ConsistentCopy(fs, inputs.front().path, copy));
+      (void)seeded;
+      main_input = inputs.front().index;
+      inputs.erase(inputs.begin());
+      change.unlisted = true;
+    }
     ASSIGN_OR_RETURN(Db db, OpenForWrite(copy));
     RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=FILE"));
-    for (size_t start = 0; start < inputs.size(); start += kBatch) {
+    for (size_t start = 0; start == 0 || start < inputs.size(); start += kBatch) {
       size_t end = std::min(inputs.size(), start + kBatch);
       for (size_t i = start; i < end; ++i) {
         RETURN_IF_ERROR(AttachReadOnly(db, inputs[i].path, absl::StrCat("s", i)));
@@ -321,7 +332,7 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
         RETURN_IF_ERROR(db.Exec(absl::StrCat("DETACH DATABASE s", i)));
       }
     }
-    report.groups_taken[0] += kept_in_main;
+    report.groups_taken[main_input] += kept_in_main;
     RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=DELETE"));
     RETURN_IF_ERROR(db.Close());
     return change;

@@ -178,9 +178,9 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       stats.Add("snapshot_ms", Ms(snapshot.took));
       stats.Add("snapshot_bytes", snapshot.bytes);
       if (options.verbose) {
-        report.Note(absl::StrFormat("snapshot: %d files, %d bytes by %s in %d ms", snapshot.files,
+        report.Note(absl::StrFormat("snapshot: %d files, %d bytes by %s in %.1f ms", snapshot.files,
                                     snapshot.bytes, snapshot.method.empty() ? "-" : snapshot.method,
-                                    Ms(snapshot.took)));
+                                    absl::ToDoubleMilliseconds(snapshot.took)));
       }
     } else {
       report.Warn(absl::StrCat("cannot snapshot the shared cache: ", taken.status().message(),
@@ -284,9 +284,9 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       if (options.verbose) {
         report.Note(absl::StrFormat(
             "published %d dirs: %d groups written, %d merged from others, %d conflicts, "
-            "%d full merges; lock wait %d ms, held %d ms",
+            "%d full merges; lock wait %.1f ms, held %.1f ms",
             r.dirs_published, r.groups_written, r.groups_merged, r.conflicts, r.full_merges,
-            Ms(r.lock_wait), Ms(r.lock_held)));
+            absl::ToDoubleMilliseconds(r.lock_wait), absl::ToDoubleMilliseconds(r.lock_held)));
       }
     }
   }

@@ -31,6 +31,23 @@ absl::StatusOr<SweepReport> SweepDeadRuns(Fs& fs, const Layout& layout, absl::Du
     }
     if (young) continue;
     std::string lock_path = JoinPath(layout.runs_dir(), id + ".lock");
+    if (dry_run) {
+      // Look without touching: taking a FileLock would create or rewrite the lock file, and the
+      // dead run would then look young to the next sweep (verify, then verify --repair).
+      ASSIGN_OR_RETURN(FileInfo lock_info, fs.Lstat(lock_path));
+      if (lock_info.exists()) {
+        ASSIGN_OR_RETURN(int fd, fs.OpenLockFile(lock_path));
+        absl::StatusOr<bool> locked = fs.TryLock(fd);
+        fs.CloseFd(fd);
+        if (!locked.ok()) return locked.status();
+        if (!*locked) {
+          ++report.live;
+          continue;
+        }
+      }
+      report.removed.push_back(id);
+      continue;
+    }
     absl::StatusOr<FileLock> lock = FileLock::TryAcquire(fs, lock_path);
     if (!lock.ok()) {
       if (absl::IsUnavailable(lock.status())) {
@@ -40,10 +57,6 @@ absl::StatusOr<SweepReport> SweepDeadRuns(Fs& fs, const Layout& layout, absl::Du
       return lock.status();
     }
     report.removed.push_back(id);
-    if (dry_run) {
-      // TryAcquire may have created the lock file; leave things as they were otherwise.
-      continue;
-    }
     for (const std::string& entry : entries) {
       if (entry == id + ".lock") continue;
       RETURN_IF_ERROR(RemoveAll(fs, JoinPath(layout.runs_dir(), entry)));

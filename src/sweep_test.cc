@@ -188,6 +188,39 @@ TEST_F(SweepTest, DryRunRemovesNothing) {
   EXPECT_TRUE(FileLock::TryAcquire(RealFs(), Run("dead.lock")).ok());
 }
 
+TEST_F(SweepTest, DryRunLeavesDeadRunsSweepable) {
+  // `verify` (a dry run) followed by `verify --repair`: the dry run must not make the dead run
+  // look young (by creating or rewriting its lock file), or the repair never removes it.
+  MakeRun("dead");
+  TC_ASSERT_OK(MakeDirs(RealFs(), Run("nolock/3.11")));
+  Backdate("dead", absl::Hours(1));
+  Backdate("nolock", absl::Hours(1));
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<SweepReport> report =
+        SweepDeadRuns(RealFs(), layout_, absl::Seconds(60), /*dry_run=*/true);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->removed, (std::vector<std::string>{"dead", "nolock"}));
+  }
+  EXPECT_EQ(EntriesOf("nolock"), std::vector<std::string>{"nolock"});  // No lock file made.
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, (std::vector<std::string>{"dead", "nolock"}));
+  EXPECT_TRUE(Entries().empty()) << absl::StrJoin(Entries(), ",");
+}
+
+TEST_F(SweepTest, DryRunSeesLiveRuns) {
+  MakeRun("live");
+  absl::StatusOr<FileLock> lock = FileLock::Acquire(RealFs(), Run("live.lock"), absl::Seconds(1));
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  Backdate("live", absl::Hours(1));
+  absl::StatusOr<SweepReport> report =
+      SweepDeadRuns(RealFs(), layout_, absl::Seconds(60), /*dry_run=*/true);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->removed.empty());
+  EXPECT_EQ(report->live, 1);
+  EXPECT_TRUE(lock->held());
+}
+
 TEST_F(SweepTest, SeveralDeadRuns) {
   for (const char* id : {"a1", "b2", "c3"}) {
     MakeRun(id);

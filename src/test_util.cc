@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "src/fs.h"
 #include "src/sqlite_db.h"
 #include "src/status_macros.h"
@@ -117,14 +118,18 @@ absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& 
   ASSIGN_OR_RETURN(bool has, db.HasTable(table));
   if (!has) return rows;
   ASSIGN_OR_RETURN(Stmt stmt,
-                   db.Prepare(absl::StrCat("SELECT path, printf('%.17g', mtime), typeof(mtime), "
-                                           "typeof(data), hex(data) FROM ",
+                   db.Prepare(absl::StrCat("SELECT path, mtime, typeof(mtime), typeof(data), "
+                                           "hex(data) FROM ",
                                            QuoteIdent(table))));
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
+    int type = stmt.ColumnType(1);
+    std::string mtime = type == SQLITE_FLOAT || type == SQLITE_INTEGER
+                            ? absl::StrFormat("%.17g", stmt.ColumnDouble(1))
+                            : std::string(stmt.ColumnText(1));
     rows[std::string(stmt.ColumnText(0))] = absl::StrCat(
-        stmt.ColumnText(1), "|", stmt.ColumnText(2), "|", stmt.ColumnText(3), "|", stmt.ColumnText(4));
+        mtime, "|", stmt.ColumnText(2), "|", stmt.ColumnText(3), "|", stmt.ColumnText(4));
   }
   return rows;
 }

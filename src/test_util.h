@@ -62,7 +62,7 @@ std::vector<Row> ModuleRows(const std::string& module, const std::string& tag, d
 std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string& tag,
                                     double mtime, const std::string& extra_members);
 
-// All rows of `table`, exactly: path -> "<mtime as %.17g>|typeof(mtime)|typeof(data)|hex(data)".
+// All rows of `table`, exactly: path -> "<mtime, %.17g>|typeof(mtime)|typeof(data)|hex(data)".
 absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& db_path,
                                                              const std::string& table);
 

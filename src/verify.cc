@@ -75,9 +75,13 @@ absl::Status Salvage(Fs& fs, const CheckerAdapter& adapter, const std::string& c
   (void)fs.Unlink(rebuilt);
   {
     ASSIGN_OR_RETURN(Db out, OpenForWrite(rebuilt));
+    // SQLite refuses to read any page of a database shorter than its header says (truncated)
+    // unless writable_schema is on; then it reads what is there. Only `old` is read.
+    RETURN_IF_ERROR(out.Exec("PRAGMA writable_schema=ON; PRAGMA main.journal_mode=MEMORY"));
     absl::Status attached = AttachReadOnly(out, copy, "old");
     if (attached.ok()) {
-      RETURN_IF_ERROR(out.Exec("BEGIN"));
+      // No enclosing transaction: once a read of `old` hits a corrupt page, SQLite fails the
+      // COMMIT of the transaction it belongs to. So every group is committed on its own.
       // Stops at the first unreadable page; everything copied before it is whole and healthy.
       (void)ForEachGroup(out, adapter, "old", [&](const GroupInfo& g) -> absl::Status {
         if (!g.Broken(adapter).empty()) return absl::OkStatus();
@@ -85,7 +89,6 @@ absl::Status Salvage(Fs& fs, const CheckerAdapter& adapter, const std::string& c
         *kept += moved.groups;
         return absl::OkStatus();
       });
-      RETURN_IF_ERROR(out.Exec("COMMIT"));
       (void)out.Exec("DETACH DATABASE old");
     }
     RETURN_IF_ERROR(out.Exec("PRAGMA journal_mode=DELETE"));

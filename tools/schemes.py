@@ -50,7 +50,8 @@ def run_scheme(scheme, typecache, shared, mypy_args, cwd, pyver):
             code, out, err = _run([MYPY, "--sqlite-cache", "--skip-cache-mtime-checks",
                                    "--cache-dir", sandbox] + mypy_args, cwd)
             if code in (0, 1) and os.path.exists(sandbox_db):
-                tmp = shared_db + ".tmp.%d" % os.getpid()
+                fd, tmp = tempfile.mkstemp(prefix="cache.db.tmp.", dir=named)
+                os.close(fd)
                 shutil.copyfile(sandbox_db, tmp)
                 os.replace(tmp, shared_db)
             return code, out, err

@@ -9,10 +9,12 @@ rows with mypy's exact schemas:
                {"op": "delete", "db": "cache.db", "table": "files", "keys": ["m.meta.json"]},
                {"op": "print", "text": "...", "stream": "stdout" | "stderr"},
                {"op": "sleep", "seconds": 1.5},
-               {"op": "touch", "path": "FILE"}],
+               {"op": "touch", "path": "FILE"},
+               {"op": "bulk", "prefix": "gen", "count": 10000, "mtime": 5.0}],
    "on_sigterm": "FILE", "exit": 0}
 
-Values starting with "hex:" are BLOBs (files2); others are TEXT.
+Values starting with "hex:" are BLOBs (files2); others are TEXT. "bulk" writes `count` module
+groups (JSON meta + data rows) into cache.db's `files` table in one transaction.
 """
 
 import json
@@ -80,6 +82,17 @@ def main():
             time.sleep(action["seconds"])
         elif op == "touch":
             open(action["path"], "w").close()
+        elif op == "bulk":
+            c = conn_for(action.get("db", "cache.db"))
+            c.execute(SCHEMA["files"])
+            c.execute("BEGIN")
+            m = action["mtime"]
+            for i in range(action["count"]):
+                name = "%s/m%d" % (action["prefix"], i)
+                c.execute("INSERT OR REPLACE INTO files VALUES(?, ?, ?)",
+                          (name + ".meta.json", m, json.dumps({"data_mtime": int(m)})))
+                c.execute("INSERT OR REPLACE INTO files VALUES(?, ?, ?)", (name + ".data.json", m, "{}"))
+            c.execute("COMMIT")
     for c in conns.values():
         c.close()
     sys.exit(spec.get("exit", 0))

@@ -1,0 +1,403 @@
+"""typecache against every alternative, side by side, in one run.
+
+Schemes (tools/schemes.py): direct (one shared cache.db, mypy's own locking), pants (copy into a
+sandbox, run, move back), private (a cold cache per run), typecache (typecache run).
+
+Workloads:
+  1. concurrent partitions: N mypy processes over disjoint generated packages sharing the
+     standard library, R rounds with an edit between rounds; groups lost against the same work
+     run one after another, crashes, wall time per round, time of a final full run.
+  2. wrapper overhead: a warm mypy run with no change, on the mypy code base Debian installs and
+     on a generated cache of realistic rows (1 GB; 100 MB with --quick).
+  3. publish scaling: time under the lock against rows changed and against cache size.
+  4. maintenance: merge throughput against the sqlite3-shell approach; prune and verify times.
+
+Prints tables (medians of repeated runs, ratios within this run, peak memory) and writes the
+figures as JSON (--json-out) for docs/benchmarks.md and bench/plot.py.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+sys.path.insert(0, HERE)
+import gen  # noqa: E402
+import schemes  # noqa: E402
+
+FAKE = os.path.join(HERE, "..", "tests", "e2e", "fake_checker.py")
+
+
+def timed(cmd, cwd, env=None):
+    """Runs cmd; returns (exit code, stdout, stderr, seconds, peak RSS in KiB)."""
+    full_env = dict(os.environ)
+    full_env.pop("MYPY_CACHE_DIR", None)
+    if env:
+        full_env.update(env)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        p = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.monotonic() - start
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return (p.returncode, out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"), elapsed, usage.ru_maxrss)
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def table(title, header, rows):
+    print()
+    print(title)
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    print("  " + "  ".join(str(h).rjust(w) for h, w in zip(header, widths)))
+    for r in rows:
+        print("  " + "  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
+    sys.stdout.flush()
+
+
+def parse_verbose(stderr):
+    """Figures from `typecache run -v`: snapshot ms, lock wait ms, lock held ms."""
+    snap = re.search(r"snapshot: .* in ([\d.]+) ms", stderr)
+    pub = re.search(r"lock wait ([\d.]+) ms, held ([\d.]+) ms", stderr)
+    return (float(snap.group(1)) if snap else 0.0, float(pub.group(1)) if pub else 0.0,
+            float(pub.group(2)) if pub else 0.0)
+
+
+# ---------------------------------------------------------------- workload 1
+
+def workload_concurrent(tc, work, ns, rounds, modules, results):
+    pyver = schemes.python_version()
+    rows = []
+    for n in ns:
+        src = os.path.join(work, "w1-n%d" % n)
+        pkgs = [gen.write_package(src, i, modules) for i in range(n)]
+        # Reference: the same work, one run after another, plain mypy on one cache.
+        ref_cache = os.path.join(work, "w1-ref-%d" % n)
+        for r in range(rounds):
+            for i in range(n):
+                gen.write_package(src, i, modules, edit_round=r)
+            for p in pkgs:
+                schemes.run_scheme("direct", tc, ref_cache, ["-p", p], src, pyver)
+        reference = schemes.cache_groups(ref_cache)
+        for scheme in schemes.SCHEMES:
+            shared = os.path.join(work, "w1-%s-%d" % (scheme, n))
+            walls, crashes, locked = [], 0, 0
+            for r in range(rounds):
+                for i in range(n):
+                    gen.write_package(src, i, modules, edit_round=r)
+                start = time.monotonic()
+                with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                    outs = list(pool.map(lambda p: schemes.run_scheme(
+                        scheme, tc, shared, ["-p", p], src, pyver), pkgs))
+                walls.append(time.monotonic() - start)
+                crashes += sum(1 for code, _, _ in outs if code not in (0, 1))
+                locked += sum(1 for _, out, err in outs if "database is locked" in out + err)
+            kept = schemes.cache_groups(shared) if scheme != "private" else set()
+            lost = len(reference - kept)
+            start = time.monotonic()
+            schemes.run_scheme(scheme, tc, shared, sum([["-p", p] for p in pkgs], []), src, pyver)
+            final = time.monotonic() - start
+            row = {"n": n, "scheme": scheme, "reference_groups": len(reference), "lost": lost,
+                   "crashes": crashes, "locked": locked, "round_s": med(walls), "final_s": final}
+            results.setdefault("concurrent", []).append(row)
+            rows.append([n, scheme, len(reference), "%d (%d%%)" % (lost, round(100 * lost / max(1, len(reference)))),
+                         crashes, locked, "%.2f" % med(walls), "%.2f" % final])
+    table("1. Concurrent partitions (%d rounds, edits between rounds)" % rounds,
+          ["N", "scheme", "ref groups", "groups lost", "crashes", "locked", "round s (median)",
+           "final full run s"], rows)
+
+
+# ---------------------------------------------------------------- workload 2
+
+MYPY_ARGS = ["--ignore-missing-imports"] + sum([["--disable-error-code", c] for c in (
+    "empty-body", "misc", "override", "type-arg", "valid-type", "no-overload-impl", "operator",
+    "no-redef", "assignment")], [])
+
+
+def copy_mypy_source(dest):
+    base = "/usr/lib/python3/dist-packages"
+    for pkg in ("mypy", "mypyc"):
+        for root, dirs, files in os.walk(os.path.join(base, pkg)):
+            if "typeshed" in root or "__pycache__" in root:
+                continue
+            for f in files:
+                if f.endswith((".py", ".pyi")) or f == "py.typed":
+                    rel = os.path.relpath(os.path.join(root, f), base)
+                    os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
+                    shutil.copyfile(os.path.join(root, f), os.path.join(dest, rel))
+
+
+def overhead_on(tc, src, cache_for, label, reps, results, pyver):
+    """Warm runs with no change: plain mypy, Pants' scheme, typecache (medians of reps)."""
+    args = MYPY_ARGS + ["-p", "mypy", "-p", "mypyc"]
+    figures = {}
+    for scheme in ("direct", "pants", "typecache"):
+        cache = cache_for(scheme)
+        times, rss, snaps, holds, waits = [], [], [], [], []
+        for i in range(reps + 1):
+            if scheme == "direct":
+                cmd = [schemes.MYPY, "--sqlite-cache", "--cache-dir", cache] + args
+                code, out, err, secs, kb = timed(cmd, src)
+            elif scheme == "typecache":
+                cmd = [tc, "run", "-v", "--cache-dir", cache, "--", schemes.MYPY] + args
+                code, out, err, secs, kb = timed(cmd, src)
+                s, w, h = parse_verbose(err)
+                if i:
+                    snaps.append(s)
+                    waits.append(w)
+                    holds.append(h)
+            else:
+                start = time.monotonic()
+                code, out, err = schemes.run_scheme("pants", tc, cache, args, src, pyver)
+                secs, kb = time.monotonic() - start, 0
+            if code not in (0, 1):
+                raise RuntimeError("%s failed: %s %s" % (scheme, out[-500:], err[-500:]))
+            if i:  # the first run warms the cache
+                times.append(secs)
+                rss.append(kb)
+        figures[scheme] = {"s": med(times), "rss_kb": max(rss) if rss else 0,
+                           "snapshot_ms": med(snaps), "lock_held_ms": med(holds)}
+    size = sum(os.path.getsize(p) for p in
+               [os.path.join(r, f) for r, _, fs in os.walk(os.path.realpath(os.path.join(cache_for("typecache"), pyver))) for f in fs])
+    plain = figures["direct"]["s"]
+    tcs = figures["typecache"]
+    row = {"cache": label, "cache_bytes": size, "plain_s": plain, "pants_s": figures["pants"]["s"],
+           "typecache_s": tcs["s"], "snapshot_ms": tcs["snapshot_ms"],
+           "lock_held_ms": tcs["lock_held_ms"], "overhead_ms": (tcs["s"] - plain) * 1000,
+           "overhead_pct": 100 * (tcs["s"] - plain) / plain,
+           "pants_overhead_ms": (figures["pants"]["s"] - plain) * 1000,
+           "typecache_rss_kb": tcs["rss_kb"], "plain_rss_kb": figures["direct"]["rss_kb"]}
+    results.setdefault("overhead", []).append(row)
+    return row
+
+
+def workload_overhead(tc, work, big_bytes, reps, results):
+    pyver = schemes.python_version()
+    src = os.path.join(work, "w2-src")
+    copy_mypy_source(src)
+    rows = []
+    r = overhead_on(tc, src, lambda s: os.path.join(work, "w2-%s" % s), "mypy code base", reps,
+                    results, pyver)
+    rows.append(r)
+    # The same warm run on a cache grown to big_bytes with synthetic modules of real sizes.
+    seed_cache = os.path.join(work, "w2-typecache")
+    live_db = os.path.join(os.path.realpath(os.path.join(seed_cache, pyver)), "cache.db")
+    sizes = gen.sample_sizes(live_db)
+    big_template = os.path.join(work, "w2-big-template.db")
+    shutil.copyfile(live_db, big_template)
+    gen.synthetic_cache(big_template, big_bytes - os.path.getsize(live_db), sizes)
+
+    def big_cache(scheme):
+        path = os.path.join(work, "w2big-%s" % scheme)
+        if not os.path.exists(path):
+            os.makedirs(os.path.join(path, pyver))
+            shutil.copyfile(big_template, os.path.join(path, pyver, "cache.db"))
+        return path
+    rows.append(overhead_on(tc, src, big_cache, "generated %s" % human(big_bytes), reps, results,
+                            pyver))
+    table("2. Wrapper overhead: warm mypy run, no change (median of %d)" % reps,
+          ["cache", "size", "plain s", "pants s", "typecache s", "snapshot ms", "lock held ms",
+           "overhead ms", "% of mypy", "vs pants", "peak RSS MiB (tc / mypy)"],
+          [[r["cache"], human(r["cache_bytes"]), "%.3f" % r["plain_s"], "%.3f" % r["pants_s"],
+            "%.3f" % r["typecache_s"], "%.1f" % r["snapshot_ms"], "%.1f" % r["lock_held_ms"],
+            "%.0f" % r["overhead_ms"], "%.1f%%" % r["overhead_pct"],
+            "%.2fx" % (r["typecache_s"] / r["pants_s"]),
+            "%.0f / %.0f" % (r["typecache_rss_kb"] / 1024, r["plain_rss_kb"] / 1024)] for r in rows])
+
+
+def human(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return "%.0f %s" % (n, unit)
+        n /= 1000.0
+
+
+# ---------------------------------------------------------------- workload 3
+
+def fake_spec(prefix, k, mtime):
+    """fake_checker instructions: write k module groups (meta + data rows)."""
+    return {"version": schemes.python_version(),
+            "actions": [{"op": "bulk", "prefix": prefix, "count": k, "mtime": mtime}]}
+
+
+def workload_publish(tc, work, sizes, changes, reps, results):
+    pyver = schemes.python_version()
+    real = os.path.join(work, "w2-typecache")
+    live_db = os.path.join(os.path.realpath(os.path.join(real, pyver)), "cache.db")
+    row_sizes = gen.sample_sizes(live_db) if os.path.exists(live_db) else [(2000, 20000)]
+    rows = []
+    for size in sizes:
+        template = os.path.join(work, "w3-template-%d.db" % size)
+        gen.synthetic_cache(template, size, row_sizes, prefix="base")
+        for k in changes:
+            held_fast, held_merge = [], []
+            for rep in range(reps):
+                cache = os.path.join(work, "w3-%d-%d-%d" % (size, k, rep))
+                os.makedirs(os.path.join(cache, pyver))
+                shutil.copyfile(template, os.path.join(cache, pyver, "cache.db"))
+                # Adopt the directory first (a full merge), so what follows is the steady state.
+                timed([tc, "run", "--cache-dir", cache, "--", FAKE], work,
+                      {"FAKE_ACTIONS": json.dumps(fake_spec("warm", 1, 1.0))})
+                # Fast path: nobody published since the snapshot.
+                code, _, err, _, _ = timed([tc, "run", "-v", "--cache-dir", cache, "--", FAKE], work,
+                                           {"FAKE_ACTIONS": json.dumps(fake_spec("a%d" % rep, k, 2.0))})
+                held_fast.append(parse_verbose(err)[2])
+                # Merge path: another run publishes k groups while this one runs.
+                gate = os.path.join(work, "gate-%d-%d-%d" % (size, k, rep))
+                slow_spec = fake_spec("b", k, 3.0)
+                gated = gate + ".checker"
+                with open(gated, "w") as f:
+                    f.write("#!/usr/bin/python3\nimport os, subprocess, sys, time\n"
+                            "while not os.path.exists(%r): time.sleep(0.01)\n"
+                            "sys.exit(subprocess.call([%r] + sys.argv[1:]))\n" % (gate, FAKE))
+                os.chmod(gated, 0o755)
+                slow = subprocess.Popen(
+                    [tc, "run", "-v", "--cache-dir", cache, "--", gated],
+                    cwd=work, env=dict(os.environ, FAKE_ACTIONS=json.dumps(slow_spec)),
+                    stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                time.sleep(0.3)
+                timed([tc, "run", "--cache-dir", cache, "--", FAKE], work,
+                      {"FAKE_ACTIONS": json.dumps(fake_spec("c", k, 4.0))})
+                open(gate, "w").close()
+                _, err = slow.communicate()
+                if "merged from others" not in err or " 0 merged" in err:
+                    raise RuntimeError("the merge path was not exercised: " + err)
+                held_merge.append(parse_verbose(err)[2])
+                shutil.rmtree(cache)
+            row = {"cache_bytes": size, "groups_changed": k, "held_fast_ms": med(held_fast),
+                   "held_merge_ms": med(held_merge)}
+            results.setdefault("publish", []).append(row)
+            rows.append([human(size), k, "%.1f" % row["held_fast_ms"], "%.1f" % row["held_merge_ms"]])
+    table("3. Publish scaling: time under the lock (median of %d)" % reps,
+          ["cache size", "groups changed", "fast path ms", "merging another run's k groups ms"], rows)
+
+
+# ---------------------------------------------------------------- workload 4
+
+def workload_maintenance(tc, work, each_bytes, big_bytes, results):
+    pyver = schemes.python_version()
+    real = os.path.join(work, "w2-typecache")
+    live_db = os.path.join(os.path.realpath(os.path.join(real, pyver)), "cache.db")
+    row_sizes = gen.sample_sizes(live_db) if os.path.exists(live_db) else [(2000, 20000)]
+    sources = []
+    for i in range(8):
+        cache = os.path.join(work, "w4-src%d" % i)
+        # Half of each source's modules are shared with its neighbour (conflicts to resolve).
+        gen.synthetic_cache(os.path.join(cache, pyver, "cache.db"), each_bytes // 2, row_sizes,
+                            prefix="own%d" % i, seed=i)
+        gen.synthetic_cache(os.path.join(cache, pyver, "cache.db"), each_bytes // 2, row_sizes,
+                            prefix="shared%d" % (i // 2), seed=100 + i // 2,
+                            base_mtime=1700000000.0 + i)
+        sources.append(cache)
+    total = sum(os.path.getsize(os.path.join(s, pyver, "cache.db")) for s in sources)
+    dest = os.path.join(work, "w4-dest")
+    code, out, err, tc_s, tc_kb = timed([tc, "merge", "--json", "--into", dest] + sources, work)
+    if code != 0:
+        raise RuntimeError(err)
+    report = json.loads(out)
+    groups = sum(i["groups_taken"] for i in report["inputs"])
+    # The straightforward sqlite3-shell approach: ATTACH each, INSERT OR REPLACE ... SELECT.
+    shell_dest = os.path.join(work, "w4-shell.db")
+    script = "CREATE TABLE files (path TEXT UNIQUE NOT NULL, mtime REAL, data TEXT);\n"
+    for i, s in enumerate(sources):
+        script += ("ATTACH '%s' AS s; INSERT OR REPLACE INTO files SELECT * FROM s.files; "
+                   "DETACH s;\n" % os.path.join(s, pyver, "cache.db"))
+    start = time.monotonic()
+    subprocess.run(["sqlite3", shell_dest], input=script, text=True, check=True)
+    shell_s = time.monotonic() - start
+    # Group consistency: does every meta's data row come from the same input as the meta?
+    def mixed_groups(db):
+        conn = sqlite3.connect(db)
+        bad = 0
+        for (p, d) in conn.execute("SELECT path, data FROM files WHERE path LIKE '%.meta.json'"):
+            want = json.loads(d)["data_mtime"]
+            row = conn.execute("SELECT mtime FROM files WHERE path = ?",
+                               (p[:-len("meta.json")] + "data.json",)).fetchone()
+            if row is None or int(row[0]) != want:
+                bad += 1
+        conn.close()
+        return bad
+    tc_db = os.path.join(os.path.realpath(os.path.join(dest, pyver)), "cache.db")
+    results["merge"] = {"inputs_bytes": total, "groups": groups, "typecache_s": tc_s,
+                        "typecache_rss_kb": tc_kb, "shell_s": shell_s,
+                        "typecache_mb_s": total / 1e6 / tc_s, "shell_mb_s": total / 1e6 / shell_s,
+                        "typecache_groups_s": groups / tc_s, "conflicts": report["conflicts"],
+                        "typecache_mixed": mixed_groups(tc_db), "shell_mixed": mixed_groups(shell_dest)}
+    m = results["merge"]
+    # Prune and verify on a big cache.
+    big = os.path.join(work, "w4-big")
+    gen.synthetic_cache(os.path.join(big, pyver, "cache.db"), big_bytes, row_sizes, prefix="big")
+    code, out, err, verify_s, verify_kb = timed([tc, "verify", big], work)
+    code, out, err, prune_s, prune_kb = timed([tc, "prune", "--older-than", "45d", big], work)
+    results["prune_verify"] = {"cache_bytes": big_bytes, "verify_s": verify_s, "verify_rss_kb": verify_kb,
+                               "prune_s": prune_s, "prune_rss_kb": prune_kb}
+    table("4. Maintenance",
+          ["job", "input", "typecache s", "MB/s", "groups/s", "sqlite3 shell s", "ratio",
+           "mixed groups (tc / shell)", "peak RSS MiB"],
+          [["merge 8 caches", human(total), "%.2f" % tc_s, "%.0f" % m["typecache_mb_s"],
+            "%.0f" % m["typecache_groups_s"], "%.2f" % shell_s, "%.2fx" % (shell_s / tc_s),
+            "%d / %d" % (m["typecache_mixed"], m["shell_mixed"]), "%.0f" % (tc_kb / 1024)],
+           ["verify", human(big_bytes), "%.2f" % verify_s, "%.0f" % (big_bytes / 1e6 / verify_s),
+            "", "", "", "", "%.0f" % (verify_kb / 1024)],
+           ["prune --older-than 45d", human(big_bytes), "%.2f" % prune_s,
+            "%.0f" % (big_bytes / 1e6 / prune_s), "", "", "", "", "%.0f" % (prune_kb / 1024)]])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--typecache", required=True)
+    parser.add_argument("--quick", action="store_true", help="small sizes; under 2 minutes")
+    parser.add_argument("--workdir")
+    parser.add_argument("--json-out")
+    parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4)")
+    args = parser.parse_args()
+    work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
+    only = set((args.only or "1,2,3,4").split(","))
+    q = args.quick
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                           "mypy": subprocess.run([schemes.MYPY, "--version"], capture_output=True,
+                                                  text=True).stdout.strip(),
+                           "quick": q}}
+    print("typecache benchmarks%s: %d CPUs, %s, %s; work dir %s" % (
+        " (quick)" if q else "", os.cpu_count(), platform.platform(), results["machine"]["mypy"], work))
+    start = time.monotonic()
+    if "1" in only:
+        workload_concurrent(args.typecache, work, [2, 8] if q else [1, 2, 4, 8, 16],
+                            2 if q else 3, 3 if q else 6, results)
+    if "2" in only or "3" in only or "4" in only:
+        if "2" in only:
+            workload_overhead(args.typecache, work, 100 * 10**6 if q else 10**9, 3 if q else 9, results)
+    if "3" in only:
+        workload_publish(args.typecache, work, [10 * 10**6, 100 * 10**6] if q else
+                         [10 * 10**6, 100 * 10**6, 10**9], [1, 100, 10000], 1 if q else 3, results)
+    if "4" in only:
+        workload_maintenance(args.typecache, work, 10 * 10**6 if q else 100 * 10**6,
+                             100 * 10**6 if q else 10**9, results)
+    results["total_s"] = time.monotonic() - start
+    print("\ntotal %.0f s" % results["total_s"])
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(results, f, indent=1)
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
