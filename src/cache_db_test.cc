@@ -74,9 +74,9 @@ TEST_F(CacheDbTest, CopyOfAQuietDatabaseIsARawCopy) {
 
 TEST_F(CacheDbTest, CopyWithLiveWalWriterUsesBackupAndHoldsEveryRow) {
   Db writer = Open(db_, Db::Mode::kCreate);
-  TC_ASSERT_OK(writer.Exec(
-      "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-      "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);"));
+  TC_ASSERT_OK(
+      writer.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                  "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);"));
   for (int i = 0; i < 200; ++i) {
     TC_ASSERT_OK(writer.Exec(
         absl::StrCat("INSERT INTO files2 VALUES('m", i, ".meta.ff', ", i, ".5, randomblob(300))")));
@@ -128,15 +128,16 @@ TEST_F(CacheDbTest, CaptureRecordsEveryKindOfWriteAsGroups) {
   TC_ASSERT_OK(InstallCapture(db_, adapter_));
   EXPECT_EQ(Objects(db_, "trigger").size(), 3u);
   // What the checker does, through its own connection.
-  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, ModuleRows("pkg/new", "run", 200)));  // INSERT
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, ModuleRows("pkg/new", "run", 200)));      // INSERT
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, {ModuleRows("pkg/m1", "run", 200)[0]}));  // REPLACE
   TC_ASSERT_OK(DeleteRows(db_, Schema::kFiles2, {"pkg/m2.meta.json", "pkg/m2.data.json"}));
   {
     Db db = Open(db_);
     TC_ASSERT_OK(db.Exec("UPDATE files2 SET mtime = 300 WHERE path = 'pkg/m3.data.json'"));
     // A key renamed by an update: both the old and the new group changed.
-    TC_ASSERT_OK(db.Exec("UPDATE files2 SET path = 'pkg/moved.meta.json' "
-                         "WHERE path = 'pkg/m4.meta.json'"));
+    TC_ASSERT_OK(
+        db.Exec("UPDATE files2 SET path = 'pkg/moved.meta.json' "
+                "WHERE path = 'pkg/m4.meta.json'"));
     TC_ASSERT_OK(db.Exec("INSERT OR REPLACE INTO files2 VALUES('@plugins_snapshot.json', 1, x'')"));
     // Writes that match nothing change nothing.
     TC_ASSERT_OK(db.Exec("DELETE FROM files2 WHERE path = 'pkg/none.meta.json'"));
@@ -280,14 +281,14 @@ TEST_F(ReplaceGroupsTest, CopiesRowsByteForByteAndDeletesAbsentGroups) {
   TC_ASSERT_OK(WriteRows(src_, Schema::kFiles, {}));
   {
     Db src = Open(src_);
-    TC_ASSERT_OK(src.Exec(
-        "INSERT INTO files VALUES('pkg/m1.meta.json', 1700000000.123456789, "
-        "'{\"data_mtime\": 1700000000}');"
-        "INSERT INTO files VALUES('pkg/m1.data.json', 0.1, x'00ff7b0a00');"
-        "INSERT INTO files VALUES('pkg/m1.err.json', -3.5e-7, NULL);"
-        "INSERT INTO files VALUES('pkg/m3.meta.json', 5, 'x');"
-        "INSERT INTO files VALUES('pkg/m3.data.json', 5, 'y');"
-        "INSERT INTO files VALUES('pkg/other.meta.json', 9, 'not requested');"));
+    TC_ASSERT_OK(
+        src.Exec("INSERT INTO files VALUES('pkg/m1.meta.json', 1700000000.123456789, "
+                 "'{\"data_mtime\": 1700000000}');"
+                 "INSERT INTO files VALUES('pkg/m1.data.json', 0.1, x'00ff7b0a00');"
+                 "INSERT INTO files VALUES('pkg/m1.err.json', -3.5e-7, NULL);"
+                 "INSERT INTO files VALUES('pkg/m3.meta.json', 5, 'x');"
+                 "INSERT INTO files VALUES('pkg/m3.data.json', 5, 'y');"
+                 "INSERT INTO files VALUES('pkg/other.meta.json', 9, 'not requested');"));
   }
   Rows src_rows = Exact(src_, "files");
   Rows before = Exact(db_, "files");
@@ -297,9 +298,9 @@ TEST_F(ReplaceGroupsTest, CopiesRowsByteForByteAndDeletesAbsentGroups) {
   EXPECT_EQ(stats->rows, 5);
   Rows after = Exact(db_, "files");
   Rows expected = before;
-  for (const char* gone : {"pkg/m1.meta.json", "pkg/m1.data.json", "pkg/m1.deps.json",
-                           "pkg/m3.meta.json", "pkg/m3.data.json", "pkg/m4.meta.json",
-                           "pkg/m4.data.json"}) {
+  for (const char* gone :
+       {"pkg/m1.meta.json", "pkg/m1.data.json", "pkg/m1.deps.json", "pkg/m3.meta.json",
+        "pkg/m3.data.json", "pkg/m4.meta.json", "pkg/m4.data.json"}) {
     expected.erase(gone);
   }
   for (const char* copied : {"pkg/m1.meta.json", "pkg/m1.data.json", "pkg/m1.err.json",

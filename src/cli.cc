@@ -203,7 +203,15 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     std::string cache_dir = ResolveCacheDir(adapter, options, RealEnv);
     if (common.verbose) common.flags["verbose"] = "true";
     absl::StatusOr<Config> config = Config::Load(*fs, common.flags, RealEnv, cache_dir);
-    if (!config.ok()) return fail(config.status());
+    if (!config.ok()) {
+      // A broken configuration file or variable must not break the build: warn, and use the
+      // defaults with the command line's flags (a bad flag is still a usage error).
+      err << "typecache: warning: " << config.status().message() << "; using defaults" << std::endl;
+      config = Config::Load(
+          RealFs(), common.flags, [](const std::string&) { return std::optional<std::string>(); },
+          "");
+      if (!config.ok()) return fail(config.status());
+    }
     absl::StatusOr<PublishPolicy> policy = ParsePublishPolicy(config->Get("publish").value);
     if (!policy.ok()) return fail(policy.status());
     options.publish = *policy;

@@ -44,6 +44,10 @@ absl::Status FaultFs::Configure(const std::string& spec) {
     KillAt(nth);
     return absl::OkStatus();
   }
+  if (at[0] == "short:write") {
+    ShortWriteAt(nth);
+    return absl::OkStatus();
+  }
   std::vector<std::string> parts = absl::StrSplit(at[0], ':');
   if (parts.size() != 3 || parts[0] != "fail") return bad();
   int err = ErrnoByName(parts[2]);
@@ -124,6 +128,10 @@ absl::StatusOr<CopyMethod> FaultFs::CopyFile(const std::string& from, const std:
 }
 absl::Status FaultFs::WriteNewFile(const std::string& path, absl::string_view contents) {
   TC_FAULT("write", path);
+  if (short_nth_ > 0 && ++writes_ == short_nth_) {
+    ++failures_;
+    return base_.WriteNewFile(path, contents.substr(0, contents.size() / 2));
+  }
   return base_.WriteNewFile(path, contents);
 }
 absl::StatusOr<std::string> FaultFs::ReadFile(const std::string& path) {

@@ -6,6 +6,8 @@
 //   TYPECACHE_FAULT=kill@17            SIGKILL just before the 17th file-system call
 //   TYPECACHE_FAULT=fail:rename:EXDEV@2 the 2nd rename fails with EXDEV
 //   TYPECACHE_FAULT=fail:*:ENOSPC@5     the 5th call of any kind fails with ENOSPC
+//   TYPECACHE_FAULT=short:write@1       the 1st whole-file write keeps only half its bytes and
+//                                       reports success (a lying disk / torn write)
 // TYPECACHE_FAULT_TRACE=FILE appends one line per call ("<n> <op> <path>") to FILE.
 #ifndef TYPECACHE_SRC_FAULT_FS_H_
 #define TYPECACHE_SRC_FAULT_FS_H_
@@ -28,6 +30,8 @@ class FaultFs : public Fs {
     fail_nth_ = nth;
     fail_errno_ = err;
   }
+  // The `nth` WriteNewFile writes only the first half of its contents and reports success.
+  void ShortWriteAt(int nth) { short_nth_ = nth; }
   // Raises SIGKILL before performing the `nth` call of any operation.
   void KillAt(int nth) { kill_nth_ = nth; }
   void TraceTo(std::string path) { trace_path_ = std::move(path); }
@@ -68,6 +72,8 @@ class FaultFs : public Fs {
   int fail_errno_ = 0;
   int fail_seen_ = 0;
   int kill_nth_ = 0;
+  int short_nth_ = 0;
+  int writes_ = 0;
   int calls_ = 0;
   int failures_ = 0;
   std::string trace_path_;

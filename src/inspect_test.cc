@@ -28,8 +28,7 @@ class InspectTest : public ::testing::Test {
     return out;
   }
 
-  static const GroupInfo* FindGroup(const std::vector<GroupInfo>& groups,
-                                    const std::string& name) {
+  static const GroupInfo* FindGroup(const std::vector<GroupInfo>& groups, const std::string& name) {
     for (const GroupInfo& g : groups) {
       if (g.group == name) return &g;
     }

@@ -124,10 +124,27 @@ TEST(ParseJsonTest, DuplicateKeysKeepTheLastValue) {
 }
 
 TEST(ParseJsonTest, StructuralErrorsAreRejected) {
-  for (const char* text :
-       {"", "   ", "{", "}", "[", "]", "[1,]", "[1 2]", "{\"a\" 1}", "{\"a\":}", "{a: 1}",
-        "{\"a\": 1,}", "{\"a\": 1 \"b\": 2}", "[1] x", "1 2", "tru", "nul", "falsey", "True",
-        "{\"a\": [}", "'single'"}) {
+  for (const char* text : {"",
+                           "   ",
+                           "{",
+                           "}",
+                           "[",
+                           "]",
+                           "[1,]",
+                           "[1 2]",
+                           "{\"a\" 1}",
+                           "{\"a\":}",
+                           "{a: 1}",
+                           "{\"a\": 1,}",
+                           "{\"a\": 1 \"b\": 2}",
+                           "[1] x",
+                           "1 2",
+                           "tru",
+                           "nul",
+                           "falsey",
+                           "True",
+                           "{\"a\": [}",
+                           "'single'"}) {
     EXPECT_TRUE(Fails(text)) << "'" << text << "'";
   }
 }
@@ -167,8 +184,8 @@ TEST(JsonQuoteTest, EveryByteRoundTrips) {
 }
 
 TEST(JsonQuoteTest, QuotedStringsComposeIntoDocuments) {
-  std::string doc = absl::StrCat("{", JsonQuote("k\"ey"), ": [", JsonQuote("v\n1"), ", ",
-                                 JsonQuote(""), "]}");
+  std::string doc =
+      absl::StrCat("{", JsonQuote("k\"ey"), ": [", JsonQuote("v\n1"), ", ", JsonQuote(""), "]}");
   JsonValue v = Parse(doc);
   const JsonValue* k = v.Find("k\"ey");
   ASSERT_NE(k, nullptr);

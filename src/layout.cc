@@ -50,6 +50,13 @@ absl::Status Layout::Create(Fs& fs) const {
   }
   for (const std::string& dir : {state_dir(), runs_dir(), trash_dir(),
                                  JoinPath(state_dir(), "gens"), JoinPath(state_dir(), "logs")}) {
+    // typecache writes only inside directories it made: a symlink planted here could point
+    // anywhere, so it is refused rather than followed.
+    ASSIGN_OR_RETURN(FileInfo existing, fs.Lstat(dir));
+    if (existing.is_symlink()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("refusing to use ", dir, ": it is a symbolic link, not a directory"));
+    }
     RETURN_IF_ERROR(fs.MakeDir(dir, /*ok_if_exists=*/true));
   }
   return absl::OkStatus();

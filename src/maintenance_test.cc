@@ -226,8 +226,8 @@ TEST_F(MaintenanceTest, FileEditIsPublishedByRename) {
   uint64_t inode = Inode(file_);
   absl::StatusOr<Target> t = Resolve(file_);
   ASSERT_TRUE(t.ok());
-  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t,
-                                            Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->dbs_changed, 1);
   EXPECT_EQ(r->groups_changed, 1);
@@ -249,8 +249,8 @@ TEST_F(MaintenanceTest, FileDryRunLeavesTheFileByteIdentical) {
   EditOptions options;
   options.dry_run = true;
   int calls = 0;
-  absl::StatusOr<EditReport> r = EditTarget(
-      RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2), &calls), options);
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2), &calls), options);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(r->groups_changed, 1);  // What would change is still reported.
@@ -282,8 +282,9 @@ TEST_F(MaintenanceTest, FileWithNonEmptyWalIsRefused) {
   // A direct writer in WAL mode, still running.
   absl::StatusOr<Db> writer = Db::Open(file_, Db::Mode::kReadWrite);
   ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                            "INSERT INTO files VALUES('pkg/w.meta.json', 1, '{}')"));
+  TC_ASSERT_OK(
+      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                   "INSERT INTO files VALUES('pkg/w.meta.json', 1, '{}')"));
   ASSERT_GT(RealFs().Stat(file_ + "-wal")->size, 0);
   absl::StatusOr<Target> t = Resolve(file_);
   ASSERT_TRUE(t.ok());
@@ -385,8 +386,8 @@ TEST_F(MaintenanceTest, CacheDirEditPublishesANewGeneration) {
   std::string old_bytes = Bytes(old_db);
   absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
   ASSERT_TRUE(t.ok());
-  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t,
-                                            Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->dbs_changed, 1);
   EXPECT_EQ(r->publish.dirs_published, 1);
@@ -413,8 +414,8 @@ TEST_F(MaintenanceTest, ForeignCacheDirEditBecomesAGeneration) {
   TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 2, "f", 1)));
   absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
   ASSERT_TRUE(t.ok());
-  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t,
-                                            Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
   ASSERT_TRUE(r.ok()) << r.status();
   absl::StatusOr<LiveState> after = ReadLiveState(RealFs(), layout_, "3.11");
   ASSERT_TRUE(after.ok());

@@ -149,6 +149,7 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
     }
   }
   for (const DbRef& ref : dest.dbs) {
+    if (ref.path.empty()) continue;  // A new destination file: nothing to read yet.
     RETURN_IF_ERROR(CheckReadable(ref.path));
     layouts[absl::StrCat(0, "|", ref.dir)].insert(ref.file);
   }
@@ -191,7 +192,9 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
     }
     return absl::OkStatus();
   };
-  for (const DbRef& ref : dest.dbs) RETURN_IF_ERROR(check_db(ref.path));
+  for (const DbRef& ref : dest.dbs) {
+    if (!ref.path.empty()) RETURN_IF_ERROR(check_db(ref.path));
+  }
   for (const auto& [key, inputs] : by_db) {
     for (const Input& in : inputs) RETURN_IF_ERROR(check_db(in.path));
   }

@@ -20,6 +20,7 @@ struct Candidate {
   int64_t bytes = 0;
   std::string db;
   std::string group;
+  int64_t cost = 0;  // Estimated bytes on disk.
 };
 
 // Groups per database chosen for size: oldest first until `excess` estimated bytes are freed.
@@ -31,11 +32,24 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
     ASSIGN_OR_RETURN(Db db, Db::Open(ref.path, Db::Mode::kReadOnly));
     RETURN_IF_ERROR(db.Exec("BEGIN"));
     auto skip = already.find(ref.path);
+    size_t first = all.size();
+    int64_t bytes = 0;
     RETURN_IF_ERROR(ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
+      bytes += g.bytes;
       if (skip != already.end() && skip->second.count(g.group) > 0) return absl::OkStatus();
       all.push_back({g.newest_mtime, g.bytes, ref.path, g.group});
       return absl::OkStatus();
     }));
+    // Rows cost more on disk than their bytes (b-tree and overflow pages, index entries): a
+    // group's share of the pages in use, at least 1.2x its bytes.
+    ASSIGN_OR_RETURN(int64_t pages, db.QueryInt("PRAGMA page_count"));
+    ASSIGN_OR_RETURN(int64_t free_pages, db.QueryInt("PRAGMA freelist_count"));
+    ASSIGN_OR_RETURN(int64_t page_size, db.QueryInt("PRAGMA page_size"));
+    double scale = bytes > 0 ? static_cast<double>((pages - free_pages) * page_size) / bytes : 0;
+    scale = std::max(scale, 1.2);
+    for (size_t i = first; i < all.size(); ++i) {
+      all[i].cost = static_cast<int64_t>(static_cast<double>(all[i].bytes) * scale) + 64;
+    }
   }
   std::sort(all.begin(), all.end(), [](const Candidate& a, const Candidate& b) {
     return a.newest != b.newest ? a.newest < b.newest : a.group < b.group;
@@ -44,8 +58,7 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
   int64_t freed = 0;
   for (const Candidate& c : all) {
     if (freed >= excess) break;
-    // Rows cost more on disk than their bytes (b-tree pages, index entries): count 1.2x.
-    freed += c.bytes + c.bytes / 5 + 64;
+    freed += c.cost;
     chosen[c.db].insert(c.group);
   }
   return chosen;

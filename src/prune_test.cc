@@ -211,8 +211,9 @@ TEST_F(PruneTest, MaxSizeFitsTheFileIntoTheBudgetOldestFirst) {
   EXPECT_EQ(r->size_after, after);
   EXPECT_EQ(r->size_before, size);
   Groups kept = GroupsOf(db_);
-  EXPECT_FALSE(kept.empty()) << "size " << size << " budget " << *options.max_size << " after "
-                             << after << " evicted " << r->evicted.size();
+  // Not far more than needed: the budget holds about 40% of the groups.
+  EXPECT_GE(kept.size(), 300u / 4)
+      << "size " << size << " budget " << *options.max_size << " after " << after;
   EXPECT_EQ(kept.size() + Evicted(*r).size(), 300u);
   // Oldest first: every kept group is newer than every evicted one.
   int oldest_kept = 1000;

@@ -23,9 +23,9 @@ std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime,
   for (int i = from; i < to; ++i) {
     std::string module = absl::StrCat("pkg/m", i);
     std::vector<Row> group =
-        version.empty()
-            ? ModuleRows(module, tag, mtime)
-            : ModuleRowsWithMeta(module, tag, mtime, absl::StrCat("\"version_id\": \"", version, "\""));
+        version.empty() ? ModuleRows(module, tag, mtime)
+                        : ModuleRowsWithMeta(module, tag, mtime,
+                                             absl::StrCat("\"version_id\": \"", version, "\""));
     rows.insert(rows.end(), group.begin(), group.end());
   }
   return rows;
@@ -137,7 +137,8 @@ TEST_F(StatsCmdTest, UnreadableDatabaseIsAnErrorNamingIt) {
   std::string cache = tmp_.Sub("cache");
   TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(cache, "3.11")));
   TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(cache, "3.11/cache.db"), std::string(300, 'x')));
-  TC_ASSERT_OK(WriteRows(JoinPath(cache, "3.11/cache.1.db"), Schema::kFiles2, Modules(0, 1, "a", 1)));
+  TC_ASSERT_OK(
+      WriteRows(JoinPath(cache, "3.11/cache.1.db"), Schema::kFiles2, Modules(0, 1, "a", 1)));
   absl::StatusOr<CacheStats> stats = Collect(cache);
   ASSERT_FALSE(stats.ok());
   EXPECT_TRUE(absl::IsDataLoss(stats.status())) << stats.status();

@@ -101,8 +101,8 @@ std::vector<Row> ModuleRows(const std::string& module, const std::string& tag, d
   };
 }
 
-std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string& tag,
-                                    double mtime, const std::string& extra_members) {
+std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string& tag, double mtime,
+                                    const std::string& extra_members) {
   return {
       {absl::StrCat(module, ".meta.json"), mtime,
        absl::StrCat("{\"data_mtime\": ", static_cast<int64_t>(mtime), ", \"tag\": \"", tag, "\", ",

@@ -27,8 +27,7 @@ namespace {
 
 using Rows = std::map<std::string, std::string>;
 
-std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime,
-                         size_t pad = 0) {
+std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime, size_t pad = 0) {
   std::vector<Row> rows;
   for (int i = from; i < to; ++i) {
     for (Row& row : ModuleRows(absl::StrCat("pkg/m", i), tag, mtime)) {
@@ -50,7 +49,8 @@ std::set<std::string> GroupsIn(const std::vector<Problem>& problems) {
 
 std::string Describe(const std::vector<Problem>& problems) {
   std::string out;
-  for (const Problem& p : problems) absl::StrAppend(&out, p.where, " [", p.group, "] ", p.what, "\n");
+  for (const Problem& p : problems)
+    absl::StrAppend(&out, p.where, " [", p.group, "] ", p.what, "\n");
   return out;
 }
 
@@ -197,8 +197,9 @@ TEST_F(VerifyTest, LeftoverWalIsReported) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 2, "ok", 100)));
   absl::StatusOr<Db> writer = Db::Open(db_, Db::Mode::kReadWrite);
   ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                            "DELETE FROM files WHERE path = 'pkg/m1.meta.json'"));
+  TC_ASSERT_OK(
+      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                   "DELETE FROM files WHERE path = 'pkg/m1.meta.json'"));
   absl::StatusOr<VerifyReport> r = VerifyPath(db_);
   ASSERT_TRUE(r.ok()) << r.status();
   std::string text = Describe(r->problems);

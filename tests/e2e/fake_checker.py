@@ -13,7 +13,7 @@ rows with mypy's exact schemas:
                {"op": "bulk", "prefix": "gen", "count": 10000, "mtime": 5.0}],
    "on_sigterm": "FILE", "exit": 0}
 
-Values starting with "hex:" are BLOBs (files2); others are TEXT. "bulk" writes `count` module
+Values starting with "hex:" are BLOBs (files2); "repeat:x:N" is N times "x"; others are TEXT. "bulk" writes `count` module
 groups (JSON meta + data rows) into cache.db's `files` table in one transaction.
 """
 
@@ -66,7 +66,13 @@ def main():
             c.execute("CREATE INDEX IF NOT EXISTS path_idx ON %s(path)" % table)
             c.execute("BEGIN")
             for path, mtime, data in action["rows"]:
-                value = bytes.fromhex(data[4:]) if data.startswith("hex:") else data
+                if data.startswith("hex:"):
+                    value = bytes.fromhex(data[4:])
+                elif data.startswith("repeat:"):  # "repeat:<char>:<count>", for huge rows
+                    _, char, count = data.split(":")
+                    value = char * int(count)
+                else:
+                    value = data
                 c.execute("INSERT OR REPLACE INTO %s(path, mtime, data) VALUES(?, ?, ?)" % table,
                           (path, mtime, value))
             c.execute("COMMIT")
