@@ -236,6 +236,10 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
     }
     ASSIGN_OR_RETURN(Db db, OpenForWrite(copy));
     RETURN_IF_ERROR(db.Exec("PRAGMA temp_store=FILE"));
+    // Across batches: which input each taken group came from, and which groups had several
+    // holders, so that a group counts once however many batches saw it.
+    RETURN_IF_ERROR(
+        db.Exec("CREATE TEMP TABLE taken(grp TEXT PRIMARY KEY, input INTEGER, conflict INTEGER)"));
     for (size_t start = 0; start == 0 || start < inputs.size(); start += kBatch) {
       size_t end = std::min(inputs.size(), start + kBatch);
       for (size_t i = start; i < end; ++i) {
@@ -262,10 +266,19 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
           }
           ASSIGN_OR_RETURN(Stmt plan,
                            db.Prepare("INSERT OR REPLACE INTO temp.plan VALUES(?, ?, ?)"));
+          ASSIGN_OR_RETURN(Stmt conflict,
+                           db.Prepare("INSERT INTO temp.taken VALUES(?, NULL, 1) "
+                                      "ON CONFLICT(grp) DO UPDATE SET conflict = 1"));
           while (true) {
+            // Cursors stream keys in key order, so groups come in the order of their key
+            // ranges, which is not always the order of their names: "tool-cli.meta.json" <
+            // "tool.meta.json" but "tool" < "tool-cli".
             const std::string* next = nullptr;
             for (Cursor& c : cursors) {
-              if (!c.done() && (next == nullptr || c.group() < *next)) next = &c.group();
+              if (!c.done() && (next == nullptr || adapter.GroupRange(c.group()).first <
+                                                       adapter.GroupRange(*next).first)) {
+                next = &c.group();
+              }
             }
             if (next == nullptr) break;
             std::string group = *next;
@@ -281,7 +294,11 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
                 best_mtime = mtime;
               }
             }
-            if (holders > 1) ++report.conflicts;
+            if (holders > 1) {
+              conflict.Bind(1, group);
+              RETURN_IF_ERROR(conflict.Run());
+              RETURN_IF_ERROR(conflict.Reset());
+            }
             if (best->schema() == "main") ++kept_in_main;
             if (best->schema() != "main") {
               plan.Bind(1, group)
@@ -325,17 +342,35 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
             chunk_src = src;
           }
           chunk.insert(std::string(rows.ColumnText(0)));
-          ++report.groups_taken[static_cast<size_t>(rows.ColumnInt(2))];
           if (chunk.size() >= 1000) RETURN_IF_ERROR(flush());
         }
         RETURN_IF_ERROR(flush());
+        RETURN_IF_ERROR(
+            db.Exec("INSERT INTO temp.taken SELECT grp, input, NULL FROM temp.plan WHERE true "
+                    "ON CONFLICT(grp) DO UPDATE SET input = excluded.input"));
       }  // Statements are finalized before the commit and the detach.
       RETURN_IF_ERROR(db.Exec("COMMIT"));
       for (size_t i = start; i < end; ++i) {
         RETURN_IF_ERROR(db.Exec(absl::StrCat("DETACH DATABASE s", i)));
       }
     }
-    report.groups_taken[main_input] += kept_in_main;
+    // The groups of the result: those kept in main by the last batch, and those it took.
+    ASSIGN_OR_RETURN(int64_t total, db.QueryInt("SELECT count(*) FROM temp.plan"));
+    total += kept_in_main;
+    {
+      ASSIGN_OR_RETURN(Stmt counts, db.Prepare("SELECT input, count(*) FROM temp.taken WHERE "
+                                               "input IS NOT NULL GROUP BY input"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, counts.Step());
+        if (!row) break;
+        report.groups_taken[static_cast<size_t>(counts.ColumnInt(0))] += counts.ColumnInt(1);
+        total -= counts.ColumnInt(1);
+      }
+    }
+    report.groups_taken[main_input] += total;
+    ASSIGN_OR_RETURN(int64_t conflicts,
+                     db.QueryInt("SELECT count(*) FROM temp.taken WHERE conflict"));
+    report.conflicts += conflicts;
     RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=DELETE"));
     RETURN_IF_ERROR(db.Close());
     return change;

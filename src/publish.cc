@@ -83,7 +83,9 @@ absl::StatusOr<GroupSets> AllGroups(Fs& fs, const CheckerAdapter& adapter, const
   std::set<std::string> unreadable;
   std::vector<std::pair<std::string, bool>> dirs = {{private_dir, false}};
   if (live.kind != LiveState::Kind::kMissing) dirs.emplace_back(live.resolved, true);
-  for (const auto& [dir, is_live] : dirs) {
+  for (const auto& entry : dirs) {
+    const std::string& dir = entry.first;
+    const bool is_live = entry.second;
     ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, dir));
     for (const std::string& file : files) {
       absl::StatusOr<std::set<std::string>> groups =

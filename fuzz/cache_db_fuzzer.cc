@@ -1,0 +1,46 @@
+// libFuzzer target: arbitrary bytes as a cache database file, fed to the code that reads,
+// verifies, repairs, merges and prunes. Nothing may crash; errors are fine.
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+
+#include "src/fs.h"
+#include "src/maintenance.h"
+#include "src/merge.h"
+#include "src/mypy_adapter.h"
+#include "src/prune.h"
+#include "src/stats_cmd.h"
+#include "src/verify.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace typecache;
+  static std::string dir = [] {
+    char templ[] = "/tmp/tc-fuzz-db.XXXXXX";
+    return std::string(::mkdtemp(templ));
+  }();
+  Fs& fs = RealFs();
+  MypyAdapter adapter;
+  std::string db = dir + "/input.db";
+  (void)RemoveAll(fs, db);
+  (void)RemoveAll(fs, dir + "/merged.db");
+  (void)fs.WriteNewFile(db, std::string(reinterpret_cast<const char*>(data), size));
+  absl::StatusOr<Target> target = ResolveTarget(fs, adapter, db);
+  if (!target.ok()) return 0;
+  (void)Verify(fs, adapter, *target);
+  (void)CollectStats(fs, adapter, *target);
+  PruneOptions prune;
+  prune.orphans = true;
+  prune.edit.dry_run = true;
+  (void)Prune(fs, adapter, *target, prune);
+  absl::StatusOr<Target> dest = ResolveTarget(fs, adapter, dir + "/merged.db", /*create=*/true);
+  if (dest.ok()) {
+    std::ostringstream progress;
+    (void)Merge(fs, adapter, *dest, {*target}, MergeOptions{}, progress);
+  }
+  EditOptions edit;
+  (void)Repair(fs, adapter, *target, edit);
+  return 0;
+}
