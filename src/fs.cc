@@ -230,9 +230,14 @@ class RealFsImpl : public Fs {
   }
 
   absl::Status OverwriteFd(int fd, absl::string_view contents) override {
-    if (::ftruncate(fd, 0) != 0) return ErrnoStatus(errno, "cannot truncate", "lock file");
-    if (::lseek(fd, 0, SEEK_SET) < 0) return ErrnoStatus(errno, "cannot seek", "lock file");
-    return WriteAll(fd, contents, "lock file");
+    // Write first, then cut to length: a concurrent reader never finds the file empty.
+    ssize_t n = ::pwrite(fd, contents.data(), contents.size(), 0);
+    if (n < 0) return ErrnoStatus(errno, "cannot write", "lock file");
+    if (static_cast<size_t>(n) != contents.size()) return ErrnoStatus(EIO, "short write to", "lock file");
+    if (::ftruncate(fd, static_cast<off_t>(contents.size())) != 0) {
+      return ErrnoStatus(errno, "cannot truncate", "lock file");
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::string> ReadFd(int fd) override {

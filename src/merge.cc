@@ -203,14 +203,17 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
   std::set<std::pair<std::string, std::string>> in_dest;
   for (const DbRef& ref : dest.dbs) in_dest.insert({ref.dir, ref.file});
   for (const auto& [key, inputs] : by_db) {
-    if (in_dest.count(key) == 0) edit.extra.push_back({key.first, key.second, ""});
+    if (in_dest.count(key) == 0) {
+      edit.extra.push_back({key.first, key.second, "",
+                            JoinPath(JoinPath(dest.path, key.first), key.second)});
+    }
   }
   if (dest.kind == Target::Kind::kFile && dest.dbs.empty() && !edit.extra.empty()) {
     edit.extra.resize(1);  // A new database file: one database, whatever the sources' names.
   }
   Target dest_target = dest;
   if (dest.kind == Target::Kind::kFile && dest.dbs.empty()) {
-    dest_target.dbs.push_back({"", BaseName(dest.path), ""});
+    dest_target.dbs.push_back({"", BaseName(dest.path), "", dest.path});
     edit.extra.clear();
   }
 

@@ -43,8 +43,9 @@ STDLIB = [
 ]
 
 
-def write_package(root, index, modules=6, with_error=True, extra=""):
-    """Writes package pkg<index> under root: `modules` modules with typed code, one type error."""
+def write_package(root, index, modules=6, with_error=True, extra="", chained=True):
+    """Writes package pkg<index> under root: `modules` modules with typed code, one type error.
+    chained: each module imports the previous one (else modules import only the stdlib)."""
     pkg = os.path.join(root, "pkg%d" % index)
     os.makedirs(pkg, exist_ok=True)
     with open(os.path.join(pkg, "__init__.py"), "w") as f:
@@ -52,7 +53,7 @@ def write_package(root, index, modules=6, with_error=True, extra=""):
     for m in range(modules):
         imports = [STDLIB[(index * 3 + m + k) % len(STDLIB)] for k in range(3)]
         lines = ["import %s" % name for name in imports]
-        if m > 0:
+        if m > 0 and chained:
             lines.append("from pkg%d import mod%d" % (index, m - 1))
         lines += [
             "",
@@ -69,7 +70,7 @@ def write_package(root, index, modules=6, with_error=True, extra=""):
             "        return self.value * 2",
             "",
         ]
-        if m > 0:
+        if m > 0 and chained:
             lines.append("def g%d() -> str:" % m)
             lines.append("    return mod%d.f%d(%d)" % (m - 1, m - 1, m))
             lines.append("")
