@@ -151,6 +151,10 @@ def overhead_on(tc, src, cache_for, label, reps, results, pyver):
         cache = cache_for(scheme)
         times, rss, snaps, holds, waits = [], [], [], [], []
         for i in range(reps + 1):
+            # Let the previous run's background work (typecache deletes its private copy in a
+            # detached process; the kernel writes back dirty pages) settle, for every scheme.
+            subprocess.run(["sync"])
+            time.sleep(0.5)
             if scheme == "direct":
                 cmd = [schemes.MYPY, "--sqlite-cache", "--cache-dir", cache] + args
                 code, out, err, secs, kb = timed(cmd, src)

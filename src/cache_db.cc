@@ -189,6 +189,56 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
   return groups;
 }
 
+absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view base,
+                                                      const std::set<std::string>& groups,
+                                                      const CheckerAdapter& adapter) {
+  std::set<std::string> same(groups.begin(), groups.end());
+  std::string key = QuoteIdent(adapter.key_column());
+  std::string where = absl::StrCat("((", key, " >= ?1 AND ", key, " < ?2) OR ", key, " = ?3)");
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool in_main, db.HasTable(table));
+    ASSIGN_OR_RETURN(bool in_base, db.HasTable(table, base));
+    if (!in_main && !in_base) continue;
+    if (in_main != in_base) {
+      // The table exists on one side only: every group with rows in it differs.
+      absl::string_view schema = in_main ? "main" : base;
+      ASSIGN_OR_RETURN(Stmt any, db.Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema), ".",
+                                                         QuoteIdent(table), " WHERE ", where,
+                                                         " LIMIT 1")));
+      for (auto it = same.begin(); it != same.end();) {
+        auto [lo, hi] = adapter.GroupRange(*it);
+        any.Bind(1, lo).Bind(2, hi).Bind(3, *it);
+        ASSIGN_OR_RETURN(bool found, any.Step());
+        RETURN_IF_ERROR(any.Reset());
+        it = found ? same.erase(it) : std::next(it);
+      }
+      continue;
+    }
+    std::string t = QuoteIdent(table);
+    std::string b = QuoteIdent(base);
+    // Rows on either side without an identical row on the other side.
+    auto differs_sql = [&](bool with_mtime) {
+      std::string cols = absl::StrCat(key, with_mtime ? ", mtime" : "", ", data");
+      return absl::StrCat("SELECT 1 FROM (SELECT ", cols, " FROM main.", t, " WHERE ", where,
+                          " EXCEPT SELECT ", cols, " FROM ", b, ".", t, " WHERE ", where,
+                          ") UNION ALL SELECT 1 FROM (SELECT ", cols, " FROM ", b, ".", t,
+                          " WHERE ", where, " EXCEPT SELECT ", cols, " FROM main.", t, " WHERE ",
+                          where, ") LIMIT 1");
+    };
+    ASSIGN_OR_RETURN(Stmt strict, db.Prepare(differs_sql(true)));
+    ASSIGN_OR_RETURN(Stmt loose, db.Prepare(differs_sql(false)));
+    for (auto it = same.begin(); it != same.end();) {
+      Stmt& check = adapter.NeedsMetaAndData(*it) ? strict : loose;
+      auto [lo, hi] = adapter.GroupRange(*it);
+      check.Bind(1, lo).Bind(2, hi).Bind(3, *it);
+      ASSIGN_OR_RETURN(bool differs, check.Step());
+      RETURN_IF_ERROR(check.Reset());
+      it = differs ? same.erase(it) : std::next(it);
+    }
+  }
+  return same;
+}
+
 absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& adapter,
                                                  absl::string_view schema) {
   std::set<std::string> groups;

@@ -39,6 +39,15 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
 absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
                                                     const CheckerAdapter& adapter);
 
+// The groups of `groups` whose rows in `db` (main schema) are the same as in the attached schema
+// `base`: same keys and data, and the same mtimes except in groups where the adapter says mtime
+// does not matter (global rows). mypy rewrites some rows on every run (the plugins snapshot, metas
+// of files whose mtime changed but not their hash); such a rewrite is not a change. O(rows of
+// `groups`).
+absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view base,
+                                                      const std::set<std::string>& groups,
+                                                      const CheckerAdapter& adapter);
+
 // Every group present in the database (reads all keys: O(rows)).
 absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& adapter,
                                                  absl::string_view schema = "main");

@@ -101,6 +101,8 @@ absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view 
 // Creates `path` and its missing parents.
 absl::Status MakeDirs(Fs& fs, const std::string& path);
 std::string JoinPath(absl::string_view a, absl::string_view b);
+// `path` made absolute against the working directory (unchanged if already absolute).
+std::string AbsolutePath(const std::string& path);
 std::string DirName(absl::string_view path);
 std::string BaseName(absl::string_view path);
 // A short random hex string for unique temporary names.

@@ -15,13 +15,6 @@
 namespace typecache {
 namespace {
 
-std::string Absolute(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[4096];
-  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return path;
-  return JoinPath(cwd, path);
-}
-
 absl::StatusOr<int64_t> SizeOf(Fs& fs, const std::string& path) {
   if (path.empty()) return 0;
   ASSIGN_OR_RETURN(FileInfo info, fs.Stat(path));
@@ -189,7 +182,7 @@ absl::Status CheckReadable(const std::string& path) {
 absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, const std::string& path,
                                      bool create) {
   Target target;
-  target.path = Absolute(path);
+  target.path = AbsolutePath(path);
   ASSIGN_OR_RETURN(FileInfo info, fs.Stat(target.path));
   if (!info.exists()) {
     if (!create) return absl::NotFoundError(absl::StrCat(path, ": no such file or directory"));

@@ -241,16 +241,39 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
     if (!adapter.IsDatabaseDir(dir)) continue;
     std::string path = JoinPath(snapshot.private_root, dir);
     ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, path));
+    LiveState base = snapshot.BaseOf(dir);
     GroupSets groups;
     for (const std::string& file : files) {
       std::string db = JoinPath(path, file);
       ASSIGN_OR_RETURN(std::set<std::string> written, FinishCapture(db, adapter));
+      if (!written.empty() && base.kind == LiveState::Kind::kGeneration) {
+        // Drop rewrites that left a group as it was in the snapshot (a warm run rewrites the
+        // plugins snapshot every time): with nothing else written there is nothing to publish,
+        // and nothing to fsync. Generations are immutable, so the base is exactly what was
+        // copied, unless it has been garbage-collected meanwhile (then nothing is dropped).
+        std::string base_db = JoinPath(base.resolved, file);
+        ASSIGN_OR_RETURN(FileInfo base_info, fs.Stat(base_db));
+        if (base_info.is_file()) {
+          ASSIGN_OR_RETURN(Db private_db, Db::Open(db, Db::Mode::kReadOnly));
+          if (AttachReadOnly(private_db, base_db, "base").ok()) {
+            absl::StatusOr<std::set<std::string>> same =
+                UnchangedGroups(private_db, "base", written, adapter);
+            if (same.ok()) {
+              for (const std::string& group : *same) written.erase(group);
+            }
+          }
+        }
+      }
       if (!written.empty()) groups[file] = std::move(written);
+    }
+    if (groups.empty()) continue;
+    for (const std::string& file : files) {
+      std::string db = JoinPath(path, file);
       // Shareable by the group, like ccache: 0666 & ~umask.
       RETURN_IF_ERROR(fs.Chmod(db, 0666 & ~mask));
       RETURN_IF_ERROR(fs.Fsync(db));
     }
-    if (!groups.empty()) writes[dir] = std::move(groups);
+    writes[dir] = std::move(groups);
   }
   return writes;
 }
