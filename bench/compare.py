@@ -37,6 +37,7 @@ import gen  # noqa: E402
 import schemes  # noqa: E402
 
 FAKE = os.path.join(HERE, "..", "tests", "e2e", "fake_checker.py")
+SETTLE_S = 1.0  # pause between measured runs (0.3 s with --quick)
 
 
 def timed(cmd, cwd, env=None):
@@ -144,39 +145,39 @@ def copy_mypy_source(dest):
 
 
 def overhead_on(tc, src, cache_for, label, reps, results, pyver):
-    """Warm runs with no change: plain mypy, Pants' scheme, typecache (medians of reps)."""
+    """Warm runs with no change: plain mypy, Pants' scheme, typecache (medians of reps).
+    The schemes take turns within each repetition, so drift on the machine hits all alike."""
     args = MYPY_ARGS + ["-p", "mypy", "-p", "mypyc"]
-    figures = {}
-    for scheme in ("direct", "pants", "typecache"):
-        cache = cache_for(scheme)
-        times, rss, snaps, holds, waits = [], [], [], [], []
-        for i in range(reps + 1):
+    samples = {s: {"s": [], "rss": [], "snap": [], "held": []} for s in ("direct", "pants", "typecache")}
+    for i in range(reps + 1):  # repetition 0 warms every cache
+        for scheme in ("direct", "pants", "typecache"):
+            cache = cache_for(scheme)
             # Let the previous run's background work (typecache deletes its private copy in a
             # detached process; the kernel writes back dirty pages) settle, for every scheme.
             subprocess.run(["sync"])
-            time.sleep(0.5)
+            time.sleep(SETTLE_S)
             if scheme == "direct":
                 cmd = [schemes.MYPY, "--sqlite-cache", "--cache-dir", cache] + args
                 code, out, err, secs, kb = timed(cmd, src)
             elif scheme == "typecache":
                 cmd = [tc, "run", "-v", "--cache-dir", cache, "--", schemes.MYPY] + args
                 code, out, err, secs, kb = timed(cmd, src)
-                s, w, h = parse_verbose(err)
+                snap, _, held = parse_verbose(err)
                 if i:
-                    snaps.append(s)
-                    waits.append(w)
-                    holds.append(h)
+                    samples[scheme]["snap"].append(snap)
+                    samples[scheme]["held"].append(held)
             else:
                 start = time.monotonic()
                 code, out, err = schemes.run_scheme("pants", tc, cache, args, src, pyver)
                 secs, kb = time.monotonic() - start, 0
             if code not in (0, 1):
                 raise RuntimeError("%s failed: %s %s" % (scheme, out[-500:], err[-500:]))
-            if i:  # the first run warms the cache
-                times.append(secs)
-                rss.append(kb)
-        figures[scheme] = {"s": med(times), "rss_kb": max(rss) if rss else 0,
-                           "snapshot_ms": med(snaps), "lock_held_ms": med(holds)}
+            if i:
+                samples[scheme]["s"].append(secs)
+                samples[scheme]["rss"].append(kb)
+    figures = {s: {"s": med(v["s"]), "rss_kb": max(v["rss"]) if v["rss"] else 0,
+                   "snapshot_ms": med(v["snap"]), "lock_held_ms": med(v["held"])}
+               for s, v in samples.items()}
     size = sum(os.path.getsize(p) for p in
                [os.path.join(r, f) for r, _, fs in os.walk(os.path.realpath(os.path.join(cache_for("typecache"), pyver))) for f in fs])
     plain = figures["direct"]["s"]
@@ -275,7 +276,7 @@ def workload_publish(tc, work, sizes, changes, reps, results):
                     [tc, "run", "-v", "--cache-dir", cache, "--", gated],
                     cwd=work, env=dict(os.environ, FAKE_ACTIONS=json.dumps(slow_spec)),
                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-                time.sleep(0.3)
+                time.sleep(SETTLE_S)
                 timed([tc, "run", "--cache-dir", cache, "--", FAKE], work,
                       {"FAKE_ACTIONS": json.dumps(fake_spec("c", k, 4.0))})
                 open(gate, "w").close()
@@ -375,6 +376,8 @@ def main():
     work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
     only = set((args.only or "1,2,3,4").split(","))
     q = args.quick
+    global SETTLE_S
+    SETTLE_S = 0.3 if q else 1.0
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "mypy": subprocess.run([schemes.MYPY, "--version"], capture_output=True,
                                                   text=True).stdout.strip(),

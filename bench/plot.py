@@ -22,7 +22,7 @@ def main(src, dest):
         left.plot([p[0] for p in pts], [p[2] for p in pts], marker="x", linestyle="--",
                   label="fast path, %d groups written" % k)
     left.set_xscale("log")
-    left.set_yscale("symlog", linthresh=1)
+    left.set_yscale("log")
     left.set_xlabel("shared cache size (MB)")
     left.set_ylabel("time under the publish lock (ms)")
     left.set_title("Lock time follows changes, not cache size")

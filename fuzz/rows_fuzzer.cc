@@ -20,8 +20,8 @@ namespace {
 
 std::map<std::string, std::string> Dump(typecache::Db& db, const char* schema) {
   std::map<std::string, std::string> rows;
-  absl::StatusOr<typecache::Stmt> stmt = db.Prepare(
-      std::string("SELECT path, quote(mtime), quote(data) FROM ") + schema + ".files2");
+  absl::StatusOr<typecache::Stmt> stmt =
+      db.Prepare(std::string("SELECT path, quote(mtime), quote(data) FROM ") + schema + ".files2");
   if (!stmt.ok()) return rows;
   while (true) {
     absl::StatusOr<bool> row = stmt->Step();

@@ -202,9 +202,9 @@ absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view 
     if (in_main != in_base) {
       // The table exists on one side only: every group with rows in it differs.
       absl::string_view schema = in_main ? "main" : base;
-      ASSIGN_OR_RETURN(Stmt any, db.Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema), ".",
-                                                         QuoteIdent(table), " WHERE ", where,
-                                                         " LIMIT 1")));
+      ASSIGN_OR_RETURN(Stmt any,
+                       db.Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema), ".",
+                                               QuoteIdent(table), " WHERE ", where, " LIMIT 1")));
       for (auto it = same.begin(); it != same.end();) {
         auto [lo, hi] = adapter.GroupRange(*it);
         any.Bind(1, lo).Bind(2, hi).Bind(3, *it);

@@ -233,7 +233,8 @@ class RealFsImpl : public Fs {
     // Write first, then cut to length: a concurrent reader never finds the file empty.
     ssize_t n = ::pwrite(fd, contents.data(), contents.size(), 0);
     if (n < 0) return ErrnoStatus(errno, "cannot write", "lock file");
-    if (static_cast<size_t>(n) != contents.size()) return ErrnoStatus(EIO, "short write to", "lock file");
+    if (static_cast<size_t>(n) != contents.size())
+      return ErrnoStatus(EIO, "short write to", "lock file");
     if (::ftruncate(fd, static_cast<off_t>(contents.size())) != 0) {
       return ErrnoStatus(errno, "cannot truncate", "lock file");
     }

@@ -204,8 +204,8 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
   for (const DbRef& ref : dest.dbs) in_dest.insert({ref.dir, ref.file});
   for (const auto& [key, inputs] : by_db) {
     if (in_dest.count(key) == 0) {
-      edit.extra.push_back({key.first, key.second, "",
-                            JoinPath(JoinPath(dest.path, key.first), key.second)});
+      edit.extra.push_back(
+          {key.first, key.second, "", JoinPath(JoinPath(dest.path, key.first), key.second)});
     }
   }
   if (dest.kind == Target::Kind::kFile && dest.dbs.empty() && !edit.extra.empty()) {

@@ -1,0 +1,134 @@
+// Google Benchmark micro benchmarks of the parts on typecache's hot paths: grouping keys, parsing
+// a JSON meta row, capturing writes with triggers, transferring groups between databases (the
+// work under the publish lock) and detecting unchanged rewrites. Whole-process comparisons are
+// in bench/compare.py.
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "src/cache_db.h"
+#include "src/fs.h"
+#include "src/json.h"
+#include "src/mypy_adapter.h"
+#include "src/sqlite_db.h"
+
+namespace typecache {
+namespace {
+
+std::string TempDirPath() {
+  static std::string dir = [] {
+    char templ[] = "/tmp/tc-micro.XXXXXX";
+    return std::string(::mkdtemp(templ));
+  }();
+  return dir;
+}
+
+// A mypy 1.0-layout database with `groups` module groups of ~2 KB meta + ~20 KB data.
+std::string MakeDb(const std::string& name, int groups) {
+  std::string path = JoinPath(TempDirPath(), name);
+  (void)RemoveAll(RealFs(), path);
+  absl::StatusOr<Db> db = Db::Open(path, Db::Mode::kCreate);
+  (void)db->Exec(
+      "CREATE TABLE files (path TEXT UNIQUE NOT NULL, mtime REAL, data TEXT);"
+      "CREATE INDEX path_idx ON files(path); BEGIN;");
+  std::string meta(2000, 'm'), data(20000, 'd');
+  {
+    absl::StatusOr<Stmt> ins = db->Prepare("INSERT INTO files VALUES(?, 1.5, ?)");
+    for (int i = 0; i < groups; ++i) {
+      std::string g = absl::StrCat("pkg", i / 100, "/mod", i);
+      ins->Bind(1, g + ".meta.json").Bind(2, meta);
+      (void)ins->Run();
+      (void)ins->Reset();
+      ins->Bind(1, g + ".data.json").Bind(2, data);
+      (void)ins->Run();
+      (void)ins->Reset();
+    }
+  }
+  (void)db->Exec("COMMIT");
+  (void)db->Close();
+  return path;
+}
+
+void BM_GroupOf(benchmark::State& state) {
+  MypyAdapter adapter;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(adapter.GroupOf("email/mime/multipart/__init__.meta.json"));
+  }
+}
+BENCHMARK(BM_GroupOf);
+
+void BM_ParseMeta(benchmark::State& state) {
+  std::string meta =
+      "{\"data_mtime\": 1795294255, \"dep_lines\": [23, 30, 1, 2], \"dependencies\": "
+      "[\"collections.abc\", \"os.path\", \"sys\"], \"hash\": \"8fd495b40c54c92e0ac8e555\", "
+      "\"id\": \"os\", \"ignore_all\": true, \"mtime\": 1677239807, \"options\": {\"platform\": "
+      "\"linux\", \"strict_optional\": true}, \"path\": \"/usr/lib/python3/os.pyi\", "
+      "\"size\": 36795, \"version_id\": \"1.0.1\"}";
+  for (auto _ : state) benchmark::DoNotOptimize(ParseJson(meta));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(meta.size()));
+}
+BENCHMARK(BM_ParseMeta);
+
+// Writes through the capture triggers, as mypy's writes go (cost per written row).
+void BM_CapturedWrites(benchmark::State& state) {
+  MypyAdapter adapter;
+  std::string path = MakeDb("capture.db", 1000);
+  (void)InstallCapture(path, adapter);
+  absl::StatusOr<Db> db = Db::Open(path, Db::Mode::kReadWrite);
+  (void)db->Exec("PRAGMA synchronous=OFF");
+  absl::StatusOr<Stmt> ins = db->Prepare("INSERT OR REPLACE INTO files VALUES(?, 2.5, 'x')");
+  int64_t i = 0;
+  for (auto _ : state) {
+    ins->Bind(1, absl::StrCat("pkg/w", i++ % 5000, ".meta.json"));
+    (void)ins->Run();
+    (void)ins->Reset();
+  }
+}
+BENCHMARK(BM_CapturedWrites);
+
+// The work under the lock when another run published k groups: replace k groups from the live
+// generation, in a database of `range(1)` groups.
+void BM_ReplaceGroups(benchmark::State& state) {
+  MypyAdapter adapter;
+  int k = static_cast<int>(state.range(0));
+  int size = static_cast<int>(state.range(1));
+  std::string live = MakeDb(absl::StrCat("live-", size, ".db"), size);
+  std::string mine = MakeDb(absl::StrCat("mine-", size, ".db"), size);
+  std::set<std::string> groups;
+  for (int i = 0; i < k; ++i)
+    groups.insert(absl::StrCat("pkg", (i * 7) % size / 100, "/mod", (i * 7) % size));
+  absl::StatusOr<Db> db = OpenForWrite(mine);
+  (void)AttachReadOnly(*db, live, "live");
+  for (auto _ : state) {
+    (void)db->Exec("BEGIN");
+    benchmark::DoNotOptimize(ReplaceGroups(*db, "live", groups, adapter));
+    (void)db->Exec("ROLLBACK");
+  }
+  state.counters["groups/s"] =
+      benchmark::Counter(static_cast<double>(k) * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ReplaceGroups)
+    ->Args({1, 1000})
+    ->Args({100, 1000})
+    ->Args({100, 20000})
+    ->Args({1000, 20000})
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_UnchangedGroups(benchmark::State& state) {
+  MypyAdapter adapter;
+  int k = static_cast<int>(state.range(0));
+  std::string base = MakeDb("base.db", 5000);
+  std::string mine = MakeDb("same.db", 5000);
+  std::set<std::string> groups;
+  for (int i = 0; i < k; ++i) groups.insert(absl::StrCat("pkg", i / 100, "/mod", i));
+  absl::StatusOr<Db> db = Db::Open(mine, Db::Mode::kReadOnly);
+  (void)AttachReadOnly(*db, base, "base");
+  for (auto _ : state) benchmark::DoNotOptimize(UnchangedGroups(*db, "base", groups, adapter));
+}
+BENCHMARK(BM_UnchangedGroups)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace typecache
