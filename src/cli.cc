@@ -125,6 +125,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
     cmd->add_option("paths", paths,
                     "Cache directories or database files [default: $TYPECACHE_DIR, else "
                     "$MYPY_CACHE_DIR, else .mypy_cache]");
+    AddCacheDir(cmd, common);
     AddLockTimeout(cmd, common);
     cmd->add_flag("--json", common.json, "Machine-readable output on stdout");
   };
@@ -228,6 +229,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err) {
 
   // Shared by the maintenance commands.
   auto default_paths = [&]() {
+    if (!common.cache_dir.empty()) paths.push_back(common.cache_dir);
     if (paths.empty()) {
       RunOptions options;
       options.cache_dir = CacheDirOrEnv(common);
