@@ -1,5 +1,9 @@
 #include "src/cache_db.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <map>
 #include <set>
 #include <string>
@@ -70,6 +74,41 @@ TEST_F(CacheDbTest, CopyOfAQuietDatabaseIsARawCopy) {
   EXPECT_EQ(copied->bytes, RealFs().Stat(db_)->size);
   EXPECT_EQ(*RealFs().ReadFile(dst), *RealFs().ReadFile(db_));
   EXPECT_EQ(*IntegrityCheck(dst), "ok");
+}
+
+// A writer killed in the middle of a transaction leaves a hot journal and a half-written file
+// (mypy 1.20.1+ even runs with synchronous=OFF). The copy must be the last committed state.
+TEST_F(CacheDbTest, CopyOfDatabaseWithHotJournalIsTheCommittedState) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 50, "committed", 5)));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    absl::StatusOr<Db> db = Db::Open(db_, Db::Mode::kReadWrite);
+    if (!db.ok()) _exit(3);
+    // A small cache forces dirty pages into the database file before the commit.
+    (void)db->Exec("PRAGMA cache_size=1; BEGIN");
+    std::string big(20000, 'u');
+    for (int i = 0; i < 200; ++i) {
+      (void)db->Exec(absl::StrCat("INSERT OR REPLACE INTO files VALUES('pkg/m", i % 50,
+                                  ".data.json', 9, '", big, "')"));
+    }
+    raise(SIGKILL);  // Dies inside the transaction.
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  absl::StatusOr<FileInfo> journal = RealFs().Stat(db_ + "-journal");
+  ASSERT_TRUE(journal.ok() && journal->exists() && journal->size > 0) << "no hot journal left";
+  std::string dst = tmp_.Sub("copy.db");
+  absl::StatusOr<CopyResult> copied = ConsistentCopy(RealFs(), db_, dst);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*IntegrityCheck(dst), "ok");
+  absl::StatusOr<std::map<std::string, std::string>> rows = ReadRows(dst, Schema::kFiles);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 100u);
+  for (const auto& [key, value] : *rows) {
+    EXPECT_EQ(value.find("uuuu"), std::string::npos) << key << " holds an uncommitted row";
+  }
 }
 
 TEST_F(CacheDbTest, CopyWithLiveWalWriterUsesBackupAndHoldsEveryRow) {

@@ -11,6 +11,7 @@
 #include "src/snapshot.h"
 #include "src/sqlite_db.h"
 #include "src/status_macros.h"
+#include "src/sweep.h"
 
 namespace typecache {
 namespace {
@@ -27,14 +28,11 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
   Layout layout(target.path);
   RETURN_IF_ERROR(layout.Create(fs));
   std::string id = absl::StrCat("maint-", ::getpid(), "-", RandomSuffix());
-  ASSIGN_OR_RETURN(FileLock run_lock,
-                   FileLock::TryAcquire(fs, JoinPath(layout.runs_dir(), id + ".lock")));
-  std::string root = JoinPath(layout.runs_dir(), id);
-  RETURN_IF_ERROR(fs.MakeDir(root, false));
+  ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
+  const std::string& root = run_dir.path;
   auto cleanup = [&]() {
     (void)RemoveAll(fs, root);
-    run_lock.Release();
-    (void)fs.Unlink(JoinPath(layout.runs_dir(), id + ".lock"));
+    run_dir.Release(fs, layout);
   };
 
   std::vector<DbRef> dbs = target.dbs;

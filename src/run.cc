@@ -37,18 +37,16 @@ std::string MakeRunId() {
 // The private directory and the run lock that keeps the sweeper away from it.
 struct PrivateCache {
   std::string root;
-  std::optional<FileLock> lock;
-  bool shared = false;  // Inside the shared cache (publishable) or a fallback temp dir.
+  std::optional<RunDir> run_dir;  // Held while the run is alive (shared caches only).
+  bool shared = false;            // Inside the shared cache (publishable) or a fallback temp dir.
 };
 
 absl::StatusOr<PrivateCache> MakePrivateCache(Fs& fs, const Layout& layout, const std::string& id) {
   PrivateCache cache;
   RETURN_IF_ERROR(layout.Create(fs));
-  ASSIGN_OR_RETURN(FileLock lock,
-                   FileLock::TryAcquire(fs, JoinPath(layout.runs_dir(), id + ".lock")));
-  cache.lock.emplace(std::move(lock));
-  cache.root = JoinPath(layout.runs_dir(), id);
-  RETURN_IF_ERROR(fs.MakeDir(cache.root, /*ok_if_exists=*/false));
+  ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
+  cache.root = run_dir.path;
+  cache.run_dir.emplace(std::move(run_dir));
   cache.shared = true;
   return cache;
 }
@@ -243,9 +241,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
         report.Warn(absl::StrCat("cannot remove ", priv->root, ": ", removed.message()));
       }
     }
-    priv->lock.reset();
+    if (priv->run_dir.has_value()) priv->run_dir->Release(fs, layout);
     if (priv->shared) {
-      (void)fs.Unlink(JoinPath(layout.runs_dir(), run_id + ".lock"));
       if (degraded) stats.Add("runs_degraded", 1);
       absl::Status recorded = UpdateStats(fs, layout, stats);
       if (!recorded.ok()) {

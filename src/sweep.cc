@@ -9,6 +9,19 @@
 
 namespace typecache {
 
+absl::StatusOr<RunDir> ClaimRunDir(Fs& fs, const Layout& layout, const std::string& id) {
+  ASSIGN_OR_RETURN(FileLock lock,
+                   FileLock::TryAcquire(fs, JoinPath(layout.runs_dir(), id + ".lock")));
+  std::string path = JoinPath(layout.runs_dir(), id);
+  RETURN_IF_ERROR(fs.MakeDir(path, /*ok_if_exists=*/false));
+  return RunDir{id, path, std::move(lock)};
+}
+
+void RunDir::Release(Fs& fs, const Layout& layout) {
+  lock.Release();
+  (void)fs.Unlink(JoinPath(layout.runs_dir(), id + ".lock"));
+}
+
 std::string RunIdOf(absl::string_view entry) {
   size_t dot = entry.find('.');
   return std::string(dot == absl::string_view::npos ? entry : entry.substr(0, dot));

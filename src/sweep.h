@@ -12,8 +12,20 @@
 #include "absl/time/time.h"
 #include "src/fs.h"
 #include "src/layout.h"
+#include "src/lock.h"
 
 namespace typecache {
+
+// A run's private directory runs/<id>/ and the lock on runs/<id>.lock that marks it alive. The
+// lock is taken before the directory exists, so the sweeper never sees a live run's directory
+// unlocked. Release(): unlock, then remove the lock file (the directory is the caller's).
+struct RunDir {
+  std::string id;
+  std::string path;
+  FileLock lock;
+  void Release(Fs& fs, const Layout& layout);
+};
+absl::StatusOr<RunDir> ClaimRunDir(Fs& fs, const Layout& layout, const std::string& id);
 
 struct SweepReport {
   std::vector<std::string> removed;  // Run ids whose leftovers were removed.
