@@ -6,6 +6,7 @@
 //   <cache>/.typecache/gens/<X.Y>/g<N>/cache.db ...   generation N of <X.Y>, immutable once live
 //   <cache>/.typecache/logs/<X.Y>/g<N>.log            groups generation N changed (genlog.h)
 //   <cache>/.typecache/runs/<id>.lock, <id>/          a run's private copy, locked while alive
+//   <cache>/.typecache/spares/<X.Y>/g<N>.<rand>/      unpublished private copies kept for reuse
 //   <cache>/.typecache/trash/                         removed after the lock is released
 //   <cache>/.typecache/stats         counters recorded by runs (stats.h)
 //   <cache>/typecache.conf           per-cache configuration (config.h)
@@ -38,6 +39,10 @@ class Layout {
   std::string live_path(absl::string_view dir) const { return JoinPath(cache_dir_, dir); }
   std::string gens_dir(absl::string_view dir) const {
     return JoinPath(JoinPath(state_dir(), "gens"), dir);
+  }
+  // Private copies kept for reuse (snapshot.h): spares/<X.Y>/g<N>.<random>/.
+  std::string spares_dir(absl::string_view dir) const {
+    return JoinPath(JoinPath(state_dir(), "spares"), dir);
   }
   std::string logs_dir(absl::string_view dir) const {
     return JoinPath(JoinPath(state_dir(), "logs"), dir);

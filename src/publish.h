@@ -65,9 +65,12 @@ struct PublishReport {
 // The groups the run wrote, per directory and database file, after FinishCapture.
 using WriteSets = std::map<std::string, GroupSets>;
 
-// Finishes capture on every private database under snapshot.private_root and fsyncs them.
+// Finishes capture on every private database under snapshot.private_root and fsyncs the
+// directories that have something to publish. Returns what to publish; `captured` (optional)
+// receives every group the checker wrote, including rewrites that changed nothing.
 absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
-                                            const Snapshot& snapshot);
+                                            const Snapshot& snapshot,
+                                            WriteSets* captured = nullptr);
 
 // Publishes the prepared private copy. `run_id` names temporary files.
 absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,

@@ -282,6 +282,100 @@ TEST_F(PublishTest, LockTimeoutNamesTheHolder) {
   EXPECT_EQ(Shared().count("pkg/z.meta.json"), 0u);
 }
 
+// ---- Spares: a run that publishes nothing leaves its copy for the next run. ----
+
+TEST_F(PublishTest, SpareIsReusedAndBroughtExactlyToTheLiveGeneration) {
+  Seed(Modules(0, 20, "base", 100));
+  // A run that rewrites groups with identical content (a warm mypy run) publishes nothing...
+  SimRun warm = Start();
+  TC_ASSERT_OK(WriteRows(warm.db(), Schema::kFiles, ModuleRows("pkg/m3", "base", 100)));
+  WriteSets captured;
+  absl::StatusOr<WriteSets> writes =
+      PrepareForPublish(RealFs(), adapter_, warm.snapshot, &captured);
+  ASSERT_TRUE(writes.ok());
+  EXPECT_TRUE(writes->empty());
+  EXPECT_EQ(CountGroups(captured["3.11"]), 1u);
+  // ...and donates its copy.
+  TC_ASSERT_OK(DonateSpare(RealFs(), layout_, adapter_, warm.snapshot, "3.11", captured["3.11"]));
+  // Meanwhile other runs publish: a new group, a changed group, a deleted group.
+  SimRun other = Start();  // Takes the spare.
+  EXPECT_EQ(other.snapshot.method, "spare");
+  TC_ASSERT_OK(WriteRows(other.db(), Schema::kFiles, ModuleRows("pkg/new", "o", 7)));
+  TC_ASSERT_OK(WriteRows(other.db(), Schema::kFiles, ModuleRows("pkg/m5", "changed", 8)));
+  TC_ASSERT_OK(DeleteRows(other.db(), Schema::kFiles, {"pkg/m6.meta.json", "pkg/m6.data.json"}));
+  ASSERT_TRUE(Finish(other).ok());
+  // A spare from an older generation is brought up to date from the logs.
+  SimRun older = Start();
+  EXPECT_NE(older.snapshot.method, "spare");  // The only spare was taken by `other`.
+  SimRun more = Start();
+  WriteSets older_captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, older.snapshot, &older_captured).ok());
+  TC_ASSERT_OK(
+      DonateSpare(RealFs(), layout_, adapter_, older.snapshot, "3.11", older_captured["3.11"]));
+  TC_ASSERT_OK(WriteRows(more.db(), Schema::kFiles, ModuleRows("pkg/m9", "more", 9)));
+  TC_ASSERT_OK(DeleteRows(more.db(), Schema::kFiles, {"pkg/m2.meta.json", "pkg/m2.data.json"}));
+  ASSERT_TRUE(Finish(more).ok());
+  SimRun reused = Start();
+  EXPECT_EQ(reused.snapshot.method, "spare");
+  EXPECT_EQ(*ReadRows(reused.db(), Schema::kFiles), Shared());
+  EXPECT_EQ(*IntegrityCheck(reused.db()), "ok");
+}
+
+TEST_F(PublishTest, SpareRevertsWhatItsRunWroteAndIsUnusableWithoutLogs) {
+  Seed(Modules(0, 5, "base", 100));
+  SimRun run = Start();
+  // The run changed a group but did not publish (say its publish failed before trying).
+  TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", "unpublished", 5)));
+  WriteSets captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, run.snapshot, &captured).ok());
+  TC_ASSERT_OK(DonateSpare(RealFs(), layout_, adapter_, run.snapshot, "3.11", captured["3.11"]));
+  SimRun next = Start();
+  EXPECT_EQ(next.snapshot.method, "spare");
+  EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());  // The change was reverted.
+  // Without the logs that lead from its base to the live generation, a spare is discarded.
+  WriteSets next_captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, next.snapshot, &next_captured).ok());
+  TC_ASSERT_OK(
+      DonateSpare(RealFs(), layout_, adapter_, next.snapshot, "3.11", next_captured["3.11"]));
+  SimRun publisher = Start();
+  EXPECT_EQ(publisher.snapshot.method, "spare");
+  TC_ASSERT_OK(WriteRows(publisher.db(), Schema::kFiles, ModuleRows("pkg/x", "x", 1)));
+  ASSERT_TRUE(Finish(publisher).ok());
+  // Put a spare of the old generation back, then remove the newest log.
+  SimRun again = Start();
+  WriteSets again_captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, again.snapshot, &again_captured).ok());
+  TC_ASSERT_OK(
+      DonateSpare(RealFs(), layout_, adapter_, again.snapshot, "3.11", again_captured["3.11"]));
+  SimRun bump = Start();
+  TC_ASSERT_OK(WriteRows(bump.db(), Schema::kFiles, ModuleRows("pkg/y", "y", 1)));
+  ASSERT_TRUE(Finish(bump).ok());
+  int64_t live_gen = ReadLiveState(RealFs(), layout_, "3.11")->gen;
+  TC_ASSERT_OK(RealFs().Unlink(layout_.log_path("3.11", live_gen)));
+  SimRun fallback = Start();
+  EXPECT_NE(fallback.snapshot.method, "spare");
+  EXPECT_EQ(*ReadRows(fallback.db(), Schema::kFiles), Shared());
+}
+
+TEST_F(PublishTest, SpareOfAnotherBootIsDiscarded) {
+  Seed(Modules(0, 5, "base", 100));
+  SimRun run = Start();
+  WriteSets captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, run.snapshot, &captured).ok());
+  TC_ASSERT_OK(DonateSpare(RealFs(), layout_, adapter_, run.snapshot, "3.11", captured["3.11"]));
+  std::string spares = layout_.spares_dir("3.11");
+  std::vector<std::string> names = *RealFs().ListDir(spares);
+  ASSERT_EQ(names.size(), 1u);
+  // The same spare, as if written before a reboot (its pages may never have reached the disk).
+  std::string gen = names[0].substr(0, names[0].find('.'));
+  TC_ASSERT_OK(RealFs().Rename(JoinPath(spares, names[0]),
+                               JoinPath(spares, gen + ".0123456789abcdef.feedfacecafe")));
+  SimRun next = Start();
+  EXPECT_NE(next.snapshot.method, "spare");
+  EXPECT_TRUE(RealFs().ListDir(spares)->empty());
+  EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());
+}
+
 // Crash (SIGKILL) before every file-system call of a publish that merges, in a child process.
 // After each crash the shared cache is the old or the new generation, whole, and the next
 // publish works.

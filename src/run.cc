@@ -257,6 +257,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   }
 
   // 4. Publish, when the run deserves it.
+  bool spare_ok = false;  // The private copy is consistent and may be kept as a spare.
+  WriteSets spare_writes, spare_captured;
   bool publishable = false;
   switch (options.publish) {
     case PublishPolicy::kAuto:
@@ -282,7 +284,13 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
   } else if (priv->shared) {
     absl::Time publish_start = absl::Now();
-    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot);
+    WriteSets captured;
+    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot, &captured);
+    if (writes.ok()) {
+      spare_ok = true;
+      spare_writes = *writes;
+      spare_captured = captured;
+    }
     PublishOptions publish_options;
     publish_options.lock_timeout = options.lock_timeout;
     publish_options.notice = [&](const std::string& text) { report.Note(text); };
@@ -320,6 +328,17 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
             "%d full merges; lock wait %.1f ms, held %.1f ms",
             r.dirs_published, r.groups_written, r.groups_merged, r.conflicts, r.full_merges,
             absl::ToDoubleMilliseconds(r.lock_wait), absl::ToDoubleMilliseconds(r.lock_held)));
+      }
+    }
+  }
+  if (spare_ok) {
+    // Directories this run did not publish: keep the copy for the next run (no copy, no delete).
+    for (const SnapshotDir& dir : snapshot.dirs) {
+      if (spare_writes.count(dir.name) > 0) continue;
+      absl::Status kept = DonateSpare(fs, layout, adapter, snapshot, dir.name,
+                                      spare_captured[dir.name]);
+      if (!kept.ok() && options.verbose) {
+        report.Note(absl::StrCat("not keeping a spare copy: ", kept.message()));
       }
     }
   }
