@@ -22,14 +22,6 @@ namespace {
 using Groups = std::set<std::string>;
 using Rows = std::map<std::string, std::string>;
 
-std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime) {
-  std::vector<Row> rows;
-  for (int i = from; i < to; ++i) {
-    for (Row& row : ModuleRows(absl::StrCat("pkg/m", i), tag, mtime)) rows.push_back(row);
-  }
-  return rows;
-}
-
 class CacheDbTest : public ::testing::Test {
  protected:
   Db Open(const std::string& path, Db::Mode mode = Db::Mode::kReadWrite) {

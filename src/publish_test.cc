@@ -68,14 +68,6 @@ class PublishTest : public ::testing::Test {
     return rows.ok() ? *rows : Rows{};
   }
 
-  static std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime) {
-    std::vector<Row> rows;
-    for (int i = from; i < to; ++i) {
-      for (Row& row : ModuleRows(absl::StrCat("pkg/m", i), tag, mtime)) rows.push_back(row);
-    }
-    return rows;
-  }
-
   TempDir dir_;
   Layout layout_;
   MypyAdapter adapter_;

@@ -337,8 +337,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     // Directories this run did not publish: keep the copy for the next run (no copy, no delete).
     for (const SnapshotDir& dir : snapshot.dirs) {
       if (spare_writes.count(dir.name) > 0) continue;
-      absl::Status kept = DonateSpare(fs, layout, adapter, snapshot, dir.name,
-                                      spare_captured[dir.name]);
+      absl::Status kept =
+          DonateSpare(fs, layout, adapter, snapshot, dir.name, spare_captured[dir.name]);
       if (!kept.ok() && options.verbose) {
         report.Note(absl::StrCat("not keeping a spare copy: ", kept.message()));
       }

@@ -20,14 +20,6 @@ namespace {
 
 using Rows = std::map<std::string, std::string>;
 
-std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime) {
-  std::vector<Row> rows;
-  for (int i = from; i < to; ++i) {
-    for (Row& row : ModuleRows(absl::StrCat("pkg/m", i), tag, mtime)) rows.push_back(row);
-  }
-  return rows;
-}
-
 class SnapshotTest : public ::testing::Test {
  protected:
   SnapshotTest() : layout_(tmp_.Sub("cache")) {}

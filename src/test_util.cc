@@ -93,6 +93,14 @@ absl::StatusOr<std::string> IntegrityCheck(const std::string& db_path) {
   return db.QueryText("PRAGMA integrity_check");
 }
 
+std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime) {
+  std::vector<Row> rows;
+  for (int i = from; i < to; ++i) {
+    for (Row& row : ModuleRows(absl::StrCat("pkg/m", i), tag, mtime)) rows.push_back(row);
+  }
+  return rows;
+}
+
 std::vector<Row> ModuleRows(const std::string& module, const std::string& tag, double mtime) {
   return {
       {absl::StrCat(module, ".meta.json"), mtime,

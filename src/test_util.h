@@ -58,6 +58,8 @@ absl::StatusOr<std::string> IntegrityCheck(const std::string& db_path);
 
 // Rows of one mypy module group in the JSON layout: X.meta.json + X.data.json.
 std::vector<Row> ModuleRows(const std::string& module, const std::string& tag, double mtime);
+// ModuleRows of modules "pkg/m<from>" .. "pkg/m<to - 1>".
+std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime);
 // ModuleRows whose meta JSON also holds `extra_members`, e.g. "\"version_id\": \"1.0.1\"".
 std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string& tag, double mtime,
                                     const std::string& extra_members);
