@@ -231,8 +231,7 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
     // listed group by group, which only makes later publishers compare every group once.
     size_t main_input = 0;
     if (ref.path.empty()) {
-      ASSIGN_OR_RETURN(CopyResult seeded, ConsistentCopy(fs, inputs.front().path, copy));
-      (void)seeded;
+      RETURN_IF_ERROR(ConsistentCopy(fs, inputs.front().path, copy).status());
       main_input = inputs.front().index;
       inputs.erase(inputs.begin());
       change.unlisted = true;

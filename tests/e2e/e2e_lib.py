@@ -140,5 +140,17 @@ class E2ETestCase(unittest.TestCase):
         return run([TYPECACHE] + list(args), cwd or self.work, env=env)
 
 
+class FakeCheckerTestCase(E2ETestCase):
+    """A test case with fake_checker.py installed as an executable `fakemypy` (typecache runs
+    it like mypy) and a shared cache directory path, `self.cache`."""
+
+    def setUp(self):
+        super().setUp()
+        self.fake = os.path.join(self.work, "fakemypy")
+        shutil.copy(os.path.join(HERE, "fake_checker.py"), self.fake)
+        os.chmod(self.fake, 0o755)
+        self.cache = os.path.join(self.work, "cache")
+
+
 def main():
     unittest.main(verbosity=2)

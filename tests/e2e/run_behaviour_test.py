@@ -6,7 +6,6 @@ fake checker that writes those documented schemas.
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -15,14 +14,7 @@ import time
 import e2e_lib as e
 
 
-class RunBehaviourTest(e.E2ETestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.fake = os.path.join(self.work, "fakemypy")
-        shutil.copy(os.path.join(e.HERE, "fake_checker.py"), self.fake)
-        os.chmod(self.fake, 0o755)
-        self.cache = os.path.join(self.work, "cache")
+class RunBehaviourTest(e.FakeCheckerTestCase):
 
     def fake_run(self, spec, *typecache_args, check_exit=None):
         r = self.typecache("run", "--cache-dir", self.cache, *typecache_args, "--", self.fake,

@@ -17,14 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import e2e_lib as e  # noqa: E402
 
 
-class FaultsTest(e.E2ETestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.fake = os.path.join(self.work, "fakemypy")
-        shutil.copy(os.path.join(e.HERE, "fake_checker.py"), self.fake)
-        os.chmod(self.fake, 0o755)
-        self.cache = os.path.join(self.work, "cache")
+class FaultsTest(e.FakeCheckerTestCase):
 
     def fake_run(self, tag, modules, cache=None, env=None, exit_code=1, extra=()):
         rows = []
