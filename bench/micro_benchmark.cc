@@ -9,11 +9,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "src/cache_db.h"
-#include "src/fs.h"
-#include "src/json.h"
-#include "src/mypy_adapter.h"
-#include "src/sqlite_db.h"
+#include "src/base/json.h"
+#include "src/cachedb/cache_db.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/os/fs.h"
+#include "src/sqlite/sqlite_db.h"
 
 namespace typecache {
 namespace {

@@ -7,13 +7,13 @@
 #include <sstream>
 #include <string>
 
-#include "src/fs.h"
-#include "src/maintenance.h"
-#include "src/merge.h"
-#include "src/mypy_adapter.h"
-#include "src/prune.h"
-#include "src/stats_cmd.h"
-#include "src/verify.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/commands/maintenance.h"
+#include "src/commands/merge.h"
+#include "src/commands/prune.h"
+#include "src/commands/stats_cmd.h"
+#include "src/commands/verify.h"
+#include "src/os/fs.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace typecache;

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "src/genlog.h"
+#include "src/store/local/genlog.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace typecache;

@@ -9,12 +9,12 @@
 #include <set>
 #include <string>
 
-#include "src/cache_db.h"
-#include "src/fs.h"
-#include "src/inspect.h"
-#include "src/json.h"
-#include "src/mypy_adapter.h"
-#include "src/sqlite_db.h"
+#include "src/base/json.h"
+#include "src/cachedb/cache_db.h"
+#include "src/cachedb/inspect.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/os/fs.h"
+#include "src/sqlite/sqlite_db.h"
 
 namespace {
 

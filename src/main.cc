@@ -1,6 +1,9 @@
 // typecache: share one mypy SQLite cache between concurrent runs without losing work.
 #include <iostream>
 
-#include "src/cli.h"
+#include "src/cli/cli.h"
+#include "src/os/fs.h"
 
-int main(int argc, char** argv) { return typecache::Main(argc, argv, std::cout, std::cerr); }
+int main(int argc, char** argv) {
+  return typecache::Main(argc, argv, std::cout, std::cerr, typecache::RealFs());
+}

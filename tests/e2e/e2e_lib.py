@@ -20,18 +20,26 @@ PYVER = subprocess.run(
     capture_output=True, text=True, check=True).stdout.strip()
 
 
-def typecache_binary():
+def typecache_binary(rel="src/typecache", env_var="TYPECACHE_BIN"):
     for candidate in (
-        os.environ.get("TYPECACHE_BIN", ""),
-        os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache/src/typecache"),
-        os.path.join(HERE, "../../bazel-bin/src/typecache"),
+        os.environ.get(env_var, ""),
+        os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache", rel),
+        os.path.join(HERE, "../../bazel-bin", rel),
     ):
         if candidate and os.path.exists(candidate):
             return os.path.abspath(candidate)
-    raise RuntimeError("typecache binary not found; build //src:typecache or set TYPECACHE_BIN")
+    raise RuntimeError("typecache binary %s not found; build //%s or set %s"
+                       % (rel, rel.replace("/typecache", ":typecache"), env_var))
 
 
 TYPECACHE = typecache_binary()
+# The test-only build with fault injection (//src/testing:typecache_faulty). Runs that set
+# TYPECACHE_FAULT or TYPECACHE_FAULT_TRACE use it; the shipped binary has no fault hooks.
+FAULT_VARS = ("TYPECACHE_FAULT", "TYPECACHE_FAULT_TRACE")
+
+
+def faulty_binary():
+    return typecache_binary("src/testing/typecache_faulty", "TYPECACHE_FAULTY_BIN")
 
 from pygen import STDLIB, write_package  # noqa: F401,E402  (re-exported)
 
@@ -137,7 +145,8 @@ class E2ETestCase(unittest.TestCase):
         shutil.rmtree(self.work, ignore_errors=True)
 
     def typecache(self, *args, env=None, cwd=None):
-        return run([TYPECACHE] + list(args), cwd or self.work, env=env)
+        binary = faulty_binary() if env and any(v in env for v in FAULT_VARS) else TYPECACHE
+        return run([binary] + list(args), cwd or self.work, env=env)
 
 
 class FakeCheckerTestCase(E2ETestCase):

@@ -1,0 +1,305 @@
+#include "src/cachedb/cache_db.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "src/base/status_macros.h"
+
+namespace typecache {
+namespace {
+
+constexpr char kChangesTable[] = "typecache_changes";
+
+std::string TriggerName(absl::string_view table, absl::string_view kind) {
+  return absl::StrCat("typecache_", table, "_", kind);
+}
+
+std::string UriEscape(absl::string_view path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      absl::StrAppend(&out, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<bool> HasTrigger(Db& db, const std::string& name) {
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   db.Prepare("SELECT 1 FROM sqlite_master WHERE type='trigger' AND name=?"));
+  stmt.Bind(1, name);
+  return stmt.Step();
+}
+
+absl::StatusOr<std::vector<std::string>> Columns(Db& db, absl::string_view schema,
+                                                 absl::string_view table) {
+  ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("PRAGMA ", QuoteIdent(schema), ".table_info(",
+                                                      QuoteIdent(table), ")")));
+  std::vector<std::string> cols;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    cols.push_back(QuoteIdent(stmt.ColumnText(1)));
+  }
+  return cols;
+}
+
+absl::Status CopySchemaOf(Db& dst, absl::string_view src_schema, absl::string_view table) {
+  ASSIGN_OR_RETURN(Stmt stmt, dst.Prepare(absl::StrCat(
+                                  "SELECT sql FROM ", QuoteIdent(src_schema),
+                                  ".sqlite_master WHERE tbl_name=? AND sql IS NOT NULL AND "
+                                  "type IN ('table','index') ORDER BY type='index', name")));
+  stmt.Bind(1, table);
+  std::vector<std::string> ddl;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ddl.emplace_back(stmt.ColumnText(0));
+  }
+  for (const std::string& sql : ddl) RETURN_IF_ERROR(dst.Exec(sql));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Db> OpenForWrite(const std::string& path) {
+  ASSIGN_OR_RETURN(Db db, Db::Open(path, Db::Mode::kCreate));
+  // typecache never writes a live file: every file it writes is private until renamed, and it
+  // is fsynced explicitly before that rename. So SQLite's own syncs are unnecessary.
+  RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=OFF"));
+  return db;
+}
+
+absl::Status AttachReadOnly(Db& db, const std::string& path, absl::string_view schema) {
+  RETURN_IF_ERROR(CheckSqliteHeader(path));
+  return db.Exec(absl::StrCat("ATTACH DATABASE ",
+                              QuoteLiteral(absl::StrCat("file:", UriEscape(path), "?mode=ro")),
+                              " AS ", QuoteIdent(schema)));
+}
+
+absl::StatusOr<CopyResult> ConsistentCopy(Fs& fs, const std::string& src, const std::string& dst) {
+  CopyResult result;
+  ASSIGN_OR_RETURN(FileInfo wal, fs.Stat(src + "-wal"));
+  if (wal.exists() && wal.size > 0) {
+    // Committed rows may live in the WAL: only SQLite can produce a consistent copy.
+    ASSIGN_OR_RETURN(Db from, Db::Open(src, Db::Mode::kReadOnly));
+    ASSIGN_OR_RETURN(Db to, Db::Open(dst, Db::Mode::kCreate));
+    sqlite3_backup* backup = sqlite3_backup_init(to.raw(), "main", from.raw(), "main");
+    if (backup == nullptr) return to.Error(sqlite3_errcode(to.raw()), "cannot back up");
+    int rc = sqlite3_backup_step(backup, -1);
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) return from.Error(rc, "cannot copy (backup)");
+    RETURN_IF_ERROR(to.Exec("PRAGMA journal_mode=DELETE"));
+    ASSIGN_OR_RETURN(int64_t pages, to.QueryInt("PRAGMA page_count"));
+    ASSIGN_OR_RETURN(int64_t page_size, to.QueryInt("PRAGMA page_size"));
+    result.method = "backup";
+    result.bytes = pages * page_size;
+    return result;
+  }
+  // A hot journal means a writer died mid-transaction: a read-write connection rolls it back
+  // (what any SQLite reader does); otherwise read-only.
+  ASSIGN_OR_RETURN(FileInfo journal, fs.Stat(src + "-journal"));
+  ASSIGN_OR_RETURN(Db db,
+                   Db::Open(src, journal.exists() && journal.size > 0 ? Db::Mode::kReadWrite
+                                                                      : Db::Mode::kReadOnly));
+  // The read transaction holds SQLite's SHARED lock, so no direct writer can commit while the
+  // bytes are copied. (CopyFile closes its own descriptor of `src` at the end, which drops this
+  // process's POSIX locks on the file; by then the copy is complete.)
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  absl::Status readable = db.QueryInt("SELECT count(*) FROM sqlite_master").status();
+  if (!readable.ok() && !absl::IsDataLoss(readable)) return readable;
+  // A corrupt database cannot be read consistently at all; its bytes are copied as they are
+  // (verify --repair salvages from such a copy).
+  ASSIGN_OR_RETURN(CopyMethod method, fs.CopyFile(src, dst));
+  (void)db.Exec("COMMIT");
+  RETURN_IF_ERROR(db.Close());
+  ASSIGN_OR_RETURN(FileInfo copied, fs.Stat(dst));
+  result.method = CopyMethodName(method);
+  result.bytes = copied.size;
+  return result;
+}
+
+absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& adapter) {
+  ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
+  std::string key = QuoteIdent(adapter.key_column());
+  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", kChangesTable,
+                                       "(key TEXT PRIMARY KEY) WITHOUT ROWID")));
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool has, db.HasTable(table));
+    if (!has) continue;
+    std::string t = QuoteIdent(table);
+    auto record = [&](absl::string_view row) {
+      return absl::StrCat("INSERT OR IGNORE INTO ", kChangesTable, " VALUES(", row, ".", key, ");");
+    };
+    RETURN_IF_ERROR(
+        db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ", QuoteIdent(TriggerName(table, "ins")),
+                             " AFTER INSERT ON ", t, " BEGIN ", record("new"), " END")));
+    RETURN_IF_ERROR(
+        db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ", QuoteIdent(TriggerName(table, "del")),
+                             " AFTER DELETE ON ", t, " BEGIN ", record("old"), " END")));
+    RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ",
+                                         QuoteIdent(TriggerName(table, "upd")), " AFTER UPDATE ON ",
+                                         t, " BEGIN ", record("old"), record("new"), " END")));
+  }
+  RETURN_IF_ERROR(db.Exec("COMMIT"));
+  return db.Close();
+}
+
+absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
+                                                    const CheckerAdapter& adapter) {
+  ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
+  std::set<std::string> groups;
+  ASSIGN_OR_RETURN(bool has_changes, db.HasTable(kChangesTable));
+  if (has_changes) {
+    ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("SELECT key FROM ", kChangesTable)));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+    }
+  }
+  std::string drops = "BEGIN IMMEDIATE;";
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool has, db.HasTable(table));
+    if (!has) continue;
+    ASSIGN_OR_RETURN(bool tracked, HasTrigger(db, TriggerName(table, "ins")));
+    if (!tracked) {
+      // Created during the run: every row in it was written by the run.
+      ASSIGN_OR_RETURN(
+          Stmt stmt, db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()), " FROM ",
+                                             QuoteIdent(table))));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+      }
+    }
+    for (const char* kind : {"ins", "del", "upd"}) {
+      absl::StrAppend(&drops, "DROP TRIGGER IF EXISTS ", QuoteIdent(TriggerName(table, kind)), ";");
+    }
+  }
+  absl::StrAppend(&drops, "DROP TABLE IF EXISTS ", kChangesTable, "; COMMIT;");
+  RETURN_IF_ERROR(db.Exec(drops));
+  RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=DELETE"));
+  RETURN_IF_ERROR(db.Close());
+  return groups;
+}
+
+absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view base,
+                                                      const std::set<std::string>& groups,
+                                                      const CheckerAdapter& adapter) {
+  std::set<std::string> same(groups.begin(), groups.end());
+  std::string key = QuoteIdent(adapter.key_column());
+  std::string where = absl::StrCat("((", key, " >= ?1 AND ", key, " < ?2) OR ", key, " = ?3)");
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool in_main, db.HasTable(table));
+    ASSIGN_OR_RETURN(bool in_base, db.HasTable(table, base));
+    if (!in_main && !in_base) continue;
+    if (in_main != in_base) {
+      // The table exists on one side only: every group with rows in it differs.
+      absl::string_view schema = in_main ? "main" : base;
+      ASSIGN_OR_RETURN(Stmt any,
+                       db.Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema), ".",
+                                               QuoteIdent(table), " WHERE ", where, " LIMIT 1")));
+      for (auto it = same.begin(); it != same.end();) {
+        auto [lo, hi] = adapter.GroupRange(*it);
+        any.Bind(1, lo).Bind(2, hi).Bind(3, *it);
+        ASSIGN_OR_RETURN(bool found, any.Step());
+        RETURN_IF_ERROR(any.Reset());
+        it = found ? same.erase(it) : std::next(it);
+      }
+      continue;
+    }
+    std::string t = QuoteIdent(table);
+    std::string b = QuoteIdent(base);
+    // Rows on either side without an identical row on the other side.
+    auto differs_sql = [&](bool with_mtime) {
+      std::string cols = absl::StrCat(key, with_mtime ? ", mtime" : "", ", data");
+      return absl::StrCat("SELECT 1 FROM (SELECT ", cols, " FROM main.", t, " WHERE ", where,
+                          " EXCEPT SELECT ", cols, " FROM ", b, ".", t, " WHERE ", where,
+                          ") UNION ALL SELECT 1 FROM (SELECT ", cols, " FROM ", b, ".", t,
+                          " WHERE ", where, " EXCEPT SELECT ", cols, " FROM main.", t, " WHERE ",
+                          where, ") LIMIT 1");
+    };
+    ASSIGN_OR_RETURN(Stmt strict, db.Prepare(differs_sql(true)));
+    ASSIGN_OR_RETURN(Stmt loose, db.Prepare(differs_sql(false)));
+    for (auto it = same.begin(); it != same.end();) {
+      Stmt& check = adapter.NeedsMetaAndData(*it) ? strict : loose;
+      auto [lo, hi] = adapter.GroupRange(*it);
+      check.Bind(1, lo).Bind(2, hi).Bind(3, *it);
+      ASSIGN_OR_RETURN(bool differs, check.Step());
+      RETURN_IF_ERROR(check.Reset());
+      it = differs ? same.erase(it) : std::next(it);
+    }
+  }
+  return same;
+}
+
+absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& adapter,
+                                                 absl::string_view schema) {
+  std::set<std::string> groups;
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
+    if (!has) continue;
+    ASSIGN_OR_RETURN(Stmt stmt,
+                     db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()), " FROM ",
+                                             QuoteIdent(schema), ".", QuoteIdent(table))));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+    }
+  }
+  return groups;
+}
+
+absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schema,
+                                            const std::set<std::string>& groups,
+                                            const CheckerAdapter& adapter) {
+  TransferStats stats;
+  if (groups.empty()) return stats;
+  std::string key = QuoteIdent(adapter.key_column());
+  std::string where = absl::StrCat("(", key, " >= ?1 AND ", key, " < ?2) OR ", key, " = ?3");
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool dst_has, dst.HasTable(table));
+    bool src_has = false;
+    if (!src_schema.empty()) {
+      ASSIGN_OR_RETURN(src_has, dst.HasTable(table, src_schema));
+    }
+    if (!dst_has && !src_has) continue;
+    if (!dst_has) {
+      RETURN_IF_ERROR(CopySchemaOf(dst, src_schema, table));
+    }
+    std::string t = QuoteIdent(table);
+    ASSIGN_OR_RETURN(Stmt del, dst.Prepare(absl::StrCat("DELETE FROM main.", t, " WHERE ", where)));
+    std::optional<Stmt> ins;
+    if (src_has) {
+      ASSIGN_OR_RETURN(std::vector<std::string> cols, Columns(dst, "main", table));
+      std::string col_list = absl::StrJoin(cols, ", ");
+      ASSIGN_OR_RETURN(Stmt stmt, dst.Prepare(absl::StrCat(
+                                      "INSERT INTO main.", t, "(", col_list, ") SELECT ", col_list,
+                                      " FROM ", QuoteIdent(src_schema), ".", t, " WHERE ", where)));
+      ins.emplace(std::move(stmt));
+    }
+    for (const std::string& group : groups) {
+      auto [lo, hi] = adapter.GroupRange(group);
+      del.Bind(1, lo).Bind(2, hi).Bind(3, group);
+      RETURN_IF_ERROR(del.Run());
+      RETURN_IF_ERROR(del.Reset());
+      if (ins.has_value()) {
+        ins->Bind(1, lo).Bind(2, hi).Bind(3, group);
+        RETURN_IF_ERROR(ins->Run());
+        RETURN_IF_ERROR(ins->Reset());
+        stats.rows += sqlite3_changes(dst.raw());
+      }
+    }
+  }
+  stats.groups = static_cast<int64_t>(groups.size());
+  return stats;
+}
+
+}  // namespace typecache

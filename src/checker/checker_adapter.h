@@ -1,0 +1,92 @@
+// What typecache needs to know about a type checker with an SQLite cache, behind one small
+// interface. Snapshot, capture and publish only talk to a CheckerAdapter; everything specific to
+// mypy (where the cache lives, how to redirect it, which rows form a module group) lives in
+// mypy_adapter.h. Another checker is added by implementing this interface.
+#ifndef TYPECACHE_SRC_CHECKER_CHECKER_ADAPTER_H_
+#define TYPECACHE_SRC_CHECKER_CHECKER_ADAPTER_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace typecache {
+
+// Reads an environment variable; returns nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// What the adapter can tell about one cache row from its key and content.
+struct RowFacts {
+  enum class Role { kMeta, kData, kOther };
+  Role role = Role::kOther;
+  std::string kind;                   // For statistics: "meta.json", "data.ff", "global", ...
+  bool checked = false;               // The content format is known and was checked.
+  std::string problem;                // Non-empty when the content is malformed.
+  std::optional<int64_t> data_mtime;  // A meta row's record of int(mtime) of its data row.
+  std::string version;                // Checker version that wrote the row (when recorded).
+  std::string source_path;            // Source file the group caches (when recorded).
+};
+
+// The command to execute for one checker run.
+struct Invocation {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> set_env;  // Added to the inherited environment.
+  std::vector<std::string> notes;  // Things the user should know ("added --sqlite-cache").
+};
+
+class CheckerAdapter {
+ public:
+  virtual ~CheckerAdapter() = default;
+
+  virtual absl::string_view name() const = 0;
+
+  // The cache directory that the checker's own arguments or environment name, if any.
+  virtual std::optional<std::string> CacheDirFromCommand(const std::vector<std::string>& argv,
+                                                         const EnvLookup& env) const = 0;
+  // The default cache directory when nothing names one (relative to the working directory).
+  virtual std::string DefaultCacheDir() const = 0;
+
+  // True when the command cannot use a shared cache at all (it disables caching, or disables
+  // the SQLite cache); `why` says why. Such commands run unchanged.
+  virtual bool Bypass(const std::vector<std::string>& argv, std::string* why) const = 0;
+
+  // The command redirected to the private cache directory `private_dir`.
+  virtual absl::StatusOr<Invocation> Redirect(const std::vector<std::string>& argv,
+                                              const std::string& private_dir) const = 0;
+
+  // Layout: directories directly under the cache directory that hold databases ("3.11"), and the
+  // database files inside them ("cache.db", "cache.7.db").
+  virtual bool IsDatabaseDir(absl::string_view name) const = 0;
+  virtual bool IsDatabaseFile(absl::string_view name) const = 0;
+
+  // Tables that hold cache rows, and the name of their unique key column.
+  virtual const std::vector<std::string>& tables() const = 0;
+  virtual absl::string_view key_column() const = 0;
+
+  // The group a key belongs to; all rows of one group move together.
+  virtual std::string GroupOf(absl::string_view key) const = 0;
+  // Half-open key range [first, second) holding exactly the keys of `group`.
+  virtual std::pair<std::string, std::string> GroupRange(absl::string_view group) const = 0;
+
+  // Describes one row (for verify, prune and stats).
+  virtual RowFacts DescribeRow(absl::string_view key, absl::string_view data) const = 0;
+  // Whether a group needs a meta row and a data row to be usable (false for global rows).
+  virtual bool NeedsMetaAndData(absl::string_view group) const = 0;
+  // The checker's own version as it records it in meta rows ("1.0.1"), or an error.
+  virtual absl::StatusOr<std::string> InstalledVersion() const = 0;
+
+  // Whether a run's cache may be published, from its exit code and whether its output contained
+  // the checker's crash marker.
+  virtual bool RunIsPublishable(int exit_code, bool crash_marker_seen) const = 0;
+  // Text in the checker's output that means it crashed ("INTERNAL ERROR").
+  virtual absl::string_view crash_marker() const = 0;
+};
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_CHECKER_CHECKER_ADAPTER_H_

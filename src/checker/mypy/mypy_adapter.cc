@@ -1,0 +1,223 @@
+#include "src/checker/mypy/mypy_adapter.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "src/base/json.h"
+#include "src/os/fs.h"
+#include "src/os/subprocess.h"
+
+namespace typecache {
+namespace {
+
+constexpr absl::string_view kCacheDirFlag = "--cache-dir";
+
+// Finds mypy's --cache-dir value; returns the index of the flag (or -1) and its value.
+int FindCacheDir(const std::vector<std::string>& argv, size_t first, std::string* value) {
+  int found = -1;
+  for (size_t i = first; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    if (arg == "--") break;
+    if (arg == kCacheDirFlag && i + 1 < argv.size()) {
+      found = static_cast<int>(i);
+      *value = argv[i + 1];
+      ++i;
+    } else if (absl::StartsWith(arg, "--cache-dir=")) {
+      found = static_cast<int>(i);
+      *value = arg.substr(kCacheDirFlag.size() + 1);
+    }
+  }
+  return found;
+}
+
+bool HasFlag(const std::vector<std::string>& argv, size_t first, absl::string_view flag) {
+  for (size_t i = first; i < argv.size(); ++i) {
+    if (argv[i] == "--") break;
+    if (argv[i] == flag) return true;
+  }
+  return false;
+}
+
+bool IsDevNull(absl::string_view path) {
+  return path == "/dev/null" || absl::StartsWith(path, "/dev/null/");
+}
+
+}  // namespace
+
+size_t MypyAdapter::FirstArgIndex(const std::vector<std::string>& argv) {
+  if (argv.size() >= 3 && absl::StartsWith(BaseName(argv[0]), "python") && argv[1] == "-m" &&
+      argv[2] == "mypy") {
+    return 3;
+  }
+  return argv.empty() ? 0 : 1;
+}
+
+std::optional<std::string> MypyAdapter::CacheDirFromCommand(const std::vector<std::string>& argv,
+                                                            const EnvLookup& env) const {
+  std::string value;
+  if (FindCacheDir(argv, FirstArgIndex(argv), &value) >= 0) return value;
+  std::optional<std::string> from_env = env("MYPY_CACHE_DIR");
+  if (from_env.has_value() && !from_env->empty()) return from_env;
+  return std::nullopt;
+}
+
+bool MypyAdapter::Bypass(const std::vector<std::string>& argv, std::string* why) const {
+  size_t first = FirstArgIndex(argv);
+  std::string value;
+  if (FindCacheDir(argv, first, &value) >= 0 && IsDevNull(value)) {
+    *why = "mypy's cache is disabled (--cache-dir=" + value + ")";
+    return true;
+  }
+  if (HasFlag(argv, first, "--no-sqlite-cache")) {
+    *why = "--no-sqlite-cache was given";
+    return true;
+  }
+  for (absl::string_view flag : {"--version", "-V", "--help", "-h"}) {
+    if (HasFlag(argv, first, flag)) {
+      *why = absl::StrCat(flag, " was given");
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<Invocation> MypyAdapter::Redirect(const std::vector<std::string>& argv,
+                                                 const std::string& private_dir) const {
+  if (argv.empty()) return absl::InvalidArgumentError("no mypy command given");
+  Invocation inv;
+  size_t first = FirstArgIndex(argv);
+  std::string ignored;
+  int at = FindCacheDir(argv, first, &ignored);
+  inv.argv = argv;
+  // Remove every --cache-dir occurrence; ours is inserted once below.
+  while (at >= 0) {
+    bool separate = inv.argv[static_cast<size_t>(at)] == kCacheDirFlag;
+    inv.argv.erase(inv.argv.begin() + at, inv.argv.begin() + at + (separate ? 2 : 1));
+    at = FindCacheDir(inv.argv, first, &ignored);
+  }
+  std::vector<std::string> added = {absl::StrCat(kCacheDirFlag, "=", private_dir)};
+  if (!HasFlag(argv, first, "--sqlite-cache")) {
+    added.push_back("--sqlite-cache");
+    inv.notes.push_back("added --sqlite-cache");
+  }
+  inv.argv.insert(inv.argv.begin() + static_cast<long>(first), added.begin(), added.end());
+  inv.set_env.emplace_back("MYPY_CACHE_DIR", private_dir);
+  return inv;
+}
+
+bool MypyAdapter::IsDatabaseDir(absl::string_view name) const {
+  // "<major>.<minor>", e.g. "3.11".
+  size_t dot = name.find('.');
+  if (dot == absl::string_view::npos || dot == 0 || dot + 1 == name.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (i != dot && !absl::ascii_isdigit(static_cast<unsigned char>(name[i]))) return false;
+  }
+  return true;
+}
+
+bool MypyAdapter::IsDatabaseFile(absl::string_view name) const {
+  if (name == "cache.db") return true;
+  // cache.<n>.db
+  if (!absl::StartsWith(name, "cache.") || !absl::EndsWith(name, ".db")) return false;
+  absl::string_view digits = name.substr(6, name.size() - 6 - 3);
+  if (digits.empty() || digits.size() > 4) return false;
+  for (char c : digits) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+const std::vector<std::string>& MypyAdapter::tables() const {
+  static const std::vector<std::string>* kTables = new std::vector<std::string>{"files", "files2"};
+  return *kTables;
+}
+
+std::string MypyAdapter::GroupOf(absl::string_view key) const {
+  size_t slash = key.rfind('/');
+  size_t base = slash == absl::string_view::npos ? 0 : slash + 1;
+  size_t dot = key.find('.', base);
+  return std::string(dot == absl::string_view::npos ? key : key.substr(0, dot));
+}
+
+std::pair<std::string, std::string> MypyAdapter::GroupRange(absl::string_view group) const {
+  // Keys of a group are "<group>.<suffix>"; '/' sorts right after '.', so [group".", group"/")
+  // holds exactly the keys that start with "<group>.".
+  return {absl::StrCat(group, "."), absl::StrCat(group, "/")};
+}
+
+RowFacts MypyAdapter::DescribeRow(absl::string_view key, absl::string_view data) const {
+  RowFacts facts;
+  size_t slash = key.rfind('/');
+  size_t dot = key.find('.', slash == absl::string_view::npos ? 0 : slash + 1);
+  facts.kind = dot == absl::string_view::npos ? "other" : std::string(key.substr(dot + 1));
+  if (absl::StartsWith(key, "@")) {
+    facts.kind = "global";
+    return facts;
+  }
+  if (absl::StartsWith(facts.kind, "meta.") && facts.kind != "meta_ex.ff") {
+    facts.role = RowFacts::Role::kMeta;
+  } else if (absl::StartsWith(facts.kind, "data.")) {
+    facts.role = RowFacts::Role::kData;
+  }
+  if (facts.kind != "meta.json") return facts;  // Fixed-format rows are binary: not parsed.
+  facts.checked = true;
+  absl::StatusOr<JsonValue> meta = ParseJson(data);
+  if (!meta.ok()) {
+    facts.problem = std::string(meta.status().message());
+    return facts;
+  }
+  if (meta->type != JsonValue::Type::kObject) {
+    facts.problem = "meta is not a JSON object";
+    return facts;
+  }
+  const JsonValue* data_mtime = meta->Find("data_mtime");
+  if (data_mtime == nullptr || data_mtime->type != JsonValue::Type::kNumber) {
+    facts.problem = "meta has no numeric data_mtime";
+    return facts;
+  }
+  facts.data_mtime = static_cast<int64_t>(data_mtime->number);
+  if (const JsonValue* v = meta->Find("version_id"); v && v->type == JsonValue::Type::kString) {
+    facts.version = v->string;
+  }
+  if (const JsonValue* p = meta->Find("path"); p && p->type == JsonValue::Type::kString) {
+    facts.source_path = p->string;
+  }
+  return facts;
+}
+
+bool MypyAdapter::NeedsMetaAndData(absl::string_view group) const {
+  return !absl::StartsWith(group, "@");
+}
+
+absl::StatusOr<std::string> MypyAdapter::InstalledVersion() const {
+  // "mypy 1.0.1 (compiled: yes)" -> "1.0.1".
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create", "pipe");
+  absl::StatusOr<ChildResult> result = RunChild({{"mypy", "--version"}, {}, "", pipe_fds[1], 2});
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  if (!result.ok()) return result.status();
+  std::vector<absl::string_view> words = absl::StrSplit(out, ' ', absl::SkipEmpty());
+  if (result->exit_code != 0 || words.size() < 2 || words[0] != "mypy") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read mypy's version from '", absl::StripAsciiWhitespace(out), "'"));
+  }
+  return std::string(absl::StripAsciiWhitespace(words[1]));
+}
+
+bool MypyAdapter::RunIsPublishable(int exit_code, bool crash_marker_seen) const {
+  return (exit_code == 0 || exit_code == 1) && !crash_marker_seen;
+}
+
+}  // namespace typecache

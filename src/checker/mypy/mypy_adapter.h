@@ -1,0 +1,47 @@
+// The CheckerAdapter for mypy's SQLite cache, every layout from mypy 0.660 to 2.3
+// (../shared/reference/mypy-cache-format.md; docs/layout.md).
+//
+// - Cache directory: mypy's --cache-dir argument, else MYPY_CACHE_DIR, else .mypy_cache.
+// - Databases: <cache>/<X.Y>/cache.db, or the 2.x shards <cache>/<X.Y>/cache.<n>.db.
+// - Tables: `files` (TEXT data, mypy <= 1.13) and `files2` (BLOB data, mypy >= 1.14), keyed by
+//   `path`.
+// - Groups: a key's group is the key up to the first dot of its basename, so
+//   "email/mime/text.meta.json", ".data.json", ".meta.ff", ".data.ff", ".err.ff",
+//   ".meta_ex.ff" and ".deps.json" form the group "email/mime/text". A global key such as
+//   "@plugins_snapshot.json" is a group of its own ("@plugins_snapshot").
+// - Publishable: exit code 0 (clean) or 1 (type errors found), and no "INTERNAL ERROR".
+#ifndef TYPECACHE_SRC_CHECKER_MYPY_MYPY_ADAPTER_H_
+#define TYPECACHE_SRC_CHECKER_MYPY_MYPY_ADAPTER_H_
+
+#include "src/checker/checker_adapter.h"
+
+namespace typecache {
+
+class MypyAdapter : public CheckerAdapter {
+ public:
+  absl::string_view name() const override { return "mypy"; }
+  std::optional<std::string> CacheDirFromCommand(const std::vector<std::string>& argv,
+                                                 const EnvLookup& env) const override;
+  std::string DefaultCacheDir() const override { return ".mypy_cache"; }
+  bool Bypass(const std::vector<std::string>& argv, std::string* why) const override;
+  absl::StatusOr<Invocation> Redirect(const std::vector<std::string>& argv,
+                                      const std::string& private_dir) const override;
+  bool IsDatabaseDir(absl::string_view name) const override;
+  bool IsDatabaseFile(absl::string_view name) const override;
+  const std::vector<std::string>& tables() const override;
+  absl::string_view key_column() const override { return "path"; }
+  std::string GroupOf(absl::string_view key) const override;
+  std::pair<std::string, std::string> GroupRange(absl::string_view group) const override;
+  RowFacts DescribeRow(absl::string_view key, absl::string_view data) const override;
+  bool NeedsMetaAndData(absl::string_view group) const override;
+  absl::StatusOr<std::string> InstalledVersion() const override;
+  bool RunIsPublishable(int exit_code, bool crash_marker_seen) const override;
+  absl::string_view crash_marker() const override { return "INTERNAL ERROR"; }
+
+  // Index of the first mypy argument in argv: 1 for "mypy ...", 3 for "python -m mypy ...".
+  static size_t FirstArgIndex(const std::vector<std::string>& argv);
+};
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_CHECKER_MYPY_MYPY_ADAPTER_H_

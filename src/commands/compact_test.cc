@@ -1,0 +1,148 @@
+#include "src/commands/compact.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/commands/maintenance.h"
+#include "src/os/fs.h"
+#include "src/store/local/layout.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+using Rows = std::map<std::string, std::string>;
+
+std::vector<Row> Modules(int from, int to, size_t pad) {
+  std::vector<Row> rows;
+  for (int i = from; i < to; ++i) {
+    std::vector<Row> group = ModuleRows(absl::StrCat("pkg/m", i), "t", 100 + i);
+    group[1].data = absl::StrCat("{\"tree\": \"", std::string(pad, 'x'), "\"}");
+    rows.insert(rows.end(), group.begin(), group.end());
+  }
+  return rows;
+}
+
+std::vector<std::string> Keys(int from, int to) {
+  std::vector<std::string> keys;
+  for (int i = from; i < to; ++i) {
+    keys.push_back(absl::StrCat("pkg/m", i, ".meta.json"));
+    keys.push_back(absl::StrCat("pkg/m", i, ".data.json"));
+  }
+  return keys;
+}
+
+class CompactTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<EditReport> CompactPath(const std::string& path) {
+    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
+    if (!target.ok()) return target.status();
+    EditOptions options;
+    options.lock_timeout = absl::Seconds(10);
+    return Compact(RealFs(), adapter_, *target, options);
+  }
+
+  Rows Exact(const std::string& path, const std::string& table) {
+    absl::StatusOr<Rows> rows = ExactRows(path, table);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? *rows : Rows{};
+  }
+
+  int64_t Size(const std::string& path) { return RealFs().Stat(path)->size; }
+
+  TempDir tmp_;
+  MypyAdapter adapter_;
+};
+
+TEST_F(CompactTest, ShrinksAFileAndKeepsEveryRow) {
+  std::string db = tmp_.Sub("cache.db");
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles, Modules(0, 200, 3000)));
+  TC_ASSERT_OK(DeleteRows(db, Schema::kFiles, Keys(0, 180)));
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles, {{"@plugins_snapshot.json", 1.25, "{}"}}));
+  int64_t before = Size(db);
+  Rows rows = Exact(db, "files");
+  ASSERT_EQ(rows.size(), 20u * 2 + 1);
+  absl::StatusOr<EditReport> r = CompactPath(db);
+  ASSERT_TRUE(r.ok()) << r.status();
+  int64_t after = Size(db);
+  EXPECT_LT(after, before / 4) << before << " -> " << after;
+  EXPECT_EQ(r->bytes_before, before);
+  EXPECT_EQ(r->bytes_after, after);
+  EXPECT_EQ(Exact(db, "files"), rows);
+  EXPECT_EQ(*IntegrityCheck(db), "ok");
+  EXPECT_FALSE(RealFs().Stat(db + "-journal")->exists());
+}
+
+TEST_F(CompactTest, CompactOfACompactFileKeepsItWhole) {
+  std::string db = tmp_.Sub("cache.db");
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles2, Modules(0, 10, 100)));
+  Rows rows = Exact(db, "files2");
+  uint64_t inode = RealFs().Stat(db)->inode;
+  absl::StatusOr<EditReport> r = CompactPath(db);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(RealFs().Stat(db)->inode, inode);  // Always a new file, renamed into place.
+  EXPECT_EQ(Exact(db, "files2"), rows);
+}
+
+TEST_F(CompactTest, CacheDirectoryIsCompactedIntoANewGeneration) {
+  std::string cache = tmp_.Sub("cache");
+  Layout layout(cache);
+  std::string dir = layout.live_path("3.11");
+  TC_ASSERT_OK(MakeDirs(RealFs(), dir));
+  std::string shard0 = JoinPath(dir, "cache.0.db");
+  std::string shard1 = JoinPath(dir, "cache.1.db");
+  TC_ASSERT_OK(WriteRows(shard0, Schema::kFiles2, Modules(0, 100, 3000)));
+  TC_ASSERT_OK(DeleteRows(shard0, Schema::kFiles2, Keys(0, 90)));
+  TC_ASSERT_OK(WriteRows(shard1, Schema::kFiles2, Modules(100, 110, 50)));
+  int64_t before = Size(shard0) + Size(shard1);
+  Rows rows0 = Exact(shard0, "files2");
+  Rows rows1 = Exact(shard1, "files2");
+  absl::StatusOr<EditReport> r = CompactPath(cache);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->publish.dirs_published, 1);
+  absl::StatusOr<LiveState> live = ReadLiveState(RealFs(), layout, "3.11");
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->kind, LiveState::Kind::kGeneration);
+  EXPECT_LT(Size(shard0) + Size(shard1), before / 2);
+  EXPECT_EQ(Exact(shard0, "files2"), rows0);
+  EXPECT_EQ(Exact(shard1, "files2"), rows1);
+  // A second compaction republishes a published generation.
+  r = CompactPath(cache);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<LiveState> again = ReadLiveState(RealFs(), layout, "3.11");
+  ASSERT_TRUE(again.ok());
+  EXPECT_GT(again->gen, live->gen);
+  EXPECT_EQ(Exact(shard0, "files2"), rows0);
+}
+
+TEST_F(CompactTest, DryRunChangesNothing) {
+  std::string db = tmp_.Sub("cache.db");
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles, Modules(0, 50, 3000)));
+  TC_ASSERT_OK(DeleteRows(db, Schema::kFiles, Keys(0, 40)));
+  std::string bytes = *RealFs().ReadFile(db);
+  absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, db);
+  ASSERT_TRUE(target.ok());
+  EditOptions options;
+  options.dry_run = true;
+  absl::StatusOr<EditReport> r = Compact(RealFs(), adapter_, *target, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LT(r->bytes_after, r->bytes_before);  // What it would save.
+  EXPECT_EQ(*RealFs().ReadFile(db), bytes);
+}
+
+TEST_F(CompactTest, UnreadableDatabaseIsRefusedUntouched) {
+  std::string db = tmp_.Sub("cache.db");
+  std::string junk(9000, 'q');
+  TC_ASSERT_OK(RealFs().WriteNewFile(db, junk));
+  absl::StatusOr<EditReport> r = CompactPath(db);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
+  EXPECT_EQ(*RealFs().ReadFile(db), junk);
+}
+
+}  // namespace
+}  // namespace typecache

@@ -1,0 +1,228 @@
+#include "src/commands/maintenance.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "src/base/status_macros.h"
+#include "src/cachedb/cache_db.h"
+#include "src/os/lock.h"
+#include "src/sqlite/sqlite_db.h"
+#include "src/store/local/layout.h"
+#include "src/store/local/snapshot.h"
+#include "src/store/local/sweep.h"
+
+namespace typecache {
+namespace {
+
+absl::StatusOr<int64_t> SizeOf(Fs& fs, const std::string& path) {
+  if (path.empty()) return 0;
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(path));
+  return info.size;
+}
+
+absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                        const DbEditor& editor, const EditOptions& options) {
+  EditReport report;
+  Layout layout(target.path);
+  RETURN_IF_ERROR(layout.Create(fs));
+  std::string id = absl::StrCat("maint-", ::getpid(), "-", RandomSuffix());
+  ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
+  const std::string& root = run_dir.path;
+  auto cleanup = [&]() {
+    (void)RemoveAll(fs, root);
+    run_dir.Release(fs, layout);
+  };
+
+  std::vector<DbRef> dbs = target.dbs;
+  dbs.insert(dbs.end(), options.extra.begin(), options.extra.end());
+  Snapshot snapshot;
+  snapshot.private_root = root;
+  WriteSets writes;
+  PublishOptions publish_options;
+  publish_options.lock_timeout = options.lock_timeout;
+  publish_options.notice = options.notice;
+  publish_options.yield_conflicts = true;
+  absl::Status status;
+  for (const DbRef& ref : dbs) {
+    std::string dir = JoinPath(root, ref.dir);
+    ASSIGN_OR_RETURN(FileInfo dir_info, fs.Stat(dir));
+    if (!dir_info.exists()) {
+      // First database of this directory: record the generation the copies come from.
+      absl::StatusOr<LiveState> live = ReadLiveState(fs, layout, ref.dir);
+      if (!live.ok()) {
+        status = live.status();
+        break;
+      }
+      snapshot.dirs.push_back({ref.dir, *live});
+      status = fs.MakeDir(dir, false);
+      if (!status.ok()) break;
+    }
+    std::string copy = JoinPath(dir, ref.file);
+    if (!ref.path.empty()) {
+      absl::StatusOr<CopyResult> copied = ConsistentCopy(fs, ref.path, copy);
+      if (!copied.ok()) {
+        status = copied.status();
+        break;
+      }
+      report.bytes_before += copied->bytes;
+    }
+    absl::StatusOr<DbChange> change = editor(ref, copy);
+    if (!change.ok()) {
+      status = change.status();
+      break;
+    }
+    absl::StatusOr<int64_t> after = SizeOf(fs, copy);
+    report.bytes_after += after.ok() ? *after : 0;
+    if (!change->groups.empty() || change->unlisted) {
+      ++report.dbs_changed;
+      report.groups_changed += static_cast<int64_t>(change->groups.size());
+      writes[ref.dir][ref.file].insert(change->groups.begin(), change->groups.end());
+      if (change->unlisted) publish_options.unlisted_dirs.insert(ref.dir);
+    } else if (options.force_publish || change->republish) {
+      ++report.dbs_changed;
+      writes[ref.dir];  // Publish the directory even though no group changed.
+    }
+  }
+  if (!status.ok() || options.dry_run || writes.empty()) {
+    cleanup();
+    if (!status.ok()) return status;
+    return report;
+  }
+  absl::StatusOr<PublishReport> published =
+      Publish(fs, layout, adapter, snapshot, writes, id, publish_options);
+  cleanup();
+  if (!published.ok()) return published.status();
+  report.publish = *published;
+  return report;
+}
+
+absl::StatusOr<EditReport> EditFile(Fs& fs, const Target& target, const DbEditor& editor,
+                                    const EditOptions& options) {
+  EditReport report;
+  const DbRef& ref = target.dbs.front();
+  std::string dir = DirName(target.path);
+  std::string base = BaseName(target.path);
+  for (const char* suffix : {"-wal", "-journal"}) {
+    ASSIGN_OR_RETURN(FileInfo side, fs.Stat(target.path + suffix));
+    if (side.exists() && side.size > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          target.path, ": in use by another process or not cleanly closed (", base, suffix,
+          " exists); run `typecache verify` on it or retry when the writer is done"));
+    }
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    ASSIGN_OR_RETURN(FileInfo before, fs.Stat(target.path));
+    std::string copy = JoinPath(dir, absl::StrCat(".", base, ".typecache.", RandomSuffix()));
+    auto remove_copy = [&]() { (void)fs.Unlink(copy); };
+    if (before.exists()) {
+      absl::StatusOr<CopyResult> copied = ConsistentCopy(fs, target.path, copy);
+      if (!copied.ok()) {
+        remove_copy();
+        return copied.status();
+      }
+      report.bytes_before = copied->bytes;
+    }
+    DbRef live = ref;
+    live.path = before.exists() ? target.path : "";
+    absl::StatusOr<DbChange> change = editor(live, copy);
+    if (!change.ok()) {
+      remove_copy();
+      return change.status();
+    }
+    ASSIGN_OR_RETURN(report.bytes_after, SizeOf(fs, copy));
+    report.groups_changed = static_cast<int64_t>(change->groups.size());
+    bool changed = !change->groups.empty() || change->unlisted || change->republish;
+    report.dbs_changed = changed ? 1 : 0;
+    if (options.dry_run || (!changed && !options.force_publish)) {
+      remove_copy();
+      return report;
+    }
+    absl::Status status = fs.Fsync(copy);
+    if (!status.ok()) {
+      remove_copy();
+      return status;
+    }
+    absl::StatusOr<FileLock> lock = FileLock::Acquire(
+        fs, JoinPath(dir, absl::StrCat(".", base, ".typecache-lock")), options.lock_timeout);
+    if (!lock.ok()) {
+      remove_copy();
+      return lock.status();
+    }
+    ASSIGN_OR_RETURN(FileInfo now, fs.Stat(target.path));
+    if (now.exists() != before.exists() || now.inode != before.inode || now.size != before.size ||
+        now.mtime_ns != before.mtime_ns) {
+      remove_copy();  // Replaced while we worked: redo the edit on the new file.
+      continue;
+    }
+    status = fs.Rename(copy, target.path);
+    if (!status.ok()) {
+      remove_copy();
+      return status;
+    }
+    RETURN_IF_ERROR(fs.Fsync(dir));
+    return report;
+  }
+  return absl::AbortedError(
+      absl::StrCat(target.path, ": replaced by another process three times while editing; retry"));
+}
+
+}  // namespace
+
+absl::Status CheckReadable(const std::string& path) {
+  ASSIGN_OR_RETURN(Db db, Db::Open(path, Db::Mode::kReadOnly));
+  absl::StatusOr<int64_t> n = db.QueryInt("SELECT count(*) FROM sqlite_master");
+  if (!n.ok()) return n.status();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, const std::string& path,
+                                     bool create) {
+  Target target;
+  target.path = AbsolutePath(path);
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(target.path));
+  if (!info.exists()) {
+    if (!create) return absl::NotFoundError(absl::StrCat(path, ": no such file or directory"));
+    // A new destination: a cache directory unless it is named like a database file.
+    if (absl::string_view(path).size() > 3 && path.substr(path.size() - 3) == ".db") {
+      target.kind = Target::Kind::kFile;
+      target.dbs.push_back({"", BaseName(target.path), "", target.path});
+    }
+    return target;
+  }
+  if (info.is_file()) {
+    target.kind = Target::Kind::kFile;
+    target.dbs.push_back({"", BaseName(target.path), target.path, target.path});
+    return target;
+  }
+  if (!info.is_dir()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a cache directory or a database file"));
+  }
+  Layout layout(target.path);
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(target.path));
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    if (!adapter.IsDatabaseDir(name)) continue;
+    ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, name));
+    if (live.kind == LiveState::Kind::kMissing) continue;
+    ASSIGN_OR_RETURN(std::vector<std::string> files, fs.ListDir(live.resolved));
+    std::sort(files.begin(), files.end());
+    for (const std::string& file : files) {
+      if (adapter.IsDatabaseFile(file)) {
+        target.dbs.push_back({name, file, JoinPath(live.resolved, file),
+                              JoinPath(JoinPath(target.path, name), file)});
+      }
+    }
+  }
+  return target;
+}
+
+absl::StatusOr<EditReport> EditTarget(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                      const DbEditor& editor, const EditOptions& options) {
+  if (target.kind == Target::Kind::kFile) return EditFile(fs, target, editor, options);
+  return EditCacheDir(fs, adapter, target, editor, options);
+}
+
+}  // namespace typecache

@@ -1,0 +1,83 @@
+// The common frame of the maintenance commands (merge, prune, verify --repair, compact): what
+// they operate on, and how an edit is published.
+//
+// A target is a cache directory (every <X.Y> directory and its databases) or one database file.
+// An edit copies each database to a private file (outside any lock), lets the command change the
+// copy and report which groups it changed, then publishes:
+// - cache directory: through the same generation protocol as `typecache run` (publish.h), so
+//   the lock is held only for the publish step and concurrent runs lose nothing; groups that a
+//   run published meanwhile win over the edit (yield_conflicts).
+// - single file: under a lock file beside it, re-checking that nobody replaced the file since
+//   the copy (else the edit is redone), then fsync, rename over the file, fsync the directory.
+// Inputs are never modified before that final rename.
+#ifndef TYPECACHE_SRC_COMMANDS_MAINTENANCE_H_
+#define TYPECACHE_SRC_COMMANDS_MAINTENANCE_H_
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/checker/checker_adapter.h"
+#include "src/os/fs.h"
+#include "src/store/local/publish.h"
+
+namespace typecache {
+
+struct DbRef {
+  std::string dir;    // "3.11" (cache directory targets), "" for a single file.
+  std::string file;   // "cache.db", "cache.7.db"
+  std::string path;   // The live database ("" when it does not exist yet).
+  std::string shown;  // How messages name it: "<cache>/3.11/cache.db" or the file's path.
+};
+
+struct Target {
+  enum class Kind { kCacheDir, kFile };
+  Kind kind = Kind::kCacheDir;
+  std::string path;  // Absolute.
+  std::vector<DbRef> dbs;
+};
+
+// Resolves a path given on the command line. A missing path, or a file that is not a regular
+// file or directory, is an error naming it. `create` allows a missing target (merge --into).
+absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, const std::string& path,
+                                     bool create = false);
+
+struct DbChange {
+  std::set<std::string> groups;  // Groups written or deleted in the copy.
+  bool unlisted = false;         // The copy was rebuilt; its changes cannot be listed.
+  bool republish = false;        // Publish the copy even though no group changed.
+};
+
+// Changes the private copy at `private_path` (it exists unless ref.path is empty).
+using DbEditor =
+    std::function<absl::StatusOr<DbChange>(const DbRef& ref, const std::string& private_path)>;
+
+struct EditOptions {
+  absl::Duration lock_timeout = absl::Seconds(120);
+  bool dry_run = false;        // Edit copies, report, publish nothing.
+  bool force_publish = false;  // Publish even without changed groups (compact).
+  std::vector<DbRef> extra;    // Databases to create (merge into a cache lacking them).
+  std::function<void(const std::string&)> notice;
+};
+
+struct EditReport {
+  int dbs_changed = 0;
+  int64_t groups_changed = 0;
+  int64_t bytes_before = 0;
+  int64_t bytes_after = 0;
+  PublishReport publish;
+};
+
+absl::StatusOr<EditReport> EditTarget(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                      const DbEditor& editor, const EditOptions& options);
+
+// Opens a database read-only and checks that SQLite can read its schema; the error names the
+// file and the reason ("not an SQLite database", "database disk image is malformed").
+absl::Status CheckReadable(const std::string& path);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_COMMANDS_MAINTENANCE_H_

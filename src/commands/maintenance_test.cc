@@ -1,0 +1,466 @@
+#include "src/commands/maintenance.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "src/cachedb/cache_db.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/os/fs.h"
+#include "src/sqlite/sqlite_db.h"
+#include "src/store/local/layout.h"
+#include "src/store/local/publish.h"
+#include "src/store/local/snapshot.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+using Rows = std::map<std::string, std::string>;
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  MaintenanceTest() : layout_(tmp_.Sub("cache")) {}
+
+  // Publishes `files` (name -> rows) into <cache>/<dir> the way `typecache run` does.
+  void Seed(const std::string& dir, const std::map<std::string, std::vector<Row>>& files) {
+    TC_ASSERT_OK(layout_.Create(RealFs()));
+    std::string id = absl::StrCat("seed", next_id_++);
+    std::string root = JoinPath(layout_.runs_dir(), id);
+    TC_ASSERT_OK(RealFs().MakeDir(root, false));
+    absl::StatusOr<Snapshot> snap = TakeSnapshot(RealFs(), layout_, adapter_, root);
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    TC_ASSERT_OK(RealFs().MakeDir(JoinPath(root, dir), true));
+    for (const auto& [name, rows] : files) {
+      TC_ASSERT_OK(WriteRows(JoinPath(JoinPath(root, dir), name), Schema::kFiles, rows));
+    }
+    absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, *snap);
+    ASSERT_TRUE(writes.ok()) << writes.status();
+    absl::StatusOr<PublishReport> r =
+        Publish(RealFs(), layout_, adapter_, *snap, *writes, id, PublishOptions{});
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  Rows Read(const std::string& path, Schema schema = Schema::kFiles) {
+    absl::StatusOr<Rows> rows = ReadRows(path, schema);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? *rows : Rows{};
+  }
+
+  std::string Bytes(const std::string& path) {
+    absl::StatusOr<std::string> bytes = RealFs().ReadFile(path);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    return bytes.ok() ? *bytes : "";
+  }
+
+  uint64_t Inode(const std::string& path) { return RealFs().Stat(path)->inode; }
+
+  std::vector<std::string> List(const std::string& dir) {
+    absl::StatusOr<std::vector<std::string>> names = RealFs().ListDir(dir);
+    EXPECT_TRUE(names.ok()) << names.status();
+    std::vector<std::string> out = names.ok() ? *names : std::vector<std::string>{};
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  // Private copies an edit left beside a database file.
+  std::vector<std::string> LeftoverCopies() {
+    std::vector<std::string> out;
+    for (const std::string& name : List(tmp_.path())) {
+      if (absl::StrContains(name, ".typecache.")) out.push_back(name);
+    }
+    return out;
+  }
+
+  absl::StatusOr<Target> Resolve(const std::string& path, bool create = false) {
+    return ResolveTarget(RealFs(), adapter_, path, create);
+  }
+
+  TempDir tmp_;
+  Layout layout_;
+  MypyAdapter adapter_;
+  int next_id_ = 0;
+  std::string file_ = tmp_.Sub("cache.db");
+};
+
+// An editor that writes `rows` into the copy and reports their groups.
+DbEditor Writing(std::vector<Row> rows, int* calls = nullptr) {
+  return [rows, calls](const DbRef&, const std::string& copy) -> absl::StatusOr<DbChange> {
+    if (calls != nullptr) ++*calls;
+    absl::Status s = WriteRows(copy, Schema::kFiles, rows);
+    if (!s.ok()) return s;
+    DbChange change;
+    MypyAdapter adapter;
+    for (const Row& row : rows) change.groups.insert(adapter.GroupOf(row.path));
+    return change;
+  };
+}
+
+// ---- ResolveTarget ----
+
+TEST_F(MaintenanceTest, ResolveCacheDirectoryListsLiveDatabases) {
+  Seed("3.11", {{"cache.db", Modules(0, 2, "a", 1)}, {"cache.1.db", Modules(5, 6, "b", 1)}});
+  std::string foreign = layout_.live_path("3.12");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 1, "f", 1)));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(foreign, "notes.txt"), "x"));
+  TC_ASSERT_OK(RealFs().MakeDir(JoinPath(layout_.cache_dir(), "misc"), false));
+
+  absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->kind, Target::Kind::kCacheDir);
+  EXPECT_EQ(t->path, layout_.cache_dir());
+  ASSERT_EQ(t->dbs.size(), 3u);
+  absl::StatusOr<LiveState> live = ReadLiveState(RealFs(), layout_, "3.11");
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->kind, LiveState::Kind::kGeneration);
+  EXPECT_EQ(t->dbs[0].dir, "3.11");
+  EXPECT_EQ(t->dbs[0].file, "cache.1.db");
+  EXPECT_EQ(t->dbs[0].path, JoinPath(live->resolved, "cache.1.db"));
+  EXPECT_EQ(t->dbs[0].shown, JoinPath(layout_.live_path("3.11"), "cache.1.db"));
+  EXPECT_EQ(t->dbs[1].file, "cache.db");
+  EXPECT_EQ(t->dbs[2].dir, "3.12");
+  EXPECT_EQ(t->dbs[2].path, JoinPath(foreign, "cache.db"));
+  for (const DbRef& ref : t->dbs) EXPECT_TRUE(RealFs().Stat(ref.path)->is_file()) << ref.path;
+}
+
+TEST_F(MaintenanceTest, ResolveEmptyDirectoryIsACacheWithoutDatabases) {
+  std::string dir = tmp_.Sub("empty");
+  TC_ASSERT_OK(RealFs().MakeDir(dir, false));
+  absl::StatusOr<Target> t = Resolve(dir);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->kind, Target::Kind::kCacheDir);
+  EXPECT_TRUE(t->dbs.empty());
+}
+
+TEST_F(MaintenanceTest, ResolveFile) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 1, "a", 1)));
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->kind, Target::Kind::kFile);
+  EXPECT_EQ(t->path, file_);
+  ASSERT_EQ(t->dbs.size(), 1u);
+  EXPECT_EQ(t->dbs[0].dir, "");
+  EXPECT_EQ(t->dbs[0].file, "cache.db");
+  EXPECT_EQ(t->dbs[0].path, file_);
+  EXPECT_EQ(t->dbs[0].shown, file_);
+}
+
+TEST_F(MaintenanceTest, ResolveRelativePathMakesItAbsolute) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 1, "a", 1)));
+  char old_cwd[4096];
+  ASSERT_NE(::getcwd(old_cwd, sizeof(old_cwd)), nullptr);
+  ASSERT_EQ(::chdir(tmp_.path().c_str()), 0);
+  absl::StatusOr<Target> t = Resolve("cache.db");
+  ASSERT_EQ(::chdir(old_cwd), 0);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->path[0], '/');
+  EXPECT_EQ(RealFs().Stat(t->path)->inode, Inode(file_));
+  EXPECT_EQ(t->dbs[0].path, t->path);
+}
+
+TEST_F(MaintenanceTest, ResolveMissingPathIsNotFoundNamingIt) {
+  std::string missing = tmp_.Sub("no-such-cache");
+  absl::StatusOr<Target> t = Resolve(missing);
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(absl::IsNotFound(t.status())) << t.status();
+  EXPECT_NE(t.status().message().find(missing), absl::string_view::npos) << t.status();
+}
+
+TEST_F(MaintenanceTest, ResolveMissingPathWithCreate) {
+  absl::StatusOr<Target> file = Resolve(tmp_.Sub("merged.db"), /*create=*/true);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->kind, Target::Kind::kFile);
+  ASSERT_EQ(file->dbs.size(), 1u);
+  EXPECT_EQ(file->dbs[0].file, "merged.db");
+  EXPECT_EQ(file->dbs[0].path, "");  // Does not exist yet.
+  absl::StatusOr<Target> dir = Resolve(tmp_.Sub("merged-cache"), /*create=*/true);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ(dir->kind, Target::Kind::kCacheDir);
+  EXPECT_TRUE(dir->dbs.empty());
+  EXPECT_FALSE(RealFs().Stat(tmp_.Sub("merged-cache"))->exists());  // Resolving creates nothing.
+}
+
+TEST_F(MaintenanceTest, ResolveSomethingElseIsRefused) {
+  std::string fifo = tmp_.Sub("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  absl::StatusOr<Target> t = Resolve(fifo);
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(t.status())) << t.status();
+  EXPECT_NE(t.status().message().find(fifo), absl::string_view::npos);
+}
+
+// ---- CheckReadable ----
+
+TEST_F(MaintenanceTest, CheckReadable) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 1, "a", 1)));
+  TC_EXPECT_OK(CheckReadable(file_));
+  std::string junk = tmp_.Sub("junk.db");
+  TC_ASSERT_OK(RealFs().WriteNewFile(junk, std::string(1000, 'j')));
+  absl::Status s = CheckReadable(junk);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_NE(s.message().find("junk.db"), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("not an SQLite database"), absl::string_view::npos) << s;
+  EXPECT_FALSE(CheckReadable(tmp_.Sub("missing.db")).ok());
+}
+
+// ---- EditTarget on a single file ----
+
+TEST_F(MaintenanceTest, FileEditIsPublishedByRename) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 3, "a", 1)));
+  uint64_t inode = Inode(file_);
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok());
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dbs_changed, 1);
+  EXPECT_EQ(r->groups_changed, 1);
+  EXPECT_GT(r->bytes_before, 0);
+  EXPECT_NE(Inode(file_), inode);  // A new file renamed over the old one.
+  Rows rows = Read(file_);
+  EXPECT_EQ(rows.size(), 3u * 2 + 2);
+  EXPECT_EQ(rows.count("pkg/new.meta.json"), 1u);
+  EXPECT_EQ(*IntegrityCheck(file_), "ok");
+  EXPECT_TRUE(LeftoverCopies().empty());
+}
+
+TEST_F(MaintenanceTest, FileDryRunLeavesTheFileByteIdentical) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 3, "a", 1)));
+  std::string before = Bytes(file_);
+  uint64_t inode = Inode(file_);
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok());
+  EditOptions options;
+  options.dry_run = true;
+  int calls = 0;
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2), &calls), options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r->groups_changed, 1);  // What would change is still reported.
+  EXPECT_EQ(Bytes(file_), before);
+  EXPECT_EQ(Inode(file_), inode);
+  EXPECT_TRUE(LeftoverCopies().empty());
+}
+
+TEST_F(MaintenanceTest, FileEditorErrorLeavesTheInputUnchanged) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 3, "a", 1)));
+  std::string before = Bytes(file_);
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok());
+  DbEditor failing = [](const DbRef&, const std::string& copy) -> absl::StatusOr<DbChange> {
+    // Damage the copy first: none of it may reach the input.
+    absl::Status s = WriteRows(copy, Schema::kFiles, ModuleRows("pkg/half", "x", 1));
+    if (!s.ok()) return s;
+    return absl::ResourceExhaustedError("disk full while editing");
+  };
+  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, failing, EditOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
+  EXPECT_EQ(Bytes(file_), before);
+  EXPECT_TRUE(LeftoverCopies().empty());
+}
+
+TEST_F(MaintenanceTest, FileWithNonEmptyWalIsRefused) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 3, "a", 1)));
+  // A direct writer in WAL mode, still running.
+  absl::StatusOr<Db> writer = Db::Open(file_, Db::Mode::kReadWrite);
+  ASSERT_TRUE(writer.ok());
+  TC_ASSERT_OK(
+      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                   "INSERT INTO files VALUES('pkg/w.meta.json', 1, '{}')"));
+  ASSERT_GT(RealFs().Stat(file_ + "-wal")->size, 0);
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok());
+  int calls = 0;
+  absl::StatusOr<EditReport> r = EditTarget(
+      RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2), &calls), EditOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("cache.db-wal"), absl::string_view::npos) << r.status();
+  EXPECT_EQ(calls, 0);
+  TC_ASSERT_OK(writer->Close());
+  EXPECT_EQ(Read(file_).count("pkg/new.meta.json"), 0u);
+  EXPECT_TRUE(LeftoverCopies().empty());
+}
+
+TEST_F(MaintenanceTest, FileWithLeftoverJournalIsRefused) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 1, "a", 1)));
+  TC_ASSERT_OK(RealFs().WriteNewFile(file_ + "-journal", std::string(512, '\0')));
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok());
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+}
+
+TEST_F(MaintenanceTest, FileEditWithoutChangesPublishesNothing) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 2, "a", 1)));
+  uint64_t inode = Inode(file_);
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok());
+  DbEditor nothing = [](const DbRef&, const std::string&) -> absl::StatusOr<DbChange> {
+    return DbChange{};
+  };
+  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, nothing, EditOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dbs_changed, 0);
+  EXPECT_EQ(Inode(file_), inode);
+  // force_publish (compact) renames even so.
+  EditOptions force;
+  force.force_publish = true;
+  r = EditTarget(RealFs(), adapter_, *t, nothing, force);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(Inode(file_), inode);
+  EXPECT_EQ(Read(file_).size(), 4u);
+  EXPECT_TRUE(LeftoverCopies().empty());
+}
+
+TEST_F(MaintenanceTest, FileReplacedDuringTheEditIsEditedAgain) {
+  TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 2, "a", 1)));
+  absl::StatusOr<Target> t = Resolve(file_);
+  ASSERT_TRUE(t.ok());
+  int calls = 0;
+  std::string other = tmp_.Sub("other.db");
+  DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
+    ++calls;
+    if (calls == 1) {
+      // Someone publishes a new version of the file while this edit works on its copy.
+      absl::Status s = WriteRows(other, Schema::kFiles, Modules(0, 2, "b", 1));
+      if (s.ok()) s = WriteRows(other, Schema::kFiles, ModuleRows("pkg/theirs", "b", 1));
+      if (s.ok()) s = RealFs().Rename(other, ref.path);
+      if (!s.ok()) return s;
+    }
+    return Writing(ModuleRows("pkg/mine", "e", 2))(ref, copy);
+  };
+  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, EditOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(calls, 2);
+  Rows rows = Read(file_);
+  EXPECT_EQ(rows.count("pkg/theirs.meta.json"), 1u);  // Their publish is not lost...
+  EXPECT_EQ(rows.count("pkg/mine.meta.json"), 1u);    // ...and the edit is applied to it.
+  EXPECT_NE(rows.at("pkg/m0.meta.json").find("\"b\""), std::string::npos);
+  EXPECT_TRUE(LeftoverCopies().empty());
+}
+
+TEST_F(MaintenanceTest, MissingFileTargetIsCreated) {
+  std::string path = tmp_.Sub("new.db");
+  absl::StatusOr<Target> t = Resolve(path, /*create=*/true);
+  ASSERT_TRUE(t.ok());
+  std::string seen_path = "unset";
+  DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
+    seen_path = ref.path;
+    EXPECT_FALSE(RealFs().Stat(copy)->exists());
+    return Writing(ModuleRows("pkg/x", "n", 1))(ref, copy);
+  };
+  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, EditOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(seen_path, "");
+  EXPECT_EQ(Read(path).size(), 2u);
+}
+
+// ---- EditTarget on a cache directory ----
+
+TEST_F(MaintenanceTest, CacheDirEditPublishesANewGeneration) {
+  Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});
+  absl::StatusOr<LiveState> before = ReadLiveState(RealFs(), layout_, "3.11");
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->kind, LiveState::Kind::kGeneration);
+  std::string old_db = JoinPath(before->resolved, "cache.db");
+  std::string old_bytes = Bytes(old_db);
+  absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok());
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dbs_changed, 1);
+  EXPECT_EQ(r->publish.dirs_published, 1);
+  absl::StatusOr<LiveState> after = ReadLiveState(RealFs(), layout_, "3.11");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->kind, LiveState::Kind::kGeneration);
+  EXPECT_GT(after->gen, before->gen);
+  Rows rows = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  EXPECT_EQ(rows.size(), 3u * 2 + 2);
+  EXPECT_EQ(rows.count("pkg/new.data.json"), 1u);
+  // The old generation was never modified (readers that resolved it still see it whole).
+  if (RealFs().Stat(old_db)->exists()) {
+    EXPECT_EQ(Bytes(old_db), old_bytes);
+  }
+  // The edit's private copy is gone.
+  for (const std::string& name : List(layout_.runs_dir())) {
+    EXPECT_FALSE(absl::StartsWith(name, "maint-")) << name;
+  }
+}
+
+TEST_F(MaintenanceTest, ForeignCacheDirEditBecomesAGeneration) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(MakeDirs(RealFs(), foreign));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 2, "f", 1)));
+  absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok());
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), EditOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<LiveState> after = ReadLiveState(RealFs(), layout_, "3.11");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->kind, LiveState::Kind::kGeneration);
+  Rows rows = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  EXPECT_EQ(rows.size(), 2u * 2 + 2);
+}
+
+TEST_F(MaintenanceTest, CacheDirDryRunAndErrorsPublishNothing) {
+  Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});
+  absl::StatusOr<LiveState> before = ReadLiveState(RealFs(), layout_, "3.11");
+  ASSERT_TRUE(before.ok());
+  Rows rows_before = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok());
+  EditOptions dry;
+  dry.dry_run = true;
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), dry);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->groups_changed, 1);
+  EXPECT_EQ(r->publish.dirs_published, 0);
+  DbEditor failing = [](const DbRef&, const std::string&) -> absl::StatusOr<DbChange> {
+    return absl::InternalError("editor failed");
+  };
+  r = EditTarget(RealFs(), adapter_, *t, failing, EditOptions{});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("editor failed"), absl::string_view::npos);
+  absl::StatusOr<LiveState> after = ReadLiveState(RealFs(), layout_, "3.11");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->gen, before->gen);
+  EXPECT_EQ(Read(JoinPath(layout_.live_path("3.11"), "cache.db")), rows_before);
+  for (const std::string& name : List(layout_.runs_dir())) {
+    EXPECT_FALSE(absl::StartsWith(name, "maint-")) << name;
+  }
+}
+
+TEST_F(MaintenanceTest, CacheDirExtraDatabaseIsCreated) {
+  Seed("3.11", {{"cache.db", Modules(0, 1, "a", 1)}});
+  absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok());
+  EditOptions options;
+  options.extra.push_back({"3.12", "cache.db", "", ""});
+  DbEditor editor = [](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
+    if (ref.dir != "3.12") return DbChange{};
+    return Writing(ModuleRows("pkg/py312", "e", 2))(ref, copy);
+  };
+  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(ReadLiveState(RealFs(), layout_, "3.12")->kind, LiveState::Kind::kGeneration);
+  EXPECT_EQ(Read(JoinPath(layout_.live_path("3.12"), "cache.db")).size(), 2u);
+  EXPECT_EQ(Read(JoinPath(layout_.live_path("3.11"), "cache.db")).size(), 2u);
+}
+
+}  // namespace
+}  // namespace typecache

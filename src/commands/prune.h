@@ -1,0 +1,56 @@
+// `typecache prune`: evict whole module groups by age, by size budget, by checker version and by
+// missing source files; optionally drop orphans and the dead tables of older mypy formats.
+//
+// --max-size: groups are evicted oldest first (by their newest row's mtime) across all databases
+// of the target until the estimated size fits; the copies are then vacuumed, and if the real
+// size is still over budget, more groups go (up to a few rounds). The result is within budget.
+#ifndef TYPECACHE_SRC_COMMANDS_PRUNE_H_
+#define TYPECACHE_SRC_COMMANDS_PRUNE_H_
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/checker/checker_adapter.h"
+#include "src/commands/maintenance.h"
+#include "src/os/fs.h"
+
+namespace typecache {
+
+struct PruneOptions {
+  std::optional<absl::Duration> older_than;
+  std::optional<int64_t> max_size;          // Bytes, for the whole target.
+  std::optional<std::string> keep_version;  // Resolved: "current" already replaced.
+  std::optional<std::string> missing_sources_root;
+  bool orphans = false;
+  bool dead_tables = false;
+  absl::Time now = absl::Now();
+  EditOptions edit;
+};
+
+struct Eviction {
+  std::string db;  // Database path.
+  std::string group;
+  std::string reason;
+  int64_t bytes = 0;
+};
+
+struct PruneReport {
+  std::vector<Eviction> evicted;
+  std::vector<std::string> dropped_tables;
+  int64_t size_before = 0;
+  int64_t size_after = 0;
+  bool dry_run = false;
+};
+
+absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                  const PruneOptions& options);
+void PrintPrune(const PruneReport& report, std::ostream& out, bool json);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_COMMANDS_PRUNE_H_

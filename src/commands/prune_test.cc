@@ -1,0 +1,326 @@
+#include "src/commands/prune.h"
+
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "src/base/json.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/commands/maintenance.h"
+#include "src/os/fs.h"
+#include "src/sqlite/sqlite_db.h"
+#include "src/store/local/layout.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+using Rows = std::map<std::string, std::string>;
+using Groups = std::set<std::string>;
+
+std::vector<Row> Versioned(const std::string& module, const std::string& version, double mtime) {
+  return ModuleRowsWithMeta(module, "t", mtime, absl::StrCat("\"version_id\": \"", version, "\""));
+}
+
+std::vector<Row> Padded(const std::string& module, double mtime, size_t pad) {
+  std::vector<Row> rows = ModuleRows(module, "t", mtime);
+  rows[1].data = absl::StrCat("{\"tree\": \"", std::string(pad, 'p'), "\"}");
+  return rows;
+}
+
+class PruneTest : public ::testing::Test {
+ protected:
+  void Write(const std::vector<Row>& rows, Schema schema = Schema::kFiles) {
+    TC_ASSERT_OK(WriteRows(db_, schema, rows));
+  }
+
+  absl::StatusOr<PruneReport> Run(const std::string& path, PruneOptions options) {
+    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
+    if (!target.ok()) return target.status();
+    options.edit.lock_timeout = absl::Seconds(10);
+    return Prune(RealFs(), adapter_, *target, options);
+  }
+
+  Groups GroupsOf(const std::string& path) {
+    absl::StatusOr<Db> db = Db::Open(path, Db::Mode::kReadOnly);
+    EXPECT_TRUE(db.ok()) << db.status();
+    Groups out;
+    if (!db.ok()) return out;
+    for (const char* table : {"files", "files2"}) {
+      if (!*db->HasTable(table)) continue;
+      absl::StatusOr<Stmt> stmt = db->Prepare(absl::StrCat("SELECT path FROM ", table));
+      while (*stmt->Step()) out.insert(adapter_.GroupOf(stmt->ColumnText(0)));
+    }
+    return out;
+  }
+
+  static Groups Evicted(const PruneReport& report) {
+    Groups out;
+    for (const Eviction& e : report.evicted) out.insert(e.group);
+    return out;
+  }
+
+  Rows Read(const std::string& path, Schema schema = Schema::kFiles) {
+    absl::StatusOr<Rows> rows = ReadRows(path, schema);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? *rows : Rows{};
+  }
+
+  TempDir tmp_;
+  MypyAdapter adapter_;
+  std::string db_ = tmp_.Sub("cache.db");
+};
+
+TEST_F(PruneTest, OlderThanEvictsOnlyGroupsWhoseNewestRowIsOlder) {
+  absl::Time now = absl::FromUnixSeconds(1000000);
+  Write(ModuleRows("old", "t", 999000));
+  Write(ModuleRows("new", "t", 999950));
+  std::vector<Row> mixed = ModuleRows("mixed", "t", 999000);
+  mixed[0].mtime = 999990;  // An old data row, a fresh meta: the group is fresh.
+  Write(mixed);
+  Write({{"@plugins_snapshot.json", 10, "{}"}});
+  Rows before = Read(db_);
+  PruneOptions options;
+  options.now = now;
+  options.older_than = absl::Seconds(100);
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Evicted(*r), (Groups{"old", "@plugins_snapshot"}));
+  EXPECT_EQ(GroupsOf(db_), (Groups{"mixed", "new"}));
+  Rows after = Read(db_);
+  for (const auto& [key, value] : after) EXPECT_EQ(value, before.at(key)) << key;
+  EXPECT_FALSE(r->dry_run);
+  EXPECT_EQ(*IntegrityCheck(db_), "ok");
+}
+
+TEST_F(PruneTest, KeepVersionEvictsGroupsOfOtherVersions) {
+  Write(Versioned("a", "1.0.1", 10));
+  Write(Versioned("b", "1.0.0", 10));
+  Write(Versioned("c", "0.991", 10));
+  Write(ModuleRows("unrecorded", "t", 10));
+  PruneOptions options;
+  options.keep_version = "1.0.1";
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Evicted(*r), (Groups{"b", "c"}));
+  for (const Eviction& e : r->evicted) {
+    EXPECT_NE(e.reason.find("written by mypy"), std::string::npos) << e.reason;
+    EXPECT_EQ(e.db, db_);
+    EXPECT_GT(e.bytes, 0);
+  }
+  EXPECT_EQ(GroupsOf(db_), (Groups{"a", "unrecorded"}));
+}
+
+TEST_F(PruneTest, KeepVersionKeepsFixedFormatGroups) {
+  Write({{"ff.meta.ff", 1, std::string("\x01\x02", 2)}, {"ff.data.ff", 1, "d"}}, Schema::kFiles2);
+  Write(Versioned("json", "0.1", 1), Schema::kFiles2);
+  PruneOptions options;
+  options.keep_version = "1.0.1";
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Evicted(*r), Groups{"json"});
+  EXPECT_EQ(GroupsOf(db_), Groups{"ff"});
+}
+
+TEST_F(PruneTest, MissingSourcesEvictsGroupsWhoseSourceIsGone) {
+  std::string root = tmp_.Sub("project");
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(root, "src")));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(root, "src/here.py"), "x = 1\n"));
+  Write(ModuleRowsWithMeta("here", "t", 5, "\"path\": \"src/here.py\""));
+  Write(ModuleRowsWithMeta("gone", "t", 5, "\"path\": \"src/gone.py\""));
+  Write(ModuleRows("nopath", "t", 5));
+  PruneOptions options;
+  options.missing_sources_root = root;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Evicted(*r), Groups{"gone"});
+  ASSERT_EQ(r->evicted.size(), 1u);
+  EXPECT_EQ(r->evicted[0].reason, "source file missing");
+  EXPECT_EQ(GroupsOf(db_), (Groups{"here", "nopath"}));
+}
+
+TEST_F(PruneTest, OrphansEvictsBrokenGroupsOnly) {
+  Write(ModuleRows("healthy", "t", 5));
+  Write({ModuleRows("meta_only", "t", 5)[0]});
+  Write({ModuleRows("data_only", "t", 5)[1]});
+  std::vector<Row> skew = ModuleRows("skew", "t", 5);
+  skew[1].mtime = 6;
+  Write(skew);
+  Write({{"@plugins_snapshot.json", 1, "{}"}});
+  PruneOptions none;
+  none.older_than = absl::Hours(24 * 365 * 100);  // Evicts nothing.
+  absl::StatusOr<PruneReport> r = Run(db_, none);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->evicted.empty());
+  EXPECT_EQ(GroupsOf(db_).size(), 5u);
+  PruneOptions options;
+  options.orphans = true;
+  r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Evicted(*r), (Groups{"data_only", "meta_only", "skew"}));
+  EXPECT_EQ(GroupsOf(db_), (Groups{"@plugins_snapshot", "healthy"}));
+}
+
+TEST_F(PruneTest, DeadTablesDropsFilesWhenFiles2Exists) {
+  Write(ModuleRows("old/a", "t", 5), Schema::kFiles);
+  Write(ModuleRows("new/a", "t", 5), Schema::kFiles2);
+  Rows files2 = Read(db_, Schema::kFiles2);
+  PruneOptions options;
+  options.dead_tables = true;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->dropped_tables.size(), 1u);
+  EXPECT_NE(r->dropped_tables[0].find("table files "), std::string::npos) << r->dropped_tables[0];
+  absl::StatusOr<Db> db = Db::Open(db_, Db::Mode::kReadOnly);
+  ASSERT_TRUE(db.ok());
+  EXPECT_FALSE(*db->HasTable("files"));
+  EXPECT_TRUE(*db->HasTable("files2"));
+  EXPECT_EQ(Read(db_, Schema::kFiles2), files2);
+}
+
+TEST_F(PruneTest, DeadTablesKeepsFilesAlone) {
+  Write(ModuleRows("old/a", "t", 5), Schema::kFiles);
+  Rows before = Read(db_);
+  PruneOptions options;
+  options.dead_tables = true;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->dropped_tables.empty());
+  EXPECT_EQ(Read(db_), before);
+}
+
+TEST_F(PruneTest, MaxSizeFitsTheFileIntoTheBudgetOldestFirst) {
+  std::vector<Row> rows;
+  for (int i = 0; i < 300; ++i) {
+    for (const Row& r : Padded(absl::StrCat("pkg/m", i), 1000 + i, 2000)) rows.push_back(r);
+  }
+  Write(rows);
+  int64_t size = RealFs().Stat(db_)->size;
+  ASSERT_GT(size, 300 * 2000);
+  PruneOptions options;
+  options.max_size = size * 2 / 5;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  int64_t after = RealFs().Stat(db_)->size;
+  EXPECT_LE(after, *options.max_size);
+  EXPECT_EQ(r->size_after, after);
+  EXPECT_EQ(r->size_before, size);
+  Groups kept = GroupsOf(db_);
+  // Not far more than needed: the budget holds about 40% of the groups.
+  EXPECT_GE(kept.size(), 300u / 4)
+      << "size " << size << " budget " << *options.max_size << " after " << after;
+  EXPECT_EQ(kept.size() + Evicted(*r).size(), 300u);
+  // Oldest first: every kept group is newer than every evicted one.
+  int oldest_kept = 1000;
+  for (const std::string& g : kept) oldest_kept = std::min(oldest_kept, std::stoi(g.substr(5)));
+  for (const std::string& g : Evicted(*r)) EXPECT_LT(std::stoi(g.substr(5)), oldest_kept) << g;
+  EXPECT_EQ(*IntegrityCheck(db_), "ok");
+}
+
+TEST_F(PruneTest, MaxSizeOverACacheDirectoryCountsEveryDatabase) {
+  std::string cache = tmp_.Sub("cache");
+  std::string dir = JoinPath(cache, "3.11");
+  TC_ASSERT_OK(MakeDirs(RealFs(), dir));
+  int64_t total = 0;
+  for (int shard = 0; shard < 2; ++shard) {
+    std::vector<Row> rows;
+    for (int i = 0; i < 150; ++i) {
+      for (const Row& r : Padded(absl::StrCat("s", shard, "/m", i), 100 + i * 2 + shard, 2000)) {
+        rows.push_back(r);
+      }
+    }
+    std::string path = JoinPath(dir, absl::StrCat("cache.", shard, ".db"));
+    TC_ASSERT_OK(WriteRows(path, Schema::kFiles2, rows));
+    total += RealFs().Stat(path)->size;
+  }
+  PruneOptions options;
+  options.max_size = total / 2;
+  absl::StatusOr<PruneReport> r = Run(cache, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<Target> after = ResolveTarget(RealFs(), adapter_, cache);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->dbs.size(), 2u);
+  int64_t size = 0;
+  for (const DbRef& ref : after->dbs) {
+    size += RealFs().Stat(ref.path)->size;
+    EXPECT_FALSE(GroupsOf(ref.path).empty()) << ref.path;  // Both shards had old groups.
+  }
+  EXPECT_LE(size, *options.max_size);
+  EXPECT_EQ(r->size_after, size);
+  EXPECT_EQ(ReadLiveState(RealFs(), Layout(cache), "3.11")->kind, LiveState::Kind::kGeneration);
+}
+
+TEST_F(PruneTest, DryRunChangesNothing) {
+  std::vector<Row> rows;
+  for (int i = 0; i < 50; ++i) {
+    for (const Row& r : Padded(absl::StrCat("pkg/m", i), 10 + i, 1000)) rows.push_back(r);
+  }
+  Write(rows);
+  Write({ModuleRows("orphan", "t", 5)[1]});
+  Write(ModuleRows("old", "t", 1), Schema::kFiles2);
+  std::string bytes = *RealFs().ReadFile(db_);
+  uint64_t inode = RealFs().Stat(db_)->inode;
+  PruneOptions options;
+  options.edit.dry_run = true;
+  options.orphans = true;
+  options.dead_tables = true;
+  options.max_size = static_cast<int64_t>(bytes.size() / 2);
+  options.keep_version = "9.9";
+  options.older_than = absl::Hours(1);
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->dry_run);
+  EXPECT_FALSE(r->evicted.empty());
+  EXPECT_FALSE(r->dropped_tables.empty());
+  EXPECT_EQ(*RealFs().ReadFile(db_), bytes);
+  EXPECT_EQ(RealFs().Stat(db_)->inode, inode);
+  std::ostringstream text;
+  PrintPrune(*r, text, /*json=*/false);
+  EXPECT_NE(text.str().find("would evict"), std::string::npos) << text.str();
+}
+
+TEST_F(PruneTest, NothingToEvictLeavesTheFileAlone) {
+  Write(ModuleRows("a", "t", 5));
+  uint64_t inode = RealFs().Stat(db_)->inode;
+  PruneOptions options;
+  options.orphans = true;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->evicted.empty());
+  EXPECT_EQ(RealFs().Stat(db_)->inode, inode);
+}
+
+TEST_F(PruneTest, UnreadableDatabaseIsAnError) {
+  TC_ASSERT_OK(RealFs().WriteNewFile(db_, std::string(5000, 'n')));
+  PruneOptions options;
+  options.orphans = true;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(db_), absl::string_view::npos) << r.status();
+  EXPECT_EQ(*RealFs().ReadFile(db_), std::string(5000, 'n'));
+}
+
+TEST_F(PruneTest, JsonReportParses) {
+  Write(ModuleRows("a\"quoted", "t", 5));
+  Write({ModuleRows("orphan", "t", 5)[1]});
+  PruneOptions options;
+  options.orphans = true;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::ostringstream out;
+  PrintPrune(*r, out, /*json=*/true);
+  absl::StatusOr<JsonValue> json = ParseJson(out.str());
+  ASSERT_TRUE(json.ok()) << json.status() << "\n" << out.str();
+  ASSERT_EQ(json->Find("evicted")->array.size(), 1u);
+  EXPECT_EQ(json->Find("evicted")->array[0].Find("group")->string, "orphan");
+  EXPECT_EQ(json->Find("dry_run")->boolean, false);
+  EXPECT_EQ(json->Find("size_after")->number, static_cast<double>(r->size_after));
+}
+
+}  // namespace
+}  // namespace typecache

@@ -1,0 +1,351 @@
+#include "src/commands/run.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "src/base/status_macros.h"
+#include "src/commands/maintenance.h"
+#include "src/commands/prune.h"
+#include "src/os/lock.h"
+#include "src/os/subprocess.h"
+#include "src/store/local/layout.h"
+#include "src/store/local/publish.h"
+#include "src/store/local/snapshot.h"
+#include "src/store/local/stats.h"
+#include "src/store/local/sweep.h"
+
+namespace typecache {
+namespace {
+
+int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+std::string MakeRunId() {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  // Run ids contain no '.', so "<id>.lock" and "<id>.3.11.link" map back to their id.
+  std::string safe = absl::StrReplaceAll(host, {{".", "_"}, {"/", "_"}});
+  return absl::StrCat(safe.empty() ? "host" : safe, "-", ::getpid(), "-", RandomSuffix());
+}
+
+// The private directory and the run lock that keeps the sweeper away from it.
+struct PrivateCache {
+  std::string root;
+  std::optional<RunDir> run_dir;  // Held while the run is alive (shared caches only).
+  bool shared = false;            // Inside the shared cache (publishable) or a fallback temp dir.
+};
+
+absl::StatusOr<PrivateCache> MakePrivateCache(Fs& fs, const Layout& layout, const std::string& id) {
+  PrivateCache cache;
+  RETURN_IF_ERROR(layout.Create(fs));
+  ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
+  cache.root = run_dir.path;
+  cache.run_dir.emplace(std::move(run_dir));
+  cache.shared = true;
+  return cache;
+}
+
+absl::StatusOr<PrivateCache> MakeFallbackCache() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = JoinPath(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "typecache.XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr) return ErrnoStatus(errno, "cannot create", templ);
+  PrivateCache cache;
+  cache.root = templ;
+  return cache;
+}
+
+class Reporter {
+ public:
+  explicit Reporter(std::ostream& err) : err_(err) {}
+  void Warn(absl::string_view text) { err_ << "typecache: warning: " << text << std::endl; }
+  void Note(absl::string_view text) { err_ << "typecache: " << text << std::endl; }
+
+ private:
+  std::ostream& err_;
+};
+
+// Deletes `path` in a detached grandchild (its own session, stdio on /dev/null, lowest CPU
+// priority), so the caller can exit with the checker's status at once. If anything fails, the
+// trash is still removed by a later run's garbage collection.
+void RemoveInBackground(Fs& fs, const std::string& path) {
+  pid_t child = ::fork();
+  if (child < 0) {
+    (void)RemoveAll(fs, path);
+    return;
+  }
+  if (child > 0) {
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return;
+  }
+  ::setsid();
+  if (::fork() != 0) ::_exit(0);
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, 0);
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+  }
+  if (::nice(19) == -1) {
+    // Keep going at normal priority.
+  }
+  (void)RemoveAll(RealFs(), path);
+  ::_exit(0);
+}
+
+// Prunes the oldest groups when the shared cache is over its budget. Trouble is a warning.
+void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
+                    const RunOptions& options, Reporter& report) {
+  absl::StatusOr<Target> target = ResolveTarget(fs, adapter, layout.cache_dir());
+  if (!target.ok()) return;
+  int64_t size = 0;
+  for (const DbRef& ref : target->dbs) {
+    absl::StatusOr<FileInfo> info = fs.Stat(ref.path);
+    if (info.ok()) size += info->size;
+  }
+  if (size <= options.max_size) return;
+  PruneOptions prune;
+  prune.max_size = options.max_size;
+  prune.edit.lock_timeout = options.lock_timeout;
+  absl::StatusOr<PruneReport> pruned = Prune(fs, adapter, *target, prune);
+  if (!pruned.ok()) {
+    report.Warn(
+        absl::StrCat("cannot prune the shared cache to its max_size: ", pruned.status().message()));
+  } else if (options.verbose) {
+    report.Note(absl::StrFormat("pruned %d module groups to fit max_size: %d -> %d bytes",
+                                pruned->evicted.size(), pruned->size_before, pruned->size_after));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text) {
+  if (text == "auto") return PublishPolicy::kAuto;
+  if (text == "always") return PublishPolicy::kAlways;
+  if (text == "never") return PublishPolicy::kNever;
+  return absl::InvalidArgumentError(
+      absl::StrCat("publish policy '", text, "' is not one of auto, always, never"));
+}
+
+const char* PublishPolicyName(PublishPolicy policy) {
+  switch (policy) {
+    case PublishPolicy::kAuto:
+      return "auto";
+    case PublishPolicy::kAlways:
+      return "always";
+    case PublishPolicy::kNever:
+      return "never";
+  }
+  return "?";
+}
+
+std::string ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
+                            const EnvLookup& env) {
+  if (!options.cache_dir.empty()) return AbsolutePath(options.cache_dir);
+  std::optional<std::string> from_checker = adapter.CacheDirFromCommand(options.command, env);
+  return AbsolutePath(from_checker.value_or(adapter.DefaultCacheDir()));
+}
+
+absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options,
+                               const EnvLookup& env, std::ostream& err) {
+  Reporter report(err);
+  if (options.command.empty()) return absl::InvalidArgumentError("no command given after --");
+  std::string why;
+  if (adapter.Bypass(options.command, &why)) {
+    if (options.verbose) report.Note(absl::StrCat(why, ": running the command unchanged"));
+    ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
+    return child.exit_code;
+  }
+
+  Layout layout(ResolveCacheDir(adapter, options, env));
+  StatsDelta stats;
+  stats.Add("runs", 1);
+  stats.Set("last_run", absl::ToUnixSeconds(absl::Now()));
+  std::string run_id = MakeRunId();
+  bool degraded = false;
+
+  // 1. A private cache directory inside the shared one (same file system: renames are atomic).
+  absl::StatusOr<PrivateCache> priv = MakePrivateCache(fs, layout, run_id);
+  if (!priv.ok()) {
+    report.Warn(absl::StrCat("cannot use the shared cache ", layout.cache_dir(), ": ",
+                             priv.status().message(), "; running with a private cold cache"));
+    degraded = true;
+    priv = MakeFallbackCache();
+    if (!priv.ok()) {
+      report.Warn(absl::StrCat(priv.status().message(), "; running the command unchanged"));
+      ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
+      return child.exit_code;
+    }
+  }
+  if (priv->shared) {
+    absl::StatusOr<SweepReport> swept = SweepDeadRuns(fs, layout);
+    if (!swept.ok()) {
+      report.Warn(absl::StrCat("cannot sweep old private copies: ", swept.status().message()));
+    } else if (options.verbose && !swept->removed.empty()) {
+      report.Note(absl::StrCat("removed ", swept->removed.size(), " private copies of dead runs"));
+    }
+  }
+
+  // 2. Snapshot.
+  Snapshot snapshot;
+  snapshot.private_root = priv->root;
+  if (priv->shared) {
+    absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root);
+    if (taken.ok()) {
+      snapshot = *std::move(taken);
+      stats.Add("snapshot_ms", Ms(snapshot.took));
+      stats.Add("snapshot_bytes", snapshot.bytes);
+      if (options.verbose) {
+        report.Note(absl::StrFormat("snapshot: %d files, %d bytes by %s in %.1f ms", snapshot.files,
+                                    snapshot.bytes, snapshot.method.empty() ? "-" : snapshot.method,
+                                    absl::ToDoubleMilliseconds(snapshot.took)));
+      }
+    } else {
+      report.Warn(absl::StrCat("cannot snapshot the shared cache: ", taken.status().message(),
+                               "; running with a cold cache"));
+      degraded = true;
+      absl::Status cleared = RemoveAll(fs, priv->root);
+      if (cleared.ok()) cleared = fs.MakeDir(priv->root, false);
+      if (!cleared.ok()) {
+        report.Warn(std::string(cleared.message()));
+        priv->shared = false;
+      }
+    }
+  }
+
+  // 3. The checker, unmodified, on the private copy.
+  absl::StatusOr<Invocation> inv = adapter.Redirect(options.command, priv->root);
+  if (!inv.ok()) return inv.status();
+  if (options.verbose) {
+    for (const std::string& note : inv->notes) report.Note(note);
+  }
+  ChildSpec spec{inv->argv, inv->set_env, std::string(adapter.crash_marker()), 1, 2};
+  absl::Time checker_start = absl::Now();
+  absl::StatusOr<ChildResult> child = RunChild(spec);
+  stats.Add("checker_ms", Ms(absl::Now() - checker_start));
+  auto cleanup = [&]() {
+    // Unlinking a large private copy is slow (1.4 s for 1 GB on ext4, measured): it is moved to
+    // the trash (a rename) and deleted by a detached process, off the user's critical path.
+    std::string trash = JoinPath(layout.trash_dir(), run_id);
+    absl::StatusOr<std::vector<std::string>> left = fs.ListDir(priv->root);
+    bool empty = left.ok() && left->empty();  // Its copy became a generation or a spare.
+    bool moved = !empty && priv->shared && fs.Rename(priv->root, trash).ok();
+    if (!moved) {
+      absl::Status removed = RemoveAll(fs, priv->root);
+      if (!removed.ok()) {
+        report.Warn(absl::StrCat("cannot remove ", priv->root, ": ", removed.message()));
+      }
+    }
+    if (priv->run_dir.has_value()) priv->run_dir->Release(fs, layout);
+    if (priv->shared) {
+      if (degraded) stats.Add("runs_degraded", 1);
+      absl::Status recorded = UpdateStats(fs, layout, stats);
+      if (!recorded.ok()) {
+        report.Warn(absl::StrCat("cannot record statistics: ", recorded.message()));
+      }
+    }
+    if (moved) RemoveInBackground(fs, trash);
+  };
+  if (!child.ok()) {
+    cleanup();
+    return child.status();
+  }
+
+  // 4. Publish, when the run deserves it.
+  bool spare_ok = false;  // The private copy is consistent and may be kept as a spare.
+  WriteSets spare_writes, spare_captured;
+  bool publishable = false;
+  switch (options.publish) {
+    case PublishPolicy::kAuto:
+      publishable = adapter.RunIsPublishable(child->exit_code, child->marker_seen);
+      break;
+    case PublishPolicy::kAlways:
+      publishable = child->term_signal == 0;
+      break;
+    case PublishPolicy::kNever:
+      publishable = false;
+      break;
+  }
+  if (!publishable) {
+    stats.Add("runs_not_published", 1);
+    if (options.verbose || options.publish == PublishPolicy::kAuto) {
+      if (options.publish == PublishPolicy::kNever) {
+        report.Note("not publishing (publish policy: never)");
+      } else {
+        report.Note(absl::StrCat(adapter.name(), " exited with status ", child->exit_code,
+                                 child->marker_seen ? " and reported an internal error" : "",
+                                 "; the shared cache is left unchanged"));
+      }
+    }
+  } else if (priv->shared) {
+    absl::Time publish_start = absl::Now();
+    WriteSets captured;
+    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot, &captured);
+    if (writes.ok()) {
+      spare_ok = true;
+      spare_writes = *writes;
+      spare_captured = captured;
+    }
+    PublishOptions publish_options;
+    publish_options.lock_timeout = options.lock_timeout;
+    publish_options.notice = [&](const std::string& text) { report.Note(text); };
+    absl::StatusOr<PublishReport> published =
+        writes.ok() ? Publish(fs, layout, adapter, snapshot, *writes, run_id, publish_options)
+                    : absl::StatusOr<PublishReport>(writes.status());
+    if (!published.ok()) {
+      degraded = true;
+      if (absl::IsDeadlineExceeded(published.status())) stats.Add("lock_timeouts", 1);
+      report.Warn(absl::StrCat("cannot publish to the shared cache: ", published.status().message(),
+                               "; this run's cache entries are discarded"));
+    } else {
+      const PublishReport& r = *published;
+      stats.Add("publish_ms", Ms(absl::Now() - publish_start));
+      if (r.dirs_published == 0) {
+        stats.Add("runs_unchanged", 1);
+      } else {
+        stats.Add("runs_published", 1);
+        stats.Add(r.fast_paths == r.dirs_published ? "publish_fast" : "publish_merged", 1);
+        stats.Add("publish_full_merge", r.full_merges);
+        stats.Add("groups_written", r.groups_written);
+        stats.Add("groups_merged", r.groups_merged);
+        stats.Add("conflicts", r.conflicts);
+        stats.Add("lock_wait_ms", Ms(r.lock_wait));
+        stats.Max("lock_wait_max_ms", Ms(r.lock_wait));
+        stats.Add("lock_held_ms", Ms(r.lock_held));
+        stats.Max("lock_held_max_ms", Ms(r.lock_held));
+        stats.Add("published_bytes", r.bytes);
+      }
+      if (options.max_size > 0 && r.dirs_published > 0)
+        EnforceMaxSize(fs, adapter, layout, options, report);
+      if (options.verbose) {
+        report.Note(absl::StrFormat(
+            "published %d dirs: %d groups written, %d merged from others, %d conflicts, "
+            "%d full merges; lock wait %.1f ms, held %.1f ms",
+            r.dirs_published, r.groups_written, r.groups_merged, r.conflicts, r.full_merges,
+            absl::ToDoubleMilliseconds(r.lock_wait), absl::ToDoubleMilliseconds(r.lock_held)));
+      }
+    }
+  }
+  if (spare_ok) {
+    // Directories this run did not publish: keep the copy for the next run (no copy, no delete).
+    for (const SnapshotDir& dir : snapshot.dirs) {
+      if (spare_writes.count(dir.name) > 0) continue;
+      absl::Status kept =
+          DonateSpare(fs, layout, adapter, snapshot, dir.name, spare_captured[dir.name]);
+      if (!kept.ok() && options.verbose) {
+        report.Note(absl::StrCat("not keeping a spare copy: ", kept.message()));
+      }
+    }
+  }
+  cleanup();
+  return child->exit_code;
+}
+
+}  // namespace typecache

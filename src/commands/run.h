@@ -1,0 +1,53 @@
+// `typecache run [options] -- CHECKER [ARGS...]`: run the checker on a private snapshot of the
+// shared cache and publish what it changed.
+//
+// Cache trouble never fails the user's build: when the cache directory, the snapshot, the lock
+// or the publish fails, the checker still runs (on a fresh private cache if need be), a
+// "typecache: warning:" line says what went wrong, and the exit status is the checker's.
+#ifndef TYPECACHE_SRC_COMMANDS_RUN_H_
+#define TYPECACHE_SRC_COMMANDS_RUN_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/checker/checker_adapter.h"
+#include "src/os/fs.h"
+
+namespace typecache {
+
+enum class PublishPolicy {
+  kAuto,    // Publish when the checker succeeded (adapter's rule: mypy exit 0 or 1, no crash).
+  kAlways,  // Publish whatever the checker left, unless it was killed by a signal.
+  kNever,   // Never publish (read-only use of the shared cache).
+};
+absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text);
+const char* PublishPolicyName(PublishPolicy policy);
+
+struct RunOptions {
+  // typecache's own --cache-dir / TYPECACHE_DIR / config; empty: ask the checker's arguments,
+  // then the checker's environment, then its default.
+  std::string cache_dir;
+  absl::Duration lock_timeout = absl::Seconds(120);
+  PublishPolicy publish = PublishPolicy::kAuto;
+  bool verbose = false;
+  // Size budget of the shared cache in bytes (0: none). After a publish that leaves the cache
+  // over budget, the oldest module groups are pruned (like ccache's automatic cleanup).
+  int64_t max_size = 0;
+  std::vector<std::string> command;
+};
+
+// Runs the command and returns its exit status. Returns an error only when the command could not
+// be started at all (nothing ran).
+absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options,
+                               const EnvLookup& env, std::ostream& err);
+
+// The shared cache directory `typecache run` uses for `options`, made absolute.
+std::string ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
+                            const EnvLookup& env);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_COMMANDS_RUN_H_

@@ -1,0 +1,47 @@
+// `typecache stats`: what each database holds (size, groups, rows, bytes by kind, checker
+// versions, Python versions) and what runs recorded (stats.h), as one screen like `ccache -s`
+// or as JSON.
+#ifndef TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
+#define TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
+
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/checker/checker_adapter.h"
+#include "src/commands/maintenance.h"
+#include "src/os/fs.h"
+
+namespace typecache {
+
+struct DbStats {
+  DbRef ref;
+  int64_t size = 0;
+  int64_t groups = 0;
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  int64_t broken = 0;
+  std::map<std::string, int64_t> bytes_by_kind;
+  std::map<std::string, int64_t> groups_by_version;  // Checker version -> groups.
+  std::vector<std::string> tables;
+  std::string error;  // The database could not be read.
+};
+
+struct CacheStats {
+  std::string path;
+  bool is_cache_dir = false;
+  std::vector<DbStats> dbs;
+  std::map<std::string, int64_t> counters;  // Recorded by runs (cache directories only).
+};
+
+absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
+                                        const Target& target);
+void PrintStats(const CacheStats& stats, std::ostream& out);
+void PrintStatsJson(const CacheStats& stats, std::ostream& out);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_COMMANDS_STATS_CMD_H_

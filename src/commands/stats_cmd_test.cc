@@ -1,0 +1,183 @@
+#include "src/commands/stats_cmd.h"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "src/base/json.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/commands/maintenance.h"
+#include "src/os/fs.h"
+#include "src/store/local/layout.h"
+#include "src/store/local/stats.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime,
+                         const std::string& version = "") {
+  std::vector<Row> rows;
+  for (int i = from; i < to; ++i) {
+    std::string module = absl::StrCat("pkg/m", i);
+    std::vector<Row> group =
+        version.empty() ? ModuleRows(module, tag, mtime)
+                        : ModuleRowsWithMeta(module, tag, mtime,
+                                             absl::StrCat("\"version_id\": \"", version, "\""));
+    rows.insert(rows.end(), group.begin(), group.end());
+  }
+  return rows;
+}
+
+int64_t Bytes(const std::vector<Row>& rows) {
+  int64_t n = 0;
+  for (const Row& r : rows) n += static_cast<int64_t>(r.path.size() + r.data.size());
+  return n;
+}
+
+class StatsCmdTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<CacheStats> Collect(const std::string& path) {
+    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
+    if (!target.ok()) return target.status();
+    return CollectStats(RealFs(), adapter_, *target);
+  }
+
+  JsonValue Json(const CacheStats& stats) {
+    std::ostringstream out;
+    PrintStatsJson(stats, out);
+    absl::StatusOr<JsonValue> json = ParseJson(out.str());
+    EXPECT_TRUE(json.ok()) << json.status() << "\n" << out.str();
+    return json.ok() ? *json : JsonValue{};
+  }
+
+  TempDir tmp_;
+  MypyAdapter adapter_;
+};
+
+TEST_F(StatsCmdTest, CountsGroupsRowsBytesAndVersionsOfAFile) {
+  std::string db = tmp_.Sub("cache.db");
+  std::vector<Row> v1 = Modules(0, 3, "a", 10, "1.0.1");
+  std::vector<Row> v2 = Modules(3, 5, "b", 10, "1.4.0");
+  std::vector<Row> plain = Modules(5, 6, "c", 10);
+  std::vector<Row> orphan = {ModuleRows("pkg/orphan", "o", 10)[1]};
+  std::vector<Row> global = {{"@plugins_snapshot.json", 10, "{}"}};
+  for (const auto* rows : {&v1, &v2, &plain, &orphan, &global}) {
+    TC_ASSERT_OK(WriteRows(db, Schema::kFiles, *rows));
+  }
+  absl::StatusOr<CacheStats> stats = Collect(db);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_FALSE(stats->is_cache_dir);
+  EXPECT_EQ(stats->path, db);
+  ASSERT_EQ(stats->dbs.size(), 1u);
+  const DbStats& s = stats->dbs[0];
+  EXPECT_EQ(s.error, "");
+  EXPECT_EQ(s.groups, 3 + 2 + 1 + 1 + 1);
+  EXPECT_EQ(s.rows, 6 + 4 + 2 + 1 + 1);
+  EXPECT_EQ(s.bytes, Bytes(v1) + Bytes(v2) + Bytes(plain) + Bytes(orphan) + Bytes(global));
+  EXPECT_EQ(s.broken, 1);
+  EXPECT_EQ(s.size, RealFs().Stat(db)->size);
+  EXPECT_EQ(s.groups_by_version,
+            (std::map<std::string, int64_t>{{"1.0.1", 3}, {"1.4.0", 2}, {"unrecorded", 1}}));
+  EXPECT_EQ(s.tables, std::vector<std::string>{"files"});
+  EXPECT_EQ(s.bytes_by_kind.at("global"), 2);
+  EXPECT_GT(s.bytes_by_kind.at("meta.json"), 0);
+  EXPECT_TRUE(stats->counters.empty());
+}
+
+TEST_F(StatsCmdTest, CacheDirectoryCoversEveryDatabaseAndReadsCounters) {
+  std::string cache = tmp_.Sub("cache");
+  Layout layout(cache);
+  TC_ASSERT_OK(layout.Create(RealFs()));
+  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
+  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.12")));
+  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles2,
+                         Modules(0, 4, "a", 1)));
+  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.12"), "cache.db"), Schema::kFiles2,
+                         Modules(0, 2, "b", 1)));
+  StatsDelta delta;
+  delta.Add("runs", 3);
+  TC_ASSERT_OK(UpdateStats(RealFs(), layout, delta));
+  absl::StatusOr<CacheStats> stats = Collect(cache);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_TRUE(stats->is_cache_dir);
+  ASSERT_EQ(stats->dbs.size(), 2u);
+  EXPECT_EQ(stats->dbs[0].ref.dir, "3.11");
+  EXPECT_EQ(stats->dbs[0].groups, 4);
+  EXPECT_EQ(stats->dbs[0].rows, 8);
+  EXPECT_EQ(stats->dbs[1].ref.dir, "3.12");
+  EXPECT_EQ(stats->dbs[1].groups, 2);
+  EXPECT_EQ(stats->counters.at("runs"), 3);
+
+  JsonValue json = Json(*stats);
+  EXPECT_EQ(json.Find("kind")->string, "cache_dir");
+  EXPECT_EQ(json.Find("path")->string, cache);
+  const JsonValue* dbs = json.Find("databases");
+  ASSERT_NE(dbs, nullptr);
+  ASSERT_EQ(dbs->array.size(), 2u);
+  EXPECT_EQ(dbs->array[0].Find("dir")->string, "3.11");
+  EXPECT_EQ(dbs->array[0].Find("groups")->number, 4);
+  EXPECT_EQ(dbs->array[0].Find("rows")->number, 8);
+  EXPECT_EQ(dbs->array[0].Find("error")->type, JsonValue::Type::kNull);
+  EXPECT_EQ(dbs->array[0].Find("tables")->array[0].string, "files2");
+  const JsonValue* counters = json.Find("counters");
+  ASSERT_NE(counters, nullptr);
+  EXPECT_EQ(counters->Find("runs")->number, 3);
+  EXPECT_EQ(counters->object.size(), KnownCounters().size());
+
+  std::ostringstream text;
+  PrintStats(*stats, text);
+  EXPECT_NE(text.str().find("Cache directory: " + cache), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("3.11, 3.12"), std::string::npos) << text.str();
+}
+
+TEST_F(StatsCmdTest, UnreadableDatabaseIsAnErrorNamingIt) {
+  std::string cache = tmp_.Sub("cache");
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(cache, "3.11")));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(cache, "3.11/cache.db"), std::string(300, 'x')));
+  TC_ASSERT_OK(
+      WriteRows(JoinPath(cache, "3.11/cache.1.db"), Schema::kFiles2, Modules(0, 1, "a", 1)));
+  absl::StatusOr<CacheStats> stats = Collect(cache);
+  ASSERT_FALSE(stats.ok());
+  EXPECT_TRUE(absl::IsDataLoss(stats.status())) << stats.status();
+  EXPECT_NE(stats.status().message().find(JoinPath(cache, "3.11/cache.db") + ": cannot read"),
+            absl::string_view::npos)
+      << stats.status();
+  EXPECT_NE(stats.status().message().find("not an SQLite database"), absl::string_view::npos)
+      << stats.status();
+}
+
+TEST_F(StatsCmdTest, JsonOutputParsesWhateverThePathsContain) {
+  std::string dir = tmp_.Sub("we \"ird\"\\ na\tme");
+  TC_ASSERT_OK(RealFs().MakeDir(dir, false));
+  std::string db = JoinPath(dir, "cache.db");
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles,
+                         ModuleRowsWithMeta("pkg/q", "t", 5, "\"version_id\": \"1.0\\\"x\"")));
+  absl::StatusOr<CacheStats> stats = Collect(db);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  JsonValue json = Json(*stats);
+  EXPECT_EQ(json.Find("path")->string, db);
+  EXPECT_EQ(json.Find("kind")->string, "file");
+  const JsonValue& first = json.Find("databases")->array.at(0);
+  EXPECT_EQ(first.Find("groups_by_version")->Find("1.0\"x")->number, 1);
+  EXPECT_EQ(first.Find("bytes_by_kind")->object.size(), 2u);
+  EXPECT_EQ(json.Find("counters")->object.size(), KnownCounters().size());
+}
+
+TEST_F(StatsCmdTest, EmptyCacheDirectory) {
+  std::string cache = tmp_.Sub("cache");
+  TC_ASSERT_OK(RealFs().MakeDir(cache, false));
+  absl::StatusOr<CacheStats> stats = Collect(cache);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_TRUE(stats->dbs.empty());
+  JsonValue json = Json(*stats);
+  EXPECT_TRUE(json.Find("databases")->array.empty());
+  std::ostringstream text;
+  PrintStats(*stats, text);
+  EXPECT_NE(text.str().find("Databases"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace typecache

@@ -1,0 +1,375 @@
+#include "src/commands/verify.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "src/base/json.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/commands/maintenance.h"
+#include "src/os/fs.h"
+#include "src/sqlite/sqlite_db.h"
+#include "src/store/local/layout.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+using Rows = std::map<std::string, std::string>;
+
+std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime, size_t pad = 0) {
+  std::vector<Row> rows;
+  for (int i = from; i < to; ++i) {
+    for (Row& row : ModuleRows(absl::StrCat("pkg/m", i), tag, mtime)) {
+      if (absl::EndsWith(row.path, ".data.json") && pad > 0) {
+        row.data = absl::StrCat("{\"tree\": \"", std::string(pad, 'p'), "\"}");
+      }
+      rows.push_back(row);
+    }
+  }
+  return rows;
+}
+
+// The groups a problem list names, "" for whole-database problems.
+std::set<std::string> GroupsIn(const std::vector<Problem>& problems) {
+  std::set<std::string> out;
+  for (const Problem& p : problems) out.insert(p.group);
+  return out;
+}
+
+std::string Describe(const std::vector<Problem>& problems) {
+  std::string out;
+  for (const Problem& p : problems)
+    absl::StrAppend(&out, p.where, " [", p.group, "] ", p.what, "\n");
+  return out;
+}
+
+class VerifyTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<VerifyReport> VerifyPath(const std::string& path) {
+    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
+    if (!target.ok()) return target.status();
+    return Verify(RealFs(), adapter_, *target);
+  }
+
+  absl::StatusOr<VerifyReport> RepairPath(const std::string& path) {
+    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
+    if (!target.ok()) return target.status();
+    EditOptions options;
+    options.lock_timeout = absl::Seconds(10);
+    return Repair(RealFs(), adapter_, *target, options);
+  }
+
+  Rows Read(const std::string& path, Schema schema = Schema::kFiles) {
+    absl::StatusOr<Rows> rows = ReadRows(path, schema);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? *rows : Rows{};
+  }
+
+  // A database with healthy groups and one group for every kind of breakage.
+  void WriteBrokenDb(const std::string& path) {
+    std::vector<Row> rows = Modules(0, 6, "ok", 100);
+    rows.push_back(ModuleRows("bad/meta_only", "x", 100)[0]);
+    std::vector<Row> skew = ModuleRows("bad/skew", "x", 100);
+    skew[1].mtime = 101.5;  // int(101.5) != 100
+    rows.insert(rows.end(), skew.begin(), skew.end());
+    rows.push_back(ModuleRows("bad/orphan", "x", 100)[1]);
+    rows.push_back({"bad/json.meta.json", 100, "{\"data_mtime\": 100, \"tag\": "});
+    rows.push_back(ModuleRows("bad/json", "x", 100)[1]);
+    // Healthy corner cases: a fractional data mtime, a global row, a fixed-format group.
+    std::vector<Row> frac = ModuleRows("ok/fraction", "x", 100);
+    frac[1].mtime = 100.999;
+    rows.insert(rows.end(), frac.begin(), frac.end());
+    rows.push_back({"@plugins_snapshot.json", 100, "{}"});
+    rows.push_back({"ok/ff.meta.ff", 100, std::string("\x01\x00", 2)});
+    rows.push_back({"ok/ff.data.ff", 100, "d"});
+    TC_ASSERT_OK(WriteRows(path, Schema::kFiles, rows));
+  }
+
+  const std::set<std::string> kBroken = {"bad/json", "bad/meta_only", "bad/orphan", "bad/skew"};
+
+  // A database of several pages, cut to half its size.
+  void WriteTruncatedDb(const std::string& path, Rows* original) {
+    TC_ASSERT_OK(WriteRows(path, Schema::kFiles, Modules(0, 200, "t", 100, /*pad=*/1500)));
+    *original = Read(path);
+    int64_t size = RealFs().Stat(path)->size;
+    ASSERT_GT(size, 40 * 4096);
+    ASSERT_EQ(::truncate(path.c_str(), size / 2), 0);
+  }
+
+  TempDir tmp_;
+  MypyAdapter adapter_;
+  std::string db_ = tmp_.Sub("cache.db");
+};
+
+TEST_F(VerifyTest, HealthyDatabaseIsClean) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 10, "ok", 100)));
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, {{"@plugins_snapshot.json", 1, "{}"}}));
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->databases, 1);
+  EXPECT_EQ(r->groups, 11);
+  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+}
+
+TEST_F(VerifyTest, HealthyCacheDirectoryIsClean) {
+  std::string cache = tmp_.Sub("cache");
+  Layout layout(cache);
+  TC_ASSERT_OK(layout.Create(RealFs()));
+  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
+  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles2,
+                         Modules(0, 4, "ok", 100)));
+  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles2,
+                         Modules(4, 6, "ok", 100)));
+  absl::StatusOr<VerifyReport> r = VerifyPath(cache);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->databases, 2);
+  EXPECT_EQ(r->groups, 6);
+  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+}
+
+TEST_F(VerifyTest, EachBrokenGroupIsReported) {
+  WriteBrokenDb(db_);
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(GroupsIn(r->problems), kBroken) << Describe(r->problems);
+  EXPECT_EQ(r->problems.size(), kBroken.size()) << Describe(r->problems);
+  std::map<std::string, std::string> what;
+  for (const Problem& p : r->problems) {
+    what[p.group] = p.what;
+    EXPECT_EQ(p.where, db_);
+  }
+  EXPECT_EQ(what["bad/meta_only"], "meta row without data row");
+  EXPECT_EQ(what["bad/orphan"], "data row without meta row (orphan)");
+  EXPECT_NE(what["bad/skew"].find("101 does not match the meta's data_mtime 100"),
+            std::string::npos)
+      << what["bad/skew"];
+  EXPECT_NE(what["bad/json"].find("invalid JSON"), std::string::npos) << what["bad/json"];
+  EXPECT_EQ(r->groups, 6 + 4 + 3);
+}
+
+TEST_F(VerifyTest, NonSqliteFileIsReported) {
+  TC_ASSERT_OK(RealFs().WriteNewFile(db_, std::string(8192, 'z')));
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->problems.size(), 1u) << Describe(r->problems);
+  EXPECT_EQ(r->problems[0].group, "");
+  EXPECT_EQ(r->problems[0].where, db_);
+  EXPECT_NE(r->problems[0].what.find("not an SQLite database"), std::string::npos)
+      << r->problems[0].what;
+}
+
+TEST_F(VerifyTest, TruncatedDatabaseIsReported) {
+  Rows original;
+  WriteTruncatedDb(db_, &original);
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->problems.empty());
+  EXPECT_EQ(GroupsIn(r->problems), std::set<std::string>{""}) << Describe(r->problems);
+}
+
+TEST_F(VerifyTest, UnexpectedSchemaIsReported) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, Modules(0, 1, "ok", 100)));
+  {
+    absl::StatusOr<Db> db = Db::Open(db_, Db::Mode::kReadWrite);
+    ASSERT_TRUE(db.ok());
+    TC_ASSERT_OK(db->Exec("CREATE TABLE files (path TEXT, data TEXT); CREATE TABLE junk(x);"));
+  }
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string text = Describe(r->problems);
+  EXPECT_EQ(r->problems.size(), 2u) << text;
+  EXPECT_NE(text.find("unexpected table 'junk'"), std::string::npos) << text;
+  EXPECT_NE(text.find("table 'files' has columns (path, data)"), std::string::npos) << text;
+}
+
+TEST_F(VerifyTest, LeftoverWalIsReported) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 2, "ok", 100)));
+  absl::StatusOr<Db> writer = Db::Open(db_, Db::Mode::kReadWrite);
+  ASSERT_TRUE(writer.ok());
+  TC_ASSERT_OK(
+      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                   "DELETE FROM files WHERE path = 'pkg/m1.meta.json'"));
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string text = Describe(r->problems);
+  EXPECT_NE(text.find("leftover cache.db-wal"), std::string::npos) << text;
+  // The committed deletion in the WAL is seen: pkg/m1 is a data row without meta.
+  EXPECT_EQ(GroupsIn(r->problems), (std::set<std::string>{"", "pkg/m1"})) << text;
+  TC_ASSERT_OK(writer->Close());
+}
+
+TEST_F(VerifyTest, StrayCopyOfADeadRunIsReportedAndRepaired) {
+  std::string cache = tmp_.Sub("cache");
+  Layout layout(cache);
+  TC_ASSERT_OK(layout.Create(RealFs()));
+  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
+  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles,
+                         Modules(0, 2, "ok", 100)));
+  std::string run = JoinPath(layout.runs_dir(), "deadrun");
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(run, "3.11")));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(run, "3.11/cache.db"), "x"));
+  timespec old = absl::ToTimespec(absl::Now() - absl::Hours(1));
+  timespec times[2] = {old, old};
+  ASSERT_EQ(::utimensat(AT_FDCWD, run.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+  absl::StatusOr<VerifyReport> r = VerifyPath(cache);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->problems.size(), 1u) << Describe(r->problems);
+  EXPECT_NE(r->problems[0].what.find("dead run"), std::string::npos);
+  EXPECT_TRUE(RealFs().Stat(run)->exists());  // Verify alone changes nothing.
+  r = RepairPath(cache);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  EXPECT_FALSE(RealFs().Stat(run)->exists());
+  EXPECT_EQ(Read(JoinPath(layout.live_path("3.11"), "cache.db")).size(), 4u);
+}
+
+TEST_F(VerifyTest, RepairRemovesExactlyTheBrokenGroups) {
+  WriteBrokenDb(db_);
+  Rows before = Read(db_);
+  absl::StatusOr<VerifyReport> r = RepairPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  EXPECT_EQ(r->repaired.size(), kBroken.size());
+  for (const std::string& group : kBroken) {
+    bool listed = false;
+    for (const std::string& line : r->repaired) {
+      listed = listed || absl::StrContains(line, absl::StrCat("removed group ", group, " ("));
+    }
+    EXPECT_TRUE(listed) << group;
+  }
+  Rows expected;
+  for (const auto& [key, value] : before) {
+    if (kBroken.count(adapter_.GroupOf(key)) == 0) expected[key] = value;
+  }
+  EXPECT_EQ(Read(db_), expected);
+  EXPECT_EQ(*IntegrityCheck(db_), "ok");
+  absl::StatusOr<VerifyReport> again = VerifyPath(db_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->problems.empty()) << Describe(again->problems);
+  EXPECT_EQ(again->groups, 6 + 3);
+}
+
+TEST_F(VerifyTest, RepairOfAHealthyDatabaseChangesNothing) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 5, "ok", 100)));
+  std::string bytes = *RealFs().ReadFile(db_);
+  uint64_t inode = RealFs().Stat(db_)->inode;
+  absl::StatusOr<VerifyReport> r = RepairPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->problems.empty());
+  EXPECT_TRUE(r->repaired.empty());
+  EXPECT_EQ(*RealFs().ReadFile(db_), bytes);
+  EXPECT_EQ(RealFs().Stat(db_)->inode, inode);
+}
+
+TEST_F(VerifyTest, RepairSalvagesATruncatedDatabase) {
+  Rows original;
+  WriteTruncatedDb(db_, &original);
+  absl::StatusOr<VerifyReport> r = RepairPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  ASSERT_EQ(r->repaired.size(), 1u);
+  EXPECT_NE(r->repaired[0].find("rebuilt from its"), std::string::npos) << r->repaired[0];
+  EXPECT_EQ(*IntegrityCheck(db_), "ok");
+  absl::StatusOr<VerifyReport> again = VerifyPath(db_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->problems.empty()) << Describe(again->problems);
+  // What survived is a set of whole groups, each exactly as it was.
+  Rows salvaged = Read(db_);
+  EXPECT_GT(salvaged.size(), 0u);
+  EXPECT_LT(salvaged.size(), original.size());
+  for (const auto& [key, value] : salvaged) {
+    ASSERT_EQ(original.count(key), 1u) << key;
+    EXPECT_EQ(value, original.at(key)) << key;
+    std::string group = adapter_.GroupOf(key);
+    EXPECT_EQ(salvaged.count(group + ".meta.json") + salvaged.count(group + ".data.json"), 2u)
+        << group;
+  }
+}
+
+TEST_F(VerifyTest, RepairSalvagesADatabaseWithCorruptPages) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 200, "t", 100, /*pad=*/1500)));
+  Rows original = Read(db_);
+  int64_t pages = RealFs().Stat(db_)->size / 4096;
+  ASSERT_GT(pages, 40);
+  {
+    // Garbage over a few pages in the second half; the file keeps its size.
+    int fd = ::open(db_.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    std::string junk(4096, '\xff');
+    for (int64_t page = pages / 2; page < pages; page += 9) {
+      ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), page * 4096), 4096);
+    }
+    ::close(fd);
+  }
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->problems.empty());
+  r = RepairPath(db_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  absl::StatusOr<VerifyReport> again = VerifyPath(db_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->problems.empty()) << Describe(again->problems);
+  Rows salvaged = Read(db_);
+  EXPECT_GT(salvaged.size(), 0u);
+  for (const auto& [key, value] : salvaged) {
+    ASSERT_EQ(original.count(key), 1u) << key;
+    EXPECT_EQ(value, original.at(key)) << key;
+  }
+}
+
+TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
+  std::string cache = tmp_.Sub("cache");
+  Layout layout(cache);
+  TC_ASSERT_OK(layout.Create(RealFs()));
+  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
+  std::string live = JoinPath(layout.live_path("3.11"), "cache.db");
+  WriteBrokenDb(live);
+  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles,
+                         Modules(50, 52, "ok", 100)));
+  Rows before = Read(live);
+  absl::StatusOr<VerifyReport> r = RepairPath(cache);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  EXPECT_EQ(ReadLiveState(RealFs(), layout, "3.11")->kind, LiveState::Kind::kGeneration);
+  Rows expected;
+  for (const auto& [key, value] : before) {
+    if (kBroken.count(adapter_.GroupOf(key)) == 0) expected[key] = value;
+  }
+  EXPECT_EQ(Read(live), expected);
+  EXPECT_EQ(Read(JoinPath(layout.live_path("3.11"), "cache.1.db")).size(), 4u);
+}
+
+TEST_F(VerifyTest, PrintVerify) {
+  WriteBrokenDb(db_);
+  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
+  ASSERT_TRUE(r.ok());
+  r->repaired.push_back("something \"quoted\"");
+  std::ostringstream json;
+  PrintVerify(*r, json, /*json=*/true);
+  absl::StatusOr<JsonValue> parsed = ParseJson(json.str());
+  ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << json.str();
+  EXPECT_EQ(parsed->Find("problems")->array.size(), kBroken.size());
+  EXPECT_EQ(parsed->Find("repaired")->array.at(0).string, "something \"quoted\"");
+  EXPECT_EQ(parsed->Find("databases")->number, 1);
+  std::ostringstream text;
+  PrintVerify(*r, text, /*json=*/false);
+  EXPECT_NE(text.str().find(absl::StrCat(db_, ": group bad/orphan: data row without meta row")),
+            std::string::npos)
+      << text.str();
+  EXPECT_NE(text.str().find("4 problems"), std::string::npos) << text.str();
+}
+
+}  // namespace
+}  // namespace typecache

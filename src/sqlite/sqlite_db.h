@@ -1,0 +1,91 @@
+// A thin RAII wrapper over the SQLite C API: connections and prepared statements whose errors
+// come back as absl::Status naming the database file. No SQL of typecache's lives here.
+#ifndef TYPECACHE_SRC_SQLITE_SQLITE_DB_H_
+#define TYPECACHE_SRC_SQLITE_SQLITE_DB_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace typecache {
+
+class Stmt {
+ public:
+  Stmt(sqlite3_stmt* stmt, std::string db_path) : stmt_(stmt), db_path_(std::move(db_path)) {}
+  Stmt(Stmt&& other) noexcept : stmt_(other.stmt_), db_path_(std::move(other.db_path_)) {
+    other.stmt_ = nullptr;
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(stmt_); }
+
+  Stmt& Bind(int index, absl::string_view text);
+  Stmt& Bind(int index, int64_t value);
+  // Returns true when a row is available, false when done.
+  absl::StatusOr<bool> Step();
+  absl::Status Run();  // Steps to completion.
+  absl::Status Reset();
+
+  int64_t ColumnInt(int i) const { return sqlite3_column_int64(stmt_, i); }
+  double ColumnDouble(int i) const { return sqlite3_column_double(stmt_, i); }
+  absl::string_view ColumnText(int i) const;
+  int ColumnType(int i) const { return sqlite3_column_type(stmt_, i); }
+  int ColumnBytes(int i) const { return sqlite3_column_bytes(stmt_, i); }
+  sqlite3_stmt* raw() { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_;
+  std::string db_path_;
+};
+
+class Db {
+ public:
+  enum class Mode { kReadOnly, kReadWrite, kCreate };
+
+  static absl::StatusOr<Db> Open(const std::string& path, Mode mode);
+
+  Db(Db&& other) noexcept : db_(other.db_), path_(std::move(other.path_)) { other.db_ = nullptr; }
+  Db& operator=(Db&& other) noexcept;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  ~Db();
+
+  absl::Status Exec(const std::string& sql);
+  absl::StatusOr<Stmt> Prepare(const std::string& sql);
+  // Runs a query returning one integer (0 when no row).
+  absl::StatusOr<int64_t> QueryInt(const std::string& sql);
+  absl::StatusOr<std::string> QueryText(const std::string& sql);
+  absl::Status Close();
+
+  // True when `table` exists in schema `schema` ("main" or an attached name).
+  absl::StatusOr<bool> HasTable(absl::string_view table, absl::string_view schema = "main");
+
+  const std::string& path() const { return path_; }
+  sqlite3* raw() { return db_; }
+  // Status for the connection's last error: "<path>: <message>".
+  absl::Status Error(int rc, absl::string_view context) const;
+
+ private:
+  Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::string path_;
+};
+
+// Quotes an identifier for SQL ("name" with doubled quotes).
+std::string QuoteIdent(absl::string_view name);
+// Quotes a string literal for SQL ('text' with doubled quotes).
+std::string QuoteLiteral(absl::string_view text);
+
+// Checks the 100-byte SQLite header of `path` without opening it through SQLite, so that a
+// non-database file is reported as such rather than silently treated as empty.
+absl::Status CheckSqliteHeader(const std::string& path);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_SQLITE_SQLITE_DB_H_

@@ -1,0 +1,54 @@
+// The change log of one generation: which groups of which database files generation N changed
+// relative to its parent, plus the size and mtime of each published database file (to notice a
+// generation modified in place by someone outside the protocol).
+//
+// A publisher whose snapshot was generation S, publishing while generation C > S is live, reads
+// the logs S+1..C: their union is every group that others changed since its snapshot, so the
+// work under the lock is proportional to that union, never to the cache size (docs/protocol.md).
+//
+// Text format, one record per line, keys C-escaped:
+//   typecache-genlog 1
+//   gen 42
+//   parent 41          (0: there was no cache; -1: the change from the previous generation
+//                      cannot be listed: a foreign directory was adopted, or a database salvaged)
+//   stamp cache.db 40960 1763758262123456789
+//   group cache.db email/mime/text
+#ifndef TYPECACHE_SRC_STORE_LOCAL_GENLOG_H_
+#define TYPECACHE_SRC_STORE_LOCAL_GENLOG_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace typecache {
+
+struct FileStamp {
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp& o) const { return size == o.size && mtime_ns == o.mtime_ns; }
+};
+
+// Groups per database file name ("cache.db" -> {"os/path", ...}).
+using GroupSets = std::map<std::string, std::set<std::string>>;
+
+struct GenLog {
+  int64_t gen = 0;
+  int64_t parent = 0;
+  std::map<std::string, FileStamp> stamps;
+  GroupSets groups;
+};
+
+std::string SerializeGenLog(const GenLog& log);
+// `source` names the file in error messages.
+absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source);
+
+// Adds every group of `from` into `into`.
+void UnionInto(GroupSets& into, const GroupSets& from);
+size_t CountGroups(const GroupSets& sets);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_STORE_LOCAL_GENLOG_H_

@@ -1,0 +1,79 @@
+// Where typecache keeps things inside a shared cache directory, and how generations are named.
+// docs/layout.md explains the layout to a newcomer:
+//
+//   <cache>/<X.Y>                    symlink -> .typecache/gens/<X.Y>/g00000042 (what mypy opens)
+//   <cache>/.typecache/lock          the publish lock (flock)
+//   <cache>/.typecache/gens/<X.Y>/g<N>/cache.db ...   generation N of <X.Y>, immutable once live
+//   <cache>/.typecache/logs/<X.Y>/g<N>.log            groups generation N changed (genlog.h)
+//   <cache>/.typecache/runs/<id>.lock, <id>/          a run's private copy, locked while alive
+//   <cache>/.typecache/spares/<X.Y>/g<N>.<rand>/      unpublished private copies kept for reuse
+//   <cache>/.typecache/trash/                         removed after the lock is released
+//   <cache>/.typecache/stats         counters recorded by runs (stats.h)
+//   <cache>/typecache.conf           per-cache configuration (config.h)
+#ifndef TYPECACHE_SRC_STORE_LOCAL_LAYOUT_H_
+#define TYPECACHE_SRC_STORE_LOCAL_LAYOUT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "src/os/fs.h"
+
+namespace typecache {
+
+class Layout {
+ public:
+  explicit Layout(std::string cache_dir) : cache_dir_(std::move(cache_dir)) {}
+
+  const std::string& cache_dir() const { return cache_dir_; }
+  std::string state_dir() const { return JoinPath(cache_dir_, ".typecache"); }
+  std::string lock_path() const { return JoinPath(state_dir(), "lock"); }
+  std::string stats_path() const { return JoinPath(state_dir(), "stats"); }
+  std::string stats_lock_path() const { return JoinPath(state_dir(), "stats.lock"); }
+  std::string runs_dir() const { return JoinPath(state_dir(), "runs"); }
+  std::string trash_dir() const { return JoinPath(state_dir(), "trash"); }
+  std::string config_path() const { return JoinPath(cache_dir_, "typecache.conf"); }
+
+  // <cache>/<dir>: the path mypy opens.
+  std::string live_path(absl::string_view dir) const { return JoinPath(cache_dir_, dir); }
+  std::string gens_dir(absl::string_view dir) const {
+    return JoinPath(JoinPath(state_dir(), "gens"), dir);
+  }
+  // Private copies kept for reuse (snapshot.h): spares/<X.Y>/g<N>.<random>/.
+  std::string spares_dir(absl::string_view dir) const {
+    return JoinPath(JoinPath(state_dir(), "spares"), dir);
+  }
+  std::string logs_dir(absl::string_view dir) const {
+    return JoinPath(JoinPath(state_dir(), "logs"), dir);
+  }
+  std::string gen_path(absl::string_view dir, int64_t gen) const;
+  std::string log_path(absl::string_view dir, int64_t gen) const;
+  // The symlink text that makes <cache>/<dir> point at generation `gen` (relative).
+  static std::string LinkTarget(absl::string_view dir, int64_t gen);
+  static std::string GenName(int64_t gen);
+  // Parses "g00000042" -> 42; -1 if not a generation name.
+  static int64_t ParseGenName(absl::string_view name);
+
+  // Creates the cache directory and the state directories (and CACHEDIR.TAG, .gitignore).
+  absl::Status Create(Fs& fs) const;
+
+ private:
+  std::string cache_dir_;
+};
+
+// What <cache>/<dir> currently is.
+struct LiveState {
+  enum class Kind { kMissing, kGeneration, kForeign };
+  Kind kind = Kind::kMissing;
+  int64_t gen = 0;       // For kGeneration.
+  std::string resolved;  // Directory holding the databases (empty when missing).
+};
+
+// Reads <cache>/<dir>: missing, one of our generations, or a foreign directory (a real
+// directory written by mypy directly, or a symlink pointing elsewhere).
+absl::StatusOr<LiveState> ReadLiveState(Fs& fs, const Layout& layout, absl::string_view dir);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_STORE_LOCAL_LAYOUT_H_

@@ -1,0 +1,88 @@
+// Publishing a run's private copy back into the shared cache (docs/protocol.md).
+//
+// Outside the lock: finish capture (which groups did the run write?), make each private
+// database a plain rollback-journal file, fsync it.
+// Under the publish lock, for each database directory the run changed:
+//   1. Read the live generation C again (never trust what was true before the lock).
+//   2. Others' changes since the snapshot S are the union of the logs of S+1..C. When C == S
+//      that set is empty and publishing is a rename. When it cannot be known (a foreign
+//      directory, a missing log, a generation modified in place), every group is compared:
+//      correct but proportional to the cache size, and counted as a "full merge".
+//   3. Each group others changed and this run did not is replaced in the private copy by the
+//      live generation's rows; groups this run wrote stay as the run left them (later
+//      publisher wins the whole group).
+//   4. fsync; write log N = C+1 (atomically); rename the private directory to generation N;
+//      fsync; point <cache>/<X.Y> at it with a symlink renamed over the old one; fsync.
+// After the lock: old generations, old logs and trash are removed.
+#ifndef TYPECACHE_SRC_STORE_LOCAL_PUBLISH_H_
+#define TYPECACHE_SRC_STORE_LOCAL_PUBLISH_H_
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/checker/checker_adapter.h"
+#include "src/os/fs.h"
+#include "src/store/local/genlog.h"
+#include "src/store/local/layout.h"
+#include "src/store/local/snapshot.h"
+
+namespace typecache {
+
+struct PublishOptions {
+  absl::Duration lock_timeout = absl::Seconds(120);
+  // Receives notices such as "waiting for lock held by ...".
+  std::function<void(const std::string&)> notice;
+  // Generations kept besides the live one, for readers that resolved an older link.
+  int keep_generations = 2;
+  // Generation logs kept; a run whose snapshot is older than this falls back to a full merge.
+  int keep_logs = 1000;
+  // Maintenance commands: when a group this publish wrote was also changed by someone who
+  // published after the snapshot, keep theirs (fresh checker output beats an edit decided on
+  // stale data). `typecache run` leaves this off: the later publisher wins.
+  bool yield_conflicts = false;
+  // Directories whose changes cannot be listed group by group (a salvaged corrupt database):
+  // their log marks the change as unknown, so others compare every group.
+  std::set<std::string> unlisted_dirs;
+};
+
+struct PublishReport {
+  int dirs_published = 0;
+  int64_t groups_written = 0;  // Groups this run wrote or deleted.
+  int64_t groups_merged = 0;   // Groups others published since the snapshot, carried over.
+  int64_t conflicts = 0;       // Groups both wrote: this run's version won.
+  int fast_paths = 0;          // Directories published by rename alone.
+  int full_merges = 0;         // Directories that needed a comparison of every group.
+  int64_t bytes = 0;           // Size of the published databases.
+  absl::Duration prepare;      // Finishing capture, outside the lock.
+  absl::Duration lock_wait;
+  absl::Duration lock_held;
+};
+
+// The groups the run wrote, per directory and database file, after FinishCapture.
+using WriteSets = std::map<std::string, GroupSets>;
+
+// Finishes capture on every private database under snapshot.private_root and fsyncs the
+// directories that have something to publish. Returns what to publish; `captured` (optional)
+// receives every group the checker wrote, including rewrites that changed nothing.
+absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
+                                            const Snapshot& snapshot,
+                                            WriteSets* captured = nullptr);
+
+// Publishes the prepared private copy. `run_id` names temporary files.
+absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const Snapshot& snapshot, const WriteSets& writes,
+                                      const std::string& run_id, const PublishOptions& options);
+
+// Removes generations older than the live one minus `keep`, logs beyond `keep_logs`, and trash.
+// Safe without the lock: nothing removed can become live again. Errors are returned but callers
+// treat them as warnings.
+absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
+                            int keep, int keep_logs);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_STORE_LOCAL_PUBLISH_H_

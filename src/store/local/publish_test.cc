@@ -1,0 +1,453 @@
+// Publish semantics at library level: union of concurrent runs, later publisher wins a whole
+// group, deletions propagate, work proportional to changes, foreign directories, sharded and
+// WAL caches, and crashes or faults at every file-system step.
+#include "src/store/local/publish.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "src/cachedb/cache_db.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/os/lock.h"
+#include "src/sqlite/sqlite_db.h"
+#include "src/store/local/snapshot.h"
+#include "src/testing/fault_fs.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+using Rows = std::map<std::string, std::string>;
+
+class PublishTest : public ::testing::Test {
+ protected:
+  PublishTest() : layout_(dir_.Sub("cache")) { EXPECT_TRUE(layout_.Create(RealFs()).ok()); }
+
+  // A run in progress: its snapshot and private directory.
+  struct SimRun {
+    Snapshot snapshot;
+    std::string id;
+    std::string db(const std::string& file = "cache.db") const {
+      return JoinPath(JoinPath(snapshot.private_root, "3.11"), file);
+    }
+  };
+
+  SimRun Start(Fs& fs = RealFs()) {
+    SimRun run;
+    run.id = absl::StrCat("run", next_id_++);
+    std::string root = JoinPath(layout_.runs_dir(), run.id);
+    EXPECT_TRUE(fs.MakeDir(root, false).ok());
+    absl::StatusOr<Snapshot> snap = TakeSnapshot(fs, layout_, adapter_, root);
+    EXPECT_TRUE(snap.ok()) << snap.status();
+    run.snapshot = *snap;
+    // Like mypy, the checker creates its version directory when it is missing.
+    EXPECT_TRUE(fs.MakeDir(JoinPath(root, "3.11"), true).ok());
+    return run;
+  }
+
+  absl::StatusOr<PublishReport> Finish(const SimRun& run, Fs& fs = RealFs()) {
+    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter_, run.snapshot);
+    if (!writes.ok()) return writes.status();
+    PublishOptions options;
+    options.lock_timeout = absl::Seconds(5);
+    return Publish(fs, layout_, adapter_, run.snapshot, *writes, run.id, options);
+  }
+
+  // Publishes `rows` as one complete run.
+  void Seed(const std::vector<Row>& rows, Schema schema = Schema::kFiles) {
+    SimRun run = Start();
+    TC_ASSERT_OK(WriteRows(run.db(), schema, rows));
+    ASSERT_TRUE(Finish(run).ok());
+  }
+
+  Rows Shared(Schema schema = Schema::kFiles, const std::string& file = "cache.db") {
+    absl::StatusOr<Rows> rows = ReadRows(JoinPath(layout_.live_path("3.11"), file), schema);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? *rows : Rows{};
+  }
+
+  TempDir dir_;
+  Layout layout_;
+  MypyAdapter adapter_;
+  int next_id_ = 0;
+};
+
+TEST_F(PublishTest, ConcurrentRunsKeepEachOthersGroups) {
+  Seed(Modules(0, 3, "base", 100));
+  SimRun a = Start();
+  SimRun b = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("a/mod", "a", 200)));
+  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles, ModuleRows("b/mod", "b", 300)));
+  ASSERT_TRUE(Finish(a).ok());
+  absl::StatusOr<PublishReport> rb = Finish(b);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(rb->groups_merged, 1);  // a/mod, carried over; nothing proportional to the cache.
+  EXPECT_EQ(rb->full_merges, 0);
+  Rows rows = Shared();
+  EXPECT_EQ(rows.size(), 3u * 2 + 2 + 2);
+  EXPECT_EQ(rows.count("a/mod.meta.json"), 1u);
+  EXPECT_EQ(rows.count("b/mod.data.json"), 1u);
+  EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
+}
+
+TEST_F(PublishTest, LaterPublisherWinsWholeGroup) {
+  Seed(ModuleRows("pkg/x", "base", 100));
+  SimRun a = Start();
+  SimRun b = Start();
+  // a rewrites the whole group; b rewrites only its meta (as mypy does when only the source
+  // mtime changed). b publishes later: the group is b's, meta *and* data, never a mix.
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/x", "a", 200)));
+  std::vector<Row> b_rows = ModuleRows("pkg/x", "b", 100);
+  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles, {b_rows[0]}));
+  ASSERT_TRUE(Finish(a).ok());
+  absl::StatusOr<PublishReport> rb = Finish(b);
+  ASSERT_TRUE(rb.ok());
+  EXPECT_EQ(rb->conflicts, 1);
+  Rows rows = Shared();
+  EXPECT_NE(rows["pkg/x.meta.json"].find("\"b\""), std::string::npos);
+  EXPECT_NE(rows["pkg/x.data.json"].find("base"), std::string::npos);  // b's data: the base's.
+  EXPECT_EQ(rows["pkg/x.data.json"].find("\"a\""), std::string::npos);
+}
+
+TEST_F(PublishTest, DeletionsPropagate) {
+  Seed(Modules(0, 4, "base", 100));
+  SimRun a = Start();
+  SimRun b = Start();
+  TC_ASSERT_OK(DeleteRows(a.db(), Schema::kFiles, {"pkg/m1.meta.json", "pkg/m1.data.json"}));
+  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles, ModuleRows("pkg/m2", "b", 300)));
+  ASSERT_TRUE(Finish(a).ok());
+  ASSERT_TRUE(Finish(b).ok());  // b never touched m1: a's deletion must survive b's publish.
+  Rows rows = Shared();
+  EXPECT_EQ(rows.count("pkg/m1.meta.json"), 0u);
+  EXPECT_EQ(rows.count("pkg/m1.data.json"), 0u);
+  EXPECT_EQ(rows.count("pkg/m0.meta.json"), 1u);
+  EXPECT_NE(rows["pkg/m2.meta.json"].find("\"b\""), std::string::npos);
+}
+
+TEST_F(PublishTest, NobodyPublishedMeansRenameOnly) {
+  Seed(Modules(0, 50, "base", 100));
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/m7", "a", 200)));
+  absl::StatusOr<PublishReport> r = Finish(a);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->fast_paths, 1);
+  EXPECT_EQ(r->groups_merged, 0);
+  EXPECT_EQ(r->groups_written, 1);
+}
+
+TEST_F(PublishTest, ReadOnlyRunPublishesNothing) {
+  Seed(Modules(0, 5, "base", 100));
+  absl::StatusOr<LiveState> before = ReadLiveState(RealFs(), layout_, "3.11");
+  SimRun a = Start();
+  absl::StatusOr<PublishReport> r = Finish(a);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->dirs_published, 0);
+  EXPECT_EQ(ReadLiveState(RealFs(), layout_, "3.11")->gen, before->gen);
+}
+
+TEST_F(PublishTest, WorkUnderLockIsProportionalToChanges) {
+  Seed(Modules(0, 2000, "base", 100));
+  SimRun a = Start();
+  SimRun b = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/m1", "a", 200)));
+  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles, ModuleRows("pkg/m2", "b", 200)));
+  ASSERT_TRUE(Finish(a).ok());
+  absl::StatusOr<PublishReport> r = Finish(b);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->groups_merged, 1);
+  EXPECT_EQ(r->full_merges, 0);
+}
+
+TEST_F(PublishTest, TypesAndMtimesAreKeptByteForByte) {
+  std::string binary("\x00\x01\xff meta", 8);
+  Seed({{"pkg/b.meta.ff", 1700000000.75, binary}, {"pkg/b.data.ff", 1700000000.25, "data"}},
+       Schema::kFiles2);
+  SimRun a = Start();
+  SimRun b = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles2, {{"pkg/c.meta.ff", 1.5, binary}}));
+  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles2, {{"pkg/d.meta.ff", 2.5, "x"}}));
+  ASSERT_TRUE(Finish(a).ok());
+  ASSERT_TRUE(Finish(b).ok());  // c is carried over by the merge path.
+  Rows rows = Shared(Schema::kFiles2);
+  EXPECT_EQ(rows["pkg/b.meta.ff"], absl::StrCat("1.7e+09|blob|", binary));
+  EXPECT_EQ(rows["pkg/c.meta.ff"], absl::StrCat("1.5|blob|", binary));
+  EXPECT_EQ(rows["pkg/d.meta.ff"], "2.5|blob|x");
+}
+
+TEST_F(PublishTest, ForeignDirectoryIsMergedAndReplacedByALink) {
+  // mypy wrote <cache>/3.11/cache.db directly, without typecache.
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  // Meanwhile the direct writer adds another module.
+  TC_ASSERT_OK(
+      WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
+  absl::StatusOr<PublishReport> r = Finish(a);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->full_merges, 1);
+  EXPECT_EQ(ReadLiveState(RealFs(), layout_, "3.11")->kind, LiveState::Kind::kGeneration);
+  Rows rows = Shared();
+  EXPECT_EQ(rows.size(), 3u * 2 + 2 + 2);
+  EXPECT_EQ(rows.count("pkg/late.meta.json"), 1u);
+  EXPECT_EQ(rows.count("pkg/new.meta.json"), 1u);
+}
+
+TEST_F(PublishTest, ShardedCachesMergePerShard) {
+  // mypy 2.x: 16 shards of files2; two runs write different shards, a third creates a new one.
+  SimRun seed = Start();
+  for (int shard = 0; shard < 16; ++shard) {
+    TC_ASSERT_OK(WriteRows(seed.db(absl::StrCat("cache.", shard, ".db")), Schema::kFiles2,
+                           {{absl::StrCat("s", shard, "/m.meta.ff"), 1, "m"},
+                            {absl::StrCat("s", shard, "/m.data.ff"), 1, "d"},
+                            {absl::StrCat("s", shard, "/m.meta_ex.ff"), 1, "e"}}));
+  }
+  ASSERT_TRUE(Finish(seed).ok());
+  SimRun a = Start();
+  SimRun b = Start();
+  TC_ASSERT_OK(WriteRows(a.db("cache.3.db"), Schema::kFiles2, {{"s3/a.meta.ff", 2, "a"}}));
+  TC_ASSERT_OK(WriteRows(b.db("cache.9.db"), Schema::kFiles2, {{"s9/b.meta.ff", 2, "b"}}));
+  ASSERT_TRUE(Finish(a).ok());
+  ASSERT_TRUE(Finish(b).ok());
+  EXPECT_EQ(Shared(Schema::kFiles2, "cache.3.db").count("s3/a.meta.ff"), 1u);
+  EXPECT_EQ(Shared(Schema::kFiles2, "cache.9.db").count("s9/b.meta.ff"), 1u);
+  EXPECT_EQ(Shared(Schema::kFiles2, "cache.9.db").size(), 4u);
+  // Every shard of the live generation sits in one directory: one link, one generation.
+  absl::StatusOr<std::vector<std::string>> files = RealFs().ListDir(layout_.live_path("3.11"));
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->size(), 16u);
+}
+
+TEST_F(PublishTest, SnapshotOfWalDatabaseWithLiveWriterIsConsistent) {
+  // A direct writer (mypy 1.20.2+) keeps the database open in WAL mode with rows in the -wal.
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  std::string db_path = JoinPath(foreign, "cache.db");
+  absl::StatusOr<Db> writer = Db::Open(db_path, Db::Mode::kCreate);
+  ASSERT_TRUE(writer.ok());
+  TC_ASSERT_OK(
+      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
+                   "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);"));
+  for (int i = 0; i < 50; ++i) {
+    TC_ASSERT_OK(
+        writer->Exec(absl::StrCat("INSERT INTO files2 VALUES('m", i, ".meta.ff', 1, x'00')")));
+  }
+  absl::StatusOr<FileInfo> wal = RealFs().Stat(db_path + "-wal");
+  ASSERT_TRUE(wal.ok() && wal->size > 0);
+  SimRun a = Start();
+  absl::StatusOr<Rows> copied = ReadRows(a.db(), Schema::kFiles2);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(copied->size(), 50u);
+  EXPECT_EQ(a.snapshot.method, "backup");
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles2, {{"new.meta.ff", 3, "n"}}));
+  ASSERT_TRUE(Finish(a).ok());
+  TC_ASSERT_OK(writer->Close());
+  EXPECT_EQ(Shared(Schema::kFiles2).size(), 51u);
+  // The published database is self-contained in rollback mode.
+  absl::StatusOr<Db> pub =
+      Db::Open(JoinPath(layout_.live_path("3.11"), "cache.db"), Db::Mode::kReadOnly);
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(*pub->QueryText("PRAGMA journal_mode"), "delete");
+  EXPECT_FALSE(RealFs().Stat(JoinPath(layout_.live_path("3.11"), "cache.db-wal"))->exists());
+}
+
+TEST_F(PublishTest, LockTimeoutNamesTheHolder) {
+  Seed(Modules(0, 2, "base", 100));
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/z", "a", 2)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  absl::StatusOr<FileLock> held =
+      FileLock::Acquire(RealFs(), layout_.lock_path(), absl::Seconds(1));
+  ASSERT_TRUE(held.ok());
+  PublishOptions options;
+  options.lock_timeout = absl::Milliseconds(150);
+  absl::StatusOr<PublishReport> r =
+      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(r.status()));
+  EXPECT_NE(r.status().message().find(absl::StrCat("pid ", getpid())), std::string::npos)
+      << r.status();
+  EXPECT_EQ(Shared().count("pkg/z.meta.json"), 0u);
+}
+
+// ---- Spares: a run that publishes nothing leaves its copy for the next run. ----
+
+TEST_F(PublishTest, SpareIsReusedAndBroughtExactlyToTheLiveGeneration) {
+  Seed(Modules(0, 20, "base", 100));
+  // A run that rewrites groups with identical content (a warm mypy run) publishes nothing...
+  SimRun warm = Start();
+  TC_ASSERT_OK(WriteRows(warm.db(), Schema::kFiles, ModuleRows("pkg/m3", "base", 100)));
+  WriteSets captured;
+  absl::StatusOr<WriteSets> writes =
+      PrepareForPublish(RealFs(), adapter_, warm.snapshot, &captured);
+  ASSERT_TRUE(writes.ok());
+  EXPECT_TRUE(writes->empty());
+  EXPECT_EQ(CountGroups(captured["3.11"]), 1u);
+  // ...and donates its copy.
+  TC_ASSERT_OK(DonateSpare(RealFs(), layout_, adapter_, warm.snapshot, "3.11", captured["3.11"]));
+  // Meanwhile other runs publish: a new group, a changed group, a deleted group.
+  SimRun other = Start();  // Takes the spare.
+  EXPECT_EQ(other.snapshot.method, "spare");
+  TC_ASSERT_OK(WriteRows(other.db(), Schema::kFiles, ModuleRows("pkg/new", "o", 7)));
+  TC_ASSERT_OK(WriteRows(other.db(), Schema::kFiles, ModuleRows("pkg/m5", "changed", 8)));
+  TC_ASSERT_OK(DeleteRows(other.db(), Schema::kFiles, {"pkg/m6.meta.json", "pkg/m6.data.json"}));
+  ASSERT_TRUE(Finish(other).ok());
+  // A spare from an older generation is brought up to date from the logs.
+  SimRun older = Start();
+  EXPECT_NE(older.snapshot.method, "spare");  // The only spare was taken by `other`.
+  SimRun more = Start();
+  WriteSets older_captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, older.snapshot, &older_captured).ok());
+  TC_ASSERT_OK(
+      DonateSpare(RealFs(), layout_, adapter_, older.snapshot, "3.11", older_captured["3.11"]));
+  TC_ASSERT_OK(WriteRows(more.db(), Schema::kFiles, ModuleRows("pkg/m9", "more", 9)));
+  TC_ASSERT_OK(DeleteRows(more.db(), Schema::kFiles, {"pkg/m2.meta.json", "pkg/m2.data.json"}));
+  ASSERT_TRUE(Finish(more).ok());
+  SimRun reused = Start();
+  EXPECT_EQ(reused.snapshot.method, "spare");
+  EXPECT_EQ(*ReadRows(reused.db(), Schema::kFiles), Shared());
+  EXPECT_EQ(*IntegrityCheck(reused.db()), "ok");
+}
+
+TEST_F(PublishTest, SpareRevertsWhatItsRunWroteAndIsUnusableWithoutLogs) {
+  Seed(Modules(0, 5, "base", 100));
+  SimRun run = Start();
+  // The run changed a group but did not publish (say its publish failed before trying).
+  TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", "unpublished", 5)));
+  WriteSets captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, run.snapshot, &captured).ok());
+  TC_ASSERT_OK(DonateSpare(RealFs(), layout_, adapter_, run.snapshot, "3.11", captured["3.11"]));
+  SimRun next = Start();
+  EXPECT_EQ(next.snapshot.method, "spare");
+  EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());  // The change was reverted.
+  // Without the logs that lead from its base to the live generation, a spare is discarded.
+  WriteSets next_captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, next.snapshot, &next_captured).ok());
+  TC_ASSERT_OK(
+      DonateSpare(RealFs(), layout_, adapter_, next.snapshot, "3.11", next_captured["3.11"]));
+  SimRun publisher = Start();
+  EXPECT_EQ(publisher.snapshot.method, "spare");
+  TC_ASSERT_OK(WriteRows(publisher.db(), Schema::kFiles, ModuleRows("pkg/x", "x", 1)));
+  ASSERT_TRUE(Finish(publisher).ok());
+  // Put a spare of the old generation back, then remove the newest log.
+  SimRun again = Start();
+  WriteSets again_captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, again.snapshot, &again_captured).ok());
+  TC_ASSERT_OK(
+      DonateSpare(RealFs(), layout_, adapter_, again.snapshot, "3.11", again_captured["3.11"]));
+  SimRun bump = Start();
+  TC_ASSERT_OK(WriteRows(bump.db(), Schema::kFiles, ModuleRows("pkg/y", "y", 1)));
+  ASSERT_TRUE(Finish(bump).ok());
+  int64_t live_gen = ReadLiveState(RealFs(), layout_, "3.11")->gen;
+  TC_ASSERT_OK(RealFs().Unlink(layout_.log_path("3.11", live_gen)));
+  SimRun fallback = Start();
+  EXPECT_NE(fallback.snapshot.method, "spare");
+  EXPECT_EQ(*ReadRows(fallback.db(), Schema::kFiles), Shared());
+}
+
+TEST_F(PublishTest, SpareOfAnotherBootIsDiscarded) {
+  Seed(Modules(0, 5, "base", 100));
+  SimRun run = Start();
+  WriteSets captured;
+  ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, run.snapshot, &captured).ok());
+  TC_ASSERT_OK(DonateSpare(RealFs(), layout_, adapter_, run.snapshot, "3.11", captured["3.11"]));
+  std::string spares = layout_.spares_dir("3.11");
+  std::vector<std::string> names = *RealFs().ListDir(spares);
+  ASSERT_EQ(names.size(), 1u);
+  // The same spare, as if written before a reboot (its pages may never have reached the disk).
+  std::string gen = names[0].substr(0, names[0].find('.'));
+  TC_ASSERT_OK(RealFs().Rename(JoinPath(spares, names[0]),
+                               JoinPath(spares, gen + ".0123456789abcdef.feedfacecafe")));
+  SimRun next = Start();
+  EXPECT_NE(next.snapshot.method, "spare");
+  EXPECT_TRUE(RealFs().ListDir(spares)->empty());
+  EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());
+}
+
+// Crash (SIGKILL) before every file-system call of a publish that merges, in a child process.
+// After each crash the shared cache is the old or the new generation, whole, and the next
+// publish works.
+TEST_F(PublishTest, KillAtEveryStepLeavesOldOrNewGeneration) {
+  Seed(Modules(0, 5, "base", 100));
+  // Measure how many calls one merging publish makes.
+  int total_calls = 0;
+  {
+    SimRun other = Start();
+    SimRun mine = Start();
+    TC_ASSERT_OK(WriteRows(other.db(), Schema::kFiles, ModuleRows("pkg/o", "o", 1)));
+    ASSERT_TRUE(Finish(other).ok());
+    TC_ASSERT_OK(WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/m1", "mine", 1)));
+    FaultFs counting(RealFs());
+    ASSERT_TRUE(Finish(mine, counting).ok());
+    total_calls = counting.calls();
+  }
+  ASSERT_GT(total_calls, 10);
+  for (int n = 1; n <= total_calls + 1; ++n) {
+    Rows old_rows = Shared();
+    SimRun other = Start();
+    SimRun mine = Start();
+    TC_ASSERT_OK(
+        WriteRows(other.db(), Schema::kFiles, ModuleRows(absl::StrCat("pkg/o", n), "o", n)));
+    ASSERT_TRUE(Finish(other).ok());
+    Rows after_other = Shared();
+    TC_ASSERT_OK(
+        WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat("k", n), n)));
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      FaultFs killing(RealFs());
+      killing.KillAt(n);
+      _exit(Finish(mine, killing).ok() ? 0 : 3);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    ASSERT_TRUE(killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) << "step " << n;
+    Rows now = Shared();
+    Rows expected_new = after_other;
+    for (const Row& row : ModuleRows("pkg/m1", absl::StrCat("k", n), n)) {
+      expected_new[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
+    }
+    EXPECT_TRUE(now == after_other || now == expected_new) << "torn cache after kill at step " << n;
+    EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
+    (void)old_rows;
+    // Leftovers never block the next publish.
+    SimRun next = Start();
+    TC_ASSERT_OK(WriteRows(next.db(), Schema::kFiles, ModuleRows("pkg/after", absl::StrCat(n), n)));
+    absl::StatusOr<PublishReport> r = Finish(next);
+    ASSERT_TRUE(r.ok()) << "after kill at step " << n << ": " << r.status();
+    EXPECT_EQ(Shared().count(absl::StrCat("pkg/o", n, ".meta.json")), 1u);
+  }
+}
+
+// An injected error at every call: publish fails cleanly and the shared cache is untouched, or
+// publish succeeds (a failing cleanup step is only a warning).
+TEST_F(PublishTest, InjectedErrorsLeaveSharedCacheUntouched) {
+  Seed(Modules(0, 5, "base", 100));
+  for (int err : {ENOSPC, EIO, EXDEV, EACCES}) {
+    for (int n = 1; n <= 60; ++n) {
+      SimRun mine = Start();
+      TC_ASSERT_OK(
+          WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/f", absl::StrCat(err, "-", n), n)));
+      Rows before = Shared();
+      FaultFs failing(RealFs());
+      failing.FailAt("*", n, err);
+      absl::StatusOr<PublishReport> r = Finish(mine, failing);
+      Rows after = Shared();
+      if (!r.ok()) {
+        EXPECT_EQ(before, after) << "errno " << err << " at call " << n;
+      } else {
+        EXPECT_EQ(after.count("pkg/f.meta.json"), 1u);
+      }
+      EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
+      if (failing.failures() == 0) break;  // Past the last call: every step was covered.
+    }
+  }
+}
+
+}  // namespace
+}  // namespace typecache

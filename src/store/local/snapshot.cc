@@ -1,0 +1,204 @@
+#include "src/store/local/snapshot.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "src/base/status_macros.h"
+#include "src/cachedb/cache_db.h"
+#include "src/store/local/changes.h"
+
+namespace typecache {
+namespace {
+
+constexpr int kAttempts = 5;
+
+// Copies every database of one directory; returns NotFound when the generation vanished.
+absl::Status CopyDir(Fs& fs, const CheckerAdapter& adapter, const std::string& from,
+                     const std::string& to, Snapshot& snap) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(from));
+  std::sort(names.begin(), names.end());
+  RETURN_IF_ERROR(fs.MakeDir(to, /*ok_if_exists=*/false));
+  for (const std::string& name : names) {
+    if (!adapter.IsDatabaseFile(name)) continue;
+    std::string dst = JoinPath(to, name);
+    ASSIGN_OR_RETURN(CopyResult copied, ConsistentCopy(fs, JoinPath(from, name), dst));
+    RETURN_IF_ERROR(InstallCapture(dst, adapter));
+    snap.bytes += copied.bytes;
+    snap.method = copied.method;
+    ++snap.files;
+  }
+  return absl::OkStatus();
+}
+
+// Spares are named "g<base generation>.<boot>.<random>". A spare is not fsynced (that would
+// cost as much as the copy it saves), so it is only trusted within the boot that wrote it: after
+// a power cut its pages may never have reached the disk. <boot> identifies this boot of this
+// machine (the kernel's random boot_id).
+int64_t SpareGen(absl::string_view name) {
+  size_t dot = name.find('.');
+  return Layout::ParseGenName(name.substr(0, dot));
+}
+
+std::string BootTag() {
+  static const std::string tag = [] {
+    absl::StatusOr<std::string> id = RealFs().ReadFile("/proc/sys/kernel/random/boot_id");
+    std::string out;
+    if (id.ok()) {
+      for (char c : *id) {
+        if (std::isxdigit(static_cast<unsigned char>(c)) && out.size() < 16) out.push_back(c);
+      }
+    }
+    return out.empty() ? std::string("noboot") : out;
+  }();
+  return tag;
+}
+
+bool SpareOfThisBoot(absl::string_view name) {
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '.');
+  return parts.size() == 3 && parts[1] == BootTag();
+}
+
+absl::Status ReplaceFromLive(const CheckerAdapter& adapter, const std::string& db_path,
+                             const std::string& live_db, const std::set<std::string>& groups) {
+  if (groups.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
+  RETURN_IF_ERROR(AttachReadOnly(db, live_db, "live"));
+  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  RETURN_IF_ERROR(ReplaceGroups(db, "live", groups, adapter).status());
+  RETURN_IF_ERROR(db.Exec("COMMIT"));
+  return db.Close();
+}
+
+// Tries to take a spare of `name` and bring it to the live generation. Returns true when `to`
+// now holds an exact copy of the live generation with capture installed; false (and no `to`)
+// when no usable spare exists.
+absl::StatusOr<bool> ReuseSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                const std::string& name, const LiveState& live,
+                                const std::string& to, Snapshot& snap) {
+  std::string spares = layout.spares_dir(name);
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(spares));
+  if (!info.is_dir()) return false;
+  ASSIGN_OR_RETURN(std::vector<std::string> entries, fs.ListDir(spares));
+  std::sort(entries.begin(), entries.end(),
+            [](const std::string& a, const std::string& b) { return SpareGen(a) > SpareGen(b); });
+  for (const std::string& entry : entries) {
+    int64_t gen = SpareGen(entry);
+    if (!SpareOfThisBoot(entry)) {
+      (void)fs.Rename(JoinPath(spares, entry),
+                      JoinPath(layout.trash_dir(), absl::StrCat("spare.", RandomSuffix())));
+      continue;
+    }
+    if (gen <= 0 || gen > live.gen) continue;
+    // Claim it: only one run can rename it away.
+    if (!fs.Rename(JoinPath(spares, entry), to).ok()) continue;
+    LiveState base;
+    base.kind = LiveState::Kind::kGeneration;
+    base.gen = gen;
+    absl::StatusOr<std::optional<GroupSets>> changed =
+        ChangesSince(fs, layout, adapter, name, base, live);
+    absl::StatusOr<std::vector<std::string>> have = DatabaseFiles(fs, adapter, to);
+    absl::StatusOr<std::vector<std::string>> want = DatabaseFiles(fs, adapter, live.resolved);
+    bool usable = changed.ok() && changed->has_value() && have.ok() && want.ok() && *have == *want;
+    absl::Status status;
+    if (usable) {
+      for (const std::string& file : *want) {
+        auto groups = (*changed)->find(file);
+        if (groups != (*changed)->end()) {
+          status = ReplaceFromLive(adapter, JoinPath(to, file), JoinPath(live.resolved, file),
+                                   groups->second);
+        }
+        if (status.ok()) status = InstallCapture(JoinPath(to, file), adapter);
+        if (!status.ok()) break;
+        ++snap.files;
+      }
+    }
+    if (usable && status.ok()) {
+      snap.method = "spare";
+      return true;
+    }
+    // Too old (its logs are gone), or the generation was modified outside the protocol.
+    RETURN_IF_ERROR(RemoveAll(fs, to));
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                         const Snapshot& snapshot, const std::string& name,
+                         const GroupSets& captured, int keep) {
+  LiveState base = snapshot.BaseOf(name);
+  if (base.kind != LiveState::Kind::kGeneration) return absl::OkStatus();
+  std::string dir = JoinPath(snapshot.private_root, name);
+  ASSIGN_OR_RETURN(FileInfo base_info, fs.Stat(base.resolved));
+  if (!base_info.is_dir()) return absl::OkStatus();  // Its base is gone: not worth keeping.
+  // Undo what the run wrote, so the spare is exactly its base generation again.
+  for (const auto& [file, groups] : captured) {
+    RETURN_IF_ERROR(
+        ReplaceFromLive(adapter, JoinPath(dir, file), JoinPath(base.resolved, file), groups));
+  }
+  std::string spares = layout.spares_dir(name);
+  RETURN_IF_ERROR(MakeDirs(fs, spares));
+  ASSIGN_OR_RETURN(std::vector<std::string> existing, fs.ListDir(spares));
+  std::sort(existing.begin(), existing.end(),
+            [](const std::string& a, const std::string& b) { return SpareGen(a) > SpareGen(b); });
+  // Keep the newest few; the others go to the trash (deleted after the run).
+  for (size_t i = static_cast<size_t>(std::max(keep - 1, 0)); i < existing.size(); ++i) {
+    (void)fs.Rename(JoinPath(spares, existing[i]),
+                    JoinPath(layout.trash_dir(), absl::StrCat("spare.", RandomSuffix())));
+  }
+  return fs.Rename(dir, JoinPath(spares, absl::StrCat(Layout::GenName(base.gen), ".", BootTag(),
+                                                      ".", RandomSuffix())));
+}
+
+LiveState Snapshot::BaseOf(absl::string_view name) const {
+  for (const SnapshotDir& dir : dirs) {
+    if (dir.name == name) return dir.base;
+  }
+  return LiveState{};
+}
+
+absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const std::string& private_root) {
+  absl::Time start = absl::Now();
+  Snapshot snap;
+  snap.private_root = private_root;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(layout.cache_dir()));
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    if (!adapter.IsDatabaseDir(name)) continue;
+    std::string to = JoinPath(private_root, name);
+    absl::Status status;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, name));
+      if (live.kind == LiveState::Kind::kMissing) {
+        status = absl::OkStatus();
+        break;
+      }
+      if (live.kind == LiveState::Kind::kGeneration) {
+        ASSIGN_OR_RETURN(bool reused, ReuseSpare(fs, layout, adapter, name, live, to, snap));
+        if (reused) {
+          snap.dirs.push_back({name, live});
+          break;
+        }
+      }
+      status = CopyDir(fs, adapter, live.resolved, to, snap);
+      if (status.ok()) {
+        snap.dirs.push_back({name, live});
+        break;
+      }
+      // The generation was garbage-collected under us: start over from the live one.
+      RETURN_IF_ERROR(RemoveAll(fs, to));
+      if (!absl::IsNotFound(status)) break;
+    }
+    if (!status.ok()) return status;
+  }
+  snap.took = absl::Now() - start;
+  return snap;
+}
+
+}  // namespace typecache

@@ -1,0 +1,61 @@
+// Taking a run's private snapshot of the shared cache.
+//
+// For every database directory <cache>/<X.Y>, the databases of the live generation are copied
+// into <private>/<X.Y>/ (consistently, see ConsistentCopy) and write capture is installed in
+// each copy. The snapshot remembers which generation each directory was at, which is what the
+// publish step compares against. No lock is taken: live generations are immutable, and a
+// generation that disappears under the copy (garbage-collected) is retried from the new one.
+// Runs that publish nothing leave their copy as a spare that a later run reuses.
+#ifndef TYPECACHE_SRC_STORE_LOCAL_SNAPSHOT_H_
+#define TYPECACHE_SRC_STORE_LOCAL_SNAPSHOT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/checker/checker_adapter.h"
+#include "src/os/fs.h"
+#include "src/store/local/genlog.h"
+#include "src/store/local/layout.h"
+
+namespace typecache {
+
+struct SnapshotDir {
+  std::string name;  // "3.11"
+  LiveState base;    // What <cache>/<name> was when copied.
+};
+
+struct Snapshot {
+  std::string private_root;  // The checker's cache directory for this run.
+  std::vector<SnapshotDir> dirs;
+  int64_t bytes = 0;
+  int files = 0;
+  std::string method;  // How the last file was copied ("reflink", "copy_file_range", ...).
+  absl::Duration took;
+
+  // The base state of `name`; kMissing when the directory was not in the snapshot.
+  LiveState BaseOf(absl::string_view name) const;
+};
+
+// Copies the shared cache under `layout` into `private_root` (which must exist and be empty).
+// A spare (below) is used instead of a copy when one exists: it is brought up to the live
+// generation by replacing the groups the logs say changed since its base (O(changes), not
+// O(cache size)); otherwise the databases are copied.
+absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const std::string& private_root);
+
+// Keeps a run's private copy of `name`, which it did not publish, as a spare for a later run:
+// the groups it `captured` are restored from its base generation (so the spare is exactly that
+// generation), and it is renamed into .typecache/spares/<name>/g<base>.<boot>.<random>; it is
+// trusted only within the same boot of the same machine (it is not fsynced). At most `keep`
+// spares are kept per directory. A warm run that changes nothing then costs no copy and no
+// deletion of a copy. Spares are claimed by renaming them away, so only one run gets each.
+absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                         const Snapshot& snapshot, const std::string& name,
+                         const GroupSets& captured, int keep = 1);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_STORE_LOCAL_SNAPSHOT_H_

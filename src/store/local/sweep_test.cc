@@ -1,0 +1,238 @@
+#include "src/store/local/sweep.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "src/os/lock.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+class SweepTest : public ::testing::Test {
+ protected:
+  SweepTest() : layout_(tmp_.Sub("cache")) {}
+  void SetUp() override { TC_ASSERT_OK(layout_.Create(RealFs())); }
+
+  std::string Run(const std::string& entry) const { return JoinPath(layout_.runs_dir(), entry); }
+
+  // What a run leaves behind: its private copy, its lock file and a temporary link.
+  void MakeRun(const std::string& id) {
+    TC_ASSERT_OK(MakeDirs(RealFs(), Run(id + "/3.11")));
+    TC_ASSERT_OK(RealFs().WriteNewFile(Run(id + "/3.11/cache.db"), "db"));
+    absl::StatusOr<int> fd = RealFs().OpenLockFile(Run(id + ".lock"));
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    RealFs().CloseFd(*fd);
+    TC_ASSERT_OK(RealFs().Symlink(id + "/3.11", Run(id + ".3.11.link")));
+  }
+
+  // Sets the mtime of every entry of run `id` (not following symlinks) to `age` ago.
+  void Backdate(const std::string& id, absl::Duration age) {
+    timespec ts = absl::ToTimespec(absl::Now() - age);
+    timespec times[2] = {ts, ts};
+    for (const std::string& entry : Entries()) {
+      if (RunIdOf(entry) != id) continue;
+      ASSERT_EQ(::utimensat(AT_FDCWD, Run(entry).c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << entry;
+    }
+  }
+
+  std::vector<std::string> Entries() const {
+    absl::StatusOr<std::vector<std::string>> names = RealFs().ListDir(layout_.runs_dir());
+    EXPECT_TRUE(names.ok()) << names.status();
+    std::vector<std::string> sorted = names.ok() ? *names : std::vector<std::string>{};
+    std::sort(sorted.begin(), sorted.end());
+    return sorted;
+  }
+
+  std::vector<std::string> EntriesOf(const std::string& id) const {
+    std::vector<std::string> out;
+    for (const std::string& e : Entries()) {
+      if (RunIdOf(e) == id) out.push_back(e);
+    }
+    return out;
+  }
+
+  TempDir tmp_;
+  Layout layout_;
+};
+
+std::vector<std::string> AllEntries(const std::string& id) {
+  return {id, id + ".3.11.link", id + ".lock"};
+}
+
+TEST(RunIdOfTest, Entries) {
+  EXPECT_EQ(RunIdOf("abc123"), "abc123");
+  EXPECT_EQ(RunIdOf("abc123.lock"), "abc123");
+  EXPECT_EQ(RunIdOf("abc123.3.11.link"), "abc123");
+}
+
+TEST_F(SweepTest, MissingRunsDirectoryIsEmpty) {
+  TC_ASSERT_OK(RemoveAll(RealFs(), layout_.runs_dir()));
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->removed.empty());
+  EXPECT_EQ(report->live, 0);
+}
+
+TEST_F(SweepTest, DeadRunIsRemoved) {
+  MakeRun("dead");
+  Backdate("dead", absl::Hours(1));
+  ASSERT_EQ(EntriesOf("dead"), AllEntries("dead"));
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, std::vector<std::string>{"dead"});
+  EXPECT_EQ(report->live, 0);
+  EXPECT_TRUE(Entries().empty()) << absl::StrJoin(Entries(), ",");
+}
+
+TEST_F(SweepTest, ZeroMinAgeRemovesAFreshDeadRun) {
+  MakeRun("dead");
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::ZeroDuration());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, std::vector<std::string>{"dead"});
+  EXPECT_TRUE(Entries().empty()) << absl::StrJoin(Entries(), ",");
+}
+
+TEST_F(SweepTest, LinksAreRemovedWithoutFollowingThem) {
+  TC_ASSERT_OK(RealFs().MakeDir(tmp_.Sub("precious"), false));
+  TC_ASSERT_OK(RealFs().WriteNewFile(tmp_.Sub("precious/cache.db"), "keep"));
+  MakeRun("dead");
+  TC_ASSERT_OK(RealFs().Symlink(tmp_.Sub("precious"), Run("dead.3.12.link")));
+  TC_ASSERT_OK(RealFs().Symlink(tmp_.Sub("precious"), Run("dead/outside")));
+  Backdate("dead", absl::Hours(1));
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, std::vector<std::string>{"dead"});
+  EXPECT_TRUE(Entries().empty());
+  absl::StatusOr<std::string> kept = RealFs().ReadFile(tmp_.Sub("precious/cache.db"));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, "keep");
+}
+
+TEST_F(SweepTest, LiveRunIsKept) {
+  MakeRun("live");
+  MakeRun("dead");
+  // The run holds its lock through its own open file description.
+  absl::StatusOr<FileLock> lock = FileLock::Acquire(RealFs(), Run("live.lock"), absl::Seconds(1));
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  Backdate("live", absl::Hours(1));
+  Backdate("dead", absl::Hours(1));
+
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->live, 1);
+  EXPECT_EQ(report->removed, std::vector<std::string>{"dead"});
+  EXPECT_EQ(EntriesOf("live"), AllEntries("live"));
+  EXPECT_TRUE(EntriesOf("dead").empty());
+  EXPECT_TRUE(lock->held());
+
+  // Once the run ends, its leftovers go.
+  lock->Release();
+  report = SweepDeadRuns(RealFs(), layout_, absl::ZeroDuration());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, std::vector<std::string>{"live"});
+  EXPECT_EQ(report->live, 0);
+  EXPECT_TRUE(Entries().empty());
+}
+
+TEST_F(SweepTest, YoungEntriesAreKept) {
+  MakeRun("young");
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->removed.empty());
+  EXPECT_EQ(report->live, 0);
+  EXPECT_EQ(EntriesOf("young"), AllEntries("young"));
+}
+
+TEST_F(SweepTest, OneYoungEntryKeepsTheWholeRun) {
+  MakeRun("mixed");
+  Backdate("mixed", absl::Hours(1));
+  timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, Run("mixed.lock").c_str(), now, 0), 0);
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->removed.empty());
+  EXPECT_EQ(EntriesOf("mixed"), AllEntries("mixed"));
+}
+
+TEST_F(SweepTest, DeadRunWithoutLockFileIsRemoved) {
+  TC_ASSERT_OK(MakeDirs(RealFs(), Run("orphan/3.11")));
+  Backdate("orphan", absl::Hours(1));
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, std::vector<std::string>{"orphan"});
+  EXPECT_TRUE(Entries().empty()) << absl::StrJoin(Entries(), ",");
+}
+
+TEST_F(SweepTest, DryRunRemovesNothing) {
+  MakeRun("dead");
+  Backdate("dead", absl::Hours(1));
+  absl::StatusOr<SweepReport> report =
+      SweepDeadRuns(RealFs(), layout_, absl::Seconds(60), /*dry_run=*/true);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, std::vector<std::string>{"dead"});
+  EXPECT_EQ(EntriesOf("dead"), AllEntries("dead"));
+  absl::StatusOr<std::string> db = RealFs().ReadFile(Run("dead/3.11/cache.db"));
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(*db, "db");
+  // The dry run did not leave the lock held.
+  EXPECT_TRUE(FileLock::TryAcquire(RealFs(), Run("dead.lock")).ok());
+}
+
+TEST_F(SweepTest, DryRunLeavesDeadRunsSweepable) {
+  // `verify` (a dry run) followed by `verify --repair`: the dry run must not make the dead run
+  // look young (by creating or rewriting its lock file), or the repair never removes it.
+  MakeRun("dead");
+  TC_ASSERT_OK(MakeDirs(RealFs(), Run("nolock/3.11")));
+  Backdate("dead", absl::Hours(1));
+  Backdate("nolock", absl::Hours(1));
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<SweepReport> report =
+        SweepDeadRuns(RealFs(), layout_, absl::Seconds(60), /*dry_run=*/true);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->removed, (std::vector<std::string>{"dead", "nolock"}));
+  }
+  EXPECT_EQ(EntriesOf("nolock"), std::vector<std::string>{"nolock"});  // No lock file made.
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->removed, (std::vector<std::string>{"dead", "nolock"}));
+  EXPECT_TRUE(Entries().empty()) << absl::StrJoin(Entries(), ",");
+}
+
+TEST_F(SweepTest, DryRunSeesLiveRuns) {
+  MakeRun("live");
+  absl::StatusOr<FileLock> lock = FileLock::Acquire(RealFs(), Run("live.lock"), absl::Seconds(1));
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  Backdate("live", absl::Hours(1));
+  absl::StatusOr<SweepReport> report =
+      SweepDeadRuns(RealFs(), layout_, absl::Seconds(60), /*dry_run=*/true);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->removed.empty());
+  EXPECT_EQ(report->live, 1);
+  EXPECT_TRUE(lock->held());
+}
+
+TEST_F(SweepTest, SeveralDeadRuns) {
+  for (const char* id : {"a1", "b2", "c3"}) {
+    MakeRun(id);
+    Backdate(id, absl::Hours(2));
+  }
+  absl::StatusOr<SweepReport> report = SweepDeadRuns(RealFs(), layout_, absl::Seconds(60));
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::vector<std::string> removed = report->removed;
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed, (std::vector<std::string>{"a1", "b2", "c3"}));
+  EXPECT_TRUE(Entries().empty());
+}
+
+}  // namespace
+}  // namespace typecache
