@@ -1,5 +1,8 @@
 #include "src/cachedb/cache_db.h"
 
+#include <functional>
+#include <map>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -132,8 +135,10 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
     ASSIGN_OR_RETURN(bool has, db.HasTable(table));
     if (!has) continue;
     std::string t = QuoteIdent(table);
+    // Each change is recorded as "<table>:<key>", so that its group is of the right table.
     auto record = [&](absl::string_view row) {
-      return absl::StrCat("INSERT OR IGNORE INTO ", kChangesTable, " VALUES(", row, ".", key, ");");
+      return absl::StrCat("INSERT OR IGNORE INTO ", kChangesTable, " VALUES(",
+                          QuoteLiteral(absl::StrCat(table, ":")), " || ", row, ".", key, ");");
     };
     RETURN_IF_ERROR(
         db.Exec(absl::StrCat("CREATE TRIGGER IF NOT EXISTS ", QuoteIdent(TriggerName(table, "ins")),
@@ -159,7 +164,12 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+      absl::string_view entry = stmt.ColumnText(0);
+      size_t colon = entry.find(':');
+      // An entry without a table (left by an older typecache) selects every table.
+      groups.insert(colon == absl::string_view::npos
+                        ? adapter.GroupOf("", entry).substr(1)
+                        : adapter.GroupOf(entry.substr(0, colon), entry.substr(colon + 1)));
     }
   }
   std::string drops = "BEGIN IMMEDIATE;";
@@ -175,7 +185,7 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
       while (true) {
         ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+        groups.insert(adapter.GroupOf(table, stmt.ColumnText(0)));
       }
     }
     for (const char* kind : {"ins", "del", "upd"}) {
@@ -189,35 +199,99 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
   return groups;
 }
 
+std::vector<std::string> AllFamilies(const CheckerAdapter& adapter) {
+  std::vector<std::string> all = adapter.families();
+  all.push_back("");
+  return all;
+}
+
+std::string FamilyCondition(const CheckerAdapter& adapter,
+                            const std::optional<std::string>& family) {
+  std::string key = QuoteIdent(adapter.key_column());
+  if (!family.has_value()) return "1";
+  if (!family->empty()) {
+    return absl::StrCat("(", key, " GLOB ", QuoteLiteral(absl::StrCat("*.", *family)), ")");
+  }
+  std::vector<std::string> none;
+  for (const std::string& f : adapter.families()) {
+    none.push_back(absl::StrCat("NOT (", key, " GLOB ", QuoteLiteral(absl::StrCat("*.", f)), ")"));
+  }
+  return none.empty() ? "1" : absl::StrCat("(", absl::StrJoin(none, " AND "), ")");
+}
+
+std::string GroupCondition(const CheckerAdapter& adapter,
+                           const std::optional<std::string>& family) {
+  std::string key = QuoteIdent(adapter.key_column());
+  return absl::StrCat("((", key, " >= ?1 AND ", key, " < ?2) OR ", key, " = ?3) AND ",
+                      FamilyCondition(adapter, family));
+}
+
+namespace {
+
+// Whether the rows of `selector` can be in `table`.
+bool InTable(const GroupSelector& selector, absl::string_view table) {
+  return selector.table.empty() || selector.table == table;
+}
+
+// One prepared statement per selector family, built on first use by `make`.
+class StmtPerFamily {
+ public:
+  explicit StmtPerFamily(
+      std::function<absl::StatusOr<Stmt>(const std::optional<std::string>&)> make)
+      : make_(std::move(make)) {}
+  // The statement for `selector`, with the key range bound.
+  absl::StatusOr<Stmt*> For(const GroupSelector& selector) {
+    std::string slot = selector.family.has_value() ? "=" + *selector.family : "*";
+    auto it = stmts_.find(slot);
+    if (it == stmts_.end()) {
+      ASSIGN_OR_RETURN(Stmt stmt, make_(selector.family));
+      it = stmts_.emplace(slot, std::move(stmt)).first;
+    }
+    it->second.Bind(1, selector.lo).Bind(2, selector.hi).Bind(3, selector.exact);
+    return &it->second;
+  }
+
+ private:
+  std::function<absl::StatusOr<Stmt>(const std::optional<std::string>&)> make_;
+  std::map<std::string, Stmt> stmts_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view base,
                                                       const std::set<std::string>& groups,
                                                       const CheckerAdapter& adapter) {
   std::set<std::string> same(groups.begin(), groups.end());
   std::string key = QuoteIdent(adapter.key_column());
-  std::string where = absl::StrCat("((", key, " >= ?1 AND ", key, " < ?2) OR ", key, " = ?3)");
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool in_main, db.HasTable(table));
     ASSIGN_OR_RETURN(bool in_base, db.HasTable(table, base));
     if (!in_main && !in_base) continue;
+    std::string t = QuoteIdent(table);
+    std::string b = QuoteIdent(base);
     if (in_main != in_base) {
       // The table exists on one side only: every group with rows in it differs.
       absl::string_view schema = in_main ? "main" : base;
-      ASSIGN_OR_RETURN(Stmt any,
-                       db.Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema), ".",
-                                               QuoteIdent(table), " WHERE ", where, " LIMIT 1")));
+      StmtPerFamily any([&](const std::optional<std::string>& family) {
+        return db.Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema), ".", t, " WHERE ",
+                                       GroupCondition(adapter, family), " LIMIT 1"));
+      });
       for (auto it = same.begin(); it != same.end();) {
-        auto [lo, hi] = adapter.GroupRange(*it);
-        any.Bind(1, lo).Bind(2, hi).Bind(3, *it);
-        ASSIGN_OR_RETURN(bool found, any.Step());
-        RETURN_IF_ERROR(any.Reset());
+        GroupSelector selector = adapter.Select(*it);
+        if (!InTable(selector, table)) {
+          ++it;
+          continue;
+        }
+        ASSIGN_OR_RETURN(Stmt * check, any.For(selector));
+        ASSIGN_OR_RETURN(bool found, check->Step());
+        RETURN_IF_ERROR(check->Reset());
         it = found ? same.erase(it) : std::next(it);
       }
       continue;
     }
-    std::string t = QuoteIdent(table);
-    std::string b = QuoteIdent(base);
     // Rows on either side without an identical row on the other side.
-    auto differs_sql = [&](bool with_mtime) {
+    auto differs_sql = [&](bool with_mtime, const std::optional<std::string>& family) {
+      std::string where = GroupCondition(adapter, family);
       std::string cols = absl::StrCat(key, with_mtime ? ", mtime" : "", ", data");
       return absl::StrCat("SELECT 1 FROM (SELECT ", cols, " FROM main.", t, " WHERE ", where,
                           " EXCEPT SELECT ", cols, " FROM ", b, ".", t, " WHERE ", where,
@@ -225,14 +299,22 @@ absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view 
                           " WHERE ", where, " EXCEPT SELECT ", cols, " FROM main.", t, " WHERE ",
                           where, ") LIMIT 1");
     };
-    ASSIGN_OR_RETURN(Stmt strict, db.Prepare(differs_sql(true)));
-    ASSIGN_OR_RETURN(Stmt loose, db.Prepare(differs_sql(false)));
+    StmtPerFamily strict([&](const std::optional<std::string>& family) {
+      return db.Prepare(differs_sql(true, family));
+    });
+    StmtPerFamily loose([&](const std::optional<std::string>& family) {
+      return db.Prepare(differs_sql(false, family));
+    });
     for (auto it = same.begin(); it != same.end();) {
-      Stmt& check = adapter.NeedsMetaAndData(*it) ? strict : loose;
-      auto [lo, hi] = adapter.GroupRange(*it);
-      check.Bind(1, lo).Bind(2, hi).Bind(3, *it);
-      ASSIGN_OR_RETURN(bool differs, check.Step());
-      RETURN_IF_ERROR(check.Reset());
+      GroupSelector selector = adapter.Select(*it);
+      if (!InTable(selector, table)) {
+        ++it;
+        continue;
+      }
+      StmtPerFamily& kind = adapter.NeedsMetaAndData(*it) ? strict : loose;
+      ASSIGN_OR_RETURN(Stmt * check, kind.For(selector));
+      ASSIGN_OR_RETURN(bool differs, check->Step());
+      RETURN_IF_ERROR(check->Reset());
       it = differs ? same.erase(it) : std::next(it);
     }
   }
@@ -251,7 +333,7 @@ absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& a
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+      groups.insert(adapter.GroupOf(table, stmt.ColumnText(0)));
     }
   }
   return groups;
@@ -262,8 +344,6 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
                                             const CheckerAdapter& adapter) {
   TransferStats stats;
   if (groups.empty()) return stats;
-  std::string key = QuoteIdent(adapter.key_column());
-  std::string where = absl::StrCat("(", key, " >= ?1 AND ", key, " < ?2) OR ", key, " = ?3");
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool dst_has, dst.HasTable(table));
     bool src_has = false;
@@ -275,26 +355,31 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
       RETURN_IF_ERROR(CopySchemaOf(dst, src_schema, table));
     }
     std::string t = QuoteIdent(table);
-    ASSIGN_OR_RETURN(Stmt del, dst.Prepare(absl::StrCat("DELETE FROM main.", t, " WHERE ", where)));
-    std::optional<Stmt> ins;
+    StmtPerFamily del([&](const std::optional<std::string>& family) {
+      return dst.Prepare(
+          absl::StrCat("DELETE FROM main.", t, " WHERE ", GroupCondition(adapter, family)));
+    });
+    std::string col_list;
     if (src_has) {
       ASSIGN_OR_RETURN(std::vector<std::string> cols, Columns(dst, "main", table));
-      std::string col_list = absl::StrJoin(cols, ", ");
-      ASSIGN_OR_RETURN(Stmt stmt, dst.Prepare(absl::StrCat(
-                                      "INSERT INTO main.", t, "(", col_list, ") SELECT ", col_list,
-                                      " FROM ", QuoteIdent(src_schema), ".", t, " WHERE ", where)));
-      ins.emplace(std::move(stmt));
+      col_list = absl::StrJoin(cols, ", ");
     }
+    StmtPerFamily ins([&](const std::optional<std::string>& family) {
+      return dst.Prepare(absl::StrCat("INSERT INTO main.", t, "(", col_list, ") SELECT ", col_list,
+                                      " FROM ", QuoteIdent(src_schema), ".", t, " WHERE ",
+                                      GroupCondition(adapter, family)));
+    });
     for (const std::string& group : groups) {
-      auto [lo, hi] = adapter.GroupRange(group);
-      del.Bind(1, lo).Bind(2, hi).Bind(3, group);
-      RETURN_IF_ERROR(del.Run());
-      RETURN_IF_ERROR(del.Reset());
-      if (ins.has_value()) {
-        ins->Bind(1, lo).Bind(2, hi).Bind(3, group);
-        RETURN_IF_ERROR(ins->Run());
-        RETURN_IF_ERROR(ins->Reset());
-        stats.rows += sqlite3_changes(dst.raw());
+      GroupSelector selector = adapter.Select(group);
+      if (!InTable(selector, table)) continue;
+      ASSIGN_OR_RETURN(Stmt * d, del.For(selector));
+      RETURN_IF_ERROR(d->Run());
+      RETURN_IF_ERROR(d->Reset());
+      if (src_has) {
+        ASSIGN_OR_RETURN(Stmt * i, ins.For(selector));
+        RETURN_IF_ERROR(i->Run());
+        RETURN_IF_ERROR(i->Reset());
+        stats.rows += dst.Changes();
       }
     }
   }

@@ -11,8 +11,10 @@
 #define TYPECACHE_SRC_CACHEDB_CACHE_DB_H_
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "src/checker/checker_adapter.h"
@@ -66,6 +68,14 @@ struct TransferStats {
 absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schema,
                                             const std::set<std::string>& groups,
                                             const CheckerAdapter& adapter);
+
+// SQL conditions on the key column. FamilyCondition selects the rows of one family (nullopt:
+// every row); GroupCondition the rows of groups of that family, with the parameters ?1 = lo,
+// ?2 = hi, ?3 = exact of their GroupSelector. AllFamilies: the adapter's families and "" (other).
+std::string FamilyCondition(const CheckerAdapter& adapter,
+                            const std::optional<std::string>& family);
+std::string GroupCondition(const CheckerAdapter& adapter, const std::optional<std::string>& family);
+std::vector<std::string> AllFamilies(const CheckerAdapter& adapter);
 
 // Attaches `path` read-only under `schema` (URI filename, immutable=0).
 absl::Status AttachReadOnly(Db& db, const std::string& path, absl::string_view schema);

@@ -175,8 +175,9 @@ TEST_F(CacheDbTest, CaptureRecordsEveryKindOfWriteAsGroups) {
   }
   absl::StatusOr<Groups> groups = FinishCapture(db_, adapter_);
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, (Groups{"@plugins_snapshot", "pkg/m1", "pkg/m2", "pkg/m3", "pkg/m4",
-                             "pkg/moved", "pkg/new"}));
+  EXPECT_EQ(*groups, (Groups{"files2:@plugins_snapshot.json", "files2:pkg/m1.json",
+                             "files2:pkg/m2.json", "files2:pkg/m3.json", "files2:pkg/m4.json",
+                             "files2:pkg/moved.json", "files2:pkg/new.json"}));
   EXPECT_TRUE(Objects(db_, "trigger").empty());
   EXPECT_EQ(Objects(db_, "table"), (std::set<std::string>{"files2"}));
   EXPECT_EQ(*Open(db_, Db::Mode::kReadOnly).QueryText("PRAGMA journal_mode"), "delete");
@@ -201,7 +202,8 @@ TEST_F(CacheDbTest, TableCreatedAfterInstallYieldsAllItsGroups) {
   TC_ASSERT_OK(DeleteRows(db_, Schema::kFiles, {"pkg/m0.meta.json"}));
   absl::StatusOr<Groups> groups = FinishCapture(db_, adapter_);
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, (Groups{"pkg/m0", "pkg/m10", "pkg/m11", "pkg/m12"}));
+  EXPECT_EQ(*groups, (Groups{"files2:pkg/m10.json", "files2:pkg/m11.json", "files2:pkg/m12.json",
+                             "files:pkg/m0.json"}));
   EXPECT_TRUE(Objects(db_, "trigger").empty());
   EXPECT_EQ(Objects(db_, "table").count("typecache_changes"), 0u);
 }
@@ -211,12 +213,12 @@ TEST_F(CacheDbTest, DatabaseCreatedAfterInstallYieldsAllGroups) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, Modules(0, 3, "new", 200)));
   absl::StatusOr<Groups> groups = FinishCapture(db_, adapter_);
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, (Groups{"pkg/m0", "pkg/m1", "pkg/m2"}));
+  EXPECT_EQ(*groups, (Groups{"files2:pkg/m0.json", "files2:pkg/m1.json", "files2:pkg/m2.json"}));
   std::string fresh = tmp_.Sub("fresh.db");  // Capture never installed at all.
   TC_ASSERT_OK(WriteRows(fresh, Schema::kFiles, Modules(5, 7, "new", 200)));
   groups = FinishCapture(fresh, adapter_);
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, (Groups{"pkg/m5", "pkg/m6"}));
+  EXPECT_EQ(*groups, (Groups{"files:pkg/m5.json", "files:pkg/m6.json"}));
 }
 
 TEST_F(CacheDbTest, FinishCaptureLeavesRollbackJournalModeAfterAWalWriter) {
@@ -231,7 +233,7 @@ TEST_F(CacheDbTest, FinishCaptureLeavesRollbackJournalModeAfterAWalWriter) {
   EXPECT_EQ(*Open(db_, Db::Mode::kReadOnly).QueryText("PRAGMA journal_mode"), "wal");
   absl::StatusOr<Groups> groups = FinishCapture(db_, adapter_);
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, Groups{"pkg/w"});
+  EXPECT_EQ(*groups, Groups{"files2:pkg/w.ff"});
   EXPECT_EQ(*Open(db_, Db::Mode::kReadOnly).QueryText("PRAGMA journal_mode"), "delete");
   EXPECT_FALSE(RealFs().Stat(db_ + "-wal")->exists());
   EXPECT_TRUE(Objects(db_, "trigger").empty());
@@ -244,7 +246,7 @@ TEST_F(CacheDbTest, InstallCaptureTwiceIsHarmless) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, ModuleRows("pkg/m1", "x", 2)));
   absl::StatusOr<Groups> groups = FinishCapture(db_, adapter_);
   ASSERT_TRUE(groups.ok());
-  EXPECT_EQ(*groups, Groups{"pkg/m1"});
+  EXPECT_EQ(*groups, Groups{"files2:pkg/m1.json"});
 }
 
 // ---- ListGroups ----
@@ -261,11 +263,12 @@ TEST_F(CacheDbTest, ListGroupsCoversBothTablesAndAttachedSchemas) {
   Db db = Open(db_);
   absl::StatusOr<Groups> groups = ListGroups(db, adapter_);
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, (Groups{"@plugins_snapshot", "pkg/m0", "pkg/m1", "pkg/x"}));
+  EXPECT_EQ(*groups, (Groups{"files2:@plugins_snapshot.json", "files2:pkg/x.ff",
+                             "files:pkg/m0.json", "files:pkg/m1.json"}));
   TC_ASSERT_OK(AttachReadOnly(db, other, "src"));
   groups = ListGroups(db, adapter_, "src");
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, Groups{"pkg/m7"});
+  EXPECT_EQ(*groups, Groups{"files2:pkg/m7.json"});
   Db empty = Open(tmp_.Sub("empty.db"), Db::Mode::kCreate);
   EXPECT_TRUE(ListGroups(empty, adapter_)->empty());
 }
@@ -399,7 +402,7 @@ TEST_F(ReplaceGroupsTest, NoSourceDeletesTheGroups) {
     return ListGroups(db, adapter_);
   }();
   ASSERT_TRUE(left.ok());
-  EXPECT_EQ(*left, (Groups{"pkg/m1", "pkg/m3"}));
+  EXPECT_EQ(*left, (Groups{"files2:pkg/m1.json", "files2:pkg/m3.json"}));
 }
 
 TEST_F(ReplaceGroupsTest, EmptyGroupSetChangesNothing) {

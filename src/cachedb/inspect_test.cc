@@ -30,7 +30,8 @@ class InspectTest : public ::testing::Test {
 
   static const GroupInfo* FindGroup(const std::vector<GroupInfo>& groups, const std::string& name) {
     for (const GroupInfo& g : groups) {
-      if (g.group == name) return &g;
+      // By group name, or by module ("pkg/a" for "files:pkg/a.json").
+      if (g.group == name || ModuleOf(g.group.substr(g.group.find(':') + 1)) == name) return &g;
     }
     return nullptr;
   }
@@ -51,8 +52,9 @@ TEST_F(InspectTest, VisitsEachGroupOnceInKeyOrder) {
   std::vector<GroupInfo> groups = Groups(db_);
   std::vector<std::string> names;
   for (const GroupInfo& g : groups) names.push_back(g.group);
-  EXPECT_EQ(names, (std::vector<std::string>{"@plugins_snapshot", "pkg/a", "pkg/a/sub", "pkg/a_b",
-                                             "pkg/b", "z"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"files:@plugins_snapshot.json", "files:pkg/a.json",
+                                             "files:pkg/a/sub.json", "files:pkg/a_b.json",
+                                             "files:pkg/b.json", "files:z.json"}));
   EXPECT_EQ(FindGroup(groups, "pkg/a")->rows, 3);
   EXPECT_EQ(FindGroup(groups, "pkg/a/sub")->rows, 2);
   EXPECT_EQ(FindGroup(groups, "@plugins_snapshot")->rows, 1);
@@ -68,7 +70,7 @@ TEST_F(InspectTest, FactsOfAHealthyJsonGroup) {
   std::vector<GroupInfo> groups = Groups(db_);
   ASSERT_EQ(groups.size(), 1u);
   const GroupInfo& g = groups[0];
-  EXPECT_EQ(g.group, "pkg/mod");
+  EXPECT_EQ(ModuleOfGroup(g.group), "pkg/mod");
   EXPECT_EQ(g.rows, 3);
   int64_t bytes = 0;
   for (const Row& r : rows) bytes += static_cast<int64_t>(r.path.size() + r.data.size());
@@ -141,7 +143,7 @@ TEST_F(InspectTest, GlobalGroupsNeedNoMetaOrData) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, {{"@plugins_snapshot.json", 5, "{}"}}));
   std::vector<GroupInfo> groups = Groups(db_);
   ASSERT_EQ(groups.size(), 1u);
-  EXPECT_EQ(groups[0].group, "@plugins_snapshot");
+  EXPECT_EQ(ModuleOfGroup(groups[0].group), "@plugins_snapshot");
   EXPECT_FALSE(groups[0].has_meta);
   EXPECT_EQ(groups[0].Broken(adapter_), "");
   EXPECT_EQ(groups[0].bytes_by_kind.count("global"), 1u);
@@ -173,9 +175,9 @@ TEST_F(InspectTest, BothTablesAreVisited) {
   std::vector<GroupInfo> groups = Groups(db_);
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[0].table, "files");
-  EXPECT_EQ(groups[0].group, "old");
+  EXPECT_EQ(ModuleOfGroup(groups[0].group), "old");
   EXPECT_EQ(groups[1].table, "files2");
-  EXPECT_EQ(groups[1].group, "new");
+  EXPECT_EQ(ModuleOfGroup(groups[1].group), "new");
 }
 
 TEST_F(InspectTest, EmptyOrTablelessDatabaseHasNoGroups) {
@@ -202,7 +204,7 @@ TEST_F(InspectTest, AttachedSchema) {
     names.push_back(g.group);
     return absl::OkStatus();
   }));
-  EXPECT_EQ(names, std::vector<std::string>{"attached/mod"});
+  EXPECT_EQ(names, std::vector<std::string>{"files2:attached/mod.json"});
 }
 
 TEST_F(InspectTest, VisitorErrorStopsTheWalk) {

@@ -32,6 +32,15 @@ struct RowFacts {
   std::string source_path;            // Source file the group caches (when recorded).
 };
 
+// Which rows form one group (CheckerAdapter::Select).
+struct GroupSelector {
+  std::string table;  // Empty: the group has rows in every table.
+  std::string lo;     // Keys in [lo, hi) ...
+  std::string hi;
+  std::string exact;                  // ... or equal to `exact` ...
+  std::optional<std::string> family;  // ... of this family ("" = other; nullopt = every family).
+};
+
 // The command to execute for one checker run.
 struct Invocation {
   std::vector<std::string> argv;
@@ -68,10 +77,24 @@ class CheckerAdapter {
   virtual const std::vector<std::string>& tables() const = 0;
   virtual absl::string_view key_column() const = 0;
 
-  // The group a key belongs to; all rows of one group move together.
-  virtual std::string GroupOf(absl::string_view key) const = 0;
-  // Half-open key range [first, second) holding exactly the keys of `group`.
-  virtual std::pair<std::string, std::string> GroupRange(absl::string_view group) const = 0;
+  // Row families: the key suffixes (without the dot) whose rows form groups of their own, so
+  // that rows one checker version writes in one format never travel with rows another version
+  // wrote in another format for the same module (mypy: "json" and "ff"). Keys with none of these
+  // suffixes form the "other" family (family "").
+  virtual const std::vector<std::string>& families() const = 0;
+
+  // The group of the row `key` in `table`; all rows of one group move together. Groups of
+  // different tables or families are different groups.
+  virtual std::string GroupOf(absl::string_view table, absl::string_view key) const = 0;
+  // The rows of `group`: in `table` (empty: every table), with keys in [lo, hi) or equal to
+  // `exact`, and of the family `family` (nullopt: of every family). Also accepts the group
+  // names of earlier typecache versions (one group per module across tables and families), so
+  // that generation logs written by them still select a superset of what changed.
+  virtual GroupSelector Select(absl::string_view group) const = 0;
+  // How a group is named to users: "email/mime/text (files2, fixed format)".
+  virtual std::string GroupLabel(absl::string_view group) const = 0;
+  // The role of a row from its key alone (no parsing).
+  virtual RowFacts::Role RoleOf(absl::string_view key) const = 0;
 
   // Describes one row (for verify, prune and stats).
   virtual RowFacts DescribeRow(absl::string_view key, absl::string_view data) const = 0;

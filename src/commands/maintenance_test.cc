@@ -98,7 +98,7 @@ DbEditor Writing(std::vector<Row> rows, int* calls = nullptr) {
     if (!s.ok()) return s;
     DbChange change;
     MypyAdapter adapter;
-    for (const Row& row : rows) change.groups.insert(adapter.GroupOf(row.path));
+    for (const Row& row : rows) change.groups.insert(adapter.GroupOf("files", row.path));
     return change;
   };
 }

@@ -28,12 +28,15 @@ struct Input {
 // A sorted stream of (key, mtime) from one schema's table.
 class Cursor {
  public:
+  // The rows of one family of `table`: the rows of a group are then consecutive.
   static absl::StatusOr<Cursor> Open(Db& db, const std::string& schema, const std::string& table,
-                                     const CheckerAdapter& adapter, size_t input) {
-    ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()),
-                                                        ", mtime FROM ", QuoteIdent(schema), ".",
-                                                        QuoteIdent(table), " ORDER BY 1")));
-    Cursor c(std::move(stmt), schema, input);
+                                     const std::string& family, const CheckerAdapter& adapter,
+                                     size_t input) {
+    ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat(
+                                    "SELECT ", QuoteIdent(adapter.key_column()), ", mtime FROM ",
+                                    QuoteIdent(schema), ".", QuoteIdent(table), " WHERE ",
+                                    FamilyCondition(adapter, family), " ORDER BY 1")));
+    Cursor c(std::move(stmt), schema, table, input);
     RETURN_IF_ERROR(c.Advance(adapter));
     return c;
   }
@@ -50,15 +53,18 @@ class Cursor {
     while (!done_ && group_ == group) {
       double mtime = stmt_.ColumnDouble(1);
       newest = std::max(newest, mtime);
-      if (adapter.DescribeRow(key_, "").role == RowFacts::Role::kData) data = mtime;
+      if (adapter.RoleOf(key_) == RowFacts::Role::kData) data = mtime;
       RETURN_IF_ERROR(Advance(adapter));
     }
     return data.value_or(newest);
   }
 
  private:
-  Cursor(Stmt stmt, std::string schema, size_t input)
-      : stmt_(std::move(stmt)), schema_(std::move(schema)), input_(input) {}
+  Cursor(Stmt stmt, std::string schema, std::string table, size_t input)
+      : stmt_(std::move(stmt)),
+        schema_(std::move(schema)),
+        table_(std::move(table)),
+        input_(input) {}
   absl::Status Advance(const CheckerAdapter& adapter) {
     ASSIGN_OR_RETURN(bool row, stmt_.Step());
     if (!row) {
@@ -66,11 +72,12 @@ class Cursor {
       return absl::OkStatus();
     }
     key_ = std::string(stmt_.ColumnText(0));
-    group_ = adapter.GroupOf(key_);
+    group_ = adapter.GroupOf(table_, key_);
     return absl::OkStatus();
   }
   Stmt stmt_;
   std::string schema_;
+  std::string table_;
   size_t input_;
   bool done_ = false;
   std::string key_;
@@ -253,67 +260,70 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
                   "CREATE TEMP TABLE plan(grp TEXT PRIMARY KEY, src TEXT, input INTEGER)"));
       {
         for (const std::string& table : adapter.tables()) {
-          std::vector<Cursor> cursors;
-          ASSIGN_OR_RETURN(bool main_has, db.HasTable(table));
-          if (main_has) {
-            ASSIGN_OR_RETURN(Cursor c, Cursor::Open(db, "main", table, adapter, 0));
-            cursors.push_back(std::move(c));
-          }
-          for (size_t i = start; i < end; ++i) {
-            std::string schema = absl::StrCat("s", i);
-            ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
-            if (!has) continue;
-            ASSIGN_OR_RETURN(Cursor c, Cursor::Open(db, schema, table, adapter, inputs[i].index));
-            cursors.push_back(std::move(c));
-          }
-          ASSIGN_OR_RETURN(Stmt plan,
-                           db.Prepare("INSERT OR REPLACE INTO temp.plan VALUES(?, ?, ?)"));
-          ASSIGN_OR_RETURN(Stmt conflict,
-                           db.Prepare("INSERT INTO temp.taken VALUES(?, NULL, 1) "
-                                      "ON CONFLICT(grp) DO UPDATE SET conflict = 1"));
-          while (true) {
-            // Cursors stream keys in key order, so groups come in the order of their key
-            // ranges, which is not always the order of their names: "tool-cli.meta.json" <
-            // "tool.meta.json" but "tool" < "tool-cli".
-            const std::string* next = nullptr;
-            for (Cursor& c : cursors) {
-              if (!c.done() && (next == nullptr || adapter.GroupRange(c.group()).first <
-                                                       adapter.GroupRange(*next).first)) {
-                next = &c.group();
+          for (const std::string& family : AllFamilies(adapter)) {
+            std::vector<Cursor> cursors;
+            ASSIGN_OR_RETURN(bool main_has, db.HasTable(table));
+            if (main_has) {
+              ASSIGN_OR_RETURN(Cursor c, Cursor::Open(db, "main", table, family, adapter, 0));
+              cursors.push_back(std::move(c));
+            }
+            for (size_t i = start; i < end; ++i) {
+              std::string schema = absl::StrCat("s", i);
+              ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
+              if (!has) continue;
+              ASSIGN_OR_RETURN(Cursor c,
+                               Cursor::Open(db, schema, table, family, adapter, inputs[i].index));
+              cursors.push_back(std::move(c));
+            }
+            ASSIGN_OR_RETURN(Stmt plan,
+                             db.Prepare("INSERT OR REPLACE INTO temp.plan VALUES(?, ?, ?)"));
+            ASSIGN_OR_RETURN(Stmt conflict,
+                             db.Prepare("INSERT INTO temp.taken VALUES(?, NULL, 1) "
+                                        "ON CONFLICT(grp) DO UPDATE SET conflict = 1"));
+            while (true) {
+              // Cursors stream keys in key order, so groups come in the order of their key
+              // ranges, which is not always the order of their names: "tool-cli.meta.json" <
+              // "tool.meta.json" but "tool" < "tool-cli".
+              const std::string* next = nullptr;
+              for (Cursor& c : cursors) {
+                if (!c.done() &&
+                    (next == nullptr || adapter.Select(c.group()).lo < adapter.Select(*next).lo)) {
+                  next = &c.group();
+                }
               }
-            }
-            if (next == nullptr) break;
-            std::string group = *next;
-            int holders = 0;
-            Cursor* best = nullptr;
-            double best_mtime = 0;
-            for (Cursor& c : cursors) {
-              if (c.done() || c.group() != group) continue;
-              ++holders;
-              ASSIGN_OR_RETURN(double mtime, c.TakeGroup(adapter));
-              if (best == nullptr || Better(options.prefer, mtime, best_mtime)) {
-                best = &c;
-                best_mtime = mtime;
+              if (next == nullptr) break;
+              std::string group = *next;
+              int holders = 0;
+              Cursor* best = nullptr;
+              double best_mtime = 0;
+              for (Cursor& c : cursors) {
+                if (c.done() || c.group() != group) continue;
+                ++holders;
+                ASSIGN_OR_RETURN(double mtime, c.TakeGroup(adapter));
+                if (best == nullptr || Better(options.prefer, mtime, best_mtime)) {
+                  best = &c;
+                  best_mtime = mtime;
+                }
               }
-            }
-            if (holders > 1) {
-              conflict.Bind(1, group);
-              RETURN_IF_ERROR(conflict.Run());
-              RETURN_IF_ERROR(conflict.Reset());
-            }
-            if (best->schema() == "main") ++kept_in_main;
-            if (best->schema() != "main") {
-              plan.Bind(1, group)
-                  .Bind(2, best->schema())
-                  .Bind(3, static_cast<int64_t>(best->input()));
-              RETURN_IF_ERROR(plan.Run());
-              RETURN_IF_ERROR(plan.Reset());
-            }
-            ++processed;
-            if (options.progress && absl::Now() - last_progress > absl::Milliseconds(200)) {
-              last_progress = absl::Now();
-              progress << "\rtypecache: merging " << JoinPath(ref.dir, ref.file) << ": "
-                       << processed << " groups" << std::flush;
+              if (holders > 1) {
+                conflict.Bind(1, group);
+                RETURN_IF_ERROR(conflict.Run());
+                RETURN_IF_ERROR(conflict.Reset());
+              }
+              if (best->schema() == "main") ++kept_in_main;
+              if (best->schema() != "main") {
+                plan.Bind(1, group)
+                    .Bind(2, best->schema())
+                    .Bind(3, static_cast<int64_t>(best->input()));
+                RETURN_IF_ERROR(plan.Run());
+                RETURN_IF_ERROR(plan.Reset());
+              }
+              ++processed;
+              if (options.progress && absl::Now() - last_progress > absl::Milliseconds(200)) {
+                last_progress = absl::Now();
+                progress << "\rtypecache: merging " << JoinPath(ref.dir, ref.file) << ": "
+                         << processed << " groups" << std::flush;
+              }
             }
           }
         }

@@ -73,7 +73,7 @@ class MergeTest : public ::testing::Test {
   Rows GroupRows(const Rows& rows, const std::string& group) {
     Rows out;
     for (const auto& [key, value] : rows) {
-      if (adapter_.GroupOf(key) == group) out[key] = value;
+      if (ModuleOf(key) == group) out[key] = value;
     }
     return out;
   }

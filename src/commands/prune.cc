@@ -146,7 +146,7 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
                            while (true) {
                              ASSIGN_OR_RETURN(bool row, stmt.Step());
                              if (!row) break;
-                             groups.insert(adapter.GroupOf(stmt.ColumnText(0)));
+                             groups.insert(adapter.GroupOf("files", stmt.ColumnText(0)));
                            }
                            return groups;
                          }());

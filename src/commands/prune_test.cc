@@ -54,14 +54,15 @@ class PruneTest : public ::testing::Test {
     for (const char* table : {"files", "files2"}) {
       if (!*db->HasTable(table)) continue;
       absl::StatusOr<Stmt> stmt = db->Prepare(absl::StrCat("SELECT path FROM ", table));
-      while (*stmt->Step()) out.insert(adapter_.GroupOf(stmt->ColumnText(0)));
+      while (*stmt->Step()) out.insert(ModuleOf(std::string(stmt->ColumnText(0))));
     }
     return out;
   }
 
   static Groups Evicted(const PruneReport& report) {
     Groups out;
-    for (const Eviction& e : report.evicted) out.insert(e.group);
+    for (const Eviction& e : report.evicted)
+      out.insert(ModuleOf(e.group.substr(e.group.find(':') + 1)));
     return out;
   }
 
@@ -317,7 +318,7 @@ TEST_F(PruneTest, JsonReportParses) {
   absl::StatusOr<JsonValue> json = ParseJson(out.str());
   ASSERT_TRUE(json.ok()) << json.status() << "\n" << out.str();
   ASSERT_EQ(json->Find("evicted")->array.size(), 1u);
-  EXPECT_EQ(json->Find("evicted")->array[0].Find("group")->string, "orphan");
+  EXPECT_EQ(json->Find("evicted")->array[0].Find("group")->string, "files:orphan.json");
   EXPECT_EQ(json->Find("dry_run")->boolean, false);
   EXPECT_EQ(json->Find("size_after")->number, static_cast<double>(r->size_after));
 }

@@ -61,7 +61,9 @@ absl::Status VerifyDb(const CheckerAdapter& adapter, const DbRef& ref, VerifyRep
   absl::Status status = ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
     ++report.groups;
     std::string broken = g.Broken(adapter);
-    if (!broken.empty()) report.problems.push_back({ref.shown, g.group, broken});
+    if (!broken.empty()) {
+      report.problems.push_back({ref.shown, g.group, broken, adapter.GroupLabel(g.group)});
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) report.problems.push_back({ref.shown, "", std::string(status.message())});
@@ -157,8 +159,8 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
           std::string why = g.Broken(adapter);
           if (!why.empty()) {
             broken.insert(g.group);
-            repaired.push_back(
-                absl::StrCat(ref.shown, ": removed group ", g.group, " (", why, ")"));
+            repaired.push_back(absl::StrCat(ref.shown, ": removed group ",
+                                            adapter.GroupLabel(g.group), " (", why, ")"));
           }
           return absl::OkStatus();
         }));
@@ -208,7 +210,7 @@ void PrintVerify(const VerifyReport& report, std::ostream& out, bool json) {
   }
   for (const std::string& r : report.repaired) out << "repaired: " << r << "\n";
   for (const Problem& p : report.problems) {
-    out << p.where << (p.group.empty() ? "" : ": group " + p.group) << ": " << p.what << "\n";
+    out << p.where << (p.group.empty() ? "" : ": group " + p.label) << ": " << p.what << "\n";
   }
   out << report.databases << " databases, " << report.groups << " groups: "
       << (report.problems.empty() ? "no problems"

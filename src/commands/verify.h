@@ -22,6 +22,7 @@ struct Problem {
   std::string where;  // Database file or directory.
   std::string group;  // Empty for whole-database problems.
   std::string what;
+  std::string label;  // The group as users read it (CheckerAdapter::GroupLabel).
 };
 
 struct VerifyReport {

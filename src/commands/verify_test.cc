@@ -43,7 +43,7 @@ std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime,
 // The groups a problem list names, "" for whole-database problems.
 std::set<std::string> GroupsIn(const std::vector<Problem>& problems) {
   std::set<std::string> out;
-  for (const Problem& p : problems) out.insert(p.group);
+  for (const Problem& p : problems) out.insert(ModuleOfGroup(p.group));
   return out;
 }
 
@@ -146,7 +146,7 @@ TEST_F(VerifyTest, EachBrokenGroupIsReported) {
   EXPECT_EQ(r->problems.size(), kBroken.size()) << Describe(r->problems);
   std::map<std::string, std::string> what;
   for (const Problem& p : r->problems) {
-    what[p.group] = p.what;
+    what[ModuleOfGroup(p.group)] = p.what;
     EXPECT_EQ(p.where, db_);
   }
   EXPECT_EQ(what["bad/meta_only"], "meta row without data row");
@@ -244,13 +244,14 @@ TEST_F(VerifyTest, RepairRemovesExactlyTheBrokenGroups) {
   for (const std::string& group : kBroken) {
     bool listed = false;
     for (const std::string& line : r->repaired) {
-      listed = listed || absl::StrContains(line, absl::StrCat("removed group ", group, " ("));
+      listed = listed ||
+               absl::StrContains(line, absl::StrCat("removed group ", group, " (files, JSON) ("));
     }
     EXPECT_TRUE(listed) << group;
   }
   Rows expected;
   for (const auto& [key, value] : before) {
-    if (kBroken.count(adapter_.GroupOf(key)) == 0) expected[key] = value;
+    if (kBroken.count(ModuleOf(key)) == 0) expected[key] = value;
   }
   EXPECT_EQ(Read(db_), expected);
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
@@ -291,7 +292,7 @@ TEST_F(VerifyTest, RepairSalvagesATruncatedDatabase) {
   for (const auto& [key, value] : salvaged) {
     ASSERT_EQ(original.count(key), 1u) << key;
     EXPECT_EQ(value, original.at(key)) << key;
-    std::string group = adapter_.GroupOf(key);
+    std::string group = ModuleOf(key);
     EXPECT_EQ(salvaged.count(group + ".meta.json") + salvaged.count(group + ".data.json"), 2u)
         << group;
   }
@@ -345,7 +346,7 @@ TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
   EXPECT_EQ(ReadLiveState(RealFs(), layout, "3.11")->kind, LiveState::Kind::kGeneration);
   Rows expected;
   for (const auto& [key, value] : before) {
-    if (kBroken.count(adapter_.GroupOf(key)) == 0) expected[key] = value;
+    if (kBroken.count(ModuleOf(key)) == 0) expected[key] = value;
   }
   EXPECT_EQ(Read(live), expected);
   EXPECT_EQ(Read(JoinPath(layout.live_path("3.11"), "cache.1.db")).size(), 4u);
@@ -365,7 +366,8 @@ TEST_F(VerifyTest, PrintVerify) {
   EXPECT_EQ(parsed->Find("databases")->number, 1);
   std::ostringstream text;
   PrintVerify(*r, text, /*json=*/false);
-  EXPECT_NE(text.str().find(absl::StrCat(db_, ": group bad/orphan: data row without meta row")),
+  EXPECT_NE(text.str().find(
+                absl::StrCat(db_, ": group bad/orphan (files, JSON): data row without meta row")),
             std::string::npos)
       << text.str();
   EXPECT_NE(text.str().find("4 problems"), std::string::npos) << text.str();

@@ -37,6 +37,17 @@ class Stmt {
   absl::string_view ColumnText(int i) const;
   int ColumnType(int i) const { return sqlite3_column_type(stmt_, i); }
   int ColumnBytes(int i) const { return sqlite3_column_bytes(stmt_, i); }
+  // The column's bytes (text or blob), valid until the next Step or Reset.
+  absl::string_view ColumnBlob(int i) const {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    return absl::string_view(static_cast<const char*>(p),
+                             static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+  }
+  // Column types, without the C API's constants.
+  bool ColumnIsNumber(int i) const {
+    int t = sqlite3_column_type(stmt_, i);
+    return t == SQLITE_FLOAT || t == SQLITE_INTEGER;
+  }
   sqlite3_stmt* raw() { return stmt_; }
 
  private:
@@ -68,6 +79,8 @@ class Db {
 
   const std::string& path() const { return path_; }
   sqlite3* raw() { return db_; }
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  int64_t Changes() const { return sqlite3_changes(db_); }
   // Status for the connection's last error: "<path>: <message>".
   absl::Status Error(int rc, absl::string_view context) const;
 

@@ -142,4 +142,14 @@ absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& 
   return rows;
 }
 
+std::string ModuleOf(const std::string& key) {
+  size_t slash = key.rfind('/');
+  size_t dot = key.find('.', slash == std::string::npos ? 0 : slash + 1);
+  return dot == std::string::npos ? key : key.substr(0, dot);
+}
+
+std::string ModuleOfGroup(const std::string& group) {
+  return ModuleOf(group.substr(group.find(':') + 1));
+}
+
 }  // namespace typecache

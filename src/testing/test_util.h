@@ -56,6 +56,13 @@ absl::StatusOr<std::map<std::string, std::string>> ReadRows(const std::string& d
 // PRAGMA integrity_check result ("ok" when healthy).
 absl::StatusOr<std::string> IntegrityCheck(const std::string& db_path);
 
+// The module a cache key belongs to: the key up to the first dot of its basename
+// ("pkg/a.meta.json" -> "pkg/a"). Tests compare by module where groups of one module's formats
+// do not matter.
+std::string ModuleOf(const std::string& key);
+// The module of a group name ("files2:pkg/a.json" -> "pkg/a"; "" stays "").
+std::string ModuleOfGroup(const std::string& group);
+
 // Rows of one mypy module group in the JSON layout: X.meta.json + X.data.json.
 std::vector<Row> ModuleRows(const std::string& module, const std::string& tag, double mtime);
 // ModuleRows of modules "pkg/m<from>" .. "pkg/m<to - 1>".

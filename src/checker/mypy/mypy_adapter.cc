@@ -139,17 +139,68 @@ const std::vector<std::string>& MypyAdapter::tables() const {
   return *kTables;
 }
 
-std::string MypyAdapter::GroupOf(absl::string_view key) const {
+namespace {
+
+// "a/b.meta.json" -> "a/b": the key up to the first dot of its basename.
+absl::string_view StemOf(absl::string_view key) {
   size_t slash = key.rfind('/');
-  size_t base = slash == absl::string_view::npos ? 0 : slash + 1;
-  size_t dot = key.find('.', base);
-  return std::string(dot == absl::string_view::npos ? key : key.substr(0, dot));
+  size_t dot = key.find('.', slash == absl::string_view::npos ? 0 : slash + 1);
+  return dot == absl::string_view::npos ? key : key.substr(0, dot);
 }
 
-std::pair<std::string, std::string> MypyAdapter::GroupRange(absl::string_view group) const {
-  // Keys of a group are "<group>.<suffix>"; '/' sorts right after '.', so [group".", group"/")
-  // holds exactly the keys that start with "<group>.".
-  return {absl::StrCat(group, "."), absl::StrCat(group, "/")};
+}  // namespace
+
+const std::vector<std::string>& MypyAdapter::families() const {
+  static const std::vector<std::string>* kFamilies = new std::vector<std::string>{"json", "ff"};
+  return *kFamilies;
+}
+
+std::string MypyAdapter::GroupOf(absl::string_view table, absl::string_view key) const {
+  absl::string_view stem = StemOf(key);
+  if (stem.size() < key.size()) {
+    absl::string_view last = key.substr(key.rfind('.') + 1);
+    for (const std::string& family : families()) {
+      if (last == family) return absl::StrCat(table, ":", stem, ".", family);
+    }
+  }
+  return absl::StrCat(table, ":", stem);
+}
+
+GroupSelector MypyAdapter::Select(absl::string_view group) const {
+  GroupSelector s;
+  size_t colon = group.find(':');
+  absl::string_view stem = group;
+  if (colon != absl::string_view::npos) {
+    s.table = std::string(group.substr(0, colon));
+    absl::string_view rest = group.substr(colon + 1);
+    stem = StemOf(rest);
+    s.family = stem.size() < rest.size() ? std::string(rest.substr(stem.size() + 1)) : "";
+  }
+  // Keys of a module are "<stem>.<suffix>"; '/' sorts right after '.', so [stem".", stem"/")
+  // holds exactly the keys that start with "<stem>.".
+  s.lo = absl::StrCat(stem, ".");
+  s.hi = absl::StrCat(stem, "/");
+  s.exact = std::string(stem);
+  return s;
+}
+
+std::string MypyAdapter::GroupLabel(absl::string_view group) const {
+  GroupSelector s = Select(group);
+  if (s.table.empty()) return s.exact;
+  std::string format = !s.family.has_value() || s.family->empty() ? "other rows"
+                       : *s.family == "ff"                        ? "fixed format"
+                                                                  : "JSON";
+  return absl::StrCat(s.exact, " (", s.table, ", ", format, ")");
+}
+
+RowFacts::Role MypyAdapter::RoleOf(absl::string_view key) const {
+  if (absl::StartsWith(key, "@")) return RowFacts::Role::kOther;
+  absl::string_view stem = StemOf(key);
+  if (stem.size() >= key.size()) return RowFacts::Role::kOther;
+  absl::string_view kind = key.substr(stem.size() + 1);
+  if (absl::StartsWith(kind, "meta.")) return RowFacts::Role::kMeta;
+  if (absl::StartsWith(kind, "data.")) return RowFacts::Role::kData;
+  return RowFacts::Role::kOther;
 }
 
 RowFacts MypyAdapter::DescribeRow(absl::string_view key, absl::string_view data) const {
@@ -193,7 +244,8 @@ RowFacts MypyAdapter::DescribeRow(absl::string_view key, absl::string_view data)
 }
 
 bool MypyAdapter::NeedsMetaAndData(absl::string_view group) const {
-  return !absl::StartsWith(group, "@");
+  size_t colon = group.find(':');
+  return !absl::StartsWith(colon == absl::string_view::npos ? group : group.substr(colon + 1), "@");
 }
 
 absl::StatusOr<std::string> MypyAdapter::InstalledVersion() const {

@@ -5,10 +5,14 @@
 // - Databases: <cache>/<X.Y>/cache.db, or the 2.x shards <cache>/<X.Y>/cache.<n>.db.
 // - Tables: `files` (TEXT data, mypy <= 1.13) and `files2` (BLOB data, mypy >= 1.14), keyed by
 //   `path`.
-// - Groups: a key's group is the key up to the first dot of its basename, so
-//   "email/mime/text.meta.json", ".data.json", ".meta.ff", ".data.ff", ".err.ff",
-//   ".meta_ex.ff" and ".deps.json" form the group "email/mime/text". A global key such as
-//   "@plugins_snapshot.json" is a group of its own ("@plugins_snapshot").
+// - Groups: "<table>:<module>.<family>", where <module> is the key up to the first dot of its
+//   basename and <family> its last suffix, "json" or "ff". So in files2,
+//   "email/mime/text.meta.json", ".data.json" and ".deps.json" form "files2:email/mime/text.json",
+//   and ".meta.ff", ".data.ff", ".err.ff", ".meta_ex.ff" form "files2:email/mime/text.ff": mypy
+//   1.18 (JSON) and 1.20 (fixed format) rows of one module are separate groups, as are rows of
+//   the tables `files` and `files2`. A global key such as "@plugins_snapshot.json" is a group of
+//   its own ("files2:@plugins_snapshot.json"). Group names without a table ("email/mime/text",
+//   from typecache 0.1 logs) select the module's rows in every table and family.
 // - Publishable: exit code 0 (clean) or 1 (type errors found), and no "INTERNAL ERROR".
 #ifndef TYPECACHE_SRC_CHECKER_MYPY_MYPY_ADAPTER_H_
 #define TYPECACHE_SRC_CHECKER_MYPY_MYPY_ADAPTER_H_
@@ -30,8 +34,11 @@ class MypyAdapter : public CheckerAdapter {
   bool IsDatabaseFile(absl::string_view name) const override;
   const std::vector<std::string>& tables() const override;
   absl::string_view key_column() const override { return "path"; }
-  std::string GroupOf(absl::string_view key) const override;
-  std::pair<std::string, std::string> GroupRange(absl::string_view group) const override;
+  const std::vector<std::string>& families() const override;
+  std::string GroupOf(absl::string_view table, absl::string_view key) const override;
+  GroupSelector Select(absl::string_view group) const override;
+  std::string GroupLabel(absl::string_view group) const override;
+  RowFacts::Role RoleOf(absl::string_view key) const override;
   RowFacts DescribeRow(absl::string_view key, absl::string_view data) const override;
   bool NeedsMetaAndData(absl::string_view group) const override;
   absl::StatusOr<std::string> InstalledVersion() const override;

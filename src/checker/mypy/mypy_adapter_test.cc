@@ -37,24 +37,51 @@ TEST_F(MypyAdapterTest, Basics) {
   EXPECT_EQ(mypy_.crash_marker(), "INTERNAL ERROR");
 }
 
-TEST_F(MypyAdapterTest, GroupOf) {
+TEST_F(MypyAdapterTest, GroupOfSeparatesTablesAndFormats) {
   for (const char* key :
-       {"email/mime/text.meta.json", "email/mime/text.data.json", "email/mime/text.meta.ff",
-        "email/mime/text.data.ff", "email/mime/text.err.ff", "email/mime/text.meta_ex.ff",
-        "email/mime/text.deps.json"}) {
-    EXPECT_EQ(mypy_.GroupOf(key), "email/mime/text") << key;
+       {"email/mime/text.meta.json", "email/mime/text.data.json", "email/mime/text.deps.json"}) {
+    EXPECT_EQ(mypy_.GroupOf("files2", key), "files2:email/mime/text.json") << key;
+    EXPECT_EQ(mypy_.GroupOf("files", key), "files:email/mime/text.json") << key;
   }
-  EXPECT_EQ(mypy_.GroupOf("@plugins_snapshot.json"), "@plugins_snapshot");
-  EXPECT_EQ(mypy_.GroupOf("pkg/__init__.meta.json"), "pkg/__init__");
-  EXPECT_EQ(mypy_.GroupOf("builtins.data.json"), "builtins");
-  EXPECT_EQ(mypy_.GroupOf("email/mime/text/sub.meta.json"), "email/mime/text/sub");
-  // A dot in a directory name does not end the group.
-  EXPECT_EQ(mypy_.GroupOf("a.b/c.meta.json"), "a.b/c");
-  EXPECT_EQ(mypy_.GroupOf("nodot"), "nodot");
+  for (const char* key : {"email/mime/text.meta.ff", "email/mime/text.data.ff",
+                          "email/mime/text.err.ff", "email/mime/text.meta_ex.ff"}) {
+    EXPECT_EQ(mypy_.GroupOf("files2", key), "files2:email/mime/text.ff") << key;
+  }
+  EXPECT_EQ(mypy_.GroupOf("files2", "@plugins_snapshot.json"), "files2:@plugins_snapshot.json");
+  EXPECT_EQ(mypy_.GroupOf("files2", "pkg/__init__.meta.json"), "files2:pkg/__init__.json");
+  EXPECT_EQ(mypy_.GroupOf("files2", "email/mime/text/sub.meta.ff"),
+            "files2:email/mime/text/sub.ff");
+  // A dot in a directory name does not end the module.
+  EXPECT_EQ(mypy_.GroupOf("files2", "a.b/c.meta.json"), "files2:a.b/c.json");
+  EXPECT_EQ(mypy_.GroupOf("files2", "nodot"), "files2:nodot");
+  EXPECT_EQ(mypy_.GroupOf("files2", "x.odd"), "files2:x");
 }
 
-TEST_F(MypyAdapterTest, GroupRangeHoldsExactlyTheGroupsKeys) {
-  const std::set<std::string> keys = {
+TEST_F(MypyAdapterTest, RoleOfKeys) {
+  EXPECT_EQ(mypy_.RoleOf("a/b.meta.json"), RowFacts::Role::kMeta);
+  EXPECT_EQ(mypy_.RoleOf("a/b.meta.ff"), RowFacts::Role::kMeta);
+  EXPECT_EQ(mypy_.RoleOf("a/b.data.ff"), RowFacts::Role::kData);
+  EXPECT_EQ(mypy_.RoleOf("a/b.meta_ex.ff"), RowFacts::Role::kOther);
+  EXPECT_EQ(mypy_.RoleOf("a/b.err.ff"), RowFacts::Role::kOther);
+  EXPECT_EQ(mypy_.RoleOf("@plugins_snapshot.json"), RowFacts::Role::kOther);
+}
+
+// What SQL selects for a selector (cache_db.cc's GroupCondition), restated.
+bool Selects(const MypyAdapter& mypy, const GroupSelector& s, const std::string& table,
+             const std::string& key) {
+  if (!s.table.empty() && s.table != table) return false;
+  if (!((key >= s.lo && key < s.hi) || key == s.exact)) return false;
+  if (!s.family.has_value()) return true;
+  auto ends = [&](const std::string& f) { return absl::EndsWith(key, "." + f); };
+  if (!s.family->empty()) return ends(*s.family);
+  for (const std::string& f : mypy.families()) {
+    if (ends(f)) return false;
+  }
+  return true;
+}
+
+TEST_F(MypyAdapterTest, SelectHoldsExactlyTheGroupsRows) {
+  const std::vector<std::string> keys = {
       "email/mime/text.meta.json",
       "email/mime/text.data.json",
       "email/mime/text.meta.ff",
@@ -62,6 +89,7 @@ TEST_F(MypyAdapterTest, GroupRangeHoldsExactlyTheGroupsKeys) {
       "email/mime/text.err.ff",
       "email/mime/text.meta_ex.ff",
       "email/mime/text.deps.json",
+      "email/mime/text.odd",
       // Neighbours that must stay outside.
       "email/mime/text2.meta.json",
       "email/mime/textx.data.json",
@@ -77,27 +105,33 @@ TEST_F(MypyAdapterTest, GroupRangeHoldsExactlyTheGroupsKeys) {
       "@plugins_snapshot.json",
       "pkg/__init__.meta.json",
   };
-  auto [first, last] = mypy_.GroupRange("email/mime/text");
-  ASSERT_LT(first, last);
-  std::set<std::string> in_range(keys.lower_bound(first), keys.lower_bound(last));
-  std::set<std::string> in_group;
-  for (const std::string& key : keys) {
-    // A key without a suffix ("email/mime/text") is no cache key: not in the range.
-    if (mypy_.GroupOf(key) == "email/mime/text" && key != "email/mime/text") in_group.insert(key);
-  }
-  EXPECT_EQ(in_group.size(), 7u);
-  EXPECT_EQ(in_range, in_group);
-
-  // The same holds for every group among the keys.
-  for (const std::string& key : keys) {
-    std::string group = mypy_.GroupOf(key);
-    auto range = mypy_.GroupRange(group);
-    for (const std::string& other : keys) {
-      bool inside = other >= range.first && other < range.second;
-      bool same = mypy_.GroupOf(other) == group && other != group;
-      EXPECT_EQ(inside, same) << "group " << group << ", key " << other;
+  int checked = 0;
+  for (const std::string& table : {"files", "files2"}) {
+    for (const std::string& key : keys) {
+      std::string group = mypy_.GroupOf(table, key);
+      GroupSelector s = mypy_.Select(group);
+      for (const std::string& other_table : {"files", "files2"}) {
+        for (const std::string& other : keys) {
+          bool same = mypy_.GroupOf(other_table, other) == group;
+          EXPECT_EQ(Selects(mypy_, s, other_table, other), same)
+              << "group " << group << ", row " << other_table << ":" << other;
+          ++checked;
+        }
+      }
     }
   }
+  EXPECT_EQ(checked, 2 * 21 * 2 * 21);
+}
+
+TEST_F(MypyAdapterTest, LegacyGroupNamesSelectEveryTableAndFamily) {
+  GroupSelector s = mypy_.Select("email/mime/text");
+  EXPECT_EQ(s.table, "");
+  EXPECT_FALSE(s.family.has_value());
+  for (const char* key : {"email/mime/text.meta.json", "email/mime/text.err.ff"}) {
+    EXPECT_TRUE(Selects(mypy_, s, "files", key)) << key;
+    EXPECT_TRUE(Selects(mypy_, s, "files2", key)) << key;
+  }
+  EXPECT_FALSE(Selects(mypy_, s, "files2", "email/mime/text2.meta.json"));
 }
 
 TEST_F(MypyAdapterTest, IsDatabaseDir) {

@@ -135,7 +135,7 @@ TEST_F(SnapshotTest, CopiesHaveCaptureInstalled) {
   TC_ASSERT_OK(WriteRows(copy, Schema::kFiles2, ModuleRows("pkg/m1", "run", 3)));
   absl::StatusOr<std::set<std::string>> groups = FinishCapture(copy, adapter_);
   ASSERT_TRUE(groups.ok());
-  EXPECT_EQ(*groups, std::set<std::string>{"pkg/m1"});
+  EXPECT_EQ(*groups, std::set<std::string>{"files2:pkg/m1.json"});
 }
 
 TEST_F(SnapshotTest, ForeignDirectoryIsCopiedAndRecordedAsForeign) {
