@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/base/status_macros.h"
@@ -62,7 +63,17 @@ absl::Status CopySchemaOf(Db& dst, absl::string_view src_schema, absl::string_vi
     if (!row) break;
     ddl.emplace_back(stmt.ColumnText(0));
   }
-  for (const std::string& sql : ddl) RETURN_IF_ERROR(dst.Exec(sql));
+  for (std::string sql : ddl) {
+    // Index names are per database, not per table: mypy 1.0.1's `files` and mypy >= 1.14's
+    // `files2` both name theirs path_idx, and in a database holding both tables (after an
+    // upgrade) only the first exists, because mypy creates it IF NOT EXISTS. Do the same.
+    for (absl::string_view create : {"CREATE INDEX ", "CREATE UNIQUE INDEX "}) {
+      if (absl::StartsWith(sql, create) && !absl::StrContains(sql, "IF NOT EXISTS")) {
+        sql.insert(create.size(), "IF NOT EXISTS ");
+      }
+    }
+    RETURN_IF_ERROR(dst.Exec(sql));
+  }
   return absl::OkStatus();
 }
 

@@ -10,11 +10,14 @@ rows with mypy's exact schemas:
                {"op": "print", "text": "...", "stream": "stdout" | "stderr"},
                {"op": "sleep", "seconds": 1.5},
                {"op": "touch", "path": "FILE"},
-               {"op": "bulk", "prefix": "gen", "count": 10000, "mtime": 5.0}],
+               {"op": "bulk", "prefix": "gen", "count": 10000, "mtime": 5.0},
+               {"op": "copy", "src": "FIXTURE.db", "table": "files2", "db": "cache.db"}],
    "on_sigterm": "FILE", "exit": 0}
 
 Values starting with "hex:" are BLOBs (files2); "repeat:x:N" is N times "x"; others are TEXT. "bulk" writes `count` module
-groups (JSON meta + data rows) into cache.db's `files` table in one transaction.
+groups (JSON meta + data rows) into cache.db's `files` table in one transaction. "copy" writes
+every row of `table` in the database `src` (a real mypy cache, e.g. a fixture) the way that
+mypy wrote them, bytes and mtimes unchanged.
 """
 
 import json
@@ -76,6 +79,18 @@ def main():
                 c.execute("INSERT OR REPLACE INTO %s(path, mtime, data) VALUES(?, ?, ?)" % table,
                           (path, mtime, value))
             c.execute("COMMIT")
+        elif op == "copy":
+            c = conn_for(action.get("db", "cache.db"))
+            table = action["table"]
+            c.execute(SCHEMA[table])
+            c.execute("CREATE INDEX IF NOT EXISTS path_idx ON %s(path)" % table)
+            src = sqlite3.connect("file:%s?mode=ro" % action["src"], uri=True)
+            c.execute("BEGIN")
+            for path, mtime, data in src.execute("SELECT path, mtime, data FROM %s" % table):
+                c.execute("INSERT OR REPLACE INTO %s(path, mtime, data) VALUES(?, ?, ?)" % table,
+                          (path, mtime, data))
+            c.execute("COMMIT")
+            src.close()
         elif op == "delete":
             c = conn_for(action.get("db", "cache.db"))
             for key in action["keys"]:
