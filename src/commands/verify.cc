@@ -116,7 +116,7 @@ absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const
   }
   if (target.kind == Target::Kind::kCacheDir) {
     ASSIGN_OR_RETURN(SweepReport dead,
-                     SweepDeadRuns(fs, Layout(target.path), absl::Minutes(10), /*dry_run=*/true));
+                     SweepDeadRuns(fs, Layout(target.path), kDeadRunMinAge, /*dry_run=*/true));
     for (const std::string& id : dead.removed) {
       report.problems.push_back({JoinPath(Layout(target.path).runs_dir(), id), "",
                                  "stray private copy or stale lock of a dead run"});
@@ -133,7 +133,7 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
   for (const Problem& p : before.problems) needs_edit.insert(p.where);
   if (target.kind == Target::Kind::kCacheDir) {
     ASSIGN_OR_RETURN(SweepReport swept,
-                     SweepDeadRuns(fs, Layout(target.path), absl::Minutes(10), false));
+                     SweepDeadRuns(fs, Layout(target.path), kDeadRunMinAge, false));
     for (const std::string& id : swept.removed) {
       repaired.push_back(absl::StrCat("removed the private copy of dead run ", id));
     }

@@ -219,7 +219,8 @@ TEST_F(VerifyTest, StrayCopyOfADeadRunIsReportedAndRepaired) {
   std::string run = JoinPath(layout.runs_dir(), "deadrun");
   TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(run, "3.11")));
   TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(run, "3.11/cache.db"), "x"));
-  timespec old = absl::ToTimespec(absl::Now() - absl::Hours(1));
+  // 90 s old: past the 60 s that `run` uses (kDeadRunMinAge), as docs/layout.md says.
+  timespec old = absl::ToTimespec(absl::Now() - absl::Seconds(90));
   timespec times[2] = {old, old};
   ASSERT_EQ(::utimensat(AT_FDCWD, run.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
   absl::StatusOr<VerifyReport> r = VerifyPath(cache);

@@ -32,8 +32,12 @@ struct SweepReport {
   int live = 0;                      // Runs found alive.
 };
 
+// How old a dead run's leftovers must be before they are removed (docs/layout.md): `run`,
+// `verify` and `verify --repair` all use this one figure.
+inline constexpr absl::Duration kDeadRunMinAge = absl::Seconds(60);
+
 absl::StatusOr<SweepReport> SweepDeadRuns(Fs& fs, const Layout& layout,
-                                          absl::Duration min_age = absl::Seconds(60),
+                                          absl::Duration min_age = kDeadRunMinAge,
                                           bool dry_run = false);
 
 // The id of a run entry name: "<id>", "<id>.lock", "<id>.3.11.link" -> "<id>".
