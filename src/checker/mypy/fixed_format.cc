@@ -31,12 +31,12 @@ constexpr uint8_t kTagDict = 30;
 constexpr uint8_t kLongInt = 0x0F;
 
 // Smallest encodings, used to bound counts by the bytes left before reserving anything.
-constexpr size_t kMinStr = 1;            // bare length byte
-constexpr size_t kMinInt = 1;            // one-byte int
-constexpr size_t kMinValue = 1;          // a tag
-constexpr size_t kMinDictEntry = 2;      // key length + value tag
-constexpr size_t kMinIgnoredEntry = 4;   // tagged int (2) + empty str list (2)
-constexpr size_t kMinError = 15;         // 24, None, 4 x tagged int, 2 x empty str, None
+constexpr size_t kMinStr = 1;           // bare length byte
+constexpr size_t kMinInt = 1;           // one-byte int
+constexpr size_t kMinValue = 1;         // a tag
+constexpr size_t kMinDictEntry = 2;     // key length + value tag
+constexpr size_t kMinIgnoredEntry = 4;  // tagged int (2) + empty str list (2)
+constexpr size_t kMinError = 15;        // 24, None, 4 x tagged int, 2 x empty str, None
 
 // Strict UTF-8 as CPython decodes it: no overlongs, no surrogates, nothing above U+10FFFF.
 // Returns the offset of the first invalid byte, or npos.
@@ -102,8 +102,9 @@ class Reader {
 
   absl::Status Need(const Field& f, size_t at, size_t n, absl::string_view what) const {
     if (left() >= n) return absl::OkStatus();
-    return Fail(f, at, absl::StrCat("truncated: ", what, " needs ", n, " byte", n == 1 ? "" : "s",
-                                    ", ", left(), " left"));
+    return Fail(f, at,
+                absl::StrCat("truncated: ", what, " needs ", n, " byte", n == 1 ? "" : "s", ", ",
+                             left(), " left"));
   }
 
   absl::StatusOr<uint8_t> Byte(const Field& f, absl::string_view what) {
@@ -559,8 +560,7 @@ bool FixedMeta::operator==(const FixedMeta& o) const {
          options == o.options && suppressed_deps_opts == o.suppressed_deps_opts &&
          dep_prios == o.dep_prios && dep_lines == o.dep_lines && dep_hashes == o.dep_hashes &&
          interface_hash == o.interface_hash && trans_dep_hash == o.trans_dep_hash &&
-         version_id == o.version_id && ignore_all == o.ignore_all &&
-         plugin_data == o.plugin_data;
+         version_id == o.version_id && ignore_all == o.ignore_all && plugin_data == o.plugin_data;
 }
 
 bool FfError::operator==(const FfError& o) const {
@@ -577,15 +577,14 @@ bool FixedMetaEx::operator==(const FixedMetaEx& o) const {
 absl::StatusOr<FixedMeta> DecodeFixedMeta(absl::string_view bytes) {
   constexpr absl::string_view kKind = "fixed-format meta row";
   if (bytes.size() < 2) {
-    return absl::DataLossError(absl::StrCat(kKind, ": truncated header: ", bytes.size(),
-                                            " byte", bytes.size() == 1 ? "" : "s",
-                                            ", 2 needed"));
+    return absl::DataLossError(absl::StrCat(kKind, ": truncated header: ", bytes.size(), " byte",
+                                            bytes.size() == 1 ? "" : "s", ", 2 needed"));
   }
   FixedMeta m;
   m.buffer_format = static_cast<uint8_t>(bytes[0]);
   m.cache_version = static_cast<uint8_t>(bytes[1]);
-  if (m.buffer_format != kFfBufferFormat || (m.cache_version != kFfCacheVersionMypy120 &&
-                                             m.cache_version != kFfCacheVersionMypy2)) {
+  if (m.buffer_format != kFfBufferFormat ||
+      (m.cache_version != kFfCacheVersionMypy120 && m.cache_version != kFfCacheVersionMypy2)) {
     return absl::UnimplementedError(
         absl::StrCat(kKind, " written by a mypy this typecache does not know (header bytes ",
                      m.buffer_format, ", ", m.cache_version, ")"));
@@ -647,13 +646,13 @@ absl::Status CheckSideRow(absl::string_view key_or_suffix, absl::string_view byt
   const bool err = absl::EndsWith(key_or_suffix, kFfErrSuffix);
   const bool meta_ex = absl::EndsWith(key_or_suffix, kFfMetaExSuffix);
   if (!err && !meta_ex) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", key_or_suffix, "' is not a fixed-format side row (", kFfErrSuffix, ", ",
-        kFfMetaExSuffix, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("'", key_or_suffix,
+                                                   "' is not a fixed-format side row (",
+                                                   kFfErrSuffix, ", ", kFfMetaExSuffix, ")"));
   }
   if (bytes.empty()) {
-    return absl::DataLossError(absl::StrCat("fixed-format ", err ? kFfErrSuffix : kFfMetaExSuffix,
-                                            " row is empty"));
+    return absl::DataLossError(
+        absl::StrCat("fixed-format ", err ? kFfErrSuffix : kFfMetaExSuffix, " row is empty"));
   }
   if (err) return DecodeErrorsRow(bytes).status();
   return DecodeMetaExRow(bytes).status();

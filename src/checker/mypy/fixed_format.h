@@ -23,12 +23,11 @@
 #define TYPECACHE_SRC_CHECKER_MYPY_FIXED_FORMAT_H_
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -55,12 +54,12 @@ inline constexpr int kFfMaxNesting = 64;
 struct FfValue {
   enum class Kind { kNone, kBool, kInt, kFloat, kStr, kList, kTuple, kDict };
   Kind kind = Kind::kNone;
-  bool boolean = false;            // kBool
-  int64_t integer = 0;             // kInt
-  double real = 0;                 // kFloat (mypy 2.x only)
-  std::string str;                 // kStr
-  std::vector<std::string> keys;   // kDict: keys[i] belongs to items[i]
-  std::vector<FfValue> items;      // kList, kTuple, kDict
+  bool boolean = false;           // kBool
+  int64_t integer = 0;            // kInt
+  double real = 0;                // kFloat (mypy 2.x only)
+  std::string str;                // kStr
+  std::vector<std::string> keys;  // kDict: keys[i] belongs to items[i]
+  std::vector<FfValue> items;     // kList, kTuple, kDict
 
   // Value of the last entry named `key` of a dict (Python's dict semantics); nullptr if absent
   // or not a dict. O(entries).
@@ -84,16 +83,16 @@ struct FixedMeta {
   std::vector<std::string> suppressed;
   // `# type: ignore[...]` codes by line, wire order (duplicates kept; the JSON keeps the last).
   std::vector<std::pair<int64_t, std::vector<std::string>>> imports_ignored;
-  FfValue options;                          // always Kind::kDict
-  std::string suppressed_deps_opts;         // raw bytes
-  std::vector<int64_t> dep_prios;           // one per dependencies + suppressed entry
+  FfValue options;                   // always Kind::kDict
+  std::string suppressed_deps_opts;  // raw bytes
+  std::vector<int64_t> dep_prios;    // one per dependencies + suppressed entry
   std::vector<int64_t> dep_lines;
-  std::vector<std::string> dep_hashes;      // raw bytes, one per dependency
-  std::string interface_hash;               // raw bytes
-  std::string trans_dep_hash;               // raw bytes
-  std::string version_id;                   // "1.20.2", "2.3.1"
+  std::vector<std::string> dep_hashes;  // raw bytes, one per dependency
+  std::string interface_hash;           // raw bytes
+  std::string trans_dep_hash;           // raw bytes
+  std::string version_id;               // "1.20.2", "2.3.1"
   bool ignore_all = false;
-  FfValue plugin_data;                      // Kind::kNone without plugins
+  FfValue plugin_data;  // Kind::kNone without plugins
 
   bool operator==(const FixedMeta& other) const;
   bool operator!=(const FixedMeta& other) const { return !(*this == other); }
