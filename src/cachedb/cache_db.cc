@@ -1,5 +1,6 @@
 #include "src/cachedb/cache_db.h"
 
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -396,6 +397,51 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
   }
   stats.groups = static_cast<int64_t>(groups.size());
   return stats;
+}
+
+absl::StatusOr<int64_t> SalvageRows(Db& out, absl::string_view old_schema,
+                                    const CheckerAdapter& adapter) {
+  // Past the highest rowid SQLite can name, probing stops after this many misses in a row.
+  constexpr int64_t kMissesBeforeGivingUp = 4096;
+  int64_t copied = 0;
+  std::string o = QuoteIdent(old_schema);
+  for (const std::string& table : adapter.tables()) {
+    absl::StatusOr<bool> has = out.HasTable(table, old_schema);
+    if (!has.ok() || !*has) continue;
+    RETURN_IF_ERROR(CopySchemaOf(out, old_schema, table));
+    std::string t = QuoteIdent(table);
+    absl::StatusOr<int64_t> max_rowid =
+        out.QueryInt(absl::StrCat("SELECT max(rowid) FROM ", o, ".", t));
+    ASSIGN_OR_RETURN(
+        Stmt copy, out.Prepare(absl::StrCat("INSERT OR REPLACE INTO main.", t, " SELECT * FROM ", o,
+                                            ".", t, " WHERE rowid = ?")));
+    int64_t misses = 0;
+    for (int64_t rowid = 1;; ++rowid) {
+      if (max_rowid.ok() ? rowid > *max_rowid : misses >= kMissesBeforeGivingUp) break;
+      copy.Bind(1, rowid);
+      absl::Status ran = copy.Run();
+      (void)copy.Reset();
+      if (ran.ok() && out.Changes() > 0) {
+        ++copied;
+        misses = 0;
+      } else {
+        ++misses;
+      }
+    }
+  }
+  return copied;
+}
+
+absl::Status ClearWalHeader(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  char version[2] = {0, 0};
+  if (!f.seekg(18) || !f.read(version, 2)) return absl::OkStatus();  // No header to fix.
+  if (version[0] != 2 && version[1] != 2) return absl::OkStatus();
+  const char legacy[2] = {1, 1};
+  if (!f.seekp(18) || !f.write(legacy, 2) || !f.flush()) {
+    return absl::DataLossError(absl::StrCat(path, ": cannot rewrite the database header"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace typecache

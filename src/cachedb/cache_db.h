@@ -77,6 +77,19 @@ std::string FamilyCondition(const CheckerAdapter& adapter,
 std::string GroupCondition(const CheckerAdapter& adapter, const std::optional<std::string>& family);
 std::vector<std::string> AllFamilies(const CheckerAdapter& adapter);
 
+// Copies into `out` (main schema) every row of the cache tables of the damaged database attached
+// as `old` that SQLite can still read: rows are probed one by one by rowid, each copy its own
+// transaction, so an unreadable page loses only the rows on it (a scan in key order would stop
+// at the first one). Rows keep their bytes, mtime and storage classes. Returns the rows copied.
+// O(rowid range) lookups; the caller then drops the groups left incomplete.
+absl::StatusOr<int64_t> SalvageRows(Db& out, absl::string_view old_schema,
+                                    const CheckerAdapter& adapter);
+
+// Rewrites the header of the private copy `path` of a damaged WAL-mode database (mypy >= 1.20
+// sets journal_mode=WAL) to say rollback journal (header bytes 18 and 19 = 1), so SQLite reads
+// its pages without a -wal or -shm file. Only for copies that nothing else opens.
+absl::Status ClearWalHeader(const std::string& path);
+
 // Attaches `path` read-only under `schema` (URI filename, immutable=0).
 absl::Status AttachReadOnly(Db& db, const std::string& path, absl::string_view schema);
 

@@ -9,6 +9,7 @@
 namespace typecache {
 
 std::string GroupInfo::Broken(const CheckerAdapter& adapter) const {
+  if (!unknown.empty()) return "";
   if (!problems.empty()) return problems.front();
   if (!adapter.NeedsMetaAndData(group)) return "";
   if (has_meta && !has_data) return "meta row without data row";
@@ -17,6 +18,11 @@ std::string GroupInfo::Broken(const CheckerAdapter& adapter) const {
       *meta_data_mtime != static_cast<int64_t>(std::trunc(*data_mtime))) {
     return absl::StrCat("data row mtime ", static_cast<int64_t>(*data_mtime),
                         " does not match the meta's data_mtime ", *meta_data_mtime);
+  }
+  for (const std::string& kind : required_kinds) {
+    if (bytes_by_kind.count(kind) == 0) {
+      return absl::StrCat("no ", kind, " row beside the meta (the checker rechecks the module)");
+    }
   }
   return "";
 }
@@ -60,8 +66,10 @@ absl::Status ForEachGroup(Db& db, const CheckerAdapter& adapter, absl::string_vi
         RowFacts facts = adapter.DescribeRow(path, data);
         g.bytes_by_kind[facts.kind] += static_cast<int64_t>(data.size());
         if (!facts.problem.empty()) g.problems.push_back(absl::StrCat(path, ": ", facts.problem));
+        if (!facts.unknown.empty()) g.unknown = absl::StrCat(path, ": ", facts.unknown);
         if (facts.role == RowFacts::Role::kMeta) {
           g.has_meta = true;
+          g.required_kinds = facts.required_kinds;
           g.meta_data_mtime = facts.data_mtime;
           if (!facts.version.empty()) g.version = facts.version;
           if (!facts.source_path.empty()) g.source_path = facts.source_path;

@@ -28,10 +28,13 @@ struct GroupInfo {
   std::optional<int64_t> meta_data_mtime;  // What the meta says the data row's mtime is.
   std::string version;
   std::string source_path;
-  std::vector<std::string> problems;  // Malformed rows.
+  std::vector<std::string> problems;        // Malformed rows.
+  std::string unknown;                      // A row in a format this typecache does not know.
+  std::vector<std::string> required_kinds;  // Row kinds the meta row says the checker needs.
   std::map<std::string, int64_t> bytes_by_kind;
 
-  // Why the group cannot be used by the checker, or empty when it is healthy.
+  // Why the group cannot be used by the checker, or empty when it is healthy or of a format
+  // this typecache does not know (`unknown`: left alone).
   std::string Broken(const CheckerAdapter& adapter) const;
 };
 

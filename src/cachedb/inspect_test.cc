@@ -149,8 +149,8 @@ TEST_F(InspectTest, GlobalGroupsNeedNoMetaOrData) {
   EXPECT_EQ(groups[0].bytes_by_kind.count("global"), 1u);
 }
 
-TEST_F(InspectTest, FixedFormatRowsAreNotParsed) {
-  // mypy >= 1.14 binary rows: roles from the key, no JSON checks, so no data_mtime to compare.
+TEST_F(InspectTest, FixedFormatMetaOfAnUnknownMypyIsLeftAlone) {
+  // Header bytes (0, 255): a layout no known mypy writes. Never misread, never called broken.
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2,
                          {{"pkg/m.meta.ff", 7, std::string("\x00\xff", 2)},
                           {"pkg/m.data.ff", 9, "d"},
@@ -159,13 +159,14 @@ TEST_F(InspectTest, FixedFormatRowsAreNotParsed) {
   ASSERT_EQ(groups.size(), 1u);
   const GroupInfo& g = groups[0];
   EXPECT_EQ(g.table, "files2");
+  EXPECT_EQ(g.group, "files2:pkg/m.ff");
   EXPECT_TRUE(g.has_meta);
   EXPECT_TRUE(g.has_data);
   EXPECT_FALSE(g.meta_data_mtime.has_value());
   EXPECT_EQ(*g.data_mtime, 9);
-  EXPECT_EQ(g.newest_mtime, 9);
   EXPECT_EQ(g.bytes_by_kind.at("meta.ff"), 2);
   EXPECT_EQ(g.bytes_by_kind.at("meta_ex.ff"), 1);
+  EXPECT_NE(g.unknown.find("does not know"), std::string::npos) << g.unknown;
   EXPECT_EQ(g.Broken(adapter_), "");
 }
 

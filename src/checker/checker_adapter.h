@@ -30,6 +30,11 @@ struct RowFacts {
   std::optional<int64_t> data_mtime;  // A meta row's record of int(mtime) of its data row.
   std::string version;                // Checker version that wrote the row (when recorded).
   std::string source_path;            // Source file the group caches (when recorded).
+  // Non-empty when the row is in a format this typecache does not know (a newer checker): the
+  // row is left alone, never misread, and its group is neither healthy nor broken.
+  std::string unknown;
+  // Kinds of the other rows the checker needs beside this meta row ("err.ff" for mypy 1.20).
+  std::vector<std::string> required_kinds;
 };
 
 // Which rows form one group (CheckerAdapter::Select).

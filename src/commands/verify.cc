@@ -80,18 +80,24 @@ absl::Status Salvage(Fs& fs, const CheckerAdapter& adapter, const std::string& c
     // SQLite refuses to read any page of a database shorter than its header says (truncated)
     // unless writable_schema is on; then it reads what is there. Only `old` is read.
     RETURN_IF_ERROR(out.Exec("PRAGMA writable_schema=ON; PRAGMA main.journal_mode=MEMORY"));
+    RETURN_IF_ERROR(ClearWalHeader(copy));
     absl::Status attached = AttachReadOnly(out, copy, "old");
     if (attached.ok()) {
-      // No enclosing transaction: once a read of `old` hits a corrupt page, SQLite fails the
-      // COMMIT of the transaction it belongs to. So every group is committed on its own.
-      // Stops at the first unreadable page; everything copied before it is whole and healthy.
-      (void)ForEachGroup(out, adapter, "old", [&](const GroupInfo& g) -> absl::Status {
-        if (!g.Broken(adapter).empty()) return absl::OkStatus();
-        ASSIGN_OR_RETURN(TransferStats moved, ReplaceGroups(out, "old", {g.group}, adapter));
-        *kept += moved.groups;
-        return absl::OkStatus();
-      });
+      // Every row SQLite can still read, then only the groups that are whole and healthy.
+      (void)SalvageRows(out, "old", adapter);
       (void)out.Exec("DETACH DATABASE old");
+      std::set<std::string> broken;
+      RETURN_IF_ERROR(ForEachGroup(out, adapter, "main", [&](const GroupInfo& g) {
+        if (g.Broken(adapter).empty()) {
+          ++*kept;
+        } else {
+          broken.insert(g.group);
+        }
+        return absl::OkStatus();
+      }));
+      RETURN_IF_ERROR(out.Exec("BEGIN IMMEDIATE"));
+      RETURN_IF_ERROR(ReplaceGroups(out, "", broken, adapter).status());
+      RETURN_IF_ERROR(out.Exec("COMMIT"));
     }
     RETURN_IF_ERROR(out.Exec("PRAGMA journal_mode=DELETE"));
     RETURN_IF_ERROR(out.Close());

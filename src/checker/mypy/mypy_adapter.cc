@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "src/base/json.h"
+#include "src/checker/mypy/fixed_format.h"
 #include "src/os/fs.h"
 #include "src/os/subprocess.h"
 
@@ -141,6 +142,28 @@ const std::vector<std::string>& MypyAdapter::tables() const {
 
 namespace {
 
+// A fixed-format meta (mypy 1.20 and 2.x; tests/fixtures/mypy-caches/FORMAT-NOTES.md).
+RowFacts DescribeFixedFormatMeta(absl::string_view data, RowFacts facts) {
+  absl::StatusOr<FixedMeta> meta = DecodeFixedMeta(data);
+  if (absl::IsUnimplemented(meta.status())) {
+    facts.unknown = std::string(meta.status().message());
+    return facts;
+  }
+  facts.checked = true;
+  if (!meta.ok()) {
+    facts.problem = std::string(meta.status().message());
+    return facts;
+  }
+  facts.data_mtime = meta->data_mtime;
+  facts.version = meta->version_id;
+  facts.source_path = meta->path;
+  // mypy 1.20 reads the module's errors from X.err.ff, mypy 2.x the rest of its dependencies
+  // from X.meta_ex.ff; without them it rechecks the module ("Could not load ...").
+  if (meta->cache_version == kFfCacheVersionMypy120) facts.required_kinds = {"err.ff"};
+  if (meta->cache_version == kFfCacheVersionMypy2) facts.required_kinds = {"meta_ex.ff"};
+  return facts;
+}
+
 // "a/b.meta.json" -> "a/b": the key up to the first dot of its basename.
 absl::string_view StemOf(absl::string_view key) {
   size_t slash = key.rfind('/');
@@ -217,7 +240,14 @@ RowFacts MypyAdapter::DescribeRow(absl::string_view key, absl::string_view data)
   } else if (absl::StartsWith(facts.kind, "data.")) {
     facts.role = RowFacts::Role::kData;
   }
-  if (facts.kind != "meta.json") return facts;  // Fixed-format rows are binary: not parsed.
+  if (facts.kind == "meta.ff") return DescribeFixedFormatMeta(data, facts);
+  if (facts.kind == "err.ff" || facts.kind == "meta_ex.ff") {
+    facts.checked = true;
+    absl::Status side = CheckSideRow(key, data);
+    if (!side.ok()) facts.problem = std::string(side.message());
+    return facts;
+  }
+  if (facts.kind != "meta.json") return facts;  // Data rows are the checker's own business.
   facts.checked = true;
   absl::StatusOr<JsonValue> meta = ParseJson(data);
   if (!meta.ok()) {

@@ -1,0 +1,160 @@
+"""The damage matrix on copies of real caches written by mypy 1.0.1, 1.18.2, 1.20.2 and 2.3.1.
+
+For each fixture (tests/fixtures/mypy-caches/<version>/cache) and each kind of damage to the
+module group tinypkg.util: a data row's mtime changed (mypy: "data cache is modified"), the data
+row deleted, the meta row deleted, the side row mypy also needs deleted (.err.ff in 1.20,
+.meta_ex.ff in 2.x), and the database cut at half and at 90%:
+  - `typecache verify` exits 1 and names the group and the reason;
+  - `typecache verify --repair` leaves a cache that verifies clean, in which every row it kept is
+    byte for byte what mypy wrote, and, for row damage, every other group is untouched.
+"""
+import os
+import shutil
+import sqlite3
+
+import e2e_lib as e
+
+FIXTURES = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache", "tests", "fixtures",
+                        "mypy-caches")
+if not os.path.isdir(FIXTURES):
+    FIXTURES = os.path.join(e.HERE, "..", "fixtures", "mypy-caches")
+
+# version -> (table, suffix family, side row kind or None)
+VERSIONS = {
+    "1.0.1": ("files", "json", None),
+    "1.18.2": ("files2", "json", None),
+    "1.20.2": ("files2", "ff", "err.ff"),
+    "2.3.1": ("files2", "ff", "meta_ex.ff"),
+}
+MODULE = "tinypkg/util"
+
+
+def all_rows(cache):
+    """{(db file, table, key): (mtime, data)}."""
+    out = {}
+    for db in e.db_paths(cache):
+        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        try:
+            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            for t in ("files", "files2"):
+                if t in tables:
+                    for k, m, d in conn.execute("SELECT path, mtime, data FROM %s" % t):
+                        out[(os.path.basename(db), t, k)] = (m, d)
+        finally:
+            conn.close()
+    return out
+
+
+class FixtureDamageTest(e.E2ETestCase):
+    def fresh(self, version):
+        cache = os.path.join(self.work, version, "cache")
+        if os.path.exists(os.path.dirname(cache)):
+            shutil.rmtree(os.path.dirname(cache))
+        shutil.copytree(os.path.join(FIXTURES, version, "cache"), cache)
+        for root, dirs, files in os.walk(cache):
+            for n in dirs + files:
+                os.chmod(os.path.join(root, n), 0o755 if n in dirs else 0o644)
+        return cache
+
+    def db_with(self, cache, table, key):
+        for db in e.db_paths(cache):
+            conn = sqlite3.connect(db)
+            try:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name=?", (table,)).fetchone() \
+                        and conn.execute("SELECT 1 FROM %s WHERE path=?" % table, (key,)).fetchone():
+                    return db
+            finally:
+                conn.close()
+        self.fail("%s not in any database of %s" % (key, cache))
+
+    def sql(self, db, statement, *args):
+        conn = sqlite3.connect(db)
+        with conn:
+            n = conn.execute(statement, args).rowcount
+        conn.close()
+        self.assertEqual(n, 1, statement)
+
+    def verify(self, cache, *extra):
+        return self.typecache("verify", *extra, cache)
+
+    def check_row_damage(self, version, damage, reason):
+        table, family, _ = VERSIONS[version]
+        cache = self.fresh(version)
+        clean = self.verify(cache)
+        self.assertEqual(clean.returncode, 0, "%s fixture not clean: %s" % (version, clean.stdout))
+        before = all_rows(cache)
+        key, statement = damage(family)
+        db = self.db_with(cache, table, key)
+        self.sql(db, statement % table, key)
+        r = self.verify(cache)
+        self.assertEqual(r.returncode, 1, "%s, %s: %s" % (version, key, r.stdout))
+        line = [l for l in r.stdout.splitlines() if "group %s " % MODULE in l]
+        self.assertEqual(len(line), 1, r.stdout)
+        self.assertIn(reason, line[0])
+        fixed = self.verify(cache, "--repair")
+        self.assertEqual(fixed.returncode, 0, fixed.stdout + fixed.stderr)
+        again = self.verify(cache)
+        self.assertEqual(again.returncode, 0, again.stdout)
+        after = all_rows(cache)
+        # Exactly the damaged group went; every other row is what mypy wrote.
+        expected = {k: v for k, v in before.items()
+                    if not (k[1] == table and k[2].startswith(MODULE + ".")
+                            and k[2].endswith("." + family))}
+        self.assertEqual(after, expected, "%s, %s" % (version, key))
+        self.assertGreater(len(after), 50)
+
+    def test_row_damage_matrix(self):
+        cases = [
+            (lambda f: ("%s.data.%s" % (MODULE, f), "UPDATE %s SET mtime = mtime + 10 WHERE path = ?"),
+             "does not match the meta's data_mtime"),
+            (lambda f: ("%s.data.%s" % (MODULE, f), "DELETE FROM %s WHERE path = ?"),
+             "meta row without data row"),
+            (lambda f: ("%s.meta.%s" % (MODULE, f), "DELETE FROM %s WHERE path = ?"),
+             "data row without meta row"),
+        ]
+        done = 0
+        for version, (table, family, side) in VERSIONS.items():
+            for damage, reason in cases:
+                with self.subTest(version=version, reason=reason):
+                    self.check_row_damage(version, damage, reason)
+                    done += 1
+            if side:
+                with self.subTest(version=version, reason="side row"):
+                    self.check_row_damage(
+                        version,
+                        lambda f, side=side: ("%s.%s" % (MODULE, side), "DELETE FROM %s WHERE path = ?"),
+                        "no %s row" % side)
+                    done += 1
+        self.assertEqual(done, 14)
+
+    def test_truncated_database_is_salvaged(self):
+        done = 0
+        for version in VERSIONS:
+            for fraction in (0.5, 0.9):
+                with self.subTest(version=version, cut=fraction):
+                    cache = self.fresh(version)
+                    before = all_rows(cache)
+                    db = max(e.db_paths(cache), key=os.path.getsize)
+                    size = os.path.getsize(db)
+                    with open(db, "r+b") as f:
+                        f.truncate(int(size * fraction) // 4096 * 4096 or 4096)
+                    r = self.verify(cache)
+                    self.assertEqual(r.returncode, 1, r.stdout)
+                    self.assertIn(os.path.basename(db), r.stdout)
+                    fixed = self.verify(cache, "--repair")
+                    self.assertEqual(fixed.returncode, 0, fixed.stdout + fixed.stderr)
+                    print("%s cut at %d%%: %s" % (version, fraction * 100, fixed.stdout.strip()))
+                    again = self.verify(cache)
+                    self.assertEqual(again.returncode, 0, again.stdout)
+                    after = all_rows(cache)
+                    for k, v in after.items():
+                        self.assertEqual(before.get(k), v, k)
+                    # The other databases (2.x shards) keep all their rows.
+                    others = {k for k in before if k[0] != os.path.basename(db)}
+                    self.assertTrue(others <= set(after))
+                    done += 1
+        self.assertEqual(done, 8)
+
+
+if __name__ == "__main__":
+    e.main()
