@@ -63,8 +63,10 @@ struct MypyCacheSettings {
   bool incremental = true;
   std::string incremental_origin;
 
-  // The configuration file as mypy names it (options.config_file: "mypy.ini", "../setup.cfg",
-  // "/home/u/.mypy.ini"), empty when mypy reads none; and its absolute path.
+  // The configuration file whose settings apply, as mypy names it ("mypy.ini",
+  // "../setup.cfg", "/home/u/.mypy.ini"), empty when none; and its absolute path. (mypy's own
+  // options.config_file, which `mypy -v` logs, ends up holding --config-file's value even when
+  // that file was skipped, e.g. a "setup.cfg" without [mypy].)
   std::string config_file;
   std::string config_file_path;
   // What mypy would print about the configuration without stopping, e.g.
