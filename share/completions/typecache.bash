@@ -1,0 +1,95 @@
+# bash completion for typecache(1). Install as
+#   /usr/share/bash-completion/completions/typecache  (or source it from ~/.bashrc).
+# Subcommands and options follow src/cli.cc; "clean", "dir", "config get|set|unset" and
+# "remote pull|push|status|gc" are planned and completed already.
+
+_typecache() {
+  local cur prev words cword
+  if declare -F _init_completion >/dev/null 2>&1; then
+    _init_completion -n = || return
+  else
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+    words=("${COMP_WORDS[@]}")
+    cword=$COMP_CWORD
+  fi
+
+  local commands="run config stats verify prune merge compact clean dir remote"
+  local cmd="" i
+  for ((i = 1; i < cword; i++)); do
+    case "${words[i]}" in
+      --) # Everything after "run ... --" is the checker's command line.
+        if [[ $cmd == run ]]; then
+          if ((i + 1 == cword)); then
+            COMPREPLY=($(compgen -c -- "$cur"))
+          else
+            COMPREPLY=($(compgen -f -- "$cur"))
+          fi
+          return
+        fi ;;
+      -*) ;;
+      *) if [[ -z $cmd ]]; then cmd="${words[i]}"; fi ;;
+    esac
+  done
+
+  # Values of options.
+  case "$prev" in
+    --cache-dir|--into|--missing-sources)
+      COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --publish)
+      COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
+    --prefer)
+      COMPREPLY=($(compgen -W "newest first last" -- "$cur")); return ;;
+    --keep-version)
+      COMPREPLY=($(compgen -W "current" -- "$cur")); return ;;
+    --lock-timeout|--max-size|--older-than)
+      return ;;
+  esac
+
+  local common="--cache-dir --lock-timeout -h --help"
+  local opts=""
+  case "$cmd" in
+    "")
+      COMPREPLY=($(compgen -W "$commands --version -h --help" -- "$cur")); return ;;
+    run) opts="$common --max-size --publish -v --verbose --" ;;
+    config)
+      local sub=""
+      for ((i = 2; i < cword; i++)); do
+        case "${words[i]}" in get|set|unset) sub="${words[i]}" ;; esac
+      done
+      if [[ -z $sub && $cur != -* ]]; then
+        COMPREPLY=($(compgen -W "get set unset" -- "$cur")); return
+      fi
+      if [[ -n $sub && $cur != -* ]]; then
+        COMPREPLY=($(compgen -W "lock_timeout publish max_size verbose" -- "$cur")); return
+      fi
+      opts="$common --max-size --json" ;;
+    stats) opts="$common --json -z --zero" ;;
+    verify) opts="$common --json --repair" ;;
+    prune)
+      opts="$common --json --older-than --max-size --keep-version --missing-sources --orphans
+            --dead-tables -n --dry-run" ;;
+    merge) opts="--into --prefer --allow-mixed --json --lock-timeout -h --help" ;;
+    compact) opts="$common --json" ;;
+    clean|dir) opts="$common" ;;
+    remote)
+      if [[ $cur != -* ]]; then
+        local has_sub=""
+        for ((i = 2; i < cword; i++)); do
+          case "${words[i]}" in pull|push|status|gc) has_sub=1 ;; esac
+        done
+        if [[ -z $has_sub ]]; then
+          COMPREPLY=($(compgen -W "pull push status gc" -- "$cur")); return
+        fi
+      fi
+      opts="$common" ;;
+  esac
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+  else
+    case "$cmd" in  # Cache directories or database files.
+      stats|verify|prune|merge|compact) COMPREPLY=($(compgen -f -- "$cur")) ;;
+    esac
+  fi
+}
+complete -F _typecache typecache
