@@ -268,21 +268,22 @@ class HttpStore : public BlobStore {
     return session_->Perform(request, absl::StrCat(target_.display, path));
   }
 
-  // PUT; on 409 (a missing parent collection) MKCOL each ancestor and PUT once more.
+  // PUT; on 409 (a missing parent collection: Apache, RFC 4918) or 500 (nginx without
+  // create_full_put_path answers 500 to ENOENT) MKCOL each ancestor and PUT once more.
   absl::StatusOr<HttpResponse> PutCreatingCollections(absl::string_view key,
                                                       absl::string_view bytes,
                                                       const std::vector<std::string>& headers) {
     ASSIGN_OR_RETURN(HttpResponse r, Request("PUT", key, headers, bytes, 1 << 16));
-    if (r.status != 409 || key.find('/') == absl::string_view::npos) return r;
+    if ((r.status != 409 && r.status != 500) || key.find('/') == absl::string_view::npos) {
+      return r;
+    }
     size_t slash = 0;
     while ((slash = key.find('/', slash)) != absl::string_view::npos) {
       ++slash;
       ASSIGN_OR_RETURN(HttpResponse m, Request("MKCOL", key.substr(0, slash), {}, std::nullopt,
                                                1 << 16));
-      // 405: exists already; 409 would mean the base itself is missing (reported by the PUT).
-      if (!IsSuccess(m.status) && m.status != 405 && m.status != 409) {
-        return HttpStatusError(m.status, What("MKCOL", key.substr(0, slash)), m.body);
-      }
+      // 405: exists already. Anything else: the PUT's own answer is the better message.
+      if (!IsSuccess(m.status) && m.status != 405) return r;
     }
     return Request("PUT", key, headers, bytes, 1 << 16);
   }

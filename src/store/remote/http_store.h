@@ -1,8 +1,8 @@
 // HttpStore: BlobStore over WebDAV (nginx dav + dav-ext, Apache mod_dav) or plain HTTP GET/PUT.
 //
 // Contract: key K lives at <base URL>K. Put is PUT; when the server answers 409 (parent
-// collection missing: Apache, nginx without create_full_put_path) the missing collections are
-// created with MKCOL and the PUT is sent once more. List is PROPFIND Depth: 1 on each
+// collection missing: Apache) or 500 (what nginx without create_full_put_path answers then)
+// the missing collections are created with MKCOL and the PUT is sent once more. List is PROPFIND Depth: 1 on each
 // collection under the prefix, recursively (bounded by max_list_keys and a request budget).
 // Entries named *.tc-tmp-* (a crashed PutIfAbsent's temporary object) are never listed.
 //   PutIfAbsent, default: PUT <key>.tc-tmp-<random>, then MOVE it to the key with
