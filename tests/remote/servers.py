@@ -67,17 +67,26 @@ def die_with_parent():
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def log_tail(proc):
+    path = getattr(proc, "log_path", None)
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-20:])
+
+
 def wait_port(port, proc, name, timeout=20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            fail(f"{name} exited with status {proc.returncode} before listening (see above)")
+            fail(f"{name} exited with status {proc.returncode} before listening:\n"
+                 f"{log_tail(proc)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.02)
-    fail(f"{name} did not listen on port {port} within {timeout} s")
+    fail(f"{name} did not listen on port {port} within {timeout} s:\n{log_tail(proc)}")
 
 
 def need(program, package):
@@ -94,10 +103,12 @@ class Servers:
         self.info = {"tmp": tmp}
 
     def spawn(self, name, argv, **kwargs):
-        log("starting", " ".join(argv))
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sys.stderr,
-                                stderr=sys.stderr, preexec_fn=die_with_parent, cwd=self.tmp,
-                                **kwargs)
+        """Starts a server; its output goes to TMP/<name>.log, shown if it fails to start."""
+        log_path = os.path.join(self.tmp, f"{name}.{len(self.procs)}.log")
+        with open(log_path, "w") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    preexec_fn=die_with_parent, cwd=self.tmp, **kwargs)
+        proc.log_path = log_path
         self.procs.append((name, proc))
         return proc
 
@@ -106,7 +117,7 @@ class Servers:
         d = os.path.join(self.tmp, "redis")
         os.mkdir(d)
         sock = os.path.join(d, "redis.sock")
-        for _ in range(5):
+        for attempt in range(5):
             port = free_port()
             proc = self.spawn("redis", [exe, "--port", str(port), "--bind", "127.0.0.1",
                                         "--save", "", "--appendonly", "no", "--dir", d,
@@ -116,8 +127,10 @@ class Servers:
             try:
                 wait_port(port, proc, "redis-server", timeout=10)
                 break
-            except SystemExit:
-                continue
+            except SystemExit:  # the port was taken meanwhile: another one
+                proc.kill()
+                if attempt == 4:
+                    raise
         self.info["redis"] = {"port": port, "pid": proc.pid, "socket": sock}
 
     def nginx(self):

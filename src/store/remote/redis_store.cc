@@ -24,6 +24,14 @@ constexpr char kCasScript[] =
     "if (ARGV[1] == '0' and v == false) or (ARGV[1] == '1' and v == ARGV[2]) then "
     "redis.call('SET', KEYS[1], ARGV[3]) return 1 end return 0";
 
+// KEYS[1] = key, ARGV[1] = limit: nil if missing, the length if longer than the limit, else
+// the value. no-writes (Redis >= 7): runs on read-only replicas and when the server is OOM.
+constexpr char kGetScript[] =
+    "#!lua flags=no-writes\n"
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v then return false end "
+    "if #v > tonumber(ARGV[1]) then return #v end return v";
+
 constexpr int kMaxScanCalls = 1 << 20;
 
 struct ReplyDeleter {
@@ -68,31 +76,32 @@ class RedisStore : public BlobStore {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
     RETURN_IF_ERROR(ValidateKey(key));
     std::string name = Name(key);
-    // max + 1 bytes: a longer value shows up as exactly max + 1.
-    std::string last = absl::StrCat(options_.max_object_bytes);
+    std::string limit = absl::StrCat(options_.max_object_bytes);
+    if (!legacy_get_) {
+      ASSIGN_OR_RETURN(Reply reply, Command({"EVAL", kGetScript, "1", name, limit}, "GET " + name));
+      if (reply->type == REDIS_REPLY_ERROR && absl::StartsWith(reply->str, "ERR") &&
+          (absl::StrContains(reply->str, "compil") || absl::StrContains(reply->str, "shebang"))) {
+        legacy_get_ = true;  // Redis < 7: no script flags
+      } else {
+        return GetReply(reply.get(), name);
+      }
+    }
+    // Redis < 7: MULTI/EXISTS/GETRANGE 0 limit/EXEC in one round trip (refused when OOM).
     std::vector<std::vector<std::string>> commands = {
-        {"MULTI"}, {"EXISTS", name}, {"GETRANGE", name, "0", last}, {"EXEC"}};
+        {"MULTI"}, {"EXISTS", name}, {"GETRANGE", name, "0", limit}, {"EXEC"}};
     ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(commands, "GET " + name));
     redisReply* exec = replies[3].get();
-    if (exec->type == REDIS_REPLY_NIL) {
-      return absl::AbortedError(absl::StrCat("GET ", name, ": transaction aborted"));
-    }
     if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) {
       return absl::DataLossError(absl::StrCat("GET ", name, ": unexpected EXEC reply"));
     }
     redisReply* exists = exec->element[0];
     redisReply* value = exec->element[1];
     if (exists->type == REDIS_REPLY_ERROR) return ReplyError("GET " + name, exists->str);
-    if (value->type == REDIS_REPLY_ERROR) return ReplyError("GET " + name, value->str);
-    if (exists->type != REDIS_REPLY_INTEGER || value->type != REDIS_REPLY_STRING) {
+    if (exists->type != REDIS_REPLY_INTEGER) {
       return absl::DataLossError(absl::StrCat("GET ", name, ": unexpected reply types"));
     }
     if (exists->integer == 0) return std::optional<std::string>();
-    if (value->len > options_.max_object_bytes) {
-      return absl::OutOfRangeError(absl::StrFormat(
-          "GET %s: object larger than the limit of %d bytes", name, options_.max_object_bytes));
-    }
-    return std::optional<std::string>(std::string(value->str, value->len));
+    return GetReply(value, name);
   }
 
   absl::Status Put(absl::string_view key, absl::string_view bytes) override {
@@ -195,6 +204,21 @@ class RedisStore : public BlobStore {
 
  private:
   std::string Name(absl::string_view key) const { return absl::StrCat(target_.key_prefix, key); }
+
+  // A Get reply: nil (missing), an integer (the length of a value over the limit), a string.
+  absl::StatusOr<std::optional<std::string>> GetReply(redisReply* reply, const std::string& name) {
+    if (reply->type == REDIS_REPLY_ERROR) return ReplyError("GET " + name, reply->str);
+    if (reply->type == REDIS_REPLY_NIL) return std::optional<std::string>();
+    if (reply->type == REDIS_REPLY_INTEGER || (reply->type == REDIS_REPLY_STRING &&
+                                               reply->len > options_.max_object_bytes)) {
+      return absl::OutOfRangeError(absl::StrFormat(
+          "GET %s: object larger than the limit of %d bytes", name, options_.max_object_bytes));
+    }
+    if (reply->type != REDIS_REPLY_STRING) {
+      return absl::DataLossError(absl::StrCat("GET ", name, ": unexpected reply type"));
+    }
+    return std::optional<std::string>(std::string(reply->str, reply->len));
+  }
 
   absl::Status CheckSize(absl::string_view key, absl::string_view bytes) const {
     if (bytes.size() > options_.max_object_bytes) {
@@ -317,6 +341,7 @@ class RedisStore : public BlobStore {
   RedisTarget target_;
   StoreOptions options_;
   redisContext* ctx_ = nullptr;
+  bool legacy_get_ = false;
 };
 
 }  // namespace

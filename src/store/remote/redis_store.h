@@ -3,8 +3,10 @@
 // Contract: keys are stored as Redis strings named <prefix><key>. PutIfAbsent is SET NX and
 // CompareAndSwap one Lua script (both atomic on the server); List is SCAN MATCH <prefix>* with
 // COUNT list_page_size, at most max_list_keys keys and a bounded number of SCAN calls (SCAN may
-// return a key twice; List dedupes). Get is MULTI/EXISTS/GETRANGE 0 max/EXEC pipelined in one
-// round trip, so an object over max_object_bytes is never sent whole to the client.
+// return a key twice; List dedupes). Get is a read-only Lua script (flags=no-writes, so it works
+// on read-only replicas and while the server is OOM) that returns only the length of a value
+// over max_object_bytes, so such a value is never sent to the client; on Redis < 7 (no script
+// flags) it falls back to MULTI/EXISTS/GETRANGE 0 max/EXEC, which an OOM server refuses.
 // Cost: one round trip per call (List: one per SCAN page); the connection is opened on the
 // first call and kept.
 // Failure behaviour: see blob_store.h. The connect timeout bounds TCP connect; the request

@@ -19,6 +19,18 @@ constexpr int kMaxListPages = 1 << 20;
 
 bool IsSuccess(long status) { return status >= 200 && status < 300; }
 
+// A 404 that is about the bucket, not the key: an error even for Get.
+bool NoSuchBucket(const HttpResponse& r) {
+  return r.status == 404 && absl::StrContains(r.body, "<Code>NoSuchBucket</Code>");
+}
+
+absl::Status S3Error(const HttpResponse& r, absl::string_view what) {
+  if (NoSuchBucket(r)) {
+    return absl::FailedPreconditionError(absl::StrCat(what, ": the bucket does not exist"));
+  }
+  return HttpStatusError(r.status, what, r.body);
+}
+
 // The text of every <tag>...</tag> in `xml`, in order (S3's XML has no nesting of one tag in
 // itself and no attributes on these tags).
 std::vector<std::string> TagValues(absl::string_view xml, absl::string_view tag) {
@@ -50,8 +62,8 @@ class S3Store : public BlobStore {
     RETURN_IF_ERROR(ValidateKey(key));
     ASSIGN_OR_RETURN(HttpResponse r, Object("GET", key, {}, std::nullopt,
                                             options_.max_object_bytes));
-    if (r.status == 404) return std::optional<std::string>();
-    if (r.status != 200) return HttpStatusError(r.status, What("GET", key), r.body);
+    if (r.status == 404 && !NoSuchBucket(r)) return std::optional<std::string>();
+    if (r.status != 200) return S3Error(r, What("GET", key));
     return std::optional<std::string>(std::move(r.body));
   }
 
@@ -59,7 +71,7 @@ class S3Store : public BlobStore {
     RETURN_IF_ERROR(ValidateKey(key));
     RETURN_IF_ERROR(CheckSize(key, bytes));
     ASSIGN_OR_RETURN(HttpResponse r, Object("PUT", key, {}, bytes, 1 << 16));
-    if (!IsSuccess(r.status)) return HttpStatusError(r.status, What("PUT", key), r.body);
+    if (!IsSuccess(r.status)) return S3Error(r, What("PUT", key));
     return absl::OkStatus();
   }
 
@@ -79,8 +91,8 @@ class S3Store : public BlobStore {
     if (!expected) return ConditionalPut(key, replacement, "If-None-Match: *");
     ASSIGN_OR_RETURN(HttpResponse r, Object("GET", key, {}, std::nullopt,
                                             options_.max_object_bytes));
-    if (r.status == 404) return false;
-    if (r.status != 200) return HttpStatusError(r.status, What("GET", key), r.body);
+    if (r.status == 404 && !NoSuchBucket(r)) return false;
+    if (r.status != 200) return S3Error(r, What("GET", key));
     if (r.body != *expected) return false;
     if (r.etag.empty()) {
       return absl::UnimplementedError(absl::StrCat(What("GET", key), ": no ETag"));
@@ -109,7 +121,7 @@ class S3Store : public BlobStore {
       request.headers = SigningHeaders();
       request.max_response_bytes = size_t{64} << 20;
       ASSIGN_OR_RETURN(HttpResponse r, session_->Perform(request, What("LIST", prefix)));
-      if (r.status != 200) return HttpStatusError(r.status, What("LIST", prefix), r.body);
+      if (r.status != 200) return S3Error(r, What("LIST", prefix));
       for (std::string& key : TagValues(r.body, "Key")) {
         if (!absl::StartsWith(key, full_prefix)) continue;
         keys.insert(key.substr(target_.prefix.size()));
@@ -133,8 +145,8 @@ class S3Store : public BlobStore {
   absl::Status Delete(absl::string_view key) override {
     RETURN_IF_ERROR(ValidateKey(key));
     ASSIGN_OR_RETURN(HttpResponse r, Object("DELETE", key, {}, std::nullopt, 1 << 16));
-    if (IsSuccess(r.status) || r.status == 404) return absl::OkStatus();
-    return HttpStatusError(r.status, What("DELETE", key), r.body);
+    if (IsSuccess(r.status) || (r.status == 404 && !NoSuchBucket(r))) return absl::OkStatus();
+    return S3Error(r, What("DELETE", key));
   }
 
   StoreCapabilities capabilities() const override {
@@ -211,7 +223,7 @@ class S3Store : public BlobStore {
       if (IsSuccess(r.status)) return true;
       if (r.status == 412) return false;
       if (r.status == 409 && attempt < kMaxConflictRetries) continue;
-      return HttpStatusError(r.status, What("PUT", key), r.body);
+      return S3Error(r, What("PUT", key));
     }
   }
 
