@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/store/remote/blob_store.h"
+#include "src/store/remote/parallel.h"
 #include "src/store/remote/test_servers.h"
 
 namespace typecache {
@@ -160,7 +161,10 @@ TEST_P(ConformanceTest, PutIfAbsentTwice) {
 }
 
 TEST_P(ConformanceTest, PutIfAbsentRaceHasOneWinner) {
-  if (!Open()->capabilities().put_if_absent) GTEST_SKIP() << "no create-if-absent";
+  if (!Open()->capabilities().put_if_absent) {  // then it must say so (PutIfAbsentTwice)
+    EXPECT_EQ(Open()->PutIfAbsent(K("r"), "1").status().code(), absl::StatusCode::kUnimplemented);
+    return;
+  }
   constexpr int kThreads = 6, kRounds = 5;
   for (int round = 0; round < kRounds; ++round) {
     std::atomic<int> winners{0}, errors{0};
@@ -234,7 +238,11 @@ TEST_P(ConformanceTest, CompareAndSwap) {
 }
 
 TEST_P(ConformanceTest, CompareAndSwapRaceLosesNoIncrement) {
-  if (!Open()->capabilities().compare_and_swap) GTEST_SKIP() << "no compare-and-swap";
+  if (!Open()->capabilities().compare_and_swap) {  // nginx: nothing to race; it must say so
+    EXPECT_EQ(Open()->CompareAndSwap(K("counter"), std::nullopt, "0").status().code(),
+              absl::StatusCode::kUnimplemented);
+    return;
+  }
   constexpr int kThreads = 4, kIncrements = 10;
   ASSERT_TRUE(Open()->Put(K("counter"), "0").ok());
   std::vector<std::thread> threads;
@@ -341,6 +349,35 @@ TEST_P(ConformanceTest, DescriptionHasNoSecrets) {
   std::string d = store->description();
   EXPECT_EQ(d.find("S3RVER:"), std::string::npos) << d;
   EXPECT_FALSE(d.empty());
+}
+
+TEST_P(ConformanceTest, GetManyAndPutManyKeepOrderAndIsolateFailures) {
+  std::vector<std::pair<std::string, std::string>> items;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i) {
+    items.emplace_back(K(absl::StrCat("p/", i)), std::string(100 + i, static_cast<char>('a' + i % 26)));
+    keys.push_back(items.back().first);
+  }
+  items[7].first = "bad key";  // fails alone
+  std::vector<absl::Status> put = PutMany(GetParam().url(0), GetParam().options(), items, 4);
+  ASSERT_EQ(put.size(), items.size());
+  for (size_t i = 0; i < put.size(); ++i) {
+    EXPECT_EQ(put[i].ok(), i != 7) << i << " " << put[i];
+  }
+  keys.push_back(K("p/missing"));
+  auto got = GetMany(GetParam().url(0), GetParam().options(), keys, 4);
+  ASSERT_EQ(got.size(), keys.size());
+  for (size_t i = 0; i < 40; ++i) {
+    ASSERT_TRUE(got[i].ok()) << got[i].status();
+    if (i == 7) {
+      EXPECT_FALSE(got[i]->has_value());
+    } else {
+      EXPECT_EQ(got[i]->value_or("?"), items[i].second) << i;
+    }
+  }
+  EXPECT_FALSE(got.back()->has_value());
+  auto unopened = GetMany("nope://x", GetParam().options(), {"a", "b"}, 2);
+  EXPECT_EQ(unopened[1].status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest, ::testing::ValuesIn(Backends()),
