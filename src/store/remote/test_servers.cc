@@ -19,9 +19,17 @@ namespace typecache {
 namespace {
 
 std::string ScriptPath() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) {
-    std::string p = absl::StrCat(srcdir, "/typecache/tests/remote/servers.py");
+  std::vector<std::string> roots;
+  for (const char* var : {"TEST_SRCDIR", "RUNFILES_DIR"}) {
+    const char* dir = std::getenv(var);
+    if (dir != nullptr) roots.push_back(dir);
+  }
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) roots.push_back(absl::StrCat(absl::string_view(exe, static_cast<size_t>(n)),
+                                          ".runfiles"));
+  for (const std::string& root : roots) {
+    std::string p = absl::StrCat(root, "/typecache/tests/remote/servers.py");
     if (access(p.c_str(), R_OK) == 0) return p;
   }
   return "tests/remote/servers.py";
