@@ -1,0 +1,105 @@
+#include "src/store/remote/codec.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <memory>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace typecache {
+namespace {
+
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> ZstdCompress(absl::string_view data, int level) {
+  if (level < 1 || level > ZSTD_maxCLevel()) {
+    return absl::InvalidArgumentError(absl::StrCat("zstd level ", level, " out of range"));
+  }
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
+  if (ZSTD_isError(n)) {
+    return absl::InternalError(absl::StrCat("zstd compress: ", ZSTD_getErrorName(n)));
+  }
+  out.resize(n);
+  return out;
+}
+
+absl::StatusOr<std::string> ZstdDecompress(absl::string_view frames, size_t max_bytes) {
+  if (frames.empty()) return absl::DataLossError("zstd: empty input, not a frame");
+  unsigned long long declared = ZSTD_getFrameContentSize(frames.data(), frames.size());
+  if (declared == ZSTD_CONTENTSIZE_ERROR) {
+    return absl::DataLossError("zstd: not a zstd frame (bad magic or header)");
+  }
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared > max_bytes) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "zstd: frame declares %d bytes, over the limit of %d", declared, max_bytes));
+  }
+  std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
+  if (!dctx) return absl::ResourceExhaustedError("zstd: cannot allocate a context");
+  std::string out;
+  // Grow in steps; never past max_bytes + one step.
+  const size_t step = ZSTD_DStreamOutSize();
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN) out.reserve(static_cast<size_t>(declared));
+  ZSTD_inBuffer in{frames.data(), frames.size(), 0};
+  size_t last = 0;
+  while (in.pos < in.size) {
+    size_t old = out.size();
+    out.resize(old + step);
+    ZSTD_outBuffer ob{out.data() + old, step, 0};
+    last = ZSTD_decompressStream(dctx.get(), &ob, &in);
+    out.resize(old + ob.pos);
+    if (ZSTD_isError(last)) {
+      return absl::DataLossError(absl::StrCat("zstd: corrupt data: ", ZSTD_getErrorName(last)));
+    }
+    if (out.size() > max_bytes) {
+      return absl::OutOfRangeError(
+          absl::StrFormat("zstd: content exceeds the limit of %d bytes", max_bytes));
+    }
+    if (ob.pos == 0 && in.pos == in.size) break;
+  }
+  // Flush whatever is still buffered for the output.
+  for (int guard = 0; last != 0 && guard < 1 << 20; ++guard) {
+    size_t old = out.size();
+    out.resize(old + step);
+    ZSTD_outBuffer ob{out.data() + old, step, 0};
+    last = ZSTD_decompressStream(dctx.get(), &ob, &in);
+    out.resize(old + ob.pos);
+    if (ZSTD_isError(last)) {
+      return absl::DataLossError(absl::StrCat("zstd: corrupt data: ", ZSTD_getErrorName(last)));
+    }
+    if (out.size() > max_bytes) {
+      return absl::OutOfRangeError(
+          absl::StrFormat("zstd: content exceeds the limit of %d bytes", max_bytes));
+    }
+    if (ob.pos == 0) break;  // no progress: the input ends inside a frame
+  }
+  if (last != 0) return absl::DataLossError("zstd: truncated frame");
+  return out;
+}
+
+std::string Xxh3Hex(absl::string_view data) {
+  XXH128_hash_t h = XXH3_128bits(data.data(), data.size());
+  return absl::StrFormat("%016x%016x", h.high64, h.low64);
+}
+
+absl::Status CheckXxh3(absl::string_view data, absl::string_view expected_hex,
+                       absl::string_view what) {
+  std::string actual = Xxh3Hex(data);
+  if (absl::AsciiStrToLower(expected_hex) != actual) {
+    return absl::DataLossError(absl::StrCat(what, ": XXH3-128 is ", actual, ", expected ",
+                                            expected_hex, " (corrupt or wrong object)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace typecache

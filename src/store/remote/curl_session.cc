@@ -1,0 +1,236 @@
+#include "src/store/remote/curl_session.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace typecache {
+namespace {
+
+struct Sink {
+  HttpResponse* response;
+  size_t limit;
+  bool over_limit = false;
+};
+
+size_t WriteBody(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  size_t len = size * n;
+  if (sink->response->body.size() + len > sink->limit) {
+    sink->over_limit = true;
+    return 0;  // makes curl fail with CURLE_WRITE_ERROR
+  }
+  sink->response->body.append(data, len);
+  return len;
+}
+
+size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  size_t len = size * n;
+  absl::string_view line(data, len);
+  if (absl::StartsWith(line, "HTTP/")) {
+    sink->response->etag.clear();  // a new response (e.g. after 100 Continue)
+  } else if (absl::StartsWithIgnoreCase(line, "etag:")) {
+    sink->response->etag = std::string(absl::StripAsciiWhitespace(line.substr(5)));
+  }
+  return len;
+}
+
+long Millis(absl::Duration d) {
+  return static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CurlSession>> CurlSession::Create(absl::Duration connect_timeout,
+                                                                 absl::Duration request_timeout,
+                                                                 CurlAuth auth) {
+  static std::once_flag once;
+  static CURLcode init = CURLE_OK;
+  std::call_once(once, [] { init = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (init != CURLE_OK) {
+    return absl::InternalError(absl::StrCat("curl_global_init: ", curl_easy_strerror(init)));
+  }
+  CURL* handle = curl_easy_init();
+  if (handle == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  return std::unique_ptr<CurlSession>(
+      new CurlSession(handle, connect_timeout, request_timeout, std::move(auth)));
+}
+
+CurlSession::CurlSession(void* handle, absl::Duration connect_timeout,
+                         absl::Duration request_timeout, CurlAuth auth)
+    : handle_(handle),
+      connect_timeout_(connect_timeout),
+      request_timeout_(request_timeout),
+      auth_(std::move(auth)) {}
+
+CurlSession::~CurlSession() { curl_easy_cleanup(static_cast<CURL*>(handle_)); }
+
+absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
+                                                  absl::string_view display_url) {
+  CURL* h = static_cast<CURL*>(handle_);
+  // Reset clears the options of the previous request but keeps the connection cache.
+  curl_easy_reset(h);
+  HttpResponse response;
+  Sink sink{&response, request.max_response_bytes};
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, Millis(connect_timeout_));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, Millis(request_timeout_));
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, WriteHeader);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                   static_cast<curl_off_t>(request.max_response_bytes));
+  if (!auth_.userpwd.empty()) curl_easy_setopt(h, CURLOPT_USERPWD, auth_.userpwd.c_str());
+  if (!auth_.aws_sigv4.empty()) curl_easy_setopt(h, CURLOPT_AWS_SIGV4, auth_.aws_sigv4.c_str());
+
+  if (request.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (request.method == "GET" && !request.body) {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  if (request.body) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body->size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body->data());
+  }
+  struct curl_slist* headers = nullptr;
+  // No "Expect: 100-continue" round trip for large bodies; no form content type.
+  headers = curl_slist_append(headers, "Expect:");
+  bool has_content_type = false;
+  for (const std::string& header : request.headers) {
+    has_content_type |= absl::StartsWithIgnoreCase(header, "content-type:");
+    headers = curl_slist_append(headers, header.c_str());
+  }
+  if (request.body && !has_content_type) {
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+  }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+
+  CURLcode rc = curl_easy_perform(h);
+  curl_slist_free_all(headers);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+  const std::string what = absl::StrCat(request.method, " ", display_url);
+  if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && sink.over_limit)) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "%s: object larger than the limit of %d bytes", what, request.max_response_bytes));
+  }
+  if (rc != CURLE_OK) {
+    std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    std::string message = absl::StrCat(what, ": ", detail);
+    switch (rc) {
+      case CURLE_URL_MALFORMAT:
+      case CURLE_UNSUPPORTED_PROTOCOL:
+        return absl::InvalidArgumentError(message);
+      case CURLE_OUT_OF_MEMORY:
+        return absl::ResourceExhaustedError(message);
+      case CURLE_LOGIN_DENIED:
+        return absl::PermissionDeniedError(message);
+      default:
+        // Refused, resolve, timeout, send/recv errors, empty or partial replies, TLS.
+        return absl::UnavailableError(message);
+    }
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+absl::Status HttpStatusError(long status, absl::string_view what, absl::string_view body) {
+  std::string snippet(body.substr(0, 200));
+  for (char& c : snippet) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::string message = absl::StrCat(what, ": HTTP ", status);
+  if (!snippet.empty()) absl::StrAppend(&message, " (", snippet, ")");
+  if (status == 401 || status == 403) return absl::PermissionDeniedError(message);
+  if (status == 507) return absl::ResourceExhaustedError(message);
+  if (status == 413) return absl::OutOfRangeError(message);
+  if (status == 408 || status == 429 || status >= 500) return absl::UnavailableError(message);
+  if (status == 404 || status == 410) return absl::NotFoundError(message);
+  if (status == 405 || status == 501) return absl::UnimplementedError(message);
+  if (status == 409) return absl::AbortedError(message);
+  if (status == 412) return absl::FailedPreconditionError(message);
+  if (status == 400) return absl::InvalidArgumentError(message);
+  return absl::UnknownError(message);
+}
+
+std::string UriEscape(absl::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", c);
+    }
+  }
+  return out;
+}
+
+std::string UriUnescape(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
+      auto hex = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; };
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string XmlUnescape(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '&') {
+      out.push_back(s[i]);
+      continue;
+    }
+    size_t end = s.find(';', i);
+    if (end == absl::string_view::npos || end - i > 10) {
+      out.push_back(s[i]);
+      continue;
+    }
+    absl::string_view entity = s.substr(i + 1, end - i - 1);
+    char c = 0;
+    static constexpr struct {
+      const char* name;
+      char c;
+    } kNamed[] = {{"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+    for (const auto& named : kNamed) {
+      if (entity == named.name) c = named.c;
+    }
+    if (c == 0 && !entity.empty() && entity[0] == '#') {
+      uint32_t code = 0;
+      bool ok = entity.size() > 1 && (entity[1] == 'x' || entity[1] == 'X')
+                    ? absl::SimpleHexAtoi(entity.substr(2), &code)
+                    : absl::SimpleAtoi(entity.substr(1), &code);
+      if (ok && code > 0 && code < 128) c = static_cast<char>(code);
+    }
+    if (c == 0) {
+      out.push_back(s[i]);
+      continue;
+    }
+    out.push_back(c);
+    i = end;
+  }
+  return out;
+}
+
+}  // namespace typecache

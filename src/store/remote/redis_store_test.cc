@@ -1,0 +1,171 @@
+// Redis-specific behaviour on a real redis-server: authentication, database and prefix
+// isolation, read-only replicas, OOM, a killed server, a dropped connection, a non-Redis peer.
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "src/store/remote/blob_store.h"
+#include "src/store/remote/kill_util.h"
+#include "src/store/remote/test_servers.h"
+
+namespace typecache {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class RedisStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = TestServers::Start({"redis", "nginx"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    servers_ = std::move(*s);
+    port_ = servers_->Port("redis");
+  }
+  std::unique_ptr<BlobStore> Open(const std::string& url, StoreOptions o = {}) {
+    auto store = OpenBlobStore(url, o);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  std::string Admin(const std::vector<std::string>& args) { return RedisAdmin(port_, args); }
+
+  std::unique_ptr<TestServers> servers_;
+  int port_ = 0;
+};
+
+TEST_F(RedisStoreTest, AclUserAndWrongPassword) {
+  ASSERT_EQ(Admin({"ACL", "SETUSER", "alice", "on", ">s3cret", "~*", "+@all"}), "OK");
+  auto good = Open(absl::StrCat("redis://alice:s3cret@127.0.0.1:", port_));
+  ASSERT_TRUE(good->Put("k", "v").ok());
+  EXPECT_EQ(good->Get("k")->value_or("?"), "v");
+  EXPECT_THAT(good->description(), HasSubstr("alice:***@"));
+  EXPECT_THAT(good->description(), Not(HasSubstr("s3cret")));
+  auto bad = Open(absl::StrCat("redis://alice:wrong@127.0.0.1:", port_));
+  auto got = bad->Get("k");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kPermissionDenied) << got.status();
+  EXPECT_THAT(got.status().message(), Not(HasSubstr("wrong")));
+}
+
+TEST_F(RedisStoreTest, RequirePassIsPermissionDeniedWithoutIt) {
+  ASSERT_EQ(Admin({"CONFIG", "SET", "requirepass", "pw"}), "OK");
+  auto anonymous = Open(absl::StrCat("redis://127.0.0.1:", port_));
+  EXPECT_EQ(anonymous->Put("k", "v").code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(anonymous->Get("k").status().code(), absl::StatusCode::kPermissionDenied);
+  auto with = Open(absl::StrCat("redis://:pw@127.0.0.1:", port_));
+  EXPECT_TRUE(with->Put("k", "v").ok());
+  auto unix_with = Open(absl::StrCat("redis+unix://",
+                                     servers_->info()["redis"]["socket"].get<std::string>(),
+                                     "?password=pw"));
+  EXPECT_EQ(unix_with->Get("k")->value_or("?"), "v");
+  EXPECT_THAT(unix_with->description(), HasSubstr("password=***"));
+}
+
+TEST_F(RedisStoreTest, DatabasesAndPrefixesAreSeparate) {
+  auto db1 = Open(absl::StrCat("redis://127.0.0.1:", port_, "/1"));
+  auto db2 = Open(absl::StrCat("redis://127.0.0.1:", port_, "/2"));
+  auto pa = Open(absl::StrCat("redis://127.0.0.1:", port_, "/1?prefix=a/"));
+  StoreOptions with_prefix;
+  with_prefix.key_prefix = "b/";
+  auto pb = Open(absl::StrCat("redis://127.0.0.1:", port_, "/1"), with_prefix);
+  ASSERT_TRUE(db1->Put("k", "one").ok());
+  ASSERT_TRUE(pa->Put("k", "a").ok());
+  ASSERT_TRUE(pb->Put("k", "b").ok());
+  EXPECT_FALSE(db2->Get("k")->has_value());
+  EXPECT_EQ(db1->Get("k")->value_or("?"), "one");
+  EXPECT_EQ(db1->Get("a/k")->value_or("?"), "a") << "the prefix is a plain key prefix";
+  EXPECT_EQ(pb->Get("k")->value_or("?"), "b");
+  EXPECT_THAT(*pa->List(""), ElementsAre("k"));
+  EXPECT_THAT(*db1->List(""), ElementsAre("a/k", "b/k", "k"));
+}
+
+TEST_F(RedisStoreTest, ReadOnlyReplicaIsPermissionDenied) {
+  auto store = Open(absl::StrCat("redis://127.0.0.1:", port_));
+  ASSERT_TRUE(store->Put("k", "v").ok());
+  // A replica of a master that does not exist: replica-read-only (the default) refuses writes.
+  ASSERT_EQ(Admin({"REPLICAOF", "127.0.0.1", absl::StrCat(servers_->Port("nginx") + 0)}), "OK");
+  absl::Status put = store->Put("k", "w");
+  EXPECT_EQ(put.code(), absl::StatusCode::kPermissionDenied) << put;
+  EXPECT_THAT(put.message(), HasSubstr("READONLY"));
+  EXPECT_EQ(store->PutIfAbsent("new", "w").status().code(), absl::StatusCode::kPermissionDenied);
+  auto cas = store->CompareAndSwap("k", absl::string_view("v"), "w");
+  EXPECT_EQ(cas.status().code(), absl::StatusCode::kPermissionDenied) << cas.status();
+  EXPECT_EQ(store->Delete("k").code(), absl::StatusCode::kPermissionDenied);
+  // Reads still work (replica-serve-stale-data yes).
+  auto got = store->Get("k");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value_or("?"), "v");
+  ASSERT_EQ(Admin({"REPLICAOF", "NO", "ONE"}), "OK");
+  EXPECT_TRUE(store->Put("k", "w").ok());
+}
+
+TEST_F(RedisStoreTest, OutOfMemoryIsResourceExhausted) {
+  auto store = Open(absl::StrCat("redis://127.0.0.1:", port_));
+  ASSERT_TRUE(store->Put("small", "v").ok());
+  ASSERT_EQ(Admin({"CONFIG", "SET", "maxmemory-policy", "noeviction"}), "OK");
+  ASSERT_EQ(Admin({"CONFIG", "SET", "maxmemory", "1mb"}), "OK");
+  std::string big(2 << 20, 'x');
+  absl::Status put = store->Put("big", big);
+  EXPECT_EQ(put.code(), absl::StatusCode::kResourceExhausted) << put;
+  // Once over the limit, every write is refused; reads go on.
+  put = store->Put("big2", big);
+  EXPECT_EQ(put.code(), absl::StatusCode::kResourceExhausted) << put;
+  Admin({"SET", "filler", std::string(2 << 20, 'f')});  // refused too if already over
+  EXPECT_EQ(store->PutIfAbsent("x", big).status().code(), absl::StatusCode::kResourceExhausted);
+  auto cas = store->CompareAndSwap("small", absl::string_view("v"), big);
+  EXPECT_EQ(cas.status().code(), absl::StatusCode::kResourceExhausted) << cas.status();
+  EXPECT_EQ(store->Get("small")->value_or("?"), "v");
+  ASSERT_EQ(Admin({"CONFIG", "SET", "maxmemory", "0"}), "OK");
+  EXPECT_TRUE(store->Put("big", big).ok());
+}
+
+TEST_F(RedisStoreTest, ServerKilledMidOperationIsUnavailable) {
+  StoreOptions o;
+  o.request_timeout = absl::Seconds(5);
+  auto store = Open(absl::StrCat("redis://127.0.0.1:", port_), o);
+  ASSERT_TRUE(store->Put("k", std::string(1 << 20, 'k')).ok());  // connected
+  auto [status, took] = CallWhileKilled(servers_->Pid("redis"), [&] {
+    return store->Get("k").status();
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_LT(took, absl::Seconds(2)) << "the kill, not the 5 s timeout, ended the call";
+  absl::Time start = absl::Now();
+  EXPECT_EQ(store->Put("k", "v").code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(300));
+}
+
+TEST_F(RedisStoreTest, DroppedConnectionFailsOnceThenReconnects) {
+  auto store = Open(absl::StrCat("redis://127.0.0.1:", port_));
+  ASSERT_TRUE(store->Put("k", "v").ok());
+  Admin({"CLIENT", "KILL", "TYPE", "normal"});
+  absl::Status first = store->Get("k").status();
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  auto second = store->Get("k");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->value_or("?"), "v");
+}
+
+TEST_F(RedisStoreTest, NonStringKeyIsFailedPrecondition) {
+  Admin({"LPUSH", "list", "x"});
+  auto store = Open(absl::StrCat("redis://127.0.0.1:", port_));
+  EXPECT_EQ(store->Get("list").status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RedisStoreTest, NotARedisServerIsAnErrorNotAHang) {
+  StoreOptions o;
+  o.request_timeout = absl::Seconds(2);
+  auto store = Open(absl::StrCat("redis://127.0.0.1:", servers_->Port("nginx")), o);
+  absl::Time start = absl::Now();
+  auto got = store->Get("k");
+  EXPECT_FALSE(got.ok());
+  EXPECT_THAT(got.status().code(), testing::AnyOf(absl::StatusCode::kDataLoss,
+                                                  absl::StatusCode::kUnavailable))
+      << got.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
+}  // namespace
+}  // namespace typecache
