@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
-#include "src/status_macros.h"
+#include "src/base/status_macros.h"
 #include "src/store/remote/curl_session.h"
 #include "src/store/remote/http_store.h"
 #include "src/store/remote/redis_store.h"

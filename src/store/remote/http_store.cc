@@ -13,7 +13,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "src/status_macros.h"
+#include "src/base/status_macros.h"
 #include "src/store/remote/curl_session.h"
 
 namespace typecache {

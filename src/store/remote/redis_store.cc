@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "src/status_macros.h"
+#include "src/base/status_macros.h"
 
 namespace typecache {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "src/status_macros.h"
+#include "src/base/status_macros.h"
 #include "src/store/remote/curl_session.h"
 
 namespace typecache {
