@@ -53,9 +53,43 @@ struct Invocation {
   std::vector<std::string> notes;  // Things the user should know ("added --sqlite-cache").
 };
 
+// What typecache makes of one command line before running it (CheckerAdapter::Plan).
+struct CommandPlan {
+  // The cache directory the checker would use if run directly (its arguments, its environment,
+  // its configuration files, its default), absolute; and where that came from, for users
+  // ("--cache-dir flag", "MYPY_CACHE_DIR", "mypy.ini:3 [mypy] cache_dir", "default").
+  std::string cache_dir;
+  std::string cache_dir_origin;
+  // Run the command unchanged: it cannot use a shared cache. `why` says why; `warn`: tell the
+  // user even without -v (typecache would have been useful but cannot be).
+  bool bypass = false;
+  bool warn = false;
+  std::string why;
+  // The checker is reached through the environment only (its command line could not be read):
+  // when its private cache then holds files but no database, this warning explains why the run
+  // could not be shared.
+  bool environment_only = false;
+  std::string no_database_warning;
+  // For -v: how the checker was found ("uv run → mypy"), which configuration file applies.
+  std::vector<std::string> notes;
+};
+
 class CheckerAdapter {
  public:
   virtual ~CheckerAdapter() = default;
+
+  // The plan for running `argv` in the working directory `cwd` (absolute) with environment
+  // `env`. The default asks CacheDirFromCommand and Bypass.
+  virtual CommandPlan Plan(const std::vector<std::string>& argv, const EnvLookup& env,
+                           const std::string& cwd) const {
+    CommandPlan plan;
+    std::optional<std::string> dir = CacheDirFromCommand(argv, env);
+    std::string path = dir.value_or(DefaultCacheDir());
+    plan.cache_dir = !path.empty() && path[0] == '/' ? path : cwd + "/" + path;
+    plan.cache_dir_origin = dir.has_value() ? "the checker's arguments or environment" : "default";
+    plan.bypass = Bypass(argv, &plan.why);
+    return plan;
+  }
 
   virtual absl::string_view name() const = 0;
 

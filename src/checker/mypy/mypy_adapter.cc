@@ -7,11 +7,15 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "src/base/json.h"
 #include "src/checker/mypy/fixed_format.h"
+#include "src/checker/mypy/launcher.h"
+#include "src/checker/mypy/mypy_config.h"
 #include "src/os/fs.h"
 #include "src/os/subprocess.h"
 
@@ -19,20 +23,34 @@ namespace typecache {
 namespace {
 
 constexpr absl::string_view kCacheDirFlag = "--cache-dir";
+// Where the redirected command is checked to point (Plan): never created.
+constexpr absl::string_view kProbeDir = "/nonexistent/typecache-private-copy";
 
-// Finds mypy's --cache-dir value; returns the index of the flag (or -1) and its value.
+// argparse accepts any unambiguous prefix of a long option; mypy's other "--cache-" option is
+// --cache-fine-grained, so "--cache-d" and longer prefixes of "--cache-dir" name it.
+bool IsCacheDirFlag(absl::string_view arg, bool* with_value) {
+  absl::string_view name = arg.substr(0, arg.find('='));
+  if (name.size() < 9 || !absl::StartsWith(kCacheDirFlag, name)) return false;
+  *with_value = name.size() < arg.size();
+  return true;
+}
+
+// Finds mypy's --cache-dir in argv[first...]; returns the index of the flag (or -1) and its
+// value. The last occurrence wins, as in argparse.
 int FindCacheDir(const std::vector<std::string>& argv, size_t first, std::string* value) {
   int found = -1;
   for (size_t i = first; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
     if (arg == "--") break;
-    if (arg == kCacheDirFlag && i + 1 < argv.size()) {
+    bool with_value = false;
+    if (!IsCacheDirFlag(arg, &with_value)) continue;
+    if (with_value) {
+      found = static_cast<int>(i);
+      *value = arg.substr(arg.find('=') + 1);
+    } else if (i + 1 < argv.size()) {
       found = static_cast<int>(i);
       *value = argv[i + 1];
       ++i;
-    } else if (absl::StartsWith(arg, "--cache-dir=")) {
-      found = static_cast<int>(i);
-      *value = arg.substr(kCacheDirFlag.size() + 1);
     }
   }
   return found;
@@ -50,66 +68,303 @@ bool IsDevNull(absl::string_view path) {
   return path == "/dev/null" || absl::StartsWith(path, "/dev/null/");
 }
 
+// Why a command whose mypy was found runs unchanged, from its arguments alone ("" if it
+// does not).
+std::string BypassByArguments(const std::vector<std::string>& argv, const MypyLaunch& launch) {
+  if (launch.is_dmypy) {
+    return absl::StrCat("the mypy daemon (", launch.description,
+                        ") keeps its cache in its own process");
+  }
+  size_t first = launch.mypy_arg_index;
+  std::string value;
+  if (FindCacheDir(argv, first, &value) >= 0 && IsDevNull(value)) {
+    return "mypy's cache is disabled (--cache-dir=" + value + ")";
+  }
+  for (absl::string_view flag : {"--version", "-V", "--help", "-h"}) {
+    if (HasFlag(argv, first, flag)) return absl::StrCat(flag, " was given");
+  }
+  return "";
+}
+
+// The environment mypy sees at the end of the launcher chain.
+EnvLookup EnvSeenByMypy(const MypyLaunch& launch, const EnvLookup& env) {
+  return [launch, env](const std::string& name) -> std::optional<std::string> {
+    for (auto it = launch.env_set.rbegin(); it != launch.env_set.rend(); ++it) {
+      if (it->first == name) return it->second;
+    }
+    if (launch.env_cleared) return std::nullopt;
+    for (const std::string& unset : launch.env_unset) {
+      if (unset == name) return std::nullopt;
+    }
+    return env(name);
+  };
+}
+
+std::string CleanAbsolute(const std::string& cwd, const std::string& path) {
+  std::string joined = !path.empty() && path[0] == '/' ? path : JoinPath(cwd, path);
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(joined, '/', absl::SkipEmpty())) {
+    if (part == ".") continue;
+    if (part == ".." && !parts.empty() && parts.back() != "..") {
+      parts.pop_back();
+      continue;
+    }
+    parts.emplace_back(part);
+  }
+  return "/" + absl::StrJoin(parts, "/");
+}
+
+// mypy's working directory at the end of the launcher chain (env -C, uv --directory, ...).
+std::string CwdSeenByMypy(const MypyLaunch& launch, const std::string& cwd) {
+  std::string dir = cwd;
+  for (const std::string& chdir : launch.chdirs) dir = CleanAbsolute(dir, chdir);
+  return dir;
+}
+
+// "mypy 1.0.1 (compiled: yes)" -> {1, 0}, from `argv --version`.
+absl::StatusOr<std::string> VersionOf(std::vector<std::string> argv) {
+  argv.push_back("--version");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create", "pipe");
+  int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  absl::StatusOr<ChildResult> result =
+      RunChild({argv, {}, "", pipe_fds[1], null_fd >= 0 ? null_fd : 2});
+  if (null_fd >= 0) ::close(null_fd);
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  if (!result.ok()) return result.status();
+  std::vector<absl::string_view> words = absl::StrSplit(out, ' ', absl::SkipEmpty());
+  if (result->exit_code != 0 || words.size() < 2 || words[0] != "mypy") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read mypy's version from '", absl::StripAsciiWhitespace(out), "'"));
+  }
+  return std::string(absl::StripAsciiWhitespace(words[1]));
+}
+
+std::optional<MypyConfigRules> RulesFor(absl::string_view version) {
+  std::vector<absl::string_view> parts = absl::StrSplit(version, '.');
+  int major = 0, minor = 0;
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &major)) return std::nullopt;
+  // "1.20.0+dev.abc" and "2.0" alike: the minor version is the leading digits.
+  absl::string_view m = parts[1];
+  size_t digits = 0;
+  while (digits < m.size() && absl::ascii_isdigit(static_cast<unsigned char>(m[digits]))) {
+    ++digits;
+  }
+  if (digits == 0 || !absl::SimpleAtoi(m.substr(0, digits), &minor)) return std::nullopt;
+  return MypyConfigRules::ForVersion(major, minor);
+}
+
+// mypy's cache settings for its own arguments `mypy_args`. mypy 1.0-1.14 and mypy >= 1.15 look
+// for configuration files differently (1.15 also in parent directories); when the two readings
+// disagree, `version_argv --version` says which mypy this is (a subprocess, only then).
+absl::StatusOr<MypyCacheSettings> ReadSettings(const std::vector<std::string>& mypy_args,
+                                               const std::string& cwd, const EnvLookup& env,
+                                               const std::vector<std::string>& version_argv,
+                                               std::vector<std::string>* notes) {
+  absl::StatusOr<MypyCacheSettings> old_rules =
+      ReadMypyCacheSettings(mypy_args, cwd, env, MypyConfigRules::ForVersion(1, 14));
+  absl::StatusOr<MypyCacheSettings> new_rules =
+      ReadMypyCacheSettings(mypy_args, cwd, env, MypyConfigRules::ForVersion(1, 15));
+  if (old_rules.ok() && new_rules.ok() && old_rules->cache_dir == new_rules->cache_dir &&
+      old_rules->config_file_path == new_rules->config_file_path) {
+    return old_rules;
+  }
+  absl::StatusOr<std::string> version = VersionOf(version_argv);
+  std::optional<MypyConfigRules> rules;
+  if (version.ok()) rules = RulesFor(*version);
+  if (!rules.has_value()) {
+    notes->push_back(absl::StrCat(
+        "cannot tell mypy's version (",
+        version.ok() ? *version : std::string(version.status().message()),
+        "): reading its configuration as mypy >= 1.15 does"));
+    return new_rules;
+  }
+  notes->push_back(absl::StrCat("mypy ", *version, " reads its configuration",
+                                rules->walk_up_parents ? " in parent directories too" : ""));
+  return ReadMypyCacheSettings(mypy_args, cwd, env, *rules);
+}
+
+std::string ConfigNote(const MypyCacheSettings& s) {
+  if (s.config_file.empty()) return "mypy configuration: none";
+  return absl::StrCat("mypy configuration: ", s.config_file_path);
+}
+
 }  // namespace
 
 size_t MypyAdapter::FirstArgIndex(const std::vector<std::string>& argv) {
-  if (argv.size() >= 3 && absl::StartsWith(BaseName(argv[0]), "python") && argv[1] == "-m" &&
-      argv[2] == "mypy") {
-    return 3;
+  MypyLaunch launch = FindMypyLaunch(argv);
+  if (launch.found) return launch.mypy_arg_index;
+  return argv.empty() ? 0 : argv.size();
+}
+
+CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLookup& env,
+                              const std::string& cwd) const {
+  CommandPlan plan;
+  MypyLaunch launch = FindMypyLaunch(argv);
+  std::vector<std::string> mypy_args;
+  std::string mypy_cwd = cwd;
+  EnvLookup mypy_env = env;
+  std::vector<std::string> version_argv = {"mypy"};
+  if (launch.found) {
+    plan.notes.push_back(absl::StrCat("checker: ", launch.description));
+    mypy_cwd = CwdSeenByMypy(launch, cwd);
+    mypy_env = EnvSeenByMypy(launch, env);
+    if (!launch.is_dmypy) {
+      mypy_args.assign(argv.begin() + static_cast<long>(launch.mypy_arg_index), argv.end());
+      version_argv.assign(argv.begin(), argv.begin() + static_cast<long>(launch.mypy_arg_index));
+    }
+  } else if (!argv.empty()) {
+    plan.environment_only = true;
+    plan.notes.push_back(absl::StrCat(
+        "mypy not found in the command (", launch.description,
+        "): its cache is redirected through MYPY_CACHE_DIR only, no flag is added"));
   }
-  return argv.empty() ? 0 : 1;
+
+  absl::StatusOr<MypyCacheSettings> settings =
+      ReadSettings(mypy_args, mypy_cwd, mypy_env, version_argv, &plan.notes);
+  if (!settings.ok()) {
+    // mypy reports a configuration it rejects itself; the cache directory is then what the
+    // flags and the environment alone say.
+    plan.notes.push_back(absl::StrCat("cannot read mypy's configuration: ",
+                                      settings.status().message()));
+    std::string value;
+    std::optional<std::string> from_env = mypy_env("MYPY_CACHE_DIR");
+    if (FindCacheDir(mypy_args, 0, &value) >= 0) {
+      plan.cache_dir_origin = "--cache-dir flag";
+    } else if (from_env.has_value() && !absl::StripAsciiWhitespace(*from_env).empty()) {
+      value = *from_env;
+      plan.cache_dir_origin = "MYPY_CACHE_DIR";
+    } else {
+      value = DefaultCacheDir();
+      plan.cache_dir_origin = "default";
+    }
+    plan.cache_dir = CleanAbsolute(mypy_cwd, value);
+  } else {
+    plan.cache_dir = settings->cache_dir;
+    plan.cache_dir_origin = settings->cache_dir_origin;
+    if (!settings->config_file.empty()) plan.notes.push_back(ConfigNote(*settings));
+  }
+  if (argv.empty()) return plan;
+
+  if (launch.found) {
+    plan.why = BypassByArguments(argv, launch);
+    if (plan.why.empty() && settings.ok()) {
+      if (settings->cache_disabled) {
+        plan.why = absl::StrCat("mypy's cache is disabled (cache_dir = /dev/null, from ",
+                                settings->cache_dir_origin, ")");
+      } else if (!settings->sqlite_cache &&
+                 absl::EndsWith(settings->sqlite_cache_origin, " flag")) {
+        plan.why = absl::StrCat(settings->sqlite_cache_origin, " turns the SQLite cache off");
+      }
+    }
+    if (plan.why.empty()) {
+      // Check that the redirected command really reaches the private copy with SQLite (an
+      // @file argument could name another --cache-dir).
+      absl::StatusOr<Invocation> probe = Redirect(argv, std::string(kProbeDir));
+      if (probe.ok()) {
+        std::vector<std::string> probe_args(
+            probe->argv.begin() + static_cast<long>(launch.mypy_arg_index), probe->argv.end());
+        absl::StatusOr<MypyCacheSettings> after =
+            ReadMypyCacheSettings(probe_args, mypy_cwd, mypy_env, MypyConfigRules::ForVersion(1, 15));
+        if (after.ok() && (after->cache_dir != kProbeDir || !after->sqlite_cache)) {
+          plan.warn = true;
+          plan.why = absl::StrCat(
+              "cannot redirect mypy's cache: ",
+              after->cache_dir != kProbeDir ? after->cache_dir_origin
+                                            : after->sqlite_cache_origin,
+              " overrides typecache's flags");
+        }
+      }
+    }
+    plan.bypass = !plan.why.empty();
+    return plan;
+  }
+
+  // mypy is out of sight: only MYPY_CACHE_DIR reaches it, and only its configuration can turn
+  // the SQLite cache on.
+  if (!settings.ok()) return plan;
+  if (settings->cache_disabled) {
+    plan.bypass = true;
+    plan.why = absl::StrCat("mypy's cache is disabled (cache_dir = /dev/null, from ",
+                            settings->cache_dir_origin, ")");
+    return plan;
+  }
+  if (settings->sqlite_cache_origin != "default" && !settings->sqlite_cache) {
+    plan.bypass = true;
+    plan.warn = true;
+    plan.why = absl::StrCat(
+        settings->sqlite_cache_origin,
+        " turns mypy's SQLite cache off, and typecache cannot see mypy in the command to turn it "
+        "on: mypy would write JSON files typecache cannot capture");
+  } else if (settings->sqlite_cache_origin == "default") {
+    // mypy >= 1.20 uses SQLite by default, older versions write JSON files: which one runs is
+    // out of sight, so the run goes ahead and its private copy is looked at afterwards.
+    plan.no_database_warning = absl::StrCat(
+        "mypy wrote its cache as JSON files, which typecache cannot share (mypy < 1.20 writes "
+        "SQLite only with sqlite_cache = True in its configuration, and typecache cannot see "
+        "mypy in the command to add --sqlite-cache: ",
+        launch.description, "); set sqlite_cache = True in [mypy], or run mypy itself: "
+        "typecache run -- mypy ...");
+  }
+  return plan;
 }
 
 std::optional<std::string> MypyAdapter::CacheDirFromCommand(const std::vector<std::string>& argv,
                                                             const EnvLookup& env) const {
-  std::string value;
-  if (FindCacheDir(argv, FirstArgIndex(argv), &value) >= 0) return value;
-  std::optional<std::string> from_env = env("MYPY_CACHE_DIR");
-  if (from_env.has_value() && !from_env->empty()) return from_env;
-  return std::nullopt;
+  CommandPlan plan = Plan(argv, env, AbsolutePath("."));
+  if (plan.cache_dir_origin == "default") return std::nullopt;
+  return plan.cache_dir;
 }
 
 bool MypyAdapter::Bypass(const std::vector<std::string>& argv, std::string* why) const {
-  size_t first = FirstArgIndex(argv);
-  std::string value;
-  if (FindCacheDir(argv, first, &value) >= 0 && IsDevNull(value)) {
-    *why = "mypy's cache is disabled (--cache-dir=" + value + ")";
-    return true;
-  }
-  if (HasFlag(argv, first, "--no-sqlite-cache")) {
-    *why = "--no-sqlite-cache was given";
-    return true;
-  }
-  for (absl::string_view flag : {"--version", "-V", "--help", "-h"}) {
-    if (HasFlag(argv, first, flag)) {
-      *why = absl::StrCat(flag, " was given");
-      return true;
+  MypyLaunch launch = FindMypyLaunch(argv);
+  if (!launch.found) return false;
+  std::string reason = BypassByArguments(argv, launch);
+  if (reason.empty()) {
+    // The last of --sqlite-cache / --no-sqlite-cache wins.
+    for (size_t i = launch.mypy_arg_index; i < argv.size() && argv[i] != "--"; ++i) {
+      if (argv[i] == "--no-sqlite-cache") reason = "--no-sqlite-cache was given";
+      if (argv[i] == "--sqlite-cache") reason.clear();
     }
   }
-  return false;
+  if (reason.empty()) return false;
+  *why = reason;
+  return true;
 }
 
 absl::StatusOr<Invocation> MypyAdapter::Redirect(const std::vector<std::string>& argv,
                                                  const std::string& private_dir) const {
   if (argv.empty()) return absl::InvalidArgumentError("no mypy command given");
   Invocation inv;
-  size_t first = FirstArgIndex(argv);
-  std::string ignored;
-  int at = FindCacheDir(argv, first, &ignored);
   inv.argv = argv;
-  // Remove every --cache-dir occurrence; ours is inserted once below.
+  inv.set_env.emplace_back("MYPY_CACHE_DIR", private_dir);
+  MypyLaunch launch = FindMypyLaunch(argv);
+  if (!launch.found || launch.is_dmypy) {
+    // Never hand mypy's flags to a program that is not mypy.
+    inv.notes.push_back("MYPY_CACHE_DIR names the private copy (no flag added)");
+    return inv;
+  }
+  size_t first = launch.mypy_arg_index;
+  std::string ignored;
+  int at = FindCacheDir(inv.argv, first, &ignored);
+  // Remove every --cache-dir occurrence (it names the shared cache); ours is inserted once.
   while (at >= 0) {
-    bool separate = inv.argv[static_cast<size_t>(at)] == kCacheDirFlag;
-    inv.argv.erase(inv.argv.begin() + at, inv.argv.begin() + at + (separate ? 2 : 1));
+    bool with_value = false;
+    IsCacheDirFlag(inv.argv[static_cast<size_t>(at)], &with_value);
+    inv.argv.erase(inv.argv.begin() + at, inv.argv.begin() + at + (with_value ? 1 : 2));
     at = FindCacheDir(inv.argv, first, &ignored);
   }
   std::vector<std::string> added = {absl::StrCat(kCacheDirFlag, "=", private_dir)};
-  if (!HasFlag(argv, first, "--sqlite-cache")) {
-    added.push_back("--sqlite-cache");
-    inv.notes.push_back("added --sqlite-cache");
-  }
+  if (!HasFlag(argv, first, "--sqlite-cache")) added.push_back("--sqlite-cache");
+  inv.notes.push_back(absl::StrCat(
+      "added --cache-dir=<private copy>", added.size() > 1 ? " --sqlite-cache" : "",
+      first < argv.size() ? absl::StrCat(" before ", argv[first]) : std::string(" at the end")));
   inv.argv.insert(inv.argv.begin() + static_cast<long>(first), added.begin(), added.end());
-  inv.set_env.emplace_back("MYPY_CACHE_DIR", private_dir);
   return inv;
 }
 
@@ -279,23 +534,8 @@ bool MypyAdapter::NeedsMetaAndData(absl::string_view group) const {
 }
 
 absl::StatusOr<std::string> MypyAdapter::InstalledVersion() const {
-  // "mypy 1.0.1 (compiled: yes)" -> "1.0.1".
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create", "pipe");
-  absl::StatusOr<ChildResult> result = RunChild({{"mypy", "--version"}, {}, "", pipe_fds[1], 2});
-  ::close(pipe_fds[1]);
-  std::string out;
-  char buf[256];
-  ssize_t n;
-  while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(pipe_fds[0]);
-  if (!result.ok()) return result.status();
-  std::vector<absl::string_view> words = absl::StrSplit(out, ' ', absl::SkipEmpty());
-  if (result->exit_code != 0 || words.size() < 2 || words[0] != "mypy") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read mypy's version from '", absl::StripAsciiWhitespace(out), "'"));
-  }
-  return std::string(absl::StripAsciiWhitespace(words[1]));
+  // "mypy 1.0.1 (compiled: yes)" -> "1.0.1", from the mypy on PATH.
+  return VersionOf({"mypy"});
 }
 
 bool MypyAdapter::RunIsPublishable(int exit_code, bool crash_marker_seen) const {

@@ -1,7 +1,16 @@
 // The CheckerAdapter for mypy's SQLite cache, every layout from mypy 0.660 to 2.3
 // (../shared/reference/mypy-cache-format.md; docs/layout.md).
 //
-// - Cache directory: mypy's --cache-dir argument, else MYPY_CACHE_DIR, else .mypy_cache.
+// - Commands: mypy is found inside launcher chains (launcher.h: `uv run`, `poetry run`, `env`,
+//   `timeout`, `python3 -m mypy`, ...). typecache's --cache-dir=<private copy> and --sqlite-cache
+//   go where mypy's own arguments start, and every --cache-dir of the user's is removed (it names
+//   the shared cache). When mypy cannot be found (`make check`, `tox -e mypy`), no flag is added
+//   (it would reach another program): MYPY_CACHE_DIR alone redirects the cache, and a
+//   configuration that turns the SQLite cache off makes the command run unchanged, with a
+//   warning. dmypy runs unchanged (the daemon keeps its cache state in its own process).
+// - Cache directory: as mypy computes it (mypy_config.h): --cache-dir, MYPY_CACHE_DIR, the
+//   configuration file (mypy.ini, .mypy.ini, pyproject.toml, setup.cfg, --config-file), else
+//   .mypy_cache; in the directory and environment the launchers give mypy.
 // - Databases: <cache>/<X.Y>/cache.db, or the 2.x shards <cache>/<X.Y>/cache.<n>.db.
 // - Tables: `files` (TEXT data, mypy <= 1.13) and `files2` (BLOB data, mypy >= 1.14), keyed by
 //   `path`.
@@ -24,6 +33,8 @@ namespace typecache {
 class MypyAdapter : public CheckerAdapter {
  public:
   absl::string_view name() const override { return "mypy"; }
+  CommandPlan Plan(const std::vector<std::string>& argv, const EnvLookup& env,
+                   const std::string& cwd) const override;
   std::optional<std::string> CacheDirFromCommand(const std::vector<std::string>& argv,
                                                  const EnvLookup& env) const override;
   std::string DefaultCacheDir() const override { return ".mypy_cache"; }
@@ -45,7 +56,8 @@ class MypyAdapter : public CheckerAdapter {
   bool RunIsPublishable(int exit_code, bool crash_marker_seen) const override;
   absl::string_view crash_marker() const override { return "INTERNAL ERROR"; }
 
-  // Index of the first mypy argument in argv: 1 for "mypy ...", 3 for "python -m mypy ...".
+  // Index of the first mypy argument in argv: 1 for "mypy ...", 3 for "python -m mypy ...",
+  // 2 for "uv run mypy ..."; argv.size() when mypy is not found in argv.
   static size_t FirstArgIndex(const std::vector<std::string>& argv);
 };
 
