@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,6 +24,8 @@ const std::vector<SettingSpec>& SettingSpecs() {
        "size budget of each database directory; after a publish that exceeds it, the oldest "
        "module groups are pruned (0: unlimited)"},
       {"verbose", "TYPECACHE_VERBOSE", "false", "print what typecache does on stderr"},
+      {"disable", "TYPECACHE_DISABLE", "false",
+       "run the checker unchanged, without the shared cache (like CCACHE_DISABLE)"},
   };
   return *kSpecs;
 }
@@ -38,59 +41,122 @@ std::string UserConfigPath(const EnvLookup& env) {
   return "";
 }
 
-namespace {
-
-const SettingSpec* FindSpec(absl::string_view key) {
+const SettingSpec* FindSetting(absl::string_view key) {
   for (const SettingSpec& spec : SettingSpecs()) {
     if (key == spec.key) return &spec;
   }
   return nullptr;
 }
 
-absl::Status ReadConfigFile(Fs& fs, const std::string& path,
-                            std::map<std::string, SettingValue>& into,
-                            std::vector<std::string>& files_read) {
-  if (path.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(path));
-  if (!info.exists()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path));
+namespace {
+
+absl::StatusOr<bool> ParseBool(absl::string_view text) {
+  std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off" || v.empty()) return false;
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", text, "' is not a boolean (true/false, yes/no, on/off, 1/0)"));
+}
+
+// One "key = value" line of a configuration file; nullopt for blank and comment lines.
+struct ConfigLine {
+  std::string key;
+  std::string value;
+};
+absl::StatusOr<std::optional<ConfigLine>> ParseConfigLine(absl::string_view line) {
+  size_t hash = line.find('#');
+  if (hash != absl::string_view::npos) line = line.substr(0, hash);
+  line = absl::StripAsciiWhitespace(line);
+  if (line.empty()) return std::optional<ConfigLine>();
+  size_t eq = line.find('=');
+  if (eq == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("expected 'key = value', not '", line, "'"));
+  }
+  ConfigLine parsed{std::string(absl::StripAsciiWhitespace(line.substr(0, eq))),
+                    std::string(absl::StripAsciiWhitespace(line.substr(eq + 1)))};
+  if (parsed.key.empty()) return absl::InvalidArgumentError("no key before '='");
+  return std::optional<ConfigLine>(std::move(parsed));
+}
+
+// Reads one file into `into`; every trouble becomes a problem, never an error.
+void ReadConfigFile(Fs& fs, const std::string& path, bool must_exist, const std::string& named_by,
+                    std::map<std::string, SettingValue>& into, std::vector<std::string>& files_read,
+                    std::vector<ConfigProblem>& problems) {
+  if (path.empty()) return;
+  absl::StatusOr<FileInfo> info = fs.Stat(path);
+  if (info.ok() && !info->exists()) {
+    if (must_exist) {
+      problems.push_back({ConfigProblem::Severity::kError, named_by,
+                          absl::StrCat(path, " does not exist")});
+    }
+    return;
+  }
+  absl::StatusOr<std::string> text =
+      info.ok() ? fs.ReadFile(path) : absl::StatusOr<std::string>(info.status());
+  if (!text.ok()) {
+    problems.push_back(
+        {ConfigProblem::Severity::kError, path, std::string(text.status().message())});
+    return;
+  }
   files_read.push_back(path);
   int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     ++line_no;
-    size_t hash = line.find('#');
-    if (hash != absl::string_view::npos) line = line.substr(0, hash);
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) continue;
-    size_t eq = line.find('=');
-    if (eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_no, ": expected 'key = value'"));
+    std::string where = absl::StrCat(path, ":", line_no);
+    absl::StatusOr<std::optional<ConfigLine>> parsed = ParseConfigLine(line);
+    if (!parsed.ok()) {
+      problems.push_back(
+          {ConfigProblem::Severity::kError, where, std::string(parsed.status().message())});
+      continue;
     }
-    std::string key(absl::StripAsciiWhitespace(line.substr(0, eq)));
-    std::string value(absl::StripAsciiWhitespace(line.substr(eq + 1)));
-    if (FindSpec(key) == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_no, ": unknown setting '", key, "'"));
+    if (!parsed->has_value()) continue;
+    const ConfigLine& entry = **parsed;
+    if (FindSetting(entry.key) == nullptr) {
+      problems.push_back({ConfigProblem::Severity::kWarning, where,
+                          absl::StrCat("unknown setting '", entry.key, "' (ignored)")});
+      continue;
     }
-    into[key] = SettingValue{value, absl::StrCat(path, ":", line_no)};
+    into[entry.key] = SettingValue{entry.value, where};
   }
-  return absl::OkStatus();
 }
 
 }  // namespace
 
+absl::Status CheckSetting(absl::string_view key, absl::string_view value) {
+  absl::Status status;
+  if (key == "lock_timeout") {
+    status = ParseDurationSetting(value).status();
+  } else if (key == "max_size") {
+    status = ParseSize(value).status();
+  } else if (key == "verbose" || key == "disable") {
+    status = ParseBool(value).status();
+  } else if (key == "publish") {
+    if (value != "auto" && value != "always" && value != "never") {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("'", value, "' is not one of auto, always, never"));
+    }
+  } else {
+    status = absl::InvalidArgumentError(absl::StrCat("unknown setting '", key, "'"));
+  }
+  return status;
+}
+
 absl::StatusOr<Config> Config::Load(Fs& fs, const std::map<std::string, std::string>& flags,
                                     const EnvLookup& env, const std::string& cache_dir) {
   Config config;
+  std::map<std::string, SettingValue> defaults;
   for (const SettingSpec& spec : SettingSpecs()) {
-    config.values_[spec.key] = SettingValue{spec.default_value, "default"};
+    defaults[spec.key] = SettingValue{spec.default_value, "default"};
   }
+  config.values_ = defaults;
   // Weakest first; each layer overwrites the one before.
-  RETURN_IF_ERROR(ReadConfigFile(fs, UserConfigPath(env), config.values_, config.files_read_));
+  std::optional<std::string> named = env("TYPECACHE_CONFIG");
+  bool named_file = named.has_value() && !named->empty();
+  ReadConfigFile(fs, UserConfigPath(env), named_file, "TYPECACHE_CONFIG", config.values_,
+                 config.files_read_, config.problems_);
   if (!cache_dir.empty()) {
-    RETURN_IF_ERROR(ReadConfigFile(fs, JoinPath(cache_dir, "typecache.conf"), config.values_,
-                                   config.files_read_));
+    ReadConfigFile(fs, JoinPath(cache_dir, "typecache.conf"), false, "", config.values_,
+                   config.files_read_, config.problems_);
   }
   for (const SettingSpec& spec : SettingSpecs()) {
     if (auto value = env(spec.env); value.has_value() && !value->empty()) {
@@ -98,21 +164,98 @@ absl::StatusOr<Config> Config::Load(Fs& fs, const std::map<std::string, std::str
     }
   }
   for (const auto& [key, value] : flags) {
-    if (FindSpec(key) == nullptr) return absl::InvalidArgumentError("unknown setting " + key);
+    if (FindSetting(key) == nullptr) return absl::InvalidArgumentError("unknown setting " + key);
     config.values_[key] = SettingValue{value, "command line"};
   }
-  // Validate every value now, so a typo is reported whatever command runs.
-  for (const auto& [key, setting] : config.values_) {
-    absl::Status status;
-    if (key == "lock_timeout") status = config.Duration(key).status();
-    if (key == "max_size") status = config.Size(key).status();
-    if (key == "verbose") status = config.Bool(key).status();
-    if (!status.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(setting.origin, ": ", key, ": ", status.message()));
-    }
+  // Validate every value now, so a typo is reported whatever command runs; a bad value is
+  // replaced by the default, alone.
+  for (auto& [key, setting] : config.values_) {
+    absl::Status status = CheckSetting(key, setting.value);
+    if (status.ok()) continue;
+    std::string where = setting.origin;
+    if (absl::StartsWith(where, "environment (")) where = FindSetting(key)->env;
+    config.problems_.push_back(
+        {ConfigProblem::Severity::kError, where,
+         absl::StrCat(key, ": ", status.message(), "; using the default, ",
+                      defaults[key].value)});
+    setting = defaults[key];
   }
   return config;
+}
+
+const ConfigProblem* Config::FirstError() const {
+  for (const ConfigProblem& p : problems_) {
+    if (p.severity == ConfigProblem::Severity::kError) return &p;
+  }
+  return nullptr;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<std::string>> ReadLines(Fs& fs, const std::string& path) {
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(path));
+  std::vector<std::string> lines;
+  if (!info.exists()) return lines;
+  ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path));
+  lines = absl::StrSplit(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+bool LineHasKey(const std::string& line, absl::string_view key) {
+  absl::StatusOr<std::optional<ConfigLine>> parsed = ParseConfigLine(line);
+  return parsed.ok() && parsed->has_value() && (*parsed)->key == key;
+}
+
+absl::Status WriteLines(Fs& fs, const std::string& path, const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& line : lines) absl::StrAppend(&text, line, "\n");
+  RETURN_IF_ERROR(MakeDirs(fs, DirName(path)));
+  return WriteFileAtomic(fs, path, text);
+}
+
+}  // namespace
+
+absl::StatusOr<int> SetInConfigFile(Fs& fs, const std::string& path, absl::string_view key,
+                                    absl::string_view value) {
+  RETURN_IF_ERROR(CheckSetting(key, value));
+  ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(fs, path));
+  std::string line = absl::StrCat(key, " = ", value);
+  int last = -1;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (LineHasKey(lines[i], key)) last = static_cast<int>(i);
+  }
+  std::vector<std::string> out;
+  int at = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (static_cast<int>(i) == last) {
+      out.push_back(line);
+      at = static_cast<int>(out.size());
+    } else if (!LineHasKey(lines[i], key)) {
+      out.push_back(lines[i]);
+    }
+  }
+  if (last < 0) {
+    out.push_back(line);
+    at = static_cast<int>(out.size());
+  }
+  RETURN_IF_ERROR(WriteLines(fs, path, out));
+  return at;
+}
+
+absl::StatusOr<int> UnsetInConfigFile(Fs& fs, const std::string& path, absl::string_view key) {
+  ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(fs, path));
+  std::vector<std::string> out;
+  int removed = 0;
+  for (const std::string& line : lines) {
+    if (LineHasKey(line, key)) {
+      ++removed;
+    } else {
+      out.push_back(line);
+    }
+  }
+  if (removed > 0) RETURN_IF_ERROR(WriteLines(fs, path, out));
+  return removed;
 }
 
 absl::StatusOr<absl::Duration> Config::Duration(const std::string& key) const {
@@ -122,10 +265,7 @@ absl::StatusOr<int64_t> Config::Size(const std::string& key) const {
   return ParseSize(Get(key).value);
 }
 absl::StatusOr<bool> Config::Bool(const std::string& key) const {
-  std::string v = absl::AsciiStrToLower(Get(key).value);
-  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
-  if (v == "0" || v == "false" || v == "no" || v == "off" || v.empty()) return false;
-  return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not a boolean"));
+  return ParseBool(Get(key).value);
 }
 
 absl::StatusOr<absl::Duration> ParseDurationSetting(absl::string_view text) {

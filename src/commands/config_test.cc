@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "src/testing/test_util.h"
 
@@ -34,7 +35,12 @@ class ConfigTest : public ::testing::Test {
   }
   absl::StatusOr<Config> Load(const std::map<std::string, std::string>& flags,
                               std::map<std::string, std::string> env) {
-    env.emplace("TYPECACHE_CONFIG", user_file_);
+    // A named user file must exist; without one, the default user file is missing.
+    if (RealFs().Stat(user_file_)->exists()) {
+      env.emplace("TYPECACHE_CONFIG", user_file_);
+    } else {
+      env.emplace("HOME", tmp_.Sub("home"));
+    }
     return Config::Load(RealFs(), flags, EnvOf(env), cache_dir_);
   }
 
@@ -141,40 +147,119 @@ TEST_F(ConfigTest, CommentsAndWhitespace) {
   EXPECT_TRUE(*config->Bool("verbose"));
 }
 
-TEST_F(ConfigTest, BadLineNamesFileAndLine) {
-  Write(cache_file_, "max_size = 1K\n# fine\nthis line has no equals sign\n");
-  absl::StatusOr<Config> config = Load({}, {});
-  ASSERT_FALSE(config.ok());
-  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(config.status().message(), cache_file_ + ":3:")) << config.status();
+// Every problem as "where: message", for assertions.
+std::vector<std::string> Problems(const Config& config) {
+  std::vector<std::string> out;
+  for (const ConfigProblem& p : config.problems()) out.push_back(p.ToString());
+  return out;
 }
 
-TEST_F(ConfigTest, UnknownKeyNamesFileAndLine) {
-  Write(user_file_, "lock_timeout = 1s\nlock_timout = 2s\n");
+TEST_F(ConfigTest, BadLineIsOneProblemAndTheRestOfTheFileIsKept) {
+  Write(cache_file_, "max_size = 1K\n# fine\nthis line has no equals sign\nlock_timeout = 9s\n");
   absl::StatusOr<Config> config = Load({}, {});
-  ASSERT_FALSE(config.ok());
-  EXPECT_TRUE(absl::StrContains(config.status().message(), user_file_ + ":2:")) << config.status();
-  EXPECT_TRUE(absl::StrContains(config.status().message(), "lock_timout")) << config.status();
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->problems().size(), 1u);
+  EXPECT_EQ(config->problems()[0].where, cache_file_ + ":3");
+  EXPECT_EQ(config->problems()[0].severity, ConfigProblem::Severity::kError);
+  EXPECT_EQ(config->Get("max_size").value, "1K");
+  EXPECT_EQ(config->Get("lock_timeout").value, "9s");
 }
 
-TEST_F(ConfigTest, InvalidValuesNameTheirOrigin) {
-  Write(cache_file_, "publish = auto\nmax_size = lots\n");
+TEST_F(ConfigTest, UnknownKeyIsAWarningAndTheFileIsKept) {
+  Write(user_file_, "lock_timeout = 1s\nlock_timout = 2s\nmax_size = 3K\n");
+  absl::StatusOr<Config> config = Load({}, {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->problems().size(), 1u);
+  const ConfigProblem& p = config->problems()[0];
+  EXPECT_EQ(p.severity, ConfigProblem::Severity::kWarning);
+  EXPECT_EQ(p.where, user_file_ + ":2");
+  EXPECT_TRUE(absl::StrContains(p.message, "lock_timout")) << p.message;
+  EXPECT_EQ(config->FirstError(), nullptr);
+  EXPECT_EQ(config->Get("lock_timeout").value, "1s");
+  EXPECT_EQ(config->Get("max_size").value, "3K");
+}
+
+TEST_F(ConfigTest, ABadValueFallsBackToItsDefaultAlone) {
+  Write(cache_file_, "publish = never\nmax_size = lots\nlock_timeout = 7s\n");
   absl::StatusOr<Config> from_file = Load({}, {});
-  ASSERT_FALSE(from_file.ok());
-  EXPECT_TRUE(absl::StrContains(from_file.status().message(), cache_file_ + ":2"))
-      << from_file.status();
-  EXPECT_TRUE(absl::StrContains(from_file.status().message(), "max_size")) << from_file.status();
-
-  absl::StatusOr<Config> from_env =
-      Load({}, {{"TYPECACHE_MAX_SIZE", "8M"}, {"TYPECACHE_LOCK_TIMEOUT", "soon"}});
-  ASSERT_FALSE(from_env.ok());
-  EXPECT_TRUE(absl::StrContains(from_env.status().message(), "TYPECACHE_LOCK_TIMEOUT"))
-      << from_env.status();
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  ASSERT_EQ(from_file->problems().size(), 1u) << absl::StrJoin(Problems(*from_file), "\n");
+  EXPECT_EQ(from_file->problems()[0].where, cache_file_ + ":2");
+  EXPECT_TRUE(absl::StrContains(from_file->problems()[0].message, "max_size"));
+  EXPECT_EQ(from_file->Get("max_size").value, "0");
+  EXPECT_EQ(from_file->Get("max_size").origin, "default");
+  EXPECT_EQ(from_file->Get("publish").value, "never");
+  EXPECT_EQ(from_file->Get("lock_timeout").value, "7s");
 
   TC_ASSERT_OK(RealFs().Unlink(cache_file_));
-  absl::StatusOr<Config> from_flag = Load({{"verbose", "perhaps"}}, {});
-  ASSERT_FALSE(from_flag.ok());
-  EXPECT_TRUE(absl::StrContains(from_flag.status().message(), "perhaps")) << from_flag.status();
+  absl::StatusOr<Config> from_env =
+      Load({}, {{"TYPECACHE_MAX_SIZE", "8M"}, {"TYPECACHE_LOCK_TIMEOUT", "soon"},
+                {"TYPECACHE_PUBLISH", "sometimes"}});
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(Problems(*from_env),
+            (std::vector<std::string>{
+                "TYPECACHE_LOCK_TIMEOUT: lock_timeout: 'soon' is not a duration (e.g. 30d, 12h, "
+                "90m, 45s, 250ms); using the default, 120s",
+                "TYPECACHE_PUBLISH: publish: 'sometimes' is not one of auto, always, never; "
+                "using the default, auto"}));
+  EXPECT_EQ(from_env->Get("max_size").value, "8M");
+  EXPECT_EQ(*from_env->Duration("lock_timeout"), absl::Seconds(120));
+}
+
+TEST_F(ConfigTest, AMissingNamedUserFileIsAProblem) {
+  absl::StatusOr<Config> config = Config::Load(
+      RealFs(), {}, EnvOf({{"TYPECACHE_CONFIG", tmp_.Sub("missing.conf")}}), cache_dir_);
+  ASSERT_TRUE(config.ok());
+  ASSERT_EQ(config->problems().size(), 1u);
+  EXPECT_EQ(config->problems()[0].where, "TYPECACHE_CONFIG");
+  EXPECT_TRUE(absl::StrContains(config->problems()[0].message, "missing.conf does not exist"));
+  // The default user file may be missing.
+  config = Config::Load(RealFs(), {}, EnvOf({{"HOME", tmp_.Sub("nohome")}}), cache_dir_);
+  ASSERT_TRUE(config.ok());
+  EXPECT_TRUE(config->problems().empty());
+}
+
+TEST(CheckSettingTest, EveryKey) {
+  TC_EXPECT_OK(CheckSetting("lock_timeout", "30s"));
+  TC_EXPECT_OK(CheckSetting("max_size", "2G"));
+  TC_EXPECT_OK(CheckSetting("publish", "never"));
+  TC_EXPECT_OK(CheckSetting("verbose", "yes"));
+  TC_EXPECT_OK(CheckSetting("disable", "1"));
+  EXPECT_FALSE(CheckSetting("lock_timeout", "x").ok());
+  EXPECT_FALSE(CheckSetting("max_size", "big").ok());
+  EXPECT_FALSE(CheckSetting("publish", "sometimes").ok());
+  EXPECT_FALSE(CheckSetting("disable", "maybe").ok());
+  EXPECT_FALSE(CheckSetting("nope", "1").ok());
+}
+
+TEST_F(ConfigTest, SetAndUnsetKeepTheRestOfTheFile) {
+  std::string path = tmp_.Sub("new/dir/typecache.conf");
+  absl::StatusOr<int> line = SetInConfigFile(RealFs(), path, "max_size", "2G");
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(*line, 1);
+  EXPECT_EQ(*RealFs().ReadFile(path), "max_size = 2G\n");
+
+  Write(path, "# shared CI cache\nmax_size = 1G  # old\nlock_timeout = 5m\nmax_size=3G\n");
+  line = SetInConfigFile(RealFs(), path, "max_size", "2G");
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(*RealFs().ReadFile(path), "# shared CI cache\nlock_timeout = 5m\nmax_size = 2G\n");
+  EXPECT_EQ(*line, 3);
+  line = SetInConfigFile(RealFs(), path, "publish", "never");
+  ASSERT_TRUE(line.ok());
+  EXPECT_EQ(*line, 4);
+  EXPECT_FALSE(SetInConfigFile(RealFs(), path, "max_size", "huge").ok());
+  EXPECT_FALSE(SetInConfigFile(RealFs(), path, "no_such_key", "1").ok());
+
+  absl::StatusOr<int> removed = UnsetInConfigFile(RealFs(), path, "max_size");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(*RealFs().ReadFile(path), "# shared CI cache\nlock_timeout = 5m\npublish = never\n");
+  removed = UnsetInConfigFile(RealFs(), path, "max_size");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 0);
+  removed = UnsetInConfigFile(RealFs(), tmp_.Sub("absent.conf"), "max_size");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 0);
 }
 
 TEST_F(ConfigTest, UnknownFlagIsRejected) {
