@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "src/base/status_macros.h"
+#include "src/commands/config.h"
 #include "src/commands/maintenance.h"
 #include "src/commands/prune.h"
 #include "src/os/lock.h"
@@ -60,15 +62,46 @@ absl::StatusOr<PrivateCache> MakeFallbackCache() {
   return cache;
 }
 
+// typecache's own lines on stderr, prefixed "typecache:", with user-facing paths.
 class Reporter {
  public:
   explicit Reporter(std::ostream& err) : err_(err) {}
-  void Warn(absl::string_view text) { err_ << "typecache: warning: " << text << std::endl; }
-  void Note(absl::string_view text) { err_ << "typecache: " << text << std::endl; }
+  void SetCacheDir(std::string cache_dir) { cache_dir_ = std::move(cache_dir); }
+  void Warn(absl::string_view text) {
+    err_ << "typecache: warning: " << UserFacingPaths(cache_dir_, text) << std::endl;
+  }
+  void Note(absl::string_view text) {
+    err_ << "typecache: " << UserFacingPaths(cache_dir_, text) << std::endl;
+  }
 
  private:
   std::ostream& err_;
+  std::string cache_dir_;
 };
+
+// Whether the checker left files in a database directory of its private cache that are not
+// databases (mypy < 1.20 writing JSON files because nothing turned its SQLite cache on).
+bool LeftFilesButNoDatabase(Fs& fs, const CheckerAdapter& adapter, const std::string& root) {
+  absl::StatusOr<std::vector<std::string>> dirs = fs.ListDir(root);
+  if (!dirs.ok()) return false;
+  for (const std::string& dir : *dirs) {
+    if (!adapter.IsDatabaseDir(dir)) continue;
+    absl::StatusOr<std::vector<std::string>> names = fs.ListDir(JoinPath(root, dir));
+    if (!names.ok()) continue;
+    for (const std::string& name : *names) {
+      absl::string_view base = name;
+      for (absl::string_view suffix : {"-wal", "-shm", "-journal"}) {
+        if (absl::ConsumeSuffix(&base, suffix)) break;
+      }
+      if (!adapter.IsDatabaseFile(base)) return true;
+    }
+  }
+  return false;
+}
+
+std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
 
 // Deletes `path` in a detached grandchild (its own session, stdio on /dev/null, lowest CPU
 // priority), so the caller can exit with the checker's status at once. If anything fails, the
@@ -119,8 +152,10 @@ void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
     report.Warn(
         absl::StrCat("cannot prune the shared cache to its max_size: ", pruned.status().message()));
   } else if (options.verbose) {
-    report.Note(absl::StrFormat("pruned %d module groups to fit max_size: %d -> %d bytes",
-                                pruned->evicted.size(), pruned->size_before, pruned->size_after));
+    report.Note(absl::StrCat("pruned ", Plural(pruned->evicted.size(), "module group", "module groups"),
+                             " to fit max_size ", FormatSize(options.max_size), ": ",
+                             FormatSize(pruned->size_before), " -> ",
+                             FormatSize(pruned->size_after)));
   }
 }
 
@@ -146,25 +181,84 @@ const char* PublishPolicyName(PublishPolicy policy) {
   return "?";
 }
 
-std::string ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
-                            const EnvLookup& env) {
-  if (!options.cache_dir.empty()) return AbsolutePath(options.cache_dir);
-  std::optional<std::string> from_checker = adapter.CacheDirFromCommand(options.command, env);
-  return AbsolutePath(from_checker.value_or(adapter.DefaultCacheDir()));
+CacheDirChoice ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
+                               const EnvLookup& env, CommandPlan* plan) {
+  CommandPlan local;
+  CommandPlan& p = plan != nullptr ? *plan : local;
+  p = adapter.Plan(options.command, env, AbsolutePath("."));
+  if (!options.cache_dir.empty()) {
+    return {AbsolutePath(options.cache_dir),
+            options.cache_dir_origin.empty() ? "--cache-dir" : options.cache_dir_origin};
+  }
+  std::string origin = p.cache_dir_origin;
+  if (origin == "default") {
+    origin = absl::StrCat(adapter.name(), "'s default, ", adapter.DefaultCacheDir());
+  } else if (origin == "--cache-dir flag") {
+    origin = absl::StrCat(adapter.name(), "'s --cache-dir");
+  }
+  return {p.cache_dir, origin};
+}
+
+std::string UserFacingPaths(const std::string& cache_dir, absl::string_view text) {
+  if (cache_dir.empty()) return std::string(text);
+  Layout layout(cache_dir);
+  std::string out(text);
+  // <state>/gens/<X.Y>/g<N>  ->  <cache>/<X.Y>
+  std::string gens = JoinPath(layout.state_dir(), "gens") + "/";
+  for (size_t at = out.find(gens); at != std::string::npos; at = out.find(gens, at)) {
+    size_t dir_end = out.find('/', at + gens.size());
+    if (dir_end == std::string::npos) break;
+    size_t gen_end = out.find_first_of("/: ,;)'\"", dir_end + 1);
+    if (gen_end == std::string::npos) gen_end = out.size();
+    if (Layout::ParseGenName(absl::string_view(out).substr(dir_end + 1, gen_end - dir_end - 1)) <
+        0) {
+      at = dir_end;
+      continue;
+    }
+    std::string dir = out.substr(at + gens.size(), dir_end - at - gens.size());
+    std::string replacement = layout.live_path(dir);
+    out.replace(at, gen_end - at, replacement);
+    at += replacement.size();
+  }
+  // <state>/runs/<id>  ->  <cache> (this run's private copy)
+  std::string runs = layout.runs_dir() + "/";
+  for (size_t at = out.find(runs); at != std::string::npos; at = out.find(runs, at)) {
+    size_t id_end = out.find_first_of("/: ,;)'\"", at + runs.size());
+    if (id_end == std::string::npos) id_end = out.size();
+    std::string replacement = absl::StrCat(cache_dir, " (private copy)");
+    out.replace(at, id_end - at, replacement);
+    at += replacement.size();
+  }
+  return out;
 }
 
 absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options,
                                const EnvLookup& env, std::ostream& err) {
   Reporter report(err);
   if (options.command.empty()) return absl::InvalidArgumentError("no command given after --");
-  std::string why;
-  if (adapter.Bypass(options.command, &why)) {
-    if (options.verbose) report.Note(absl::StrCat(why, ": running the command unchanged"));
+  if (options.disabled) {
+    if (options.verbose) report.Note("disabled (TYPECACHE_DISABLE): running the command unchanged");
     ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
     return child.exit_code;
   }
+  CommandPlan plan;
+  CacheDirChoice cache_dir = ResolveCacheDir(adapter, options, env, &plan);
+  if (options.verbose) {
+    for (const std::string& note : plan.notes) report.Note(note);
+  }
+  if (plan.bypass) {
+    if (plan.warn) {
+      report.Warn(absl::StrCat(plan.why, "; running the command unchanged"));
+    } else if (options.verbose) {
+      report.Note(absl::StrCat(plan.why, ": running the command unchanged"));
+    }
+    ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
+    return child.exit_code;
+  }
+  report.SetCacheDir(cache_dir.path);
+  if (options.verbose) report.Note(absl::StrCat("cache: ", cache_dir.path, " (", cache_dir.origin, ")"));
 
-  Layout layout(ResolveCacheDir(adapter, options, env));
+  Layout layout(cache_dir.path);
   StatsDelta stats;
   stats.Add("runs", 1);
   stats.Set("last_run", absl::ToUnixSeconds(absl::Now()));
@@ -202,10 +296,13 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       snapshot = *std::move(taken);
       stats.Add("snapshot_ms", Ms(snapshot.took));
       stats.Add("snapshot_bytes", snapshot.bytes);
-      if (options.verbose) {
-        report.Note(absl::StrFormat("snapshot: %d files, %d bytes by %s in %.1f ms", snapshot.files,
-                                    snapshot.bytes, snapshot.method.empty() ? "-" : snapshot.method,
-                                    absl::ToDoubleMilliseconds(snapshot.took)));
+      if (options.verbose && snapshot.files == 0) {
+        report.Note("snapshot: the shared cache is empty (this run starts cold)");
+      } else if (options.verbose) {
+        report.Note(absl::StrFormat(
+            "snapshot: %s, %s, in %.0f ms%s", Plural(snapshot.files, "database", "databases"),
+            FormatSize(snapshot.bytes), absl::ToDoubleMilliseconds(snapshot.took),
+            snapshot.method.empty() ? "" : absl::StrCat(" (", snapshot.method, ")")));
       }
     } else {
       report.Warn(absl::StrCat("cannot snapshot the shared cache: ", taken.status().message(),
@@ -256,6 +353,10 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   if (!child.ok()) {
     cleanup();
     return child.status();
+  }
+  if (plan.environment_only && !plan.no_database_warning.empty() &&
+      LeftFilesButNoDatabase(fs, adapter, priv->root)) {
+    report.Warn(plan.no_database_warning);
   }
 
   // 4. Publish, when the run deserves it.
@@ -324,11 +425,16 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       }
       if (options.max_size > 0 && r.dirs_published > 0)
         EnforceMaxSize(fs, adapter, layout, options, report);
-      if (options.verbose) {
+      if (options.verbose && r.dirs_published == 0) {
+        report.Note("nothing to publish: the run changed no module");
+      } else if (options.verbose) {
         report.Note(absl::StrFormat(
-            "published %d dirs: %d groups written, %d merged from others, %d conflicts, "
-            "%d full merges; lock wait %.1f ms, held %.1f ms",
-            r.dirs_published, r.groups_written, r.groups_merged, r.conflicts, r.full_merges,
+            "published %s: %s written by this run, %s carried over from other runs, %s; "
+            "%s; lock wait %.0f ms, held %.0f ms",
+            FormatSize(r.bytes), Plural(r.groups_written, "module group", "module groups"),
+            Plural(r.groups_merged, "group", "groups"), Plural(r.conflicts, "conflict", "conflicts"),
+            r.full_merges > 0 ? Plural(r.full_merges, "full comparison", "full comparisons")
+                              : "no full comparison",
             absl::ToDoubleMilliseconds(r.lock_wait), absl::ToDoubleMilliseconds(r.lock_held)));
       }
     }

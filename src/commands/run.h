@@ -27,9 +27,12 @@ absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text);
 const char* PublishPolicyName(PublishPolicy policy);
 
 struct RunOptions {
-  // typecache's own --cache-dir / TYPECACHE_DIR / config; empty: ask the checker's arguments,
-  // then the checker's environment, then its default.
+  // typecache's own --cache-dir / TYPECACHE_DIR, and which of them it was ("--cache-dir",
+  // "TYPECACHE_DIR"); empty: the directory the checker itself would use (CheckerAdapter::Plan).
   std::string cache_dir;
+  std::string cache_dir_origin;
+  // TYPECACHE_DISABLE / `disable`: run the command unchanged (a note on -v).
+  bool disabled = false;
   absl::Duration lock_timeout = absl::Seconds(120);
   PublishPolicy publish = PublishPolicy::kAuto;
   bool verbose = false;
@@ -44,9 +47,19 @@ struct RunOptions {
 absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options,
                                const EnvLookup& env, std::ostream& err);
 
-// The shared cache directory `typecache run` uses for `options`, made absolute.
-std::string ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
-                            const EnvLookup& env);
+// The shared cache directory `typecache run` uses for `options` in the working directory, made
+// absolute, and why ("--cache-dir", "TYPECACHE_DIR", "mypy.ini:3 [mypy] cache_dir", "mypy's
+// default"); `plan` (optional) receives the checker's plan for the command.
+struct CacheDirChoice {
+  std::string path;
+  std::string origin;
+};
+CacheDirChoice ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
+                               const EnvLookup& env, CommandPlan* plan = nullptr);
+
+// A message made readable: paths inside typecache's state directory of `cache_dir` are named as
+// users know them (".typecache/gens/3.11/g00000003/cache.db" -> "<cache>/3.11/cache.db").
+std::string UserFacingPaths(const std::string& cache_dir, absl::string_view text);
 
 }  // namespace typecache
 
