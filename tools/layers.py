@@ -26,7 +26,7 @@ ALLOWED = {
     "store/local": {"base", "os", "checker", "cachedb", "store"},
     "store/remote": {"base", "os", "checker", "store"},
     "commands": {"base", "os", "checker", "cachedb", "store", "store/local", "store/remote"},
-    "cli": {"base", "os", "checker", "checker/mypy", "cachedb", "store", "store/local",
+    "cli": {"base", "os", "sqlite", "checker", "checker/mypy", "cachedb", "store", "store/local",
             "store/remote", "commands"},
     "": {"base", "os", "cli"},  # src/main.cc
 }

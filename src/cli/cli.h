@@ -1,11 +1,15 @@
-// The command-line interface: builds the CLI11 application, parses, dispatches to one
-// subcommand (a library function returning absl::Status or an exit code) and turns the result
-// into an exit code and one "typecache: error: ..." line. main() only calls Main().
+// The command-line interface: parses argv (CLI11, behind one-line usage errors), hands the
+// chosen subcommand its options struct and a Context, and returns its exit code. Each
+// subcommand lives in its own file (run_cmd.cc, config_cmd.cc, maintenance_cmd.cc) and calls
+// one library function of src/commands; main() only calls Main(). Below this boundary nothing
+// throws.
 //
 // Exit codes (docs/exit-codes.md):
-//   run:      the checker's own exit status; 127 when the checker cannot be started;
-//             2 for a typecache usage error (nothing ran).
-//   others:   0 success; 1 problems found (verify) ; 2 could not run (bad input, usage error).
+//   run:      the checker's own exit status; 128+N when it was killed by signal N; 127 when it
+//             cannot be started; 2 for a typecache usage error (nothing ran). Configuration and
+//             cache trouble are warnings, never an exit status.
+//   verify:   0 clean, 1 problems found, 2 could not run.
+//   others:   0 done, 2 could not run (bad input, configuration error, lock timeout, usage).
 #ifndef TYPECACHE_SRC_CLI_CLI_H_
 #define TYPECACHE_SRC_CLI_CLI_H_
 

@@ -185,7 +185,8 @@ CacheDirChoice ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& 
                                const EnvLookup& env, CommandPlan* plan) {
   CommandPlan local;
   CommandPlan& p = plan != nullptr ? *plan : local;
-  p = adapter.Plan(options.command, env, AbsolutePath("."));
+  p = options.plan.has_value() ? *options.plan
+                               : adapter.Plan(options.command, env, AbsolutePath("."));
   if (!options.cache_dir.empty()) {
     return {AbsolutePath(options.cache_dir),
             options.cache_dir_origin.empty() ? "--cache-dir" : options.cache_dir_origin};

@@ -7,6 +7,7 @@
 #ifndef TYPECACHE_SRC_COMMANDS_RUN_H_
 #define TYPECACHE_SRC_COMMANDS_RUN_H_
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ struct RunOptions {
   // over budget, the oldest module groups are pruned (like ccache's automatic cleanup).
   int64_t max_size = 0;
   std::vector<std::string> command;
+  // The checker's plan for `command`, when the caller already asked for it (it reads the
+  // checker's configuration files, and may ask the checker for its version).
+  std::optional<CommandPlan> plan;
 };
 
 // Runs the command and returns its exit status. Returns an error only when the command could not

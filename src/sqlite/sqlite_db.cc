@@ -173,4 +173,6 @@ absl::Status CheckSqliteHeader(const std::string& path) {
   return absl::OkStatus();
 }
 
+std::string SqliteLibraryVersion() { return sqlite3_libversion(); }
+
 }  // namespace typecache

@@ -99,6 +99,9 @@ std::string QuoteLiteral(absl::string_view text);
 // non-database file is reported as such rather than silently treated as empty.
 absl::Status CheckSqliteHeader(const std::string& path);
 
+// The version of the SQLite library linked in ("3.40.1"), for `typecache --version`.
+std::string SqliteLibraryVersion();
+
 }  // namespace typecache
 
 #endif  // TYPECACHE_SRC_SQLITE_SQLITE_DB_H_

@@ -1,0 +1,178 @@
+#include "src/cli/json_out.h"
+
+#include "src/store/local/stats.h"
+
+namespace typecache {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF).
+size_t Utf8Length(absl::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+Json Text(absl::string_view s) { return JsonText(s); }
+
+Json Texts(const std::vector<std::string>& items) {
+  Json out = Json::array();
+  for (const std::string& item : items) out.push_back(Text(item));
+  return out;
+}
+
+}  // namespace
+
+std::string JsonText(absl::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size();) {
+    size_t n = Utf8Length(bytes, i);
+    if (n > 0) {
+      out.append(bytes.data() + i, n);
+      i += n;
+      continue;
+    }
+    unsigned char c = static_cast<unsigned char>(bytes[i]);  // Latin-1: U+0080..U+00FF.
+    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    ++i;
+  }
+  return out;
+}
+
+void PrintJson(const Json& document, std::ostream& out) {
+  out << document.dump(2, ' ', /*ensure_ascii=*/true) << "\n";
+}
+
+void PrintJson(const std::vector<Json>& per_path, std::ostream& out) {
+  if (per_path.size() == 1) {
+    PrintJson(per_path[0], out);
+  } else {
+    PrintJson(Json(per_path), out);
+  }
+}
+
+Json StatsJson(const CacheStats& stats) {
+  Json doc;
+  doc["path"] = Text(stats.path);
+  doc["kind"] = stats.is_cache_dir ? "cache_dir" : "file";
+  Json dbs = Json::array();
+  for (const DbStats& s : stats.dbs) {
+    Json db;
+    db["dir"] = Text(s.ref.dir);
+    db["file"] = Text(s.ref.file);
+    db["path"] = Text(s.ref.shown);
+    db["size"] = s.size;
+    db["groups"] = s.groups;
+    db["rows"] = s.rows;
+    db["bytes"] = s.bytes;
+    db["broken_groups"] = s.broken;
+    Json by_kind = Json::object();
+    for (const auto& [k, v] : s.bytes_by_kind) by_kind[Text(k)] = v;
+    db["bytes_by_kind"] = by_kind;
+    Json by_version = Json::object();
+    for (const auto& [k, v] : s.groups_by_version) by_version[Text(k)] = v;
+    db["groups_by_version"] = by_version;
+    db["tables"] = Texts(s.tables);
+    db["error"] = s.error.empty() ? Json(nullptr) : Text(s.error);
+    dbs.push_back(db);
+  }
+  doc["databases"] = dbs;
+  Json counters = Json::object();
+  for (const Counter& c : KnownCounters()) {
+    auto it = stats.counters.find(c.name);
+    counters[c.name] = it == stats.counters.end() ? 0 : it->second;
+  }
+  doc["counters"] = counters;
+  return doc;
+}
+
+Json VerifyJson(const std::string& path, const VerifyReport& report) {
+  Json doc;
+  doc["path"] = Text(path);
+  doc["databases"] = report.databases;
+  doc["groups"] = report.groups;
+  Json problems = Json::array();
+  for (const Problem& p : report.problems) {
+    problems.push_back({{"where", Text(p.where)},
+                        {"group", Text(p.group)},
+                        {"label", Text(p.label)},
+                        {"what", Text(p.what)}});
+  }
+  doc["problems"] = problems;
+  doc["repaired"] = Texts(report.repaired);
+  return doc;
+}
+
+Json PruneJson(const std::string& path, const PruneReport& report) {
+  Json doc;
+  doc["path"] = Text(path);
+  doc["dry_run"] = report.dry_run;
+  doc["size_before"] = report.size_before;
+  doc["size_after"] = report.size_after;
+  Json evicted = Json::array();
+  for (const Eviction& e : report.evicted) {
+    evicted.push_back({{"db", Text(e.db)},
+                       {"group", Text(e.group)},
+                       {"reason", Text(e.reason)},
+                       {"bytes", e.bytes}});
+  }
+  doc["evicted"] = evicted;
+  doc["dropped_tables"] = Texts(report.dropped_tables);
+  return doc;
+}
+
+Json MergeJson(const MergeReport& report) {
+  Json doc;
+  Json inputs = Json::array();
+  for (size_t i = 0; i < report.inputs.size(); ++i) {
+    inputs.push_back({{"path", Text(report.inputs[i])},
+                      {"role", i == 0 ? "destination" : "source"},
+                      {"groups_taken", i < report.groups_taken.size() ? report.groups_taken[i] : 0}});
+  }
+  doc["inputs"] = inputs;
+  doc["conflicts"] = report.conflicts;
+  doc["bytes"] = report.bytes;
+  doc["groups_changed"] = report.edit.groups_changed;
+  return doc;
+}
+
+Json CompactJson(const std::string& path, const EditReport& report) {
+  return {{"path", Text(path)},
+          {"databases_changed", report.dbs_changed},
+          {"size_before", report.bytes_before},
+          {"size_after", report.bytes_after}};
+}
+
+Json CleanJson(const CleanReport& report) {
+  return {{"path", Text(report.cache_dir)},      {"exists", report.exists},
+          {"dry_run", report.dry_run},           {"removed", Texts(report.removed)},
+          {"bytes", report.bytes},               {"live_runs_kept", report.live_runs},
+          {"kept", Texts(report.kept)}};
+}
+
+}  // namespace typecache
