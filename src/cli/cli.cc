@@ -31,7 +31,7 @@ constexpr char kDescription[] =
 
 constexpr char kFooter[] =
     "Run 'typecache COMMAND --help' for a command's options; 'man typecache' is the manual.\n\n"
-    "Exit status: run returns the checker's own status (128+N if it was killed by signal N,\n"
+    "Exit codes: run returns the checker's own status (128+N if it was killed by signal N,\n"
     "127 if it could not be started, 2 for a typecache usage error: nothing ran); cache and\n"
     "configuration trouble are warnings, never a failure. verify: 0 clean, 1 problems found,\n"
     "2 could not run. The other commands: 0 done, 2 could not run (bad input, a configuration\n"
@@ -98,7 +98,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs) {
     }
     for (const std::unique_ptr<Subcommand>& sub : subs) {
       if (sub->name() == args[next]) {
-        out << app.get_subcommand(sub->name())->help();
+        out << app.get_subcommand(sub->name())->help("typecache");
         return kExitOk;
       }
     }

@@ -430,12 +430,13 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
         report.Note("nothing to publish: the run changed no module");
       } else if (options.verbose) {
         report.Note(absl::StrFormat(
-            "published %s: %s written by this run, %s carried over from other runs, %s; "
-            "%s; lock wait %.0f ms, held %.0f ms",
+            "published %s: %s written by this run, %d merged from others, %s%s; lock wait %.0f ms, "
+            "held %.0f ms",
             FormatSize(r.bytes), Plural(r.groups_written, "module group", "module groups"),
-            Plural(r.groups_merged, "group", "groups"), Plural(r.conflicts, "conflict", "conflicts"),
-            r.full_merges > 0 ? Plural(r.full_merges, "full comparison", "full comparisons")
-                              : "no full comparison",
+            r.groups_merged, Plural(r.conflicts, "conflict", "conflicts"),
+            r.full_merges > 0
+                ? absl::StrCat(", ", Plural(r.full_merges, "full comparison", "full comparisons"))
+                : "",
             absl::ToDoubleMilliseconds(r.lock_wait), absl::ToDoubleMilliseconds(r.lock_held)));
       }
     }
