@@ -1,7 +1,6 @@
 # bash completion for typecache(1). Install as
 #   /usr/share/bash-completion/completions/typecache  (or source it from ~/.bashrc).
-# Subcommands and options follow src/cli.cc; "clean", "dir", "config get|set|unset" and
-# "remote pull|push|status|gc" are planned and completed already.
+# Subcommands and options follow src/cli (typecache COMMAND --help).
 
 _typecache() {
   local cur prev words cword
@@ -14,12 +13,12 @@ _typecache() {
     cword=$COMP_CWORD
   fi
 
-  local commands="run config stats verify prune merge compact clean dir remote"
+  local commands="run config dir clean stats verify prune merge compact help"
   local cmd="" i
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
-      --) # Everything after "run ... --" is the checker's command line.
-        if [[ $cmd == run ]]; then
+      --) # Everything after "run|config|dir ... --" is the checker's command line.
+        if [[ $cmd == run || $cmd == config || $cmd == dir ]]; then
           if ((i + 1 == cword)); then
             COMPREPLY=($(compgen -c -- "$cur"))
           else
@@ -27,6 +26,8 @@ _typecache() {
           fi
           return
         fi ;;
+      --cache-dir|--into|--missing-sources|--publish|--prefer|--keep-version|--lock-timeout|\
+      --max-size|--older-than) ((i++)) ;;  # and their value
       -*) ;;
       *) if [[ -z $cmd ]]; then cmd="${words[i]}"; fi ;;
     esac
@@ -50,7 +51,9 @@ _typecache() {
   local opts=""
   case "$cmd" in
     "")
-      COMPREPLY=($(compgen -W "$commands --version -h --help" -- "$cur")); return ;;
+      COMPREPLY=($(compgen -W "$commands --version -h --help -v --verbose --cache-dir" -- "$cur"))
+      return ;;
+    help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
     run) opts="$common --max-size --publish -v --verbose --" ;;
     config)
       local sub=""
@@ -61,9 +64,14 @@ _typecache() {
         COMPREPLY=($(compgen -W "get set unset" -- "$cur")); return
       fi
       if [[ -n $sub && $cur != -* ]]; then
-        COMPREPLY=($(compgen -W "lock_timeout publish max_size verbose" -- "$cur")); return
+        if [[ $sub == get ]]; then
+          COMPREPLY=($(compgen -W "cache_dir lock_timeout publish max_size verbose disable" -- "$cur"))
+        elif [[ $prev == get || $prev == set || $prev == unset || $prev == --user ]]; then
+          COMPREPLY=($(compgen -W "lock_timeout publish max_size verbose disable" -- "$cur"))
+        fi
+        return
       fi
-      opts="$common --max-size --json" ;;
+      opts="$common --max-size --publish --json -v --verbose --user --" ;;
     stats) opts="$common --json -z --zero" ;;
     verify) opts="$common --json --repair" ;;
     prune)
@@ -71,24 +79,15 @@ _typecache() {
             --dead-tables -n --dry-run" ;;
     merge) opts="--into --prefer --allow-mixed --json --lock-timeout -h --help" ;;
     compact) opts="$common --json" ;;
-    clean|dir) opts="$common" ;;
-    remote)
-      if [[ $cur != -* ]]; then
-        local has_sub=""
-        for ((i = 2; i < cword; i++)); do
-          case "${words[i]}" in pull|push|status|gc) has_sub=1 ;; esac
-        done
-        if [[ -z $has_sub ]]; then
-          COMPREPLY=($(compgen -W "pull push status gc" -- "$cur")); return
-        fi
-      fi
-      opts="$common" ;;
+    clean) opts="$common --json -n --dry-run -v --verbose" ;;
+    dir) opts="--cache-dir --json -v --verbose -h --help --" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   else
     case "$cmd" in  # Cache directories or database files.
       stats|verify|prune|merge|compact) COMPREPLY=($(compgen -f -- "$cur")) ;;
+      clean) COMPREPLY=($(compgen -d -- "$cur")) ;;
     esac
   fi
 }

@@ -1,40 +1,42 @@
 # fish completion for typecache(1). Install as
-# /usr/share/fish/vendor_completions.d/typecache.fish. Follows src/cli.cc; "clean", "dir",
-# "config get|set|unset" and "remote pull|push|status|gc" are planned and completed already.
+# /usr/share/fish/vendor_completions.d/typecache.fish. Follows src/cli (typecache COMMAND --help).
 
-set -l commands run config stats verify prune merge compact clean dir remote
+set -l commands run config dir clean stats verify prune merge compact help
 complete -c typecache -f
-complete -c typecache -n "not __fish_seen_subcommand_from $commands" -l version -d 'Show version'
+complete -c typecache -n "not __fish_seen_subcommand_from $commands" -l version -d 'Show version and libraries'
 complete -c typecache -s h -l help -d 'Show help'
 
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a run -d 'Run a checker on a private snapshot and publish what it changed'
-complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a config -d 'Show or change settings'
+complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a config -d 'Show settings; get, set or unset one'
+complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a dir -d 'Print the cache directory in use and why'
+complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a clean -d 'Remove everything typecache and mypy keep in the cache'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a stats -d 'Show what the cache holds'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a verify -d 'Check integrity'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a prune -d 'Evict module groups'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a merge -d 'Combine caches into DEST'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a compact -d 'Rewrite databases compactly'
-complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a clean -d 'Remove the shared cache (planned)'
-complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a dir -d 'Print the shared cache directory (planned)'
-complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a remote -d 'Remote store (planned)'
+complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show the help of a command'
+complete -c typecache -n "__fish_seen_subcommand_from help" -a "$commands"
 
-# Options most subcommands share.
-set -l with_cache run config stats verify prune compact clean dir remote
-complete -c typecache -n "__fish_seen_subcommand_from $with_cache" -l cache-dir -r -a '(__fish_complete_directories)' -d 'Shared cache directory'
-complete -c typecache -n "__fish_seen_subcommand_from $with_cache merge" -l lock-timeout -x -d 'Publish lock timeout (30s, 2m)'
-complete -c typecache -n "__fish_seen_subcommand_from config stats verify prune merge compact" -l json -d 'Machine-readable output'
+# Options several commands share (also accepted before the command: -v, --cache-dir).
+set -l with_cache run config dir clean stats verify prune compact
+complete -c typecache -n "not __fish_seen_subcommand_from merge" -l cache-dir -r -a '(__fish_complete_directories)' -d 'Shared cache directory'
+complete -c typecache -n "__fish_seen_subcommand_from run config clean stats verify prune compact merge" -l lock-timeout -x -d 'Publish lock timeout (30s, 2m)'
+complete -c typecache -n "__fish_seen_subcommand_from config dir clean stats verify prune merge compact" -l json -d 'One JSON document'
+complete -c typecache -n "not __fish_seen_subcommand_from stats verify prune merge compact" -s v -l verbose -d 'Say what typecache does'
 
 # run
-complete -c typecache -n "__fish_seen_subcommand_from run" -l max-size -x -d 'Size budget (2G; 0 = unlimited)'
-complete -c typecache -n "__fish_seen_subcommand_from run" -l publish -x -a 'auto always never' -d 'When to publish'
-complete -c typecache -n "__fish_seen_subcommand_from run" -s v -l verbose -d 'Report snapshot and publish figures'
+complete -c typecache -n "__fish_seen_subcommand_from run config" -l max-size -x -d 'Size budget (2G; 0 = unlimited)'
+complete -c typecache -n "__fish_seen_subcommand_from run config" -l publish -x -a 'auto always never' -d 'When to publish'
 # config
 complete -c typecache -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from get set unset" -a 'get set unset'
-complete -c typecache -n "__fish_seen_subcommand_from get set unset" -a 'lock_timeout publish max_size verbose'
-complete -c typecache -n "__fish_seen_subcommand_from config" -l max-size -x -d 'Size budget'
-# stats, verify
+complete -c typecache -n "__fish_seen_subcommand_from get" -a 'cache_dir lock_timeout publish max_size verbose disable'
+complete -c typecache -n "__fish_seen_subcommand_from set unset" -a 'lock_timeout publish max_size verbose disable'
+complete -c typecache -n "__fish_seen_subcommand_from set unset" -l user -d 'Edit the user configuration file'
+# stats, verify, clean
 complete -c typecache -n "__fish_seen_subcommand_from stats" -s z -l zero -d 'Reset the run counters'
 complete -c typecache -n "__fish_seen_subcommand_from verify" -l repair -d 'Remove broken groups only'
+complete -c typecache -n "__fish_seen_subcommand_from clean" -s n -l dry-run -d 'List what would go'
 # prune
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l older-than -x -d 'Evict groups older than this (30d)'
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l max-size -x -d 'Evict until the cache fits (2G)'
@@ -47,7 +49,5 @@ complete -c typecache -n "__fish_seen_subcommand_from prune" -s n -l dry-run -d 
 complete -c typecache -n "__fish_seen_subcommand_from merge" -l into -r -F -d 'Destination cache'
 complete -c typecache -n "__fish_seen_subcommand_from merge" -l prefer -x -a 'newest first last' -d 'Which copy wins'
 complete -c typecache -n "__fish_seen_subcommand_from merge" -l allow-mixed -d 'Merge different mypy versions'
-# remote
-complete -c typecache -n "__fish_seen_subcommand_from remote; and not __fish_seen_subcommand_from pull push status gc" -a 'pull push status gc'
 # Cache paths for the maintenance commands.
-complete -c typecache -n "__fish_seen_subcommand_from stats verify prune merge compact" -F
+complete -c typecache -n "__fish_seen_subcommand_from stats verify prune merge compact clean" -F

@@ -1,0 +1,56 @@
+"""The shell completions and the man page (share/) know every command and option the binary
+has: each subcommand `typecache --help` lists, and each long option of `typecache CMD --help`.
+"""
+
+import os
+import re
+
+import e2e_lib as e
+
+SHARE = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache", "share")
+if not os.path.isdir(SHARE):
+    SHARE = os.path.join(e.HERE, "..", "..", "share")
+
+
+def read(rel):
+    with open(os.path.join(SHARE, rel)) as f:
+        return f.read()
+
+
+class ShareTest(e.E2ETestCase):
+
+    def commands(self):
+        r = self.typecache("--help")
+        block = r.stdout.split("Subcommands:", 1)[1].split("\n\n", 1)[0]
+        return re.findall(r"^  (\w+) ", block, re.M)
+
+    def options(self, command):
+        r = self.typecache(command, "--help")
+        self.assertEqual(r.returncode, 0, command)
+        return sorted(set(re.findall(r"(--[a-z][a-z-]*)", r.stdout.split("Options:", 1)[1]
+                                     .split("\n\n", 1)[0])) - {"--help"})
+
+    def test_every_command_and_option_is_completed_and_documented(self):
+        files = {"bash": read("completions/typecache.bash"), "zsh": read("completions/_typecache"),
+                 "fish": read("completions/typecache.fish"), "man": read("man/typecache.1")}
+        commands = self.commands()
+        self.assertEqual(commands, ["run", "config", "dir", "clean", "stats", "verify", "prune",
+                                    "merge", "compact"])
+        for name, text in files.items():
+            self.assertFalse("planned" in text or "remote" in text, name)
+            for command in commands:
+                self.assertTrue(re.search(r"\b%s\b" % command, text), (name, command))
+        for command in commands:
+            for option in self.options(command):
+                with self.subTest(command=command, option=option):
+                    for name, needle in (("bash", option), ("zsh", option),
+                                         ("fish", "-l " + option[2:]),
+                                         ("man", option.replace("-", "\\-"))):
+                        self.assertTrue(needle in files[name], "%s lacks %s" % (name, needle))
+        for key in ("lock_timeout", "publish", "max_size", "verbose", "disable"):
+            for name, text in files.items():
+                self.assertTrue(key in text, "%s lacks %s" % (name, key))
+
+
+if __name__ == "__main__":
+    e.main()
