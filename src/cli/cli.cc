@@ -111,8 +111,9 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs) {
   if (chosen == nullptr) return ctx.Fail(UnknownCommandMessage(shape.name, names));
 
   std::vector<std::string> parsed = args;
-  ctx.subcommand_args.assign(args.begin() + shape.subcommand + 1,
-                             shape.double_dash >= 0 ? args.begin() + shape.double_dash : args.end());
+  ctx.subcommand_args.assign(
+      args.begin() + shape.subcommand + 1,
+      shape.double_dash >= 0 ? args.begin() + shape.double_dash : args.end());
   if (shape.double_dash >= 0) {
     ctx.has_command = true;
     ctx.command.assign(args.begin() + shape.double_dash + 1, args.end());
@@ -133,7 +134,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs) {
     bool top_level = app.get_subcommand(chosen->name())->count() == 0;
     if (const auto* extras = dynamic_cast<const CLI::ExtrasError*>(&e)) {
       std::string what = extras->what();
-      std::string first = what.substr(what.find(": ") == std::string::npos ? 0 : what.find(": ") + 2);
+      std::string first =
+          what.substr(what.find(": ") == std::string::npos ? 0 : what.find(": ") + 2);
       first = first.substr(0, first.find(' '));
       for (int i = 1; i < shape.subcommand; ++i) {
         if (args[static_cast<size_t>(i)] == first) top_level = true;

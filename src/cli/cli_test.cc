@@ -78,8 +78,8 @@ TEST_F(CliTest, RunWithoutDoubleDashGetsTheHint) {
 TEST_F(CliTest, UnknownAndMissingCommands) {
   std::string unknown = UsageError({"frobnicate"});
   EXPECT_TRUE(absl::StrContains(unknown, "unknown command 'frobnicate'")) << unknown;
-  for (const char* name : {"run", "config", "dir", "clean", "stats", "verify", "prune", "merge",
-                           "compact"}) {
+  for (const char* name :
+       {"run", "config", "dir", "clean", "stats", "verify", "prune", "merge", "compact"}) {
     EXPECT_TRUE(absl::StrContains(unknown, name)) << name;
   }
   EXPECT_TRUE(absl::StrContains(UsageError({"stat"}), "did you mean stats?"));
@@ -122,8 +122,8 @@ TEST_F(CliTest, HelpAndVersionStandOnTheirOwn) {
   EXPECT_TRUE(absl::StrContains(help.out, "man typecache"));
   EXPECT_TRUE(absl::StrContains(help.out, "Exit codes"));
   EXPECT_FALSE(absl::StrContains(help.out, "docs/"));
-  for (const char* sub : {"run", "config", "dir", "clean", "stats", "verify", "prune", "merge",
-                          "compact"}) {
+  for (const char* sub :
+       {"run", "config", "dir", "clean", "stats", "verify", "prune", "merge", "compact"}) {
     Result r = Call({sub, "--help"});
     EXPECT_EQ(r.code, 0) << sub;
     EXPECT_FALSE(absl::StrContains(r.out, "docs/")) << sub;
@@ -138,8 +138,8 @@ TEST_F(CliTest, HelpAndVersionStandOnTheirOwn) {
 }
 
 TEST(ShapeOfTest, FindsTheSubcommandAndTheDoubleDash) {
-  ArgvShape s = ShapeOf({"typecache", "-v", "--cache-dir", "run", "run", "--", "mypy", "--"},
-                        {"run"});
+  ArgvShape s =
+      ShapeOf({"typecache", "-v", "--cache-dir", "run", "run", "--", "mypy", "--"}, {"run"});
   EXPECT_EQ(s.subcommand, 4);
   EXPECT_EQ(s.name, "run");
   EXPECT_EQ(s.double_dash, 5);
@@ -158,13 +158,13 @@ TEST(ShellQuoteTest, QuotesWhatAShellWouldSplit) {
 
 TEST(JsonTextTest, KeepsUtf8AndReadsOtherBytesAsLatin1) {
   EXPECT_EQ(JsonText("plain/path"), "plain/path");
-  EXPECT_EQ(JsonText("caf\xc3\xa9"), "caf\xc3\xa9");            // valid UTF-8 kept
-  EXPECT_EQ(JsonText("caf\xe9"), "caf\xc3\xa9");                // 0xE9 read as U+00E9
+  EXPECT_EQ(JsonText("caf\xc3\xa9"), "caf\xc3\xa9");  // valid UTF-8 kept
+  EXPECT_EQ(JsonText("caf\xe9"), "caf\xc3\xa9");      // 0xE9 read as U+00E9
   EXPECT_EQ(JsonText("\xff\xfe"), "\xc3\xbf\xc3\xbe");
-  EXPECT_EQ(JsonText("\xc0\xaf"), "\xc3\x80\xc2\xaf");          // overlong '/': two bytes
+  EXPECT_EQ(JsonText("\xc0\xaf"), "\xc3\x80\xc2\xaf");              // overlong '/': two bytes
   EXPECT_EQ(JsonText("\xed\xa0\x80"), "\xc3\xad\xc2\xa0\xc2\x80");  // a surrogate
-  EXPECT_EQ(JsonText("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");  // U+1F600 kept
-  EXPECT_EQ(JsonText("\xe2\x82"), "\xc3\xa2\xc2\x82");          // truncated sequence
+  EXPECT_EQ(JsonText("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");      // U+1F600 kept
+  EXPECT_EQ(JsonText("\xe2\x82"), "\xc3\xa2\xc2\x82");              // truncated sequence
   std::ostringstream out;
   PrintJson(nlohmann::ordered_json{{"path", JsonText("/tmp/\xff/x")}}, out);
   EXPECT_EQ(out.str(), "{\n  \"path\": \"/tmp/\\u00ff/x\"\n}\n");

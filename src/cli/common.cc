@@ -1,9 +1,8 @@
-#include "src/cli/context.h"
-
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/cli/context.h"
 
 namespace typecache {
 

@@ -57,7 +57,8 @@ class ConfigSubcommand : public Subcommand {
     cmd_->require_subcommand(0, 1);
     cmd_->footer(
         "After --, a checker command: the cache directory is the one `typecache run` would use\n"
-        "for it. Keys: " + SettingNames() + " (docs: man typecache).");
+        "for it. Keys: " +
+        SettingNames() + " (docs: man typecache).");
 
     get_ = cmd_->add_subcommand("get", "Print the value of KEY in effect here");
     get_->add_option("KEY", flags_.key, "A setting, or cache_dir")->required();
@@ -103,9 +104,8 @@ class ConfigSubcommand : public Subcommand {
         settings[key] = {{"value", JsonText(setting.value)}, {"origin", JsonText(setting.origin)}};
       }
       doc["settings"] = settings;
-      doc["files"] = {
-          {"user", {{"path", JsonText(user_file)}, {"exists", exists(user_file)}}},
-          {"cache", {{"path", JsonText(cache_file)}, {"exists", exists(cache_file)}}}};
+      doc["files"] = {{"user", {{"path", JsonText(user_file)}, {"exists", exists(user_file)}}},
+                      {"cache", {{"path", JsonText(cache_file)}, {"exists", exists(cache_file)}}}};
       nlohmann::ordered_json problems = nlohmann::ordered_json::array();
       for (const ConfigProblem& p : config->problems()) {
         problems.push_back({{"severity", SeverityName(p.severity)},
@@ -121,8 +121,8 @@ class ConfigSubcommand : public Subcommand {
       }
       ctx.out << "user config file: " << (user_file.empty() ? "(none: no HOME)" : user_file)
               << (exists(user_file) ? "" : " (not present)") << "\n";
-      ctx.out << "cache config file: " << cache_file
-              << (exists(cache_file) ? "" : " (not present)") << "\n";
+      ctx.out << "cache config file: " << cache_file << (exists(cache_file) ? "" : " (not present)")
+              << "\n";
       ctx.out.flush();
     }
     // Show everything, then say what is wrong: an error is the exit status.
@@ -227,7 +227,8 @@ class DirSubcommand : public Subcommand {
         "Usage: typecache dir [--cache-dir DIR] [--json] [-- mypy ARGS...]");
     AddCacheDirFlag(cmd_, flags_.cache_dir);
     cmd_->add_flag("--json", flags_.json, "{\"cache_dir\": ..., \"origin\": ...} on stdout");
-    cmd_->add_flag("-v,--verbose", flags_.verbose, "Also say how mypy and its configuration were found");
+    cmd_->add_flag("-v,--verbose", flags_.verbose,
+                   "Also say how mypy and its configuration were found");
     cmd_->footer("After --, a checker command: the directory `typecache run` would use for it.");
     return cmd_;
   }
@@ -236,7 +237,8 @@ class DirSubcommand : public Subcommand {
     CommandPlan plan;
     CacheDirChoice dir = ChooseCacheDir(ctx, flags_.cache_dir, ctx.command, &plan);
     if (flags_.json) {
-      PrintJson(nlohmann::ordered_json{{"cache_dir", JsonText(dir.path)}, {"origin", JsonText(dir.origin)}},
+      PrintJson(nlohmann::ordered_json{{"cache_dir", JsonText(dir.path)},
+                                       {"origin", JsonText(dir.origin)}},
                 ctx.out);
       return kExitOk;
     }

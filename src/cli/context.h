@@ -23,8 +23,8 @@ namespace typecache {
 
 // docs/exit-codes.md.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitProblems = 1;    // verify: problems found
-inline constexpr int kExitError = 2;       // usage error; could not run
+inline constexpr int kExitProblems = 1;       // verify: problems found
+inline constexpr int kExitError = 2;          // usage error; could not run
 inline constexpr int kExitCannotStart = 127;  // run: the checker could not be started
 
 // Flags accepted before the subcommand as well as after it: `typecache -v run -- ...`.
@@ -47,8 +47,8 @@ struct Context {
   const MypyAdapter& adapter;
   GlobalFlags global;
   std::vector<std::string> subcommand_args;  // argv after the subcommand's name, before "--"
-  bool has_command = false;           // "--" was given
-  std::vector<std::string> command;   // what follows it
+  bool has_command = false;                  // "--" was given
+  std::vector<std::string> command;          // what follows it
 
   // "typecache: error: <message>" on stderr; returns kExitError.
   int Fail(const absl::Status& status) const;
@@ -102,8 +102,7 @@ RunOptions CacheDirOptions(const Context& ctx, const std::string& flag);
 // The cache directory in use here and why (CacheDirOptions, else the checker's plan for
 // `command`).
 CacheDirChoice ChooseCacheDir(const Context& ctx, const std::string& flag,
-                              const std::vector<std::string>& command,
-                              CommandPlan* plan = nullptr);
+                              const std::vector<std::string>& command, CommandPlan* plan = nullptr);
 
 // Loads the settings for `cache_dir` ("" for none). Maintenance commands stop on an error
 // problem: *exit_code is set and nullopt returned; warnings are printed.

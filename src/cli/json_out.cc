@@ -150,9 +150,10 @@ Json MergeJson(const MergeReport& report) {
   Json doc;
   Json inputs = Json::array();
   for (size_t i = 0; i < report.inputs.size(); ++i) {
-    inputs.push_back({{"path", Text(report.inputs[i])},
-                      {"role", i == 0 ? "destination" : "source"},
-                      {"groups_taken", i < report.groups_taken.size() ? report.groups_taken[i] : 0}});
+    inputs.push_back(
+        {{"path", Text(report.inputs[i])},
+         {"role", i == 0 ? "destination" : "source"},
+         {"groups_taken", i < report.groups_taken.size() ? report.groups_taken[i] : 0}});
   }
   doc["inputs"] = inputs;
   doc["conflicts"] = report.conflicts;
@@ -169,9 +170,9 @@ Json CompactJson(const std::string& path, const EditReport& report) {
 }
 
 Json CleanJson(const CleanReport& report) {
-  return {{"path", Text(report.cache_dir)},      {"exists", report.exists},
-          {"dry_run", report.dry_run},           {"removed", Texts(report.removed)},
-          {"bytes", report.bytes},               {"live_runs_kept", report.live_runs},
+  return {{"path", Text(report.cache_dir)}, {"exists", report.exists},
+          {"dry_run", report.dry_run},      {"removed", Texts(report.removed)},
+          {"bytes", report.bytes},          {"live_runs_kept", report.live_runs},
           {"kept", Texts(report.kept)}};
 }
 

@@ -89,38 +89,38 @@ class StatsSubcommand : public Subcommand {
  public:
   std::string name() const override { return "stats"; }
   CLI::App* Add(CLI::App& app) override {
-    cmd_ = app.add_subcommand(
-        "stats", "Show what the cache holds and what runs recorded (like ccache -s).");
+    cmd_ = app.add_subcommand("stats",
+                              "Show what the cache holds and what runs recorded (like ccache -s).");
     AddPathFlags(cmd_, flags_.paths, /*lock_timeout=*/false);
     cmd_->add_flag("-z,--zero", flags_.zero, "Reset the run counters");
     return cmd_;
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
-    int code = ForEachTarget(ctx, flags_.paths, [&](const Target& target, const Config&)
-                                                    -> absl::StatusOr<int> {
-      if (flags_.zero) {
-        if (target.kind != Target::Kind::kCacheDir) {
-          return absl::InvalidArgumentError(target.path + ": --zero needs a cache directory");
-        }
-        absl::Status zeroed = ZeroStats(ctx.fs, Layout(target.path));
-        if (!zeroed.ok()) return zeroed;
-        if (flags_.paths.json) {
-          docs.push_back({{"path", JsonText(target.path)}, {"zeroed", true}});
-        } else {
-          ctx.out << "Statistics zeroed for " << target.path << "\n";
-        }
-        return kExitOk;
-      }
-      absl::StatusOr<CacheStats> stats = CollectStats(ctx.fs, ctx.adapter, target);
-      if (!stats.ok()) return stats.status();
-      if (flags_.paths.json) {
-        docs.push_back(StatsJson(*stats));
-      } else {
-        PrintStats(*stats, ctx.out);
-      }
-      return kExitOk;
-    });
+    int code = ForEachTarget(
+        ctx, flags_.paths, [&](const Target& target, const Config&) -> absl::StatusOr<int> {
+          if (flags_.zero) {
+            if (target.kind != Target::Kind::kCacheDir) {
+              return absl::InvalidArgumentError(target.path + ": --zero needs a cache directory");
+            }
+            absl::Status zeroed = ZeroStats(ctx.fs, Layout(target.path));
+            if (!zeroed.ok()) return zeroed;
+            if (flags_.paths.json) {
+              docs.push_back({{"path", JsonText(target.path)}, {"zeroed", true}});
+            } else {
+              ctx.out << "Statistics zeroed for " << target.path << "\n";
+            }
+            return kExitOk;
+          }
+          absl::StatusOr<CacheStats> stats = CollectStats(ctx.fs, ctx.adapter, target);
+          if (!stats.ok()) return stats.status();
+          if (flags_.paths.json) {
+            docs.push_back(StatsJson(*stats));
+          } else {
+            PrintStats(*stats, ctx.out);
+          }
+          return kExitOk;
+        });
     if (code == kExitOk && flags_.paths.json) PrintJson(docs, ctx.out);
     return code;
   }
@@ -153,20 +153,19 @@ class VerifySubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
-    int code = ForEachTarget(ctx, flags_.paths, [&](const Target& target, const Config& config)
-                                                    -> absl::StatusOr<int> {
-      absl::StatusOr<VerifyReport> report =
-          flags_.repair
-              ? Repair(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false))
-              : Verify(ctx.fs, ctx.adapter, target);
-      if (!report.ok()) return report.status();
-      if (flags_.paths.json) {
-        docs.push_back(VerifyJson(target.path, *report));
-      } else {
-        PrintVerify(*report, ctx.out, false);
-      }
-      return report->problems.empty() ? kExitOk : kExitProblems;
-    });
+    int code = ForEachTarget(
+        ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
+          absl::StatusOr<VerifyReport> report =
+              flags_.repair ? Repair(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false))
+                            : Verify(ctx.fs, ctx.adapter, target);
+          if (!report.ok()) return report.status();
+          if (flags_.paths.json) {
+            docs.push_back(VerifyJson(target.path, *report));
+          } else {
+            PrintVerify(*report, ctx.out, false);
+          }
+          return report->problems.empty() ? kExitOk : kExitProblems;
+        });
     if (code != kExitError && flags_.paths.json) PrintJson(docs, ctx.out);
     return code;
   }
@@ -227,26 +226,27 @@ class PruneSubcommand : public Subcommand {
     if (flags_.keep_version == "current") {
       absl::StatusOr<std::string> installed = ctx.adapter.InstalledVersion();
       if (!installed.ok()) {
-        return ctx.Fail(absl::StrCat("prune --keep-version current: ", installed.status().message()));
+        return ctx.Fail(
+            absl::StrCat("prune --keep-version current: ", installed.status().message()));
       }
       base.keep_version = *installed;
     } else if (!flags_.keep_version.empty()) {
       base.keep_version = flags_.keep_version;
     }
     std::vector<nlohmann::ordered_json> docs;
-    int code = ForEachTarget(ctx, flags_.paths, [&](const Target& target, const Config& config)
-                                                    -> absl::StatusOr<int> {
-      PruneOptions options = base;
-      options.edit = EditOptionsOf(ctx, config, flags_.dry_run);
-      absl::StatusOr<PruneReport> report = Prune(ctx.fs, ctx.adapter, target, options);
-      if (!report.ok()) return report.status();
-      if (flags_.paths.json) {
-        docs.push_back(PruneJson(target.path, *report));
-      } else {
-        PrintPrune(*report, ctx.out, false);
-      }
-      return kExitOk;
-    });
+    int code = ForEachTarget(
+        ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
+          PruneOptions options = base;
+          options.edit = EditOptionsOf(ctx, config, flags_.dry_run);
+          absl::StatusOr<PruneReport> report = Prune(ctx.fs, ctx.adapter, target, options);
+          if (!report.ok()) return report.status();
+          if (flags_.paths.json) {
+            docs.push_back(PruneJson(target.path, *report));
+          } else {
+            PrintPrune(*report, ctx.out, false);
+          }
+          return kExitOk;
+        });
     if (code == kExitOk && flags_.paths.json) PrintJson(docs, ctx.out);
     return code;
   }
@@ -269,19 +269,19 @@ class CompactSubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
-    int code = ForEachTarget(ctx, flags_, [&](const Target& target, const Config& config)
-                                              -> absl::StatusOr<int> {
-      absl::StatusOr<EditReport> report =
-          Compact(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false));
-      if (!report.ok()) return report.status();
-      if (flags_.json) {
-        docs.push_back(CompactJson(target.path, *report));
-      } else {
-        ctx.out << "compacted " << target.path << ": " << FormatSize(report->bytes_before)
-                << " -> " << FormatSize(report->bytes_after) << "\n";
-      }
-      return kExitOk;
-    });
+    int code = ForEachTarget(
+        ctx, flags_, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
+          absl::StatusOr<EditReport> report =
+              Compact(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false));
+          if (!report.ok()) return report.status();
+          if (flags_.json) {
+            docs.push_back(CompactJson(target.path, *report));
+          } else {
+            ctx.out << "compacted " << target.path << ": " << FormatSize(report->bytes_before)
+                    << " -> " << FormatSize(report->bytes_after) << "\n";
+          }
+          return kExitOk;
+        });
     if (code == kExitOk && flags_.json) PrintJson(docs, ctx.out);
     return code;
   }
@@ -345,7 +345,8 @@ class MergeSubcommand : public Subcommand {
     options.allow_mixed = flags_.allow_mixed;
     options.progress = !flags_.json && ::isatty(2) != 0;
     options.edit = EditOptionsOf(ctx, *config, false);
-    absl::StatusOr<MergeReport> report = Merge(ctx.fs, ctx.adapter, *dest, sources, options, ctx.err);
+    absl::StatusOr<MergeReport> report =
+        Merge(ctx.fs, ctx.adapter, *dest, sources, options, ctx.err);
     if (!report.ok()) return ctx.Fail(report.status());
     if (flags_.json) {
       PrintJson(MergeJson(*report), ctx.out);
@@ -443,9 +444,7 @@ std::unique_ptr<Subcommand> NewStatsSubcommand() { return std::make_unique<Stats
 std::unique_ptr<Subcommand> NewVerifySubcommand() { return std::make_unique<VerifySubcommand>(); }
 std::unique_ptr<Subcommand> NewPruneSubcommand() { return std::make_unique<PruneSubcommand>(); }
 std::unique_ptr<Subcommand> NewMergeSubcommand() { return std::make_unique<MergeSubcommand>(); }
-std::unique_ptr<Subcommand> NewCompactSubcommand() {
-  return std::make_unique<CompactSubcommand>();
-}
+std::unique_ptr<Subcommand> NewCompactSubcommand() { return std::make_unique<CompactSubcommand>(); }
 std::unique_ptr<Subcommand> NewCleanSubcommand() { return std::make_unique<CleanSubcommand>(); }
 
 }  // namespace typecache

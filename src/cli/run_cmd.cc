@@ -71,15 +71,16 @@ class RunSubcommand : public Subcommand {
         quoted.push_back("--");
         for (const std::string& w : ctx.command) quoted.push_back(ShellQuote(w));
       }
-      return ctx.Fail(absl::StrCat("run: put -- before the checker command: ",
-                                   absl::StrJoin(quoted, " ")));
+      return ctx.Fail(
+          absl::StrCat("run: put -- before the checker command: ", absl::StrJoin(quoted, " ")));
     }
     if (!ctx.has_command) {
       return ctx.Fail("run: no checker command; usage: typecache run [options] -- mypy ARGS...");
     }
     if (ctx.command.empty()) {
-      return ctx.Fail("run: no checker command after --; usage: typecache run [options] -- mypy "
-                      "ARGS...");
+      return ctx.Fail(
+          "run: no checker command after --; usage: typecache run [options] -- mypy "
+          "ARGS...");
     }
     if (flags_.verbose || ctx.global.verbose) flags_.settings.values["verbose"] = "true";
 
@@ -94,7 +95,8 @@ class RunSubcommand : public Subcommand {
         Config::Load(ctx.fs, flags_.settings.values, ctx.env, cache_dir.path);
     if (!config.ok()) return ctx.Fail(config.status());  // A flag that is not a setting: a bug.
     for (const ConfigProblem& p : config->problems()) ctx.Warn(p.ToString());
-    options.publish = ParsePublishPolicy(config->Get("publish").value).value_or(PublishPolicy::kAuto);
+    options.publish =
+        ParsePublishPolicy(config->Get("publish").value).value_or(PublishPolicy::kAuto);
     options.lock_timeout = config->Duration("lock_timeout").value_or(absl::Seconds(120));
     options.verbose = config->Bool("verbose").value_or(false);
     options.max_size = config->Size("max_size").value_or(0);

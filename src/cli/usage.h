@@ -13,11 +13,11 @@
 namespace typecache {
 
 struct ArgvShape {
-  int subcommand = -1;     // Index in argv of the subcommand's name; -1 when none is given.
-  std::string name;        // That name.
-  int double_dash = -1;    // Index of "--" after it that starts the checker command; -1: none.
-  bool help = false;       // -h/--help before any subcommand
-  bool version = false;    // --version before any subcommand
+  int subcommand = -1;   // Index in argv of the subcommand's name; -1 when none is given.
+  std::string name;      // That name.
+  int double_dash = -1;  // Index of "--" after it that starts the checker command; -1: none.
+  bool help = false;     // -h/--help before any subcommand
+  bool version = false;  // --version before any subcommand
 };
 
 // Finds the subcommand in argv, skipping the global options before it (-v, --verbose,

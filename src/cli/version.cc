@@ -13,14 +13,11 @@ namespace typecache {
 std::string TypecacheVersion() { return TYPECACHE_VERSION; }
 
 std::string VersionText() {
-  return absl::StrCat("typecache ", TypecacheVersion(), "\n",
-                      "built with: SQLite ", SqliteLibraryVersion(),
-                      ", Abseil LTS ", ABSL_LTS_RELEASE_VERSION,
-                      ", CLI11 ", CLI11_VERSION,
-                      ", nlohmann-json ", NLOHMANN_JSON_VERSION_MAJOR, ".",
-                      NLOHMANN_JSON_VERSION_MINOR, ".", NLOHMANN_JSON_VERSION_PATCH,
-                      ", toml++ ", TOML_LIB_MAJOR, ".", TOML_LIB_MINOR, ".", TOML_LIB_PATCH,
-                      "\n");
+  return absl::StrCat("typecache ", TypecacheVersion(), "\n", "built with: SQLite ",
+                      SqliteLibraryVersion(), ", Abseil LTS ", ABSL_LTS_RELEASE_VERSION, ", CLI11 ",
+                      CLI11_VERSION, ", nlohmann-json ", NLOHMANN_JSON_VERSION_MAJOR, ".",
+                      NLOHMANN_JSON_VERSION_MINOR, ".", NLOHMANN_JSON_VERSION_PATCH, ", toml++ ",
+                      TOML_LIB_MAJOR, ".", TOML_LIB_MINOR, ".", TOML_LIB_PATCH, "\n");
 }
 
 }  // namespace typecache

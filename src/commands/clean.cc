@@ -76,8 +76,8 @@ absl::StatusOr<CleanReport> Clean(Fs& fs, const CheckerAdapter& adapter,
   if (!options.dry_run) {
     ASSIGN_OR_RETURN(FileInfo state, fs.Lstat(layout.state_dir()));
     if (state.is_dir()) {
-      absl::StatusOr<FileLock> acquired =
-          FileLock::Acquire(fs, layout.lock_path(), options.lock_timeout, [&](const std::string& h) {
+      absl::StatusOr<FileLock> acquired = FileLock::Acquire(
+          fs, layout.lock_path(), options.lock_timeout, [&](const std::string& h) {
             if (options.notice) options.notice("waiting for the publish lock held by " + h);
           });
       if (!acquired.ok()) {

@@ -30,12 +30,12 @@ struct CleanOptions {
 
 struct CleanReport {
   std::string cache_dir;
-  bool exists = true;                 // False: there was no cache directory to clean.
+  bool exists = true;  // False: there was no cache directory to clean.
   bool dry_run = false;
-  std::vector<std::string> removed;   // Paths removed (or that would be), as users know them.
-  int64_t bytes = 0;                  // Their size.
-  int live_runs = 0;                  // Runs alive during the clean, whose copies were kept.
-  std::vector<std::string> kept;      // Entries of the cache directory left alone.
+  std::vector<std::string> removed;  // Paths removed (or that would be), as users know them.
+  int64_t bytes = 0;                 // Their size.
+  int live_runs = 0;                 // Runs alive during the clean, whose copies were kept.
+  std::vector<std::string> kept;     // Entries of the cache directory left alone.
 };
 
 absl::StatusOr<CleanReport> Clean(Fs& fs, const CheckerAdapter& adapter,

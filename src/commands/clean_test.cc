@@ -43,9 +43,7 @@ class CleanTest : public ::testing::Test {
     TC_ASSERT_OK(MakeDirs(RealFs(), DirName(path)));
     TC_ASSERT_OK(WriteFileAtomic(RealFs(), path, text));
   }
-  bool Exists(const std::string& rel) {
-    return RealFs().Lstat(JoinPath(cache_, rel))->exists();
-  }
+  bool Exists(const std::string& rel) { return RealFs().Lstat(JoinPath(cache_, rel))->exists(); }
 
   TempDir tmp_;
   std::string cache_;
@@ -72,19 +70,20 @@ TEST_F(CleanTest, RemovesWhatTypecacheAndMypyKeepAndNothingElse) {
   ASSERT_TRUE(report.ok()) << report.status();
   std::vector<std::string> removed = report->removed;
   std::sort(removed.begin(), removed.end());
-  EXPECT_EQ(removed, (std::vector<std::string>{
-                         JoinPath(cache_, ".typecache/gens"), JoinPath(cache_, ".typecache/logs"),
-                         JoinPath(cache_, ".typecache/runs/dead-1-a"),
-                         JoinPath(cache_, ".typecache/spares"), JoinPath(cache_, ".typecache/trash"),
-                         JoinPath(cache_, "3.11"), JoinPath(cache_, "3.12")}));
-  for (const char* gone : {"3.11", "3.12", ".typecache/gens", ".typecache/logs",
-                           ".typecache/spares", ".typecache/trash", ".typecache/runs/dead-1-a",
-                           ".typecache/runs/dead-1-a.lock"}) {
+  EXPECT_EQ(removed,
+            (std::vector<std::string>{
+                JoinPath(cache_, ".typecache/gens"), JoinPath(cache_, ".typecache/logs"),
+                JoinPath(cache_, ".typecache/runs/dead-1-a"), JoinPath(cache_, ".typecache/spares"),
+                JoinPath(cache_, ".typecache/trash"), JoinPath(cache_, "3.11"),
+                JoinPath(cache_, "3.12")}));
+  for (const char* gone :
+       {"3.11", "3.12", ".typecache/gens", ".typecache/logs", ".typecache/spares",
+        ".typecache/trash", ".typecache/runs/dead-1-a", ".typecache/runs/dead-1-a.lock"}) {
     EXPECT_FALSE(Exists(gone)) << gone;
   }
-  for (const char* kept : {"typecache.conf", "notes.txt", ".gitignore", ".typecache/stats",
-                           ".typecache/lock", ".typecache/runs/live-2-b/3.11/cache.db",
-                           ".typecache/runs/live-2-b.lock"}) {
+  for (const char* kept :
+       {"typecache.conf", "notes.txt", ".gitignore", ".typecache/stats", ".typecache/lock",
+        ".typecache/runs/live-2-b/3.11/cache.db", ".typecache/runs/live-2-b.lock"}) {
     EXPECT_TRUE(Exists(kept)) << kept;
   }
   EXPECT_EQ(report->live_runs, 1);
@@ -96,8 +95,8 @@ TEST_F(CleanTest, RemovesWhatTypecacheAndMypyKeepAndNothingElse) {
 }
 
 TEST_F(CleanTest, WaitsForThePublishLockAndNamesItWhenItTimesOut) {
-  absl::StatusOr<FileLock> held = FileLock::Acquire(RealFs(), Layout(cache_).lock_path(),
-                                                    absl::Seconds(1));
+  absl::StatusOr<FileLock> held =
+      FileLock::Acquire(RealFs(), Layout(cache_).lock_path(), absl::Seconds(1));
   ASSERT_TRUE(held.ok()) << held.status();
   CleanOptions options;
   options.lock_timeout = absl::Milliseconds(200);

@@ -86,8 +86,8 @@ void ReadConfigFile(Fs& fs, const std::string& path, bool must_exist, const std:
   absl::StatusOr<FileInfo> info = fs.Stat(path);
   if (info.ok() && !info->exists()) {
     if (must_exist) {
-      problems.push_back({ConfigProblem::Severity::kError, named_by,
-                          absl::StrCat(path, " does not exist")});
+      problems.push_back(
+          {ConfigProblem::Severity::kError, named_by, absl::StrCat(path, " does not exist")});
     }
     return;
   }
@@ -176,8 +176,7 @@ absl::StatusOr<Config> Config::Load(Fs& fs, const std::map<std::string, std::str
     if (absl::StartsWith(where, "environment (")) where = FindSetting(key)->env;
     config.problems_.push_back(
         {ConfigProblem::Severity::kError, where,
-         absl::StrCat(key, ": ", status.message(), "; using the default, ",
-                      defaults[key].value)});
+         absl::StrCat(key, ": ", status.message(), "; using the default, ", defaults[key].value)});
     setting = defaults[key];
   }
   return config;

@@ -192,9 +192,9 @@ TEST_F(ConfigTest, ABadValueFallsBackToItsDefaultAlone) {
   EXPECT_EQ(from_file->Get("lock_timeout").value, "7s");
 
   TC_ASSERT_OK(RealFs().Unlink(cache_file_));
-  absl::StatusOr<Config> from_env =
-      Load({}, {{"TYPECACHE_MAX_SIZE", "8M"}, {"TYPECACHE_LOCK_TIMEOUT", "soon"},
-                {"TYPECACHE_PUBLISH", "sometimes"}});
+  absl::StatusOr<Config> from_env = Load({}, {{"TYPECACHE_MAX_SIZE", "8M"},
+                                              {"TYPECACHE_LOCK_TIMEOUT", "soon"},
+                                              {"TYPECACHE_PUBLISH", "sometimes"}});
   ASSERT_TRUE(from_env.ok()) << from_env.status();
   EXPECT_EQ(Problems(*from_env),
             (std::vector<std::string>{

@@ -152,10 +152,10 @@ void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
     report.Warn(
         absl::StrCat("cannot prune the shared cache to its max_size: ", pruned.status().message()));
   } else if (options.verbose) {
-    report.Note(absl::StrCat("pruned ", Plural(pruned->evicted.size(), "module group", "module groups"),
-                             " to fit max_size ", FormatSize(options.max_size), ": ",
-                             FormatSize(pruned->size_before), " -> ",
-                             FormatSize(pruned->size_after)));
+    report.Note(
+        absl::StrCat("pruned ", Plural(pruned->evicted.size(), "module group", "module groups"),
+                     " to fit max_size ", FormatSize(options.max_size), ": ",
+                     FormatSize(pruned->size_before), " -> ", FormatSize(pruned->size_after)));
   }
 }
 
@@ -257,7 +257,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     return child.exit_code;
   }
   report.SetCacheDir(cache_dir.path);
-  if (options.verbose) report.Note(absl::StrCat("cache: ", cache_dir.path, " (", cache_dir.origin, ")"));
+  if (options.verbose)
+    report.Note(absl::StrCat("cache: ", cache_dir.path, " (", cache_dir.origin, ")"));
 
   Layout layout(cache_dir.path);
   StatsDelta stats;

@@ -178,10 +178,9 @@ absl::StatusOr<MypyCacheSettings> ReadSettings(const std::vector<std::string>& m
   std::optional<MypyConfigRules> rules;
   if (version.ok()) rules = RulesFor(*version);
   if (!rules.has_value()) {
-    notes->push_back(absl::StrCat(
-        "cannot tell mypy's version (",
-        version.ok() ? *version : std::string(version.status().message()),
-        "): reading its configuration as mypy >= 1.15 does"));
+    notes->push_back(absl::StrCat("cannot tell mypy's version (",
+                                  version.ok() ? *version : std::string(version.status().message()),
+                                  "): reading its configuration as mypy >= 1.15 does"));
     return new_rules;
   }
   notes->push_back(absl::StrCat("mypy ", *version, " reads its configuration",
@@ -220,9 +219,9 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
     }
   } else if (!argv.empty()) {
     plan.environment_only = true;
-    plan.notes.push_back(absl::StrCat(
-        "mypy not found in the command (", launch.description,
-        "): its cache is redirected through MYPY_CACHE_DIR only, no flag is added"));
+    plan.notes.push_back(
+        absl::StrCat("mypy not found in the command (", launch.description,
+                     "): its cache is redirected through MYPY_CACHE_DIR only, no flag is added"));
   }
 
   absl::StatusOr<MypyCacheSettings> settings =
@@ -230,8 +229,8 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
   if (!settings.ok()) {
     // mypy reports a configuration it rejects itself; the cache directory is then what the
     // flags and the environment alone say.
-    plan.notes.push_back(absl::StrCat("cannot read mypy's configuration: ",
-                                      settings.status().message()));
+    plan.notes.push_back(
+        absl::StrCat("cannot read mypy's configuration: ", settings.status().message()));
     std::string value;
     std::optional<std::string> from_env = mypy_env("MYPY_CACHE_DIR");
     if (FindCacheDir(mypy_args, 0, &value) >= 0) {
@@ -269,14 +268,13 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
       if (probe.ok()) {
         std::vector<std::string> probe_args(
             probe->argv.begin() + static_cast<long>(launch.mypy_arg_index), probe->argv.end());
-        absl::StatusOr<MypyCacheSettings> after =
-            ReadMypyCacheSettings(probe_args, mypy_cwd, mypy_env, MypyConfigRules::ForVersion(1, 15));
+        absl::StatusOr<MypyCacheSettings> after = ReadMypyCacheSettings(
+            probe_args, mypy_cwd, mypy_env, MypyConfigRules::ForVersion(1, 15));
         if (after.ok() && (after->cache_dir != kProbeDir || !after->sqlite_cache)) {
           plan.warn = true;
           plan.why = absl::StrCat(
               "cannot redirect mypy's cache: ",
-              after->cache_dir != kProbeDir ? after->cache_dir_origin
-                                            : after->sqlite_cache_origin,
+              after->cache_dir != kProbeDir ? after->cache_dir_origin : after->sqlite_cache_origin,
               " overrides typecache's flags");
         }
       }
@@ -308,7 +306,8 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
         "mypy wrote its cache as JSON files, which typecache cannot share (mypy < 1.20 writes "
         "SQLite only with sqlite_cache = True in its configuration, and typecache cannot see "
         "mypy in the command to add --sqlite-cache: ",
-        launch.description, "); set sqlite_cache = True in [mypy], or run mypy itself: "
+        launch.description,
+        "); set sqlite_cache = True in [mypy], or run mypy itself: "
         "typecache run -- mypy ...");
   }
   return plan;

@@ -9,8 +9,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
-#include "src/os/fs.h"
 #include "gtest/gtest.h"
+#include "src/os/fs.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -179,7 +179,10 @@ TEST_F(MypyAdapterTest, FirstArgIndex) {
 // A working directory with files, for the configuration tests.
 class MypyPlanTest : public MypyAdapterTest {
  protected:
-  void SetUp() override { dir_ = tmp_.Sub("project"); ASSERT_TRUE(MakeDirs(RealFs(), dir_).ok()); }
+  void SetUp() override {
+    dir_ = tmp_.Sub("project");
+    ASSERT_TRUE(MakeDirs(RealFs(), dir_).ok());
+  }
   void Write(const std::string& name, const std::string& text) {
     std::string path = JoinPath(dir_, name);
     ASSERT_TRUE(MakeDirs(RealFs(), DirName(path)).ok());
