@@ -119,7 +119,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& proces
   bool dry_run = false, repair = false, zero = false, allow_mixed = false;
   std::string prefer = "newest", into;
   std::string older_than, max_size_flag, keep_version, missing_sources;
-  bool orphans = false, dead_tables = false;
+  bool orphans = false, dead_tables = false, dead_layouts = false;
   auto add_paths = [&](CLI::App* cmd) {
     cmd->add_option("paths", paths,
                     "Cache directories or database files [default: $TYPECACHE_DIR, else "
@@ -155,6 +155,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& proces
                       "Evict broken groups (data without meta, meta without data, bad mtimes)");
   prune_cmd->add_flag("--dead-tables", dead_tables,
                       "Drop the unused 'files' table of caches upgraded from mypy <= 1.13");
+  prune_cmd->add_flag("--dead-layouts", dead_layouts,
+                      "Empty databases mypy no longer reads (cache.db beside mypy 2.x's shards)");
   prune_cmd->add_flag("-n,--dry-run", dry_run, "List what would go; change nothing");
   CLI::App* merge_cmd =
       app.add_subcommand("merge",
@@ -278,6 +280,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& proces
         options.edit = edit_options(*config);
         options.orphans = orphans;
         options.dead_tables = dead_tables;
+        options.dead_layouts = dead_layouts;
         if (!older_than.empty()) {
           absl::StatusOr<absl::Duration> d = ParseDurationSetting(older_than);
           if (!d.ok())
@@ -303,10 +306,10 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& proces
         }
         if (!missing_sources.empty()) options.missing_sources_root = missing_sources;
         if (!options.older_than && !options.max_size && !options.keep_version &&
-            !options.missing_sources_root && !orphans && !dead_tables) {
+            !options.missing_sources_root && !orphans && !dead_tables && !dead_layouts) {
           return fail(absl::InvalidArgumentError(
               "prune: say what to evict (--older-than, --max-size, --keep-version, "
-              "--missing-sources, --orphans, --dead-tables)"));
+              "--missing-sources, --orphans, --dead-tables, --dead-layouts)"));
         }
         absl::StatusOr<PruneReport> report = Prune(*fs, adapter, *target, options);
         if (!report.ok()) return fail(report.status());

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/base/json.h"
 #include "src/base/status_macros.h"
@@ -64,6 +65,17 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
   return chosen;
 }
 
+// Whether --missing-sources ROOT judges a group whose meta records `source`: a relative path
+// is relative to ROOT; an absolute one only counts when it lies under ROOT, so that stubs and
+// libraries outside the project (typeshed, site-packages) are never evicted for it.
+bool SourceUnderRoot(const std::string& source, const std::string& root) {
+  if (source.empty()) return false;
+  if (source.front() != '/') return true;
+  std::string base = AbsolutePath(root);
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  return absl::StartsWith(source, base + "/");
+}
+
 }  // namespace
 
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
@@ -76,6 +88,8 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
     report.size_before += info.size;
   }
   std::map<std::string, std::set<std::string>> for_size;
+  std::map<std::string, std::vector<std::string>> files_by_dir;
+  for (const DbRef& ref : target.dbs) files_by_dir[ref.dir].push_back(ref.file);
   Target current = target;
   for (int round = 0; round < 4; ++round) {
     std::vector<Eviction> evicted;
@@ -106,16 +120,22 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
         ASSIGN_OR_RETURN(bool has_files2, db.HasTable("files2"));
         drop_files = options.dead_tables && has_files && has_files2;
         auto sized = for_size.find(ref.path);
+        std::string dead_why;
+        bool dead = options.dead_layouts && !ref.dir.empty() &&
+                    adapter.IsDeadDatabase(ref.file, files_by_dir[ref.dir], &dead_why);
         RETURN_IF_ERROR(ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
           std::string reason;
           if (drop_files && g.table == "files") return absl::OkStatus();  // Whole table goes.
-          if (cutoff >= 0 && g.newest_mtime < cutoff) reason = "older than the age limit";
+          if (dead) reason = absl::StrCat("dead layout: ", dead_why);
+          if (reason.empty() && cutoff >= 0 && g.newest_mtime < cutoff) {
+            reason = "older than the age limit";
+          }
           if (reason.empty() && options.keep_version.has_value() && !g.version.empty() &&
               g.version != *options.keep_version) {
             reason = absl::StrCat("written by mypy ", g.version);
           }
           if (reason.empty() && options.missing_sources_root.has_value() &&
-              !g.source_path.empty()) {
+              SourceUnderRoot(g.source_path, *options.missing_sources_root)) {
             std::string source = JoinPath(*options.missing_sources_root, g.source_path);
             absl::StatusOr<FileInfo> info = fs.Stat(source);
             if (info.ok() && !info->exists()) reason = "source file missing";

@@ -28,6 +28,9 @@ struct PruneOptions {
   std::optional<std::string> missing_sources_root;
   bool orphans = false;
   bool dead_tables = false;
+  // Empty the databases the checker no longer reads (CheckerAdapter::IsDeadDatabase: mypy 1.x's
+  // cache.db beside mypy 2.x's shards).
+  bool dead_layouts = false;
   absl::Time now = absl::Now();
   EditOptions edit;
 };

@@ -123,9 +123,8 @@ TEST_F(HttpStoreTest, ServerKilledMidOperationIsUnavailable) {
   o.request_timeout = absl::Seconds(5);
   auto store = Open("dav/", o);
   ASSERT_TRUE(store->Put("k", std::string(1 << 20, 'k')).ok());  // a kept-alive connection
-  auto [status, took] = CallWhileKilled(servers_->Pid("nginx"), [&] {
-    return store->Get("k").status();
-  });
+  auto [status, took] =
+      CallWhileKilled(servers_->Pid("nginx"), [&] { return store->Get("k").status(); });
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_LT(took, absl::Seconds(2)) << "the kill, not the 5 s timeout, ended the call";
   absl::Time start = absl::Now();
