@@ -147,8 +147,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& proces
   prune_cmd->add_option("--max-size", max_size_flag,
                         "Evict oldest groups until the cache fits (e.g. 2G)");
   prune_cmd->add_option("--keep-version", keep_version,
-                        "Evict groups written by another mypy version: 'current' (the installed "
-                        "mypy) or a version such as 1.0.1");
+                        "Evict groups written by another mypy version: 'current' (the version the "
+                        "latest typecache run used) or a version such as 1.0.1");
   prune_cmd->add_option("--missing-sources", missing_sources,
                         "Evict groups whose source file is missing under this root");
   prune_cmd->add_flag("--orphans", orphans,
@@ -295,15 +295,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& proces
                 absl::InvalidArgumentError("--max-size: " + std::string(size.status().message())));
           options.max_size = *size;
         }
-        if (!keep_version.empty()) {
-          if (keep_version == "current") {
-            absl::StatusOr<std::string> installed = adapter.InstalledVersion();
-            if (!installed.ok()) return fail(installed.status());
-            options.keep_version = *installed;
-          } else {
-            options.keep_version = keep_version;
-          }
-        }
+        if (!keep_version.empty()) options.keep_version = keep_version;
         if (!missing_sources.empty()) options.missing_sources_root = missing_sources;
         if (!options.older_than && !options.max_size && !options.keep_version &&
             !options.missing_sources_root && !orphans && !dead_tables && !dead_layouts) {

@@ -4,14 +4,17 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "src/base/json.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_db.h"
 #include "src/cachedb/inspect.h"
 #include "src/commands/config.h"
 #include "src/sqlite/sqlite_db.h"
+#include "src/store/local/layout.h"
 
 namespace typecache {
 namespace {
@@ -76,10 +79,32 @@ bool SourceUnderRoot(const std::string& source, const std::string& root) {
   return absl::StartsWith(source, base + "/");
 }
 
+// The version `typecache run` recorded for the cache directory of `target`.
+absl::StatusOr<std::string> RecordedCheckerVersion(Fs& fs, const Target& target) {
+  auto none = [&]() {
+    return absl::FailedPreconditionError(
+        absl::StrCat(target.path,
+                     ": --keep-version current: no typecache run has recorded a mypy version for "
+                     "this cache yet; name the version to keep (e.g. --keep-version 1.20.2)"));
+  };
+  if (target.kind != Target::Kind::kCacheDir) return none();
+  std::string path = Layout(target.path).checker_version_path();
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(path));
+  if (!info.exists()) return none();
+  ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path));
+  std::string version(absl::StripAsciiWhitespace(text));
+  if (version.empty()) return none();
+  return version;
+}
+
 }  // namespace
 
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
-                                  const PruneOptions& options) {
+                                  const PruneOptions& given) {
+  PruneOptions options = given;
+  if (options.keep_version == "current") {
+    ASSIGN_OR_RETURN(options.keep_version, RecordedCheckerVersion(fs, target));
+  }
   PruneReport report;
   report.dry_run = options.edit.dry_run;
   for (const DbRef& ref : target.dbs) {

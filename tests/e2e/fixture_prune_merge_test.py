@@ -124,6 +124,34 @@ class FixturePruneMergeTest(e.E2ETestCase):
                     if group_of(k[1], k[2]) in mine:
                         self.assertEqual(after.get(k), v, k)
 
+    def test_keep_version_current_is_what_the_latest_run_used(self):
+        cache = self.fresh("mixed-upgrade")
+        # Before any typecache run nothing is recorded: an error naming the cache, input intact.
+        before = rows(cache)
+        r = self.typecache("prune", "--keep-version", "current", cache)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no typecache run has recorded a mypy version", r.stderr)
+        self.assertEqual(rows(cache), before)
+        # Debian's real mypy 1.0.1 through typecache on the fixtures' project: it rewrites its own
+        # (1.0.1) groups; 1.18.2's and 1.20.2's stay, as plain mypy leaves them.
+        project = os.path.join(self.work, "project")
+        shutil.copytree(os.path.join(FIXTURES, "project"), project)
+        r = e.run([e.TYPECACHE, "run", "--cache-dir", cache, "--", e.MYPY, "--config-file",
+                   os.path.join(project, "mypy.ini"), "--python-version", "3.11",
+                   "--sqlite-cache", "--cache-dir", cache, "-p", "tinypkg"], project)
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        with open(os.path.join(cache, ".typecache", "checker-version")) as f:
+            self.assertEqual(f.read().strip(), "1.0.1")
+        mid = rows(cache)
+        metas = self.metas("mixed-upgrade")
+        later = {g for g, (v, _) in metas.items() if v in ("1.18.2", "1.20.2")}
+        self.assertEqual(later - groups(mid), set())
+        r = self.typecache("prune", "--keep-version", "current", cache)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        after = rows(cache)
+        self.assertEqual(later & groups(after), set())
+        self.assertEqual({k for k in after if k[1] == "files"}, {k for k in mid if k[1] == "files"})
+
     def test_dead_layout_beside_the_shards(self):
         # A 2.x upgrade leaves the 1.x cache.db beside the 16 shards; mypy 2.x reads only these.
         cache = self.fresh("2.3.1")
