@@ -202,8 +202,9 @@ http {{
         port = free_port()
         # --openssl-legacy-provider: s3rver 3.7.1 encrypts continuation tokens with DES, which
         # OpenSSL 3 (Node 17+) disables; without it every truncated listing is a 500.
-        proc = self.spawn("s3rver", [node, "--openssl-legacy-provider", script, "-d", d, "-a", "127.0.0.1", "-p", str(port),
-                                     "--silent", "--configure-bucket", S3_BUCKET])
+        proc = self.spawn("s3rver", [node, "--openssl-legacy-provider", script, "-d", d,
+                                     "-a", "127.0.0.1", "-p", str(port), "--silent",
+                                     "--configure-bucket", S3_BUCKET])
         wait_port(port, proc, "s3rver")
         proxy = S3Proxy(port)
         self.info["s3"] = {"port": proxy.port, "direct_port": port, "pid": proc.pid,

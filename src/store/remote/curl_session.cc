@@ -105,8 +105,7 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (request.body) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body->size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body->size()));
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body->data());
   }
   struct curl_slist* headers = nullptr;
@@ -127,8 +126,8 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
   const std::string what = absl::StrCat(request.method, " ", display_url);
   if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && sink.over_limit)) {
-    return absl::OutOfRangeError(absl::StrFormat(
-        "%s: object larger than the limit of %d bytes", what, request.max_response_bytes));
+    return absl::OutOfRangeError(absl::StrFormat("%s: object larger than the limit of %d bytes",
+                                                 what, request.max_response_bytes));
   }
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
@@ -184,7 +183,8 @@ std::string UriEscape(absl::string_view s) {
 std::string UriUnescape(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
+        absl::ascii_isxdigit(s[i + 2])) {
       auto hex = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; };
       out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
       i += 2;

@@ -27,7 +27,7 @@ namespace typecache {
 struct HttpRequest {
   std::string method = "GET";  // GET, HEAD, PUT, DELETE, MKCOL, MOVE, PROPFIND, ...
   std::string url;
-  std::vector<std::string> headers;  // "Name: value"
+  std::vector<std::string> headers;       // "Name: value"
   std::optional<absl::string_view> body;  // sent with Content-Length when set
   size_t max_response_bytes = 1 << 20;
 };
@@ -39,7 +39,7 @@ struct HttpResponse {
 };
 
 struct CurlAuth {
-  std::string userpwd;  // "user:password" for Basic auth or, with aws_sigv4, "AKID:SECRET"
+  std::string userpwd;    // "user:password" for Basic auth or, with aws_sigv4, "AKID:SECRET"
   std::string aws_sigv4;  // e.g. "aws:amz:us-east-1:s3"; empty: no signing
 };
 

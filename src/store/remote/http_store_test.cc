@@ -123,9 +123,8 @@ TEST_F(HttpStoreTest, ServerKilledMidOperationIsUnavailable) {
   o.request_timeout = absl::Seconds(5);
   auto store = Open("dav/", o);
   ASSERT_TRUE(store->Put("k", std::string(1 << 20, 'k')).ok());  // a kept-alive connection
-  auto [status, took] = CallWhileKilled(servers_->Pid("nginx"), [&] {
-    return store->Get("k").status();
-  });
+  auto [status, took] =
+      CallWhileKilled(servers_->Pid("nginx"), [&] { return store->Get("k").status(); });
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_LT(took, absl::Seconds(2)) << "the kill, not the 5 s timeout, ended the call";
   absl::Time start = absl::Now();
@@ -153,8 +152,7 @@ class BadHttpTest : public ::testing::Test {
   }
   std::unique_ptr<BlobStore> Open(const std::string& path, StoreOptions o = {}) {
     auto store = OpenBlobStore(
-        absl::StrCat("http://127.0.0.1:", servers_->Port("blackhole", "bad_http_port"), "/",
-                     path),
+        absl::StrCat("http://127.0.0.1:", servers_->Port("blackhole", "bad_http_port"), "/", path),
         o);
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? std::move(*store) : nullptr;
