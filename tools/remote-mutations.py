@@ -21,7 +21,7 @@ M = [
  ("S3 List ignores continuation", R+"s3_store.cc", 'if (truncated.empty() || truncated[0] != "true") break;', 'break;', "conformance_test", "*List*s3"),
  ("S3 query not in canonical order", R+"s3_store.cc", 'absl::StrAppend(&query, "list-type=2&max-keys=", std::max(1, options_.list_page_size),\n                      "&prefix=", UriEscape(full_prefix));', 'absl::StrAppend(&query, "prefix=", UriEscape(full_prefix), "&list-type=2&max-keys=", std::max(1, options_.list_page_size));', "s3_store_test", "*Signed*"),
  ("S3 no x-amz-content-sha256", R+"s3_store.cc", 'headers.push_back("x-amz-content-sha256: UNSIGNED-PAYLOAD");', '', "s3_store_test", "*Signed*"),
- ("HTTP no size limit", R+"curl_session.cc", 'if (sink->response->body.size() + len > sink->limit) {', 'if (false) {', "http_store_test", "*SizeLimitWithoutContentLength*"),
+ ("HTTP no size limit", R+"curl_session.cc", 'if (body.size() + len > sink->limit) {', 'if (false) {', "http_store_test", "*SizeLimitWithoutContentLength*"),
  ("HTTP no connect timeout", R+"curl_session.cc", 'curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, Millis(connect_timeout_));', '', "conformance_test", "*ConnectTimeout*s3"),
  ("Redis no socket timeout", R+"redis_store.cc", 'if (redisSetTimeout(ctx_, request_tv) != REDIS_OK) return IoError("connect");', '', "conformance_test", "*Blackhole*redis"),
  ("curl errors -> Unknown", R+"curl_session.cc", '        return absl::UnavailableError(message);\n    }', '        return absl::UnknownError(message);\n    }', "http_store_test", "*Killed*"),
