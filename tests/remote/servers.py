@@ -444,12 +444,31 @@ class S3Proxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+def sweep_stale(parent):
+    """Removes temp dirs of earlier runs that were killed before they could clean up."""
+    for name in os.listdir(parent):
+        path = os.path.join(parent, name)
+        if not name.startswith("tc-servers-"):
+            continue
+        try:
+            with open(os.path.join(path, "owner.pid")) as f:
+                os.kill(int(f.read()), 0)  # alive: leave it
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # no pid file yet (just created) or not ours to judge
+
+
 def main():
     wanted = sys.argv[1:] or ["redis", "nginx", "s3", "blackhole"]
     for w in wanted:
         if w not in ("redis", "nginx", "s3", "blackhole"):
             fail(f"unknown server {w!r} (redis, nginx, s3, blackhole)")
+    # A short path in /tmp: a Unix socket path must fit in 108 bytes.
+    sweep_stale(tempfile.gettempdir())
     tmp = tempfile.mkdtemp(prefix="tc-servers-")
+    with open(os.path.join(tmp, "owner.pid"), "w") as f:
+        f.write(str(os.getpid()))
     servers = Servers(tmp)
     stopping = threading.Event()
 
