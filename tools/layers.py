@@ -31,8 +31,9 @@ ALLOWED = {
     "": {"base", "os", "cli"},  # src/main.cc
 }
 SQL_LAYERS = {"sqlite", "cachedb"}
-SQL = re.compile(r'"[^"\n]*\b(SELECT|INSERT|DELETE FROM|UPDATE \w+ SET|CREATE (TABLE|INDEX|TRIGGER)|'
-                 r'DROP (TABLE|TRIGGER)|BEGIN IMMEDIATE|COMMIT|ROLLBACK|PRAGMA|ATTACH|VACUUM)\b')
+SQL = re.compile(r'"[^"\n]*\b(SELECT [^"\n]*FROM|SELECT \d|INSERT (OR \w+ )?INTO|DELETE FROM|'
+                 r'UPDATE \w+ SET|CREATE (TEMP )?(TABLE|INDEX|TRIGGER)|DROP (TABLE|TRIGGER)|'
+                 r'BEGIN( IMMEDIATE)?"|COMMIT|ROLLBACK|PRAGMA|ATTACH|VACUUM)\b')
 SQLITE_API = re.compile(r'\bsqlite3_\w+|#include [<"]sqlite3\.h[>"]')
 MYPY_NAMES = re.compile(r'files2|data_mtime|CACHEDIR|\.mypy_cache|meta_ex|"files"|version_id')
 INCLUDE = re.compile(r'#include "src/([^"]+)/[^/"]+\.h"')

@@ -444,4 +444,35 @@ absl::Status ClearWalHeader(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> CheckerVersionOf(const std::string& db_path,
+                                             const std::set<std::string>& groups,
+                                             const CheckerAdapter& adapter, int max_groups) {
+  ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadOnly));
+  int tried = 0;
+  for (const std::string& group : groups) {
+    if (!adapter.NeedsMetaAndData(group)) continue;
+    if (++tried > max_groups) break;
+    GroupSelector selector = adapter.Select(group);
+    for (const std::string& table : adapter.tables()) {
+      if (!selector.table.empty() && selector.table != table) continue;
+      ASSIGN_OR_RETURN(bool has, db.HasTable(table));
+      if (!has) continue;
+      std::string key = QuoteIdent(adapter.key_column());
+      ASSIGN_OR_RETURN(
+          Stmt rows, db.Prepare(absl::StrCat("SELECT ", key, ", data FROM ", QuoteIdent(table),
+                                             " WHERE ", GroupCondition(adapter, selector.family))));
+      rows.Bind(1, selector.lo).Bind(2, selector.hi).Bind(3, selector.exact);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, rows.Step());
+        if (!row) break;
+        std::string k(rows.ColumnText(0));
+        if (adapter.RoleOf(k) != RowFacts::Role::kMeta) continue;
+        RowFacts facts = adapter.DescribeRow(k, rows.ColumnBlob(1));
+        if (!facts.version.empty()) return facts.version;
+      }
+    }
+  }
+  return std::string();
+}
+
 }  // namespace typecache

@@ -90,6 +90,12 @@ absl::StatusOr<int64_t> SalvageRows(Db& out, absl::string_view old_schema,
 // its pages without a -wal or -shm file. Only for copies that nothing else opens.
 absl::Status ClearWalHeader(const std::string& path);
 
+// The checker version recorded by the meta rows of the first of `groups` (in `db_path`) that
+// records one, or "" when none does. Reads at most `max_groups` groups: O(their rows).
+absl::StatusOr<std::string> CheckerVersionOf(const std::string& db_path,
+                                             const std::set<std::string>& groups,
+                                             const CheckerAdapter& adapter, int max_groups = 8);
+
 // Attaches `path` read-only under `schema` (URI filename, immutable=0).
 absl::Status AttachReadOnly(Db& db, const std::string& path, absl::string_view schema);
 

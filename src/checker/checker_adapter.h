@@ -132,6 +132,12 @@ class CheckerAdapter {
   virtual GroupSelector Select(absl::string_view group) const = 0;
   // How a group is named to users: "email/mime/text (files2, fixed format)".
   virtual std::string GroupLabel(absl::string_view group) const = 0;
+  // Where and in which format a group's rows are kept, for statistics: "files2, fixed format".
+  virtual std::string LayoutLabel(absl::string_view group) const = 0;
+  // Whether database file `file` of a database directory holding `files` is one the checker no
+  // longer reads ("cache.db" beside the 16 shards of mypy 2.x); `why` says why.
+  virtual bool IsDeadDatabase(absl::string_view file, const std::vector<std::string>& files,
+                              std::string* why) const = 0;
   // The role of a row from its key alone (no parsing).
   virtual RowFacts::Role RoleOf(absl::string_view key) const = 0;
 

@@ -97,6 +97,13 @@ Json StatsJson(const CacheStats& stats) {
     Json by_version = Json::object();
     for (const auto& [k, v] : s.groups_by_version) by_version[Text(k)] = v;
     db["groups_by_version"] = by_version;
+    Json by_layout = Json::array();
+    for (const auto& [key, n] : s.groups_by_layout) {
+      by_layout.push_back(
+          {{"version", Text(key.first)}, {"layout", Text(key.second)}, {"groups", n}});
+    }
+    db["groups_by_layout"] = by_layout;
+    db["dead"] = s.dead.empty() ? Json(nullptr) : Text(s.dead);
     db["tables"] = Texts(s.tables);
     db["error"] = s.error.empty() ? Json(nullptr) : Text(s.error);
     dbs.push_back(db);
@@ -116,14 +123,18 @@ Json VerifyJson(const std::string& path, const VerifyReport& report) {
   doc["path"] = Text(path);
   doc["databases"] = report.databases;
   doc["groups"] = report.groups;
-  Json problems = Json::array();
-  for (const Problem& p : report.problems) {
-    problems.push_back({{"where", Text(p.where)},
-                        {"group", Text(p.group)},
-                        {"label", Text(p.label)},
-                        {"what", Text(p.what)}});
-  }
-  doc["problems"] = problems;
+  auto list = [](const std::vector<Problem>& items) {
+    Json out = Json::array();
+    for (const Problem& p : items) {
+      out.push_back({{"where", Text(p.where)},
+                     {"group", Text(p.group)},
+                     {"label", Text(p.label)},
+                     {"what", Text(p.what)}});
+    }
+    return out;
+  };
+  doc["problems"] = list(report.problems);
+  doc["unknown_format"] = list(report.unknown);
   doc["repaired"] = Texts(report.repaired);
   return doc;
 }

@@ -180,7 +180,7 @@ class VerifySubcommand : public Subcommand {
 struct PruneFlags {
   PathFlags paths;
   std::string older_than, max_size, keep_version, missing_sources;
-  bool orphans = false, dead_tables = false, dry_run = false;
+  bool orphans = false, dead_tables = false, dead_layouts = false, dry_run = false;
 };
 
 class PruneSubcommand : public Subcommand {
@@ -199,14 +199,16 @@ class PruneSubcommand : public Subcommand {
         ->check(StatusValidator([](const std::string& v) { return ParseSize(v).status(); }, ""))
         ->type_name("SIZE");
     cmd_->add_option("--keep-version", flags_.keep_version,
-                     "Evict groups written by another mypy version: 'current' (the installed "
-                     "mypy) or a version such as 1.0.1");
+                     "Evict groups written by another mypy version: 'current' (the version the "
+                     "latest typecache run used) or a version such as 1.0.1");
     cmd_->add_option("--missing-sources", flags_.missing_sources,
                      "Evict groups whose source file is missing under this root");
     cmd_->add_flag("--orphans", flags_.orphans,
                    "Evict broken groups (data without meta, meta without data, bad mtimes)");
     cmd_->add_flag("--dead-tables", flags_.dead_tables,
                    "Drop the unused 'files' table of caches upgraded from mypy <= 1.13");
+    cmd_->add_flag("--dead-layouts", flags_.dead_layouts,
+                   "Empty databases mypy no longer reads (cache.db beside mypy 2.x's shards)");
     cmd_->add_flag("-n,--dry-run", flags_.dry_run, "List what would go; change nothing");
     return cmd_;
   }
@@ -217,21 +219,14 @@ class PruneSubcommand : public Subcommand {
     if (!flags_.missing_sources.empty()) base.missing_sources_root = flags_.missing_sources;
     base.orphans = flags_.orphans;
     base.dead_tables = flags_.dead_tables;
-    if (!base.older_than && !base.max_size && flags_.keep_version.empty() &&
-        !base.missing_sources_root && !base.orphans && !base.dead_tables) {
+    base.dead_layouts = flags_.dead_layouts;
+    // "current" is resolved by Prune, per cache directory: the version its latest run recorded.
+    if (!flags_.keep_version.empty()) base.keep_version = flags_.keep_version;
+    if (!base.older_than && !base.max_size && !base.keep_version && !base.missing_sources_root &&
+        !base.orphans && !base.dead_tables && !base.dead_layouts) {
       return ctx.Fail(
           "prune: say what to evict (--older-than, --max-size, --keep-version, "
-          "--missing-sources, --orphans, --dead-tables)");
-    }
-    if (flags_.keep_version == "current") {
-      absl::StatusOr<std::string> installed = ctx.adapter.InstalledVersion();
-      if (!installed.ok()) {
-        return ctx.Fail(
-            absl::StrCat("prune --keep-version current: ", installed.status().message()));
-      }
-      base.keep_version = *installed;
-    } else if (!flags_.keep_version.empty()) {
-      base.keep_version = flags_.keep_version;
+          "--missing-sources, --orphans, --dead-tables, --dead-layouts)");
     }
     std::vector<nlohmann::ordered_json> docs;
     int code = ForEachTarget(

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_db.h"
@@ -15,6 +16,31 @@
 
 namespace typecache {
 namespace {
+
+// "cache.2.db" < "cache.10.db": runs of digits compare by value.
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (absl::ascii_isdigit(static_cast<unsigned char>(a[i])) &&
+        absl::ascii_isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t ei = i, ej = j;
+      while (ei < a.size() && absl::ascii_isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
+      while (ej < b.size() && absl::ascii_isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
+      std::string da = a.substr(i, ei - i), db = b.substr(j, ej - j);
+      da.erase(0, std::min(da.find_first_not_of('0'), da.size()));
+      db.erase(0, std::min(db.find_first_not_of('0'), db.size()));
+      if (da.size() != db.size()) return da.size() < db.size();
+      if (da != db) return da < db;
+      i = ei;
+      j = ej;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
 
 absl::StatusOr<int64_t> SizeOf(Fs& fs, const std::string& path) {
   if (path.empty()) return 0;
@@ -208,7 +234,7 @@ absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, cons
     ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, name));
     if (live.kind == LiveState::Kind::kMissing) continue;
     ASSIGN_OR_RETURN(std::vector<std::string> files, fs.ListDir(live.resolved));
-    std::sort(files.begin(), files.end());
+    std::sort(files.begin(), files.end(), NaturalLess);
     for (const std::string& file : files) {
       if (adapter.IsDatabaseFile(file)) {
         target.dbs.push_back({name, file, JoinPath(live.resolved, file),

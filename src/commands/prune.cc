@@ -4,13 +4,17 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "src/base/json.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_db.h"
 #include "src/cachedb/inspect.h"
 #include "src/commands/config.h"
 #include "src/sqlite/sqlite_db.h"
+#include "src/store/local/layout.h"
 
 namespace typecache {
 namespace {
@@ -64,10 +68,43 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
   return chosen;
 }
 
+// Whether --missing-sources ROOT judges a group whose meta records `source`: a relative path
+// is relative to ROOT; an absolute one only counts when it lies under ROOT, so that stubs and
+// libraries outside the project (typeshed, site-packages) are never evicted for it.
+bool SourceUnderRoot(const std::string& source, const std::string& root) {
+  if (source.empty()) return false;
+  if (source.front() != '/') return true;
+  std::string base = AbsolutePath(root);
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  return absl::StartsWith(source, base + "/");
+}
+
+// The version `typecache run` recorded for the cache directory of `target`.
+absl::StatusOr<std::string> RecordedCheckerVersion(Fs& fs, const Target& target) {
+  auto none = [&]() {
+    return absl::FailedPreconditionError(
+        absl::StrCat(target.path,
+                     ": --keep-version current: no typecache run has recorded a mypy version for "
+                     "this cache yet; name the version to keep (e.g. --keep-version 1.20.2)"));
+  };
+  if (target.kind != Target::Kind::kCacheDir) return none();
+  std::string path = Layout(target.path).checker_version_path();
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(path));
+  if (!info.exists()) return none();
+  ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path));
+  std::string version(absl::StripAsciiWhitespace(text));
+  if (version.empty()) return none();
+  return version;
+}
+
 }  // namespace
 
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
-                                  const PruneOptions& options) {
+                                  const PruneOptions& given) {
+  PruneOptions options = given;
+  if (options.keep_version == "current") {
+    ASSIGN_OR_RETURN(options.keep_version, RecordedCheckerVersion(fs, target));
+  }
   PruneReport report;
   report.dry_run = options.edit.dry_run;
   for (const DbRef& ref : target.dbs) {
@@ -76,6 +113,8 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
     report.size_before += info.size;
   }
   std::map<std::string, std::set<std::string>> for_size;
+  std::map<std::string, std::vector<std::string>> files_by_dir;
+  for (const DbRef& ref : target.dbs) files_by_dir[ref.dir].push_back(ref.file);
   Target current = target;
   for (int round = 0; round < 4; ++round) {
     std::vector<Eviction> evicted;
@@ -106,16 +145,22 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
         ASSIGN_OR_RETURN(bool has_files2, db.HasTable("files2"));
         drop_files = options.dead_tables && has_files && has_files2;
         auto sized = for_size.find(ref.path);
+        std::string dead_why;
+        bool dead = options.dead_layouts && !ref.dir.empty() &&
+                    adapter.IsDeadDatabase(ref.file, files_by_dir[ref.dir], &dead_why);
         RETURN_IF_ERROR(ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
           std::string reason;
           if (drop_files && g.table == "files") return absl::OkStatus();  // Whole table goes.
-          if (cutoff >= 0 && g.newest_mtime < cutoff) reason = "older than the age limit";
+          if (dead) reason = absl::StrCat("dead layout: ", dead_why);
+          if (reason.empty() && cutoff >= 0 && g.newest_mtime < cutoff) {
+            reason = "older than the age limit";
+          }
           if (reason.empty() && options.keep_version.has_value() && !g.version.empty() &&
               g.version != *options.keep_version) {
             reason = absl::StrCat("written by mypy ", g.version);
           }
           if (reason.empty() && options.missing_sources_root.has_value() &&
-              !g.source_path.empty()) {
+              SourceUnderRoot(g.source_path, *options.missing_sources_root)) {
             std::string source = JoinPath(*options.missing_sources_root, g.source_path);
             absl::StatusOr<FileInfo> info = fs.Stat(source);
             if (info.ok() && !info->exists()) reason = "source file missing";

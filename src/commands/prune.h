@@ -23,11 +23,16 @@ namespace typecache {
 
 struct PruneOptions {
   std::optional<absl::Duration> older_than;
-  std::optional<int64_t> max_size;          // Bytes, for the whole target.
-  std::optional<std::string> keep_version;  // Resolved: "current" already replaced.
+  std::optional<int64_t> max_size;  // Bytes, for the whole target.
+  // Evict groups of other checker versions. "current": the version the latest `typecache run`
+  // on this cache directory recorded (never the checker first on PATH).
+  std::optional<std::string> keep_version;
   std::optional<std::string> missing_sources_root;
   bool orphans = false;
   bool dead_tables = false;
+  // Empty the databases the checker no longer reads (CheckerAdapter::IsDeadDatabase: mypy 1.x's
+  // cache.db beside mypy 2.x's shards).
+  bool dead_layouts = false;
   absl::Time now = absl::Now();
   EditOptions edit;
 };

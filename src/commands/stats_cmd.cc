@@ -37,6 +37,8 @@ absl::Status Inspect(const CheckerAdapter& adapter, DbStats& s) {
     if (!g.Broken(adapter).empty()) ++s.broken;
     for (const auto& [kind, bytes] : g.bytes_by_kind) s.bytes_by_kind[kind] += bytes;
     if (g.has_meta) ++s.groups_by_version[g.version.empty() ? "unrecorded" : g.version];
+    std::string version = g.has_meta ? (g.version.empty() ? "unrecorded" : g.version) : "";
+    ++s.groups_by_layout[{version, adapter.LayoutLabel(g.group)}];
     return absl::OkStatus();
   }));
   (void)db.Exec("COMMIT");
@@ -60,11 +62,14 @@ std::string FormatCounter(const std::map<std::string, int64_t>& counters, const 
 absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
                                         const Target& target) {
   CacheStats stats;
+  std::map<std::string, std::vector<std::string>> files_by_dir;
+  for (const DbRef& ref : target.dbs) files_by_dir[ref.dir].push_back(ref.file);
   stats.path = target.path;
   stats.is_cache_dir = target.kind == Target::Kind::kCacheDir;
   for (const DbRef& ref : target.dbs) {
     DbStats s;
     s.ref = ref;
+    if (!ref.dir.empty()) (void)adapter.IsDeadDatabase(ref.file, files_by_dir[ref.dir], &s.dead);
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
     s.size = info.size;
     absl::Status status = Inspect(adapter, s);
@@ -84,19 +89,18 @@ absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
 
 void PrintStats(const CacheStats& stats, std::ostream& out) {
   int64_t size = 0, groups = 0, rows = 0, broken = 0;
-  std::map<std::string, int64_t> versions, kinds;
-  std::set<std::string> pythons;
+  // Python version directory -> its databases, in the order ResolveTarget lists them (shards
+  // in numeric order).
+  std::map<std::string, std::vector<const DbStats*>> by_dir;
   for (const DbStats& s : stats.dbs) {
     size += s.size;
     groups += s.groups;
     rows += s.rows;
     broken += s.broken;
-    for (const auto& [k, v] : s.groups_by_version) versions[k] += v;
-    for (const auto& [k, v] : s.bytes_by_kind) kinds[k] += v;
-    if (!s.ref.dir.empty()) pythons.insert(s.ref.dir);
+    by_dir[s.ref.dir].push_back(&s);
   }
   auto line = [&out](absl::string_view label, const std::string& value) {
-    out << absl::StrFormat("  %-40s %s\n", label, value);
+    out << absl::StrFormat("  %-44s %s\n", label, value);
   };
   out << (stats.is_cache_dir ? "Cache directory: " : "Database: ") << stats.path << "\n";
   line("Size", FormatSize(size));
@@ -104,23 +108,48 @@ void PrintStats(const CacheStats& stats, std::ostream& out) {
   line("Module groups", absl::StrCat(groups));
   line("Rows", absl::StrCat(rows));
   line("Broken groups (see typecache verify)", absl::StrCat(broken));
-  if (!pythons.empty()) line("Python versions", absl::StrJoin(pythons, ", "));
-  std::vector<std::string> version_text;
-  for (const auto& [v, n] : versions) version_text.push_back(absl::StrCat(v, " (", n, ")"));
-  if (!version_text.empty()) line("mypy versions (groups)", absl::StrJoin(version_text, ", "));
-  for (const auto& [kind, bytes] : kinds)
-    line(absl::StrCat("  bytes in ", kind), FormatSize(bytes));
-  if (stats.dbs.size() > 1 || !stats.is_cache_dir) {
-    for (const DbStats& s : stats.dbs) {
-      std::string name = s.ref.dir.empty() ? s.ref.file : JoinPath(s.ref.dir, s.ref.file);
-      line(absl::StrCat("  ", name),
-           s.error.empty()
-               ? absl::StrFormat("%s, %d groups, %d rows", FormatSize(s.size), s.groups, s.rows)
-               : absl::StrCat("unreadable: ", s.error));
+  for (const auto& [dir, dbs] : by_dir) {
+    int64_t dir_size = 0, dir_groups = 0;
+    std::map<std::pair<std::string, std::string>, int64_t> layouts;
+    std::map<std::string, int64_t> kinds;
+    for (const DbStats* s : dbs) {
+      dir_size += s->size;
+      dir_groups += s->groups;
+      for (const auto& [k, v] : s->groups_by_layout) layouts[k] += v;
+      for (const auto& [k, v] : s->bytes_by_kind) kinds[k] += v;
     }
-  } else {
-    for (const DbStats& s : stats.dbs) {
-      if (!s.error.empty()) line(JoinPath(s.ref.dir, s.ref.file), "unreadable: " + s.error);
+    out << (dir.empty() ? std::string("Database") : absl::StrCat("Python ", dir)) << " ("
+        << dbs.size() << (dbs.size() == 1 ? " database" : " databases") << ", "
+        << FormatSize(dir_size) << ", " << dir_groups << " groups)\n";
+    for (const auto& [key, n] : layouts) {
+      const auto& [version, layout] = key;
+      line(version.empty() ? absl::StrCat("rows of no module (", layout, ")")
+                           : absl::StrCat("mypy ", version, ", ", layout),
+           absl::StrCat(n, n == 1 ? " group" : " groups"));
+    }
+    for (const auto& [kind, bytes] : kinds)
+      line(absl::StrCat("bytes in ", kind), FormatSize(bytes));
+    for (const DbStats* s : dbs) {
+      bool dead_files = false;
+      for (const std::string& t : s->tables) dead_files = dead_files || t == "files";
+      bool has_files2 = false;
+      for (const std::string& t : s->tables) has_files2 = has_files2 || t == "files2";
+      if (!s->error.empty()) {
+        line(s->ref.file, "unreadable: " + s->error);
+        continue;
+      }
+      if (dbs.size() > 1 || !stats.is_cache_dir) {
+        line(s->ref.file, absl::StrFormat("%s, %d %s, %d rows", FormatSize(s->size), s->groups,
+                                          s->groups == 1 ? "group" : "groups", s->rows));
+      }
+      if (!s->dead.empty()) {
+        line(absl::StrCat("dead: ", s->ref.file), s->dead);
+        line("", "remove with: typecache prune --dead-layouts");
+      }
+      if (dead_files && has_files2) {
+        line(absl::StrCat("dead: table files in ", s->ref.file),
+             "left by mypy <= 1.13; remove with: typecache prune --dead-tables");
+      }
     }
   }
   if (stats.is_cache_dir) {
@@ -151,7 +180,15 @@ void PrintStatsJson(const CacheStats& stats, std::ostream& out) {
       out << (f2 ? "" : ", ") << JsonQuote(k) << ": " << v;
       f2 = false;
     }
-    out << "}, \"tables\": [";
+    out << "}, \"groups_by_layout\": [";
+    f2 = true;
+    for (const auto& [key, n] : s.groups_by_layout) {
+      out << (f2 ? "" : ", ") << "{\"version\": " << JsonQuote(key.first)
+          << ", \"layout\": " << JsonQuote(key.second) << ", \"groups\": " << n << "}";
+      f2 = false;
+    }
+    out << "], \"dead\": " << (s.dead.empty() ? "null" : JsonQuote(s.dead));
+    out << ", \"tables\": [";
     f2 = true;
     for (const std::string& t : s.tables) {
       out << (f2 ? "" : ", ") << JsonQuote(t);

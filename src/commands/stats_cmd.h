@@ -1,6 +1,7 @@
-// `typecache stats`: what each database holds (size, groups, rows, bytes by kind, checker
-// versions, Python versions) and what runs recorded (stats.h), as one screen like `ccache -s`
-// or as JSON.
+// `typecache stats`: what each database holds (size, groups, rows, bytes by kind, groups per
+// checker version and layout, dead layouts with the command that removes them), per Python
+// version directory with shards in numeric order, and what runs recorded (stats.h), as one
+// screen like `ccache -s` or as JSON.
 #ifndef TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
 #define TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
 
@@ -26,7 +27,11 @@ struct DbStats {
   int64_t broken = 0;
   std::map<std::string, int64_t> bytes_by_kind;
   std::map<std::string, int64_t> groups_by_version;  // Checker version -> groups.
+  // (checker version, layout) -> groups: ("2.3.1", "files2, fixed format") -> 52. Groups
+  // without a meta row (global rows) count under version "".
+  std::map<std::pair<std::string, std::string>, int64_t> groups_by_layout;
   std::vector<std::string> tables;
+  std::string dead;   // Why the checker no longer reads this database, or empty.
   std::string error;  // The database could not be read.
 };
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "src/base/json.h"
@@ -130,7 +131,42 @@ TEST_F(StatsCmdTest, CacheDirectoryCoversEveryDatabaseAndReadsCounters) {
   std::ostringstream text;
   PrintStats(*stats, text);
   EXPECT_NE(text.str().find("Cache directory: " + cache), std::string::npos) << text.str();
-  EXPECT_NE(text.str().find("3.11, 3.12"), std::string::npos) << text.str();
+  // A section per Python version, in order.
+  size_t py311 = text.str().find("\nPython 3.11 (1 database");
+  size_t py312 = text.str().find("\nPython 3.12 (1 database");
+  EXPECT_NE(py311, std::string::npos) << text.str();
+  EXPECT_NE(py312, std::string::npos) << text.str();
+  EXPECT_LT(py311, py312) << text.str();
+}
+
+TEST_F(StatsCmdTest, ShardsInNumericOrderGroupsPerVersionAndLayoutDeadLayoutsFlagged) {
+  std::string cache = tmp_.Sub("cache");
+  std::string dir = JoinPath(cache, "3.11");
+  TC_ASSERT_OK(MakeDirs(RealFs(), dir));
+  for (int shard : {0, 1, 2, 10, 11}) {
+    TC_ASSERT_OK(WriteRows(JoinPath(dir, absl::StrCat("cache.", shard, ".db")), Schema::kFiles2,
+                           ModuleRows(absl::StrCat("m", shard), "t", 100)));
+  }
+  TC_ASSERT_OK(WriteRows(JoinPath(dir, "cache.db"), Schema::kFiles, ModuleRows("old", "t", 1)));
+  absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, cache);
+  ASSERT_TRUE(target.ok()) << target.status();
+  std::vector<std::string> order;
+  for (const DbRef& ref : target->dbs) order.push_back(ref.file);
+  EXPECT_EQ(order, (std::vector<std::string>{"cache.0.db", "cache.1.db", "cache.2.db",
+                                             "cache.10.db", "cache.11.db", "cache.db"}));
+  absl::StatusOr<CacheStats> stats = CollectStats(RealFs(), adapter_, *target);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  std::ostringstream text;
+  PrintStats(*stats, text);
+  EXPECT_TRUE(
+      absl::StrContains(text.str(), "mypy unrecorded, files2, JSON                5 groups"))
+      << text.str();
+  EXPECT_TRUE(
+      absl::StrContains(text.str(), "mypy unrecorded, files, JSON                 1 group\n"))
+      << text.str();
+  EXPECT_NE(text.str().find("dead: cache.db"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("typecache prune --dead-layouts"), std::string::npos) << text.str();
+  EXPECT_LT(text.str().find("cache.2.db"), text.str().find("cache.10.db")) << text.str();
 }
 
 TEST_F(StatsCmdTest, UnreadableDatabaseIsAnErrorNamingIt) {

@@ -60,6 +60,9 @@ absl::Status VerifyDb(const CheckerAdapter& adapter, const DbRef& ref, VerifyRep
   RETURN_IF_ERROR(db.Exec("BEGIN"));
   absl::Status status = ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
     ++report.groups;
+    if (!g.unknown.empty()) {
+      report.unknown.push_back({ref.shown, g.group, g.unknown, adapter.GroupLabel(g.group)});
+    }
     std::string broken = g.Broken(adapter);
     if (!broken.empty()) {
       report.problems.push_back({ref.shown, g.group, broken, adapter.GroupLabel(g.group)});
@@ -205,6 +208,13 @@ void PrintVerify(const VerifyReport& report, std::ostream& out, bool json) {
           << ", \"group\": " << JsonQuote(p.group) << ", \"what\": " << JsonQuote(p.what) << "}";
       first = false;
     }
+    out << "], \"unknown_format\": [";
+    first = true;
+    for (const Problem& p : report.unknown) {
+      out << (first ? "" : ", ") << "{\"where\": " << JsonQuote(p.where)
+          << ", \"group\": " << JsonQuote(p.group) << ", \"what\": " << JsonQuote(p.what) << "}";
+      first = false;
+    }
     out << "], \"repaired\": [";
     first = true;
     for (const std::string& r : report.repaired) {
@@ -218,9 +228,16 @@ void PrintVerify(const VerifyReport& report, std::ostream& out, bool json) {
   for (const Problem& p : report.problems) {
     out << p.where << (p.group.empty() ? "" : ": group " + p.label) << ": " << p.what << "\n";
   }
+  for (const Problem& p : report.unknown) {
+    out << "note: " << p.where << ": group " << p.label << ": " << p.what << " (left alone)\n";
+  }
   out << report.databases << " databases, " << report.groups << " groups: "
       << (report.problems.empty() ? "no problems"
                                   : absl::StrCat(report.problems.size(), " problems"))
+      << (report.unknown.empty() ? ""
+                                 : absl::StrCat(", ", report.unknown.size(),
+                                                " in a format this typecache does not "
+                                                "know"))
       << "\n";
 }
 

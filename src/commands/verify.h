@@ -29,6 +29,9 @@ struct VerifyReport {
   int64_t databases = 0;
   int64_t groups = 0;
   std::vector<Problem> problems;
+  // Groups in a format this typecache does not know (a newer checker's): reported, never
+  // called broken, never removed by --repair.
+  std::vector<Problem> unknown;
   std::vector<std::string> repaired;  // What --repair removed or rebuilt.
 };
 

@@ -376,3 +376,37 @@ TEST_F(VerifyTest, PrintVerify) {
 
 }  // namespace
 }  // namespace typecache
+
+namespace typecache {
+namespace {
+
+TEST(VerifyUnknownFormatTest, AGroupOfAnUnknownMypyIsReportedAndLeftAlone) {
+  TempDir tmp;
+  std::string db = tmp.Sub("cache.db");
+  // Header bytes (0, 99): no mypy this typecache knows writes them.
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles2,
+                         {{"pkg/new.meta.ff", 7, std::string("\x00\x63rest", 6)},
+                          {"pkg/new.data.ff", 9, "d"},
+                          {"pkg/ok.meta.json", 5, "{\"data_mtime\": 5}"},
+                          {"pkg/ok.data.json", 5, "{}"}}));
+  MypyAdapter adapter;
+  absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter, db);
+  ASSERT_TRUE(target.ok()) << target.status();
+  absl::StatusOr<VerifyReport> r = Verify(RealFs(), adapter, *target);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->problems.empty());
+  ASSERT_EQ(r->unknown.size(), 1u);
+  EXPECT_EQ(r->unknown[0].group, "files2:pkg/new.ff");
+  std::ostringstream text;
+  PrintVerify(*r, text, false);
+  EXPECT_NE(text.str().find("does not know"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("(left alone)"), std::string::npos) << text.str();
+  Rows before = *ReadRows(db, Schema::kFiles2);
+  EditOptions edit;
+  absl::StatusOr<VerifyReport> repaired = Repair(RealFs(), adapter, *target, edit);
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(*ReadRows(db, Schema::kFiles2), before);
+}
+
+}  // namespace
+}  // namespace typecache

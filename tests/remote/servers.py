@@ -202,8 +202,9 @@ http {{
         port = free_port()
         # --openssl-legacy-provider: s3rver 3.7.1 encrypts continuation tokens with DES, which
         # OpenSSL 3 (Node 17+) disables; without it every truncated listing is a 500.
-        proc = self.spawn("s3rver", [node, "--openssl-legacy-provider", script, "-d", d, "-a", "127.0.0.1", "-p", str(port),
-                                     "--silent", "--configure-bucket", S3_BUCKET])
+        proc = self.spawn("s3rver", [node, "--openssl-legacy-provider", script, "-d", d,
+                                     "-a", "127.0.0.1", "-p", str(port), "--silent",
+                                     "--configure-bucket", S3_BUCKET])
         wait_port(port, proc, "s3rver")
         proxy = S3Proxy(port)
         self.info["s3"] = {"port": proxy.port, "direct_port": port, "pid": proc.pid,
@@ -228,7 +229,8 @@ http {{
         self.keep = [hole, full] + fillers
         self.info["blackhole"] = {"port": hole.getsockname()[1],
                                   "full_port": full.getsockname()[1],
-                                  "refused_port": free_port()}
+                                  "refused_port": free_port(),
+                                  "bad_http_port": BadHttp().port}
 
     def stop(self):
         for name, proc in reversed(self.procs):
@@ -242,6 +244,52 @@ http {{
                 proc.kill()
                 proc.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class BadHttp:
+    """HTTP replies real servers send when something breaks, which nginx cannot be made to:
+    GET /chunked/N  200, N bytes, Transfer-Encoding: chunked (no Content-Length up front)
+    GET /short      200, Content-Length: 100000, 10 bytes, then the connection is closed
+    GET /garbage    bytes that are not HTTP, then close"""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            conn, _ = self.sock.accept()
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn):
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            path = data.split(b" ")[1].decode()
+            try:
+                if "/chunked/" in path:
+                    n = int(path.rsplit("/", 1)[1])
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                 b"Connection: close\r\n\r\n")
+                    sent = 0
+                    while sent < n:
+                        k = min(16384, n - sent)
+                        conn.sendall(b"%x\r\n" % k + b"c" * k + b"\r\n")
+                        sent += k
+                    conn.sendall(b"0\r\n\r\n")
+                elif path.endswith("/short"):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n0123456789")
+                else:
+                    conn.sendall(b"\x00\x01 this is not HTTP\r\n\r\n")
+            except OSError:
+                pass
 
 
 # ---- S3 proxy: SigV4 verification and conditional PUT in front of s3rver ----
@@ -396,12 +444,31 @@ class S3Proxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+def sweep_stale(parent):
+    """Removes temp dirs of earlier runs that were killed before they could clean up."""
+    for name in os.listdir(parent):
+        path = os.path.join(parent, name)
+        if not name.startswith("tc-servers-"):
+            continue
+        try:
+            with open(os.path.join(path, "owner.pid")) as f:
+                os.kill(int(f.read()), 0)  # alive: leave it
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # no pid file yet (just created) or not ours to judge
+
+
 def main():
     wanted = sys.argv[1:] or ["redis", "nginx", "s3", "blackhole"]
     for w in wanted:
         if w not in ("redis", "nginx", "s3", "blackhole"):
             fail(f"unknown server {w!r} (redis, nginx, s3, blackhole)")
+    # A short path in /tmp: a Unix socket path must fit in 108 bytes.
+    sweep_stale(tempfile.gettempdir())
     tmp = tempfile.mkdtemp(prefix="tc-servers-")
+    with open(os.path.join(tmp, "owner.pid"), "w") as f:
+        f.write(str(os.getpid()))
     servers = Servers(tmp)
     stopping = threading.Event()
 

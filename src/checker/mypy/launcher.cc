@@ -176,8 +176,8 @@ class Finder {
   MypyLaunch NotFound(absl::string_view why) {
     done_ = true;
     result_ = MypyLaunch();
-    result_.description = chain_.empty() ? std::string(why)
-                                         : absl::StrCat(absl::StrJoin(chain_, " → "), ": ", why);
+    result_.description =
+        chain_.empty() ? std::string(why) : absl::StrCat(absl::StrJoin(chain_, " → "), ": ", why);
     return result_;
   }
 
@@ -296,17 +296,50 @@ class Finder {
   }
 
   static const OptionSyntax& UvSyntax() {
-    static const OptionSyntax* kSyntax = new OptionSyntax{
-      {"--directory", "--project", "--cache-dir", "--config-file", "--color", "--python",
-       "--with", "--with-editable", "--with-requirements", "--env-file", "--extra", "--no-extra",
-       "--group", "--no-group", "--only-group", "--package", "--index", "--default-index",
-       "--index-url", "--extra-index-url", "--find-links", "--index-strategy",
-       "--keyring-provider", "--resolution", "--prerelease", "--fork-strategy", "--exclude-newer",
-       "--exclude-newer-package", "--no-build-isolation-package", "--config-setting",
-       "--link-mode", "--refresh-package", "--reinstall-package", "--upgrade-package",
-       "--no-build-package", "--no-binary-package", "--allow-insecure-host", "--python-platform",
-       "--from", "--build-constraints", "--constraints", "--overrides", "--max-recursion-depth"},
-      "pCifPw"};
+    static const OptionSyntax* kSyntax = new OptionSyntax{{"--directory",
+                                                           "--project",
+                                                           "--cache-dir",
+                                                           "--config-file",
+                                                           "--color",
+                                                           "--python",
+                                                           "--with",
+                                                           "--with-editable",
+                                                           "--with-requirements",
+                                                           "--env-file",
+                                                           "--extra",
+                                                           "--no-extra",
+                                                           "--group",
+                                                           "--no-group",
+                                                           "--only-group",
+                                                           "--package",
+                                                           "--index",
+                                                           "--default-index",
+                                                           "--index-url",
+                                                           "--extra-index-url",
+                                                           "--find-links",
+                                                           "--index-strategy",
+                                                           "--keyring-provider",
+                                                           "--resolution",
+                                                           "--prerelease",
+                                                           "--fork-strategy",
+                                                           "--exclude-newer",
+                                                           "--exclude-newer-package",
+                                                           "--no-build-isolation-package",
+                                                           "--config-setting",
+                                                           "--link-mode",
+                                                           "--refresh-package",
+                                                           "--reinstall-package",
+                                                           "--upgrade-package",
+                                                           "--no-build-package",
+                                                           "--no-binary-package",
+                                                           "--allow-insecure-host",
+                                                           "--python-platform",
+                                                           "--from",
+                                                           "--build-constraints",
+                                                           "--constraints",
+                                                           "--overrides",
+                                                           "--max-recursion-depth"},
+                                                          "pCifPw"};
     return *kSyntax;
   }
 
@@ -327,7 +360,8 @@ class Finder {
       RecordChdir(scan, {"--directory"});
       return ToolRun(i, scan, "uv tool run");
     }
-    if (argv_[sub] != "run") return NotFoundAt(absl::StrCat("uv ", argv_[sub], " does not run mypy"));
+    if (argv_[sub] != "run")
+      return NotFoundAt(absl::StrCat("uv ", argv_[sub], " does not run mypy"));
     Scan scan = ScanOptions(argv_, sub + 1, UvSyntax());
     RecordChdir(scan, {"--directory"});
     if (scan.Has({"-m", "--module"})) {
@@ -390,8 +424,8 @@ class Finder {
     RecordChdir(global, chdir);
     size_t sub = global.operand;
     if (sub >= argv_.size() || argv_[sub] != "run") {
-      return NotFoundAt(absl::StrCat(tool, sub < argv_.size() ? " " + argv_[sub] : "",
-                                     " does not run mypy"));
+      return NotFoundAt(
+          absl::StrCat(tool, sub < argv_.size() ? " " + argv_[sub] : "", " does not run mypy"));
     }
     Scan scan = ScanOptions(argv_, sub + 1, syntax);
     RecordChdir(scan, chdir);
@@ -401,10 +435,9 @@ class Finder {
 
   // hatch [global options] run [options] [ENV:]COMMAND.
   size_t Hatch(size_t i) {
-    OptionSyntax syntax = {
-        {"--env", "--project", "--data-dir", "--cache-dir", "--config", "--include", "--exclude",
-         "--filter"},
-        "epixf"};
+    OptionSyntax syntax = {{"--env", "--project", "--data-dir", "--cache-dir", "--config",
+                            "--include", "--exclude", "--filter"},
+                           "epixf"};
     Scan global = ScanOptions(argv_, i + 1, syntax);
     size_t sub = global.operand;
     if (sub >= argv_.size() || argv_[sub] != "run") return NotFoundAt("hatch without run");

@@ -46,9 +46,9 @@ struct MypyLaunch {
 
   // What the launchers do to mypy's environment and working directory, in order, so that the
   // caller can tell whether MYPY_CACHE_DIR reaches mypy and where mypy's cwd is.
-  bool env_cleared = false;                                    // env -i, env -
-  std::vector<std::string> env_unset;                          // env -u NAME
-  std::vector<std::pair<std::string, std::string>> env_set;    // env NAME=VALUE
+  bool env_cleared = false;                                  // env -i, env -
+  std::vector<std::string> env_unset;                        // env -u NAME
+  std::vector<std::pair<std::string, std::string>> env_set;  // env NAME=VALUE
   std::vector<std::string> chdirs;  // env -C DIR, uv --directory DIR, poetry -C DIR, conda --cwd
 };
 

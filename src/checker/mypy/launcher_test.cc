@@ -54,16 +54,15 @@ TEST(LauncherTest, FindsMypyInEveryKnownLauncher) {
        "python3 -m mypy"},
       {"python3 /usr/bin/mypy FIRST", "FIRST", "python3", "python3 /usr/bin/mypy"},
       {"uv run mypy FIRST", "FIRST", "mypy", "uv run → mypy"},
-      {"uv run --with X --python X -p X --directory X --project X --env-file X mypy FIRST",
-       "FIRST", "mypy", "uv run → mypy"},
+      {"uv run --with X --python X -p X --directory X --project X --env-file X mypy FIRST", "FIRST",
+       "mypy", "uv run → mypy"},
       {"uv run --with=X --frozen -q --no-sync mypy FIRST", "FIRST", "mypy", "uv run → mypy"},
       {"uv -q --directory X run --locked -- mypy FIRST", "FIRST", "mypy", "uv run → mypy"},
       {"uv run python -m mypy FIRST", "FIRST", "python", "uv run → python -m mypy"},
       {"uv run -m mypy FIRST", "FIRST", "mypy", "uv run → python -m mypy"},
       {"uv run --module mypy FIRST", "FIRST", "mypy", "uv run → python -m mypy"},
       {"uv tool run mypy FIRST", "FIRST", "mypy", "uv tool run → mypy"},
-      {"uv tool run --from mypy==1.0.1 --with X mypy FIRST", "FIRST", "mypy",
-       "uv tool run → mypy"},
+      {"uv tool run --from mypy==1.0.1 --with X mypy FIRST", "FIRST", "mypy", "uv tool run → mypy"},
       {"uvx mypy FIRST", "FIRST", "mypy", "uvx → mypy"},
       {"uvx --python 3.11 mypy@1.0.1 FIRST", "FIRST", "mypy@1.0.1", "uvx → mypy@1.0.1"},
       {"poetry run mypy FIRST", "FIRST", "mypy", "poetry run → mypy"},
@@ -200,8 +199,7 @@ TEST(LauncherTest, Dmypy) {
     EXPECT_EQ(m.needs_separator, c.needs_separator);
     EXPECT_EQ(FirstMypyArg(c.command), c.first_arg);
   }
-  EXPECT_EQ(FindMypyLaunch(Argv("timeout 9 dmypy run -- x")).description,
-            "timeout → dmypy run");
+  EXPECT_EQ(FindMypyLaunch(Argv("timeout 9 dmypy run -- x")).description, "timeout → dmypy run");
   MypyLaunch version = FindMypyLaunch(Argv("dmypy --version"));
   EXPECT_TRUE(version.is_dmypy);
   EXPECT_FALSE(version.accepts_mypy_flags);

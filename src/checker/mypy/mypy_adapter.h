@@ -49,6 +49,9 @@ class MypyAdapter : public CheckerAdapter {
   std::string GroupOf(absl::string_view table, absl::string_view key) const override;
   GroupSelector Select(absl::string_view group) const override;
   std::string GroupLabel(absl::string_view group) const override;
+  std::string LayoutLabel(absl::string_view group) const override;
+  bool IsDeadDatabase(absl::string_view file, const std::vector<std::string>& files,
+                      std::string* why) const override;
   RowFacts::Role RoleOf(absl::string_view key) const override;
   RowFacts DescribeRow(absl::string_view key, absl::string_view data) const override;
   bool NeedsMetaAndData(absl::string_view group) const override;

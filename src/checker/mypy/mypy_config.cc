@@ -186,7 +186,8 @@ absl::Status ParseIni(const std::string& label, absl::string_view content, IniDa
     absl::string_view value = comment ? absl::string_view() : stripped;
     if (value.empty()) {
       // empty_lines_in_values: an empty line (not a comment) belongs to the current value.
-      if (!comment && cursect != nullptr && cur_opt != kNoOption) values[cur_opt].lines.emplace_back();
+      if (!comment && cursect != nullptr && cur_opt != kNoOption)
+        values[cur_opt].lines.emplace_back();
       continue;
     }
     size_t cur_indent = 0;
@@ -201,12 +202,12 @@ absl::Status ParseIni(const std::string& label, absl::string_view content, IniDa
     size_t close = value.rfind(']');
     if (absl::StartsWith(value, "[") && close != absl::string_view::npos && close > 1) {
       sectname = std::string(value.substr(1, close - 1));
-      bool added = std::find(added_sections.begin(), added_sections.end(), sectname) !=
-                   added_sections.end();
+      bool added =
+          std::find(added_sections.begin(), added_sections.end(), sectname) != added_sections.end();
       if (data->sections.count(sectname)) {
         if (added) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              label, ":", lineno, ": section ", PyRepr(sectname), " already exists"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(label, ":", lineno, ": section ", PyRepr(sectname), " already exists"));
         }
         cursect = &data->sections[sectname];
         added_sections.push_back(sectname);
@@ -220,23 +221,22 @@ absl::Status ParseIni(const std::string& label, absl::string_view content, IniDa
       continue;
     }
     if (cursect == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(label, ":", lineno,
-                                                     ": File contains no section headers: ",
-                                                     PyRepr(PyRStrip(line))));
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ":", lineno, ": File contains no section headers: ", PyRepr(PyRStrip(line))));
     }
     // OPTCRE: (?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$
     size_t delim = value.find_first_of("=:");
     if (delim == absl::string_view::npos || PyRStrip(value.substr(0, delim)).empty()) {
-      errors.push_back(absl::StrCat(label, ":", lineno, ": Source contains parsing errors: ",
-                                    PyRepr(PyRStrip(line))));
+      errors.push_back(absl::StrCat(label, ":", lineno,
+                                    ": Source contains parsing errors: ", PyRepr(PyRStrip(line))));
       continue;
     }
     std::string key = absl::AsciiStrToLower(PyRStrip(value.substr(0, delim)));
     std::pair<std::string, std::string> id(sectname, key);
     if (std::find(added_options.begin(), added_options.end(), id) != added_options.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(label, ":", lineno, ": option ",
-                                                     PyRepr(key), " in section ",
-                                                     PyRepr(sectname), " already exists"));
+      return absl::InvalidArgumentError(absl::StrCat(label, ":", lineno, ": option ", PyRepr(key),
+                                                     " in section ", PyRepr(sectname),
+                                                     " already exists"));
     }
     added_options.push_back(id);
     cursect->Set(key, IniValue{"", label, lineno});
@@ -300,8 +300,8 @@ absl::StatusOr<std::optional<std::vector<ConfigEntry>>> TomlEntries(const std::s
   try {
     root = toml::parse(content, label);
   } catch (const toml::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(label, ":", Line(e.source()), ": ",
-                                                   Sv(e.description())));
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ":", Line(e.source()), ": ", Sv(e.description())));
   }
   toml::node* tool = root.get("tool");
   if (tool == nullptr) return std::optional<std::vector<ConfigEntry>>();
@@ -343,9 +343,10 @@ absl::StatusOr<std::optional<std::vector<ConfigEntry>>> TomlEntries(const std::s
           if (k.str() == "module") continue;
           const toml::node*& slot = seen[name][std::string(k.str())];
           if (slot != nullptr && NodeText(*slot) != NodeText(v)) {
-            return fail(absl::StrCat("[[tool.mypy.overrides]] sections with conflicting values: "
-                                     "module '", name, "' has two different values for '",
-                                     Sv(k.str()), "'"));
+            return fail(
+                absl::StrCat("[[tool.mypy.overrides]] sections with conflicting values: "
+                             "module '",
+                             name, "' has two different values for '", Sv(k.str()), "'"));
           }
           slot = &v;
         }
@@ -450,8 +451,8 @@ const absl::flat_hash_map<std::string, bool>& LongOptions() {
 }
 
 // argparse's fromfile_prefix_chars="@": each line of the file is one argument, recursively.
-absl::Status ExpandArgFiles(const std::vector<std::string>& args, const std::string& cwd,
-                            int depth, std::vector<std::string>* out) {
+absl::Status ExpandArgFiles(const std::vector<std::string>& args, const std::string& cwd, int depth,
+                            std::vector<std::string>* out) {
   if (depth > 20) return absl::InvalidArgumentError("@file arguments nest too deeply");
   for (const std::string& arg : args) {
     if (!absl::StartsWith(arg, "@")) {
@@ -492,8 +493,8 @@ absl::StatusOr<std::string> ResolveLong(absl::string_view name) {
   }
   if (matches.size() > 1) {
     std::sort(matches.begin(), matches.end());
-    return absl::InvalidArgumentError(absl::StrCat("ambiguous option: ", name, " could match ",
-                                                   absl::StrJoin(matches, ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ambiguous option: ", name, " could match ", absl::StrJoin(matches, ", ")));
   }
   return matches.empty() ? "" : matches[0];
 }
@@ -622,9 +623,7 @@ bool IsSharedConfig(const std::string& name, const MypyConfigRules& rules) {
   return base == "setup.cfg" || base == "pyproject.toml";
 }
 
-bool IsToml(absl::string_view name) {
-  return absl::EndsWith(absl::AsciiStrToLower(name), ".toml");
-}
+bool IsToml(absl::string_view name) { return absl::EndsWith(absl::AsciiStrToLower(name), ".toml"); }
 
 }  // namespace
 
@@ -695,8 +694,7 @@ std::string PythonExpandVars(const std::string& path, const EnvLookup& env) {
 }
 
 absl::StatusOr<MypyCacheSettings> ReadMypyCacheSettings(
-    const std::vector<std::string>& argv_mypy_args, const std::string& cwd,
-    const EnvLookup& env) {
+    const std::vector<std::string>& argv_mypy_args, const std::string& cwd, const EnvLookup& env) {
   return ReadMypyCacheSettings(argv_mypy_args, cwd, env, MypyConfigRules::Mypy1_0());
 }
 
@@ -704,8 +702,8 @@ absl::StatusOr<MypyCacheSettings> ReadMypyCacheSettings(
     const std::vector<std::string>& argv_mypy_args, const std::string& cwd, const EnvLookup& env,
     const MypyConfigRules& rules) {
   if (!absl::StartsWith(cwd, "/")) {
-    return absl::InvalidArgumentError(absl::StrCat("working directory '", cwd,
-                                                   "' is not absolute"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("working directory '", cwd, "' is not absolute"));
   }
   ASSIGN_OR_RETURN(Flags flags, ParseFlags(argv_mypy_args, cwd));
 

@@ -79,8 +79,7 @@ struct MypyCacheSettings {
 // Errors: a configuration file mypy would reject (file:line in the message), a missing
 // --config-file or @file, an ambiguous abbreviation, --cache-dir without a value.
 absl::StatusOr<MypyCacheSettings> ReadMypyCacheSettings(
-    const std::vector<std::string>& argv_mypy_args, const std::string& cwd,
-    const EnvLookup& env);
+    const std::vector<std::string>& argv_mypy_args, const std::string& cwd, const EnvLookup& env);
 absl::StatusOr<MypyCacheSettings> ReadMypyCacheSettings(
     const std::vector<std::string>& argv_mypy_args, const std::string& cwd, const EnvLookup& env,
     const MypyConfigRules& rules);

@@ -255,8 +255,7 @@ TEST_F(MypyConfigTest, ArgparseAbbreviationsAndArgFiles) {
 
 TEST_F(MypyConfigTest, CacheDirExpansionInConfig) {
   env_["SOME"] = "/some";
-  Write("mypy.ini",
-        "[mypy]\ncache_dir = $MYPY_CONFIG_FILE_DIR/${SOME}/$UNSET/~x\n");
+  Write("mypy.ini", "[mypy]\ncache_dir = $MYPY_CONFIG_FILE_DIR/${SOME}/$UNSET/~x\n");
   MypyCacheSettings s = Read();
   EXPECT_EQ(s.cache_dir_value, project_ + "//some/$UNSET/~x");
   EXPECT_EQ(s.cache_dir, project_ + "/some/$UNSET/~x");
@@ -277,10 +276,10 @@ TEST_F(MypyConfigTest, IniSyntaxAsConfigparserReadsIt) {
         "; a comment\n"
         "[mypy]\n"
         "  # indented comment\n"
-        "Cache_Dir : first\n"     // keys are lower-cased; ':' is a delimiter too
-        "   continued\n"          // continuation line
+        "Cache_Dir : first\n"  // keys are lower-cased; ':' is a delimiter too
+        "   continued\n"       // continuation line
         "\n"
-        "    more\n"              // an empty line inside a value is kept
+        "    more\n"  // an empty line inside a value is kept
         "SQLITE_CACHE=On\n"
         "incremental = 1 ; not a comment\n");  // no inline comments
   absl::StatusOr<MypyCacheSettings> s = ReadMypyCacheSettings({}, project_, Env());

@@ -30,6 +30,9 @@ class Layout {
   std::string state_dir() const { return JoinPath(cache_dir_, ".typecache"); }
   std::string lock_path() const { return JoinPath(state_dir(), "lock"); }
   std::string stats_path() const { return JoinPath(state_dir(), "stats"); }
+  // The checker version the latest published run wrote ("1.20.2"): what `prune --keep-version
+  // current` keeps.
+  std::string checker_version_path() const { return JoinPath(state_dir(), "checker-version"); }
   std::string stats_lock_path() const { return JoinPath(state_dir(), "stats.lock"); }
   std::string runs_dir() const { return JoinPath(state_dir(), "runs"); }
   std::string trash_dir() const { return JoinPath(state_dir(), "trash"); }

@@ -254,6 +254,23 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
   }
   lock.Release();
   report.lock_held = absl::Now() - held_start;
+  // Which checker version this run used, from what it wrote (never from whatever checker is
+  // first on PATH): `prune --keep-version current` keeps that version. Best effort.
+  for (const auto& [dir, gen] : published) {
+    const GroupSets& groups = writes.at(dir);
+    if (groups.empty()) continue;
+    const auto& [file, written] = *groups.begin();
+    absl::StatusOr<std::string> version =
+        CheckerVersionOf(JoinPath(layout.gen_path(dir, gen), file), written, adapter);
+    if (version.ok() && !version->empty()) {
+      absl::Status recorded = WriteFileAtomic(fs, layout.checker_version_path(), *version + "\n");
+      if (!recorded.ok() && options.notice) {
+        options.notice("cannot record the checker version: " + std::string(recorded.message()));
+      }
+      report.checker_version = *version;
+      break;
+    }
+  }
   for (const auto& [dir, gen] : published) {
     absl::Status gc =
         CollectGarbage(fs, layout, dir, gen, options.keep_generations, options.keep_logs);

@@ -51,13 +51,14 @@ struct PublishOptions {
 
 struct PublishReport {
   int dirs_published = 0;
-  int64_t groups_written = 0;  // Groups this run wrote or deleted.
-  int64_t groups_merged = 0;   // Groups others published since the snapshot, carried over.
-  int64_t conflicts = 0;       // Groups both wrote: this run's version won.
-  int fast_paths = 0;          // Directories published by rename alone.
-  int full_merges = 0;         // Directories that needed a comparison of every group.
-  int64_t bytes = 0;           // Size of the published databases.
-  absl::Duration prepare;      // Finishing capture, outside the lock.
+  int64_t groups_written = 0;   // Groups this run wrote or deleted.
+  int64_t groups_merged = 0;    // Groups others published since the snapshot, carried over.
+  int64_t conflicts = 0;        // Groups both wrote: this run's version won.
+  int fast_paths = 0;           // Directories published by rename alone.
+  int full_merges = 0;          // Directories that needed a comparison of every group.
+  int64_t bytes = 0;            // Size of the published databases.
+  std::string checker_version;  // Recorded in Layout::checker_version_path(), when known.
+  absl::Duration prepare;       // Finishing capture, outside the lock.
   absl::Duration lock_wait;
   absl::Duration lock_held;
 };

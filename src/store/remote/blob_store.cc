@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "src/base/status_macros.h"
 #include "src/store/remote/curl_session.h"
 #include "src/store/remote/http_store.h"
@@ -97,8 +97,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(
     bool known = false;
     for (absl::string_view name : allowed_names) known |= kv.first == name;
     if (!known) {
-      return BadUrl(url, absl::StrCat("unknown parameter \"", kv.first, "\" (known: ", allowed,
-                                      ")"));
+      return BadUrl(url,
+                    absl::StrCat("unknown parameter \"", kv.first, "\" (known: ", allowed, ")"));
     }
     params.emplace_back(kv.first, UriUnescape(kv.second));
   }
@@ -268,8 +268,8 @@ absl::Status ValidatePrefix(absl::string_view prefix) {
   absl::ConsumeSuffix(&key, "/");
   absl::Status s = ValidateKey(key);
   if (!s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("bad prefix \"", absl::CEscape(prefix.substr(0, 100)),
-                                                   "\": ", s.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad prefix \"", absl::CEscape(prefix.substr(0, 100)), "\": ", s.message()));
   }
   return absl::OkStatus();
 }
@@ -326,8 +326,8 @@ absl::StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(absl::string_view url,
   if (p.scheme == "redis" || p.scheme == "redis+unix") return OpenRedis(url, p, options);
   if (p.scheme == "http" || p.scheme == "https") return OpenHttp(url, p, options);
   if (p.scheme == "s3") return OpenS3(url, p, options);
-  return BadUrl(url, absl::StrCat("unknown scheme \"", p.scheme,
-                                  "\" (redis, redis+unix, http, https, s3)"));
+  return BadUrl(
+      url, absl::StrCat("unknown scheme \"", p.scheme, "\" (redis, redis+unix, http, https, s3)"));
 }
 
 }  // namespace typecache

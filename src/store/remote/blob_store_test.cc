@@ -40,13 +40,31 @@ TEST(OpenBlobStore, GoodUrls) {
 }
 
 TEST(OpenBlobStore, BadUrlsAreInvalidArgumentNamingTheRedactedUrl) {
-  for (const char* url :
-       {"", "cache", "ftp://h/x", "redis://", "redis://:pw@", "redis://h:port", "redis://h:0",
-        "redis://h:70000", "redis://h:1/db", "redis://h:1?foo=1", "redis://h:1?prefix=../x",
-        "redis+unix://host/sock", "redis+unix://", "redis+unix:///s?db=x", "http://",
-        "http://h/p?x=1", "http://h//p", "http://h:99999/", "s3://", "s3://UPPER",
-        "s3://ab", "s3://u:pw@bucket", "s3://bucket?x=1", "s3://bucket/a/../b",
-        "redis://h:1/ 2"}) {
+  for (const char* url : {"",
+                          "cache",
+                          "ftp://h/x",
+                          "redis://",
+                          "redis://:pw@",
+                          "redis://h:port",
+                          "redis://h:0",
+                          "redis://h:70000",
+                          "redis://h:1/db",
+                          "redis://h:1?foo=1",
+                          "redis://h:1?prefix=../x",
+                          "redis+unix://host/sock",
+                          "redis+unix://",
+                          "redis+unix:///s?db=x",
+                          "http://",
+                          "http://h/p?x=1",
+                          "http://h//p",
+                          "http://h:99999/",
+                          "s3://",
+                          "s3://UPPER",
+                          "s3://ab",
+                          "s3://u:pw@bucket",
+                          "s3://bucket?x=1",
+                          "s3://bucket/a/../b",
+                          "redis://h:1/ 2"}) {
     auto store = OpenBlobStore(url);
     ASSERT_FALSE(store.ok()) << url;
     EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument) << url;
@@ -56,32 +74,28 @@ TEST(OpenBlobStore, BadUrlsAreInvalidArgumentNamingTheRedactedUrl) {
     EXPECT_THAT(message, Not(HasSubstr("pw@"))) << message;
   }
   auto store = OpenBlobStore("redis://admin:hunter2@h:notaport");
-  EXPECT_THAT(std::string(store.status().message()),
-              HasSubstr("redis://admin:***@h:notaport"));
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("redis://admin:***@h:notaport"));
   EXPECT_THAT(std::string(store.status().message()), Not(HasSubstr("hunter2")));
 }
 
 TEST(OpenBlobStore, S3NeedsASecretWithAKeyAndAGoodEndpoint) {
   StoreOptions o;
   o.aws_access_key_id = "AKIA";
-  EXPECT_EQ(OpenBlobStore("s3://bucket/", o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenBlobStore("s3://bucket/", o).status().code(), absl::StatusCode::kInvalidArgument);
   o.aws_secret_access_key = "s";
   o.s3_endpoint = "127.0.0.1:9000";
-  EXPECT_EQ(OpenBlobStore("s3://bucket/", o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenBlobStore("s3://bucket/", o).status().code(), absl::StatusCode::kInvalidArgument);
   o.s3_endpoint = "";
   o.s3_region = "us east";
-  EXPECT_EQ(OpenBlobStore("s3://bucket/", o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenBlobStore("s3://bucket/", o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ValidateKey, Rules) {
   for (const char* good : {"a", "cas/ab/abcdef0123", "x.y-z_1", "a/b/c/d", "..a", "a.."}) {
     EXPECT_TRUE(ValidateKey(good).ok()) << good;
   }
-  for (const char* bad : {"", "/a", "a/", "a//b", "./a", "a/./b", "a/../b", "..", "a b",
-                          "a\nb", "a?b", "a%2f", "k.tc-tmp-00", "ü"}) {
+  for (const char* bad : {"", "/a", "a/", "a//b", "./a", "a/./b", "a/../b", "..", "a b", "a\nb",
+                          "a?b", "a%2f", "k.tc-tmp-00", "ü"}) {
     EXPECT_EQ(ValidateKey(bad).code(), absl::StatusCode::kInvalidArgument) << bad;
   }
   EXPECT_EQ(ValidateKey(std::string(1025, 'a')).code(), absl::StatusCode::kInvalidArgument);

@@ -14,20 +14,29 @@
 namespace typecache {
 namespace {
 
+// Bodies of error statuses are kept only this far (for messages), whatever their size.
+constexpr size_t kErrorBodyBytes = 4096;
+
 struct Sink {
   HttpResponse* response;
   size_t limit;
+  long status = 0;  // of the response being received, from its status line
   bool over_limit = false;
 };
 
 size_t WriteBody(char* data, size_t size, size_t n, void* user) {
   auto* sink = static_cast<Sink*>(user);
   size_t len = size * n;
-  if (sink->response->body.size() + len > sink->limit) {
-    sink->over_limit = true;
-    return 0;  // makes curl fail with CURLE_WRITE_ERROR
+  std::string& body = sink->response->body;
+  if (sink->status < 200 || sink->status > 299) {  // an error page: keep its start only
+    body.append(data, std::min(len, kErrorBodyBytes - std::min(kErrorBodyBytes, body.size())));
+    return len;
   }
-  sink->response->body.append(data, len);
+  if (body.size() + len > sink->limit) {
+    sink->over_limit = true;
+    return 0;  // makes curl fail with CURLE_WRITE_ERROR: reading stops at the limit
+  }
+  body.append(data, len);
   return len;
 }
 
@@ -37,6 +46,11 @@ size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
   absl::string_view line(data, len);
   if (absl::StartsWith(line, "HTTP/")) {
     sink->response->etag.clear();  // a new response (e.g. after 100 Continue)
+    size_t space = line.find(' ');
+    int status = 0;
+    if (space != absl::string_view::npos && absl::SimpleAtoi(line.substr(space + 1, 3), &status)) {
+      sink->status = status;
+    }
   } else if (absl::StartsWithIgnoreCase(line, "etag:")) {
     sink->response->etag = std::string(absl::StripAsciiWhitespace(line.substr(5)));
   }
@@ -92,8 +106,6 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, WriteHeader);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
-  curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                   static_cast<curl_off_t>(request.max_response_bytes));
   if (!auth_.userpwd.empty()) curl_easy_setopt(h, CURLOPT_USERPWD, auth_.userpwd.c_str());
   if (!auth_.aws_sigv4.empty()) curl_easy_setopt(h, CURLOPT_AWS_SIGV4, auth_.aws_sigv4.c_str());
 
@@ -105,8 +117,7 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (request.body) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body->size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body->size()));
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body->data());
   }
   struct curl_slist* headers = nullptr;
@@ -126,9 +137,9 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
   curl_slist_free_all(headers);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
   const std::string what = absl::StrCat(request.method, " ", display_url);
-  if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && sink.over_limit)) {
-    return absl::OutOfRangeError(absl::StrFormat(
-        "%s: object larger than the limit of %d bytes", what, request.max_response_bytes));
+  if (rc == CURLE_WRITE_ERROR && sink.over_limit) {
+    return absl::OutOfRangeError(absl::StrFormat("%s: object larger than the limit of %d bytes",
+                                                 what, request.max_response_bytes));
   }
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
@@ -184,7 +195,8 @@ std::string UriEscape(absl::string_view s) {
 std::string UriUnescape(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) && absl::ascii_isxdigit(s[i + 2])) {
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
+        absl::ascii_isxdigit(s[i + 2])) {
       auto hex = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; };
       out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
       i += 2;

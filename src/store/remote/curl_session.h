@@ -6,8 +6,10 @@
 // follows redirects and speaks only http/https. CURLOPT_NOSIGNAL is set (safe in threads).
 // Cost: one round trip (plus a connect when the kept-alive connection is gone).
 // Failure behaviour: transport failures (refused, timeout, reset, reply cut short) are
-// UnavailableError; a body over max_response_bytes is OutOfRangeError (reading stops at the
-// limit). HTTP error statuses are not errors here: HttpStatusError classifies them.
+// UnavailableError; a 2xx body over max_response_bytes is OutOfRangeError (reading stops at
+// the limit; the connection is then dropped). The body of a non-2xx reply is kept to its first
+// 4 KiB whatever the limit. HTTP error statuses are not errors here: HttpStatusError
+// classifies them.
 // Not thread-safe: one session per thread.
 #ifndef TYPECACHE_SRC_STORE_REMOTE_CURL_SESSION_H_
 #define TYPECACHE_SRC_STORE_REMOTE_CURL_SESSION_H_
@@ -27,7 +29,7 @@ namespace typecache {
 struct HttpRequest {
   std::string method = "GET";  // GET, HEAD, PUT, DELETE, MKCOL, MOVE, PROPFIND, ...
   std::string url;
-  std::vector<std::string> headers;  // "Name: value"
+  std::vector<std::string> headers;       // "Name: value"
   std::optional<absl::string_view> body;  // sent with Content-Length when set
   size_t max_response_bytes = 1 << 20;
 };
@@ -39,7 +41,7 @@ struct HttpResponse {
 };
 
 struct CurlAuth {
-  std::string userpwd;  // "user:password" for Basic auth or, with aws_sigv4, "AKID:SECRET"
+  std::string userpwd;    // "user:password" for Basic auth or, with aws_sigv4, "AKID:SECRET"
   std::string aws_sigv4;  // e.g. "aws:amz:us-east-1:s3"; empty: no signing
 };
 

@@ -10,9 +10,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "src/base/status_macros.h"
 #include "src/store/remote/curl_session.h"
 
@@ -104,8 +104,8 @@ class HttpStore : public BlobStore {
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
     RETURN_IF_ERROR(ValidateKey(key));
-    ASSIGN_OR_RETURN(HttpResponse r, Request("GET", key, {}, std::nullopt,
-                                             options_.max_object_bytes));
+    ASSIGN_OR_RETURN(HttpResponse r,
+                     Request("GET", key, {}, std::nullopt, options_.max_object_bytes));
     if (r.status == 404 || r.status == 410) return std::optional<std::string>();
     if (r.status != 200) return HttpStatusError(r.status, What("GET", key), r.body);
     return std::optional<std::string>(std::move(r.body));
@@ -132,8 +132,7 @@ class HttpStore : public BlobStore {
     ASSIGN_OR_RETURN(HttpResponse put, PutCreatingCollections(tmp, bytes, {}));
     if (!IsSuccess(put.status)) return HttpStatusError(put.status, What("PUT", tmp), put.body);
     absl::StatusOr<HttpResponse> move =
-        Request("MOVE", tmp,
-                {absl::StrCat("Destination: ", target_.base_url, key), "Overwrite: F"},
+        Request("MOVE", tmp, {absl::StrCat("Destination: ", target_.base_url, key), "Overwrite: F"},
                 std::nullopt, 1 << 16);
     if (move.ok() && IsSuccess(move->status)) return true;
     // Not moved: remove the temporary object (best effort; List never shows it anyway).
@@ -149,9 +148,10 @@ class HttpStore : public BlobStore {
     RETURN_IF_ERROR(ValidateKey(key));
     RETURN_IF_ERROR(CheckSize(key, replacement));
     if (!options_.http_conditional_writes) {
-      return absl::UnimplementedError(absl::StrCat(
-          target_.display, ": compare-and-swap needs a server that honours If-Match on PUT "
-                           "(http_conditional_writes)"));
+      return absl::UnimplementedError(
+          absl::StrCat(target_.display,
+                       ": compare-and-swap needs a server that honours If-Match on PUT "
+                       "(http_conditional_writes)"));
     }
     std::vector<std::string> condition;
     if (expected) {
@@ -178,7 +178,8 @@ class HttpStore : public BlobStore {
     RETURN_IF_ERROR(ValidatePrefix(prefix));
     // The deepest collection that holds every match: up to the prefix's last '/'.
     size_t cut = prefix.rfind('/');
-    std::string start = cut == absl::string_view::npos ? "" : std::string(prefix.substr(0, cut + 1));
+    std::string start =
+        cut == absl::string_view::npos ? "" : std::string(prefix.substr(0, cut + 1));
     std::set<std::string> keys;
     std::deque<std::string> pending = {start};  // collections relative to the base, "" or "a/"
     std::set<std::string> seen = {start};
@@ -189,10 +190,10 @@ class HttpStore : public BlobStore {
       }
       std::string dir = pending.front();
       pending.pop_front();
-      ASSIGN_OR_RETURN(HttpResponse r,
-                       Request("PROPFIND", dir,
-                               {"Depth: 1", "Content-Type: application/xml; charset=utf-8"},
-                               absl::string_view(kPropfindBody), size_t{64} << 20));
+      ASSIGN_OR_RETURN(
+          HttpResponse r,
+          Request("PROPFIND", dir, {"Depth: 1", "Content-Type: application/xml; charset=utf-8"},
+                  absl::string_view(kPropfindBody), size_t{64} << 20));
       if (r.status == 404) continue;
       if (r.status != 207) return HttpStatusError(r.status, What("PROPFIND", dir), r.body);
       ASSIGN_OR_RETURN(std::vector<DavEntry> entries, ParseMultistatus(r.body));
@@ -212,9 +213,8 @@ class HttpStore : public BlobStore {
         if (!absl::StartsWith(rel, prefix) || absl::StrContains(rel, kTmpMarker)) continue;
         keys.insert(rel);
         if (keys.size() > options_.max_list_keys) {
-          return absl::OutOfRangeError(absl::StrFormat("%s: more than %d keys",
-                                                       What("PROPFIND", start),
-                                                       options_.max_list_keys));
+          return absl::OutOfRangeError(absl::StrFormat(
+              "%s: more than %d keys", What("PROPFIND", start), options_.max_list_keys));
         }
       }
     }
@@ -281,8 +281,8 @@ class HttpStore : public BlobStore {
     size_t slash = 0;
     while ((slash = key.find('/', slash)) != absl::string_view::npos) {
       ++slash;
-      ASSIGN_OR_RETURN(HttpResponse m, Request("MKCOL", key.substr(0, slash), {}, std::nullopt,
-                                               1 << 16));
+      ASSIGN_OR_RETURN(HttpResponse m,
+                       Request("MKCOL", key.substr(0, slash), {}, std::nullopt, 1 << 16));
       // 405: exists already. Anything else: the PUT's own answer is the better message.
       if (!IsSuccess(m.status) && m.status != 405) return r;
     }
@@ -301,9 +301,9 @@ absl::StatusOr<std::unique_ptr<BlobStore>> NewHttpStore(HttpTarget target,
                                                         const StoreOptions& options) {
   CurlAuth auth;
   auth.userpwd = target.userpwd;
-  ASSIGN_OR_RETURN(std::unique_ptr<CurlSession> session,
-                   CurlSession::Create(options.connect_timeout, options.request_timeout,
-                                       std::move(auth)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<CurlSession> session,
+      CurlSession::Create(options.connect_timeout, options.request_timeout, std::move(auth)));
   return std::unique_ptr<BlobStore>(new HttpStore(std::move(target), options, std::move(session)));
 }
 

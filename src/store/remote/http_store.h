@@ -2,9 +2,9 @@
 //
 // Contract: key K lives at <base URL>K. Put is PUT; when the server answers 409 (parent
 // collection missing: Apache) or 500 (what nginx without create_full_put_path answers then)
-// the missing collections are created with MKCOL and the PUT is sent once more. List is PROPFIND Depth: 1 on each
-// collection under the prefix, recursively (bounded by max_list_keys and a request budget).
-// Entries named *.tc-tmp-* (a crashed PutIfAbsent's temporary object) are never listed.
+// the missing collections are created with MKCOL and the PUT is sent once more. List is PROPFIND
+// Depth: 1 on each collection under the prefix, recursively (bounded by max_list_keys and a request
+// budget). Entries named *.tc-tmp-* (a crashed PutIfAbsent's temporary object) are never listed.
 //   PutIfAbsent, default: PUT <key>.tc-tmp-<random>, then MOVE it to the key with
 //     "Overwrite: F" (412 when the key exists: false, and the temporary object is deleted).
 //     nginx checks and renames inside one event handler, so this is atomic with one nginx

@@ -123,9 +123,8 @@ TEST_F(HttpStoreTest, ServerKilledMidOperationIsUnavailable) {
   o.request_timeout = absl::Seconds(5);
   auto store = Open("dav/", o);
   ASSERT_TRUE(store->Put("k", std::string(1 << 20, 'k')).ok());  // a kept-alive connection
-  auto [status, took] = CallWhileKilled(servers_->Pid("nginx"), [&] {
-    return store->Get("k").status();
-  });
+  auto [status, took] =
+      CallWhileKilled(servers_->Pid("nginx"), [&] { return store->Get("k").status(); });
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_LT(took, absl::Seconds(2)) << "the kill, not the 5 s timeout, ended the call";
   absl::Time start = absl::Now();
@@ -141,6 +140,49 @@ TEST_F(HttpStoreTest, KeepsTheConnectionAlive) {
   absl::Time start = absl::Now();
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(store->Get("a").ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+// Replies nginx cannot be made to send, from servers.py's BadHttp.
+class BadHttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = TestServers::Start({"blackhole"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    servers_ = std::move(*s);
+  }
+  std::unique_ptr<BlobStore> Open(const std::string& path, StoreOptions o = {}) {
+    auto store = OpenBlobStore(
+        absl::StrCat("http://127.0.0.1:", servers_->Port("blackhole", "bad_http_port"), "/", path),
+        o);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  std::unique_ptr<TestServers> servers_;
+};
+
+TEST_F(BadHttpTest, SizeLimitWithoutContentLengthStopsReading) {
+  StoreOptions o;
+  o.max_object_bytes = 100000;
+  auto store = Open("chunked/", o);
+  auto small = store->Get("50000");
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->value_or("").size(), 50000u);
+  auto big = store->Get("5000000");
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kOutOfRange) << big.status();
+}
+
+TEST_F(BadHttpTest, ReplyCutShortIsUnavailable) {
+  auto got = Open("")->Get("short");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+}
+
+TEST_F(BadHttpTest, NotHttpIsAnErrorNotAHang) {
+  StoreOptions o;
+  o.request_timeout = absl::Seconds(2);
+  absl::Time start = absl::Now();
+  auto got = Open("", o)->Get("garbage");
+  EXPECT_FALSE(got.ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
 }
 
 }  // namespace

@@ -128,10 +128,9 @@ class RedisStore : public BlobStore {
     RETURN_IF_ERROR(ValidateKey(key));
     RETURN_IF_ERROR(CheckSize(key, replacement));
     std::string name = Name(key);
-    ASSIGN_OR_RETURN(Reply reply,
-                     Command({"EVAL", kCasScript, "1", name, expected ? "1" : "0",
-                              expected ? *expected : absl::string_view(), replacement},
-                             "CAS " + name));
+    ASSIGN_OR_RETURN(Reply reply, Command({"EVAL", kCasScript, "1", name, expected ? "1" : "0",
+                                           expected ? *expected : absl::string_view(), replacement},
+                                          "CAS " + name));
     if (reply->type == REDIS_REPLY_ERROR) return ReplyError("CAS " + name, reply->str);
     if (reply->type != REDIS_REPLY_INTEGER) {
       return absl::DataLossError(absl::StrCat("CAS ", name, ": unexpected reply"));
@@ -170,8 +169,8 @@ class RedisStore : public BlobStore {
         if (!absl::StartsWith(name, target_.key_prefix)) continue;
         keys.insert(std::string(name.substr(target_.key_prefix.size())));
         if (keys.size() > options_.max_list_keys) {
-          return absl::OutOfRangeError(absl::StrFormat("SCAN %s: more than %d keys", pattern,
-                                                       options_.max_list_keys));
+          return absl::OutOfRangeError(
+              absl::StrFormat("SCAN %s: more than %d keys", pattern, options_.max_list_keys));
         }
       }
       if (cursor == "0") break;
@@ -198,7 +197,8 @@ class RedisStore : public BlobStore {
 
   std::string description() const override {
     std::string d = target_.display;
-    if (!target_.key_prefix.empty()) absl::StrAppend(&d, " (key prefix \"", target_.key_prefix, "\")");
+    if (!target_.key_prefix.empty())
+      absl::StrAppend(&d, " (key prefix \"", target_.key_prefix, "\")");
     return d;
   }
 
@@ -209,8 +209,8 @@ class RedisStore : public BlobStore {
   absl::StatusOr<std::optional<std::string>> GetReply(redisReply* reply, const std::string& name) {
     if (reply->type == REDIS_REPLY_ERROR) return ReplyError("GET " + name, reply->str);
     if (reply->type == REDIS_REPLY_NIL) return std::optional<std::string>();
-    if (reply->type == REDIS_REPLY_INTEGER || (reply->type == REDIS_REPLY_STRING &&
-                                               reply->len > options_.max_object_bytes)) {
+    if (reply->type == REDIS_REPLY_INTEGER ||
+        (reply->type == REDIS_REPLY_STRING && reply->len > options_.max_object_bytes)) {
       return absl::OutOfRangeError(absl::StrFormat(
           "GET %s: object larger than the limit of %d bytes", name, options_.max_object_bytes));
     }
@@ -311,8 +311,8 @@ class RedisStore : public BlobStore {
         argv.push_back(a.data());
         lens.push_back(a.size());
       }
-      if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(),
-                                 lens.data()) != REDIS_OK) {
+      if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
+          REDIS_OK) {
         return IoError(what);
       }
     }

@@ -23,7 +23,7 @@
 namespace typecache {
 
 struct RedisTarget {
-  std::string host;         // TCP, or
+  std::string host;  // TCP, or
   int port = 6379;
   std::string unix_socket;  // a Unix socket path
   int db = 0;

@@ -57,9 +57,8 @@ TEST_F(RedisStoreTest, RequirePassIsPermissionDeniedWithoutIt) {
   EXPECT_EQ(anonymous->Get("k").status().code(), absl::StatusCode::kPermissionDenied);
   auto with = Open(absl::StrCat("redis://:pw@127.0.0.1:", port_));
   EXPECT_TRUE(with->Put("k", "v").ok());
-  auto unix_with = Open(absl::StrCat("redis+unix://",
-                                     servers_->info()["redis"]["socket"].get<std::string>(),
-                                     "?password=pw"));
+  auto unix_with = Open(absl::StrCat(
+      "redis+unix://", servers_->info()["redis"]["socket"].get<std::string>(), "?password=pw"));
   EXPECT_EQ(unix_with->Get("k")->value_or("?"), "v");
   EXPECT_THAT(unix_with->description(), HasSubstr("password=***"));
 }
@@ -127,9 +126,8 @@ TEST_F(RedisStoreTest, ServerKilledMidOperationIsUnavailable) {
   o.request_timeout = absl::Seconds(5);
   auto store = Open(absl::StrCat("redis://127.0.0.1:", port_), o);
   ASSERT_TRUE(store->Put("k", std::string(1 << 20, 'k')).ok());  // connected
-  auto [status, took] = CallWhileKilled(servers_->Pid("redis"), [&] {
-    return store->Get("k").status();
-  });
+  auto [status, took] =
+      CallWhileKilled(servers_->Pid("redis"), [&] { return store->Get("k").status(); });
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_LT(took, absl::Seconds(2)) << "the kill, not the 5 s timeout, ended the call";
   absl::Time start = absl::Now();
@@ -161,8 +159,8 @@ TEST_F(RedisStoreTest, NotARedisServerIsAnErrorNotAHang) {
   absl::Time start = absl::Now();
   auto got = store->Get("k");
   EXPECT_FALSE(got.ok());
-  EXPECT_THAT(got.status().code(), testing::AnyOf(absl::StatusCode::kDataLoss,
-                                                  absl::StatusCode::kUnavailable))
+  EXPECT_THAT(got.status().code(),
+              testing::AnyOf(absl::StatusCode::kDataLoss, absl::StatusCode::kUnavailable))
       << got.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }

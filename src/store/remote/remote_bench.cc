@@ -46,8 +46,8 @@ int Run(int n, size_t size, int parallel) {
       {"s3rver", "s3://tc-test/bench", s.S3Options(/*direct=*/true)},
       {"s3rver+proxy", "s3://tc-test/bench2", s.S3Options()},
   };
-  std::printf("%-14s %9s %9s %9s %9s | %-26s %-26s\n", "backend", "put p50", "put p99",
-              "get p50", "get p99", "1000 x 20KB put seq / par", "get seq / par");
+  std::printf("%-14s %9s %9s %9s %9s | %-26s %-26s\n", "backend", "put p50", "put p99", "get p50",
+              "get p99", "1000 x 20KB put seq / par", "get seq / par");
   for (const Target& t : targets) {
     auto store = OpenBlobStore(t.url, t.options);
     if (!store.ok()) {
@@ -98,12 +98,12 @@ int Run(int n, size_t size, int parallel) {
     auto seq = timed(1, "s");
     auto par = timed(parallel, "p");
     double mb = static_cast<double>(n) * static_cast<double>(size) / 1e6;
-    std::printf("%-14s %7.0fus %7.0fus %7.0fus %7.0fus | %5.2fs %4.0fMB/s / %5.2fs %4.0fMB/s"
-                " | %5.2fs %4.0fMB/s / %5.2fs %4.0fMB/s\n",
-                t.name.c_str(), Percentile(put_us, 0.5), Percentile(put_us, 0.99),
-                Percentile(get_us, 0.5), Percentile(get_us, 0.99), seq.first, mb / seq.first,
-                par.first, mb / par.first, seq.second, mb / seq.second, par.second,
-                mb / par.second);
+    std::printf(
+        "%-14s %7.0fus %7.0fus %7.0fus %7.0fus | %5.2fs %4.0fMB/s / %5.2fs %4.0fMB/s"
+        " | %5.2fs %4.0fMB/s / %5.2fs %4.0fMB/s\n",
+        t.name.c_str(), Percentile(put_us, 0.5), Percentile(put_us, 0.99), Percentile(get_us, 0.5),
+        Percentile(get_us, 0.99), seq.first, mb / seq.first, par.first, mb / par.first, seq.second,
+        mb / seq.second, par.second, mb / par.second);
     std::fflush(stdout);
   }
   return 0;

@@ -52,16 +52,16 @@ class S3Store : public BlobStore {
  public:
   S3Store(S3Target target, const StoreOptions& options, std::unique_ptr<CurlSession> session)
       : target_(std::move(target)), options_(options), session_(std::move(session)) {
-    bucket_url_ = target_.endpoint.empty()
-                      ? absl::StrCat("https://", target_.bucket, ".s3.", target_.region,
-                                     ".amazonaws.com/")
-                      : absl::StrCat(target_.endpoint, "/", target_.bucket, "/");
+    bucket_url_ =
+        target_.endpoint.empty()
+            ? absl::StrCat("https://", target_.bucket, ".s3.", target_.region, ".amazonaws.com/")
+            : absl::StrCat(target_.endpoint, "/", target_.bucket, "/");
   }
 
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
     RETURN_IF_ERROR(ValidateKey(key));
-    ASSIGN_OR_RETURN(HttpResponse r, Object("GET", key, {}, std::nullopt,
-                                            options_.max_object_bytes));
+    ASSIGN_OR_RETURN(HttpResponse r,
+                     Object("GET", key, {}, std::nullopt, options_.max_object_bytes));
     if (r.status == 404 && !NoSuchBucket(r)) return std::optional<std::string>();
     if (r.status != 200) return S3Error(r, What("GET", key));
     return std::optional<std::string>(std::move(r.body));
@@ -89,8 +89,8 @@ class S3Store : public BlobStore {
     RETURN_IF_ERROR(CheckSize(key, replacement));
     RETURN_IF_ERROR(NeedConditional("compare-and-swap"));
     if (!expected) return ConditionalPut(key, replacement, "If-None-Match: *");
-    ASSIGN_OR_RETURN(HttpResponse r, Object("GET", key, {}, std::nullopt,
-                                            options_.max_object_bytes));
+    ASSIGN_OR_RETURN(HttpResponse r,
+                     Object("GET", key, {}, std::nullopt, options_.max_object_bytes));
     if (r.status == 404 && !NoSuchBucket(r)) return false;
     if (r.status != 200) return S3Error(r, What("GET", key));
     if (r.body != *expected) return false;
@@ -160,8 +160,8 @@ class S3Store : public BlobStore {
 
   std::string description() const override {
     std::string d = absl::StrCat("s3://", target_.bucket, "/", target_.prefix, " (",
-                                 target_.endpoint.empty() ? "AWS" : target_.endpoint,
-                                 ", region ", target_.region);
+                                 target_.endpoint.empty() ? "AWS" : target_.endpoint, ", region ",
+                                 target_.region);
     if (target_.access_key_id.empty()) {
       absl::StrAppend(&d, ", unsigned");
     } else {
@@ -242,9 +242,9 @@ absl::StatusOr<std::unique_ptr<BlobStore>> NewS3Store(S3Target target,
     auth.userpwd = absl::StrCat(target.access_key_id, ":", target.secret_access_key);
     auth.aws_sigv4 = absl::StrCat("aws:amz:", target.region, ":s3");
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<CurlSession> session,
-                   CurlSession::Create(options.connect_timeout, options.request_timeout,
-                                       std::move(auth)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<CurlSession> session,
+      CurlSession::Create(options.connect_timeout, options.request_timeout, std::move(auth)));
   return std::unique_ptr<BlobStore>(new S3Store(std::move(target), options, std::move(session)));
 }
 

@@ -36,8 +36,7 @@ struct S3Target {
   std::string session_token;
 };
 
-absl::StatusOr<std::unique_ptr<BlobStore>> NewS3Store(S3Target target,
-                                                      const StoreOptions& options);
+absl::StatusOr<std::unique_ptr<BlobStore>> NewS3Store(S3Target target, const StoreOptions& options);
 
 }  // namespace typecache
 

@@ -145,9 +145,8 @@ TEST_F(S3StoreTest, ServerKilledMidOperationIsUnavailable) {
   o.request_timeout = absl::Seconds(5);
   auto store = Open("s3://tc-test/", o);
   ASSERT_TRUE(store->Put("k", std::string(1 << 20, 'k')).ok());
-  auto [status, took] = CallWhileKilled((*own)->Pid("s3"), [&] {
-    return store->Get("k").status();
-  });
+  auto [status, took] =
+      CallWhileKilled((*own)->Pid("s3"), [&] { return store->Get("k").status(); });
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_LT(took, absl::Seconds(2)) << "the kill, not the 5 s timeout, ended the call";
 }

@@ -26,8 +26,8 @@ std::string ScriptPath() {
   }
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) roots.push_back(absl::StrCat(absl::string_view(exe, static_cast<size_t>(n)),
-                                          ".runfiles"));
+  if (n > 0)
+    roots.push_back(absl::StrCat(absl::string_view(exe, static_cast<size_t>(n)), ".runfiles"));
   for (const std::string& root : roots) {
     std::string p = absl::StrCat(root, "/typecache/tests/remote/servers.py");
     if (access(p.c_str(), R_OK) == 0) return p;
@@ -75,9 +75,8 @@ absl::StatusOr<std::unique_ptr<TestServers>> TestServers::Start(
       int status = 0;
       waitpid(pid, &status, 0);
       return absl::FailedPreconditionError(absl::StrCat(
-          "tests/remote/servers.py ", absl::StrJoin(which, " "),
-          n > 0 ? " exited" : " timed out", " without starting its servers (status ", status,
-          "); its stderr above says why"));
+          "tests/remote/servers.py ", absl::StrJoin(which, " "), n > 0 ? " exited" : " timed out",
+          " without starting its servers (status ", status, "); its stderr above says why"));
     }
     line.append(buf, static_cast<size_t>(got));
   }
