@@ -44,6 +44,7 @@ complete -c typecache -n "__fish_seen_subcommand_from prune" -l keep-version -x 
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l missing-sources -r -a '(__fish_complete_directories)' -d 'Evict groups whose source is missing'
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l orphans -d 'Evict broken groups'
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l dead-tables -d 'Drop the unused files table'
+complete -c typecache -n "__fish_seen_subcommand_from prune" -l dead-layouts -d 'Empty databases mypy no longer reads'
 complete -c typecache -n "__fish_seen_subcommand_from prune" -s n -l dry-run -d 'List what would go'
 # merge
 complete -c typecache -n "__fish_seen_subcommand_from merge" -l into -r -F -d 'Destination cache'

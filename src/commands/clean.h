@@ -2,8 +2,9 @@
 // (like `ccache -C` or `uv cache clean`): the live databases (<cache>/<X.Y>, typecache's links or
 // the checker's own directories), every generation, generation log, spare copy and trash, and
 // dead runs' private copies. Kept: typecache.conf, the run counters (`typecache stats --zero`
-// resets them), the lock files, live runs' private copies (their runs publish afterwards as
-// into an empty cache), and any file that is neither typecache's nor the checker's.
+// resets them), the recorded checker version, the lock files, live runs' private copies (their
+// runs publish afterwards as into an empty cache), and any file that is neither typecache's nor
+// the checker's.
 //
 // The removal happens under the publish lock, so no publish is half-visible; a dry run only
 // lists what would go.
