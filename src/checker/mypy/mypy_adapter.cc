@@ -272,10 +272,12 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
             probe_args, mypy_cwd, mypy_env, MypyConfigRules::ForVersion(1, 15));
         if (after.ok() && (after->cache_dir != kProbeDir || !after->sqlite_cache)) {
           plan.warn = true;
-          plan.why = absl::StrCat(
-              "cannot redirect mypy's cache: ",
-              after->cache_dir != kProbeDir ? after->cache_dir_origin : after->sqlite_cache_origin,
-              " overrides typecache's flags");
+          std::string origin =
+              after->cache_dir != kProbeDir ? after->cache_dir_origin : after->sqlite_cache_origin;
+          plan.why = origin == "default"
+                         ? "cannot redirect mypy's cache: typecache's flags do not reach mypy"
+                         : absl::StrCat("cannot redirect mypy's cache: ", origin,
+                                        " overrides typecache's flags");
         }
       }
     }
