@@ -38,8 +38,13 @@ class ShareTest(e.E2ETestCase):
                                     "merge", "compact"])
         for name, text in files.items():
             self.assertFalse("planned" in text or "remote" in text, name)
-            for command in commands:
-                self.assertTrue(re.search(r"\b%s\b" % command, text), (name, command))
+        # Each command where each file lists the commands.
+        bash_list = re.search(r'local commands="([^"]*)"', files["bash"]).group(1).split()
+        for command in commands:
+            self.assertIn(command, bash_list)
+            self.assertIn("'%s:" % command, files["zsh"])
+            self.assertRegex(files["fish"], r"-a %s -d " % command)
+            self.assertRegex(files["man"], r"(?m)^\.B %s\b" % command)
         for command in commands:
             for option in self.options(command):
                 with self.subTest(command=command, option=option):
