@@ -102,7 +102,7 @@ class WheelTest(e.E2ETestCase):
                "HOME": self.work, "TYPECACHE_DIR": os.path.join(self.work, "shared")}
         r = subprocess.run(["typecache", "--version"], env=env, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.strip().split()[-1], read_version())
+        self.assertEqual(r.stdout.splitlines()[0], "typecache " + read_version())
 
         project = os.path.join(self.work, "project")
         pkg = e.write_package(project, 0, modules=6)
