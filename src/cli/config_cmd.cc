@@ -104,8 +104,9 @@ class ConfigSubcommand : public Subcommand {
         settings[key] = {{"value", JsonText(setting.value)}, {"origin", JsonText(setting.origin)}};
       }
       doc["settings"] = settings;
-      doc["files"] = {{"user", {{"path", JsonText(user_file)}, {"exists", exists(user_file)}}},
-                      {"cache", {{"path", JsonText(cache_file)}, {"exists", exists(cache_file)}}}};
+      doc["config_files"] = {
+          {"user", {{"path", JsonText(user_file)}, {"exists", exists(user_file)}}},
+          {"cache", {{"path", JsonText(cache_file)}, {"exists", exists(cache_file)}}}};
       nlohmann::ordered_json problems = nlohmann::ordered_json::array();
       for (const ConfigProblem& p : config->problems()) {
         problems.push_back({{"severity", SeverityName(p.severity)},
