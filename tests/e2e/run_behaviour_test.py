@@ -1,7 +1,8 @@
-"""End to end behaviour of `typecache run`: failures leave the shared cache unchanged, crashes at
-every step leave the old or the new generation, cache trouble never fails the build, signals,
+"""End to end behaviour of `typecache run`: failures leave the shared cache unchanged, cache
+trouble never fails the build, signals,
 sweeping, foreign caches, and the mypy 1.20 / 2.x layouts (WAL, 16 shards, BLOB rows) through a
-fake checker that writes those documented schemas.
+fake checker that writes those documented schemas. (Kills at every step of a run, and the sweep
+of what they leave: tests/reliability/crash_harness.py.)
 """
 
 import os
@@ -22,6 +23,17 @@ def writes(name, tag, mtime):
 
 
 class RunBehaviourTest(tc.FakeCheckerTestCase):
+
+    def start_slow(self, seconds, *actions, **spec):
+        """A run in the background whose checker sleeps `seconds`, then does `actions`; returns
+        once the checker has started (the run's snapshot is taken)."""
+        started = os.path.join(self.work, "started")
+        proc = tc.start([tc.TYPECACHE, "run", "--cache-dir", self.cache, "--", self.fake],
+                        self.work, env=tc.fake_env(tc.fake_spec(
+                            {"op": "touch", "path": started}, {"op": "sleep", "seconds": seconds},
+                            *actions, **spec)))
+        self.assertTrue(tc.wait_for(started))
+        return proc
 
     # --- real mypy ------------------------------------------------------------------------
 
@@ -99,12 +111,7 @@ class RunBehaviourTest(tc.FakeCheckerTestCase):
     def test_later_publisher_wins_and_deletions_propagate(self):
         self.fake_run(tc.fake_spec(tc.write_action(tc.modules_rows(["m1", "m2"], "base", 1))),
                       check_exit=0)
-        started = os.path.join(self.work, "started")
-        slow = tc.start([tc.TYPECACHE, "run", "--cache-dir", self.cache, "--", self.fake], self.work,
-                        env=tc.fake_env(tc.fake_spec({"op": "touch", "path": started},
-                                                     {"op": "sleep", "seconds": 1.5},
-                                                     writes("m1", "slow", 5))))
-        self.assertTrue(tc.wait_for(started))
+        slow = self.start_slow(1.5, writes("m1", "slow", 5))
         self.fake_run(tc.fake_spec(writes("m1", "fast", 9),
                                    {"op": "delete", "keys": ["m2.meta.json", "m2.data.json"]}),
                       check_exit=0)
@@ -153,42 +160,8 @@ class RunBehaviourTest(tc.FakeCheckerTestCase):
             conn.close()
         self.assertEqual(set(tc.integrity(self.cache)), {"ok"})
 
-    def test_kill_at_every_step_leaves_old_or_new_generation(self):
-        faulty = tc.faulty()
-        self.fake_run(tc.fake_spec(writes("base", "b", 1)), check_exit=0)
-        trace = os.path.join(self.work, "trace")
-        self.fake_run(tc.fake_spec(writes("k", "new", 42)), env={"TYPECACHE_FAULT_TRACE": trace},
-                      cache=os.path.join(self.work, "probe"), binary=faulty, check_exit=0)
-        with open(trace) as f:
-            total = sum(1 for _ in f)
-        self.assertGreater(total, 20)
-        old = tc.rows(self.cache)
-        kills = 0
-        for n in range(1, total + 1):
-            rows = tc.module_rows("k", "new%d" % n, n)
-            r = self.fake_run(tc.fake_spec(tc.write_action(rows)),
-                              env={"TYPECACHE_FAULT": "kill@%d" % n}, binary=faulty)
-            if r.returncode == -signal.SIGKILL:
-                kills += 1
-            now = tc.rows(self.cache)
-            new = dict(old)
-            new.update({(DB, path): (mtime, "text", data) for path, mtime, data in rows})
-            self.assertIn(now, (old, new), "torn cache after kill at step %d" % n)
-            self.assertEqual(set(tc.integrity(self.cache)), {"ok"})
-            old = now
-        self.assertGreater(kills, 10)
-        # The next run sweeps dead runs' copies (backdated past the sweeper's grace period).
-        self.assertNotEqual(tc.backdate_runs(self.cache), [])
-        self.fake_run(tc.fake_spec(writes("after", "x", 1)), check_exit=0)
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".typecache", "runs")), [])
-
     def test_live_run_copy_is_never_swept(self):
-        started = os.path.join(self.work, "started")
-        slow = tc.start([tc.TYPECACHE, "run", "--cache-dir", self.cache, "--", self.fake], self.work,
-                        env=tc.fake_env(tc.fake_spec({"op": "touch", "path": started},
-                                                     {"op": "sleep", "seconds": 2},
-                                                     writes("s", "s", 1))))
-        self.assertTrue(tc.wait_for(started))
+        slow = self.start_slow(2, writes("s", "s", 1))
         tc.backdate_runs(self.cache)  # even when old
         self.fake_run(tc.fake_spec(writes("t", "t", 1)), check_exit=0)
         slow.communicate(timeout=60)
@@ -211,12 +184,7 @@ class RunBehaviourTest(tc.FakeCheckerTestCase):
 
     def test_sigterm_is_forwarded(self):
         marker = os.path.join(self.work, "got-term")
-        started = os.path.join(self.work, "started")
-        proc = tc.start([tc.TYPECACHE, "run", "--cache-dir", self.cache, "--", self.fake], self.work,
-                        env=tc.fake_env(tc.fake_spec({"op": "touch", "path": started},
-                                                     {"op": "sleep", "seconds": 30},
-                                                     on_sigterm=marker)))
-        self.assertTrue(tc.wait_for(started))
+        proc = self.start_slow(30, on_sigterm=marker)
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
         self.assertEqual(proc.returncode, 143)  # the checker's own status

@@ -8,11 +8,8 @@ Runs Bazel itself, so it is not a `bazel test` target: tools/test runs it.
 """
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as tc  # noqa: E402
@@ -21,13 +18,7 @@ EXAMPLE = os.path.join(tc.ROOT, "examples", "bazel")
 TARGETS = ["pkg%d_typecheck" % i for i in range(4)]
 
 
-class BazelExampleTest(unittest.TestCase):
-
-    def setUp(self):
-        self.work = tempfile.mkdtemp(prefix="bazel-example.")
-
-    def tearDown(self):
-        shutil.rmtree(self.work, ignore_errors=True)
+class BazelExampleTest(tc.E2ETestCase):
 
     def bazel_test(self, cache, *flags):
         r = subprocess.run(
@@ -55,10 +46,7 @@ class BazelExampleTest(unittest.TestCase):
                      if f.endswith(".py")]
             tc.run([tc.MYPY, "--sqlite-cache", "--cache-dir", ref, "--ignore-missing-imports"]
                    + files, EXAMPLE)
-        reference, got = tc.groups(ref), tc.groups(cache)
-        print("reference groups %d, shared cache groups %d, lost %d" % (
-            len(reference), len(got), len(reference - got)))
-        self.assertEqual(reference - got, set())
+        self.assert_nothing_lost(ref, cache)
         # The follow-up, with mypy verbose through its user config (the targets stay as they are).
         config = os.path.join(self.work, "config")
         os.makedirs(os.path.join(config, "mypy"))
@@ -66,10 +54,10 @@ class BazelExampleTest(unittest.TestCase):
             f.write("[mypy]\nverbosity = 1\n")
         before = tc.rows(cache)
         logs = self.bazel_test(cache, "--test_env=XDG_CONFIG_HOME=" + config)
-        for target, log in zip(TARGETS, logs):
-            self.assertEqual(tc.warm_problems(log), [], target + " was not warm")
-        self.assertEqual(tc.warm_problems(logs[0], before, tc.rows(cache)), [])
+        for log in logs:
+            self.assert_warm(log)
+        self.assert_warm(logs[0], before, tc.rows(cache))
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tc.main()

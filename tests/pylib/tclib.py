@@ -364,6 +364,15 @@ class E2ETestCase(unittest.TestCase):
     def assert_warm(self, output, before=None, after=None):
         self.assertEqual(warm_problems(output, before, after), [], "the rerun was not warm")
 
+    def assert_nothing_lost(self, reference, cache_dir):
+        """Every group of the reference cache (the same work run one check after another) is in
+        cache_dir, which is intact; prints the figures."""
+        want, got = groups(reference), groups(cache_dir)
+        print("reference groups %d, shared cache groups %d, lost %d" % (
+            len(want), len(got), len(want - got)))
+        self.assertEqual(want - got, set())
+        self.assertEqual(set(integrity(cache_dir)), {"ok"})
+
 
 class FakeCheckerTestCase(E2ETestCase):
     """A test case with fake_checker.py installed as an executable `fakemypy` (typecache runs
