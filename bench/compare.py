@@ -410,6 +410,7 @@ def main():
     parser.add_argument("--json-out")
     parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4)")
     args = parser.parse_args()
+    args.typecache = os.path.abspath(args.typecache)  # runs start in other directories
     work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
     only = set((args.only or "1,2,3,4").split(","))
     q = args.quick
