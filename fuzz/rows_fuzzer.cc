@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "fuzz/fuzz_tmp.h"
 #include "src/base/json.h"
 #include "src/cachedb/cache_db.h"
 #include "src/cachedb/inspect.h"
@@ -36,10 +37,7 @@ std::map<std::string, std::string> Dump(typecache::Db& db, const char* schema) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace typecache;
-  static std::string dir = [] {
-    char templ[] = "/tmp/tc-fuzz-rows.XXXXXX";
-    return std::string(::mkdtemp(templ));
-  }();
+  static std::string dir = FuzzTempDir("tc-fuzz-rows");
   MypyAdapter adapter;
   std::string input(reinterpret_cast<const char*>(data), size);
   (void)ParseJson(input);

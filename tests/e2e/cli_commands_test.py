@@ -5,9 +5,11 @@
 
 import json
 import os
+import sys
 import re
 
-import e2e_lib as e
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

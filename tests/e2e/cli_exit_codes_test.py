@@ -2,10 +2,12 @@
 
 import fcntl
 import os
+import sys
 import sqlite3
 import stat
 
-import e2e_lib as e
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
 
 
 class ExitCodesTest(e.E2ETestCase):

@@ -8,8 +8,10 @@ TYPECACHE_CONFIG naming a missing file is a warning for run and an error for con
 
 import json
 import os
+import sys
 
-import e2e_lib as e
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
 
 
 def warnings(stderr):

@@ -3,9 +3,11 @@ has: each subcommand `typecache --help` lists, and each long option of `typecach
 """
 
 import os
+import sys
 import re
 
-import e2e_lib as e
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
 
 SHARE = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache", "share")
 if not os.path.isdir(SHARE):
