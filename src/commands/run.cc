@@ -431,8 +431,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
         report.Note("nothing to publish: the run changed no module");
       } else if (options.verbose) {
         report.Note(absl::StrFormat(
-            "published %s: %s written by this run, %d merged from others, %s%s; lock wait %.0f ms, "
-            "held %.0f ms",
+            "published %s: %s written by this run, %d merged from others, %s%s; lock wait %.1f ms, "
+            "held %.1f ms",
             FormatSize(r.bytes), Plural(r.groups_written, "module group", "module groups"),
             r.groups_merged, Plural(r.conflicts, "conflict", "conflicts"),
             r.full_merges > 0

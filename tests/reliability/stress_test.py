@@ -33,8 +33,9 @@ import tclib as tc  # noqa: E402
 WRITERS = 16
 HOT = 4
 VERSION = "3.11"  # the fake checker's version directory
-REPORT = re.compile(r"published \d+ dirs: \d+ groups written, (\d+) merged from others, "
-                    r"(\d+) conflicts, (\d+) full merges; lock wait ([\d.]+) ms, held ([\d.]+) ms")
+REPORT = re.compile(r"published [\d.]+ \w+: \d+ module groups? written by this run, (\d+) merged "
+                    r"from others, (\d+) conflicts?(?:, (\d+) full comparisons?)?; "
+                    r"lock wait ([\d.]+) ms, held ([\d.]+) ms")
 HOLDER = re.compile(r"held by pid \d+ on host \S+ since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
