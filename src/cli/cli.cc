@@ -120,6 +120,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs) {
     parsed.resize(static_cast<size_t>(shape.double_dash));
   }
   std::vector<char*> parsed_argv;
+  parsed_argv.reserve(parsed.size());
   for (std::string& a : parsed) parsed_argv.push_back(a.data());
   try {
     app.parse(static_cast<int>(parsed_argv.size()), parsed_argv.data());

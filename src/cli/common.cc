@@ -23,12 +23,11 @@ void Context::Note(absl::string_view message) const {
 
 CLI::Validator StatusValidator(std::function<absl::Status(const std::string&)> check,
                                const std::string& description) {
-  return CLI::Validator(
-      [check = std::move(check)](std::string& value) -> std::string {
-        absl::Status status = check(value);
-        return status.ok() ? std::string() : std::string(status.message());
-      },
-      description);
+  return {[check = std::move(check)](std::string& value) -> std::string {
+            absl::Status status = check(value);
+            return status.ok() ? std::string() : std::string(status.message());
+          },
+          description};
 }
 
 CLI::Validator OneOf(std::vector<std::string> values) {

@@ -14,7 +14,7 @@ namespace {
 
 std::string SettingNames() {
   std::vector<std::string> names = {"cache_dir"};
-  for (const SettingSpec& spec : SettingSpecs()) names.push_back(spec.key);
+  for (const SettingSpec& spec : SettingSpecs()) names.emplace_back(spec.key);
   return absl::StrJoin(names, ", ");
 }
 
@@ -139,7 +139,7 @@ class ConfigSubcommand : public Subcommand {
   }
 
  private:
-  int Get(Context& ctx, const CacheDirChoice& dir, const Config& config) {
+  int Get(Context& ctx, const CacheDirChoice& dir, const Config& config) const {
     if (flags_.key == "cache_dir") {
       ctx.out << dir.path << "\n";
       return kExitOk;

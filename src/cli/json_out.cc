@@ -56,7 +56,7 @@ std::string JsonText(absl::string_view bytes) {
       i += n;
       continue;
     }
-    unsigned char c = static_cast<unsigned char>(bytes[i]);  // Latin-1: U+0080..U+00FF.
+    auto c = static_cast<unsigned char>(bytes[i]);  // Latin-1: U+0080..U+00FF.
     out.push_back(static_cast<char>(0xC0 | (c >> 6)));
     out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
     ++i;

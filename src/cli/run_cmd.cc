@@ -65,10 +65,10 @@ class RunSubcommand : public Subcommand {
       size_t own = words.size() >= extras.size() ? words.size() - extras.size() : 0;
       std::vector<std::string> quoted = {"typecache", "run"};
       for (size_t i = 0; i < own; ++i) quoted.push_back(ShellQuote(words[i]));
-      quoted.push_back("--");
+      quoted.emplace_back("--");
       for (const std::string& w : extras) quoted.push_back(ShellQuote(w));
       if (ctx.has_command) {
-        quoted.push_back("--");
+        quoted.emplace_back("--");
         for (const std::string& w : ctx.command) quoted.push_back(ShellQuote(w));
       }
       return ctx.Fail(

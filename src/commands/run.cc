@@ -152,10 +152,11 @@ void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
     report.Warn(
         absl::StrCat("cannot prune the shared cache to its max_size: ", pruned.status().message()));
   } else if (options.verbose) {
-    report.Note(
-        absl::StrCat("pruned ", Plural(pruned->evicted.size(), "module group", "module groups"),
-                     " to fit max_size ", FormatSize(options.max_size), ": ",
-                     FormatSize(pruned->size_before), " -> ", FormatSize(pruned->size_after)));
+    report.Note(absl::StrCat(
+        "pruned ",
+        Plural(static_cast<int64_t>(pruned->evicted.size()), "module group", "module groups"),
+        " to fit max_size ", FormatSize(options.max_size), ": ", FormatSize(pruned->size_before),
+        " -> ", FormatSize(pruned->size_after)));
   }
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -123,7 +124,7 @@ std::string CwdSeenByMypy(const MypyLaunch& launch, const std::string& cwd) {
 
 // "mypy 1.0.1 (compiled: yes)" -> {1, 0}, from `argv --version`.
 absl::StatusOr<std::string> VersionOf(std::vector<std::string> argv) {
-  argv.push_back("--version");
+  argv.emplace_back("--version");
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "cannot create", "pipe");
   int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -214,8 +215,10 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
     mypy_cwd = CwdSeenByMypy(launch, cwd);
     mypy_env = EnvSeenByMypy(launch, env);
     if (!launch.is_dmypy) {
-      mypy_args.assign(argv.begin() + static_cast<long>(launch.mypy_arg_index), argv.end());
-      version_argv.assign(argv.begin(), argv.begin() + static_cast<long>(launch.mypy_arg_index));
+      mypy_args.assign(argv.begin() + static_cast<std::ptrdiff_t>(launch.mypy_arg_index),
+                       argv.end());
+      version_argv.assign(argv.begin(),
+                          argv.begin() + static_cast<std::ptrdiff_t>(launch.mypy_arg_index));
     }
   } else if (!argv.empty()) {
     plan.environment_only = true;
@@ -267,7 +270,8 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
       absl::StatusOr<Invocation> probe = Redirect(argv, std::string(kProbeDir));
       if (probe.ok()) {
         std::vector<std::string> probe_args(
-            probe->argv.begin() + static_cast<long>(launch.mypy_arg_index), probe->argv.end());
+            probe->argv.begin() + static_cast<std::ptrdiff_t>(launch.mypy_arg_index),
+            probe->argv.end());
         absl::StatusOr<MypyCacheSettings> after = ReadMypyCacheSettings(
             probe_args, mypy_cwd, mypy_env, MypyConfigRules::ForVersion(1, 15));
         if (after.ok() && (after->cache_dir != kProbeDir || !after->sqlite_cache)) {
@@ -347,7 +351,7 @@ absl::StatusOr<Invocation> MypyAdapter::Redirect(const std::vector<std::string>&
   MypyLaunch launch = FindMypyLaunch(argv);
   if (!launch.found || launch.is_dmypy) {
     // Never hand mypy's flags to a program that is not mypy.
-    inv.notes.push_back("MYPY_CACHE_DIR names the private copy (no flag added)");
+    inv.notes.emplace_back("MYPY_CACHE_DIR names the private copy (no flag added)");
     return inv;
   }
   size_t first = launch.mypy_arg_index;
@@ -361,7 +365,7 @@ absl::StatusOr<Invocation> MypyAdapter::Redirect(const std::vector<std::string>&
     at = FindCacheDir(inv.argv, first, &ignored);
   }
   std::vector<std::string> added = {absl::StrCat(kCacheDirFlag, "=", private_dir)};
-  if (!HasFlag(argv, first, "--sqlite-cache")) added.push_back("--sqlite-cache");
+  if (!HasFlag(argv, first, "--sqlite-cache")) added.emplace_back("--sqlite-cache");
   inv.notes.push_back(absl::StrCat(
       "added --cache-dir=<private copy>", added.size() > 1 ? " --sqlite-cache" : "",
       first < argv.size() ? absl::StrCat(" before ", argv[first]) : std::string(" at the end")));
