@@ -257,4 +257,23 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
   return absl::OkStatus();
 }
 
+absl::StatusOr<GroupFile> GroupFile::OpenReadOnly(const std::string& path) {
+  RETURN_IF_ERROR(CheckSqliteHeader(path));
+  ASSIGN_OR_RETURN(Db db, Db::Open(path, Db::Mode::kReadOnly));
+  return GroupFile(std::move(db));
+}
+
+absl::Status WriteGroupsToFile(const std::string& path, const GroupRowMap& groups,
+                               const CheckerAdapter& adapter) {
+  ASSIGN_OR_RETURN(Db db, OpenForWrite(path));
+  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  absl::Status s = WriteGroupRows(db, groups, adapter);
+  if (!s.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return s;
+  }
+  RETURN_IF_ERROR(db.Exec("COMMIT"));
+  return db.Close();
+}
+
 }  // namespace typecache

@@ -68,6 +68,34 @@ absl::StatusOr<std::vector<CacheRow>> SampleMetaRows(Db& db, absl::string_view s
 // by this call; the caller rolls back its transaction).
 absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdapter& adapter);
 
+// A database file opened read-only for the functions above (callers above cachedb never touch
+// SQLite themselves).
+class GroupFile {
+ public:
+  static absl::StatusOr<GroupFile> OpenReadOnly(const std::string& path);
+  absl::StatusOr<GroupRowMap> Read(const std::set<std::string>& groups,
+                                   const CheckerAdapter& adapter) {
+    return ReadGroupRows(db_, "main", groups, adapter);
+  }
+  absl::StatusOr<GroupRowMap> ReadAll(const CheckerAdapter& adapter) {
+    return ReadAllGroupRows(db_, "main", adapter);
+  }
+  absl::StatusOr<std::vector<CacheRow>> SampleMetas(absl::string_view table,
+                                                    const std::optional<std::string>& family,
+                                                    int limit, const CheckerAdapter& adapter) {
+    return SampleMetaRows(db_, "main", table, family, limit, adapter);
+  }
+
+ private:
+  explicit GroupFile(Db db) : db_(std::move(db)) {}
+  Db db_;
+};
+
+// Opens (creating it if missing) the private database `path`, replaces `groups` in one
+// transaction (WriteGroupRows), commits and closes it. On error nothing is committed.
+absl::Status WriteGroupsToFile(const std::string& path, const GroupRowMap& groups,
+                               const CheckerAdapter& adapter);
+
 }  // namespace typecache
 
 #endif  // TYPECACHE_SRC_CACHEDB_GROUP_ROWS_H_

@@ -409,7 +409,10 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
       data_mtime = facts.data_mtime;
       required = facts.required_kinds;
       ASSIGN_OR_RETURN(auto nsf, hooks.facts(row.key, row.data.bytes));
-      if (nsf.first != ns.version || nsf.second != ns.platform) {
+      Namespace written = ns;
+      written.version = nsf.first;
+      written.platform = nsf.second;
+      if (!SameNamespace(written, ns)) {
         return bad(absl::StrCat("row ", row.key, " was written by ", nsf.first, " for ",
                                 nsf.second, ", not ", ns.version, " for ", ns.platform));
       }

@@ -236,6 +236,23 @@ std::string Namespace::Name() const {
                       SanitizePart(layout));
 }
 
+absl::StatusOr<Namespace> ParseNamespaceName(absl::string_view name) {
+  std::vector<std::string> parts = absl::StrSplit(name, '_');
+  size_t dash = parts.empty() ? std::string::npos : parts[0].find('-');
+  if (parts.size() != 4 || dash == std::string::npos || !absl::StartsWith(parts[1], "py")) {
+    return absl::InvalidArgumentError(absl::StrCat("not a namespace name: ", name));
+  }
+  Namespace ns;
+  ns.checker = parts[0].substr(0, dash);
+  ns.version = parts[0].substr(dash + 1);
+  ns.python = parts[1].substr(2);
+  ns.platform = parts[2];
+  ns.layout = parts[3];
+  return ns;
+}
+
+bool SameNamespace(const Namespace& a, const Namespace& b) { return a.Name() == b.Name(); }
+
 std::string SanitizeLineage(absl::string_view name) {
   std::string out;
   for (char c : name.substr(0, 64)) {

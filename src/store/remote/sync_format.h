@@ -74,6 +74,12 @@ struct Namespace {
   bool operator==(const Namespace& o) const { return Name() == o.Name(); }
 };
 
+// The inverse of Name() for names it produced (parts are sanitised, so a version "1.18+dev"
+// comes back as "1.18-dev"). InvalidArgument otherwise.
+absl::StatusOr<Namespace> ParseNamespaceName(absl::string_view name);
+// Same checker, version, platform, Python and layout after sanitising.
+bool SameNamespace(const Namespace& a, const Namespace& b);
+
 // Lineage names are [A-Za-z0-9._-]{1,64}; anything else becomes '-' (a branch "feat/x" is
 // lineage "feat-x").
 std::string SanitizeLineage(absl::string_view name);
