@@ -370,8 +370,11 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
       plan.unapplied.insert(w.group);
       continue;
     }
+    // A missing or bad object is retried at the next pull (until it arrives or the group
+    // changes): an administrator or another pusher may put it back.
     if (!got[i]->has_value()) {
       ++session.counters().misses;
+      plan.unapplied.insert(w.group);
       continue;
     }
     absl::StatusOr<GroupObject> object =
@@ -380,6 +383,7 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
     if (!object.ok()) {
       session.CountBadData();
       Warn(report, std::string(object.status().message()));
+      plan.unapplied.insert(w.group);
       continue;
     }
     plan.apply[{ns.python, w.entry.file}][w.group] = ToCacheRows(object->rows);
@@ -622,15 +626,15 @@ absl::StatusOr<RemoteReport> PullWith(Ctx& c, RemoteSession& session) {
   }
   NoteFailure(session, report);
   for (LocalDb& d : dbs) d.db.reset();  // close before publishing
+  int64_t fetched = 0;
+  for (const PullPlan& p : plans) {
+    for (const auto& [where, groups] : p.apply) {
+      for (const auto& [g, rows] : groups) fetched += rows.empty() ? 0 : 1;
+    }
+  }
   absl::StatusOr<int64_t> applied = ApplyPlans(c, plans, report);
   if (applied.ok()) {
     report.groups_applied = *applied;
-    int64_t fetched = 0;
-    for (const PullPlan& p : plans) {
-      for (const auto& [where, groups] : p.apply) {
-        for (const auto& [g, rows] : groups) fetched += rows.empty() ? 0 : 1;
-      }
-    }
     session.counters().hits += fetched;
   } else {
     Warn(report, absl::StrCat("cannot publish the pulled groups into the local cache: ",
