@@ -11,8 +11,10 @@
 namespace typecache {
 namespace {
 
-// Fields of a meta row that are local to the machine that wrote it.
-constexpr const char* kLocalMetaFields[] = {"mtime", "path", "data_mtime"};
+// Fields of a meta row that are local to the machine that wrote it. interface_hash is a hash of
+// the data row as mypy serialised it, which holds the source path (absolute when mypy was given
+// absolute paths); the data row itself is covered by the digest without its path.
+constexpr const char* kLocalMetaFields[] = {"mtime", "path", "data_mtime", "interface_hash"};
 
 absl::StatusOr<nlohmann::json> ParseObject(absl::string_view key, absl::string_view data) {
   nlohmann::json j = nlohmann::json::parse(data.begin(), data.end(), nullptr, false);
@@ -62,6 +64,7 @@ absl::StatusOr<std::string> NormalizeMypyRow(absl::string_view key, absl::string
     meta->mtime = 0;
     meta->path.clear();
     meta->data_mtime = 0;
+    meta->interface_hash.clear();
     return EncodeFixedMeta(*meta);
   }
   if (absl::EndsWith(key, ".data.json")) {

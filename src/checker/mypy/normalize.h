@@ -2,19 +2,23 @@
 //
 // Two machines that check the same source with the same mypy write rows that differ only in
 // what is local to each machine: a meta row's source `mtime`, its `path` (absolute when mypy was
-// given absolute paths) and `data_mtime` (when the data row was written), and a JSON data row's
-// top-level `path`. NormalizeMypyRow returns the row with those fields removed, so a digest of
+// given absolute paths), `data_mtime` (when the data row was written) and `interface_hash` (a
+// hash of the data row as serialised, path included: measured with mypy 1.0.1 on two checkouts),
+// and a JSON data row's top-level `path`. NormalizeMypyRow returns the row with those fields removed, so a digest of
 // normalised rows is the same on both machines while the source hash, the dependencies, the
 // options and the data are still covered.
 //
 // Contract: pure functions, thread-safe, no I/O.
-//   - `.meta.json`: parsed; "mtime", "path", "data_mtime" dropped; re-serialised canonically
+//   - `.meta.json`: parsed; "mtime", "path", "data_mtime", "interface_hash" dropped; re-serialised canonically
 //     (sorted keys, compact). Not JSON or not an object: DataLossError.
-//   - `.meta.ff`: decoded (fixed_format.h), the three fields cleared, re-encoded. A malformed
+//   - `.meta.ff`: decoded (fixed_format.h), the same four fields cleared, re-encoded. A malformed
 //     row is DataLossError; a header this typecache does not know is returned unchanged.
 //   - `.data.json`: the trailing top-level `"path": "..."` member is dropped when the row ends
 //     with it (mypy sorts keys, so "path" is MypyFile's last); otherwise unchanged.
 //   - Every other row (`.data.ff`, `.err.ff`, `.meta_ex.ff`, global rows): unchanged.
+// Not covered: mypy >= 1.19 `dep_hashes` (the dependencies' interface hashes) differ between
+// machines that gave mypy absolute paths; such metas get different digests (only a cost: more
+// uploads). Relative paths (`mypy pkg` from the checkout) make them equal.
 // Cost: O(row) for metas (a JSON parse or an FF decode); O(path length) for data rows.
 #ifndef TYPECACHE_SRC_CHECKER_MYPY_NORMALIZE_H_
 #define TYPECACHE_SRC_CHECKER_MYPY_NORMALIZE_H_
