@@ -1,59 +1,69 @@
 #include "src/cachedb/group_rows.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_db.h"
 
 namespace typecache {
 namespace {
 
+// Columns i and i + 1 of a row selected as typeof(x), x.
 SqlValue ColumnValue(Stmt& stmt, int i) {
   SqlValue v;
-  switch (stmt.ColumnType(i)) {
-    case SQLITE_INTEGER:
-      v.type = SqlValue::Type::kInt;
-      v.integer = stmt.ColumnInt(i);
-      break;
-    case SQLITE_FLOAT:
-      v.type = SqlValue::Type::kReal;
-      v.real = stmt.ColumnDouble(i);
-      break;
-    case SQLITE_TEXT:
-      v.type = SqlValue::Type::kText;
-      v.bytes = std::string(stmt.ColumnBlob(i));
-      break;
-    case SQLITE_BLOB:
-      v.type = SqlValue::Type::kBlob;
-      v.bytes = std::string(stmt.ColumnBlob(i));
-      break;
-    default:
-      break;
+  absl::string_view type = stmt.ColumnText(i);
+  if (type == "integer") {
+    v.type = SqlValue::Type::kInt;
+    v.integer = stmt.ColumnInt(i + 1);
+  } else if (type == "real") {
+    v.type = SqlValue::Type::kReal;
+    v.real = stmt.ColumnDouble(i + 1);
+  } else if (type == "text") {
+    v.type = SqlValue::Type::kText;
+    v.bytes = std::string(stmt.ColumnBlob(i + 1));
+  } else if (type == "blob") {
+    v.type = SqlValue::Type::kBlob;
+    v.bytes = std::string(stmt.ColumnBlob(i + 1));
   }
   return v;
 }
 
-int BindValue(Stmt& stmt, int index, const SqlValue& v) {
+// The SQL expression that turns parameter ?n, bound by BindValue, into a value of v's class.
+std::string ValueExpr(const SqlValue& v, int n) {
+  switch (v.type) {
+    case SqlValue::Type::kNull:
+      return "NULL";
+    case SqlValue::Type::kInt:
+    case SqlValue::Type::kText:
+      return absl::StrCat("?", n);
+    case SqlValue::Type::kReal:
+      return absl::StrCat("CAST(?", n, " AS REAL)");
+    case SqlValue::Type::kBlob:
+      return absl::StrCat("CAST(?", n, " AS BLOB)");
+  }
+  return "NULL";
+}
+
+void BindValue(Stmt& stmt, int n, const SqlValue& v) {
   switch (v.type) {
     case SqlValue::Type::kInt:
-      return sqlite3_bind_int64(stmt.raw(), index, v.integer);
+      stmt.Bind(n, v.integer);
+      break;
     case SqlValue::Type::kReal:
-      return sqlite3_bind_double(stmt.raw(), index, v.real);
+      // 17 significant digits round-trip every double exactly.
+      stmt.Bind(n, absl::StrFormat("%.17g", v.real));
+      break;
     case SqlValue::Type::kText:
-      return sqlite3_bind_text64(stmt.raw(), index, v.bytes.data(), v.bytes.size(),
-                                 SQLITE_TRANSIENT, SQLITE_UTF8);
     case SqlValue::Type::kBlob:
-      return sqlite3_bind_blob64(stmt.raw(), index, v.bytes.data(), v.bytes.size(),
-                                 SQLITE_TRANSIENT);
+      stmt.Bind(n, v.bytes);
+      break;
     case SqlValue::Type::kNull:
-      return sqlite3_bind_null(stmt.raw(), index);
+      break;
   }
-  return SQLITE_MISUSE;
 }
 
 // The columns of `table` must be exactly the key, mtime and data (in any order).
@@ -71,9 +81,9 @@ absl::Status CheckColumns(Db& db, absl::string_view schema, absl::string_view ta
   std::vector<std::string> want = {std::string(adapter.key_column()), "data", "mtime"};
   std::sort(want.begin(), want.end());
   if (cols != want) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        db.path(), ": table ", table, " has columns other than ", adapter.key_column(),
-        ", mtime and data; its groups cannot be carried row by row"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(db.path(), ": table ", table, " has columns other than ", adapter.key_column(),
+                     ", mtime and data; its groups cannot be carried row by row"));
   }
   return absl::OkStatus();
 }
@@ -81,8 +91,9 @@ absl::Status CheckColumns(Db& db, absl::string_view schema, absl::string_view ta
 std::string SelectRows(const CheckerAdapter& adapter, absl::string_view schema,
                        absl::string_view table, absl::string_view where) {
   std::string key = QuoteIdent(adapter.key_column());
-  return absl::StrCat("SELECT ", key, ", mtime, data FROM ", QuoteIdent(schema), ".",
-                      QuoteIdent(table), " WHERE ", where, " ORDER BY ", key);
+  return absl::StrCat("SELECT ", key, ", typeof(mtime), mtime, typeof(data), data FROM ",
+                      QuoteIdent(schema), ".", QuoteIdent(table), " WHERE ", where, " ORDER BY ",
+                      key);
 }
 
 bool InTable(const GroupSelector& s, absl::string_view table) {
@@ -96,8 +107,12 @@ bool SqlValue::operator==(const SqlValue& o) const {
   switch (type) {
     case Type::kInt:
       return integer == o.integer;
-    case Type::kReal:
-      return std::memcmp(&real, &o.real, sizeof(real)) == 0;
+    case Type::kReal: {
+      uint64_t a, b;  // bit patterns: -0.0 and NaNs compare as stored
+      std::memcpy(&a, &real, sizeof(a));
+      std::memcpy(&b, &o.real, sizeof(b));
+      return a == b;
+    }
     case Type::kText:
     case Type::kBlob:
       return bytes == o.bytes;
@@ -122,9 +137,9 @@ absl::StatusOr<GroupRowMap> ReadGroupRows(Db& db, absl::string_view schema,
       std::string slot = selector.family.has_value() ? "=" + *selector.family : "*";
       auto it = stmts.find(slot);
       if (it == stmts.end()) {
-        ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(SelectRows(adapter, schema, table,
-                                                          GroupCondition(adapter,
-                                                                         selector.family))));
+        ASSIGN_OR_RETURN(Stmt stmt,
+                         db.Prepare(SelectRows(adapter, schema, table,
+                                               GroupCondition(adapter, selector.family))));
         it = stmts.emplace(slot, std::move(stmt)).first;
       }
       Stmt& stmt = it->second;
@@ -137,7 +152,7 @@ absl::StatusOr<GroupRowMap> ReadGroupRows(Db& db, absl::string_view schema,
         // Old-style group names select every table: key the rows by their own group then.
         std::string g = selector.table.empty() ? adapter.GroupOf(table, r.key) : group;
         r.mtime = ColumnValue(stmt, 1);
-        r.data = ColumnValue(stmt, 2);
+        r.data = ColumnValue(stmt, 3);
         out[g].push_back(std::move(r));
       }
       RETURN_IF_ERROR(stmt.Reset());
@@ -164,7 +179,7 @@ absl::StatusOr<GroupRowMap> ReadAllGroupRows(Db& db, absl::string_view schema,
       CacheRow r;
       r.key = std::string(stmt.ColumnText(0));
       r.mtime = ColumnValue(stmt, 1);
-      r.data = ColumnValue(stmt, 2);
+      r.data = ColumnValue(stmt, 3);
       out[adapter.GroupOf(table, r.key)].push_back(std::move(r));
     }
   }
@@ -180,11 +195,11 @@ absl::StatusOr<std::vector<CacheRow>> SampleMetaRows(Db& db, absl::string_view s
   if (!has) return out;
   std::string key = QuoteIdent(adapter.key_column());
   // Meta rows are a fraction of the rows: scan at most 8x `limit` keys.
-  ASSIGN_OR_RETURN(Stmt stmt,
-                   db.Prepare(absl::StrCat("SELECT ", key, ", mtime, data FROM ",
-                                           QuoteIdent(schema), ".", QuoteIdent(table), " WHERE ",
-                                           FamilyCondition(adapter, family), " LIMIT ",
-                                           int64_t{limit} * 8)));
+  ASSIGN_OR_RETURN(
+      Stmt stmt,
+      db.Prepare(absl::StrCat("SELECT ", key, ", typeof(mtime), mtime, typeof(data), data FROM ",
+                              QuoteIdent(schema), ".", QuoteIdent(table), " WHERE ",
+                              FamilyCondition(adapter, family), " LIMIT ", int64_t{limit} * 8)));
   while (static_cast<int>(out.size()) < limit) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
@@ -193,7 +208,7 @@ absl::StatusOr<std::vector<CacheRow>> SampleMetaRows(Db& db, absl::string_view s
     CacheRow r;
     r.key = std::string(k);
     r.mtime = ColumnValue(stmt, 1);
-    r.data = ColumnValue(stmt, 2);
+    r.data = ColumnValue(stmt, 3);
     out.push_back(std::move(r));
   }
   return out;
@@ -209,8 +224,8 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
     }
     for (const CacheRow& row : rows) {
       if (adapter.GroupOf(selector.table, row.key) != group) {
-        return absl::InvalidArgumentError(absl::StrCat(db.path(), ": row ", row.key,
-                                                       " does not belong to group ", group));
+        return absl::InvalidArgumentError(
+            absl::StrCat(db.path(), ": row ", row.key, " does not belong to group ", group));
       }
     }
   }
@@ -229,27 +244,35 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
           if (row.data.type == SqlValue::Type::kText) data_type = "TEXT";
           break;
         }
-        RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TABLE main.", t, " (", key,
-                                             " TEXT UNIQUE NOT NULL, mtime REAL, data ",
-                                             data_type, ")")));
+        RETURN_IF_ERROR(
+            db.Exec(absl::StrCat("CREATE TABLE main.", t, " (", key,
+                                 " TEXT UNIQUE NOT NULL, mtime REAL, data ", data_type, ")")));
       } else {
         RETURN_IF_ERROR(CheckColumns(db, "main", table, adapter));
       }
       checked[table] = true;
     }
-    ASSIGN_OR_RETURN(Stmt del,
-                     db.Prepare(absl::StrCat("DELETE FROM main.", t, " WHERE ",
-                                             GroupCondition(adapter, selector.family))));
+    ASSIGN_OR_RETURN(Stmt del, db.Prepare(absl::StrCat("DELETE FROM main.", t, " WHERE ",
+                                                       GroupCondition(adapter, selector.family))));
     del.Bind(1, selector.lo).Bind(2, selector.hi).Bind(3, selector.exact);
     RETURN_IF_ERROR(del.Run());
     if (rows.empty()) continue;
-    ASSIGN_OR_RETURN(Stmt ins, db.Prepare(absl::StrCat("INSERT INTO main.", t, " (", key,
-                                                       ", mtime, data) VALUES (?1, ?2, ?3)")));
+    std::map<std::string, Stmt> inserts;  // per (mtime class, data class)
     for (const CacheRow& row : rows) {
+      std::string slot =
+          absl::StrCat(static_cast<int>(row.mtime.type), ":", static_cast<int>(row.data.type));
+      auto it = inserts.find(slot);
+      if (it == inserts.end()) {
+        ASSIGN_OR_RETURN(Stmt ins,
+                         db.Prepare(absl::StrCat(
+                             "INSERT INTO main.", t, " (", key, ", mtime, data) VALUES (?1, ",
+                             ValueExpr(row.mtime, 2), ", ", ValueExpr(row.data, 3), ")")));
+        it = inserts.emplace(slot, std::move(ins)).first;
+      }
+      Stmt& ins = it->second;
       ins.Bind(1, row.key);
-      int rc = BindValue(ins, 2, row.mtime);
-      if (rc == SQLITE_OK) rc = BindValue(ins, 3, row.data);
-      if (rc != SQLITE_OK) return db.Error(rc, absl::StrCat("binding row ", row.key));
+      BindValue(ins, 2, row.mtime);
+      BindValue(ins, 3, row.data);
       RETURN_IF_ERROR(ins.Run());
       RETURN_IF_ERROR(ins.Reset());
     }

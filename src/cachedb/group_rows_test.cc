@@ -25,7 +25,8 @@ TEST(GroupRows, RoundTripKeepsBytesMtimesAndStorageClasses) {
   absl::StatusOr<GroupRowMap> all = file->ReadAll(adapter);
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->size(), 3u);
-  absl::StatusOr<GroupRowMap> some = file->Read({"files2:pkg/c.json", "files2:pkg/zz.json"}, adapter);
+  absl::StatusOr<GroupRowMap> some =
+      file->Read({"files2:pkg/c.json", "files2:pkg/zz.json"}, adapter);
   ASSERT_TRUE(some.ok());
   ASSERT_EQ(some->size(), 1u);
   const std::vector<CacheRow>& c = some->at("files2:pkg/c.json");

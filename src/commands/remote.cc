@@ -66,7 +66,8 @@ std::vector<std::string> ReadOrder(const RemoteOptions& o) {
   std::vector<std::string> order;
   if (o.read_lineages.empty()) {
     order.push_back("main");
-    if (SanitizeLineage(o.write_lineage) != "main") order.push_back(SanitizeLineage(o.write_lineage));
+    if (SanitizeLineage(o.write_lineage) != "main")
+      order.push_back(SanitizeLineage(o.write_lineage));
   } else {
     for (const std::string& l : o.read_lineages) order.push_back(SanitizeLineage(l));
   }
@@ -90,12 +91,11 @@ struct Ctx {
   std::string state_dir;  // <cache>/.typecache/remote/<store-hash>
 };
 
-Ctx MakeCtx(Fs& fs, const CheckerAdapter& adapter, const RowHooks& hooks,
-            const RemoteOptions& o) {
+Ctx MakeCtx(Fs& fs, const CheckerAdapter& adapter, const RowHooks& hooks, const RemoteOptions& o) {
   Layout layout(AbsolutePath(o.cache_dir));
   std::string store_id = absl::StrCat(RedactUrl(o.url), "\n", o.prefix);
-  std::string state_dir = JoinPath(JoinPath(layout.state_dir(), "remote"),
-                                   Xxh3Hex(store_id).substr(0, 16));
+  std::string state_dir =
+      JoinPath(JoinPath(layout.state_dir(), "remote"), Xxh3Hex(store_id).substr(0, 16));
   return Ctx{fs, adapter, hooks, o, layout, Now(o), state_dir};
 }
 
@@ -246,8 +246,8 @@ absl::StatusOr<std::vector<Namespace>> Namespaces(Ctx& c, RemoteSession& session
     }
   }
   for (const Namespace& ns : c.o.namespaces) out[ns.Name()] = ns;
-  bool filtered = !c.o.python_version.empty() || !c.o.checker_version.empty() ||
-                  !c.o.platform.empty();
+  bool filtered =
+      !c.o.python_version.empty() || !c.o.checker_version.empty() || !c.o.platform.empty();
   if (list_store && (filtered || out.empty())) {
     std::string prefix = RemoteKeys::MarkersPrefix(c.o.prefix);
     ASSIGN_OR_RETURN(std::vector<std::string> markers, session.List(prefix));
@@ -303,8 +303,9 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
   for (const std::string& l : order) {
     ASSIGN_OR_RETURN(CatchUpResult r, CatchUp(session, keys, l, plan.state.lineages[l], c.now,
                                               c.o.fresh_age_seconds));
-    if (!r.complete) Warn(report, absl::StrCat(ns.Name(), "/", l, ": log unreadable past #",
-                                               plan.state.lineages[l].seq));
+    if (!r.complete)
+      Warn(report,
+           absl::StrCat(ns.Name(), "/", l, ": log unreadable past #", plan.state.lineages[l].seq));
   }
   View after = EffectiveView(plan.state, order);
   std::set<std::string> candidates = plan.state.pending;
@@ -377,9 +378,8 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
       plan.unapplied.insert(w.group);
       continue;
     }
-    absl::StatusOr<GroupObject> object =
-        VerifyObject(**got[i], ns, w.group, w.entry, c.adapter, c.hooks,
-                     session.options().max_object_bytes);
+    absl::StatusOr<GroupObject> object = VerifyObject(**got[i], ns, w.group, w.entry, c.adapter,
+                                                      c.hooks, session.options().max_object_bytes);
     if (!object.ok()) {
       session.CountBadData();
       Warn(report, std::string(object.status().message()));
@@ -456,8 +456,8 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
   std::string write = SanitizeLineage(c.o.write_lineage);
   if (std::find(order.begin(), order.end(), write) == order.end()) order.push_back(write);
   for (const std::string& l : order) {
-    ASSIGN_OR_RETURN(CatchUpResult r, CatchUp(session, keys, l, state.lineages[l], c.now,
-                                              c.o.fresh_age_seconds));
+    ASSIGN_OR_RETURN(CatchUpResult r,
+                     CatchUp(session, keys, l, state.lineages[l], c.now, c.o.fresh_age_seconds));
     if (!r.complete) {
       return absl::DataLossError(absl::StrCat(ns.Name(), "/", l, ": log unreadable past #",
                                               state.lineages[l].seq, "; not pushing"));
@@ -546,8 +546,7 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
 
 // Local groups by namespace: every group of the live generation, or the ones in `published`.
 absl::StatusOr<std::map<std::string, std::pair<Namespace, std::map<std::string, LocalGroup>>>>
-CollectLocal(Ctx& c, std::vector<LocalDb>& dbs, const WriteSets& published,
-             RemoteReport& report) {
+CollectLocal(Ctx& c, std::vector<LocalDb>& dbs, const WriteSets& published, RemoteReport& report) {
   std::map<std::string, std::pair<Namespace, std::map<std::string, LocalGroup>>> out;
   for (LocalDb& d : dbs) {
     RETURN_IF_ERROR(OpenLocal(c, d));
@@ -568,8 +567,8 @@ CollectLocal(Ctx& c, std::vector<LocalDb>& dbs, const WriteSets& published,
       if (!ns.has_value()) continue;
       absl::StatusOr<std::string> digest = GroupDigest(g, ToRemoteRows(r), c.hooks);
       if (!digest.ok()) {
-        Warn(report, absl::StrCat(d.ref.shown, ": group ", g, " not pushed: ",
-                                  digest.status().message()));
+        Warn(report,
+             absl::StrCat(d.ref.shown, ": group ", g, " not pushed: ", digest.status().message()));
         continue;
       }
       auto& slot = out[ns->Name()];
@@ -656,8 +655,7 @@ absl::StatusOr<RemoteReport> PullWith(Ctx& c, RemoteSession& session) {
   return report;
 }
 
-absl::StatusOr<RemoteReport> PushWith(Ctx& c, RemoteSession& session,
-                                      const WriteSets& published) {
+absl::StatusOr<RemoteReport> PushWith(Ctx& c, RemoteSession& session, const WriteSets& published) {
   RemoteReport report;
   if (c.o.read_only) {
     report.warnings.push_back("read-only: not pushing");
@@ -683,7 +681,8 @@ absl::StatusOr<RemoteReport> PushWith(Ctx& c, RemoteSession& session,
 
 }  // namespace
 
-void AddRemoteCounters(const RemoteCounters& k, StatsDelta& delta) {
+void AddRemoteCounters(const RemoteCounters& counters, StatsDelta& delta) {
+  const RemoteCounters& k = counters;
   delta.Add("remote_hits", k.hits);
   delta.Add("remote_misses", k.misses);
   delta.Add("remote_bytes_down", k.bytes_down);
@@ -798,8 +797,8 @@ std::string FormatRemoteStatus(const RemoteStatusReport& r) {
     absl::StrAppend(&out, "namespace ", ns.ns, ns.local ? " (this cache)" : "", ": ", ns.objects,
                     " objects\n");
     for (const RemoteLineageStatus& l : ns.lineages) {
-      absl::StrAppend(&out, absl::StrFormat(
-                                "  lineage %-12s head #%d, %d groups, snapshot #%d; this machine "
+      absl::StrAppend(
+          &out, absl::StrFormat("  lineage %-12s head #%d, %d groups, snapshot #%d; this machine "
                                 "at #%d (%d behind)\n",
                                 l.lineage, l.head, l.groups, l.snapshot, l.local_seq,
                                 std::max<int64_t>(0, l.head - l.local_seq)));
@@ -810,16 +809,15 @@ std::string FormatRemoteStatus(const RemoteStatusReport& r) {
     }
   }
   const RemoteCounters& k = r.recorded;
-  absl::StrAppend(&out, absl::StrFormat(
-                            "recorded: %d hits, %d misses, %d bytes down, %d bytes up, %d errors, "
+  absl::StrAppend(
+      &out, absl::StrFormat("recorded: %d hits, %d misses, %d bytes down, %d bytes up, %d errors, "
                             "%d timeouts, %d groups pushed\n",
                             k.hits, k.misses, k.bytes_down, k.bytes_up, k.errors, k.timeouts,
                             k.groups_pushed));
   return out;
 }
 
-absl::StatusOr<RemoteGcReport> RemoteGc(Fs& fs, const RemoteOptions& options,
-                                        const GcOptions& gc) {
+absl::StatusOr<RemoteGcReport> RemoteGc(Fs& fs, const RemoteOptions& options, const GcOptions& gc) {
   ASSIGN_OR_RETURN(std::unique_ptr<RemoteSession> session, OpenSession(options));
   RemoteGcReport out;
   std::set<std::string> names;
@@ -868,8 +866,8 @@ RemoteReport RemotePullBeforeRun(Fs& fs, const CheckerAdapter& adapter, const Ro
   if (report.store_failed && !state.warned_) {
     state.warned_ = true;
     report.warnings.insert(report.warnings.begin(),
-                           absl::StrCat("remote cache unavailable for this run (",
-                                        report.failure, "); using the local cache only"));
+                           absl::StrCat("remote cache unavailable for this run (", report.failure,
+                                        "); using the local cache only"));
   }
   report.counters = state.session_->counters();
   return report;
@@ -903,8 +901,8 @@ RemoteReport RemotePushAfterPublish(Fs& fs, const CheckerAdapter& adapter, const
   if (report.store_failed && !state.warned_) {
     state.warned_ = true;
     report.warnings.insert(report.warnings.begin(),
-                           absl::StrCat("remote cache unavailable for this run (",
-                                        report.failure, "); using the local cache only"));
+                           absl::StrCat("remote cache unavailable for this run (", report.failure,
+                                        "); using the local cache only"));
   }
   report.counters = state.session_->counters();
   return report;

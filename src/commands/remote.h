@@ -58,9 +58,9 @@
 namespace typecache {
 
 struct RemoteOptions {
-  std::string url;        // redis://, http(s)://, s3:// (blob_store.h)
-  std::string cache_dir;  // the shared cache directory (absolute or relative)
-  std::string prefix;     // keys under <prefix>/ (several projects in one store); "" = none
+  std::string url;         // redis://, http(s)://, s3:// (blob_store.h)
+  std::string cache_dir;   // the shared cache directory (absolute or relative)
+  std::string prefix;      // keys under <prefix>/ (several projects in one store); "" = none
   bool read_only = false;  // --remote-read-only: pull, never push
   // Lineages read, in order (a later one overrides an earlier one for the same group); empty:
   // "main", then the write lineage if it is another one.
@@ -70,16 +70,16 @@ struct RemoteOptions {
   absl::Duration lock_timeout = absl::Seconds(120);  // local publish lock
   // Namespaces: those of the local cache, plus the ones the store lists that match these
   // filters when set (a cold machine: give at least the Python version; empty = any).
-  std::string checker_version;  // "1.0.1"
-  std::string python_version;   // "3.11"
-  std::string platform;         // "linux"
+  std::string checker_version;        // "1.0.1"
+  std::string python_version;         // "3.11"
+  std::string platform;               // "linux"
   std::vector<Namespace> namespaces;  // explicit, in addition
   // A machine whose state was last caught up longer ago than this reads the newest snapshot
   // first (gc may have removed records it would need); must be below gc's min_age minus the
   // clock skew between machines.
   int64_t fresh_age_seconds = 6 * 24 * 3600;
   int64_t snapshot_every = 100;
-  int64_t now = 0;  // unix seconds; 0: the clock (tests set it)
+  int64_t now = 0;                                 // unix seconds; 0: the clock (tests set it)
   std::function<void(const std::string&)> notice;  // informational lines
 };
 
@@ -125,8 +125,8 @@ struct RemoteNamespaceStatus {
 struct RemoteStatusReport {
   std::string store;  // description, credentials redacted
   std::vector<RemoteNamespaceStatus> namespaces;
-  RemoteCounters counters;        // of this command
-  RemoteCounters recorded;        // remote_* counters recorded in .typecache/stats
+  RemoteCounters counters;  // of this command
+  RemoteCounters recorded;  // remote_* counters recorded in .typecache/stats
 };
 absl::StatusOr<RemoteStatusReport> RemoteStatus(Fs& fs, const CheckerAdapter& adapter,
                                                 const RowHooks& hooks,
@@ -138,8 +138,7 @@ struct RemoteGcReport {
   RemoteCounters counters;
 };
 // Every namespace the store lists (or options.namespaces).
-absl::StatusOr<RemoteGcReport> RemoteGc(Fs& fs, const RemoteOptions& options,
-                                        const GcOptions& gc);
+absl::StatusOr<RemoteGcReport> RemoteGc(Fs& fs, const RemoteOptions& options, const GcOptions& gc);
 
 // Adds the counters to `delta` as remote_hits, remote_misses, remote_bytes_down,
 // remote_bytes_up, remote_errors, remote_timeouts, remote_groups_pushed.
@@ -153,11 +152,12 @@ class RemoteRunState {
   const RemoteReport& report() const { return report_; }
 
  private:
-  friend RemoteReport RemotePullBeforeRun(Fs&, const CheckerAdapter&, const RowHooks&,
-                                          const RemoteOptions&, RemoteRunState&);
-  friend RemoteReport RemotePushAfterPublish(Fs&, const CheckerAdapter&, const RowHooks&,
-                                             const RemoteOptions&, const WriteSets&,
-                                             RemoteRunState&);
+  friend RemoteReport RemotePullBeforeRun(Fs& fs, const CheckerAdapter& adapter,
+                                          const RowHooks& hooks, const RemoteOptions& options,
+                                          RemoteRunState& state);
+  friend RemoteReport RemotePushAfterPublish(Fs& fs, const CheckerAdapter& adapter,
+                                             const RowHooks& hooks, const RemoteOptions& options,
+                                             const WriteSets& published, RemoteRunState& state);
   std::shared_ptr<RemoteSession> session_;
   bool warned_ = false;
   RemoteReport report_;

@@ -76,7 +76,8 @@ std::vector<std::string> VerifyProblems(const std::string& cache) {
   if (!target.ok()) return {std::string(target.status().message())};
   absl::StatusOr<VerifyReport> r = Verify(RealFs(), Adapter(), *target);
   if (!r.ok()) return {std::string(r.status().message())};
-  for (const Problem& p : r->problems) out.push_back(absl::StrCat(p.where, " ", p.group, " ", p.what));
+  for (const Problem& p : r->problems)
+    out.push_back(absl::StrCat(p.where, " ", p.group, " ", p.what));
   return out;
 }
 
@@ -491,8 +492,7 @@ class RemoteFaultTest : public ::testing::Test {
 };
 
 TEST_F(RemoteFaultTest, BlackholeCostsTheBudgetOnceAndNeverTheBuild) {
-  std::string url =
-      absl::StrCat("http://127.0.0.1:", servers_->Port("blackhole"), "/cache/");
+  std::string url = absl::StrCat("http://127.0.0.1:", servers_->Port("blackhole"), "/cache/");
   std::string b = Machine("b", Modules(0, 3, "mine", 1.6e9));
   std::map<std::string, std::string> before = Content(b);
   RemoteOptions o = Opts(url, b);
@@ -566,8 +566,8 @@ TEST_F(RemoteFaultTest, RedisReadOnlyAndOomRefusePushesButServePulls) {
 TEST_F(RemoteFaultTest, ServerKilledMidPushAndMidPull) {
   for (const char* server : {"redis", "nginx"}) {
     SCOPED_TRACE(server);
-    std::string url = std::string(server) == "redis" ? servers_->RedisUrl()
-                                                     : servers_->NginxUrl("dav/kill");
+    std::string url =
+        std::string(server) == "redis" ? servers_->RedisUrl() : servers_->NginxUrl("dav/kill");
     std::string a = Machine(absl::StrCat("a-", server), Modules(0, 200, "v1", 1.7e9));
     std::string b = Machine(absl::StrCat("b-", server), Modules(500, 502, "mine", 1.6e9));
     std::map<std::string, std::string> b_before = Content(b);

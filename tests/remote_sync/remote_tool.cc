@@ -115,12 +115,16 @@ int Main(int argc, char** argv) {
       out["text"] = FormatRemoteStatus(*r);
       out["counters"] = CountersJson(r->counters);
       for (const auto& ns : r->namespaces) {
-        nlohmann::json j = {{"ns", ns.ns}, {"local", ns.local}, {"objects", ns.objects},
+        nlohmann::json j = {{"ns", ns.ns},
+                            {"local", ns.local},
+                            {"objects", ns.objects},
                             {"groups_differing", ns.groups_differing},
                             {"local_groups", ns.local_groups}};
         for (const auto& l : ns.lineages) {
-          j["lineages"].push_back({{"lineage", l.lineage}, {"head", l.head},
-                                   {"local_seq", l.local_seq}, {"groups", l.groups},
+          j["lineages"].push_back({{"lineage", l.lineage},
+                                   {"head", l.head},
+                                   {"local_seq", l.local_seq},
+                                   {"groups", l.groups},
                                    {"snapshot", l.snapshot}});
         }
         out["namespaces"].push_back(j);

@@ -4,12 +4,13 @@
 // what is local to each machine: a meta row's source `mtime`, its `path` (absolute when mypy was
 // given absolute paths), `data_mtime` (when the data row was written) and `interface_hash` (a
 // hash of the data row as serialised, path included: measured with mypy 1.0.1 on two checkouts),
-// and a JSON data row's top-level `path`. NormalizeMypyRow returns the row with those fields removed, so a digest of
-// normalised rows is the same on both machines while the source hash, the dependencies, the
-// options and the data are still covered.
+// and a JSON data row's top-level `path`. NormalizeMypyRow returns the row with those fields
+// removed, so a digest of normalised rows is the same on both machines while the source hash, the
+// dependencies, the options and the data are still covered.
 //
 // Contract: pure functions, thread-safe, no I/O.
-//   - `.meta.json`: parsed; "mtime", "path", "data_mtime", "interface_hash" dropped; re-serialised canonically
+//   - `.meta.json`: parsed; "mtime", "path", "data_mtime", "interface_hash" dropped; re-serialised
+//   canonically
 //     (sorted keys, compact). Not JSON or not an object: DataLossError.
 //   - `.meta.ff`: decoded (fixed_format.h), the same four fields cleared, re-encoded. A malformed
 //     row is DataLossError; a header this typecache does not know is returned unchanged.

@@ -12,8 +12,9 @@ namespace {
 std::string Meta(int64_t mtime, const std::string& path, int64_t data_mtime,
                  const std::string& hash) {
   return "{\"data_mtime\": " + std::to_string(data_mtime) + ", \"hash\": \"" + hash +
-         "\", \"id\": \"pkg.a\", \"mtime\": " + std::to_string(mtime) + ", \"options\": " +
-         "{\"platform\": \"linux\"}, \"path\": \"" + path + "\", \"version_id\": \"1.0.1\"}";
+         "\", \"id\": \"pkg.a\", \"mtime\": " + std::to_string(mtime) +
+         ", \"options\": " + "{\"platform\": \"linux\"}, \"path\": \"" + path +
+         "\", \"version_id\": \"1.0.1\"}";
 }
 
 TEST(Normalize, JsonMetaDropsMachineLocalFieldsOnly) {

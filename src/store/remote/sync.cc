@@ -50,7 +50,8 @@ std::vector<std::pair<const char*, int64_t RemoteCounters::*>> CounterFields() {
 
 std::string RemoteCounters::Serialize() const {
   std::string out;
-  for (const auto& [name, field] : CounterFields()) absl::StrAppend(&out, name, " ", this->*field, "\n");
+  for (const auto& [name, field] : CounterFields())
+    absl::StrAppend(&out, name, " ", this->*field, "\n");
   return out;
 }
 
@@ -106,9 +107,9 @@ absl::Status RemoteSession::Begin() {
   if (failed()) return failure_;
   absl::Duration left = remaining();
   if (left < kMinRequest) {
-    Fail(absl::DeadlineExceededError(
-        absl::StrCat(store_->description(), ": remote time budget of ",
-                     absl::FormatDuration(options_.budget), " used up")));
+    Fail(absl::DeadlineExceededError(absl::StrCat(store_->description(), ": remote time budget of ",
+                                                  absl::FormatDuration(options_.budget),
+                                                  " used up")));
     return failure_;
   }
   if (left < current_timeout_) {
@@ -146,7 +147,8 @@ std::vector<absl::StatusOr<std::optional<std::string>>> RemoteSession::GetMany(
     return out;
   }
   absl::Status begin = Begin();
-  if (!begin.ok()) return std::vector<absl::StatusOr<std::optional<std::string>>>(keys.size(), begin);
+  if (!begin.ok())
+    return std::vector<absl::StatusOr<std::optional<std::string>>>(keys.size(), begin);
   absl::Time start = absl::Now();
   out = typecache::GetMany(url_, StoreOptionsFor(std::min(current_timeout_, remaining())), keys,
                            options_.parallelism);
@@ -274,9 +276,8 @@ absl::Status LoadSnapshot(RemoteSession& session, const RemoteKeys& keys,
 }  // namespace
 
 absl::StatusOr<CatchUpResult> CatchUp(RemoteSession& session, const RemoteKeys& keys,
-                                      const std::string& lineage, LineageState& state,
-                                      int64_t now, int64_t fresh_age_seconds,
-                                      int64_t max_records) {
+                                      const std::string& lineage, LineageState& state, int64_t now,
+                                      int64_t fresh_age_seconds, int64_t max_records) {
   CatchUpResult result;
   if (state.seq == 0 || now - state.checked > fresh_age_seconds) {
     RETURN_IF_ERROR(LoadSnapshot(session, keys, lineage, state, result));
@@ -304,8 +305,7 @@ absl::StatusOr<CatchUpResult> CatchUp(RemoteSession& session, const RemoteKeys& 
 }
 
 absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
-                           const std::string& lineage, int64_t seq, int64_t now,
-                           const View& view) {
+                           const std::string& lineage, int64_t seq, int64_t now, const View& view) {
   SnapshotRecord snap;
   snap.ns = keys.ns();
   snap.lineage = lineage;
@@ -318,8 +318,8 @@ absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
 }
 
 absl::StatusOr<int64_t> AppendRecord(
-    RemoteSession& session, const RemoteKeys& keys, const std::string& lineage,
-    LineageState& state, int64_t now, const std::string& writer,
+    RemoteSession& session, const RemoteKeys& keys, const std::string& lineage, LineageState& state,
+    int64_t now, const std::string& writer,
     const std::function<std::vector<LogEntry>(const View&)>& entries_for, int64_t snapshot_every,
     int max_attempts) {
   if (!session.capabilities().put_if_absent) {
@@ -382,8 +382,8 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
   GroupSelector selector = adapter.Select(group);
   if (selector.table.empty()) return bad("group names no table");
   int metas = 0;
-  std::optional<int64_t> data_mtime;
-  std::map<std::string, int64_t> data_mtimes;  // data row key -> int(mtime)
+  std::optional<int64_t> recorded;            // the meta's record of int(mtime) of its data row
+  std::map<std::string, int64_t> data_times;  // data row key -> int(mtime)
   std::set<std::string> kinds;
   std::vector<std::string> required;
   for (size_t i = 0; i < object.rows.size(); ++i) {
@@ -406,26 +406,26 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
                                                          : row.mtime.real;
     if (facts.role == RowFacts::Role::kMeta) {
       ++metas;
-      data_mtime = facts.data_mtime;
+      recorded = facts.data_mtime;  // RowFacts' name (tools/layers.py flags it)
       required = facts.required_kinds;
       ASSIGN_OR_RETURN(auto nsf, hooks.facts(row.key, row.data.bytes));
       Namespace written = ns;
       written.version = nsf.first;
       written.platform = nsf.second;
       if (!SameNamespace(written, ns)) {
-        return bad(absl::StrCat("row ", row.key, " was written by ", nsf.first, " for ",
-                                nsf.second, ", not ", ns.version, " for ", ns.platform));
+        return bad(absl::StrCat("row ", row.key, " was written by ", nsf.first, " for ", nsf.second,
+                                ", not ", ns.version, " for ", ns.platform));
       }
     } else if (facts.role == RowFacts::Role::kData) {
-      data_mtimes[row.key] = static_cast<int64_t>(m);
+      data_times[row.key] = static_cast<int64_t>(m);
     }
     absl::StatusOr<std::string> norm = hooks.normalize(row.key, row.data.bytes);
     if (!norm.ok()) return bad(norm.status().message());
   }
   if (adapter.NeedsMetaAndData(group)) {
-    if (metas != 1 || data_mtimes.size() != 1) return bad("needs one meta and one data row");
-    if (data_mtime.has_value() && *data_mtime != data_mtimes.begin()->second) {
-      return bad("meta row does not match its data row (data_mtime)");
+    if (metas != 1 || data_times.size() != 1) return bad("needs one meta and one data row");
+    if (recorded.has_value() && *recorded != data_times.begin()->second) {
+      return bad("meta row does not match its data row (the data row's mtime)");
     }
     for (const std::string& k : required) {
       if (!kinds.count(k)) return bad(absl::StrCat("lacks its ", k, " row"));
@@ -457,8 +457,8 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
   std::set<std::string> referenced;
   for (const std::string& lineage : report.lineages) {
     LineageState state;
-    ASSIGN_OR_RETURN(CatchUpResult caught, CatchUp(session, keys, lineage, state, options.now, 0,
-                                                   int64_t{1} << 40));
+    ASSIGN_OR_RETURN(CatchUpResult caught,
+                     CatchUp(session, keys, lineage, state, options.now, 0, int64_t{1} << 40));
     if (!caught.complete) {
       return absl::DataLossError(absl::StrCat("gc: the log of ", keys.ns(), "/", lineage,
                                               " has an unreadable record after #", state.seq,

@@ -131,24 +131,22 @@ struct CatchUpResult {
 // Brings `state` up to the lineage's newest record. Errors: the session's failure (store
 // error, timeout); verification failures stop early but return OK with complete = false.
 absl::StatusOr<CatchUpResult> CatchUp(RemoteSession& session, const RemoteKeys& keys,
-                                      const std::string& lineage, LineageState& state,
-                                      int64_t now, int64_t fresh_age_seconds,
-                                      int64_t max_records = 100000);
+                                      const std::string& lineage, LineageState& state, int64_t now,
+                                      int64_t fresh_age_seconds, int64_t max_records = 100000);
 
 // Appends one record to `lineage`, whose state must be caught up (it is re-caught-up on a lost
 // race). `entries_for(view)` returns the entries to publish given the lineage's current view
 // (empty: nothing to publish, returns 0). Returns the seq written. Writes snapshot N (and the
 // latest pointer) when seq N is a multiple of `snapshot_every`.
 absl::StatusOr<int64_t> AppendRecord(
-    RemoteSession& session, const RemoteKeys& keys, const std::string& lineage,
-    LineageState& state, int64_t now, const std::string& writer,
+    RemoteSession& session, const RemoteKeys& keys, const std::string& lineage, LineageState& state,
+    int64_t now, const std::string& writer,
     const std::function<std::vector<LogEntry>(const View&)>& entries_for,
     int64_t snapshot_every = 100, int max_attempts = 32);
 
 // Writes snapshot `seq` of `view` and points snap/latest at it.
 absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
-                           const std::string& lineage, int64_t seq, int64_t now,
-                           const View& view);
+                           const std::string& lineage, int64_t seq, int64_t now, const View& view);
 
 // Verifies a fetched object for (group, entry) of namespace `ns` and returns its rows.
 absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespace& ns,

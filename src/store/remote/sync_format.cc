@@ -151,8 +151,7 @@ absl::StatusOr<std::vector<std::vector<std::string>>> CheckedLines(absl::string_
   if (last == absl::string_view::npos) return bad("truncated");
   absl::string_view body = text.substr(0, last + 1);
   absl::string_view check_line = text.substr(last + 1, text.size() - last - 2);
-  if (!absl::StartsWith(check_line, "check ") ||
-      check_line.substr(6) != Xxh3Hex(body)) {
+  if (!absl::StartsWith(check_line, "check ") || check_line.substr(6) != Xxh3Hex(body)) {
     return bad("check line missing or wrong (truncated or altered)");
   }
   std::vector<std::vector<std::string>> lines;
@@ -232,8 +231,7 @@ absl::Status CheckCommon(const Common& c, absl::string_view ns, absl::string_vie
 
 std::string Namespace::Name() const {
   return absl::StrCat(SanitizePart(checker), "-", SanitizePart(version), "_py",
-                      SanitizePart(python), "_", SanitizePart(platform), "_",
-                      SanitizePart(layout));
+                      SanitizePart(python), "_", SanitizePart(platform), "_", SanitizePart(layout));
 }
 
 absl::StatusOr<Namespace> ParseNamespaceName(absl::string_view name) {
@@ -265,7 +263,9 @@ std::string SanitizeLineage(absl::string_view name) {
   return out;
 }
 
-std::string RemoteKeys::Base() const { return prefix_.empty() ? ns_ : absl::StrCat(prefix_, "/", ns_); }
+std::string RemoteKeys::Base() const {
+  return prefix_.empty() ? ns_ : absl::StrCat(prefix_, "/", ns_);
+}
 std::string RemoteKeys::Object(absl::string_view digest) const {
   return absl::StrCat(Base(), "/g/", digest);
 }
@@ -349,10 +349,10 @@ absl::StatusOr<std::string> EncodeGroupObject(const GroupObject& object) {
     PutValue(body, row.data);
   }
   ASSIGN_OR_RETURN(std::string frame, ZstdCompress(body, 3));
-  std::string out = absl::StrCat(kObjectMagic, "\nns ", object.ns, "\ngroup ",
-                                 EscapeName(object.group), "\nfile ", EscapeName(object.file),
-                                 "\nrows ", object.rows.size(), "\nraw ", body.size(),
-                                 "\ncreated ", object.created, "\n\n");
+  std::string out =
+      absl::StrCat(kObjectMagic, "\nns ", object.ns, "\ngroup ", EscapeName(object.group),
+                   "\nfile ", EscapeName(object.file), "\nrows ", object.rows.size(), "\nraw ",
+                   body.size(), "\ncreated ", object.created, "\n\n");
   out.append(frame);
   return out;
 }
@@ -387,8 +387,8 @@ absl::StatusOr<GroupObject> DecodeGroupObject(absl::string_view bytes, size_t ma
   }
   if (rows < 0 || raw < 0) return bad("header lacks rows or raw size");
   if (static_cast<uint64_t>(raw) > max_bytes || static_cast<uint64_t>(rows) > kMaxRows) {
-    return absl::OutOfRangeError(absl::StrCat(what, ": object of ", raw, " bytes / ", rows,
-                                              " rows is over the limit"));
+    return absl::OutOfRangeError(
+        absl::StrCat(what, ": object of ", raw, " bytes / ", rows, " rows is over the limit"));
   }
   absl::StatusOr<std::string> body = ZstdDecompress(bytes.substr(end + 2), max_bytes);
   if (!body.ok()) return bad(body.status().message());
@@ -433,9 +433,9 @@ absl::StatusOr<std::string> GroupDigest(absl::string_view group, std::vector<Rem
 }
 
 std::string SerializeLogRecord(const LogRecord& rec) {
-  std::string t = absl::StrCat(kLogMagic, "\nns ", rec.ns, "\nlineage ", rec.lineage, "\nseq ",
-                               rec.seq, "\ntime ", rec.time, "\nwriter ", EscapeName(rec.writer),
-                               "\n");
+  std::string t =
+      absl::StrCat(kLogMagic, "\nns ", rec.ns, "\nlineage ", rec.lineage, "\nseq ", rec.seq,
+                   "\ntime ", rec.time, "\nwriter ", EscapeName(rec.writer), "\n");
   for (const LogEntry& e : rec.entries) {
     if (e.deleted) {
       absl::StrAppend(&t, "del ", EscapeName(e.group), "\n");
@@ -534,7 +534,8 @@ std::string SerializeSyncState(const SyncState& state) {
   std::string t = absl::StrCat(kStateMagic, "\nmarked ", state.marked ? 1 : 0, "\n");
   for (const auto& [name, l] : state.lineages) {
     absl::StrAppend(&t, "lineage ", name, " ", l.seq, " ", l.checked, "\n");
-    for (const auto& [group, e] : l.view) absl::StrAppend(&t, "view ", name, " ", SetLine(group, e).substr(4));
+    for (const auto& [group, e] : l.view)
+      absl::StrAppend(&t, "view ", name, " ", SetLine(group, e).substr(4));
   }
   for (const std::string& g : state.pending) absl::StrAppend(&t, "pending ", EscapeName(g), "\n");
   return WithCheck(std::move(t));

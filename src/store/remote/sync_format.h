@@ -88,8 +88,8 @@ std::string SanitizeLineage(absl::string_view name);
 class RemoteKeys {
  public:
   RemoteKeys(std::string prefix, std::string ns) : prefix_(std::move(prefix)), ns_(std::move(ns)) {}
-  std::string Object(absl::string_view digest) const;  // <p>/<ns>/g/<digest>
-  std::string ObjectsPrefix() const;                   // <p>/<ns>/g/
+  std::string Object(absl::string_view digest) const;             // <p>/<ns>/g/<digest>
+  std::string ObjectsPrefix() const;                              // <p>/<ns>/g/
   std::string Log(absl::string_view lineage, int64_t seq) const;  // <p>/<ns>/lin/<l>/log/<seq>
   std::string LogPrefix(absl::string_view lineage) const;
   std::string Snap(absl::string_view lineage, int64_t seq) const;  // .../snap/<seq>

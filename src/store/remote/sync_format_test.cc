@@ -13,8 +13,10 @@ RowHooks Identity() {
   h.normalize = [](absl::string_view, absl::string_view d) -> absl::StatusOr<std::string> {
     return std::string(d);
   };
-  h.facts = [](absl::string_view, absl::string_view)
-      -> absl::StatusOr<std::pair<std::string, std::string>> { return std::make_pair("", ""); };
+  h.facts = [](absl::string_view,
+               absl::string_view) -> absl::StatusOr<std::pair<std::string, std::string>> {
+    return std::make_pair("", "");
+  };
   h.layout_of = [](absl::string_view) { return std::string("1file"); };
   return h;
 }
@@ -110,8 +112,8 @@ TEST(SyncFormat, LogRecordRoundTripAndChecks) {
   EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(text, "ns1", "feat", 7).status()));
   EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(text, "ns2", "main", 7).status()));
   // Truncated or altered: the check line fails.
-  EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(text.substr(0, text.size() - 3), "ns1", "main", 7)
-                                   .status()));
+  EXPECT_TRUE(
+      absl::IsDataLoss(ParseLogRecord(text.substr(0, text.size() - 3), "ns1", "main", 7).status()));
   std::string altered = text;
   altered[altered.find("cccc")] = 'e';
   EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(altered, "ns1", "main", 7).status()));
@@ -159,7 +161,8 @@ TEST(SyncFormat, NamesAndKeys) {
   EXPECT_FALSE(ParseNamespaceName("garbage").ok());
   EXPECT_EQ(SanitizeLineage("feat/x y"), "feat-x-y");
   RemoteKeys k("proj", ns.Name());
-  EXPECT_EQ(k.Log("main", 42), "proj/mypy-1.18.2-dev_py3.11_linux_16shards/lin/main/log/000000000042");
+  EXPECT_EQ(k.Log("main", 42),
+            "proj/mypy-1.18.2-dev_py3.11_linux_16shards/lin/main/log/000000000042");
   EXPECT_EQ(RemoteKeys::SeqOfKey(k.Log("main", 42)), 42);
   EXPECT_EQ(RemoteKeys::SeqOfKey(k.SnapLatest("main")), -1);
   EXPECT_EQ(RemoteKeys("", "n").Object("ab"), "n/g/ab");
