@@ -497,6 +497,7 @@ TEST_F(RemoteFaultTest, BlackholeCostsTheBudgetOnceAndNeverTheBuild) {
   std::map<std::string, std::string> before = Content(b);
   RemoteOptions o = Opts(url, b);
   o.session.budget = absl::Milliseconds(800);
+  o.session.request_timeout = absl::Seconds(5);  // the budget, not this, must end the wait
   RemoteRunState run;
   absl::Time start = absl::Now();
   RemoteReport pulled = RemotePullBeforeRun(RealFs(), Adapter(), Hooks(), o, run);
@@ -513,6 +514,47 @@ TEST_F(RemoteFaultTest, BlackholeCostsTheBudgetOnceAndNeverTheBuild) {
   EXPECT_EQ(pushed.counters.timeouts, 1);
   EXPECT_EQ(Content(b), before);
   EXPECT_TRUE(VerifyProblems(b).empty());
+}
+
+// Blocks the Redis server for 100 ms (a busy Lua script run from another connection).
+constexpr const char* kStall =
+    "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+    "while true do local n = redis.call('TIME') "
+    "if n[1] * 1000000 + n[2] - s > 100000 then return 1 end end";
+
+TEST_F(RemoteFaultTest, SlowStoreStopsAtTheBudgetAndStaysFailed) {
+  int port = servers_->Port("redis");
+  std::atomic<bool> stop{false};
+  std::thread staller([&] {
+    while (!stop) RedisAdmin(port, {"EVAL", kStall, "0"});
+  });
+  absl::SleepFor(absl::Milliseconds(30));  // the first stall is under way
+  SessionOptions o;
+  o.budget = absl::Milliseconds(400);
+  o.request_timeout = absl::Seconds(5);
+  absl::StatusOr<std::unique_ptr<RemoteSession>> s = RemoteSession::Open(servers_->RedisUrl(), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  RemoteSession& session = **s;
+  absl::Time start = absl::Now();
+  int done = 0;
+  for (int i = 0; i < 100 && session.Get("k").ok(); ++i) ++done;
+  absl::Duration took = absl::Now() - start;
+  stop = true;
+  staller.join();
+  EXPECT_LT(done, 10) << "each Get waits for a stall";
+  EXPECT_GT(done, 0);
+  EXPECT_LT(took, absl::Milliseconds(700)) << "every request is slow, the budget ends it";
+  EXPECT_TRUE(session.failed());
+  EXPECT_TRUE(IsTimeout(session.failure())) << session.failure();
+  EXPECT_EQ(session.counters().timeouts, 1);
+  // Failed once, failed for the rest of the run: no traffic, at once.
+  start = absl::Now();
+  EXPECT_FALSE(session.Get("k").ok());
+  EXPECT_FALSE(session.Put("k", "v").ok());
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(5));
+  EXPECT_EQ(session.counters().timeouts, 1);
+  EXPECT_EQ(session.counters().errors, 0);
+  EXPECT_EQ(RedisAdmin(port, {"EXISTS", "k"}), "0") << "the Put never reached the server";
 }
 
 TEST_F(RemoteFaultTest, HttpErrorsAreErrorsNotBrokenCaches) {
