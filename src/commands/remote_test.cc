@@ -557,6 +557,23 @@ TEST_F(RemoteFaultTest, SlowStoreStopsAtTheBudgetAndStaysFailed) {
   EXPECT_EQ(RedisAdmin(port, {"EXISTS", "k"}), "0") << "the Put never reached the server";
 }
 
+TEST_F(RemoteFaultTest, OneErrorMarksTheStoreFailedForTheRun) {
+  int port = servers_->Port("redis");
+  SessionOptions o;
+  o.budget = absl::Seconds(10);
+  absl::StatusOr<std::unique_ptr<RemoteSession>> s = RemoteSession::Open(servers_->RedisUrl(), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory-policy", "noeviction"}), "OK");
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory", "1"}), "OK");
+  EXPECT_FALSE((*s)->Put("a", "v").ok());  // OOM
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory", "0"}), "OK");
+  // The store works again, but this run has written it off.
+  EXPECT_FALSE((*s)->Put("b", "v").ok());
+  EXPECT_FALSE((*s)->Get("b").ok());
+  EXPECT_EQ(RedisAdmin(port, {"EXISTS", "b"}), "0");
+  EXPECT_EQ((*s)->counters().errors, 1);
+}
+
 TEST_F(RemoteFaultTest, HttpErrorsAreErrorsNotBrokenCaches) {
   std::string b = Machine("b", Modules(0, 3, "mine", 1.6e9));
   std::map<std::string, std::string> before = Content(b);
