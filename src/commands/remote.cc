@@ -850,7 +850,10 @@ RemoteReport RemotePullBeforeRun(Fs& fs, const CheckerAdapter& adapter, const Ro
     }
     state.session_ = std::move(*s);
   }
-  Ctx c = MakeCtx(fs, adapter, hooks, options);
+  // A run waits for the local publish lock at most 10 s on the pull's behalf.
+  RemoteOptions bounded = options;
+  bounded.lock_timeout = std::min(options.lock_timeout, absl::Seconds(10));
+  Ctx c = MakeCtx(fs, adapter, hooks, bounded);
   absl::StatusOr<RemoteReport> r = PullWith(c, *state.session_);
   if (r.ok()) {
     report.namespaces = r->namespaces;
@@ -859,7 +862,7 @@ RemoteReport RemotePullBeforeRun(Fs& fs, const CheckerAdapter& adapter, const Ro
     report.groups_applied += r->groups_applied;
     report.groups_kept_local += r->groups_kept_local;
     report.warnings.insert(report.warnings.end(), r->warnings.begin(), r->warnings.end());
-  } else {
+  } else if (!state.session_->failed()) {  // a store failure gets its own single warning
     report.warnings.push_back(absl::StrCat("remote pull: ", r.status().message()));
   }
   NoteFailure(*state.session_, report);
@@ -894,7 +897,7 @@ RemoteReport RemotePushAfterPublish(Fs& fs, const CheckerAdapter& adapter, const
     report.groups_pushed += r->groups_pushed;
     report.records_appended += r->records_appended;
     report.warnings.insert(report.warnings.end(), r->warnings.begin(), r->warnings.end());
-  } else {
+  } else if (!state.session_->failed()) {
     report.warnings.push_back(absl::StrCat("remote push: ", r.status().message()));
   }
   NoteFailure(*state.session_, report);
