@@ -232,8 +232,8 @@ bool Matches(const Ctx& c, const Namespace& ns) {
   return true;
 }
 
-// The namespaces to work on: the local cache's, the explicit ones, and (when filters are given
-// or nothing is local) the store's that match the filters.
+// The namespaces to work on: the local cache's and the explicit ones; when there are none, the
+// store's that match the filters.
 absl::StatusOr<std::vector<Namespace>> Namespaces(Ctx& c, RemoteSession& session,
                                                   std::vector<LocalDb>& dbs, bool list_store,
                                                   std::set<std::string>* local_names) {
@@ -246,9 +246,9 @@ absl::StatusOr<std::vector<Namespace>> Namespaces(Ctx& c, RemoteSession& session
     }
   }
   for (const Namespace& ns : c.o.namespaces) out[ns.Name()] = ns;
-  bool filtered =
-      !c.o.python_version.empty() || !c.o.checker_version.empty() || !c.o.platform.empty();
-  if (list_store && (filtered || out.empty())) {
+  // Only a cache with nothing of its own lists the store (the filters narrow that list): an
+  // up-to-date machine costs one Get per lineage, no List.
+  if (list_store && out.empty()) {
     std::string prefix = RemoteKeys::MarkersPrefix(c.o.prefix);
     ASSIGN_OR_RETURN(std::vector<std::string> markers, session.List(prefix));
     for (const std::string& k : markers) {

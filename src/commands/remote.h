@@ -68,8 +68,9 @@ struct RemoteOptions {
   std::string write_lineage = "main";
   SessionOptions session;  // budget (2 s), connect timeout (200 ms), S3 settings, ...
   absl::Duration lock_timeout = absl::Seconds(120);  // local publish lock
-  // Namespaces: those of the local cache, plus the ones the store lists that match these
-  // filters when set (a cold machine: give at least the Python version; empty = any).
+  // Namespaces: those of the local cache and `namespaces`; when there are none (a cold
+  // machine), the ones the store lists that match these filters (give at least the Python
+  // version; empty = any).
   std::string checker_version;        // "1.0.1"
   std::string python_version;         // "3.11"
   std::string platform;               // "linux"
