@@ -6,7 +6,7 @@
   typecache `typecache remote push` / `pull` (driven through //tests/remote_sync:remote_tool until
             the CLI has the subcommands): groups, content-addressed, with a publish log.
 
-Scenarios, with Debian's real mypy 1.0.1 on generated packages (tests/e2e/pygen.py):
+Scenarios, with Debian's real mypy 1.0.1 on generated packages (tests/pylib/pygen.py):
   cold        a machine with no cache gets the whole cache
   behind      a machine one commit behind (one module edited) catches up
   publish x8  8 machines that checked 8 different packages publish at once; a 9th gets what the
@@ -38,7 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
 from pygen import write_package  # noqa: E402
 
 TYPECACHE = os.path.join(ROOT, "bazel-bin", "src", "typecache")

@@ -14,8 +14,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import e2e_lib  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e2e_lib  # noqa: E402
 from pygen import write_package  # noqa: E402
 
 ROOT = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache")
