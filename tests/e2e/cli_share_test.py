@@ -36,8 +36,8 @@ class ShareTest(e.E2ETestCase):
         files = {"bash": read("completions/typecache.bash"), "zsh": read("completions/_typecache"),
                  "fish": read("completions/typecache.fish"), "man": read("man/typecache.1")}
         commands = self.commands()
-        self.assertEqual(commands, ["run", "config", "dir", "clean", "stats", "verify", "prune",
-                                    "merge", "compact"])
+        self.assertLessEqual({"run", "config", "dir", "clean", "stats", "verify", "prune", "merge",
+                              "compact"}, set(commands))
         for name, text in files.items():
             self.assertFalse("planned" in text, name)
         # Each command where each file lists the commands.
