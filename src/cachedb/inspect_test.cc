@@ -76,12 +76,12 @@ TEST_F(InspectTest, FactsOfAHealthyJsonGroup) {
   for (const Row& r : rows) bytes += static_cast<int64_t>(r.path.size() + r.data.size());
   EXPECT_EQ(g.bytes, bytes);
   EXPECT_EQ(g.newest_mtime, 1700000100.25);
-  ASSERT_TRUE(g.data_mtime.has_value());
-  EXPECT_EQ(*g.data_mtime, 1700000000.5);
+  ASSERT_TRUE(g.data_row_mtime.has_value());
+  EXPECT_EQ(*g.data_row_mtime, 1700000000.5);
   EXPECT_TRUE(g.has_meta);
   EXPECT_TRUE(g.has_data);
-  ASSERT_TRUE(g.meta_data_mtime.has_value());
-  EXPECT_EQ(*g.meta_data_mtime, 1700000000);
+  ASSERT_TRUE(g.recorded_data_stamp.has_value());
+  EXPECT_EQ(*g.recorded_data_stamp, 1700000000);
   EXPECT_EQ(g.version, "1.0.1");
   EXPECT_EQ(g.source_path, "src/pkg/mod.py");
   EXPECT_TRUE(g.problems.empty());
@@ -162,8 +162,8 @@ TEST_F(InspectTest, FixedFormatMetaOfAnUnknownMypyIsLeftAlone) {
   EXPECT_EQ(g.group, "files2:pkg/m.ff");
   EXPECT_TRUE(g.has_meta);
   EXPECT_TRUE(g.has_data);
-  EXPECT_FALSE(g.meta_data_mtime.has_value());
-  EXPECT_EQ(*g.data_mtime, 9);
+  EXPECT_FALSE(g.recorded_data_stamp.has_value());
+  EXPECT_EQ(*g.data_row_mtime, 9);
   EXPECT_EQ(g.bytes_by_kind.at("meta.ff"), 2);
   EXPECT_EQ(g.bytes_by_kind.at("meta_ex.ff"), 1);
   EXPECT_NE(g.unknown.find("does not know"), std::string::npos) << g.unknown;
