@@ -8,7 +8,9 @@ Workloads:
      standard library, R rounds with an edit between rounds; groups lost against the same work
      run one after another, crashes, wall time per round, time of a final full run.
   2. wrapper overhead: a warm mypy run with no change, on the mypy code base Debian installs and
-     on a generated cache of realistic rows (1 GB; 100 MB with --quick).
+     on a generated cache of realistic rows (1 GB; 30 MB with --quick). Every scheme's runs are
+     checked to be warm (mypy -v: no module rechecked, tclib.warm_problems) before and after
+     the timed runs; the workload fails when they are not.
   3. publish scaling: time under the lock against rows changed and against cache size.
   4. maintenance: merge throughput against the sqlite3-shell approach; prune and verify times.
 
@@ -32,11 +34,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "pylib"))
 sys.path.insert(0, HERE)
 import gen  # noqa: E402
 import schemes  # noqa: E402
+import tclib  # noqa: E402
 
-FAKE = os.path.join(HERE, "..", "tests", "e2e", "fake_checker.py")
+FAKE = tclib.FAKE_CHECKER
 SETTLE_S = 1.0  # pause between measured runs (0.3 s with --quick)
 
 
@@ -126,9 +130,13 @@ def workload_concurrent(tc, work, ns, rounds, modules, results):
 
 # ---------------------------------------------------------------- workload 2
 
+# mypy 1.0.1 checking its own code base: without these codes it reports errors, and it keeps no
+# cache for a module with errors (nor for what depends on it), so no run would be warm. "import":
+# mypy/fastparse.py's `Library stubs not installed for "typed_ast"`, which --ignore-missing-imports
+# does not silence; the module is at the bottom of mypy's largest import cycle.
 MYPY_ARGS = ["--ignore-missing-imports"] + sum([["--disable-error-code", c] for c in (
     "empty-body", "misc", "override", "type-arg", "valid-type", "no-overload-impl", "operator",
-    "no-redef", "assignment")], [])
+    "no-redef", "assignment", "import")], [])
 
 
 def copy_mypy_source(dest):
@@ -144,42 +152,62 @@ def copy_mypy_source(dest):
                     shutil.copyfile(os.path.join(root, f), os.path.join(dest, rel))
 
 
+def run_overhead_scheme(scheme, tc, cache, args, src, pyver):
+    """One warm run of `scheme`; returns (exit code, stdout, stderr, seconds, peak RSS KiB)."""
+    if scheme == "direct":
+        return timed([schemes.MYPY, "--sqlite-cache", "--cache-dir", cache] + args, src)
+    if scheme == "typecache":
+        return timed([tc, "run", "-v", "--cache-dir", cache, "--", schemes.MYPY] + args, src)
+    start = time.monotonic()
+    code, out, err = schemes.run_scheme("pants", tc, cache, args, src, pyver)
+    return code, out, err, time.monotonic() - start, 0
+
+
+def check_warm(tc, src, cache_for, label, args, pyver, when):
+    """Each scheme's run is warm: mypy -v rechecks no module. Raises when one is not."""
+    for scheme in ("direct", "pants", "typecache"):
+        code, out, err, _, _ = run_overhead_scheme(scheme, tc, cache_for(scheme), args + ["-v"],
+                                                   src, pyver)
+        problems = tclib.warm_problems(err + out, allow_modules_with_errors=False)
+        if code not in (0, 1) or problems:
+            raise RuntimeError("workload 2 (%s, %s, %s): the run is not warm, so its time is not "
+                               "a warm run's: exit %d; %s" % (label, scheme, when, code,
+                                                              "; ".join(problems[:8])))
+    print("  %s: every scheme warm %s (mypy -v: no module rechecked)" % (label, when))
+
+
 def overhead_on(tc, src, cache_for, label, reps, results, pyver):
     """Warm runs with no change: plain mypy, Pants' scheme, typecache (medians of reps).
-    The schemes take turns within each repetition, so drift on the machine hits all alike."""
+    The schemes take turns within each repetition, so drift on the machine hits all alike.
+    Checked warm (mypy -v) before the timed runs and after them."""
     args = MYPY_ARGS + ["-p", "mypy", "-p", "mypyc"]
     samples = {s: {"s": [], "rss": [], "snap": [], "held": []} for s in ("direct", "pants", "typecache")}
-    for i in range(reps + 1):  # repetition 0 warms every cache
+    for scheme in ("direct", "pants", "typecache"):  # the first run warms every cache
+        code, out, err, _, _ = run_overhead_scheme(scheme, tc, cache_for(scheme), args, src, pyver)
+        if code not in (0, 1):
+            raise RuntimeError("%s failed: %s %s" % (scheme, out[-500:], err[-500:]))
+    check_warm(tc, src, cache_for, label, args, pyver, "before the timed runs")
+    for _ in range(reps):
         for scheme in ("direct", "pants", "typecache"):
-            cache = cache_for(scheme)
             # Let the previous run's background work (typecache deletes its private copy in a
             # detached process; the kernel writes back dirty pages) settle, for every scheme.
             subprocess.run(["sync"])
             time.sleep(SETTLE_S)
-            if scheme == "direct":
-                cmd = [schemes.MYPY, "--sqlite-cache", "--cache-dir", cache] + args
-                code, out, err, secs, kb = timed(cmd, src)
-            elif scheme == "typecache":
-                cmd = [tc, "run", "-v", "--cache-dir", cache, "--", schemes.MYPY] + args
-                code, out, err, secs, kb = timed(cmd, src)
-                snap, _, held = parse_verbose(err)
-                if i:
-                    samples[scheme]["snap"].append(snap)
-                    samples[scheme]["held"].append(held)
-            else:
-                start = time.monotonic()
-                code, out, err = schemes.run_scheme("pants", tc, cache, args, src, pyver)
-                secs, kb = time.monotonic() - start, 0
+            code, out, err, secs, kb = run_overhead_scheme(scheme, tc, cache_for(scheme), args,
+                                                           src, pyver)
             if code not in (0, 1):
                 raise RuntimeError("%s failed: %s %s" % (scheme, out[-500:], err[-500:]))
-            if i:
-                samples[scheme]["s"].append(secs)
-                samples[scheme]["rss"].append(kb)
+            if scheme == "typecache":
+                snap, _, held = parse_verbose(err)
+                samples[scheme]["snap"].append(snap)
+                samples[scheme]["held"].append(held)
+            samples[scheme]["s"].append(secs)
+            samples[scheme]["rss"].append(kb)
+    check_warm(tc, src, cache_for, label, args, pyver, "after the timed runs")
     figures = {s: {"s": med(v["s"]), "rss_kb": max(v["rss"]) if v["rss"] else 0,
                    "snapshot_ms": med(v["snap"]), "lock_held_ms": med(v["held"])}
                for s, v in samples.items()}
-    size = sum(os.path.getsize(p) for p in
-               [os.path.join(r, f) for r, _, fs in os.walk(os.path.realpath(os.path.join(cache_for("typecache"), pyver))) for f in fs])
+    size = tclib.cache_bytes(cache_for("typecache"))
     plain = figures["direct"]["s"]
     tcs = figures["typecache"]
     row = {"cache": label, "cache_bytes": size, "plain_s": plain, "pants_s": figures["pants"]["s"],
@@ -187,7 +215,8 @@ def overhead_on(tc, src, cache_for, label, reps, results, pyver):
            "lock_held_ms": tcs["lock_held_ms"], "overhead_ms": (tcs["s"] - plain) * 1000,
            "overhead_pct": 100 * (tcs["s"] - plain) / plain,
            "pants_overhead_ms": (figures["pants"]["s"] - plain) * 1000,
-           "typecache_rss_kb": tcs["rss_kb"], "plain_rss_kb": figures["direct"]["rss_kb"]}
+           "typecache_rss_kb": tcs["rss_kb"], "plain_rss_kb": figures["direct"]["rss_kb"],
+           "warm_checked": True}
     results.setdefault("overhead", []).append(row)
     return row
 
@@ -196,13 +225,26 @@ def workload_overhead(tc, work, big_bytes, reps, results):
     pyver = schemes.python_version()
     src = os.path.join(work, "w2-src")
     copy_mypy_source(src)
-    rows = []
-    r = overhead_on(tc, src, lambda s: os.path.join(work, "w2-%s" % s), "mypy code base", reps,
-                    results, pyver)
-    rows.append(r)
+    # One cold run makes the cache every scheme starts from (the same database file in the
+    # same place: plain mypy's and Pants' caches use it as it is, typecache adopts it).
+    seed = os.path.join(work, "w2-seed")
+    code, out, err, cold_s, _ = run_overhead_scheme(
+        "direct", tc, seed, MYPY_ARGS + ["-p", "mypy", "-p", "mypyc"], src, pyver)
+    if code != 0:
+        raise RuntimeError("workload 2: mypy reports errors on its own code base, so it keeps no "
+                           "cache for those modules and no run can be warm:\n" + out[-2000:])
+    results["overhead_cold_s"] = cold_s
+
+    def small_cache(scheme):
+        path = os.path.join(work, "w2-%s" % scheme)
+        if not os.path.exists(path):
+            os.makedirs(os.path.join(path, pyver))
+            shutil.copyfile(os.path.join(seed, pyver, "cache.db"),
+                            os.path.join(path, pyver, "cache.db"))
+        return path
+    rows = [overhead_on(tc, src, small_cache, "mypy code base", reps, results, pyver)]
     # The same warm run on a cache grown to big_bytes with synthetic modules of real sizes.
-    seed_cache = os.path.join(work, "w2-typecache")
-    live_db = os.path.join(os.path.realpath(os.path.join(seed_cache, pyver)), "cache.db")
+    live_db = os.path.join(seed, pyver, "cache.db")
     sizes = gen.sample_sizes(live_db)
     big_template = os.path.join(work, "w2-big-template.db")
     shutil.copyfile(live_db, big_template)
@@ -216,7 +258,8 @@ def workload_overhead(tc, work, big_bytes, reps, results):
         return path
     rows.append(overhead_on(tc, src, big_cache, "generated %s" % human(big_bytes), reps, results,
                             pyver))
-    table("2. Wrapper overhead: warm mypy run, no change (median of %d)" % reps,
+    table("2. Wrapper overhead: warm mypy run, no change (median of %d; cold run %.1f s)" % (
+        reps, cold_s),
           ["cache", "size", "plain s", "pants s", "typecache s", "snapshot ms", "lock held ms",
            "overhead ms", "% of mypy", "vs pants", "peak RSS MiB (tc / mypy)"],
           [[r["cache"], human(r["cache_bytes"]), "%.3f" % r["plain_s"], "%.3f" % r["pants_s"],
@@ -235,6 +278,12 @@ def human(n):
 
 # ---------------------------------------------------------------- workload 3
 
+def real_row_sizes(work, pyver):
+    """Row sizes of the real mypy cache workload 2 made (a default when it did not run)."""
+    live_db = os.path.join(work, "w2-seed", pyver, "cache.db")
+    return gen.sample_sizes(live_db) if os.path.exists(live_db) else [(2000, 20000)]
+
+
 def fake_spec(prefix, k, mtime):
     """fake_checker instructions: write k module groups (meta + data rows)."""
     return {"version": schemes.python_version(),
@@ -243,9 +292,7 @@ def fake_spec(prefix, k, mtime):
 
 def workload_publish(tc, work, sizes, changes, reps, results):
     pyver = schemes.python_version()
-    real = os.path.join(work, "w2-typecache")
-    live_db = os.path.join(os.path.realpath(os.path.join(real, pyver)), "cache.db")
-    row_sizes = gen.sample_sizes(live_db) if os.path.exists(live_db) else [(2000, 20000)]
+    row_sizes = real_row_sizes(work, pyver)
     rows = []
     for size in sizes:
         template = os.path.join(work, "w3-template-%d.db" % size)
@@ -297,9 +344,7 @@ def workload_publish(tc, work, sizes, changes, reps, results):
 
 def workload_maintenance(tc, work, each_bytes, big_bytes, results):
     pyver = schemes.python_version()
-    real = os.path.join(work, "w2-typecache")
-    live_db = os.path.join(os.path.realpath(os.path.join(real, pyver)), "cache.db")
-    row_sizes = gen.sample_sizes(live_db) if os.path.exists(live_db) else [(2000, 20000)]
+    row_sizes = real_row_sizes(work, pyver)
     sources = []
     for i in range(8):
         cache = os.path.join(work, "w4-src%d" % i)
@@ -318,7 +363,9 @@ def workload_maintenance(tc, work, each_bytes, big_bytes, results):
     report = json.loads(out)
     groups = sum(i["groups_taken"] for i in report["inputs"])
     # The straightforward sqlite3-shell approach: ATTACH each, INSERT OR REPLACE ... SELECT.
-    shell_dest = os.path.join(work, "w4-shell.db")
+    shell_cache = os.path.join(work, "w4-shell")
+    shell_dest = os.path.join(shell_cache, pyver, "cache.db")
+    os.makedirs(os.path.dirname(shell_dest))
     script = "CREATE TABLE files (path TEXT UNIQUE NOT NULL, mtime REAL, data TEXT);\n"
     for i, s in enumerate(sources):
         script += ("ATTACH '%s' AS s; INSERT OR REPLACE INTO files SELECT * FROM s.files; "
@@ -327,23 +374,13 @@ def workload_maintenance(tc, work, each_bytes, big_bytes, results):
     subprocess.run(["sqlite3", shell_dest], input=script, text=True, check=True)
     shell_s = time.monotonic() - start
     # Group consistency: does every meta's data row come from the same input as the meta?
-    def mixed_groups(db):
-        conn = sqlite3.connect(db)
-        bad = 0
-        for (p, d) in conn.execute("SELECT path, data FROM files WHERE path LIKE '%.meta.json'"):
-            want = json.loads(d)["data_mtime"]
-            row = conn.execute("SELECT mtime FROM files WHERE path = ?",
-                               (p[:-len("meta.json")] + "data.json",)).fetchone()
-            if row is None or int(row[0]) != want:
-                bad += 1
-        conn.close()
-        return bad
-    tc_db = os.path.join(os.path.realpath(os.path.join(dest, pyver)), "cache.db")
+    def mixed_groups(cache_dir):
+        return len(tclib.meta_data_problems(cache_dir))
     results["merge"] = {"inputs_bytes": total, "groups": groups, "typecache_s": tc_s,
                         "typecache_rss_kb": tc_kb, "shell_s": shell_s,
                         "typecache_mb_s": total / 1e6 / tc_s, "shell_mb_s": total / 1e6 / shell_s,
                         "typecache_groups_s": groups / tc_s, "conflicts": report["conflicts"],
-                        "typecache_mixed": mixed_groups(tc_db), "shell_mixed": mixed_groups(shell_dest)}
+                        "typecache_mixed": mixed_groups(dest), "shell_mixed": mixed_groups(shell_cache)}
     m = results["merge"]
     # Prune and verify on a big cache.
     big = os.path.join(work, "w4-big")
@@ -373,6 +410,7 @@ def main():
     parser.add_argument("--json-out")
     parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4)")
     args = parser.parse_args()
+    args.typecache = os.path.abspath(args.typecache)  # runs start in other directories
     work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
     only = set((args.only or "1,2,3,4").split(","))
     q = args.quick
@@ -384,19 +422,26 @@ def main():
                            "quick": q}}
     print("typecache benchmarks%s: %d CPUs, %s, %s; work dir %s" % (
         " (quick)" if q else "", os.cpu_count(), platform.platform(), results["machine"]["mypy"], work))
+    # --quick: every workload and every scheme, on small sizes (what tools/test runs).
+    sizes = {
+        "concurrent": ([4], 2, 3) if q else ([1, 2, 4, 8, 16], 3, 6),  # N, rounds, modules
+        "overhead": (30 * 10**6, 3) if q else (10**9, 9),  # generated cache, repetitions
+        "publish": (([5 * 10**6, 20 * 10**6], [1, 100, 2000], 1) if q else
+                    ([10 * 10**6, 100 * 10**6, 10**9], [1, 100, 10000], 3)),
+        "maintenance": (3 * 10**6, 20 * 10**6) if q else (100 * 10**6, 10**9),
+    }
     start = time.monotonic()
-    if "1" in only:
-        workload_concurrent(args.typecache, work, [2, 8] if q else [1, 2, 4, 8, 16],
-                            2 if q else 3, 3 if q else 6, results)
-    if "2" in only or "3" in only or "4" in only:
-        if "2" in only:
-            workload_overhead(args.typecache, work, 100 * 10**6 if q else 10**9, 3 if q else 9, results)
-    if "3" in only:
-        workload_publish(args.typecache, work, [10 * 10**6, 100 * 10**6] if q else
-                         [10 * 10**6, 100 * 10**6, 10**9], [1, 100, 10000], 1 if q else 3, results)
-    if "4" in only:
-        workload_maintenance(args.typecache, work, 10 * 10**6 if q else 100 * 10**6,
-                             100 * 10**6 if q else 10**9, results)
+    took = {}
+    for number, name, fn in (("1", "concurrent", workload_concurrent),
+                             ("2", "overhead", workload_overhead),
+                             ("3", "publish", workload_publish),
+                             ("4", "maintenance", workload_maintenance)):
+        if number in only:
+            t = time.monotonic()
+            fn(args.typecache, work, *sizes[name], results)
+            took[name] = time.monotonic() - t
+    results["workload_s"] = took
+    print("\nseconds per workload: " + ", ".join("%s %.0f" % kv for kv in took.items()))
     results["total_s"] = time.monotonic() - start
     print("\ntotal %.0f s" % results["total_s"])
     if args.json_out:

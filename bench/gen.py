@@ -6,8 +6,8 @@ import random
 import sqlite3
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from pygen import write_package  # noqa: E402,F401  (the generator the e2e tests use)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pylib"))
+from pygen import write_package  # noqa: E402,F401  (the generator the tests use)
 
 
 def sample_sizes(real_db, limit=2000):

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "fuzz/fuzz_tmp.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/commands/merge.h"
@@ -17,10 +18,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace typecache;
-  static std::string dir = [] {
-    char templ[] = "/tmp/tc-fuzz-db.XXXXXX";
-    return std::string(::mkdtemp(templ));
-  }();
+  static std::string dir = FuzzTempDir("tc-fuzz-db");
   Fs& fs = RealFs();
   MypyAdapter adapter;
   std::string db = dir + "/input.db";

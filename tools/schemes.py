@@ -13,9 +13,12 @@ cache directory and returns (exit code, stdout, stderr):
 
 import os
 import shutil
-import sqlite3
 import subprocess
+import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "pylib"))
+import tclib  # noqa: E402  (the group reader the tests use)
 
 MYPY = shutil.which("mypy") or "/usr/bin/mypy"
 SCHEMES = ("direct", "pants", "private", "typecache")
@@ -59,29 +62,8 @@ def run_scheme(scheme, typecache, shared, mypy_args, cwd, pyver):
 
 
 def cache_groups(cache_dir):
-    """Module groups held by every cache database under cache_dir."""
-    found = set()
-    if not os.path.isdir(cache_dir):
-        return found
-    for entry in os.listdir(cache_dir):
-        d = os.path.join(cache_dir, entry)
-        if entry.startswith(".") or not os.path.isdir(d):
-            continue
-        for name in os.listdir(d):
-            if not (name == "cache.db" or (name.startswith("cache.") and name.endswith(".db"))):
-                continue
-            conn = sqlite3.connect("file:%s?mode=ro" % os.path.join(d, name), uri=True)
-            try:
-                tables = {t for (t,) in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table'")}
-                for table in ("files", "files2"):
-                    if table in tables:
-                        for (path,) in conn.execute("SELECT path FROM %s" % table):
-                            head, _, base = path.rpartition("/")
-                            found.add(head + "/" + base.split(".", 1)[0])
-            finally:
-                conn.close()
-    return found
+    """Module groups held by every cache database under cache_dir (tclib's one definition)."""
+    return tclib.groups(cache_dir)
 
 
 REAL_PACKAGES = [  # (mypy target flag, name); from Debian's pre-commit and its dependencies

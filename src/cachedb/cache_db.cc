@@ -275,12 +275,11 @@ class StmtPerFamily {
 }  // namespace
 
 struct GroupHasher::State {
-  XXH3_state_t* exact = XXH3_createState();
-  XXH3_state_t* content = XXH3_createState();
-  ~State() {
-    XXH3_freeState(exact);
-    XXH3_freeState(content);
-  }
+  XXH3_state_t* row = XXH3_createState();
+  std::string group;
+  uint64_t exact = 0;
+  uint64_t content = 0;
+  ~State() { XXH3_freeState(row); }
 };
 
 GroupHasher::GroupHasher() : state_(new State) {}
@@ -326,10 +325,9 @@ void HashBytes(XXH3_state_t* state, absl::string_view bytes) {
 }  // namespace
 
 void GroupHasher::Start(absl::string_view group) {
-  XXH3_64bits_reset(state_->exact);
-  XXH3_64bits_reset(state_->content);
-  HashBytes(state_->exact, group);
-  HashBytes(state_->content, group);
+  state_->group = std::string(group);
+  state_->exact = 0;
+  state_->content = 0;
 }
 
 GroupHasher::RowTypes GroupHasher::Types(const Stmt& stmt) {
@@ -337,26 +335,31 @@ GroupHasher::RowTypes GroupHasher::Types(const Stmt& stmt) {
 }
 
 void GroupHasher::AddRow(const Stmt& stmt, const RowTypes& types) {
-  HashValue(state_->exact, stmt, 0, types.key);
-  HashValue(state_->exact, stmt, 1, types.mtime);
-  HashValue(state_->exact, stmt, 2, types.data);
-  HashValue(state_->content, stmt, 0, types.key);
-  HashValue(state_->content, stmt, 2, types.data);
+  // Each row is hashed on its own (with its group's name) and the hashes are summed, so a
+  // group's digest does not depend on the order its rows are read in, and a digest of a group
+  // read in several runs of rows is the sum of theirs. The mtime goes last, so that the content
+  // digest is the same hash stopped before it.
+  XXH3_state_t* h = state_->row;
+  XXH3_64bits_reset(h);
+  HashBytes(h, state_->group);
+  HashValue(h, stmt, 0, types.key);
+  HashValue(h, stmt, 2, types.data);
+  state_->content += XXH3_64bits_digest(h);
+  HashValue(h, stmt, 1, types.mtime);
+  state_->exact += XXH3_64bits_digest(h);
 }
 
-GroupDigest GroupHasher::Finish() {
-  return GroupDigest{XXH3_64bits_digest(state_->exact), XXH3_64bits_digest(state_->content)};
-}
+GroupHash GroupHasher::Finish() { return GroupHash{state_->exact, state_->content}; }
 
-bool SameGroup(const CheckerAdapter& adapter, absl::string_view group, const GroupDigest& a,
-               const GroupDigest& b) {
+bool SameGroup(const CheckerAdapter& adapter, absl::string_view group, const GroupHash& a,
+               const GroupHash& b) {
   return adapter.NeedsMetaAndData(group) ? a.exact == b.exact : a.content == b.content;
 }
 
-absl::StatusOr<std::map<std::string, GroupDigest>> DigestGroups(
+absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(
     Db& db, absl::string_view schema, const std::set<std::string>& groups,
     const CheckerAdapter& adapter) {
-  std::map<std::string, GroupDigest> out;
+  std::map<std::string, GroupHash> out;
   if (groups.empty()) return out;
   std::string key = QuoteIdent(adapter.key_column());
   std::vector<std::pair<std::string, std::unique_ptr<StmtPerFamily>>> tables;

@@ -31,8 +31,8 @@ absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view 
                                                       const std::set<std::string>& groups,
                                                       const CheckerAdapter& adapter);
 // Whether two digests of `group` mean the same group for UnchangedGroups.
-bool SameGroup(const CheckerAdapter& adapter, absl::string_view group, const GroupDigest& a,
-               const GroupDigest& b);
+bool SameGroup(const CheckerAdapter& adapter, absl::string_view group, const GroupHash& a,
+               const GroupHash& b);
 
 // Every group present in the database (reads all keys: O(rows)). `table`: only that table.
 absl::StatusOr<std::set<std::string>> ListGroups(
@@ -40,12 +40,12 @@ absl::StatusOr<std::set<std::string>> ListGroups(
     const std::optional<std::string>& table = std::nullopt);
 
 // The digests of those of `groups` with rows in `schema`. O(rows of `groups`).
-absl::StatusOr<std::map<std::string, GroupDigest>> DigestGroups(
+absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(
     Db& db, absl::string_view schema, const std::set<std::string>& groups,
     const CheckerAdapter& adapter);
 
-// Hashes one group's rows, fed in key order: what DigestGroups and ForEachGroup share, so that
-// both give the same digest for the same rows.
+// Hashes one group's rows, in any order: the sum of each row's XXH3-64 (with the group's name),
+// what DigestGroups and ForEachGroup share, so that both give the same digest for the same rows.
 class GroupHasher {
  public:
   GroupHasher();
@@ -62,7 +62,7 @@ class GroupHasher {
   void Start(absl::string_view group);
   // The current row of `stmt` (columns 0, 1, 2 = key, mtime, data) of classes `types`.
   void AddRow(const Stmt& stmt, const RowTypes& types);
-  GroupDigest Finish();
+  GroupHash Finish();
 
  private:
   struct State;
@@ -80,11 +80,10 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
 
 // SQL conditions on the key column. FamilyCondition selects the rows of one family (nullopt:
 // every row); GroupCondition the rows of groups of that family, with the parameters ?1 = lo,
-// ?2 = hi, ?3 = exact of their GroupSelector. AllFamilies: the adapter's families and "" (other).
+// ?2 = hi, ?3 = exact of their GroupSelector. (AllFamilies: cache_file.h.)
 std::string FamilyCondition(const CheckerAdapter& adapter,
                             const std::optional<std::string>& family);
 std::string GroupCondition(const CheckerAdapter& adapter, const std::optional<std::string>& family);
-std::vector<std::string> AllFamilies(const CheckerAdapter& adapter);
 
 // Copies into `out` (main schema) every row of the cache tables of the damaged database attached
 // as `old` that SQLite can still read: rows are probed one by one by rowid, each copy its own

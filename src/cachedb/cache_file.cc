@@ -120,7 +120,7 @@ absl::Status CacheFile::ForEachGroup(const CheckerAdapter& adapter,
   return typecache::ForEachGroup(*db_, adapter, schema, visit);
 }
 
-absl::StatusOr<std::map<std::string, GroupDigest>> CacheFile::DigestGroups(
+absl::StatusOr<std::map<std::string, GroupHash>> CacheFile::DigestGroups(
     const std::set<std::string>& groups, const CheckerAdapter& adapter, absl::string_view schema) {
   return typecache::DigestGroups(*db_, schema, groups, adapter);
 }

@@ -19,10 +19,11 @@
 //   DigestGroups, ReplaceGroups, DeleteGroups: O(k) by index range.  Vacuum, SalvageDatabase:
 //   rewrite the file.
 //
-// Digests: a group's digest is XXH3-64 over its name and its rows in key order (key, mtime and
-// data with their storage classes); `exact` covers every column, `content` leaves the mtimes out.
-// A file's content digest is the sum (mod 2^64) of the exact digests of its groups, so it can be
-// updated group by group: O(changes), never O(file).
+// Digests: a group's digest is the sum (mod 2^64) of the XXH3-64 of each of its rows (the group's
+// name, key, data and mtime, with their storage classes); `exact` covers every column, `content`
+// leaves the mtimes out. A file's content digest is the sum of the exact digests of its groups,
+// i.e. of all its rows, so it can be updated group by group: O(changes), never O(file). Sums
+// make them independent of the order rows are read in.
 #ifndef TYPECACHE_SRC_CACHEDB_CACHE_FILE_H_
 #define TYPECACHE_SRC_CACHEDB_CACHE_FILE_H_
 
@@ -45,10 +46,10 @@ namespace typecache {
 class Db;
 class SqlTransaction;
 
-struct GroupDigest {
+struct GroupHash {
   uint64_t exact = 0;    // Keys, mtimes and data, with storage classes.
   uint64_t content = 0;  // Keys and data only.
-  bool operator==(const GroupDigest& o) const { return exact == o.exact && content == o.content; }
+  bool operator==(const GroupHash& o) const { return exact == o.exact && content == o.content; }
 };
 
 // One group as ForEachGroup sees it.
@@ -71,7 +72,7 @@ struct GroupInfo {
   std::string unknown;                      // A row in a format this typecache does not know.
   std::vector<std::string> required_kinds;  // Row kinds the meta row says the checker needs.
   std::map<std::string, int64_t> bytes_by_kind;
-  GroupDigest digest;
+  GroupHash digest;
 
   // Why the group cannot be used by the checker, or empty when it is healthy or of a format
   // this typecache does not know (`unknown`: left alone).
@@ -147,12 +148,14 @@ class CacheFile {
   absl::StatusOr<std::vector<GroupStamp>> ListGroupStamps(const CheckerAdapter& adapter,
                                                           absl::string_view schema = "main");
   // Visits every group of every cache table of `schema` in key order, one group in memory at a
-  // time; a visitor's error stops the scan and is returned.
+  // time; a visitor's error stops the scan and is returned. A group whose rows are not
+  // consecutive in key order (possible only for keys without a family suffix, which mypy never
+  // writes: "a", "a-b", "a.x") is visited once per run of its rows.
   absl::Status ForEachGroup(const CheckerAdapter& adapter,
                             const std::function<absl::Status(const GroupInfo&)>& visit,
                             absl::string_view schema = "main");
   // The digests of those of `groups` that have rows in `schema` (absent groups are left out).
-  absl::StatusOr<std::map<std::string, GroupDigest>> DigestGroups(
+  absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(
       const std::set<std::string>& groups, const CheckerAdapter& adapter,
       absl::string_view schema = "main");
   // The file's content digest: the sum of the exact digests of every group of `schema`.
@@ -184,6 +187,9 @@ class CacheFile {
   std::unique_ptr<Db> db_;
   std::string path_;
 };
+
+// The adapter's row families and "" (the other rows): every family a group can be of.
+std::vector<std::string> AllFamilies(const CheckerAdapter& adapter);
 
 struct CopyResult {
   std::string method;  // "reflink", "copy_file_range", "read/write" or "backup"

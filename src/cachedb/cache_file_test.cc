@@ -28,8 +28,8 @@ class CacheFileTest : public ::testing::Test {
     EXPECT_TRUE(f.ok()) << f.status();
     return std::move(*f);
   }
-  std::map<std::string, GroupDigest> Walk(const std::string& path) {
-    std::map<std::string, GroupDigest> out;
+  std::map<std::string, GroupHash> Walk(const std::string& path) {
+    std::map<std::string, GroupHash> out;
     absl::StatusOr<CacheFile> f = CacheFile::OpenReadOnly(path);
     EXPECT_TRUE(f.ok()) << f.status();
     TC_EXPECT_OK(f->ForEachGroup(adapter_, [&](const GroupInfo& g) {
@@ -38,12 +38,12 @@ class CacheFileTest : public ::testing::Test {
     }));
     return out;
   }
-  std::map<std::string, GroupDigest> Digests(const std::string& path, const Groups& groups) {
+  std::map<std::string, GroupHash> Digests(const std::string& path, const Groups& groups) {
     absl::StatusOr<CacheFile> f = CacheFile::OpenReadOnly(path);
     EXPECT_TRUE(f.ok()) << f.status();
-    absl::StatusOr<std::map<std::string, GroupDigest>> d = f->DigestGroups(groups, adapter_);
+    absl::StatusOr<std::map<std::string, GroupHash>> d = f->DigestGroups(groups, adapter_);
     EXPECT_TRUE(d.ok()) << d.status();
-    return d.ok() ? *d : std::map<std::string, GroupDigest>{};
+    return d.ok() ? *d : std::map<std::string, GroupHash>{};
   }
   size_t Rows(const std::string& path) {
     absl::StatusOr<std::map<std::string, std::string>> rows = ReadRows(path, Schema::kFiles);
@@ -120,7 +120,7 @@ TEST_F(CacheFileTest, EveryWayOfDigestingAGroupAgrees) {
   std::vector<Row> rows = Modules(0, 4, "t", 5);
   rows.push_back({"@plugins_snapshot.json", 3, "{}"});
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, rows));
-  std::map<std::string, GroupDigest> walked = Walk(db_);
+  std::map<std::string, GroupHash> walked = Walk(db_);
   ASSERT_EQ(walked.size(), 5u);
   Groups all;
   for (const auto& [g, d] : walked) all.insert(g);
@@ -147,7 +147,7 @@ TEST_F(CacheFileTest, EveryWayOfDigestingAGroupAgrees) {
 TEST_F(CacheFileTest, DigestsSeeEveryDifference) {
   std::vector<Row> base = ModuleRows("pkg/x", "t", 5);
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, base));
-  GroupDigest before = Walk(db_).at("files2:pkg/x.json");
+  GroupHash before = Walk(db_).at("files2:pkg/x.json");
   auto changed = [&](const std::string& sql) {
     std::string path = tmp_.Sub(absl::StrCat("v", std::hash<std::string>()(sql), ".db"));
     TC_EXPECT_OK(WriteRows(path, Schema::kFiles2, base));
@@ -156,7 +156,7 @@ TEST_F(CacheFileTest, DigestsSeeEveryDifference) {
     return Walk(path).at("files2:pkg/x.json");
   };
   // The mtime: exact digest only.
-  GroupDigest mtime = changed("UPDATE files2 SET mtime = mtime + 1 WHERE path LIKE '%data%'");
+  GroupHash mtime = changed("UPDATE files2 SET mtime = mtime + 1 WHERE path LIKE '%data%'");
   EXPECT_NE(mtime.exact, before.exact);
   EXPECT_EQ(mtime.content, before.content);
   // The data, one byte; the storage class of the same bytes; a row more.
@@ -165,7 +165,7 @@ TEST_F(CacheFileTest, DigestsSeeEveryDifference) {
         "path LIKE '%meta%'",
         "UPDATE files2 SET data = CAST(data AS TEXT) WHERE path LIKE '%data%'",
         "INSERT INTO files2 VALUES('pkg/x.deps.json', 5, x'00')"}) {
-    GroupDigest d = changed(sql);
+    GroupHash d = changed(sql);
     EXPECT_NE(d.exact, before.exact) << sql;
     EXPECT_NE(d.content, before.content) << sql;
   }

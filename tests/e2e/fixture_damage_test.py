@@ -12,12 +12,13 @@ import os
 import shutil
 import sqlite3
 
-import e2e_lib as e
+import sys
 
-FIXTURES = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache", "tests", "fixtures",
-                        "mypy-caches")
-if not os.path.isdir(FIXTURES):
-    FIXTURES = os.path.join(e.HERE, "..", "fixtures", "mypy-caches")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
+from pygen import write_package  # noqa: E402
+
+FIXTURES = os.path.join(e.ROOT, "tests", "fixtures", "mypy-caches")
 
 # version -> (table, suffix family, side row kind or None)
 VERSIONS = {

@@ -4,7 +4,11 @@ repaired module: the damage matrix end to end (the fixture tests show the rows f
 import os
 import sqlite3
 
-import e2e_lib as e
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
+from pygen import write_package  # noqa: E402
 
 MODULES = 6
 DAMAGED = "pkg0.mod3"
@@ -52,7 +56,7 @@ class RepairRecheckTest(e.E2ETestCase):
 
     def setUp(self):
         super().setUp()
-        e.write_package(self.work, 0, modules=MODULES, with_error=False, chained=False)
+        write_package(self.work, 0, modules=MODULES, with_error=False, chained=False)
 
     def test_data_row_deleted(self):
         self.check("DELETE FROM files WHERE path = ?", "pkg0/mod3.data.json",

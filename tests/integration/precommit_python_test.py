@@ -16,8 +16,8 @@ import sys
 
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import e2e_lib as e  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 PACKAGING = ["pyproject.toml", "VERSION", "README.md", "tools/wheel",
@@ -90,7 +90,7 @@ class PreCommitPythonTest(e.E2ETestCase):
         shared = self.env["TYPECACHE_DIR"]
         filled = e.rows(shared)
         for p in pkgs:
-            self.assertGreaterEqual(len([g for g in e.groups(shared) if g.startswith(p + "/")]),
+            self.assertGreaterEqual(len([g for g in e.groups(shared) if g[3].startswith(p + "/")]),
                                     5, sorted(e.groups(shared))[:20])
         second = subprocess.run(["pre-commit", "run", "--all-files"], cwd=project, env=self.env,
                                 capture_output=True, text=True, timeout=900)

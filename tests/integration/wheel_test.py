@@ -15,8 +15,8 @@ import subprocess
 import sys
 import zipfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import e2e_lib as e  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as e  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 WHEEL_TOOL = os.path.join(ROOT, "tools", "wheel")
@@ -112,7 +112,7 @@ class WheelTest(e.E2ETestCase):
         self.assertIn(cold.returncode, (0, 1), cold.stderr[-3000:])
         shared = env["TYPECACHE_DIR"]
         filled = e.rows(shared)
-        modules = [m for m in e.groups(shared) if m.startswith(pkg)]
+        modules = [g[3] for g in e.groups(shared) if g[3].startswith(pkg)]
         self.assertGreaterEqual(len(modules), 6, sorted(e.groups(shared))[:20])
 
         warm = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True,

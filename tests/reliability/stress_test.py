@@ -1,8 +1,20 @@
-"""Contention: 16 concurrent writers for many rounds against one cache (real SQLite rows in
-mypy's layout), checking the union rule after every round; lock waits bounded by the timeout,
-and a timed-out run's warning naming the holder (pid, host, since when).
+"""Contention: 16 concurrent writers for several rounds against one cache (real SQLite rows in
+mypy's layout), each writing its own group and one of 4 contended ("hot") groups.
 
-  python3 stress_test.py --typecache BIN [--rounds N]
+Every round makes the contention happen rather than hoping for it: the 16 runs take their
+snapshots, then wait at a gate inside the checker until all 16 are in flight, and are released
+together. So every publish but the first of a round lands on a generation newer than its
+snapshot. Asserted after every round:
+  - contention: the publish order (read from the generation logs) and each run's `-v` report
+    agree that 15 of 16 publishes merged other runs' groups, the conflicts are exactly the hot
+    groups an earlier publisher of the round had written, and runs waited for the lock;
+  - the union rule: the cache holds exactly the write sets applied one after another in publish
+    order (every own group, every hot group from its last publisher), no torn group;
+  - lock waits stay below the timeout.
+Then, with a 1 ms lock timeout and the same gate, some runs must time out: each still exits with
+the checker's status, names the lock's holder (pid, host, since when) and publishes nothing.
+
+  python3 stress_test.py [--typecache BIN] [--rounds N]
 Prints "N passed, M failed".
 """
 
@@ -11,113 +23,199 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FAKE = os.path.join(HERE, "..", "e2e", "fake_checker.py")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import tclib as tc  # noqa: E402
+
 WRITERS = 16
+HOT = 4
+VERSION = "3.11"  # the fake checker's version directory
+REPORT = re.compile(r"published \d+ dirs: \d+ groups written, (\d+) merged from others, "
+                    r"(\d+) conflicts, (\d+) full merges; lock wait ([\d.]+) ms, held ([\d.]+) ms")
+HOLDER = re.compile(r"held by pid \d+ on host \S+ since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
-def rows_for(tag, modules):
-    rows = []
-    for m in modules:
-        rows += [[m + ".meta.json", 10.0, json.dumps({"data_mtime": 10, "tag": tag})],
-                 [m + ".data.json", 10.0, json.dumps({"tag": tag})]]
-    return rows
+class Stress:
+    def __init__(self, work):
+        self.work = work
+        self.cache = os.path.join(work, "cache")
+        self.passed = 0
+        self.failed = 0
+        self.expected = {}  # group -> tag: the union rule, applied publish by publish
+        self.seen_gen = 0
 
+    def check(self, name, problems):
+        if problems:
+            self.failed += 1
+            print("FAIL %s: %s" % (name, problems[:6]))
+        else:
+            self.passed += 1
 
-def start(tc, cache, tag, modules, timeout="60s"):
-    spec = {"actions": [{"op": "write", "db": "cache.db", "table": "files",
-                         "rows": rows_for(tag, modules)}]}
-    return subprocess.Popen([tc, "run", "--lock-timeout", timeout, "--cache-dir", cache, "--", FAKE],
-                            env=dict(os.environ, FAKE_ACTIONS=json.dumps(spec)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def gated_round(self, name, writers, timeout="60s"):
+        """Starts the writers {tag: modules}, waits until all 16 are inside the checker (their
+        snapshots taken), releases them together; returns {tag: (exit code, stderr)}."""
+        gate = os.path.join(self.work, name + ".gate")
+        procs = {}
+        for tag, modules in writers.items():
+            started = os.path.join(self.work, "%s.%s.started" % (name, tag))
+            before = [{"op": "touch", "path": started},
+                      {"op": "wait", "path": gate, "seconds": 120}]
+            procs[tag] = (started, tc.start(
+                [tc.TYPECACHE, "run", "-v", "--lock-timeout", timeout, "--cache-dir", self.cache,
+                 "--", tc.FAKE_CHECKER], self.work,
+                env=tc.fake_env(tc.tagged_spec(tag, modules, before=before)),
+                stdout=subprocess.DEVNULL))
+        all_started = all(tc.wait_for(started, 120) for started, _ in procs.values())
+        open(gate, "w").close()
+        out = {tag: (p.communicate()[1], p.returncode) for tag, (_, p) in procs.items()}
+        if not all_started:
+            self.check(name, ["not every writer reached the gate"])
+        return {tag: (code, err) for tag, (err, code) in out.items()}
 
+    def new_generations(self):
+        """[(gen, {groups})] published since the last call, in publish order."""
+        logs = os.path.join(self.cache, ".typecache", "logs", VERSION)
+        out = []
+        for name in sorted(os.listdir(logs)):
+            gen, groups = 0, set()
+            with open(os.path.join(logs, name)) as f:
+                for line in f:
+                    words = line.split()
+                    if words[:1] == ["gen"]:
+                        gen = int(words[1])
+                    elif words[:1] == ["group"]:
+                        groups.add(tc.module_of_group(words[2]))
+            if gen > self.seen_gen:
+                out.append((gen, groups))
+        out.sort()
+        if out:
+            self.seen_gen = out[-1][0]
+        return out
 
-def groups(cache):
-    conn = sqlite3.connect("file:%s?mode=ro" % os.path.join(cache, "3.11", "cache.db"), uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        tags = {}
-        for path, data in conn.execute("SELECT path, data FROM files"):
-            tags.setdefault(path.rsplit(".", 2)[0], set()).add(json.loads(data)["tag"])
-        return tags
-    finally:
-        conn.close()
+    def counters(self):
+        r = subprocess.run([tc.TYPECACHE, "stats", "--json", self.cache], capture_output=True,
+                           text=True)
+        return json.loads(r.stdout)["counters"]
+
+    def contended_round(self, r):
+        writers = {"r%d-w%d" % (r, w): ["own/r%d/w%d" % (r, w), "hot/m%d" % (w % HOT)]
+                   for w in range(WRITERS)}
+        owner = {mods[0]: tag for tag, mods in writers.items()}
+        stats_before = self.counters()
+        results = self.gated_round("round%d" % r, writers)
+        problems = ["%s: exit %d %s" % (tag, code, err.strip()[-300:])
+                    for tag, (code, err) in results.items() if code != 0 or "warning" in err]
+        reports = {tag: REPORT.search(err) for tag, (code, err) in results.items()}
+        problems += ["%s: no publish report in -v output" % t for t, m in reports.items() if not m]
+        # Publish order, from the generation logs; each generation is one writer's write set.
+        order = []
+        for gen, groups in self.new_generations():
+            tags = {owner[g] for g in groups if g in owner}
+            if len(tags) != 1 or groups != set(writers[next(iter(tags))]):
+                problems.append("generation %d holds %s, not one writer's write set" % (gen, groups))
+                continue
+            order.append(next(iter(tags)))
+        if sorted(order) != sorted(writers):
+            problems.append("publish order %s does not hold every writer once" % order)
+        # Contention: what each publish had to merge, against the order.
+        merged_model = conflicts_model = merging = 0
+        earlier = set()
+        for tag in order:
+            mine = set(writers[tag])
+            merged_model += len(earlier - mine)
+            conflicts_model += len(earlier & mine)
+            m = reports.get(tag)
+            if m and (int(m.group(1)) > 0) != bool(earlier):
+                problems.append("%s merged %s groups from others, expected %s" % (
+                    tag, m.group(1), len(earlier - mine)))
+            merging += bool(earlier)
+            earlier |= mine
+        stats = {k: v - stats_before.get(k, 0) for k, v in self.counters().items()
+                 if isinstance(v, int)}
+        if merging != WRITERS - 1 or stats.get("publish_merged") != WRITERS - 1:
+            problems.append("no contention: %s publishes merged others' work (counter %s), "
+                            "expected %d" % (merging, stats.get("publish_merged"), WRITERS - 1))
+        if stats.get("conflicts") != conflicts_model or conflicts_model != WRITERS - HOT:
+            problems.append("conflicts: counter %s, from the publish order %d, expected %d" % (
+                stats.get("conflicts"), conflicts_model, WRITERS - HOT))
+        if stats.get("groups_merged") != merged_model:
+            problems.append("groups merged: counter %s, from the publish order %d" % (
+                stats.get("groups_merged"), merged_model))
+        waits = [float(m.group(4)) for m in reports.values() if m]
+        if not waits or max(waits) < 1.0:
+            problems.append("no run waited for the lock (longest wait %s ms)" % max(waits or [0]))
+        # The union rule: write sets applied one after another in publish order.
+        for tag in order:
+            self.expected.update({g: tag for g in writers[tag]})
+        try:
+            got = tc.group_tags(self.cache)
+            if got != self.expected:
+                diff = sorted(set(got.items()) ^ set(self.expected.items()))
+                problems.append("not the union in publish order: %s" % diff[:6])
+        except AssertionError as e:
+            problems.append(str(e))
+        if set(tc.integrity(self.cache)) != {"ok"}:
+            problems.append("integrity: %s" % tc.integrity(self.cache))
+        print("round %d: publish order %s; %d publishes merged, %d groups merged, %d conflicts, "
+              "longest lock wait %.1f ms" % (r, " ".join(t.split("-")[1] for t in order), merging,
+                                             merged_model, conflicts_model, max(waits or [0])))
+        self.check("round %d" % r, problems)
+
+    def timeout_round(self):
+        """With a 1 ms lock timeout, runs released together must time out; each keeps the
+        checker's status, names the holder and publishes nothing."""
+        writers = {"t%d" % w: ["timeout/w%d" % w] for w in range(WRITERS)}
+        results = self.gated_round("timeouts", writers, timeout="1ms")
+        problems = ["%s: exit %d under lock timeout: %s" % (t, code, err[-300:])
+                    for t, (code, err) in results.items() if code != 0]
+        timed_out = {t: [l for l in err.splitlines() if "timed out" in l]
+                     for t, (_, err) in results.items()}
+        timed_out = {t: lines for t, lines in timed_out.items() if lines}
+        if not timed_out:
+            problems.append("no run timed out at 1 ms with %d runs released together" % WRITERS)
+        problems += ["%s: the message does not name the holder: %s" % (t, lines[0])
+                     for t, lines in timed_out.items() if not HOLDER.search(lines[0])]
+        for tag in writers:
+            if tag not in timed_out:
+                self.expected[writers[tag][0]] = tag
+        self.new_generations()
+        if tc.group_tags(self.cache) != self.expected:
+            problems.append("after the timeouts the cache is not the union of the runs that "
+                            "published")
+        if timed_out:
+            print("lock timeouts: %d of %d runs, e.g. %s" % (
+                len(timed_out), WRITERS, next(iter(timed_out.values()))[0]))
+        self.check("lock timeout", problems)
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--typecache", required=True)
+    parser.add_argument("--typecache", help="the shipped binary (see tclib)")
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    tc = os.path.abspath(args.typecache)
     work = tempfile.mkdtemp(prefix="stress.", dir=os.environ.get("TEST_TMPDIR"))
-    cache = os.path.join(work, "cache")
-    passed = failed = 0
-    expected = {}
+    s = Stress(work)
+    seed = tc.run([tc.TYPECACHE, "run", "--cache-dir", s.cache, "--", tc.FAKE_CHECKER], work,
+                  env=tc.fake_env(tc.tagged_spec("seed", ["seed/m"])))
+    s.check("seed", [] if seed.returncode == 0 else [seed.stderr])
+    s.expected["seed/m"] = "seed"
+    s.new_generations()
     for r in range(args.rounds):
-        procs = []
-        for w in range(WRITERS):
-            tag = "r%d-w%d" % (r, w)
-            mods = ["own/r%d/w%d" % (r, w), "hot/m%d" % (w % 4)]
-            procs.append((tag, mods, start(tc, cache, tag, mods)))
-        hot_writers = {}
-        for tag, mods, p in procs:
-            _, err = p.communicate()
-            if p.returncode != 0 or "warning" in err:
-                failed += 1
-                print("FAIL round %d %s: exit %d %s" % (r, tag, p.returncode, err))
-                continue
-            expected[mods[0]] = tag
-            hot_writers.setdefault(mods[1], set()).add(tag)
-        now = groups(cache)
-        problems = [g for g, t in now.items() if len(t) != 1]
-        problems += ["lost %s" % g for g, tag in expected.items() if now.get(g) != {tag}]
-        problems += ["hot %s from %s, not a writer of this round" % (g, now.get(g))
-                     for g, writers in hot_writers.items() if not now.get(g, set()) <= writers]
-        if problems:
-            failed += 1
-            print("FAIL round %d: %s" % (r, problems[:5]))
-        else:
-            passed += 1
-    stats = json.loads(subprocess.run([tc, "stats", "--json", cache], capture_output=True,
-                                      text=True).stdout)["counters"]
+        s.contended_round(r)
+    stats = s.counters()
     print("rounds %d x %d writers: groups %d, conflicts resolved %d, publishes merging %d, "
           "longest lock wait %d ms, longest hold %d ms" % (
-              args.rounds, WRITERS, len(expected), stats["conflicts"], stats["publish_merged"],
+              args.rounds, WRITERS, len(s.expected), stats["conflicts"], stats["publish_merged"],
               stats["lock_wait_max_ms"], stats["lock_held_max_ms"]))
-    if stats["lock_wait_max_ms"] > 60000:
-        failed += 1
-        print("FAIL: a lock wait exceeded the 60 s timeout")
-    else:
-        passed += 1
-    # With a 1 ms timeout some of 16 writers must give up; each says who held the lock, and the
-    # run still succeeds with the checker's status.
-    procs = [start(tc, cache, "t%d" % w, ["timeout/w%d" % w], timeout="1ms") for w in range(WRITERS)]
-    messages = []
-    for p in procs:
-        _, err = p.communicate()
-        if p.returncode != 0:
-            failed += 1
-            print("FAIL: exit %d under lock timeout: %s" % (p.returncode, err))
-        messages += [l for l in err.splitlines() if "timed out" in l]
-    pattern = re.compile(r"held by pid \d+ on host \S+ since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-    if messages and all(pattern.search(m) for m in messages):
-        passed += 1
-        print("lock timeouts: %d of %d runs, e.g. %s" % (len(messages), WRITERS, messages[0]))
-    elif not messages:
-        print("note: no run timed out at 1 ms this time (the machine was fast); not a failure")
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: timeout messages do not name the holder: %s" % messages[:3])
-    print("%d passed, %d failed" % (passed, failed))
+    s.check("lock waits below the 60 s timeout",
+            [] if 0 < stats["lock_wait_max_ms"] < 60000 else [stats["lock_wait_max_ms"]])
+    s.timeout_round()
+    print("%d passed, %d failed" % (s.passed, s.failed))
     shutil.rmtree(work, ignore_errors=True)
-    return 1 if failed else 0
+    return 1 if s.failed else 0
 
 
 if __name__ == "__main__":

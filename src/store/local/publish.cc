@@ -40,7 +40,7 @@ absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter
   if (written.empty()) return prepared;
   ASSIGN_OR_RETURN(CacheFile mine, CacheFile::OpenReadOnly(db));
   ASSIGN_OR_RETURN(auto mine_digests, mine.DigestGroups(written, adapter));
-  std::map<std::string, GroupDigest> base_digests;
+  std::map<std::string, GroupHash> base_digests;
   if (!base_db.empty()) {
     RETURN_IF_ERROR(mine.Attach(base_db, "base"));
     ASSIGN_OR_RETURN(base_digests, mine.DigestGroups(written, adapter, "base"));

@@ -10,12 +10,14 @@ rows with mypy's exact schemas:
                {"op": "print", "text": "...", "stream": "stdout" | "stderr"},
                {"op": "sleep", "seconds": 1.5},
                {"op": "touch", "path": "FILE"},
+               {"op": "wait", "path": "FILE", "seconds": 60},
                {"op": "bulk", "prefix": "gen", "count": 10000, "mtime": 5.0},
                {"op": "copy", "src": "FIXTURE.db", "table": "files2", "db": "cache.db"}],
    "on_sigterm": "FILE", "exit": 0}
 
 Values starting with "hex:" are BLOBs (files2); "repeat:x:N" is N times "x"; others are TEXT. "bulk" writes `count` module
-groups (JSON meta + data rows) into cache.db's `files` table in one transaction. "copy" writes
+groups (JSON meta + data rows) into cache.db's `files` table in one transaction. "wait" blocks
+until FILE exists (a gate the test opens), failing with exit 3 after `seconds`. "copy" writes
 every row of `table` in the database `src` (a real mypy cache, e.g. a fixture) the way that
 mypy wrote them, bytes and mtimes unchanged.
 """
@@ -103,6 +105,13 @@ def main():
             time.sleep(action["seconds"])
         elif op == "touch":
             open(action["path"], "w").close()
+        elif op == "wait":
+            deadline = time.monotonic() + action.get("seconds", 60)
+            while not os.path.exists(action["path"]):
+                if time.monotonic() > deadline:
+                    sys.stderr.write("fake_checker: gate %s never opened\n" % action["path"])
+                    sys.exit(3)
+                time.sleep(0.01)
         elif op == "bulk":
             c = conn_for(action.get("db", "cache.db"))
             c.execute(SCHEMA["files"])

@@ -1,0 +1,255 @@
+"""The `remote` workload: sharing a cache across machines through one nginx WebDAV server.
+
+  tarball   the scheme in mypy's docs: after each commit, tar + zstd the cache directory and PUT
+            it under the commit's name; a machine GETs the tarball of the commit it wants and
+            unpacks it over its cache.
+  typecache `typecache remote push` / `pull` (driven through //tests/remote_sync:remote_tool until
+            the CLI has the subcommands): groups, content-addressed, with a publish log.
+
+Scenarios, with Debian's real mypy 1.0.1 on generated packages (tests/pylib/pygen.py):
+  cold        a machine with no cache gets the whole cache
+  behind      a machine one commit behind (one module edited) catches up
+  publish x8  8 machines that checked 8 different packages publish at once; a 9th gets what the
+              store holds: groups lost against the union of their work (tarball: all publish
+              under the same "latest" name, the last one wins)
+
+Bytes are what crossed the network (HTTP bodies); seconds are wall time of the transfer step
+including packing/unpacking (tarball) or reading/verifying/publishing (typecache), not mypy.
+
+  bazel build -c opt //src:typecache //tests/remote_sync:remote_tool
+  python3 bench/remote_bench.py [--packages 8] [--modules 12] [--repeat 3] [--json-out F]
+"""
+
+import argparse
+import concurrent.futures
+import http.client
+import io
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+from pygen import write_package  # noqa: E402
+
+TYPECACHE = os.path.join(ROOT, "bazel-bin", "src", "typecache")
+TOOL = os.path.join(ROOT, "bazel-bin", "tests", "remote_sync", "remote_tool")
+SERVERS = os.path.join(ROOT, "tests", "remote", "servers.py")
+MYPY = shutil.which("mypy") or "/usr/bin/mypy"
+PYVER = subprocess.run(["/usr/bin/python3", "-c",
+                        "import sys; print('%d.%d' % sys.version_info[:2])"],
+                       capture_output=True, text=True, check=True).stdout.strip()
+
+
+class Nginx:
+    def __init__(self):
+        self.proc = subprocess.Popen(["/usr/bin/python3", SERVERS, "nginx"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.info = json.loads(self.proc.stdout.readline())
+        self.port = self.info["nginx"]["port"]
+
+    def url(self, path):
+        return "http://127.0.0.1:%d/dav/%s/" % (self.port, path)
+
+    def put(self, path, body):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("PUT", "/dav/" + path, body=body)
+        r = c.getresponse()
+        r.read()
+        c.close()
+        assert r.status in (200, 201, 204), r.status
+
+    def get(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("GET", "/dav/" + path)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        assert r.status == 200, r.status
+        return body
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=20)
+
+
+def run_mypy(checkout, cache, packages):
+    args = [TYPECACHE, "run", "--cache-dir", cache, "--", MYPY, "--sqlite-cache"]
+    args += [os.path.join(checkout, p) for p in packages]
+    r = subprocess.run(args, cwd=checkout, capture_output=True, text=True)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+
+
+def tool(cmd, url, cache):
+    r = subprocess.run([TOOL, cmd, url, "--cache-dir", cache, "--python", PYVER],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def groups(cache):
+    """Module groups in the cache: (table, module, format)."""
+    db = os.path.join(cache, PYVER, "cache.db")
+    if not os.path.exists(db):
+        return set()
+    con = sqlite3.connect(db)
+    try:
+        out = set()
+        for (key,) in con.execute("SELECT path FROM files"):
+            base = key.rsplit("/", 1)[-1]
+            stem = key[:len(key) - len(base)] + base.split(".", 1)[0]
+            out.add(stem)
+        return out
+    finally:
+        con.close()
+
+
+def zstd(data):
+    return subprocess.run(["zstd", "-q", "-3", "-c"], input=data, capture_output=True,
+                          check=True).stdout
+
+
+def unzstd(data):
+    return subprocess.run(["zstd", "-q", "-d", "-c"], input=data, capture_output=True,
+                          check=True).stdout
+
+
+def tar_put(server, cache, name):
+    """Packs the cache's live databases (what mypy reads) and PUTs it. Returns bytes sent."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        t.add(os.path.realpath(os.path.join(cache, PYVER)), arcname=PYVER)
+    body = zstd(buf.getvalue())
+    server.put("tar/%s.tar.zst" % name, body)
+    return len(body)
+
+
+def tar_get(server, cache, name):
+    """GETs a tarball and unpacks it as the cache. Returns bytes received."""
+    body = server.get("tar/%s.tar.zst" % name)
+    if os.path.exists(cache):
+        shutil.rmtree(cache)
+    os.makedirs(cache)
+    with tarfile.open(fileobj=io.BytesIO(unzstd(body)), mode="r") as t:
+        t.extractall(cache)
+    return len(body)
+
+
+def timed(fn):
+    start = time.monotonic()
+    value = fn()
+    return value, time.monotonic() - start
+
+
+def scenario_single(server, tmp, packages, modules, round_id):
+    """Cold and one-commit-behind, both schemes. Returns {scenario: {scheme: (bytes, s)}}."""
+    work = os.path.join(tmp, "r%d" % round_id)
+    checkout = os.path.join(work, "ci", "proj")
+    names = [write_package(checkout, i, modules=modules, with_error=False) for i in range(packages)]
+    cache_ci = os.path.join(work, "cache-ci")
+    run_mypy(checkout, cache_ci, names)
+    url = server.url("tc%d" % round_id)
+    out = {"cold": {}, "behind": {}}
+    tar_put(server, cache_ci, "r%d-c1" % round_id)
+    tool("push", url, cache_ci)
+    # Cold machine.
+    nbytes, secs = timed(lambda: tar_get(server, os.path.join(work, "cold-tar"), "r%d-c1" % round_id))
+    out["cold"]["tarball"] = (nbytes, secs)
+    report, secs = timed(lambda: tool("pull", url, os.path.join(work, "cold-tc")))
+    out["cold"]["typecache"] = (report["counters"]["bytes_down"], secs)
+    assert groups(os.path.join(work, "cold-tc")) == groups(cache_ci)
+    # Commit 2 edits one module; CI checks and publishes it.
+    write_package(checkout, 0, modules=modules, with_error=False, edit_round=1)
+    run_mypy(checkout, cache_ci, names)
+    tar_put(server, cache_ci, "r%d-c2" % round_id)
+    tool("push", url, cache_ci)
+    nbytes, secs = timed(lambda: tar_get(server, os.path.join(work, "cold-tar"), "r%d-c2" % round_id))
+    out["behind"]["tarball"] = (nbytes, secs)
+    report, secs = timed(lambda: tool("pull", url, os.path.join(work, "cold-tc")))
+    out["behind"]["typecache"] = (report["counters"]["bytes_down"], secs)
+    out["behind"]["typecache_groups"] = report["counters"]["hits"]
+    out["cache_groups"] = len(groups(cache_ci))
+    return out
+
+
+def scenario_publish(server, tmp, machines, modules):
+    """8 machines with disjoint packages publish at once. Returns {scheme: groups lost}."""
+    work = os.path.join(tmp, "pub")
+    caches = []
+    union = set()
+    for m in range(machines):
+        checkout = os.path.join(work, "m%d" % m, "proj")
+        name = write_package(checkout, 100 + m, modules=modules, with_error=False)
+        cache = os.path.join(work, "cache-m%d" % m)
+        run_mypy(checkout, cache, [name])
+        caches.append(cache)
+        union |= groups(cache)
+    url = server.url("pub")
+    with concurrent.futures.ThreadPoolExecutor(machines) as pool:
+        list(pool.map(lambda c: tar_put(server, c, "latest"), caches))
+        list(pool.map(lambda c: tool("push", url, c), caches))
+    tar_get(server, os.path.join(work, "ninth-tar"), "latest")
+    tool("pull", url, os.path.join(work, "ninth-tc"))
+    return {
+        "union": len(union),
+        "tarball": len(union - groups(os.path.join(work, "ninth-tar"))),
+        "typecache": len(union - groups(os.path.join(work, "ninth-tc"))),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--packages", type=int, default=8)
+    ap.add_argument("--modules", type=int, default=12)
+    ap.add_argument("--machines", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json-out")
+    args = ap.parse_args()
+    for path in (TYPECACHE, TOOL):
+        if not os.path.exists(path):
+            sys.exit("build first: bazel build -c opt //src:typecache //tests/remote_sync:remote_tool")
+    tmp = tempfile.mkdtemp(prefix="tc-remote-bench-")
+    server = Nginx()
+    try:
+        runs = [scenario_single(server, tmp, args.packages, args.modules, r)
+                for r in range(args.repeat)]
+        pub = scenario_publish(server, tmp, args.machines, args.modules)
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def med(scn, scheme, i):
+        return statistics.median(r[scn][scheme][i] for r in runs)
+
+    print("remote workload: %s, %d cores, %s; nginx %s WebDAV on 127.0.0.1; mypy 1.0.1; "
+          "%d packages x %d modules (%d module groups with the stdlib); median of %d" % (
+              platform.node(), os.cpu_count(), platform.platform(), "1.22", args.packages,
+              args.modules, runs[0]["cache_groups"], args.repeat))
+    print()
+    print("| scenario | tarball bytes | tarball s | typecache bytes | typecache s |")
+    print("|---|---:|---:|---:|---:|")
+    for scn, label in (("cold", "cold machine"), ("behind", "one commit behind")):
+        print("| %s | %d | %.3f | %d | %.3f |" % (
+            label, med(scn, "tarball", 0), med(scn, "tarball", 1), med(scn, "typecache", 0),
+            med(scn, "typecache", 1)))
+    print("| %d machines publish at once: groups lost of %d | %d | | %d | |" % (
+        args.machines, pub["union"], pub["tarball"], pub["typecache"]))
+    print()
+    print("one commit behind, typecache fetched %s group(s)" %
+          [r["behind"]["typecache_groups"] for r in runs])
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"runs": runs, "publish": pub, "args": vars(args)}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,914 @@
+#include "src/commands/remote.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "src/base/status_macros.h"
+#include "src/cachedb/cache_file.h"
+#include "src/cachedb/group_rows.h"
+#include "src/commands/maintenance.h"
+#include "src/os/lock.h"
+#include "src/store/local/layout.h"
+#include "src/store/remote/codec.h"
+
+namespace typecache {
+namespace {
+
+// Meta rows sampled per table and family to tell which namespace a database's rows belong to.
+constexpr int kMetaSample = 32;
+
+RemoteValue ToRemote(const SqlValue& v) {
+  RemoteValue r;
+  r.type = static_cast<RemoteValue::Type>(static_cast<int>(v.type));
+  r.integer = v.integer;
+  r.real = v.real;
+  r.bytes = v.bytes;
+  return r;
+}
+
+SqlValue ToSql(const RemoteValue& v) {
+  SqlValue r;
+  r.type = static_cast<SqlValue::Type>(static_cast<int>(v.type));
+  r.integer = v.integer;
+  r.real = v.real;
+  r.bytes = v.bytes;
+  return r;
+}
+
+std::vector<RemoteRow> ToRemoteRows(const std::vector<CacheRow>& rows) {
+  std::vector<RemoteRow> out;
+  out.reserve(rows.size());
+  for (const CacheRow& r : rows) out.push_back({r.key, ToRemote(r.mtime), ToRemote(r.data)});
+  return out;
+}
+
+std::vector<CacheRow> ToCacheRows(const std::vector<RemoteRow>& rows) {
+  std::vector<CacheRow> out;
+  out.reserve(rows.size());
+  for (const RemoteRow& r : rows) out.push_back({r.key, ToSql(r.mtime), ToSql(r.data)});
+  return out;
+}
+
+int64_t Now(const RemoteOptions& o) {
+  return o.now != 0 ? o.now : absl::ToUnixSeconds(absl::Now());
+}
+
+std::vector<std::string> ReadOrder(const RemoteOptions& o) {
+  std::vector<std::string> order;
+  if (o.read_lineages.empty()) {
+    order.push_back("main");
+    if (SanitizeLineage(o.write_lineage) != "main")
+      order.push_back(SanitizeLineage(o.write_lineage));
+  } else {
+    for (const std::string& l : o.read_lineages) order.push_back(SanitizeLineage(l));
+  }
+  return order;
+}
+
+std::string Writer() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, " pid ", ::getpid());
+}
+
+// What a command shares: the cache, the store, and where this machine's state lives.
+struct Ctx {
+  Fs& fs;
+  const CheckerAdapter& adapter;
+  const RowHooks& hooks;
+  const RemoteOptions& o;
+  Layout layout;
+  int64_t now;
+  std::string state_dir;  // <cache>/.typecache/remote/<store-hash>
+};
+
+Ctx MakeCtx(Fs& fs, const CheckerAdapter& adapter, const RowHooks& hooks, const RemoteOptions& o) {
+  Layout layout(AbsolutePath(o.cache_dir));
+  std::string store_id = absl::StrCat(RedactUrl(o.url), "\n", o.prefix);
+  std::string state_dir =
+      JoinPath(JoinPath(layout.state_dir(), "remote"), Xxh3Hex(store_id).substr(0, 16));
+  return Ctx{fs, adapter, hooks, o, layout, Now(o), state_dir};
+}
+
+std::string StatePath(const Ctx& c, const Namespace& ns) {
+  return JoinPath(c.state_dir, absl::StrCat(ns.Name(), ".state"));
+}
+
+SyncState LoadState(Ctx& c, const Namespace& ns, std::vector<std::string>& warnings) {
+  std::string path = StatePath(c, ns);
+  absl::StatusOr<FileInfo> info = c.fs.Stat(path);
+  if (!info.ok() || !info->exists()) return {};
+  absl::StatusOr<std::string> text = c.fs.ReadFile(path);
+  if (!text.ok()) {
+    warnings.push_back(std::string(text.status().message()));
+    return {};
+  }
+  absl::StatusOr<SyncState> state = ParseSyncState(*text, path);
+  if (!state.ok()) {
+    warnings.push_back(absl::StrCat(state.status().message(), "; starting from scratch"));
+    return {};
+  }
+  return *std::move(state);
+}
+
+absl::Status SaveState(Ctx& c, const Namespace& ns, const SyncState& state) {
+  RETURN_IF_ERROR(MakeDirs(c.fs, c.state_dir));
+  return WriteFileAtomic(c.fs, StatePath(c, ns), SerializeSyncState(state));
+}
+
+absl::StatusOr<FileLock> LockState(Ctx& c, absl::Duration timeout) {
+  RETURN_IF_ERROR(MakeDirs(c.fs, c.state_dir));
+  return FileLock::Acquire(c.fs, JoinPath(c.state_dir, "lock"), timeout);
+}
+
+absl::StatusOr<std::unique_ptr<RemoteSession>> OpenSession(const RemoteOptions& o) {
+  if (o.url.empty()) return absl::InvalidArgumentError("no remote store URL given");
+  return RemoteSession::Open(o.url, o.session);
+}
+
+// ---- The local side ----
+
+std::string FamilySlot(const GroupSelector& s) {
+  return absl::StrCat(s.table, "|", s.family.has_value() ? *s.family : "*");
+}
+
+// One live database and what it holds.
+struct LocalDb {
+  DbRef ref;
+  std::optional<GroupFile> db;
+  // Namespace of rows without a meta row of their own, per table|family: the majority of the
+  // sampled metas.
+  std::map<std::string, Namespace> majority;
+};
+
+absl::Status OpenLocal(Ctx& c, LocalDb& local) {
+  if (local.db.has_value() || local.ref.path.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(GroupFile db, GroupFile::OpenReadOnly(local.ref.path));
+  local.db.emplace(std::move(db));
+  std::map<std::string, std::map<std::string, int>> votes;
+  std::map<std::string, Namespace> by_name;
+  for (const std::string& table : c.adapter.tables()) {
+    for (const std::string& family : AllFamilies(c.adapter)) {
+      std::string slot = absl::StrCat(table, "|", family);
+      ASSIGN_OR_RETURN(std::vector<CacheRow> metas,
+                       local.db->SampleMetas(table, family, kMetaSample, c.adapter));
+      for (const CacheRow& m : metas) {
+        absl::StatusOr<std::pair<std::string, std::string>> f = c.hooks.facts(m.key, m.data.bytes);
+        if (!f.ok() || f->first.empty()) continue;
+        Namespace ns{std::string(c.adapter.name()), f->first, local.ref.dir, f->second,
+                     c.hooks.layout_of(local.ref.file)};
+        by_name[ns.Name()] = ns;
+        ++votes[slot][ns.Name()];
+      }
+    }
+  }
+  for (const auto& [slot, v] : votes) {
+    auto best = std::max_element(v.begin(), v.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    local.majority[slot] = by_name[best->first];
+  }
+  return absl::OkStatus();
+}
+
+// The namespace of a group's rows: its meta row's, else the database's majority for its table
+// and family.
+std::optional<Namespace> NamespaceOfGroup(Ctx& c, const LocalDb& local, const std::string& group,
+                                          const std::vector<CacheRow>* rows) {
+  if (rows != nullptr) {
+    for (const CacheRow& r : *rows) {
+      if (c.adapter.RoleOf(r.key) != RowFacts::Role::kMeta) continue;
+      absl::StatusOr<std::pair<std::string, std::string>> f = c.hooks.facts(r.key, r.data.bytes);
+      if (f.ok() && !f->first.empty()) {
+        return Namespace{std::string(c.adapter.name()), f->first, local.ref.dir, f->second,
+                         c.hooks.layout_of(local.ref.file)};
+      }
+    }
+  }
+  GroupSelector s = c.adapter.Select(group);
+  auto it = local.majority.find(absl::StrCat(s.table, "|", s.family.value_or("")));
+  if (it == local.majority.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<LocalDb>> LiveDbs(Ctx& c) {
+  std::vector<LocalDb> out;
+  ASSIGN_OR_RETURN(FileInfo info, c.fs.Stat(c.layout.cache_dir()));
+  if (!info.exists()) return out;
+  ASSIGN_OR_RETURN(Target target, ResolveTarget(c.fs, c.adapter, c.layout.cache_dir()));
+  for (const DbRef& ref : target.dbs) {
+    if (c.hooks.layout_of(ref.file).empty()) continue;
+    LocalDb local;
+    local.ref = ref;
+    out.push_back(std::move(local));
+  }
+  return out;
+}
+
+LocalDb* FindDb(std::vector<LocalDb>& dbs, absl::string_view dir, absl::string_view file) {
+  for (LocalDb& d : dbs) {
+    if (d.ref.dir == dir && d.ref.file == file) return &d;
+  }
+  return nullptr;
+}
+
+bool Matches(const Ctx& c, const Namespace& ns) {
+  if (ns.checker != c.adapter.name()) return false;
+  if (!c.o.python_version.empty() && ns.python != c.o.python_version) return false;
+  if (!c.o.checker_version.empty()) {
+    Namespace want = ns;
+    want.version = c.o.checker_version;
+    if (!SameNamespace(want, ns)) return false;
+  }
+  if (!c.o.platform.empty() && ns.platform != c.o.platform) return false;
+  return true;
+}
+
+// The namespaces to work on: the local cache's and the explicit ones; when there are none, the
+// store's that match the filters.
+absl::StatusOr<std::vector<Namespace>> Namespaces(Ctx& c, RemoteSession& session,
+                                                  std::vector<LocalDb>& dbs, bool list_store,
+                                                  std::set<std::string>* local_names) {
+  std::map<std::string, Namespace> out;
+  for (LocalDb& d : dbs) {
+    RETURN_IF_ERROR(OpenLocal(c, d));
+    for (const auto& [slot, ns] : d.majority) {
+      out[ns.Name()] = ns;
+      if (local_names) local_names->insert(ns.Name());
+    }
+  }
+  for (const Namespace& ns : c.o.namespaces) out[ns.Name()] = ns;
+  // Only a cache with nothing of its own lists the store (the filters narrow that list): an
+  // up-to-date machine costs one Get per lineage, no List.
+  if (list_store && out.empty()) {
+    std::string prefix = RemoteKeys::MarkersPrefix(c.o.prefix);
+    ASSIGN_OR_RETURN(std::vector<std::string> markers, session.List(prefix));
+    for (const std::string& k : markers) {
+      absl::StatusOr<Namespace> ns = ParseNamespaceName(k.substr(prefix.size()));
+      if (ns.ok() && Matches(c, *ns)) out[ns->Name()] = *ns;
+    }
+  }
+  std::vector<Namespace> v;
+  for (auto& [name, ns] : out) v.push_back(ns);
+  return v;
+}
+
+// Digests of `groups` of one local database (absent groups are absent from the result).
+absl::StatusOr<std::map<std::string, std::string>> LocalDigests(
+    Ctx& c, LocalDb* local, const std::set<std::string>& groups) {
+  std::map<std::string, std::string> out;
+  if (local == nullptr || local->ref.path.empty() || groups.empty()) return out;
+  RETURN_IF_ERROR(OpenLocal(c, *local));
+  ASSIGN_OR_RETURN(GroupRowMap rows, local->db->Read(groups, c.adapter));
+  for (const auto& [g, r] : rows) {
+    absl::StatusOr<std::string> d = GroupDigest(g, ToRemoteRows(r), c.hooks);
+    if (d.ok()) out[g] = *d;  // A malformed local group never equals a remote one.
+  }
+  return out;
+}
+
+void Warn(RemoteReport& report, const std::string& text) { report.warnings.push_back(text); }
+
+void NoteFailure(RemoteSession& session, RemoteReport& report) {
+  if (session.failed() && !report.store_failed) {
+    report.store_failed = true;
+    report.failure = std::string(session.failure().message());
+  }
+}
+
+// ---- pull ----
+
+struct PullPlan {
+  Namespace ns;
+  SyncState state;  // advanced
+  // (dir, file) -> groups to write (empty rows: delete)
+  std::map<std::pair<std::string, std::string>, GroupRowMap> apply;
+  std::set<std::string> unapplied;  // became pending
+};
+
+absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>& dbs,
+                           PullPlan& plan, RemoteReport& report) {
+  const Namespace& ns = plan.ns;
+  RemoteKeys keys(c.o.prefix, ns.Name());
+  std::vector<std::string> order = ReadOrder(c.o);
+  View before = EffectiveView(plan.state, order);
+  for (const std::string& l : order) {
+    ASSIGN_OR_RETURN(CatchUpResult r, CatchUp(session, keys, l, plan.state.lineages[l], c.now,
+                                              c.o.fresh_age_seconds));
+    if (!r.complete)
+      Warn(report,
+           absl::StrCat(ns.Name(), "/", l, ": log unreadable past #", plan.state.lineages[l].seq));
+  }
+  View after = EffectiveView(plan.state, order);
+  std::set<std::string> candidates = plan.state.pending;
+  for (const auto& [g, e] : after) {
+    auto it = before.find(g);
+    if (it == before.end() || it->second != e) candidates.insert(g);
+  }
+  for (const auto& [g, e] : before) {
+    if (!after.count(g)) candidates.insert(g);
+  }
+  plan.state.pending.clear();
+  report.groups_changed_remotely += static_cast<int64_t>(candidates.size());
+  // Per database file: which local groups to compare.
+  std::map<std::string, std::set<std::string>> by_file;
+  for (const std::string& g : candidates) {
+    auto a = after.find(g);
+    auto b = before.find(g);
+    if (a != after.end()) {
+      by_file[a->second.file].insert(g);
+    } else if (b != before.end()) {
+      by_file[b->second.file].insert(g);
+    }
+  }
+  struct Want {
+    std::string group;
+    ViewEntry entry;
+  };
+  std::vector<Want> wants;
+  for (const auto& [file, groups] : by_file) {
+    if (!c.adapter.IsDatabaseFile(file) || c.hooks.layout_of(file) != ns.layout) {
+      Warn(report, absl::StrCat(ns.Name(), ": the log names database ", file,
+                                ", not of this layout; ignored"));
+      session.CountBadData();
+      continue;
+    }
+    LocalDb* local = FindDb(dbs, ns.python, file);
+    ASSIGN_OR_RETURN(auto local_digests, LocalDigests(c, local, groups));
+    for (const std::string& g : groups) {
+      auto a = after.find(g);
+      auto l = local_digests.find(g);
+      if (a != after.end()) {
+        if (l != local_digests.end() && l->second == a->second.digest) {
+          ++report.groups_already_local;
+        } else {
+          wants.push_back({g, a->second});
+        }
+      } else if (l != local_digests.end()) {
+        // Deleted remotely: delete here only if this machine still has what the remote had.
+        auto b = before.find(g);
+        if (b != before.end() && l->second == b->second.digest) {
+          plan.apply[{ns.python, file}][g];  // no rows: delete
+        }
+      }
+    }
+  }
+  if (wants.empty()) return absl::OkStatus();
+  std::vector<std::string> object_keys;
+  for (const Want& w : wants) object_keys.push_back(keys.Object(w.entry.digest));
+  std::vector<absl::StatusOr<std::optional<std::string>>> got = session.GetMany(object_keys);
+  for (size_t i = 0; i < wants.size(); ++i) {
+    const Want& w = wants[i];
+    if (!got[i].ok()) {
+      plan.unapplied.insert(w.group);
+      continue;
+    }
+    // A missing or bad object is retried at the next pull (until it arrives or the group
+    // changes): an administrator or another pusher may put it back.
+    if (!got[i]->has_value()) {
+      ++session.counters().misses;
+      plan.unapplied.insert(w.group);
+      continue;
+    }
+    absl::StatusOr<GroupObject> object = VerifyObject(**got[i], ns, w.group, w.entry, c.adapter,
+                                                      c.hooks, session.options().max_object_bytes);
+    if (!object.ok()) {
+      session.CountBadData();
+      Warn(report, std::string(object.status().message()));
+      plan.unapplied.insert(w.group);
+      continue;
+    }
+    plan.apply[{ns.python, w.entry.file}][w.group] = ToCacheRows(object->rows);
+  }
+  return absl::OkStatus();
+}
+
+// Publishes the verified groups into the local cache (maintenance frame: private copies, the
+// publish protocol; a run that published one of the groups meanwhile keeps its version).
+absl::StatusOr<int64_t> ApplyPlans(Ctx& c, std::vector<PullPlan>& plans, RemoteReport& report) {
+  std::map<std::pair<std::string, std::string>, GroupRowMap> all;
+  for (PullPlan& p : plans) {
+    for (auto& [where, groups] : p.apply) {
+      for (auto& [g, rows] : groups) all[where][g] = std::move(rows);
+    }
+  }
+  if (all.empty()) return 0;
+  RETURN_IF_ERROR(c.layout.Create(c.fs));
+  ASSIGN_OR_RETURN(Target full, ResolveTarget(c.fs, c.adapter, c.layout.cache_dir(), true));
+  std::set<std::string> dirs;
+  for (const auto& [where, groups] : all) dirs.insert(where.first);
+  Target target = full;
+  target.kind = Target::Kind::kCacheDir;
+  target.dbs.clear();
+  // Every database of a directory the pull changes (a generation holds all of its shards).
+  for (const DbRef& ref : full.dbs) {
+    if (dirs.count(ref.dir)) target.dbs.push_back(ref);
+  }
+  EditOptions edit;
+  edit.lock_timeout = c.o.lock_timeout;
+  edit.notice = c.o.notice;
+  for (const auto& [where, groups] : all) {
+    bool present = false;
+    for (const DbRef& ref : target.dbs) {
+      present = present || (ref.dir == where.first && ref.file == where.second);
+    }
+    if (!present) {
+      std::string shown = JoinPath(JoinPath(c.layout.cache_dir(), where.first), where.second);
+      edit.extra.push_back({where.first, where.second, "", shown});
+    }
+  }
+  int64_t written = 0;
+  DbEditor editor = [&](const DbRef& ref, const std::string& path) -> absl::StatusOr<DbChange> {
+    DbChange change;
+    auto it = all.find({ref.dir, ref.file});
+    if (it == all.end()) return change;
+    RETURN_IF_ERROR(WriteGroupsToFile(path, it->second, c.adapter));
+    for (const auto& [g, rows] : it->second) change.groups.insert(g);
+    written += static_cast<int64_t>(it->second.size());
+    return change;
+  };
+  ASSIGN_OR_RETURN(EditReport edited, EditTarget(c.fs, c.adapter, target, editor, edit));
+  report.groups_kept_local += edited.publish.conflicts;
+  return written - edited.publish.conflicts;
+}
+
+// ---- push ----
+
+struct LocalGroup {
+  std::string file;
+  std::string digest;  // empty: deleted locally
+  std::vector<CacheRow> rows;
+};
+
+absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
+                           std::map<std::string, LocalGroup>& groups, RemoteReport& report) {
+  RemoteKeys keys(c.o.prefix, ns.Name());
+  SyncState state = LoadState(c, ns, report.warnings);
+  std::vector<std::string> order = ReadOrder(c.o);
+  std::string write = SanitizeLineage(c.o.write_lineage);
+  if (std::find(order.begin(), order.end(), write) == order.end()) order.push_back(write);
+  for (const std::string& l : order) {
+    ASSIGN_OR_RETURN(CatchUpResult r,
+                     CatchUp(session, keys, l, state.lineages[l], c.now, c.o.fresh_age_seconds));
+    if (!r.complete) {
+      return absl::DataLossError(absl::StrCat(ns.Name(), "/", l, ": log unreadable past #",
+                                              state.lineages[l].seq, "; not pushing"));
+    }
+  }
+  View eff = EffectiveView(state, order);
+  std::set<std::string> known;  // digests some lineage references: the store holds them
+  for (const auto& [l, ls] : state.lineages) {
+    for (const auto& [g, e] : ls.view) known.insert(e.digest);
+  }
+  // The changes this push publishes, decided once (a concurrent publish of a group we did not
+  // change is never reverted by a retry).
+  std::vector<LogEntry> initial;
+  std::vector<std::pair<std::string, std::string>> uploads;
+  std::set<std::string> queued;
+  for (auto& [g, local] : groups) {
+    auto it = eff.find(g);
+    if (local.digest.empty()) {
+      const View& own = state.lineages[write].view;
+      if (own.count(g)) initial.push_back({g, true, {}});
+      continue;
+    }
+    if (it != eff.end() && it->second.digest == local.digest && it->second.file == local.file) {
+      continue;
+    }
+    GroupObject object;
+    object.ns = ns.Name();
+    object.group = g;
+    object.file = local.file;
+    object.created = c.now;
+    object.rows = ToRemoteRows(local.rows);
+    ASSIGN_OR_RETURN(std::string bytes, EncodeGroupObject(object));
+    if (bytes.size() > session.options().max_object_bytes) {
+      Warn(report, absl::StrCat(g, ": ", bytes.size(), " bytes, over the object size limit"));
+      continue;
+    }
+    LogEntry e{g, false, {local.file, local.digest, static_cast<int64_t>(bytes.size())}};
+    initial.push_back(e);
+    if (!known.count(local.digest) && queued.insert(local.digest).second) {
+      uploads.emplace_back(keys.Object(local.digest), std::move(bytes));
+    }
+  }
+  if (initial.empty()) return SaveState(c, ns, state);
+  std::vector<absl::Status> put = session.PutMany(uploads);
+  for (const absl::Status& s : put) {
+    if (!s.ok()) return s;
+  }
+  session.counters().objects_uploaded += static_cast<int64_t>(uploads.size());
+  auto entries_for = [&](const View& own_view) {
+    SyncState probe;
+    for (const std::string& l : order) {
+      probe.lineages[l].view = l == write ? own_view : state.lineages[l].view;
+    }
+    View now_eff = EffectiveView(probe, order);
+    std::vector<LogEntry> out;
+    for (const LogEntry& e : initial) {
+      auto it = now_eff.find(e.group);
+      if (e.deleted) {
+        if (own_view.count(e.group)) out.push_back(e);
+      } else if (it == now_eff.end() || it->second != e.entry) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  };
+  ASSIGN_OR_RETURN(int64_t seq, AppendRecord(session, keys, write, state.lineages[write], c.now,
+                                             Writer(), entries_for, c.o.snapshot_every));
+  if (seq > 0) {
+    ++report.records_appended;
+    // Entries actually published: those still differing when the record was written.
+    int64_t n = 0;
+    const View& v = state.lineages[write].view;
+    for (const LogEntry& e : initial) {
+      auto it = v.find(e.group);
+      if (e.deleted ? it == v.end() : (it != v.end() && it->second == e.entry)) ++n;
+    }
+    report.groups_pushed += n;
+    session.counters().groups_pushed += n;
+  }
+  if (!state.marked) {
+    absl::StatusOr<bool> marked = session.PutIfAbsent(keys.Marker(), "typecache namespace\n");
+    if (marked.ok()) state.marked = true;
+  }
+  return SaveState(c, ns, state);
+}
+
+// Local groups by namespace: every group of the live generation, or the ones in `published`.
+absl::StatusOr<std::map<std::string, std::pair<Namespace, std::map<std::string, LocalGroup>>>>
+CollectLocal(Ctx& c, std::vector<LocalDb>& dbs, const WriteSets& published, RemoteReport& report) {
+  std::map<std::string, std::pair<Namespace, std::map<std::string, LocalGroup>>> out;
+  for (LocalDb& d : dbs) {
+    RETURN_IF_ERROR(OpenLocal(c, d));
+    GroupRowMap rows;
+    std::set<std::string> wanted;
+    if (published.empty()) {
+      ASSIGN_OR_RETURN(rows, d.db->ReadAll(c.adapter));
+    } else {
+      auto dir = published.find(d.ref.dir);
+      if (dir == published.end()) continue;
+      auto file = dir->second.find(d.ref.file);
+      if (file == dir->second.end()) continue;
+      wanted = file->second;
+      ASSIGN_OR_RETURN(rows, d.db->Read(wanted, c.adapter));
+    }
+    for (auto& [g, r] : rows) {
+      std::optional<Namespace> ns = NamespaceOfGroup(c, d, g, &r);
+      if (!ns.has_value()) continue;
+      absl::StatusOr<std::string> digest = GroupDigest(g, ToRemoteRows(r), c.hooks);
+      if (!digest.ok()) {
+        Warn(report,
+             absl::StrCat(d.ref.shown, ": group ", g, " not pushed: ", digest.status().message()));
+        continue;
+      }
+      auto& slot = out[ns->Name()];
+      slot.first = *ns;
+      slot.second[g] = LocalGroup{d.ref.file, *digest, std::move(r)};
+    }
+    for (const std::string& g : wanted) {
+      if (rows.count(g)) continue;
+      std::optional<Namespace> ns = NamespaceOfGroup(c, d, g, nullptr);
+      if (!ns.has_value()) continue;
+      auto& slot = out[ns->Name()];
+      slot.first = *ns;
+      slot.second[g] = LocalGroup{d.ref.file, "", {}};
+    }
+  }
+  return out;
+}
+
+absl::Duration LockWait(const RemoteSession& session) {
+  return std::max(absl::Milliseconds(10), std::min(session.remaining(), absl::Seconds(10)));
+}
+
+absl::Status RecordCounters(Ctx& c, const RemoteCounters& counters) {
+  absl::StatusOr<FileInfo> info = c.fs.Stat(c.layout.state_dir());
+  if (!info.ok() || !info->exists()) return absl::OkStatus();
+  StatsDelta delta;
+  AddRemoteCounters(counters, delta);
+  return UpdateStats(c.fs, c.layout, delta);
+}
+
+absl::StatusOr<RemoteReport> PullWith(Ctx& c, RemoteSession& session) {
+  RemoteReport report;
+  ASSIGN_OR_RETURN(FileLock lock, LockState(c, LockWait(session)));
+  ASSIGN_OR_RETURN(std::vector<LocalDb> dbs, LiveDbs(c));
+  absl::StatusOr<std::vector<Namespace>> namespaces = Namespaces(c, session, dbs, true, nullptr);
+  if (!namespaces.ok()) {
+    NoteFailure(session, report);
+    return namespaces.status();
+  }
+  std::vector<PullPlan> plans;
+  absl::Status first_error;
+  for (const Namespace& ns : *namespaces) {
+    report.namespaces.push_back(ns.Name());
+    PullPlan plan;
+    plan.ns = ns;
+    plan.state = LoadState(c, ns, report.warnings);
+    absl::Status s = PlanNamespace(c, session, dbs, plan, report);
+    if (!s.ok()) {
+      if (first_error.ok()) first_error = s;
+      if (session.failed()) break;
+      continue;
+    }
+    plans.push_back(std::move(plan));
+  }
+  NoteFailure(session, report);
+  for (LocalDb& d : dbs) d.db.reset();  // close before publishing
+  int64_t fetched = 0;
+  for (const PullPlan& p : plans) {
+    for (const auto& [where, groups] : p.apply) {
+      for (const auto& [g, rows] : groups) fetched += rows.empty() ? 0 : 1;
+    }
+  }
+  absl::StatusOr<int64_t> applied = ApplyPlans(c, plans, report);
+  if (applied.ok()) {
+    report.groups_applied = *applied;
+    session.counters().hits += fetched;
+  } else {
+    Warn(report, absl::StrCat("cannot publish the pulled groups into the local cache: ",
+                              applied.status().message()));
+    if (first_error.ok()) first_error = applied.status();
+  }
+  for (PullPlan& p : plans) {
+    p.state.pending.insert(p.unapplied.begin(), p.unapplied.end());
+    if (!applied.ok()) {
+      for (const auto& [where, groups] : p.apply) {
+        for (const auto& [g, rows] : groups) p.state.pending.insert(g);
+      }
+    }
+    absl::Status saved = SaveState(c, p.ns, p.state);
+    if (!saved.ok()) Warn(report, std::string(saved.message()));
+  }
+  report.counters = session.counters();
+  if (!first_error.ok()) return first_error;
+  return report;
+}
+
+absl::StatusOr<RemoteReport> PushWith(Ctx& c, RemoteSession& session, const WriteSets& published) {
+  RemoteReport report;
+  if (c.o.read_only) {
+    report.warnings.push_back("read-only: not pushing");
+    return report;
+  }
+  ASSIGN_OR_RETURN(FileLock lock, LockState(c, LockWait(session)));
+  ASSIGN_OR_RETURN(std::vector<LocalDb> dbs, LiveDbs(c));
+  ASSIGN_OR_RETURN(auto local, CollectLocal(c, dbs, published, report));
+  absl::Status first_error;
+  for (auto& [name, slot] : local) {
+    report.namespaces.push_back(name);
+    absl::Status s = PushNamespace(c, session, slot.first, slot.second, report);
+    if (!s.ok()) {
+      if (first_error.ok()) first_error = s;
+      if (session.failed()) break;
+    }
+  }
+  NoteFailure(session, report);
+  report.counters = session.counters();
+  if (!first_error.ok()) return first_error;
+  return report;
+}
+
+}  // namespace
+
+void AddRemoteCounters(const RemoteCounters& counters, StatsDelta& delta) {
+  const RemoteCounters& k = counters;
+  delta.Add("remote_hits", k.hits);
+  delta.Add("remote_misses", k.misses);
+  delta.Add("remote_bytes_down", k.bytes_down);
+  delta.Add("remote_bytes_up", k.bytes_up);
+  delta.Add("remote_errors", k.errors);
+  delta.Add("remote_timeouts", k.timeouts);
+  delta.Add("remote_groups_pushed", k.groups_pushed);
+}
+
+absl::StatusOr<RemoteReport> RemotePull(Fs& fs, const CheckerAdapter& adapter,
+                                        const RowHooks& hooks, const RemoteOptions& options) {
+  Ctx c = MakeCtx(fs, adapter, hooks, options);
+  ASSIGN_OR_RETURN(std::unique_ptr<RemoteSession> session, OpenSession(options));
+  absl::StatusOr<RemoteReport> r = PullWith(c, *session);
+  (void)RecordCounters(c, session->counters());
+  return r;
+}
+
+absl::StatusOr<RemoteReport> RemotePush(Fs& fs, const CheckerAdapter& adapter,
+                                        const RowHooks& hooks, const RemoteOptions& options,
+                                        const WriteSets& published) {
+  Ctx c = MakeCtx(fs, adapter, hooks, options);
+  ASSIGN_OR_RETURN(std::unique_ptr<RemoteSession> session, OpenSession(options));
+  absl::StatusOr<RemoteReport> r = PushWith(c, *session, published);
+  (void)RecordCounters(c, session->counters());
+  return r;
+}
+
+absl::StatusOr<RemoteStatusReport> RemoteStatus(Fs& fs, const CheckerAdapter& adapter,
+                                                const RowHooks& hooks,
+                                                const RemoteOptions& options) {
+  Ctx c = MakeCtx(fs, adapter, hooks, options);
+  ASSIGN_OR_RETURN(std::unique_ptr<RemoteSession> session, OpenSession(options));
+  RemoteStatusReport out;
+  out.store = session->description();
+  ASSIGN_OR_RETURN(std::vector<LocalDb> dbs, LiveDbs(c));
+  std::set<std::string> local_names;
+  ASSIGN_OR_RETURN(std::vector<Namespace> namespaces,
+                   Namespaces(c, *session, dbs, true, &local_names));
+  // Also every namespace the store lists.
+  std::string prefix = RemoteKeys::MarkersPrefix(options.prefix);
+  ASSIGN_OR_RETURN(std::vector<std::string> markers, session->List(prefix));
+  std::map<std::string, Namespace> by_name;
+  for (const Namespace& ns : namespaces) by_name[ns.Name()] = ns;
+  for (const std::string& k : markers) {
+    absl::StatusOr<Namespace> ns = ParseNamespaceName(k.substr(prefix.size()));
+    if (ns.ok()) by_name.emplace(ns->Name(), *ns);
+  }
+  std::vector<std::string> ignored;
+  for (const auto& [name, ns] : by_name) {
+    RemoteNamespaceStatus st;
+    st.ns = name;
+    st.local = local_names.count(name) > 0;
+    RemoteKeys keys(options.prefix, name);
+    SyncState state = LoadState(c, ns, ignored);
+    SyncState head = state;
+    ASSIGN_OR_RETURN(std::vector<std::string> lineages, ListLineages(*session, keys));
+    for (const std::string& l : lineages) {
+      RemoteLineageStatus ls;
+      ls.lineage = l;
+      ls.local_seq = state.lineages.count(l) ? state.lineages[l].seq : 0;
+      ASSIGN_OR_RETURN(CatchUpResult r, CatchUp(*session, keys, l, head.lineages[l], c.now,
+                                                options.fresh_age_seconds));
+      (void)r;
+      ls.head = head.lineages[l].seq;
+      ls.groups = static_cast<int64_t>(head.lineages[l].view.size());
+      ASSIGN_OR_RETURN(std::optional<std::string> latest, session->Get(keys.SnapLatest(l)));
+      if (latest.has_value()) {
+        absl::StatusOr<int64_t> seq = ParseLatest(*latest);
+        if (seq.ok()) ls.snapshot = *seq;
+      }
+      st.lineages.push_back(ls);
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> objects, session->List(keys.ObjectsPrefix()));
+    st.objects = static_cast<int64_t>(objects.size());
+    if (st.local) {
+      View eff = EffectiveView(head, ReadOrder(options));
+      for (LocalDb& d : dbs) {
+        if (d.ref.dir != ns.python || c.hooks.layout_of(d.ref.file) != ns.layout) continue;
+        RETURN_IF_ERROR(OpenLocal(c, d));
+        ASSIGN_OR_RETURN(GroupRowMap rows, d.db->ReadAll(c.adapter));
+        for (auto& [g, r] : rows) {
+          std::optional<Namespace> gns = NamespaceOfGroup(c, d, g, &r);
+          if (!gns.has_value() || gns->Name() != name) continue;
+          ++st.local_groups;
+          absl::StatusOr<std::string> digest = GroupDigest(g, ToRemoteRows(r), c.hooks);
+          auto it = eff.find(g);
+          if (!digest.ok() || it == eff.end() || it->second.digest != *digest) {
+            ++st.groups_differing;
+          }
+        }
+      }
+    }
+    out.namespaces.push_back(std::move(st));
+  }
+  out.counters = session->counters();
+  absl::StatusOr<std::map<std::string, int64_t>> stats = ReadStats(fs, c.layout);
+  if (stats.ok()) {
+    std::string text;
+    for (const auto& [k, v] : *stats) {
+      if (absl::StartsWith(k, "remote_")) absl::StrAppend(&text, k.substr(7), " ", v, "\n");
+    }
+    out.recorded = RemoteCounters::Parse(text);
+  }
+  return out;
+}
+
+std::string FormatRemoteStatus(const RemoteStatusReport& r) {
+  std::string out = absl::StrCat("store: ", r.store, "\n");
+  if (r.namespaces.empty()) absl::StrAppend(&out, "  (no namespaces)\n");
+  for (const RemoteNamespaceStatus& ns : r.namespaces) {
+    absl::StrAppend(&out, "namespace ", ns.ns, ns.local ? " (this cache)" : "", ": ", ns.objects,
+                    " objects\n");
+    for (const RemoteLineageStatus& l : ns.lineages) {
+      absl::StrAppend(
+          &out, absl::StrFormat("  lineage %-12s head #%d, %d groups, snapshot #%d; this machine "
+                                "at #%d (%d behind)\n",
+                                l.lineage, l.head, l.groups, l.snapshot, l.local_seq,
+                                std::max<int64_t>(0, l.head - l.local_seq)));
+    }
+    if (ns.local) {
+      absl::StrAppend(&out, "  local: ", ns.local_groups, " groups, ", ns.groups_differing,
+                      " differ from the store\n");
+    }
+  }
+  const RemoteCounters& k = r.recorded;
+  absl::StrAppend(
+      &out, absl::StrFormat("recorded: %d hits, %d misses, %d bytes down, %d bytes up, %d errors, "
+                            "%d timeouts, %d groups pushed\n",
+                            k.hits, k.misses, k.bytes_down, k.bytes_up, k.errors, k.timeouts,
+                            k.groups_pushed));
+  return out;
+}
+
+absl::StatusOr<RemoteGcReport> RemoteGc(Fs& fs, const RemoteOptions& options, const GcOptions& gc) {
+  ASSIGN_OR_RETURN(std::unique_ptr<RemoteSession> session, OpenSession(options));
+  RemoteGcReport out;
+  std::set<std::string> names;
+  for (const Namespace& ns : options.namespaces) names.insert(ns.Name());
+  std::string prefix = RemoteKeys::MarkersPrefix(options.prefix);
+  ASSIGN_OR_RETURN(std::vector<std::string> markers, session->List(prefix));
+  for (const std::string& k : markers) names.insert(k.substr(prefix.size()));
+  GcOptions g = gc;
+  if (g.now == 0) g.now = Now(options);
+  for (const std::string& name : names) {
+    RemoteKeys keys(options.prefix, name);
+    ASSIGN_OR_RETURN(GcReport r, GcNamespace(*session, keys, g));
+    out.namespaces.emplace_back(name, r);
+  }
+  out.counters = session->counters();
+  (void)fs;
+  return out;
+}
+
+RemoteReport RemotePullBeforeRun(Fs& fs, const CheckerAdapter& adapter, const RowHooks& hooks,
+                                 const RemoteOptions& options, RemoteRunState& state) {
+  RemoteReport& report = state.report_;
+  if (!state.session_) {
+    absl::StatusOr<std::unique_ptr<RemoteSession>> s = OpenSession(options);
+    if (!s.ok()) {
+      report.store_failed = true;
+      report.failure = std::string(s.status().message());
+      report.warnings.push_back(absl::StrCat("remote cache disabled: ", report.failure));
+      return report;
+    }
+    state.session_ = std::move(*s);
+  }
+  // A run waits for the local publish lock at most 10 s on the pull's behalf.
+  RemoteOptions bounded = options;
+  bounded.lock_timeout = std::min(options.lock_timeout, absl::Seconds(10));
+  Ctx c = MakeCtx(fs, adapter, hooks, bounded);
+  absl::StatusOr<RemoteReport> r = PullWith(c, *state.session_);
+  if (r.ok()) {
+    report.namespaces = r->namespaces;
+    report.groups_changed_remotely += r->groups_changed_remotely;
+    report.groups_already_local += r->groups_already_local;
+    report.groups_applied += r->groups_applied;
+    report.groups_kept_local += r->groups_kept_local;
+    report.warnings.insert(report.warnings.end(), r->warnings.begin(), r->warnings.end());
+  } else if (!state.session_->failed()) {  // a store failure gets its own single warning
+    report.warnings.push_back(absl::StrCat("remote pull: ", r.status().message()));
+  }
+  NoteFailure(*state.session_, report);
+  if (report.store_failed && !state.warned_) {
+    state.warned_ = true;
+    report.warnings.insert(report.warnings.begin(),
+                           absl::StrCat("remote cache unavailable for this run (", report.failure,
+                                        "); using the local cache only"));
+  }
+  report.counters = state.session_->counters();
+  return report;
+}
+
+RemoteReport RemotePushAfterPublish(Fs& fs, const CheckerAdapter& adapter, const RowHooks& hooks,
+                                    const RemoteOptions& options, const WriteSets& published,
+                                    RemoteRunState& state) {
+  RemoteReport& report = state.report_;
+  if (options.read_only || published.empty() || report.store_failed) return report;
+  if (!state.session_) {
+    absl::StatusOr<std::unique_ptr<RemoteSession>> s = OpenSession(options);
+    if (!s.ok()) {
+      report.store_failed = true;
+      report.failure = std::string(s.status().message());
+      report.warnings.push_back(absl::StrCat("remote cache disabled: ", report.failure));
+      return report;
+    }
+    state.session_ = std::move(*s);
+  }
+  Ctx c = MakeCtx(fs, adapter, hooks, options);
+  absl::StatusOr<RemoteReport> r = PushWith(c, *state.session_, published);
+  if (r.ok()) {
+    report.groups_pushed += r->groups_pushed;
+    report.records_appended += r->records_appended;
+    report.warnings.insert(report.warnings.end(), r->warnings.begin(), r->warnings.end());
+  } else if (!state.session_->failed()) {
+    report.warnings.push_back(absl::StrCat("remote push: ", r.status().message()));
+  }
+  NoteFailure(*state.session_, report);
+  if (report.store_failed && !state.warned_) {
+    state.warned_ = true;
+    report.warnings.insert(report.warnings.begin(),
+                           absl::StrCat("remote cache unavailable for this run (", report.failure,
+                                        "); using the local cache only"));
+  }
+  report.counters = state.session_->counters();
+  return report;
+}
+
+}  // namespace typecache

@@ -1,0 +1,676 @@
+// typecache remote pull/push/status/gc and the run hooks against real servers (redis-server,
+// nginx WebDAV, s3rver behind the conditional-write proxy; tests/remote/servers.py). Each
+// "machine" is its own cache directory; rows are mypy 1.0.1-style JSON metas and data.
+#include "src/commands/remote.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/checker/mypy/normalize.h"
+#include "src/commands/maintenance.h"
+#include "src/commands/verify.h"
+#include "src/os/fs.h"
+#include "src/store/remote/blob_store.h"
+#include "src/store/remote/kill_util.h"
+#include "src/store/remote/sync.h"
+#include "src/store/remote/sync_format.h"
+#include "src/store/remote/test_servers.h"
+#include "src/testing/test_util.h"
+
+namespace typecache {
+namespace {
+
+const MypyAdapter& Adapter() {
+  static const MypyAdapter adapter;
+  return adapter;
+}
+const RowHooks& Hooks() {
+  static const RowHooks hooks{&NormalizeMypyRow, &MypyNamespaceFacts, &MypyLayoutOf};
+  return hooks;
+}
+
+// A mypy 1.0.1 JSON module: meta with version, platform, and machine-local mtime/path.
+std::vector<Row> Module(const std::string& module, const std::string& tag, double mtime,
+                        const std::string& checkout = "/home/a/proj") {
+  return ModuleRowsWithMeta(
+      module, tag, mtime,
+      absl::StrCat("\"version_id\": \"1.0.1\", \"options\": {\"platform\": \"linux\"}, "
+                   "\"mtime\": ",
+                   static_cast<int64_t>(mtime) - 7, ", \"path\": \"", checkout, "/", module,
+                   ".py\", \"hash\": \"h-", tag, "\""));
+}
+
+std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime,
+                         const std::string& checkout = "/home/a/proj") {
+  std::vector<Row> rows;
+  for (int i = from; i < to; ++i) {
+    for (Row& r : Module(absl::StrCat("pkg/m", i), tag, mtime, checkout)) rows.push_back(r);
+  }
+  return rows;
+}
+
+std::string LiveDb(const std::string& cache) { return cache + "/3.11/cache.db"; }
+
+std::map<std::string, std::string> Content(const std::string& cache) {
+  absl::StatusOr<FileInfo> info = RealFs().Stat(LiveDb(cache));
+  if (!info.ok() || !info->exists()) return {};
+  absl::StatusOr<std::map<std::string, std::string>> rows = ExactRows(LiveDb(cache), "files");
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return rows.ok() ? *rows : std::map<std::string, std::string>{};
+}
+
+// Problems `typecache verify` finds in the cache (empty: clean).
+std::vector<std::string> VerifyProblems(const std::string& cache) {
+  std::vector<std::string> out;
+  absl::StatusOr<Target> target = ResolveTarget(RealFs(), Adapter(), cache);
+  if (!target.ok()) return {std::string(target.status().message())};
+  absl::StatusOr<VerifyReport> r = Verify(RealFs(), Adapter(), *target);
+  if (!r.ok()) return {std::string(r.status().message())};
+  for (const Problem& p : r->problems)
+    out.push_back(absl::StrCat(p.where, " ", p.group, " ", p.what));
+  return out;
+}
+
+TestServers* servers = nullptr;
+
+struct Backend {
+  std::string name;
+};
+
+class RemoteTest : public ::testing::TestWithParam<std::string> {
+ public:
+  static void SetUpTestSuite() {
+    auto s = TestServers::Start({"redis", "nginx", "s3", "blackhole"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    servers = s->release();
+  }
+  static void TearDownTestSuite() {
+    delete servers;
+    servers = nullptr;
+  }
+
+ protected:
+  std::string Url() const {
+    if (GetParam() == "redis") return servers->RedisUrl();
+    if (GetParam() == "webdav") return servers->NginxUrl("dav/sync");
+    return "s3://tc-test/sync";
+  }
+  // A prefix unique to this test, so tests share the servers without seeing each other.
+  std::string Prefix() const {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    return absl::StrReplaceAll(name, {{"/", "-"}});
+  }
+  RemoteOptions Opts(const std::string& cache) const {
+    RemoteOptions o;
+    o.url = Url();
+    o.prefix = Prefix();
+    o.cache_dir = cache;
+    o.session.budget = absl::Seconds(30);
+    o.session.request_timeout = absl::Seconds(10);
+    if (GetParam() == "s3") o.session.store = servers->S3Options();
+    return o;
+  }
+  std::string Machine(const std::string& name, const std::vector<Row>& rows) {
+    std::string cache = tmp_.Sub(name);
+    if (!rows.empty()) {
+      EXPECT_TRUE(MakeDirs(RealFs(), cache + "/3.11").ok());
+      EXPECT_TRUE(WriteRows(LiveDb(cache), Schema::kFiles, rows).ok());
+    }
+    return cache;
+  }
+  RemoteReport Push(const std::string& cache, RemoteOptions o) {
+    absl::StatusOr<RemoteReport> r = RemotePush(RealFs(), Adapter(), Hooks(), o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : RemoteReport{};
+  }
+  RemoteReport Push(const std::string& cache) { return Push(cache, Opts(cache)); }
+  RemoteReport Pull(const std::string& cache, RemoteOptions o) {
+    absl::StatusOr<RemoteReport> r = RemotePull(RealFs(), Adapter(), Hooks(), o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : RemoteReport{};
+  }
+  RemoteReport Pull(const std::string& cache) {
+    RemoteOptions o = Opts(cache);
+    o.python_version = "3.11";  // a cold machine names what it wants
+    return Pull(cache, o);
+  }
+  std::unique_ptr<BlobStore> Raw() {
+    StoreOptions o = GetParam() == "s3" ? servers->S3Options() : StoreOptions{};
+    auto s = OpenBlobStore(Url(), o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return std::move(*s);
+  }
+  RemoteKeys Keys() const {
+    Namespace ns{"mypy", "1.0.1", "3.11", "linux", "1file"};
+    return RemoteKeys(Prefix(), ns.Name());
+  }
+  // The object key of a group as the store's log names it.
+  std::string ObjectKeyOf(const std::string& module) {
+    auto raw = Raw();
+    std::string prefix = Keys().ObjectsPrefix();
+    auto keys = raw->List(prefix);
+    EXPECT_TRUE(keys.ok());
+    for (const std::string& k : *keys) {
+      auto bytes = raw->Get(k);
+      auto obj = DecodeGroupObject(**bytes, 1 << 26, k);
+      if (obj.ok() && obj->group == absl::StrCat("files:", module, ".json")) return k;
+    }
+    ADD_FAILURE() << "no object for " << module;
+    return "";
+  }
+
+  TempDir tmp_;
+};
+
+TEST_P(RemoteTest, PushThenColdPullCarriesRowsExactly) {
+  std::string a = Machine("a", Modules(0, 20, "v1", 1700000000.25));
+  RemoteReport pushed = Push(a);
+  EXPECT_EQ(pushed.groups_pushed, 20);
+  EXPECT_EQ(pushed.records_appended, 1);
+  std::string b = Machine("b", {});
+  RemoteReport pulled = Pull(b);
+  EXPECT_EQ(pulled.groups_applied, 20);
+  EXPECT_EQ(pulled.counters.hits, 20);
+  EXPECT_EQ(Content(b), Content(a)) << "rows, mtimes and storage classes as pushed";
+  EXPECT_TRUE(VerifyProblems(b).empty());
+}
+
+TEST_P(RemoteTest, EightMachinesPushAtOnceNinthGetsEverything) {
+  constexpr int kMachines = 8, kPer = 15;
+  std::vector<std::string> caches;
+  for (int m = 0; m < kMachines; ++m) {
+    caches.push_back(Machine(absl::StrCat("m", m),
+                             Modules(m * kPer, (m + 1) * kPer, absl::StrCat("w", m), 1.7e9 + m)));
+  }
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> results(kMachines);
+  std::atomic<int> ready{0};
+  for (int m = 0; m < kMachines; ++m) {
+    threads.emplace_back([&, m] {
+      RemoteOptions o = Opts(caches[m]);
+      ++ready;
+      while (ready.load() < kMachines) std::this_thread::yield();
+      absl::StatusOr<RemoteReport> r = RemotePush(RealFs(), Adapter(), Hooks(), o);
+      results[m] = r.status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
+  std::string ninth = Machine("ninth", {});
+  RemoteReport pulled = Pull(ninth);
+  std::map<std::string, std::string> got = Content(ninth);
+  EXPECT_EQ(got.size(), size_t{kMachines * kPer * 2}) << "0 groups lost";
+  for (int m = 0; m < kMachines; ++m) {
+    for (const auto& [k, v] : Content(caches[m])) EXPECT_EQ(got[k], v) << k;
+  }
+  // One record per machine, in the store's order.
+  auto raw = Raw();
+  auto logs = raw->List(Keys().LogPrefix("main"));
+  ASSERT_TRUE(logs.ok());
+  EXPECT_EQ(logs->size(), size_t{kMachines});
+}
+
+TEST_P(RemoteTest, OneModuleBehindTransfersOnlyThatGroup) {
+  std::string a = Machine("a", Modules(0, 60, "v1", 1.7e9));
+  Push(a);
+  std::string b = Machine("b", {});
+  RemoteReport cold = Pull(b);
+  ASSERT_EQ(cold.groups_applied, 60);
+  // A rechecks one module and publishes it.
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m7", "v2", 1.8e9)).ok());
+  RemoteReport pushed = Push(a);
+  EXPECT_EQ(pushed.groups_pushed, 1);
+  EXPECT_EQ(pushed.counters.objects_uploaded, 1);
+  RemoteReport warm = Pull(b);
+  EXPECT_EQ(warm.groups_changed_remotely, 1);
+  EXPECT_EQ(warm.counters.hits, 1);
+  EXPECT_LT(warm.counters.bytes_down * 10, cold.counters.bytes_down)
+      << "one group, not the cache: " << warm.counters.bytes_down << " vs "
+      << cold.counters.bytes_down;
+  EXPECT_EQ(Content(b), Content(a));
+  // Up to date: one Get per lineage, nothing else.
+  RemoteReport again = Pull(b);
+  EXPECT_EQ(again.counters.records_read, 0);
+  EXPECT_EQ(again.counters.hits, 0);
+  EXPECT_EQ(again.counters.bytes_down, 0);
+}
+
+TEST_P(RemoteTest, MachineLocalFieldsDoNotChangeDigests) {
+  // B checked the same source at another path, with other mtimes: same digests, nothing to push.
+  std::string a = Machine("a", Modules(0, 10, "v1", 1.7e9, "/home/a/proj"));
+  std::string b = Machine("b", Modules(0, 10, "v1", 1.75e9, "/srv/ci/build-42/proj"));
+  ASSERT_NE(Content(a), Content(b));
+  Push(a);
+  RemoteReport pushed = Push(b);
+  EXPECT_EQ(pushed.groups_pushed, 0);
+  EXPECT_EQ(pushed.counters.objects_uploaded, 0);
+  RemoteReport pulled = Pull(b);
+  EXPECT_EQ(pulled.groups_applied, 0) << "B already has every group";
+  // C never talked to the store: its first pull compares digests and fetches nothing.
+  std::string c = Machine("c", Modules(0, 10, "v1", 1.72e9, "/tmp/x/proj"));
+  RemoteReport first = Pull(c);
+  EXPECT_EQ(first.groups_changed_remotely, 10);
+  EXPECT_EQ(first.groups_already_local, 10);
+  EXPECT_EQ(first.counters.hits, 0);
+  EXPECT_LT(first.counters.bytes_down, 2000);
+}
+
+TEST_P(RemoteTest, FeatureLineageReadsMainAndItsOwn) {
+  std::string ci = Machine("ci", Modules(0, 10, "main", 1.7e9));
+  Push(ci);
+  std::string dev = Machine("dev", Modules(0, 10, "main", 1.7e9));
+  ASSERT_TRUE(WriteRows(LiveDb(dev), Schema::kFiles, Module("pkg/m3", "feature", 1.8e9)).ok());
+  RemoteOptions feature = Opts(dev);
+  feature.write_lineage = "feat/x";  // reads main, then feat-x
+  RemoteReport pushed = Push(dev, feature);
+  EXPECT_EQ(pushed.groups_pushed, 1) << "only what differs from main";
+  // Another machine on the feature branch gets main's groups and the feature's m3.
+  std::string dev2 = Machine("dev2", {});
+  RemoteOptions o2 = Opts(dev2);
+  o2.write_lineage = "feat/x";
+  o2.python_version = "3.11";
+  Pull(dev2, o2);
+  EXPECT_EQ(Content(dev2), Content(dev));
+  // A main-only machine never sees the feature's version.
+  std::string other = Machine("other", {});
+  Pull(other);
+  EXPECT_EQ(Content(other), Content(ci));
+}
+
+TEST_P(RemoteTest, BadObjectsAreRejectedAndRetried) {
+  std::string a = Machine("a", Modules(0, 10, "v1", 1.7e9));
+  Push(a);
+  auto raw = Raw();
+  std::map<std::string, std::string> saved;
+  for (int i = 0; i < 5; ++i) {
+    std::string k = ObjectKeyOf(absl::StrCat("pkg/m", i));
+    saved[k] = **raw->Get(k);
+  }
+  auto it = saved.begin();
+  std::string k0 = it->first, k1 = (++it)->first, k2 = (++it)->first, k3 = (++it)->first,
+              k4 = (++it)->first;
+  // Truncated, garbage, another group's object, altered rows (digest mismatch), another
+  // namespace.
+  ASSERT_TRUE(raw->Put(k0, saved[k0].substr(0, saved[k0].size() / 2)).ok());
+  ASSERT_TRUE(raw->Put(k1, std::string(300, '\x17')).ok());
+  ASSERT_TRUE(raw->Put(k2, saved[k3]).ok());
+  auto obj = DecodeGroupObject(saved[k3], 1 << 26, k3);
+  ASSERT_TRUE(obj.ok());
+  obj->rows[0].data.bytes = absl::StrReplaceAll(obj->rows[0].data.bytes, {{"v1", "v9"}});
+  ASSERT_TRUE(raw->Put(k3, *EncodeGroupObject(*obj)).ok());
+  auto other_ns = DecodeGroupObject(saved[k4], 1 << 26, k4);
+  other_ns->ns = "mypy-1.18.2_py3.11_linux_1file";
+  ASSERT_TRUE(raw->Put(k4, *EncodeGroupObject(*other_ns)).ok());
+
+  std::string b = Machine("b", Modules(20, 22, "mine", 1.6e9));
+  std::map<std::string, std::string> before = Content(b);
+  RemoteReport pulled = Pull(b);
+  EXPECT_EQ(pulled.counters.errors, 5);
+  EXPECT_EQ(pulled.groups_applied, 5) << "the good ones";
+  std::map<std::string, std::string> got = Content(b);
+  EXPECT_EQ(got.size(), before.size() + 10);
+  for (const auto& [k, v] : before) EXPECT_EQ(got[k], v);
+  EXPECT_TRUE(VerifyProblems(b).empty());
+  // The store is repaired: the next pull fetches exactly the five it could not use.
+  for (const auto& [k, v] : saved) ASSERT_TRUE(raw->Put(k, v).ok());
+  RemoteReport again = Pull(b);
+  EXPECT_EQ(again.counters.errors, 0);
+  EXPECT_EQ(again.counters.hits, 5);
+  got = Content(b);
+  for (const auto& [k, v] : Content(a)) EXPECT_EQ(got[k], v) << k;
+}
+
+TEST_P(RemoteTest, MissingObjectIsAMissThenArrives) {
+  std::string a = Machine("a", Modules(0, 4, "v1", 1.7e9));
+  Push(a);
+  auto raw = Raw();
+  std::string k = ObjectKeyOf("pkg/m2");
+  std::string bytes = **raw->Get(k);
+  ASSERT_TRUE(raw->Delete(k).ok());
+  std::string b = Machine("b", {});
+  RemoteReport pulled = Pull(b);
+  EXPECT_EQ(pulled.counters.misses, 1);
+  EXPECT_EQ(pulled.counters.hits, 3);
+  ASSERT_TRUE(raw->Put(k, bytes).ok());
+  RemoteReport again = Pull(b);
+  EXPECT_EQ(again.counters.hits, 1);
+  EXPECT_EQ(Content(b), Content(a));
+}
+
+TEST_P(RemoteTest, CorruptLogRecordStopsTheCatchUpThere) {
+  std::string a = Machine("a", Modules(0, 3, "v1", 1.7e9));
+  Push(a);
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Modules(3, 6, "v1", 1.7e9)).ok());
+  Push(a);
+  auto raw = Raw();
+  std::string log2 = Keys().Log("main", 2);
+  std::string good = **raw->Get(log2);
+  ASSERT_TRUE(raw->Put(log2, good.substr(0, good.size() - 5)).ok());
+  std::string b = Machine("b", {});
+  RemoteReport pulled = Pull(b);
+  EXPECT_EQ(pulled.counters.errors, 1);
+  EXPECT_EQ(pulled.groups_applied, 3) << "record 1 only";
+  EXPECT_TRUE(VerifyProblems(b).empty());
+  ASSERT_TRUE(raw->Put(log2, good).ok());
+  RemoteReport again = Pull(b);
+  EXPECT_EQ(again.groups_applied, 3);
+  EXPECT_EQ(Content(b), Content(a));
+}
+
+TEST_P(RemoteTest, GcSnapshotsAndDeletesWhatNobodyNeeds) {
+  std::string a = Machine("a", Modules(0, 10, "v1", 1.7e9));
+  RemoteOptions o = Opts(a);
+  o.now = 1000000;
+  Push(a, o);
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Modules(0, 10, "v2", 1.8e9)).ok());
+  o.now = 2000000;
+  Push(a, o);
+  auto raw = Raw();
+  ASSERT_EQ(raw->List(Keys().ObjectsPrefix())->size(), 20u);
+  GcOptions gc;
+  gc.now = 2000000 + 10 * 24 * 3600;
+  gc.min_age_seconds = 7 * 24 * 3600;
+  absl::StatusOr<RemoteGcReport> r = RemoteGc(RealFs(), o, gc);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->namespaces.size(), 1u);
+  EXPECT_EQ(r->namespaces[0].second.objects_deleted, 10) << "the v1 objects";
+  EXPECT_EQ(r->namespaces[0].second.records_deleted, 2);
+  EXPECT_EQ(raw->List(Keys().ObjectsPrefix())->size(), 10u);
+  // A cold machine starts from the snapshot.
+  std::string b = Machine("b", {});
+  RemoteOptions ob = Opts(b);
+  ob.python_version = "3.11";
+  ob.now = gc.now;
+  RemoteReport pulled = Pull(b, ob);
+  EXPECT_EQ(pulled.counters.records_read, 0);
+  EXPECT_EQ(Content(b), Content(a));
+  // Records and objects younger than min_age survive a gc, even unreferenced (a pusher that
+  // uploaded its object and has not appended its record yet).
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m1", "v3", 1.9e9)).ok());
+  o.now = gc.now + 1;
+  Push(a, o);
+  GroupObject stray;
+  stray.ns = Keys().ns();
+  stray.group = "files:pkg/zz.json";
+  stray.file = "cache.db";
+  stray.created = gc.now + 1;
+  ASSERT_TRUE(raw->Put(Keys().Object(std::string(32, 'a')), *EncodeGroupObject(stray)).ok());
+  gc.now += 2;
+  r = RemoteGc(RealFs(), o, gc);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->namespaces[0].second.records_deleted, 0) << "record 3 is young";
+  EXPECT_EQ(r->namespaces[0].second.objects_deleted, 1) << "m1 v2 only: old, unreferenced";
+  EXPECT_TRUE(raw->Get(Keys().Object(std::string(32, 'a')))->has_value()) << "young stray kept";
+  ob.now = gc.now;
+  Pull(b, ob);
+  EXPECT_EQ(Content(b), Content(a));
+}
+
+TEST_P(RemoteTest, StatusShowsHowFarBehind) {
+  std::string a = Machine("a", Modules(0, 5, "v1", 1.7e9));
+  Push(a);
+  std::string b = Machine("b", {});
+  Pull(b);
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m1", "v2", 1.8e9)).ok());
+  Push(a);
+  absl::StatusOr<RemoteStatusReport> st = RemoteStatus(RealFs(), Adapter(), Hooks(), Opts(b));
+  ASSERT_TRUE(st.ok()) << st.status();
+  ASSERT_EQ(st->namespaces.size(), 1u);
+  const RemoteNamespaceStatus& ns = st->namespaces[0];
+  EXPECT_TRUE(ns.local);
+  ASSERT_EQ(ns.lineages.size(), 1u);
+  EXPECT_EQ(ns.lineages[0].head, 2);
+  EXPECT_EQ(ns.lineages[0].local_seq, 1);
+  EXPECT_EQ(ns.groups_differing, 1);
+  EXPECT_EQ(ns.objects, 6);
+  std::string text = FormatRemoteStatus(*st);
+  EXPECT_NE(text.find("(1 behind)"), std::string::npos) << text;
+}
+
+TEST_P(RemoteTest, RunHooksPullThenPushWhatTheRunPublished) {
+  std::string a = Machine("a", Modules(0, 6, "v1", 1.7e9));
+  Push(a);
+  std::string b = Machine("b", {});
+  RemoteOptions o = Opts(b);
+  o.python_version = "3.11";
+  o.session.budget = absl::Seconds(5);
+  RemoteRunState run;
+  RemoteReport pulled = RemotePullBeforeRun(RealFs(), Adapter(), Hooks(), o, run);
+  EXPECT_TRUE(pulled.warnings.empty()) << pulled.warnings[0];
+  EXPECT_EQ(pulled.groups_applied, 6);
+  // The run rewrote m2 and deleted m5.
+  ASSERT_TRUE(WriteRows(LiveDb(b), Schema::kFiles, Module("pkg/m2", "b", 1.9e9)).ok());
+  ASSERT_TRUE(DeleteRows(LiveDb(b), Schema::kFiles, {"pkg/m5.meta.json", "pkg/m5.data.json"}).ok());
+  WriteSets published;
+  published["3.11"]["cache.db"] = {"files:pkg/m2.json", "files:pkg/m5.json"};
+  RemoteReport pushed = RemotePushAfterPublish(RealFs(), Adapter(), Hooks(), o, published, run);
+  EXPECT_EQ(pushed.groups_pushed, 2);
+  RemoteReport again = Pull(a);
+  EXPECT_EQ(Content(a), Content(b));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RemoteTest, ::testing::Values("redis", "webdav", "s3"),
+                         [](const auto& info) { return info.param; });
+
+// ---- Faults that need servers of their own ----
+
+class RemoteFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = TestServers::Start({"redis", "nginx", "blackhole"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    servers_ = std::move(*s);
+  }
+  RemoteOptions Opts(const std::string& url, const std::string& cache) {
+    RemoteOptions o;
+    o.url = url;
+    o.cache_dir = cache;
+    o.python_version = "3.11";
+    o.session.budget = absl::Seconds(2);
+    return o;
+  }
+  std::string Machine(const std::string& name, const std::vector<Row>& rows) {
+    std::string cache = tmp_.Sub(name);
+    if (!rows.empty()) {
+      EXPECT_TRUE(MakeDirs(RealFs(), cache + "/3.11").ok());
+      EXPECT_TRUE(WriteRows(LiveDb(cache), Schema::kFiles, rows).ok());
+    }
+    return cache;
+  }
+  std::unique_ptr<TestServers> servers_;
+  TempDir tmp_;
+};
+
+TEST_F(RemoteFaultTest, BlackholeCostsTheBudgetOnceAndNeverTheBuild) {
+  std::string url = absl::StrCat("http://127.0.0.1:", servers_->Port("blackhole"), "/cache/");
+  std::string b = Machine("b", Modules(0, 3, "mine", 1.6e9));
+  std::map<std::string, std::string> before = Content(b);
+  RemoteOptions o = Opts(url, b);
+  o.session.budget = absl::Milliseconds(800);
+  o.session.request_timeout = absl::Seconds(5);  // the budget, not this, must end the wait
+  RemoteRunState run;
+  absl::Time start = absl::Now();
+  RemoteReport pulled = RemotePullBeforeRun(RealFs(), Adapter(), Hooks(), o, run);
+  absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Milliseconds(1300)) << "the budget bounds the run";
+  EXPECT_TRUE(pulled.store_failed);
+  EXPECT_EQ(pulled.counters.timeouts, 1);
+  ASSERT_EQ(pulled.warnings.size(), 1u) << "one warning";
+  WriteSets published;
+  published["3.11"]["cache.db"] = {"files:pkg/m0.json"};
+  start = absl::Now();
+  RemoteReport pushed = RemotePushAfterPublish(RealFs(), Adapter(), Hooks(), o, published, run);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(50)) << "a failed store is not retried";
+  EXPECT_EQ(pushed.counters.timeouts, 1);
+  EXPECT_EQ(Content(b), before);
+  EXPECT_TRUE(VerifyProblems(b).empty());
+}
+
+// Blocks the Redis server for 100 ms (a busy Lua script run from another connection).
+constexpr const char* kStall =
+    "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+    "while true do local n = redis.call('TIME') "
+    "if n[1] * 1000000 + n[2] - s > 100000 then return 1 end end";
+
+TEST_F(RemoteFaultTest, SlowStoreStopsAtTheBudgetAndStaysFailed) {
+  int port = servers_->Port("redis");
+  std::atomic<bool> stop{false};
+  std::thread staller([&] {
+    while (!stop) RedisAdmin(port, {"EVAL", kStall, "0"});
+  });
+  absl::SleepFor(absl::Milliseconds(30));  // the first stall is under way
+  SessionOptions o;
+  o.budget = absl::Milliseconds(400);
+  o.request_timeout = absl::Seconds(5);
+  absl::StatusOr<std::unique_ptr<RemoteSession>> s = RemoteSession::Open(servers_->RedisUrl(), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  RemoteSession& session = **s;
+  absl::Time start = absl::Now();
+  int done = 0;
+  for (int i = 0; i < 100 && session.Get("k").ok(); ++i) ++done;
+  absl::Duration took = absl::Now() - start;
+  stop = true;
+  staller.join();
+  EXPECT_LT(done, 10) << "each Get waits for a stall";
+  EXPECT_GT(done, 0);
+  EXPECT_LT(took, absl::Milliseconds(700)) << "every request is slow, the budget ends it";
+  EXPECT_TRUE(session.failed());
+  EXPECT_TRUE(IsTimeout(session.failure())) << session.failure();
+  EXPECT_EQ(session.counters().timeouts, 1);
+  // Failed once, failed for the rest of the run: no traffic, at once.
+  start = absl::Now();
+  EXPECT_FALSE(session.Get("k").ok());
+  EXPECT_FALSE(session.Put("k", "v").ok());
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(5));
+  EXPECT_EQ(session.counters().timeouts, 1);
+  EXPECT_EQ(session.counters().errors, 0);
+  EXPECT_EQ(RedisAdmin(port, {"EXISTS", "k"}), "0") << "the Put never reached the server";
+}
+
+TEST_F(RemoteFaultTest, OneErrorMarksTheStoreFailedForTheRun) {
+  int port = servers_->Port("redis");
+  SessionOptions o;
+  o.budget = absl::Seconds(10);
+  absl::StatusOr<std::unique_ptr<RemoteSession>> s = RemoteSession::Open(servers_->RedisUrl(), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory-policy", "noeviction"}), "OK");
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory", "1"}), "OK");
+  EXPECT_FALSE((*s)->Put("a", "v").ok());  // OOM
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory", "0"}), "OK");
+  // The store works again, but this run has written it off.
+  EXPECT_FALSE((*s)->Put("b", "v").ok());
+  EXPECT_FALSE((*s)->Get("b").ok());
+  EXPECT_EQ(RedisAdmin(port, {"EXISTS", "b"}), "0");
+  EXPECT_EQ((*s)->counters().errors, 1);
+}
+
+TEST_F(RemoteFaultTest, HttpErrorsAreErrorsNotBrokenCaches) {
+  std::string b = Machine("b", Modules(0, 3, "mine", 1.6e9));
+  std::map<std::string, std::string> before = Content(b);
+  for (const char* path : {"err500", "err403", "err503"}) {
+    RemoteOptions o = Opts(servers_->NginxUrl(path), b);
+    absl::StatusOr<RemoteReport> pulled = RemotePull(RealFs(), Adapter(), Hooks(), o);
+    EXPECT_FALSE(pulled.ok()) << path;
+    absl::StatusOr<RemoteReport> pushed = RemotePush(RealFs(), Adapter(), Hooks(), o);
+    EXPECT_FALSE(pushed.ok()) << path;
+    RemoteRunState run;
+    RemoteReport r = RemotePullBeforeRun(RealFs(), Adapter(), Hooks(), o, run);
+    EXPECT_TRUE(r.store_failed) << path;
+    EXPECT_EQ(r.counters.errors, 1) << path;
+    EXPECT_EQ(Content(b), before);
+  }
+  EXPECT_TRUE(VerifyProblems(b).empty());
+}
+
+TEST_F(RemoteFaultTest, RedisReadOnlyAndOomRefusePushesButServePulls) {
+  std::string url = servers_->RedisUrl();
+  int port = servers_->Port("redis");
+  std::string a = Machine("a", Modules(0, 5, "v1", 1.7e9));
+  ASSERT_TRUE(RemotePush(RealFs(), Adapter(), Hooks(), Opts(url, a)).ok());
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m1", "v2", 1.8e9)).ok());
+  // OOM: maxmemory far below what is used, no eviction.
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory-policy", "noeviction"}), "OK");
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory", "1"}), "OK");
+  absl::StatusOr<RemoteReport> oom = RemotePush(RealFs(), Adapter(), Hooks(), Opts(url, a));
+  EXPECT_FALSE(oom.ok());
+  std::string b = Machine("b", {});
+  absl::StatusOr<RemoteReport> pulled = RemotePull(RealFs(), Adapter(), Hooks(), Opts(url, b));
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(pulled->groups_applied, 5) << "reads work while writes are refused";
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "maxmemory", "0"}), "OK");
+  // Read-only replica.
+  ASSERT_EQ(RedisAdmin(port, {"REPLICAOF", "127.0.0.1", "1"}), "OK");
+  absl::StatusOr<RemoteReport> ro = RemotePush(RealFs(), Adapter(), Hooks(), Opts(url, a));
+  EXPECT_FALSE(ro.ok());
+  EXPECT_EQ(RedisAdmin(port, {"REPLICAOF", "NO", "ONE"}), "OK");
+  // The next sync completes.
+  absl::StatusOr<RemoteReport> pushed = RemotePush(RealFs(), Adapter(), Hooks(), Opts(url, a));
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  EXPECT_EQ(pushed->groups_pushed, 1);
+  ASSERT_TRUE(RemotePull(RealFs(), Adapter(), Hooks(), Opts(url, b)).ok());
+  EXPECT_EQ(Content(b), Content(a));
+  EXPECT_TRUE(VerifyProblems(b).empty());
+}
+
+TEST_F(RemoteFaultTest, ServerKilledMidPushAndMidPull) {
+  for (const char* server : {"redis", "nginx"}) {
+    SCOPED_TRACE(server);
+    std::string url =
+        std::string(server) == "redis" ? servers_->RedisUrl() : servers_->NginxUrl("dav/kill");
+    std::string a = Machine(absl::StrCat("a-", server), Modules(0, 200, "v1", 1.7e9));
+    std::string b = Machine(absl::StrCat("b-", server), Modules(500, 502, "mine", 1.6e9));
+    std::map<std::string, std::string> b_before = Content(b);
+    // Mid-push.
+    RemoteOptions oa = Opts(url, a);
+    oa.session.budget = absl::Seconds(5);
+    auto [push_status, push_took] = CallWhileKilled(servers_->Pid(server), [&] {
+      return RemotePush(RealFs(), Adapter(), Hooks(), oa).status();
+    });
+    EXPECT_FALSE(push_status.ok());
+    EXPECT_LT(push_took, absl::Seconds(6));
+    // Restart the servers (empty), push completes; then kill mid-pull.
+    servers_.reset();
+    auto s = TestServers::Start({"redis", "nginx", "blackhole"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    servers_ = std::move(*s);
+    url = std::string(server) == "redis" ? servers_->RedisUrl() : servers_->NginxUrl("dav/kill");
+    oa.url = url;
+    absl::StatusOr<RemoteReport> pushed = RemotePush(RealFs(), Adapter(), Hooks(), oa);
+    ASSERT_TRUE(pushed.ok()) << pushed.status();
+    RemoteOptions ob = Opts(url, b);
+    ob.session.budget = absl::Seconds(5);
+    auto [pull_status, pull_took] = CallWhileKilled(servers_->Pid(server), [&] {
+      return RemotePull(RealFs(), Adapter(), Hooks(), ob).status();
+    });
+    EXPECT_FALSE(pull_status.ok());
+    EXPECT_EQ(Content(b), b_before) << "nothing half-applied";
+    EXPECT_TRUE(VerifyProblems(b).empty());
+    // New servers, a push and a pull: the next sync completes.
+    servers_.reset();
+    s = TestServers::Start({"redis", "nginx", "blackhole"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    servers_ = std::move(*s);
+    url = std::string(server) == "redis" ? servers_->RedisUrl() : servers_->NginxUrl("dav/kill");
+    oa.url = url;
+    ob.url = url;
+    ASSERT_TRUE(RemotePush(RealFs(), Adapter(), Hooks(), oa).ok());
+    absl::StatusOr<RemoteReport> pulled = RemotePull(RealFs(), Adapter(), Hooks(), ob);
+    ASSERT_TRUE(pulled.ok()) << pulled.status();
+    EXPECT_EQ(pulled->groups_applied, 200);
+    EXPECT_EQ(Content(b).size(), b_before.size() + 400);
+    EXPECT_TRUE(VerifyProblems(b).empty());
+  }
+}
+
+}  // namespace
+}  // namespace typecache

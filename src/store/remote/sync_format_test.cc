@@ -1,0 +1,175 @@
+#include "src/store/remote/sync_format.h"
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+
+namespace typecache {
+namespace {
+
+RowHooks Identity() {
+  RowHooks h;
+  h.normalize = [](absl::string_view, absl::string_view d) -> absl::StatusOr<std::string> {
+    return std::string(d);
+  };
+  h.facts = [](absl::string_view,
+               absl::string_view) -> absl::StatusOr<std::pair<std::string, std::string>> {
+    return std::make_pair("", "");
+  };
+  h.layout_of = [](absl::string_view) { return std::string("1file"); };
+  return h;
+}
+
+GroupObject Sample() {
+  GroupObject o;
+  o.ns = "mypy-1.0.1_py3.11_linux_1file";
+  o.group = "files:pkg/a b.json";
+  o.file = "cache.db";
+  o.created = 1700000000;
+  RemoteRow meta{"pkg/a b.meta.json", {}, {}};
+  meta.mtime.type = RemoteValue::Type::kReal;
+  meta.mtime.real = 1700000000.123456789;
+  meta.data.type = RemoteValue::Type::kText;
+  meta.data.bytes = "{\"data_mtime\": 1700000000}";
+  RemoteRow data{"pkg/a b.data.json", {}, {}};
+  data.mtime.type = RemoteValue::Type::kInt;
+  data.mtime.integer = 1700000000;
+  data.data.type = RemoteValue::Type::kBlob;
+  data.data.bytes = std::string("\0\x01\xff", 3);
+  o.rows = {data, meta};
+  return o;
+}
+
+TEST(SyncFormat, GroupObjectRoundTripKeepsStorageClasses) {
+  GroupObject o = Sample();
+  absl::StatusOr<std::string> bytes = EncodeGroupObject(o);
+  ASSERT_TRUE(bytes.ok());
+  absl::StatusOr<GroupObject> back = DecodeGroupObject(*bytes, 1 << 20, "x");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ns, o.ns);
+  EXPECT_EQ(back->group, o.group);
+  EXPECT_EQ(back->file, o.file);
+  EXPECT_EQ(back->created, o.created);
+  ASSERT_EQ(back->rows.size(), 2u);
+  EXPECT_EQ(back->rows[0].mtime.type, RemoteValue::Type::kInt);
+  EXPECT_EQ(back->rows[0].data.type, RemoteValue::Type::kBlob);
+  EXPECT_EQ(back->rows[0].data.bytes, std::string("\0\x01\xff", 3));
+  EXPECT_EQ(back->rows[1].mtime.real, 1700000000.123456789);
+  EXPECT_EQ(back->rows[1].data.type, RemoteValue::Type::kText);
+}
+
+TEST(SyncFormat, DamagedObjectsAreDataLossNeverPartial) {
+  std::string bytes = *EncodeGroupObject(Sample());
+  for (size_t cut : {size_t{0}, size_t{10}, bytes.size() / 2, bytes.size() - 1}) {
+    absl::StatusOr<GroupObject> o = DecodeGroupObject(bytes.substr(0, cut), 1 << 20, "x");
+    EXPECT_TRUE(absl::IsDataLoss(o.status())) << cut << " " << o.status();
+  }
+  EXPECT_TRUE(absl::IsDataLoss(DecodeGroupObject(std::string(500, 'z'), 1 << 20, "x").status()));
+  std::string junk = bytes + "x";
+  EXPECT_FALSE(DecodeGroupObject(junk, 1 << 20, "x").ok());
+  EXPECT_TRUE(absl::IsOutOfRange(DecodeGroupObject(bytes, 10, "x").status()))
+      << "the header's size is checked before decompressing";
+}
+
+TEST(SyncFormat, DigestIgnoresRowOrderAndMtimesButNotData) {
+  GroupObject o = Sample();
+  std::string d = *GroupDigest(o.group, o.rows, Identity());
+  EXPECT_TRUE(IsDigest(d));
+  std::vector<RemoteRow> reordered = {o.rows[1], o.rows[0]};
+  reordered[0].mtime.real += 50;
+  EXPECT_EQ(*GroupDigest(o.group, reordered, Identity()), d);
+  reordered[1].data.bytes += "!";
+  EXPECT_NE(*GroupDigest(o.group, reordered, Identity()), d);
+  EXPECT_NE(*GroupDigest("files:pkg/other.json", o.rows, Identity()), d);
+  o.rows[0].data.type = RemoteValue::Type::kText;  // same bytes, other storage class
+  EXPECT_NE(*GroupDigest(o.group, o.rows, Identity()), d);
+}
+
+TEST(SyncFormat, LogRecordRoundTripAndChecks) {
+  LogRecord r;
+  r.ns = "ns1";
+  r.lineage = "main";
+  r.seq = 7;
+  r.time = 123;
+  r.writer = "host pid 9";
+  r.entries.push_back({"files:pkg/a b.json", false, {"cache.db", std::string(32, 'c'), 99}});
+  r.entries.push_back({"files:pkg/gone.json", true, {}});
+  std::string text = SerializeLogRecord(r);
+  absl::StatusOr<LogRecord> back = ParseLogRecord(text, "ns1", "main", 7);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->writer, "host pid 9");
+  ASSERT_EQ(back->entries.size(), 2u);
+  EXPECT_EQ(back->entries[0].group, "files:pkg/a b.json");
+  EXPECT_EQ(back->entries[0].entry.bytes, 99);
+  EXPECT_TRUE(back->entries[1].deleted);
+  View v{{"files:pkg/gone.json", {"cache.db", std::string(32, 'd'), 1}}};
+  ApplyRecord(*back, v);
+  EXPECT_EQ(v.size(), 1u);
+  EXPECT_EQ(v.begin()->first, "files:pkg/a b.json");
+  // Asked for another seq, lineage or namespace: refused.
+  EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(text, "ns1", "main", 8).status()));
+  EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(text, "ns1", "feat", 7).status()));
+  EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(text, "ns2", "main", 7).status()));
+  // Truncated or altered: the check line fails.
+  EXPECT_TRUE(
+      absl::IsDataLoss(ParseLogRecord(text.substr(0, text.size() - 3), "ns1", "main", 7).status()));
+  std::string altered = text;
+  altered[altered.find("cccc")] = 'e';
+  EXPECT_TRUE(absl::IsDataLoss(ParseLogRecord(altered, "ns1", "main", 7).status()));
+}
+
+TEST(SyncFormat, SnapshotLatestAndStateRoundTrip) {
+  SnapshotRecord s;
+  s.ns = "ns1";
+  s.lineage = "main";
+  s.seq = 100;
+  s.time = 5;
+  s.view["files:a.json"] = {"cache.db", std::string(32, '1'), 10};
+  s.view["files:b.json"] = {"cache.db", std::string(32, '2'), 20};
+  absl::StatusOr<SnapshotRecord> back = ParseSnapshot(SerializeSnapshot(s), "ns1", "main", 100);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->view, s.view);
+  EXPECT_EQ(*ParseLatest(SerializeLatest(100)), 100);
+  EXPECT_FALSE(ParseLatest("typecache-remote-latest 1\nseq 5\n").ok()) << "no check line";
+
+  SyncState st;
+  st.marked = true;
+  st.lineages["main"].seq = 4;
+  st.lineages["main"].checked = 77;
+  st.lineages["main"].view = s.view;
+  st.lineages["feat-x"].seq = 1;
+  st.lineages["feat-x"].view["files:a.json"] = {"cache.db", std::string(32, '3'), 11};
+  st.pending = {"files:b.json"};
+  absl::StatusOr<SyncState> sb = ParseSyncState(SerializeSyncState(st), "state");
+  ASSERT_TRUE(sb.ok()) << sb.status();
+  EXPECT_TRUE(sb->marked);
+  EXPECT_EQ(sb->lineages["main"].view, s.view);
+  EXPECT_EQ(sb->lineages["main"].checked, 77);
+  EXPECT_EQ(sb->pending, st.pending);
+  View eff = EffectiveView(*sb, {"main", "feat-x"});
+  EXPECT_EQ(eff["files:a.json"].digest, std::string(32, '3')) << "the later lineage wins";
+  EXPECT_EQ(eff["files:b.json"].digest, std::string(32, '2'));
+}
+
+TEST(SyncFormat, NamesAndKeys) {
+  Namespace ns{"mypy", "1.18.2+dev", "3.11", "linux", "16shards"};
+  EXPECT_EQ(ns.Name(), "mypy-1.18.2-dev_py3.11_linux_16shards");
+  absl::StatusOr<Namespace> back = ParseNamespaceName(ns.Name());
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(SameNamespace(*back, ns));
+  EXPECT_FALSE(ParseNamespaceName("garbage").ok());
+  EXPECT_EQ(SanitizeLineage("feat/x y"), "feat-x-y");
+  RemoteKeys k("proj", ns.Name());
+  EXPECT_EQ(k.Log("main", 42),
+            "proj/mypy-1.18.2-dev_py3.11_linux_16shards/lin/main/log/000000000042");
+  EXPECT_EQ(RemoteKeys::SeqOfKey(k.Log("main", 42)), 42);
+  EXPECT_EQ(RemoteKeys::SeqOfKey(k.SnapLatest("main")), -1);
+  EXPECT_EQ(RemoteKeys("", "n").Object("ab"), "n/g/ab");
+  EXPECT_EQ(*UnescapeName(EscapeName("a b%c\n")), "a b%c\n");
+  EXPECT_FALSE(UnescapeName("a%2").ok());
+  EXPECT_FALSE(UnescapeName("a%zz").ok());
+}
+
+}  // namespace
+}  // namespace typecache

@@ -1,0 +1,163 @@
+// Test-only driver of src/commands/remote.h, until the CLI has `typecache remote`:
+//
+//   remote_tool pull|push|status|gc URL --cache-dir DIR [--read-only] [--remote-read A,B]
+//               [--remote-write NAME] [--budget-ms N] [--prefix P] [--python X.Y]
+//               [--min-age-s N] [--now UNIX] [--no-normalize]
+//
+// Prints one JSON object (the report and its counters) on stdout; exit 0 on success, 1 when the
+// command returned an error (the error on stderr, the JSON still printed). S3: the usual AWS_*
+// variables (AWS_ENDPOINT_URL_S3 for an emulator). --no-normalize hashes rows as they are (to
+// show what normalisation saves).
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "src/checker/mypy/mypy_adapter.h"
+#include "src/checker/mypy/normalize.h"
+#include "src/commands/remote.h"
+#include "src/os/fs.h"
+
+namespace typecache {
+namespace {
+
+nlohmann::json CountersJson(const RemoteCounters& k) {
+  return {{"hits", k.hits},
+          {"misses", k.misses},
+          {"bytes_down", k.bytes_down},
+          {"bytes_up", k.bytes_up},
+          {"errors", k.errors},
+          {"timeouts", k.timeouts},
+          {"groups_pushed", k.groups_pushed},
+          {"objects_uploaded", k.objects_uploaded},
+          {"records_read", k.records_read},
+          {"records_written", k.records_written}};
+}
+
+nlohmann::json ReportJson(const RemoteReport& r) {
+  return {{"counters", CountersJson(r.counters)},
+          {"namespaces", r.namespaces},
+          {"groups_changed_remotely", r.groups_changed_remotely},
+          {"groups_already_local", r.groups_already_local},
+          {"groups_applied", r.groups_applied},
+          {"groups_kept_local", r.groups_kept_local},
+          {"groups_pushed", r.groups_pushed},
+          {"records_appended", r.records_appended},
+          {"store_failed", r.store_failed},
+          {"failure", r.failure},
+          {"warnings", r.warnings}};
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 3) {
+    std::cerr << "usage: remote_tool pull|push|status|gc URL --cache-dir DIR ...\n";
+    return 2;
+  }
+  std::string cmd = argv[1];
+  RemoteOptions o;
+  o.url = argv[2];
+  o.session.budget = absl::Seconds(60);
+  o.session.request_timeout = absl::Seconds(10);
+  GcOptions gc;
+  bool normalize = true;
+  for (int i = 3; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    int64_t n = 0;
+    if (a == "--cache-dir") {
+      o.cache_dir = next();
+    } else if (a == "--read-only") {
+      o.read_only = true;
+    } else if (a == "--remote-read") {
+      o.read_lineages = absl::StrSplit(next(), ',', absl::SkipEmpty());
+    } else if (a == "--remote-write") {
+      o.write_lineage = next();
+    } else if (a == "--budget-ms" && absl::SimpleAtoi(next(), &n)) {
+      o.session.budget = absl::Milliseconds(n);
+      o.session.request_timeout = absl::Milliseconds(n);
+    } else if (a == "--prefix") {
+      o.prefix = next();
+    } else if (a == "--python") {
+      o.python_version = next();
+    } else if (a == "--min-age-s" && absl::SimpleAtoi(next(), &n)) {
+      gc.min_age_seconds = n;
+    } else if (a == "--now" && absl::SimpleAtoi(next(), &n)) {
+      o.now = n;
+      gc.now = n;
+    } else if (a == "--no-normalize") {
+      normalize = false;
+    } else {
+      std::cerr << "remote_tool: bad argument " << a << "\n";
+      return 2;
+    }
+  }
+  if (const char* ep = std::getenv("AWS_ENDPOINT_URL_S3")) o.session.store.s3_endpoint = ep;
+  MypyAdapter adapter;
+  RowHooks hooks{&NormalizeMypyRow, &MypyNamespaceFacts, &MypyLayoutOf};
+  if (!normalize) {
+    hooks.normalize = [](absl::string_view, absl::string_view data) -> absl::StatusOr<std::string> {
+      return std::string(data);
+    };
+  }
+  nlohmann::json out;
+  absl::Status status;
+  if (cmd == "pull" || cmd == "push") {
+    absl::StatusOr<RemoteReport> r = cmd == "pull" ? RemotePull(RealFs(), adapter, hooks, o)
+                                                   : RemotePush(RealFs(), adapter, hooks, o);
+    if (r.ok()) out = ReportJson(*r);
+    status = r.status();
+  } else if (cmd == "status") {
+    absl::StatusOr<RemoteStatusReport> r = RemoteStatus(RealFs(), adapter, hooks, o);
+    if (r.ok()) {
+      out["text"] = FormatRemoteStatus(*r);
+      out["counters"] = CountersJson(r->counters);
+      for (const auto& ns : r->namespaces) {
+        nlohmann::json j = {{"ns", ns.ns},
+                            {"local", ns.local},
+                            {"objects", ns.objects},
+                            {"groups_differing", ns.groups_differing},
+                            {"local_groups", ns.local_groups}};
+        for (const auto& l : ns.lineages) {
+          j["lineages"].push_back({{"lineage", l.lineage},
+                                   {"head", l.head},
+                                   {"local_seq", l.local_seq},
+                                   {"groups", l.groups},
+                                   {"snapshot", l.snapshot}});
+        }
+        out["namespaces"].push_back(j);
+      }
+    }
+    status = r.status();
+  } else if (cmd == "gc") {
+    absl::StatusOr<RemoteGcReport> r = RemoteGc(RealFs(), o, gc);
+    if (r.ok()) {
+      out["counters"] = CountersJson(r->counters);
+      for (const auto& [ns, g] : r->namespaces) {
+        out["namespaces"].push_back({{"ns", ns},
+                                     {"snapshot_seq", g.snapshot_seq},
+                                     {"records_deleted", g.records_deleted},
+                                     {"snapshots_deleted", g.snapshots_deleted},
+                                     {"objects_deleted", g.objects_deleted},
+                                     {"objects_kept", g.objects_kept}});
+      }
+    }
+    status = r.status();
+  } else {
+    std::cerr << "remote_tool: unknown command " << cmd << "\n";
+    return 2;
+  }
+  if (!status.ok()) {
+    out["error"] = std::string(status.message());
+    std::cerr << "remote_tool: error: " << status.message() << "\n";
+  }
+  std::cout << out.dump() << "\n";
+  return status.ok() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace typecache
+
+int main(int argc, char** argv) { return typecache::Main(argc, argv); }
