@@ -126,6 +126,34 @@ TEST_F(InspectTest, BrokenGroups) {
   EXPECT_FALSE(FindGroup(groups, "e_bad_json")->problems.empty());
 }
 
+// DescribeRow reads a JSON meta's top-level data_mtime, version_id and path only, and validates
+// the whole document (nlohmann-json's SAX parser, no tree).
+TEST_F(InspectTest, JsonMetaFieldsAreTheTopLevelOnes) {
+  auto facts = [&](const std::string& json) { return adapter_.DescribeRow("m.meta.json", json); };
+  RowFacts nested = facts(
+      R"({"data_mtime": 1700000000.9, "path": "src/m.py", "version_id": "1.0.1", )"
+      R"("options": {"data_mtime": 1, "path": "x", "version_id": "9"}, "deps": [{"path": "y"}]})");
+  EXPECT_EQ(nested.problem, "");
+  EXPECT_EQ(nested.data_stamp, 1700000000);
+  EXPECT_EQ(nested.data_stamp_field, "data_mtime");
+  EXPECT_EQ(nested.source_path, "src/m.py");
+  EXPECT_EQ(nested.version, "1.0.1");
+  // The last of duplicate keys wins, as in a parsed object; a value of the wrong type is absent.
+  EXPECT_EQ(facts(R"({"data_mtime": 5, "data_mtime": 6})").data_stamp, 6);
+  EXPECT_EQ(facts(R"({"data_mtime": 5, "data_mtime": "6"})").problem,
+            "meta has no numeric data_mtime");
+  EXPECT_EQ(facts(R"({"data_mtime": 5, "version_id": 3})").version, "");
+  EXPECT_EQ(facts(R"({"data_mtime": [5]})").problem, "meta has no numeric data_mtime");
+  EXPECT_EQ(facts(R"({"data_mtime": 1e300})").problem, "meta has no numeric data_mtime");
+  EXPECT_EQ(facts(R"({"data_mtime": -3})").data_stamp, -3);
+  // Invalid documents, however deep: an error message, no crash.
+  EXPECT_TRUE(absl::StartsWith(facts(R"({"data_mtime": 1} x)").problem, "invalid JSON: "));
+  EXPECT_TRUE(absl::StartsWith(facts(std::string(100000, '[')).problem, "invalid JSON: "));
+  EXPECT_TRUE(absl::StartsWith(facts("{\"path\": \"\xff\", \"data_mtime\": 1}").problem,
+                               "invalid JSON: "));
+  EXPECT_EQ(facts("7").problem, "meta is not a JSON object");
+}
+
 TEST_F(InspectTest, NonNumericMtimeIsAProblem) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, ModuleRows("m", "t", 10)));
   {

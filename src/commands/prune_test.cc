@@ -308,6 +308,7 @@ TEST_F(PruneTest, UnreadableDatabaseIsAnError) {
 
 TEST_F(PruneTest, JsonReportParses) {
   Write(ModuleRows("a\"quoted", "t", 5));
+  Write({ModuleRows("orph\xe9n", "t", 5)[1]});
   Write({ModuleRows("orphan", "t", 5)[1]});
   PruneOptions options;
   options.orphans = true;
@@ -317,8 +318,9 @@ TEST_F(PruneTest, JsonReportParses) {
   PrintPrune(*r, out, /*json=*/true);
   nlohmann::json json = nlohmann::json::parse(out.str(), nullptr, false);
   ASSERT_FALSE(json.is_discarded()) << out.str();
-  ASSERT_EQ(json["evicted"].size(), 1u);
+  ASSERT_EQ(json["evicted"].size(), 2u);
   EXPECT_EQ(json["evicted"][0]["group"], "files:orphan.json");
+  EXPECT_EQ(json["evicted"][1]["group"], "files:orph\xc3\xa9n.json");  // Latin-1 byte.
   EXPECT_EQ(json["dry_run"], false);
   EXPECT_EQ(json["size_after"], r->size_after);
 }

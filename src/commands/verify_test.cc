@@ -466,12 +466,14 @@ TEST_F(VerifyTest, PrintVerify) {
   absl::StatusOr<VerifyReport> r = VerifyPath(db_);
   ASSERT_TRUE(r.ok());
   r->repaired.push_back("something \"quoted\"");
+  r->repaired.push_back("not UTF-8: \xff\xc3");
   std::ostringstream json;
   PrintVerify(*r, json, /*json=*/true);
   nlohmann::json parsed = nlohmann::json::parse(json.str(), nullptr, false);
   ASSERT_FALSE(parsed.is_discarded()) << json.str();
   EXPECT_EQ(parsed["problems"].size(), kBroken.size());
   EXPECT_EQ(parsed["repaired"].at(0), "something \"quoted\"");
+  EXPECT_EQ(parsed["repaired"].at(1), "not UTF-8: \xc3\xbf\xc3\x83");  // Read as Latin-1.
   EXPECT_EQ(parsed["databases"], 1);
   std::ostringstream text;
   PrintVerify(*r, text, /*json=*/false);
