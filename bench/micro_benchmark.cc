@@ -10,8 +10,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "src/cachedb/inspect.h"
 #include "src/cachedb/cache_db.h"
+#include "src/cachedb/inspect.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/os/fs.h"
 #include "src/sqlite/sqlite_db.h"

@@ -40,9 +40,9 @@ absl::StatusOr<std::set<std::string>> ListGroups(
     const std::optional<std::string>& table = std::nullopt);
 
 // The digests of those of `groups` with rows in `schema`. O(rows of `groups`).
-absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(
-    Db& db, absl::string_view schema, const std::set<std::string>& groups,
-    const CheckerAdapter& adapter);
+absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(Db& db, absl::string_view schema,
+                                                              const std::set<std::string>& groups,
+                                                              const CheckerAdapter& adapter);
 
 // Hashes one group's rows, in any order: the sum of each row's XXH3-64 (with the group's name),
 // what DigestGroups and ForEachGroup share, so that both give the same digest for the same rows.

@@ -155,9 +155,9 @@ class CacheFile {
                             const std::function<absl::Status(const GroupInfo&)>& visit,
                             absl::string_view schema = "main");
   // The digests of those of `groups` that have rows in `schema` (absent groups are left out).
-  absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(
-      const std::set<std::string>& groups, const CheckerAdapter& adapter,
-      absl::string_view schema = "main");
+  absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(const std::set<std::string>& groups,
+                                                                const CheckerAdapter& adapter,
+                                                                absl::string_view schema = "main");
   // The file's content digest: the sum of the exact digests of every group of `schema`.
   absl::StatusOr<uint64_t> ContentDigest(const CheckerAdapter& adapter,
                                          absl::string_view schema = "main");

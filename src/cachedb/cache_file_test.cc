@@ -103,7 +103,8 @@ TEST_F(CacheFileTest, ListingsByTableAndStamps) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, rows));
   CacheFile f = Open(db_);
   EXPECT_EQ(*f.ListTables(), (std::vector<std::string>{"files", "files2"}));
-  EXPECT_EQ(*f.GroupsOfTable(adapter_, "files"), (Groups{"files:pkg/m0.json", "files:pkg/m1.json"}));
+  EXPECT_EQ(*f.GroupsOfTable(adapter_, "files"),
+            (Groups{"files:pkg/m0.json", "files:pkg/m1.json"}));
   EXPECT_EQ(*f.ListGroups(adapter_),
             (Groups{"files:pkg/m0.json", "files:pkg/m1.json", "files2:pkg/x.json"}));
   absl::StatusOr<std::vector<GroupStamp>> stamps = f.ListGroupStamps(adapter_);
@@ -182,14 +183,16 @@ TEST_F(CacheFileTest, UnchangedGroupsComparesByDigest) {
   // m0 rewritten as it was; m1's data changed; the plugins snapshot rewritten later (its mtime
   // does not matter); m2 deleted; a group new in mine.
   TC_ASSERT_OK(WriteRows(mine, Schema::kFiles2,
-                         {ModuleRows("pkg/m0", "t", 5)[0], {"pkg/m1.data.json", 5, "other"},
-                          {"@plugins_snapshot.json", 99, "{}"}, {"pkg/new.meta.json", 1, "{}"}}));
+                         {ModuleRows("pkg/m0", "t", 5)[0],
+                          {"pkg/m1.data.json", 5, "other"},
+                          {"@plugins_snapshot.json", 99, "{}"},
+                          {"pkg/new.meta.json", 1, "{}"}}));
   TC_ASSERT_OK(DeleteRows(mine, Schema::kFiles2, {"pkg/m2.meta.json", "pkg/m2.data.json"}));
   absl::StatusOr<Db> db = Db::Open(mine, Db::Mode::kReadOnly);
   TC_ASSERT_OK(AttachReadOnly(*db, db_, "base"));
-  Groups asked = {"files2:pkg/m0.json", "files2:pkg/m1.json", "files2:pkg/m2.json",
-                  "files2:@plugins_snapshot.json", "files2:pkg/new.json",
-                  "files2:pkg/nowhere.json"};
+  Groups asked = {"files2:pkg/m0.json",  "files2:pkg/m1.json",
+                  "files2:pkg/m2.json",  "files2:@plugins_snapshot.json",
+                  "files2:pkg/new.json", "files2:pkg/nowhere.json"};
   absl::StatusOr<Groups> same = UnchangedGroups(*db, "base", asked, adapter_);
   ASSERT_TRUE(same.ok()) << same.status();
   EXPECT_EQ(*same, (Groups{"files2:pkg/m0.json", "files2:@plugins_snapshot.json",

@@ -18,11 +18,10 @@ std::string GroupInfo::Broken(const CheckerAdapter& adapter) const {
   if (has_data && !has_meta) return "data row without meta row (orphan)";
   if (recorded_data_stamp.has_value() && data_row_mtime.has_value() &&
       *recorded_data_stamp != static_cast<int64_t>(std::trunc(*data_row_mtime))) {
-    return absl::StrCat("data row mtime ", static_cast<int64_t>(*data_row_mtime),
-                        " does not match the meta's ",
-                        recorded_data_stamp_field.empty() ? "record of it"
-                                                          : recorded_data_stamp_field,
-                        " ", *recorded_data_stamp);
+    return absl::StrCat(
+        "data row mtime ", static_cast<int64_t>(*data_row_mtime), " does not match the meta's ",
+        recorded_data_stamp_field.empty() ? "record of it" : recorded_data_stamp_field, " ",
+        *recorded_data_stamp);
   }
   for (const std::string& kind : required_kinds) {
     if (bytes_by_kind.count(kind) == 0) {

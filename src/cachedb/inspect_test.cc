@@ -149,8 +149,8 @@ TEST_F(InspectTest, JsonMetaFieldsAreTheTopLevelOnes) {
   // Invalid documents, however deep: an error message, no crash.
   EXPECT_TRUE(absl::StartsWith(facts(R"({"data_mtime": 1} x)").problem, "invalid JSON: "));
   EXPECT_TRUE(absl::StartsWith(facts(std::string(100000, '[')).problem, "invalid JSON: "));
-  EXPECT_TRUE(absl::StartsWith(facts("{\"path\": \"\xff\", \"data_mtime\": 1}").problem,
-                               "invalid JSON: "));
+  EXPECT_TRUE(
+      absl::StartsWith(facts("{\"path\": \"\xff\", \"data_mtime\": 1}").problem, "invalid JSON: "));
   EXPECT_EQ(facts("7").problem, "meta is not a JSON object");
 }
 

@@ -88,8 +88,7 @@ absl::StatusOr<InputFacts> FactsOf(const CheckerAdapter& adapter, const Target& 
 
 // ---- Plan: the listings ----
 
-absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adapter,
-                                       size_t input) {
+absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adapter, size_t input) {
   InputListing listing;
   listing.input = input;
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
@@ -162,7 +161,7 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
   std::vector<InputListing> listings;
   ASSIGN_OR_RETURN(InputListing main, ListInput(db, adapter, main_input));
   listings.push_back(std::move(main));
-  int64_t listed = static_cast<int64_t>(listings.back().groups.size());
+  auto listed = static_cast<int64_t>(listings.back().groups.size());
   for (const Input& in : inputs) {
     ASSIGN_OR_RETURN(CacheFile src, CacheFile::OpenReadOnly(in.path));
     sources.push_back(std::move(src));

@@ -34,7 +34,7 @@ struct MergeOptions {
 struct MergeReport {
   std::vector<std::string> inputs;    // DEST first, then the sources.
   std::vector<int64_t> groups_taken;  // Per input: groups in the result that came from it.
-  int64_t conflicts = 0;  // Groups held by several inputs whose contents differ.
+  int64_t conflicts = 0;              // Groups held by several inputs whose contents differ.
   int64_t bytes = 0;                  // Size of the result.
   EditReport edit;
 };

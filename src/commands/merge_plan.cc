@@ -26,10 +26,10 @@ absl::Status CheckLayouts(const std::vector<const InputFacts*>& all) {
     for (const auto& [dir, files] : in->files_by_dir) {
       auto [it, inserted] = first.emplace(dir, std::make_pair(in, &files));
       if (!inserted && *it->second.second != files) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            in->path, ": ", dir, " has ", files.size(), " database files but ",
-            it->second.first->path, " has ", it->second.second->size(),
-            " (different shard counts cannot be merged)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(in->path, ": ", dir, " has ", files.size(), " database files but ",
+                         it->second.first->path, " has ", it->second.second->size(),
+                         " (different shard counts cannot be merged)"));
       }
     }
   }
@@ -42,9 +42,8 @@ absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>
                            bool allow_mixed, absl::string_view checker) {
   for (const InputFacts& s : sources) {
     if (s.is_file != dest.is_file && !(dest.is_file && !dest.exists && dest.dbs.empty())) {
-      return absl::InvalidArgumentError(absl::StrCat(s.path, ": cannot merge a ",
-                                                     KindName(s.is_file), " into a ",
-                                                     KindName(dest.is_file)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          s.path, ": cannot merge a ", KindName(s.is_file), " into a ", KindName(dest.is_file)));
     }
   }
   std::vector<const InputFacts*> all = {&dest};
@@ -63,9 +62,8 @@ absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>
           format_from = db.path;
         } else if (db.format != format) {
           return absl::FailedPreconditionError(
-              absl::StrCat(db.path, ": table format ", db.format, " cannot be merged with ",
-                           format, " of ", format_from, " (different ", checker,
-                           " cache formats)"));
+              absl::StrCat(db.path, ": table format ", db.format, " cannot be merged with ", format,
+                           " of ", format_from, " (different ", checker, " cache formats)"));
         }
       }
       versions.insert(db.versions.begin(), db.versions.end());
@@ -122,15 +120,15 @@ MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, si
   MergePlan plan;
   plan.groups_from.assign(num_inputs, 0);
   for (const auto& [group, held] : Holders(listings)) {
-    const Holding* best = nullptr;
+    if (held.empty()) continue;
+    const Holding* best = &held.front();
+    const std::optional<uint64_t>& first = best->listed->digest;
     bool differ = false;
-    for (const Holding& h : held) {
-      if (best != nullptr) {
-        const std::optional<uint64_t>& a = h.listed->digest;
-        const std::optional<uint64_t>& b = held.front().listed->digest;
-        differ = differ || !a.has_value() || !b.has_value() || *a != *b;
-      }
-      if (best == nullptr || Better(prefer, h.listed->rank, best->listed->rank)) best = &h;
+    for (size_t i = 1; i < held.size(); ++i) {
+      const Holding& h = held[i];
+      const std::optional<uint64_t>& digest = h.listed->digest;
+      differ = differ || !digest.has_value() || !first.has_value() || *digest != *first;
+      if (Better(prefer, h.listed->rank, best->listed->rank)) best = &h;
     }
     if (differ) plan.conflicts.insert(group);
     plan.source.emplace(group, best->input);

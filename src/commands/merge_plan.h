@@ -33,14 +33,14 @@ absl::StatusOr<Prefer> ParsePrefer(absl::string_view text);
 
 struct InputDbFacts {
   std::string path;
-  std::string format;                // The tables the checker reads in it, joined; "" if none.
-  std::set<std::string> versions;    // Checker versions recorded by (a sample of) its groups.
+  std::string format;              // The tables the checker reads in it, joined; "" if none.
+  std::set<std::string> versions;  // Checker versions recorded by (a sample of) its groups.
 };
 
 struct InputFacts {
-  std::string path;           // As messages name the input.
-  bool is_file = false;       // A database file, not a cache directory.
-  bool exists = true;         // False for a DEST that does not exist yet.
+  std::string path;      // As messages name the input.
+  bool is_file = false;  // A database file, not a cache directory.
+  bool exists = true;    // False for a DEST that does not exist yet.
   // Cache directories: <X.Y> -> its database files.
   std::map<std::string, std::set<std::string>> files_by_dir;
   std::vector<InputDbFacts> dbs;  // In the order they are checked.

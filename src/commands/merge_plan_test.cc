@@ -50,8 +50,7 @@ TEST(PlanMergeTest, FirstAndLastGoByInputOrder) {
 TEST(PlanMergeTest, ConflictsAreGroupsWhoseContentsDiffer) {
   std::vector<InputListing> l = {
       L(0, {{"same", 1, 42}, {"diff", 1, 1}, {"third", 1, 7}, {"alone", 1, 0}}),
-      L(1, {{"same", 2, 42}, {"diff", 2, 2}, {"third", 2, 7}}),
-      L(2, {{"third", 3, 8}})};
+      L(1, {{"same", 2, 42}, {"diff", 2, 2}, {"third", 2, 7}}), L(2, {{"third", 3, 8}})};
   MergePlan plan = PlanMerge(l, Prefer::kNewest, 3);
   // Byte-identical copies are no conflict; one differing holder among equal ones is.
   EXPECT_EQ(plan.conflicts, (std::set<std::string>{"diff", "third"}));
@@ -64,7 +63,8 @@ TEST(PlanMergeTest, HoldersWithoutDigestsCountAsDifferent) {
 }
 
 TEST(PlanMergeTest, GroupsToDigestAreThoseSeveralInputsHold) {
-  std::vector<InputListing> l = {L(0, {{"a", 1, 0}, {"s", 1, 0}}), L(3, {{"s", 1, 0}, {"b", 1, 0}})};
+  std::vector<InputListing> l = {L(0, {{"a", 1, 0}, {"s", 1, 0}}),
+                                 L(3, {{"s", 1, 0}, {"b", 1, 0}})};
   EXPECT_EQ(GroupsToDigest(l), (std::map<size_t, std::set<std::string>>{{0, {"s"}}, {3, {"s"}}}));
 }
 
@@ -91,8 +91,7 @@ TEST(CheckCanMergeTest, DifferentShardLayoutsAreRefused) {
   InputFacts b = Dir("/b", {{"3.11", {"cache.db"}}}, {});
   absl::Status s = CheckCanMerge(dest, {a, b}, false, "mypy");
   EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
-  EXPECT_NE(s.message().find("/b: 3.11 has 1 database files but /a has 2"), std::string::npos)
-      << s;
+  EXPECT_NE(s.message().find("/b: 3.11 has 1 database files but /a has 2"), std::string::npos) << s;
 }
 
 TEST(CheckCanMergeTest, DifferentTableFormatsAreRefused) {

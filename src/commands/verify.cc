@@ -26,8 +26,7 @@ struct Recorded {
 };
 
 // Recorded facts per database (DbRef::shown), for the live generations of `target`.
-absl::StatusOr<std::map<std::string, Recorded>> RecordedFiles(Fs& fs,
-                                                              const CheckerAdapter& adapter,
+absl::StatusOr<std::map<std::string, Recorded>> RecordedFiles(Fs& fs, const CheckerAdapter& adapter,
                                                               const Target& target) {
   std::map<std::string, Recorded> out;
   if (target.kind != Target::Kind::kCacheDir) return out;
@@ -120,8 +119,8 @@ absl::StatusOr<int64_t> Salvage(Fs& fs, const CheckerAdapter& adapter, const std
 }
 
 // The groups of `copy` that are broken, each added to `repaired` as removed.
-absl::StatusOr<std::set<std::string>> BrokenGroups(const CheckerAdapter& adapter,
-                                                   const DbRef& ref, const std::string& copy,
+absl::StatusOr<std::set<std::string>> BrokenGroups(const CheckerAdapter& adapter, const DbRef& ref,
+                                                   const std::string& copy,
                                                    std::vector<std::string>& repaired) {
   std::set<std::string> broken;
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(copy));
@@ -129,8 +128,8 @@ absl::StatusOr<std::set<std::string>> BrokenGroups(const CheckerAdapter& adapter
     std::string why = g.Broken(adapter);
     if (!why.empty()) {
       broken.insert(g.group);
-      repaired.push_back(absl::StrCat(ref.shown, ": removed group ", adapter.GroupLabel(g.group),
-                                      " (", why, ")"));
+      repaired.push_back(
+          absl::StrCat(ref.shown, ": removed group ", adapter.GroupLabel(g.group), " (", why, ")"));
     }
     return absl::OkStatus();
   }));
@@ -223,8 +222,8 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
         RETURN_IF_ERROR(RemoveGroups(adapter, copy, broken));
       } else if (in_place) {
         change.republish = true;
-        repaired.push_back(absl::StrCat(ref.shown,
-                                        ": republished (its content differed from its record)"));
+        repaired.push_back(
+            absl::StrCat(ref.shown, ": republished (its content differed from its record)"));
       } else {
         // Only a leftover -wal/-journal: the consistent copy already holds its rows;
         // republishing it leaves the old file (and its side file) behind for cleanup.
@@ -248,8 +247,9 @@ void PrintVerify(const VerifyReport& report, std::ostream& out, bool json) {
     auto problems = [](const std::vector<Problem>& list) {
       nlohmann::ordered_json out = nlohmann::ordered_json::array();
       for (const Problem& p : list) {
-        out.push_back(
-            {{"where", JsonText(p.where)}, {"group", JsonText(p.group)}, {"what", JsonText(p.what)}});
+        out.push_back({{"where", JsonText(p.where)},
+                       {"group", JsonText(p.group)},
+                       {"what", JsonText(p.what)}});
       }
       return out;
     };

@@ -368,11 +368,12 @@ class VerifyInPlaceTest : public VerifyTest {
     ASSERT_TRUE(target.ok());
     EditOptions options;
     options.force_publish = true;
-    ASSERT_TRUE(EditTarget(
-                    RealFs(), adapter_, *target,
-                    [](const DbRef&, const std::string&) { return absl::StatusOr<DbChange>(DbChange{}); },
-                    options)
-                    .ok());
+    ASSERT_TRUE(
+        EditTarget(
+            RealFs(), adapter_, *target,
+            [](const DbRef&, const std::string&) { return absl::StatusOr<DbChange>(DbChange{}); },
+            options)
+            .ok());
     ASSERT_EQ(ReadLiveState(RealFs(), layout, "3.11")->kind, LiveState::Kind::kGeneration);
     live_ = JoinPath(layout.live_path("3.11"), "cache.db");
     digest_ = layout.digest_path("3.11", ReadLiveState(RealFs(), layout, "3.11")->gen);
@@ -430,10 +431,9 @@ TEST_F(VerifyInPlaceTest, AnEditKeepingSizeAndMtimeIsFoundByTheDigestAndRepaired
   EXPECT_NE(Read(live_).at("pkg/m7.data.json").find("OK"), std::string::npos);
   // The new generation's log says its change cannot be listed: others compare every group.
   Layout layout(cache_);
-  absl::StatusOr<GenLog> log =
-      ParseGenLog(*RealFs().ReadFile(layout.log_path("3.11", ReadLiveState(RealFs(), layout,
-                                                                           "3.11")->gen)),
-                  "log");
+  absl::StatusOr<GenLog> log = ParseGenLog(
+      *RealFs().ReadFile(layout.log_path("3.11", ReadLiveState(RealFs(), layout, "3.11")->gen)),
+      "log");
   ASSERT_TRUE(log.ok());
   EXPECT_EQ(log->parent, -1);
 }

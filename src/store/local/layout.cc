@@ -36,7 +36,9 @@ std::string Layout::LinkTarget(absl::string_view dir, int64_t gen) {
   return absl::StrCat(".typecache/gens/", dir, "/", GenName(gen));
 }
 
-absl::Status Layout::Create(Fs& fs) const { return Create(fs, {}); }
+absl::Status Layout::Create(Fs& fs) const {
+  return Create(fs, std::vector<std::pair<std::string, std::string>>());
+}
 
 absl::Status Layout::Create(Fs& fs, const CheckerAdapter& adapter) const {
   return Create(fs, adapter.FilesWrittenBeside());

@@ -69,8 +69,7 @@ class Layout {
   // also gets the files the checker writes beside its databases
   // (CheckerAdapter::FilesWrittenBeside: a cache directory tag, a .gitignore).
   absl::Status Create(Fs& fs, const CheckerAdapter& adapter) const;
-  absl::Status Create(Fs& fs,
-                      const std::vector<std::pair<std::string, std::string>>& beside) const;
+  absl::Status Create(Fs& fs, const std::vector<std::pair<std::string, std::string>>& beside) const;
   // Without an adapter: no checker files (kept for callers that have none at hand).
   absl::Status Create(Fs& fs) const;
 

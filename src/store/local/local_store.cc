@@ -33,8 +33,8 @@ absl::StatusOr<std::optional<GroupSets>> LocalGenerationStore::Fetch(const std::
   return ChangesSince(fs_, layout_, adapter_, dir, since, head);
 }
 
-absl::StatusOr<std::optional<GenerationRecord>> LocalGenerationStore::Record(
-    const std::string& dir, int64_t gen) {
+absl::StatusOr<std::optional<GenerationRecord>> LocalGenerationStore::Record(const std::string& dir,
+                                                                             int64_t gen) {
   absl::StatusOr<GenLog> log = ReadLog(fs_, layout_, dir, gen);
   if (!log.ok()) {
     if (absl::IsNotFound(log.status()) || absl::IsDataLoss(log.status())) return std::nullopt;
@@ -55,13 +55,11 @@ absl::StatusOr<std::optional<GenerationRecord>> LocalGenerationStore::Record(
 
 absl::StatusOr<std::unique_ptr<PublishLock>> LocalGenerationStore::Lock(
     absl::Duration timeout, const std::function<void(const std::string&)>& waiting) {
-  ASSIGN_OR_RETURN(FileLock lock,
-                   FileLock::Acquire(fs_, layout_.lock_path(), timeout, waiting));
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(fs_, layout_.lock_path(), timeout, waiting));
   return std::unique_ptr<PublishLock>(new LocalLock(std::move(lock)));
 }
 
-absl::StatusOr<int64_t> LocalGenerationStore::NextGeneration(const std::string& dir,
-                                                             int64_t head) {
+absl::StatusOr<int64_t> LocalGenerationStore::NextGeneration(const std::string& dir, int64_t head) {
   int64_t next = std::max<int64_t>(head, 0) + 1;
   ASSIGN_OR_RETURN(FileInfo info, fs_.Stat(layout_.gens_dir(dir)));
   if (!info.is_dir()) return next;
@@ -150,8 +148,8 @@ absl::Status LocalGenerationStore::CollectGarbage(const std::string& dir, int64_
                              options_.keep_logs);
 }
 
-absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir,
-                                 int64_t head, int keep, int keep_logs) {
+absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t head,
+                                 int keep, int keep_logs) {
   absl::Status first_error;
   auto note = [&first_error](const absl::Status& status) {
     if (!status.ok() && first_error.ok()) first_error = status;

@@ -27,8 +27,8 @@
 namespace typecache {
 
 struct LocalStoreOptions {
-  int keep_generations = 2;  // Kept besides the head, for readers that resolved an older link.
-  int keep_logs = 1000;      // A snapshot older than this compares every group on publish.
+  int keep_generations = 2;      // Kept besides the head, for readers that resolved an older link.
+  int keep_logs = 1000;          // A snapshot older than this compares every group on publish.
   std::string run_id = "store";  // Names temporary links in runs/.
 };
 
@@ -67,8 +67,8 @@ class LocalGenerationStore : public GenerationStore {
 // What LocalGenerationStore::CollectGarbage does: removes generations older than `head` minus
 // `keep` and their digest records, logs older than `head` minus `keep_logs`, stale temporary
 // files in logs/, and trash. Safe without the lock: nothing removed can become live again.
-absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir,
-                                 int64_t head, int keep, int keep_logs);
+absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t head,
+                                 int keep, int keep_logs);
 
 }  // namespace typecache
 

@@ -23,8 +23,7 @@ namespace {
 // those of the base (UnchangedGroups' rule).
 absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter,
                                            const LiveState& base, const std::string& file,
-                                           const std::string& db,
-                                           std::set<std::string>& written) {
+                                           const std::string& db, std::set<std::string>& written) {
   PreparedFile prepared;
   if (base.kind == LiveState::Kind::kForeign) return prepared;  // No record of its content.
   std::string base_db;
@@ -157,9 +156,9 @@ absl::StatusOr<int64_t> BringOver(Fs& fs, const CheckerAdapter& adapter, const L
     }
     {
       ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
-      ASSIGN_OR_RETURN(TransferStats moved,
-                       src_schema.empty() ? db.DeleteGroups(groups, adapter)
-                                          : db.ReplaceGroups(src_schema, groups, adapter));
+      ASSIGN_OR_RETURN(TransferStats moved, src_schema.empty()
+                                                ? db.DeleteGroups(groups, adapter)
+                                                : db.ReplaceGroups(src_schema, groups, adapter));
       RETURN_IF_ERROR(txn.Commit());
       merged += moved.groups;
     }
@@ -296,9 +295,9 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
   return writes;
 }
 
-absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs,
-                                      const CheckerAdapter& adapter, const Snapshot& snapshot,
-                                      const WriteSets& writes, const PublishOptions& options) {
+absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
+                                      const Snapshot& snapshot, const WriteSets& writes,
+                                      const PublishOptions& options) {
   PublishReport report;
   if (writes.empty()) return report;
   absl::Time wait_start = absl::Now();
@@ -333,9 +332,8 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs,
   for (const auto& [dir, result] : published) {
     auto prepared = writes.prepared.find(dir);
     if (prepared == writes.prepared.end()) continue;
-    absl::StatusOr<std::map<std::string, uint64_t>> digests =
-        NewDigests(store, adapter, dir, result, writes.at(dir), prepared->second,
-                   options.yield_conflicts);
+    absl::StatusOr<std::map<std::string, uint64_t>> digests = NewDigests(
+        store, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
     if (digests.ok() && !digests->empty()) {
       (void)store.RecordDigests(dir, result.published.gen, *digests);
     }

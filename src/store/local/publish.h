@@ -105,9 +105,9 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
 // Publishes the prepared private copy into `store`. After the lock is released it records the
 // new generations' content digests (from the parents' digests and what was written: no scan of
 // the cache), the checker version, and collects garbage.
-absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs,
-                                      const CheckerAdapter& adapter, const Snapshot& snapshot,
-                                      const WriteSets& writes, const PublishOptions& options);
+absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
+                                      const Snapshot& snapshot, const WriteSets& writes,
+                                      const PublishOptions& options);
 
 // The same into the shared cache directory of `layout` (LocalGenerationStore). `run_id` names
 // temporary files.

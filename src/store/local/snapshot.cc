@@ -184,8 +184,7 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
         break;
       }
       if (live.kind == LiveState::Kind::kGeneration) {
-        ASSIGN_OR_RETURN(bool reused,
-                         ReuseSpare(store, fs, layout, adapter, name, live, to, snap));
+        ASSIGN_OR_RETURN(bool reused, ReuseSpare(store, fs, layout, adapter, name, live, to, snap));
         if (reused) {
           snap.dirs.push_back({name, live});
           break;

@@ -44,8 +44,7 @@ constexpr bool InIdOrder() {
   for (size_t i = 0; i < sizeof(kCounters) / sizeof(kCounters[0]); ++i) {
     if (static_cast<size_t>(kCounters[i].id) != i) return false;
   }
-  return sizeof(kCounters) / sizeof(kCounters[0]) ==
-         static_cast<size_t>(CounterId::kNumCounters);
+  return sizeof(kCounters) / sizeof(kCounters[0]) == static_cast<size_t>(CounterId::kNumCounters);
 }
 static_assert(InIdOrder(), "kCounters must list every CounterId once, in order");
 

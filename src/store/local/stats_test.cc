@@ -219,13 +219,12 @@ TEST_F(StatsTest, ByIdAndByNameAreTheSameCounter) {
 TEST_F(StatsTest, FilesOfOtherVersionsStayReadableBothWays) {
   // An older typecache's file (with its runs_bypassed line) and a newer one's unknown counter:
   // read, kept and written back as they were, beside the counters updated.
-  TC_ASSERT_OK(RealFs().WriteNewFile(layout_.stats_path(),
-                                     "runs 4\nruns_bypassed 0\nremote_hits 3\n"));
+  TC_ASSERT_OK(
+      RealFs().WriteNewFile(layout_.stats_path(), "runs 4\nruns_bypassed 0\nremote_hits 3\n"));
   StatsDelta delta;
   delta.Add(CounterId::kRuns, 1);
   TC_ASSERT_OK(UpdateStats(RealFs(), layout_, delta));
-  EXPECT_EQ(*RealFs().ReadFile(layout_.stats_path()),
-            "remote_hits 3\nruns 5\nruns_bypassed 0\n");
+  EXPECT_EQ(*RealFs().ReadFile(layout_.stats_path()), "remote_hits 3\nruns 5\nruns_bypassed 0\n");
 }
 
 }  // namespace
