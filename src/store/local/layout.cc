@@ -29,7 +29,7 @@ std::string Layout::log_path(absl::string_view dir, int64_t gen) const {
 }
 
 std::string Layout::digest_path(absl::string_view dir, int64_t gen) const {
-  return JoinPath(logs_dir(dir), absl::StrCat(GenName(gen), ".digest"));
+  return JoinPath(digests_dir(dir), GenName(gen));
 }
 
 std::string Layout::LinkTarget(absl::string_view dir, int64_t gen) {
