@@ -37,7 +37,7 @@ std::string JsonText(absl::string_view bytes) {
       out.append(bytes.data(), n);
     } else {
       // Latin-1: the byte is the code point U+0080..U+00FF, two bytes in UTF-8.
-      unsigned char b = static_cast<unsigned char>(bytes[0]);
+      auto b = static_cast<unsigned char>(bytes[0]);
       out.push_back(static_cast<char>(0xC0 | (b >> 6)));
       out.push_back(static_cast<char>(0x80 | (b & 0x3F)));
       n = 1;

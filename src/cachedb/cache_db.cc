@@ -217,7 +217,7 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
 
 std::vector<std::string> AllFamilies(const CheckerAdapter& adapter) {
   std::vector<std::string> all = adapter.families();
-  all.push_back("");
+  all.emplace_back();
   return all;
 }
 
@@ -290,7 +290,7 @@ namespace {
 // One value with its storage class: a tag byte, then 8 bytes (integer, real bits) or an 8-byte
 // length and the bytes (text, blob).
 void HashValue(XXH3_state_t* state, const Stmt& stmt, int column, ValueType type) {
-  unsigned char tag = static_cast<unsigned char>(type);
+  auto tag = static_cast<unsigned char>(type);
   XXH3_64bits_update(state, &tag, 1);
   switch (type) {
     case ValueType::kNull:
@@ -404,10 +404,9 @@ absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view 
   for (const std::string& group : groups) {
     auto m = mine.find(group);
     auto t = theirs.find(group);
-    if (m == mine.end() && t == theirs.end()) {
-      same.insert(group);  // Absent on both sides.
-    } else if (m != mine.end() && t != theirs.end() &&
-               SameGroup(adapter, group, m->second, t->second)) {
+    bool absent = m == mine.end() && t == theirs.end();  // On both sides.
+    if (absent ||
+        (m != mine.end() && t != theirs.end() && SameGroup(adapter, group, m->second, t->second))) {
       same.insert(group);
     }
   }

@@ -146,7 +146,7 @@ class CheckerAdapter {
   // the others (a table of an older format that a newer one replaced), each with why: what
   // `prune --dead-tables` drops and `stats` flags. Default: none.
   virtual std::map<std::string, std::string> DeadTables(
-      const std::vector<std::string>& tables) const {
+      const std::vector<std::string>& /*tables*/) const {
     return {};
   }
   // Files the checker writes beside its database directories when it creates a cache directory

@@ -137,7 +137,58 @@ std::map<size_t, std::set<std::string>> Transfers(const MergePlan& plan,
   return take;
 }
 
-// Merges the inputs holding `ref`'s database into its private copy `copy`.
+// Plan, step 1: every input's listing (keys and mtimes), with digests of the groups several
+// inputs hold. `db` is DEST's copy, listed as `main_input`.
+absl::StatusOr<std::vector<InputListing>> ListInputs(const CheckerAdapter& adapter, CacheFile& db,
+                                                     size_t main_input,
+                                                     const std::vector<Input>& inputs,
+                                                     const DbRef& ref, Progress& progress) {
+  std::vector<CacheFile> sources;
+  sources.reserve(inputs.size());  // `files` points into it.
+  std::vector<CacheFile*> files = {&db};
+  std::vector<InputListing> listings;
+  ASSIGN_OR_RETURN(InputListing main, ListInput(db, adapter, main_input));
+  auto listed = static_cast<int64_t>(main.groups.size());
+  listings.push_back(std::move(main));
+  for (const Input& in : inputs) {
+    ASSIGN_OR_RETURN(CacheFile src, CacheFile::OpenReadOnly(in.path));
+    sources.push_back(std::move(src));
+    files.push_back(&sources.back());
+    ASSIGN_OR_RETURN(InputListing listing, ListInput(sources.back(), adapter, in.index));
+    listed += static_cast<int64_t>(listing.groups.size());
+    listings.push_back(std::move(listing));
+    progress.Show(ref, listed);
+  }
+  RETURN_IF_ERROR(AddDigests(adapter, files, listings));
+  return listings;
+}
+
+// Apply: copies `take` into `db`, input by input, each in one transaction; records the groups
+// changed in `change` (unlisted beyond kMaxListedGroups).
+absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db,
+                            const std::vector<Input>& inputs,
+                            const std::map<size_t, std::set<std::string>>& take, DbChange& change) {
+  for (const Input& in : inputs) {
+    auto groups = take.find(in.index);
+    if (groups == take.end()) continue;
+    RETURN_IF_ERROR(db.Attach(in.path, "src"));
+    {
+      ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
+      RETURN_IF_ERROR(db.ReplaceGroups("src", groups->second, adapter).status());
+      RETURN_IF_ERROR(txn.Commit());
+    }
+    RETURN_IF_ERROR(db.Detach("src"));
+    if (change.unlisted) continue;
+    change.groups.insert(groups->second.begin(), groups->second.end());
+    if (change.groups.size() > kMaxListedGroups) {
+      change.unlisted = true;
+      change.groups.clear();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Merges the inputs holding `ref`'s database into its private copy `copy`: plan, then apply.
 absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer prefer,
                                  const DbRef& ref, const std::string& copy,
                                  std::vector<Input> inputs, MergeReport& report,
@@ -154,47 +205,10 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
     change.unlisted = true;
   }
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
-  // Plan: list every input (keys and mtimes), digest the groups several hold, choose.
-  std::vector<CacheFile> sources;
-  sources.reserve(inputs.size());
-  std::vector<CacheFile*> files = {&db};
-  std::vector<InputListing> listings;
-  ASSIGN_OR_RETURN(InputListing main, ListInput(db, adapter, main_input));
-  listings.push_back(std::move(main));
-  int64_t listed = static_cast<int64_t>(listings.back().groups.size());
-  for (const Input& in : inputs) {
-    ASSIGN_OR_RETURN(CacheFile src, CacheFile::OpenReadOnly(in.path));
-    sources.push_back(std::move(src));
-    files.push_back(&sources.back());
-    ASSIGN_OR_RETURN(InputListing listing, ListInput(sources.back(), adapter, in.index));
-    listed += static_cast<int64_t>(listing.groups.size());
-    listings.push_back(std::move(listing));
-    progress.Show(ref, listed);
-  }
-  RETURN_IF_ERROR(AddDigests(adapter, files, listings));
+  ASSIGN_OR_RETURN(std::vector<InputListing> listings,
+                   ListInputs(adapter, db, main_input, inputs, ref, progress));
   MergePlan plan = PlanMerge(listings, prefer, report.inputs.size());
-  // Apply, input by input, each in one transaction.
-  std::map<size_t, std::set<std::string>> take = Transfers(plan, listings);
-  sources.clear();
-  for (const Input& in : inputs) {
-    auto groups = take.find(in.index);
-    if (groups == take.end()) continue;
-    RETURN_IF_ERROR(db.Attach(in.path, "src"));
-    {
-      ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
-      RETURN_IF_ERROR(db.ReplaceGroups("src", groups->second, adapter).status());
-      RETURN_IF_ERROR(txn.Commit());
-    }
-    RETURN_IF_ERROR(db.Detach("src"));
-    if (!change.unlisted) {
-      change.groups.insert(groups->second.begin(), groups->second.end());
-      if (change.groups.size() > kMaxListedGroups) {
-        change.unlisted = true;
-        change.groups.clear();
-      }
-    }
-    progress.Show(ref, listed);
-  }
+  RETURN_IF_ERROR(ApplyTransfers(adapter, db, inputs, Transfers(plan, listings), change));
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {
     report.groups_taken[i] += plan.groups_from[i];
   }

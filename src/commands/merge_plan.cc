@@ -120,15 +120,15 @@ MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, si
   MergePlan plan;
   plan.groups_from.assign(num_inputs, 0);
   for (const auto& [group, held] : Holders(listings)) {
-    const Holding* best = nullptr;
+    if (held.empty()) continue;
+    const Holding* best = &held.front();
+    const std::optional<uint64_t>& first = best->listed->digest;
     bool differ = false;
-    for (const Holding& h : held) {
-      if (best != nullptr) {
-        const std::optional<uint64_t>& a = h.listed->digest;
-        const std::optional<uint64_t>& b = held.front().listed->digest;
-        differ = differ || !a.has_value() || !b.has_value() || *a != *b;
-      }
-      if (best == nullptr || Better(prefer, h.listed->rank, best->listed->rank)) best = &h;
+    for (size_t i = 1; i < held.size(); ++i) {
+      const Holding& h = held[i];
+      const std::optional<uint64_t>& digest = h.listed->digest;
+      differ = differ || !digest.has_value() || !first.has_value() || *digest != *first;
+      if (Better(prefer, h.listed->rank, best->listed->rank)) best = &h;
     }
     if (differ) plan.conflicts.insert(group);
     plan.source.emplace(group, best->input);

@@ -45,7 +45,8 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
     // Rows cost more on disk than their bytes (b-tree and overflow pages, index entries): a
     // group's share of the pages in use, at least 1.2x its bytes.
     ASSIGN_OR_RETURN(PageStats pages, db.Pages());
-    double scale = bytes > 0 ? static_cast<double>(pages.bytes_in_use()) / bytes : 0;
+    double scale =
+        bytes > 0 ? static_cast<double>(pages.bytes_in_use()) / static_cast<double>(bytes) : 0;
     scale = std::max(scale, 1.2);
     for (size_t i = first; i < all.size(); ++i) {
       all[i].cost = static_cast<int64_t>(static_cast<double>(all[i].bytes) * scale) + 64;

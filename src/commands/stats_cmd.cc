@@ -36,7 +36,8 @@ absl::Status Inspect(const CheckerAdapter& adapter, DbStats& s) {
 
 std::string FormatCounter(const std::map<std::string, int64_t>& counters, const Counter& c) {
   int64_t v = CounterValue(counters, c.id);
-  if (absl::string_view(c.unit) == "ms") return absl::StrFormat("%.3f s", v / 1000.0);
+  if (absl::string_view(c.unit) == "ms")
+    return absl::StrFormat("%.3f s", static_cast<double>(v) / 1000.0);
   if (absl::string_view(c.unit) == "bytes") return FormatSize(v);
   if (absl::string_view(c.unit) == "time") {
     if (v == 0) return "never";

@@ -443,16 +443,16 @@ class JsonMetaReader : public nlohmann::json_sax<nlohmann::json> {
   explicit JsonMetaReader(JsonMeta* meta) : meta_(meta) {}
 
   bool null() override { return Scalar(); }
-  bool boolean(bool) override { return Scalar(); }
-  bool number_integer(number_integer_t v) override { return Number(static_cast<double>(v), v); }
+  bool boolean(bool /*value*/) override { return Scalar(); }
+  bool number_integer(number_integer_t v) override { return Number(v); }
   bool number_unsigned(number_unsigned_t v) override {
     if (v > static_cast<number_unsigned_t>(std::numeric_limits<int64_t>::max())) return Scalar();
-    return Number(static_cast<double>(v), static_cast<int64_t>(v));
+    return Number(static_cast<int64_t>(v));
   }
-  bool number_float(number_float_t v, const string_t&) override {
+  bool number_float(number_float_t v, const string_t& /*text*/) override {
     // int(mtime) as mypy records it; values no int64 can hold are not a stamp.
     if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) return Scalar();
-    return Number(v, static_cast<int64_t>(v));
+    return Number(static_cast<int64_t>(v));
   }
   bool string(string_t& v) override {
     if (depth_ == 1 && key_ == "version_id") {
@@ -465,8 +465,8 @@ class JsonMetaReader : public nlohmann::json_sax<nlohmann::json> {
     }
     return Scalar();
   }
-  bool binary(binary_t&) override { return Scalar(); }
-  bool start_object(std::size_t) override {
+  bool binary(binary_t& /*value*/) override { return Scalar(); }
+  bool start_object(std::size_t /*elements*/) override {
     if (depth_ == 0) meta_->is_object = true;
     if (depth_ == 1) Scalar();  // The key's value is not a scalar.
     ++depth_;
@@ -480,7 +480,7 @@ class JsonMetaReader : public nlohmann::json_sax<nlohmann::json> {
     --depth_;
     return true;
   }
-  bool start_array(std::size_t) override {
+  bool start_array(std::size_t /*elements*/) override {
     if (depth_ == 1) Scalar();
     ++depth_;
     return true;
@@ -489,7 +489,8 @@ class JsonMetaReader : public nlohmann::json_sax<nlohmann::json> {
     --depth_;
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& e) override {
     meta_->error = e.what();
     return false;
   }
@@ -505,7 +506,7 @@ class JsonMetaReader : public nlohmann::json_sax<nlohmann::json> {
     }
     return true;
   }
-  bool Number(double, int64_t truncated) {
+  bool Number(int64_t truncated) {
     if (depth_ == 1 && key_ == "data_mtime") {
       meta_->data_mtime = truncated;
       return true;

@@ -39,8 +39,8 @@ std::string SerializeGenLog(const GenLog& log);
 absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source);
 
 // The content digests of generation `gen`'s database files (CacheFile::ContentDigest), kept beside
-// its log in logs/<X.Y>/g<N>.digest and written after the generation went live (older typecache
-// versions neither write nor read them, and read the log as before). Text format:
+// its log in digests/<X.Y>/g<N> and written after the generation went live (older typecache
+// versions neither write nor read them, and read the logs as before). Text format:
 //   typecache-digests 1
 //   gen 42
 //   digest cache.db 0123456789abcdef

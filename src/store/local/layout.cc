@@ -29,14 +29,16 @@ std::string Layout::log_path(absl::string_view dir, int64_t gen) const {
 }
 
 std::string Layout::digest_path(absl::string_view dir, int64_t gen) const {
-  return JoinPath(logs_dir(dir), absl::StrCat(GenName(gen), ".digest"));
+  return JoinPath(digests_dir(dir), GenName(gen));
 }
 
 std::string Layout::LinkTarget(absl::string_view dir, int64_t gen) {
   return absl::StrCat(".typecache/gens/", dir, "/", GenName(gen));
 }
 
-absl::Status Layout::Create(Fs& fs) const { return Create(fs, {}); }
+absl::Status Layout::Create(Fs& fs) const {
+  return Create(fs, std::vector<std::pair<std::string, std::string>>());
+}
 
 absl::Status Layout::Create(Fs& fs, const CheckerAdapter& adapter) const {
   return Create(fs, adapter.FilesWrittenBeside());

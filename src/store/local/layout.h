@@ -5,7 +5,7 @@
 //   <cache>/.typecache/lock          the publish lock (flock)
 //   <cache>/.typecache/gens/<X.Y>/g<N>/cache.db ...   generation N of <X.Y>, immutable once live
 //   <cache>/.typecache/logs/<X.Y>/g<N>.log            groups generation N changed (genlog.h)
-//   <cache>/.typecache/logs/<X.Y>/g<N>.digest         content digests of its files (genlog.h)
+//   <cache>/.typecache/digests/<X.Y>/g<N>             content digests of its files (genlog.h)
 //   <cache>/.typecache/runs/<id>.lock, <id>/          a run's private copy, locked while alive
 //   <cache>/.typecache/spares/<X.Y>/g<N>.<rand>/      unpublished private copies kept for reuse
 //   <cache>/.typecache/trash/                         removed after the lock is released
@@ -57,7 +57,11 @@ class Layout {
   }
   std::string gen_path(absl::string_view dir, int64_t gen) const;
   std::string log_path(absl::string_view dir, int64_t gen) const;
-  // Content digests of generation `gen`'s files, written after it went live (genlog.h).
+  // Content digests of generation `gen`'s files, written after it went live (genlog.h). Apart
+  // from the logs: readers of logs/ (older typecache versions, tools) see only logs there.
+  std::string digests_dir(absl::string_view dir) const {
+    return JoinPath(JoinPath(state_dir(), "digests"), dir);
+  }
   std::string digest_path(absl::string_view dir, int64_t gen) const;
   // The symlink text that makes <cache>/<dir> point at generation `gen` (relative).
   static std::string LinkTarget(absl::string_view dir, int64_t gen);

@@ -132,6 +132,7 @@ absl::StatusOr<PublishedGeneration> LocalGenerationStore::Publish(const PublishR
 absl::Status LocalGenerationStore::RecordDigests(const std::string& dir, int64_t gen,
                                                  const std::map<std::string, uint64_t>& digests) {
   std::string path = layout_.digest_path(dir, gen);
+  RETURN_IF_ERROR(MakeDirs(fs_, layout_.digests_dir(dir)));
   std::string tmp = absl::StrCat(path, ".tmp.", RandomSuffix());
   RETURN_IF_ERROR(fs_.WriteNewFile(tmp, SerializeGenDigests(GenDigests{gen, digests})));
   absl::Status renamed = fs_.Rename(tmp, path);
@@ -168,29 +169,29 @@ absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string
       absl::string_view stem = name;
       std::string path = JoinPath(layout.logs_dir(dir), name);
       if (stem.find(".tmp.") != absl::string_view::npos) {
-        // A log or digest record being written by a publisher that died; old enough to be
-        // nobody's.
+        // A log being written by a publisher that died; old enough to be nobody's.
         absl::StatusOr<FileInfo> info = fs.Lstat(path);
         if (info.ok() && now_ns - info->mtime_ns > absl::ToInt64Nanoseconds(absl::Hours(1))) {
           (void)fs.Unlink(path);
         }
         continue;
       }
-      // Logs go after keep_logs generations; digest records with their generation.
-      int64_t limit = 0;
-      absl::string_view gen_name;
-      if (stem.size() > 4 && stem.substr(stem.size() - 4) == ".log") {
-        gen_name = stem.substr(0, stem.size() - 4);
-        limit = head - keep_logs;
-      } else if (stem.size() > 7 && stem.substr(stem.size() - 7) == ".digest") {
-        gen_name = stem.substr(0, stem.size() - 7);
-        limit = head - keep;
-      } else {
-        continue;
-      }
-      int64_t gen = Layout::ParseGenName(gen_name);
-      if (gen > 0 && gen < limit) {
+      if (stem.size() < 4 || stem.substr(stem.size() - 4) != ".log") continue;
+      int64_t gen = Layout::ParseGenName(stem.substr(0, stem.size() - 4));
+      if (gen > 0 && gen < head - keep_logs) {
         absl::Status removed = fs.Unlink(path);
+        if (StatusErrno(removed) != ENOENT) note(removed);
+      }
+    }
+  }
+  // Digest records go with their generation, and unfinished ones of dead publishers.
+  absl::StatusOr<std::vector<std::string>> digests = fs.ListDir(layout.digests_dir(dir));
+  if (digests.ok()) {
+    for (const std::string& name : *digests) {
+      bool unfinished = name.find(".tmp.") != std::string::npos;
+      int64_t gen = Layout::ParseGenName(unfinished ? name.substr(0, name.find('.')) : name);
+      if ((gen > 0 && gen < head - keep) || (unfinished && gen < head)) {
+        absl::Status removed = fs.Unlink(JoinPath(layout.digests_dir(dir), name));
         if (StatusErrno(removed) != ENOENT) note(removed);
       }
     }

@@ -256,6 +256,43 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
   return out;
 }
 
+// After the lock is released: the new generations' content digests (for verify; best effort:
+// without one, verify checks sizes and mtimes), the checker version, garbage collection.
+void AfterTheLock(GenerationStore& store, const CheckerAdapter& adapter, const WriteSets& writes,
+                  const std::vector<std::pair<std::string, DirResult>>& published,
+                  const PublishOptions& options, PublishReport& report) {
+  for (const auto& [dir, result] : published) {
+    auto prepared = writes.prepared.find(dir);
+    if (prepared == writes.prepared.end()) continue;
+    absl::StatusOr<std::map<std::string, uint64_t>> digests = NewDigests(
+        store, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
+    if (digests.ok() && !digests->empty()) {
+      (void)store.RecordDigests(dir, result.published.gen, *digests);
+    }
+  }
+  // Which checker version this run used, from what it wrote (never from whatever checker is
+  // first on PATH): `prune --keep-version current` keeps that version. Best effort.
+  for (const auto& [dir, result] : published) {
+    const GroupSets& groups = writes.at(dir);
+    if (groups.empty()) continue;
+    const auto& [file, written] = *groups.begin();
+    absl::StatusOr<std::string> version =
+        CheckerVersionOf(JoinPath(result.published.resolved, file), written, adapter);
+    if (version.ok() && !version->empty()) {
+      absl::Status recorded = store.RecordCheckerVersion(*version);
+      if (!recorded.ok() && options.notice) {
+        options.notice("cannot record the checker version: " + std::string(recorded.message()));
+      }
+      report.checker_version = *version;
+      break;
+    }
+  }
+  for (const auto& [dir, result] : published) {
+    absl::Status gc = store.CollectGarbage(dir, result.published.gen);
+    if (!gc.ok() && options.notice) options.notice("cleanup: " + std::string(gc.message()));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
@@ -328,37 +365,7 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
   }
   lock.reset();
   report.lock_held = absl::Now() - held_start;
-  // Content digests, for verify. Best effort: without one, verify checks sizes and mtimes.
-  for (const auto& [dir, result] : published) {
-    auto prepared = writes.prepared.find(dir);
-    if (prepared == writes.prepared.end()) continue;
-    absl::StatusOr<std::map<std::string, uint64_t>> digests = NewDigests(
-        store, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
-    if (digests.ok() && !digests->empty()) {
-      (void)store.RecordDigests(dir, result.published.gen, *digests);
-    }
-  }
-  // Which checker version this run used, from what it wrote (never from whatever checker is
-  // first on PATH): `prune --keep-version current` keeps that version. Best effort.
-  for (const auto& [dir, result] : published) {
-    const GroupSets& groups = writes.at(dir);
-    if (groups.empty()) continue;
-    const auto& [file, written] = *groups.begin();
-    absl::StatusOr<std::string> version =
-        CheckerVersionOf(JoinPath(result.published.resolved, file), written, adapter);
-    if (version.ok() && !version->empty()) {
-      absl::Status recorded = store.RecordCheckerVersion(*version);
-      if (!recorded.ok() && options.notice) {
-        options.notice("cannot record the checker version: " + std::string(recorded.message()));
-      }
-      report.checker_version = *version;
-      break;
-    }
-  }
-  for (const auto& [dir, result] : published) {
-    absl::Status gc = store.CollectGarbage(dir, result.published.gen);
-    if (!gc.ok() && options.notice) options.notice("cleanup: " + std::string(gc.message()));
-  }
+  AfterTheLock(store, adapter, writes, published, options, report);
   return report;
 }
 

@@ -8,6 +8,7 @@
 
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "src/cachedb/cache_db.h"
@@ -481,6 +482,26 @@ TEST_F(PublishTest, NoDigestWhereItWouldCostAScanUntilAMaintenanceCommand) {
   TC_ASSERT_OK(WriteRows(d.db(), Schema::kFiles, ModuleRows("pkg/d", "d", 5)));
   ASSERT_TRUE(Finish(d).ok());
   EXPECT_EQ(RecordedDigest(), LiveDigest());
+}
+
+TEST_F(PublishTest, DigestRecordsGoWithTheirGenerations) {
+  for (int i = 0; i < 6; ++i) Seed(ModuleRows(absl::StrCat("pkg/m", i), "t", 1 + i));
+  int64_t head = ReadLiveState(RealFs(), layout_, "3.11")->gen;
+  // A record a publisher died writing, from an earlier generation.
+  TC_ASSERT_OK(RealFs().WriteNewFile(
+      absl::StrCat(layout_.digest_path("3.11", head - 1), ".tmp.dead"), "typecache-digests 1\n"));
+  Seed(ModuleRows("pkg/last", "t", 9));
+  absl::StatusOr<std::vector<std::string>> listed = RealFs().ListDir(layout_.digests_dir("3.11"));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  std::vector<std::string> names = *listed;
+  std::sort(names.begin(), names.end());
+  // Kept like the generations: the live one and the two before it.
+  EXPECT_EQ(names, (std::vector<std::string>{Layout::GenName(head - 1), Layout::GenName(head),
+                                             Layout::GenName(head + 1)}));
+  // Nothing of them in logs/: only logs live there.
+  absl::StatusOr<std::vector<std::string>> logs = RealFs().ListDir(layout_.logs_dir("3.11"));
+  ASSERT_TRUE(logs.ok());
+  for (const std::string& name : *logs) EXPECT_TRUE(absl::EndsWith(name, ".log")) << name;
 }
 
 TEST_F(PublishTest, DigestsOfEveryShard) {
