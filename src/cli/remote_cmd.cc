@@ -123,7 +123,7 @@ class RemoteSubcommand : public Subcommand {
     AddCacheDirFlag(cmd_, flags_.cache_dir);
     cmd_->add_flag_callback(
         "--remote-read-only", [this]() { flags_.settings.values["remote_read_only"] = "true"; },
-        "Never write to the store (push refuses) [env TYPECACHE_REMOTE_READ_ONLY]");
+        "Never write to the store (push only warns) [env TYPECACHE_REMOTE_READ_ONLY]");
     AddSettingFlag(cmd_, flags_.settings, "remote_read", "--remote-read",
                    "Lineages pulled, a later one overriding an earlier one [default: main, then "
                    "--remote-write]");
