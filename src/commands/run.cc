@@ -376,9 +376,15 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   // The remote store, for runs on the shared cache only: what other machines published goes
   // into the shared cache before the snapshot, so the checker sees it.
   std::optional<RemoteSync> remote;
+  const RowHooks& hooks = options.remote_hooks;
   if (priv->shared && !options.remote.url.empty()) {
-    remote.emplace(fs, adapter, options, layout, report);
-    remote->Pull();
+    if (hooks.normalize && hooks.facts && hooks.layout_of) {
+      remote.emplace(fs, adapter, options, layout, report);
+      remote->Pull();
+    } else {
+      report.Warn(absl::StrCat("not using the remote store: ", adapter.name(),
+                               "'s rows cannot be compared across machines"));
+    }
   }
 
   // 2. Snapshot.
