@@ -1,7 +1,8 @@
-// Google Benchmark micro benchmarks of the parts on typecache's hot paths: grouping keys, parsing
-// a JSON meta row, capturing writes with triggers, transferring groups between databases (the
-// work under the publish lock) and detecting unchanged rewrites. Whole-process comparisons are
-// in bench/compare.py.
+// Google Benchmark micro benchmarks of the parts on typecache's hot paths: grouping keys, reading
+// a JSON meta row (DescribeRow), capturing writes with triggers, transferring groups between
+// databases (the work under the publish lock), detecting unchanged rewrites (group digests),
+// and reading a whole database group by group (verify's scan, with its content digest).
+// Whole-process comparisons are in bench/compare.py.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
@@ -9,8 +10,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "src/base/json.h"
 #include "src/cachedb/cache_db.h"
+#include "src/cachedb/inspect.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/os/fs.h"
 #include "src/sqlite/sqlite_db.h"
@@ -60,17 +61,18 @@ void BM_GroupOf(benchmark::State& state) {
 }
 BENCHMARK(BM_GroupOf);
 
-void BM_ParseMeta(benchmark::State& state) {
+void BM_DescribeJsonMeta(benchmark::State& state) {
+  MypyAdapter adapter;
   std::string meta =
       "{\"data_mtime\": 1795294255, \"dep_lines\": [23, 30, 1, 2], \"dependencies\": "
       "[\"collections.abc\", \"os.path\", \"sys\"], \"hash\": \"8fd495b40c54c92e0ac8e555\", "
       "\"id\": \"os\", \"ignore_all\": true, \"mtime\": 1677239807, \"options\": {\"platform\": "
       "\"linux\", \"strict_optional\": true}, \"path\": \"/usr/lib/python3/os.pyi\", "
       "\"size\": 36795, \"version_id\": \"1.0.1\"}";
-  for (auto _ : state) benchmark::DoNotOptimize(ParseJson(meta));
+  for (auto _ : state) benchmark::DoNotOptimize(adapter.DescribeRow("os.meta.json", meta));
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(meta.size()));
 }
-BENCHMARK(BM_ParseMeta);
+BENCHMARK(BM_DescribeJsonMeta);
 
 // mypy's row writes (INSERT OR REPLACE inside one transaction), with and without the capture
 // triggers: the difference is what capture costs per written row.
@@ -108,9 +110,9 @@ void BM_ReplaceGroups(benchmark::State& state) {
   absl::StatusOr<Db> db = OpenForWrite(mine);
   (void)AttachReadOnly(*db, live, "live");
   for (auto _ : state) {
-    (void)db->Exec("BEGIN");
+    absl::StatusOr<SqlTransaction> txn = SqlTransaction::Begin(*db, SqlTransaction::Kind::kWrite);
     benchmark::DoNotOptimize(ReplaceGroups(*db, "live", groups, adapter));
-    (void)db->Exec("ROLLBACK");
+    // Rolled back when `txn` goes.
   }
   state.counters["groups/s"] =
       benchmark::Counter(static_cast<double>(k) * state.iterations(), benchmark::Counter::kIsRate);
@@ -134,6 +136,35 @@ void BM_UnchangedGroups(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(UnchangedGroups(*db, "base", groups, adapter));
 }
 BENCHMARK(BM_UnchangedGroups)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond);
+
+// Digests of k groups of one side (what the prepare step does twice per written group).
+void BM_DigestGroups(benchmark::State& state) {
+  MypyAdapter adapter;
+  int k = static_cast<int>(state.range(0));
+  std::string mine = MakeDb("same.db", 5000);
+  std::set<std::string> groups;
+  for (int i = 0; i < k; ++i) groups.insert(absl::StrCat("pkg", i / 100, "/mod", i));
+  absl::StatusOr<Db> db = Db::Open(mine, Db::Mode::kReadOnly);
+  for (auto _ : state) benchmark::DoNotOptimize(DigestGroups(*db, "main", groups, adapter));
+}
+BENCHMARK(BM_DigestGroups)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond);
+
+// verify's scan of a whole database (5,000 groups, 110 MB): every row read, every meta described
+// and every group digested.
+void BM_ForEachGroup(benchmark::State& state) {
+  MypyAdapter adapter;
+  std::string path = MakeDb("scan.db", 5000);
+  absl::StatusOr<Db> db = Db::Open(path, Db::Mode::kReadOnly);
+  for (auto _ : state) {
+    uint64_t sum = 0;
+    (void)ForEachGroup(*db, adapter, "main", [&](const GroupInfo& g) {
+      sum += g.digest.exact;
+      return absl::OkStatus();
+    });
+    benchmark::DoNotOptimize(sum);
+  }
+}
+BENCHMARK(BM_ForEachGroup)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace typecache

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/base/status_macros.h"
+#include "xxhash.h"
 
 namespace typecache {
 namespace {
@@ -102,11 +104,7 @@ absl::StatusOr<CopyResult> ConsistentCopy(Fs& fs, const std::string& src, const 
     // Committed rows may live in the WAL: only SQLite can produce a consistent copy.
     ASSIGN_OR_RETURN(Db from, Db::Open(src, Db::Mode::kReadOnly));
     ASSIGN_OR_RETURN(Db to, Db::Open(dst, Db::Mode::kCreate));
-    sqlite3_backup* backup = sqlite3_backup_init(to.raw(), "main", from.raw(), "main");
-    if (backup == nullptr) return to.Error(sqlite3_errcode(to.raw()), "cannot back up");
-    int rc = sqlite3_backup_step(backup, -1);
-    sqlite3_backup_finish(backup);
-    if (rc != SQLITE_DONE) return from.Error(rc, "cannot copy (backup)");
+    RETURN_IF_ERROR(BackupDatabase(from, to));
     RETURN_IF_ERROR(to.Exec("PRAGMA journal_mode=DELETE"));
     ASSIGN_OR_RETURN(int64_t pages, to.QueryInt("PRAGMA page_count"));
     ASSIGN_OR_RETURN(int64_t page_size, to.QueryInt("PRAGMA page_size"));
@@ -123,16 +121,18 @@ absl::StatusOr<CopyResult> ConsistentCopy(Fs& fs, const std::string& src, const 
   // The read transaction holds SQLite's SHARED lock, so no direct writer can commit while the
   // bytes are copied. (CopyFile closes its own descriptor of `src` at the end, which drops this
   // process's POSIX locks on the file; by then the copy is complete.)
-  RETURN_IF_ERROR(db.Exec("BEGIN"));
-  absl::Status readable = db.QueryInt("SELECT count(*) FROM sqlite_master").status();
-  if (!readable.ok() && !absl::IsDataLoss(readable)) return readable;
-  // A corrupt database cannot be read consistently at all; its bytes are copied as they are
-  // (verify --repair salvages from such a copy).
-  ASSIGN_OR_RETURN(CopyMethod method, fs.CopyFile(src, dst));
-  (void)db.Exec("COMMIT");
+  {
+    ASSIGN_OR_RETURN(SqlTransaction read, SqlTransaction::Begin(db, SqlTransaction::Kind::kRead));
+    absl::Status readable = db.QueryInt("SELECT count(*) FROM sqlite_master").status();
+    if (!readable.ok() && !absl::IsDataLoss(readable)) return readable;
+    // A corrupt database cannot be read consistently at all; its bytes are copied as they are
+    // (verify --repair salvages from such a copy).
+    ASSIGN_OR_RETURN(CopyMethod method, fs.CopyFile(src, dst));
+    result.method = CopyMethodName(method);
+    (void)read.Commit();
+  }
   RETURN_IF_ERROR(db.Close());
   ASSIGN_OR_RETURN(FileInfo copied, fs.Stat(dst));
-  result.method = CopyMethodName(method);
   result.bytes = copied.size;
   return result;
 }
@@ -140,7 +140,7 @@ absl::StatusOr<CopyResult> ConsistentCopy(Fs& fs, const std::string& src, const 
 absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& adapter) {
   ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
   std::string key = QuoteIdent(adapter.key_column());
-  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  ASSIGN_OR_RETURN(SqlTransaction txn, SqlTransaction::Begin(db, SqlTransaction::Kind::kWrite));
   RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", kChangesTable,
                                        "(key TEXT PRIMARY KEY) WITHOUT ROWID")));
   for (const std::string& table : adapter.tables()) {
@@ -162,7 +162,7 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
                                          QuoteIdent(TriggerName(table, "upd")), " AFTER UPDATE ON ",
                                          t, " BEGIN ", record("old"), record("new"), " END")));
   }
-  RETURN_IF_ERROR(db.Exec("COMMIT"));
+  RETURN_IF_ERROR(txn.Commit());
   return db.Close();
 }
 
@@ -184,7 +184,7 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
                         : adapter.GroupOf(entry.substr(0, colon), entry.substr(colon + 1)));
     }
   }
-  std::string drops = "BEGIN IMMEDIATE;";
+  std::string drops;
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db.HasTable(table));
     if (!has) continue;
@@ -204,8 +204,12 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
       absl::StrAppend(&drops, "DROP TRIGGER IF EXISTS ", QuoteIdent(TriggerName(table, kind)), ";");
     }
   }
-  absl::StrAppend(&drops, "DROP TABLE IF EXISTS ", kChangesTable, "; COMMIT;");
-  RETURN_IF_ERROR(db.Exec(drops));
+  absl::StrAppend(&drops, "DROP TABLE IF EXISTS ", kChangesTable, ";");
+  {
+    ASSIGN_OR_RETURN(SqlTransaction txn, SqlTransaction::Begin(db, SqlTransaction::Kind::kWrite));
+    RETURN_IF_ERROR(db.Exec(drops));
+    RETURN_IF_ERROR(txn.Commit());
+  }
   RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=DELETE"));
   RETURN_IF_ERROR(db.Close());
   return groups;
@@ -270,73 +274,152 @@ class StmtPerFamily {
 
 }  // namespace
 
+struct GroupHasher::State {
+  XXH3_state_t* row = XXH3_createState();
+  std::string group;
+  uint64_t exact = 0;
+  uint64_t content = 0;
+  ~State() { XXH3_freeState(row); }
+};
+
+GroupHasher::GroupHasher() : state_(new State) {}
+GroupHasher::~GroupHasher() { delete state_; }
+
+namespace {
+
+// One value with its storage class: a tag byte, then 8 bytes (integer, real bits) or an 8-byte
+// length and the bytes (text, blob).
+void HashValue(XXH3_state_t* state, const Stmt& stmt, int column, ValueType type) {
+  unsigned char tag = static_cast<unsigned char>(type);
+  XXH3_64bits_update(state, &tag, 1);
+  switch (type) {
+    case ValueType::kNull:
+      return;
+    case ValueType::kInteger: {
+      int64_t v = stmt.ColumnInt(column);
+      XXH3_64bits_update(state, &v, sizeof(v));
+      return;
+    }
+    case ValueType::kReal: {
+      double v = stmt.ColumnDouble(column);
+      XXH3_64bits_update(state, &v, sizeof(v));
+      return;
+    }
+    case ValueType::kText:
+    case ValueType::kBlob: {
+      absl::string_view bytes = stmt.ColumnBlob(column);
+      uint64_t size = bytes.size();
+      XXH3_64bits_update(state, &size, sizeof(size));
+      XXH3_64bits_update(state, bytes.data(), bytes.size());
+      return;
+    }
+  }
+}
+
+void HashBytes(XXH3_state_t* state, absl::string_view bytes) {
+  uint64_t size = bytes.size();
+  XXH3_64bits_update(state, &size, sizeof(size));
+  XXH3_64bits_update(state, bytes.data(), bytes.size());
+}
+
+}  // namespace
+
+void GroupHasher::Start(absl::string_view group) {
+  state_->group = std::string(group);
+  state_->exact = 0;
+  state_->content = 0;
+}
+
+GroupHasher::RowTypes GroupHasher::Types(const Stmt& stmt) {
+  return RowTypes{stmt.ColumnValueType(0), stmt.ColumnValueType(1), stmt.ColumnValueType(2)};
+}
+
+void GroupHasher::AddRow(const Stmt& stmt, const RowTypes& types) {
+  // Each row is hashed on its own (with its group's name) and the hashes are summed, so a
+  // group's digest does not depend on the order its rows are read in, and a digest of a group
+  // read in several runs of rows is the sum of theirs. The mtime goes last, so that the content
+  // digest is the same hash stopped before it.
+  XXH3_state_t* h = state_->row;
+  XXH3_64bits_reset(h);
+  HashBytes(h, state_->group);
+  HashValue(h, stmt, 0, types.key);
+  HashValue(h, stmt, 2, types.data);
+  state_->content += XXH3_64bits_digest(h);
+  HashValue(h, stmt, 1, types.mtime);
+  state_->exact += XXH3_64bits_digest(h);
+}
+
+GroupHash GroupHasher::Finish() { return GroupHash{state_->exact, state_->content}; }
+
+bool SameGroup(const CheckerAdapter& adapter, absl::string_view group, const GroupHash& a,
+               const GroupHash& b) {
+  return adapter.NeedsMetaAndData(group) ? a.exact == b.exact : a.content == b.content;
+}
+
+absl::StatusOr<std::map<std::string, GroupHash>> DigestGroups(Db& db, absl::string_view schema,
+                                                              const std::set<std::string>& groups,
+                                                              const CheckerAdapter& adapter) {
+  std::map<std::string, GroupHash> out;
+  if (groups.empty()) return out;
+  std::string key = QuoteIdent(adapter.key_column());
+  std::vector<std::pair<std::string, std::unique_ptr<StmtPerFamily>>> tables;
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
+    if (!has) continue;
+    std::string from = absl::StrCat(QuoteIdent(schema), ".", QuoteIdent(table));
+    tables.emplace_back(
+        table, std::make_unique<StmtPerFamily>([&db, key, from,
+                                                &adapter](const std::optional<std::string>& f) {
+          return db.Prepare(absl::StrCat("SELECT ", key, ", mtime, data FROM ", from, " WHERE ",
+                                         GroupCondition(adapter, f), " ORDER BY ", key));
+        }));
+  }
+  GroupHasher hasher;
+  for (const std::string& group : groups) {
+    GroupSelector selector = adapter.Select(group);
+    hasher.Start(group);
+    int64_t rows = 0;
+    for (auto& [table, stmts] : tables) {
+      if (!InTable(selector, table)) continue;
+      ASSIGN_OR_RETURN(Stmt * stmt, stmts->For(selector));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (!row) break;
+        hasher.AddRow(*stmt, GroupHasher::Types(*stmt));
+        ++rows;
+      }
+      RETURN_IF_ERROR(stmt->Reset());
+    }
+    if (rows > 0) out[group] = hasher.Finish();
+  }
+  return out;
+}
+
 absl::StatusOr<std::set<std::string>> UnchangedGroups(Db& db, absl::string_view base,
                                                       const std::set<std::string>& groups,
                                                       const CheckerAdapter& adapter) {
-  std::set<std::string> same(groups.begin(), groups.end());
-  std::string key = QuoteIdent(adapter.key_column());
-  for (const std::string& table : adapter.tables()) {
-    ASSIGN_OR_RETURN(bool in_main, db.HasTable(table));
-    ASSIGN_OR_RETURN(bool in_base, db.HasTable(table, base));
-    if (!in_main && !in_base) continue;
-    std::string t = QuoteIdent(table);
-    std::string b = QuoteIdent(base);
-    if (in_main != in_base) {
-      // The table exists on one side only: every group with rows in it differs.
-      absl::string_view schema = in_main ? "main" : base;
-      StmtPerFamily any([&](const std::optional<std::string>& family) {
-        return db.Prepare(absl::StrCat("SELECT 1 FROM ", QuoteIdent(schema), ".", t, " WHERE ",
-                                       GroupCondition(adapter, family), " LIMIT 1"));
-      });
-      for (auto it = same.begin(); it != same.end();) {
-        GroupSelector selector = adapter.Select(*it);
-        if (!InTable(selector, table)) {
-          ++it;
-          continue;
-        }
-        ASSIGN_OR_RETURN(Stmt * check, any.For(selector));
-        ASSIGN_OR_RETURN(bool found, check->Step());
-        RETURN_IF_ERROR(check->Reset());
-        it = found ? same.erase(it) : std::next(it);
-      }
-      continue;
-    }
-    // Rows on either side without an identical row on the other side.
-    auto differs_sql = [&](bool with_mtime, const std::optional<std::string>& family) {
-      std::string where = GroupCondition(adapter, family);
-      std::string cols = absl::StrCat(key, with_mtime ? ", mtime" : "", ", data");
-      return absl::StrCat("SELECT 1 FROM (SELECT ", cols, " FROM main.", t, " WHERE ", where,
-                          " EXCEPT SELECT ", cols, " FROM ", b, ".", t, " WHERE ", where,
-                          ") UNION ALL SELECT 1 FROM (SELECT ", cols, " FROM ", b, ".", t,
-                          " WHERE ", where, " EXCEPT SELECT ", cols, " FROM main.", t, " WHERE ",
-                          where, ") LIMIT 1");
-    };
-    StmtPerFamily strict([&](const std::optional<std::string>& family) {
-      return db.Prepare(differs_sql(true, family));
-    });
-    StmtPerFamily loose([&](const std::optional<std::string>& family) {
-      return db.Prepare(differs_sql(false, family));
-    });
-    for (auto it = same.begin(); it != same.end();) {
-      GroupSelector selector = adapter.Select(*it);
-      if (!InTable(selector, table)) {
-        ++it;
-        continue;
-      }
-      StmtPerFamily& kind = adapter.NeedsMetaAndData(*it) ? strict : loose;
-      ASSIGN_OR_RETURN(Stmt * check, kind.For(selector));
-      ASSIGN_OR_RETURN(bool differs, check->Step());
-      RETURN_IF_ERROR(check->Reset());
-      it = differs ? same.erase(it) : std::next(it);
+  ASSIGN_OR_RETURN(auto mine, DigestGroups(db, "main", groups, adapter));
+  ASSIGN_OR_RETURN(auto theirs, DigestGroups(db, base, groups, adapter));
+  std::set<std::string> same;
+  for (const std::string& group : groups) {
+    auto m = mine.find(group);
+    auto t = theirs.find(group);
+    if (m == mine.end() && t == theirs.end()) {
+      same.insert(group);  // Absent on both sides.
+    } else if (m != mine.end() && t != theirs.end() &&
+               SameGroup(adapter, group, m->second, t->second)) {
+      same.insert(group);
     }
   }
   return same;
 }
 
 absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& adapter,
-                                                 absl::string_view schema) {
+                                                 absl::string_view schema,
+                                                 const std::optional<std::string>& only) {
   std::set<std::string> groups;
   for (const std::string& table : adapter.tables()) {
+    if (only.has_value() && *only != table) continue;
     ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
     if (!has) continue;
     ASSIGN_OR_RETURN(Stmt stmt,

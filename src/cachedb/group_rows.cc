@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -283,19 +284,38 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
 absl::StatusOr<GroupFile> GroupFile::OpenReadOnly(const std::string& path) {
   RETURN_IF_ERROR(CheckSqliteHeader(path));
   ASSIGN_OR_RETURN(Db db, Db::Open(path, Db::Mode::kReadOnly));
-  return GroupFile(std::move(db));
+  return GroupFile(std::make_unique<Db>(std::move(db)));
+}
+
+GroupFile::GroupFile(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+GroupFile::GroupFile(GroupFile&& other) noexcept = default;
+GroupFile& GroupFile::operator=(GroupFile&& other) noexcept = default;
+GroupFile::~GroupFile() = default;
+
+absl::StatusOr<GroupRowMap> GroupFile::Read(const std::set<std::string>& groups,
+                                            const CheckerAdapter& adapter) {
+  return ReadGroupRows(*db_, "main", groups, adapter);
+}
+
+absl::StatusOr<GroupRowMap> GroupFile::ReadAll(const CheckerAdapter& adapter) {
+  return ReadAllGroupRows(*db_, "main", adapter);
+}
+
+absl::StatusOr<std::vector<CacheRow>> GroupFile::SampleMetas(
+    absl::string_view table, const std::optional<std::string>& family, int limit,
+    const CheckerAdapter& adapter) {
+  return SampleMetaRows(*db_, "main", table, family, limit, adapter);
 }
 
 absl::Status WriteGroupsToFile(const std::string& path, const GroupRowMap& groups,
                                const CheckerAdapter& adapter) {
   ASSIGN_OR_RETURN(Db db, OpenForWrite(path));
-  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  absl::Status s = WriteGroupRows(db, groups, adapter);
-  if (!s.ok()) {
-    (void)db.Exec("ROLLBACK");
-    return s;
+  {
+    // Rolls back unless committed: on error nothing of this call is written.
+    ASSIGN_OR_RETURN(SqlTransaction txn, SqlTransaction::Begin(db, SqlTransaction::Kind::kWrite));
+    RETURN_IF_ERROR(WriteGroupRows(db, groups, adapter));
+    RETURN_IF_ERROR(txn.Commit());
   }
-  RETURN_IF_ERROR(db.Exec("COMMIT"));
   return db.Close();
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,9 +25,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "src/checker/checker_adapter.h"
-#include "src/sqlite/sqlite_db.h"
 
 namespace typecache {
+
+class Db;  // src/sqlite/sqlite_db.h, for src/cachedb itself: layers above use GroupFile.
 
 // One SQLite value with its storage class.
 struct SqlValue {
@@ -73,22 +75,19 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
 class GroupFile {
  public:
   static absl::StatusOr<GroupFile> OpenReadOnly(const std::string& path);
+  GroupFile(GroupFile&& other) noexcept;
+  GroupFile& operator=(GroupFile&& other) noexcept;
+  ~GroupFile();
   absl::StatusOr<GroupRowMap> Read(const std::set<std::string>& groups,
-                                   const CheckerAdapter& adapter) {
-    return ReadGroupRows(db_, "main", groups, adapter);
-  }
-  absl::StatusOr<GroupRowMap> ReadAll(const CheckerAdapter& adapter) {
-    return ReadAllGroupRows(db_, "main", adapter);
-  }
+                                   const CheckerAdapter& adapter);
+  absl::StatusOr<GroupRowMap> ReadAll(const CheckerAdapter& adapter);
   absl::StatusOr<std::vector<CacheRow>> SampleMetas(absl::string_view table,
                                                     const std::optional<std::string>& family,
-                                                    int limit, const CheckerAdapter& adapter) {
-    return SampleMetaRows(db_, "main", table, family, limit, adapter);
-  }
+                                                    int limit, const CheckerAdapter& adapter);
 
  private:
-  explicit GroupFile(Db db) : db_(std::move(db)) {}
-  Db db_;
+  explicit GroupFile(std::unique_ptr<Db> db);
+  std::unique_ptr<Db> db_;
 };
 
 // Opens (creating it if missing) the private database `path`, replaces `groups` in one

@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "src/checker/mypy/mypy_adapter.h"
+#include "src/sqlite/sqlite_db.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {

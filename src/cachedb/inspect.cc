@@ -1,6 +1,8 @@
 #include "src/cachedb/inspect.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "src/base/status_macros.h"
@@ -14,10 +16,12 @@ std::string GroupInfo::Broken(const CheckerAdapter& adapter) const {
   if (!adapter.NeedsMetaAndData(group)) return "";
   if (has_meta && !has_data) return "meta row without data row";
   if (has_data && !has_meta) return "data row without meta row (orphan)";
-  if (meta_data_mtime.has_value() && data_mtime.has_value() &&
-      *meta_data_mtime != static_cast<int64_t>(std::trunc(*data_mtime))) {
-    return absl::StrCat("data row mtime ", static_cast<int64_t>(*data_mtime),
-                        " does not match the meta's data_mtime ", *meta_data_mtime);
+  if (recorded_data_stamp.has_value() && data_row_mtime.has_value() &&
+      *recorded_data_stamp != static_cast<int64_t>(std::trunc(*data_row_mtime))) {
+    return absl::StrCat(
+        "data row mtime ", static_cast<int64_t>(*data_row_mtime), " does not match the meta's ",
+        recorded_data_stamp_field.empty() ? "record of it" : recorded_data_stamp_field, " ",
+        *recorded_data_stamp);
   }
   for (const std::string& kind : required_kinds) {
     if (bytes_by_kind.count(kind) == 0) {
@@ -30,6 +34,7 @@ std::string GroupInfo::Broken(const CheckerAdapter& adapter) const {
 absl::Status ForEachGroup(Db& db, const CheckerAdapter& adapter, absl::string_view schema,
                           const std::function<absl::Status(const GroupInfo&)>& visit) {
   std::string key = QuoteIdent(adapter.key_column());
+  GroupHasher hasher;
   // One pass per table and family: rows of one group are then consecutive in key order.
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
@@ -40,27 +45,36 @@ absl::Status ForEachGroup(Db& db, const CheckerAdapter& adapter, absl::string_vi
                                              QuoteIdent(schema), ".", QuoteIdent(table), " WHERE ",
                                              FamilyCondition(adapter, family), " ORDER BY ", key)));
       std::optional<GroupInfo> current;
+      auto finish = [&]() -> absl::Status {
+        if (!current.has_value()) return absl::OkStatus();
+        current->digest = hasher.Finish();
+        absl::Status status = visit(*current);
+        current.reset();
+        return status;
+      };
       while (true) {
         ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        std::string path(stmt.ColumnText(0));
+        GroupHasher::RowTypes types = GroupHasher::Types(stmt);
+        std::string path(stmt.ColumnBlob(0));
         std::string group = adapter.GroupOf(table, path);
-        if (current.has_value() && current->group != group) {
-          RETURN_IF_ERROR(visit(*current));
-          current.reset();
-        }
+        if (current.has_value() && current->group != group) RETURN_IF_ERROR(finish());
         if (!current.has_value()) {
           current.emplace();
           current->table = table;
           current->group = group;
+          hasher.Start(group);
         }
         GroupInfo& g = *current;
+        bool mtime_is_number =
+            types.mtime == ValueType::kInteger || types.mtime == ValueType::kReal;
+        hasher.AddRow(stmt, types);
         double mtime = stmt.ColumnDouble(1);
         absl::string_view data = stmt.ColumnBlob(2);
         ++g.rows;
         g.bytes += static_cast<int64_t>(path.size() + data.size());
         g.newest_mtime = std::max(g.newest_mtime, mtime);
-        if (!stmt.ColumnIsNumber(1)) {
+        if (!mtime_is_number) {
           g.problems.push_back(absl::StrCat(path, ": mtime is not a number"));
         }
         RowFacts facts = adapter.DescribeRow(path, data);
@@ -70,15 +84,16 @@ absl::Status ForEachGroup(Db& db, const CheckerAdapter& adapter, absl::string_vi
         if (facts.role == RowFacts::Role::kMeta) {
           g.has_meta = true;
           g.required_kinds = facts.required_kinds;
-          g.meta_data_mtime = facts.data_mtime;
+          g.recorded_data_stamp = facts.data_stamp;
+          g.recorded_data_stamp_field = facts.data_stamp_field;
           if (!facts.version.empty()) g.version = facts.version;
           if (!facts.source_path.empty()) g.source_path = facts.source_path;
         } else if (facts.role == RowFacts::Role::kData) {
           g.has_data = true;
-          g.data_mtime = mtime;
+          g.data_row_mtime = mtime;
         }
       }
-      if (current.has_value()) RETURN_IF_ERROR(visit(*current));
+      RETURN_IF_ERROR(finish());
     }
   }
   return absl::OkStatus();

@@ -76,12 +76,12 @@ TEST_F(InspectTest, FactsOfAHealthyJsonGroup) {
   for (const Row& r : rows) bytes += static_cast<int64_t>(r.path.size() + r.data.size());
   EXPECT_EQ(g.bytes, bytes);
   EXPECT_EQ(g.newest_mtime, 1700000100.25);
-  ASSERT_TRUE(g.data_mtime.has_value());
-  EXPECT_EQ(*g.data_mtime, 1700000000.5);
+  ASSERT_TRUE(g.data_row_mtime.has_value());
+  EXPECT_EQ(*g.data_row_mtime, 1700000000.5);
   EXPECT_TRUE(g.has_meta);
   EXPECT_TRUE(g.has_data);
-  ASSERT_TRUE(g.meta_data_mtime.has_value());
-  EXPECT_EQ(*g.meta_data_mtime, 1700000000);
+  ASSERT_TRUE(g.recorded_data_stamp.has_value());
+  EXPECT_EQ(*g.recorded_data_stamp, 1700000000);
   EXPECT_EQ(g.version, "1.0.1");
   EXPECT_EQ(g.source_path, "src/pkg/mod.py");
   EXPECT_TRUE(g.problems.empty());
@@ -126,6 +126,34 @@ TEST_F(InspectTest, BrokenGroups) {
   EXPECT_FALSE(FindGroup(groups, "e_bad_json")->problems.empty());
 }
 
+// DescribeRow reads a JSON meta's top-level data_mtime, version_id and path only, and validates
+// the whole document (nlohmann-json's SAX parser, no tree).
+TEST_F(InspectTest, JsonMetaFieldsAreTheTopLevelOnes) {
+  auto facts = [&](const std::string& json) { return adapter_.DescribeRow("m.meta.json", json); };
+  RowFacts nested = facts(
+      R"({"data_mtime": 1700000000.9, "path": "src/m.py", "version_id": "1.0.1", )"
+      R"("options": {"data_mtime": 1, "path": "x", "version_id": "9"}, "deps": [{"path": "y"}]})");
+  EXPECT_EQ(nested.problem, "");
+  EXPECT_EQ(nested.data_stamp, 1700000000);
+  EXPECT_EQ(nested.data_stamp_field, "data_mtime");
+  EXPECT_EQ(nested.source_path, "src/m.py");
+  EXPECT_EQ(nested.version, "1.0.1");
+  // The last of duplicate keys wins, as in a parsed object; a value of the wrong type is absent.
+  EXPECT_EQ(facts(R"({"data_mtime": 5, "data_mtime": 6})").data_stamp, 6);
+  EXPECT_EQ(facts(R"({"data_mtime": 5, "data_mtime": "6"})").problem,
+            "meta has no numeric data_mtime");
+  EXPECT_EQ(facts(R"({"data_mtime": 5, "version_id": 3})").version, "");
+  EXPECT_EQ(facts(R"({"data_mtime": [5]})").problem, "meta has no numeric data_mtime");
+  EXPECT_EQ(facts(R"({"data_mtime": 1e300})").problem, "meta has no numeric data_mtime");
+  EXPECT_EQ(facts(R"({"data_mtime": -3})").data_stamp, -3);
+  // Invalid documents, however deep: an error message, no crash.
+  EXPECT_TRUE(absl::StartsWith(facts(R"({"data_mtime": 1} x)").problem, "invalid JSON: "));
+  EXPECT_TRUE(absl::StartsWith(facts(std::string(100000, '[')).problem, "invalid JSON: "));
+  EXPECT_TRUE(
+      absl::StartsWith(facts("{\"path\": \"\xff\", \"data_mtime\": 1}").problem, "invalid JSON: "));
+  EXPECT_EQ(facts("7").problem, "meta is not a JSON object");
+}
+
 TEST_F(InspectTest, NonNumericMtimeIsAProblem) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, ModuleRows("m", "t", 10)));
   {
@@ -162,8 +190,8 @@ TEST_F(InspectTest, FixedFormatMetaOfAnUnknownMypyIsLeftAlone) {
   EXPECT_EQ(g.group, "files2:pkg/m.ff");
   EXPECT_TRUE(g.has_meta);
   EXPECT_TRUE(g.has_data);
-  EXPECT_FALSE(g.meta_data_mtime.has_value());
-  EXPECT_EQ(*g.data_mtime, 9);
+  EXPECT_FALSE(g.recorded_data_stamp.has_value());
+  EXPECT_EQ(*g.data_row_mtime, 9);
   EXPECT_EQ(g.bytes_by_kind.at("meta.ff"), 2);
   EXPECT_EQ(g.bytes_by_kind.at("meta_ex.ff"), 1);
   EXPECT_NE(g.unknown.find("does not know"), std::string::npos) << g.unknown;

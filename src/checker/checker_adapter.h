@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,12 +25,15 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 struct RowFacts {
   enum class Role { kMeta, kData, kOther };
   Role role = Role::kOther;
-  std::string kind;                   // For statistics: "meta.json", "data.ff", "global", ...
-  bool checked = false;               // The content format is known and was checked.
-  std::string problem;                // Non-empty when the content is malformed.
-  std::optional<int64_t> data_mtime;  // A meta row's record of int(mtime) of its data row.
-  std::string version;                // Checker version that wrote the row (when recorded).
-  std::string source_path;            // Source file the group caches (when recorded).
+  std::string kind;      // For statistics: "meta.json", "data.ff", "global", ...
+  bool checked = false;  // The content format is known and was checked.
+  std::string problem;   // Non-empty when the content is malformed.
+  // A meta row's record of int(mtime) of its data row, and what the checker calls that record
+  // (for messages).
+  std::optional<int64_t> data_stamp;
+  std::string data_stamp_field;
+  std::string version;      // Checker version that wrote the row (when recorded).
+  std::string source_path;  // Source file the group caches (when recorded).
   // Non-empty when the row is in a format this typecache does not know (a newer checker): the
   // row is left alone, never misread, and its group is neither healthy nor broken.
   std::string unknown;
@@ -138,6 +142,16 @@ class CheckerAdapter {
   // longer reads ("cache.db" beside the 16 shards of mypy 2.x); `why` says why.
   virtual bool IsDeadDatabase(absl::string_view file, const std::vector<std::string>& files,
                               std::string* why) const = 0;
+  // Tables of `tables` (those present in one database) that the checker no longer reads beside
+  // the others (a table of an older format that a newer one replaced), each with why: what
+  // `prune --dead-tables` drops and `stats` flags. Default: none.
+  virtual std::map<std::string, std::string> DeadTables(
+      const std::vector<std::string>& tables) const {
+    return {};
+  }
+  // Files the checker writes beside its database directories when it creates a cache directory
+  // (name -> content), e.g. a cache directory tag for backup tools. Default: none.
+  virtual std::vector<std::pair<std::string, std::string>> FilesWrittenBeside() const { return {}; }
   // The role of a row from its key alone (no parsing).
   virtual RowFacts::Role RoleOf(absl::string_view key) const = 0;
 

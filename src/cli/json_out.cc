@@ -7,35 +7,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF).
-size_t Utf8Length(absl::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
 Json Text(absl::string_view s) { return JsonText(s); }
 
 Json Texts(const std::vector<std::string>& items) {
@@ -45,24 +16,6 @@ Json Texts(const std::vector<std::string>& items) {
 }
 
 }  // namespace
-
-std::string JsonText(absl::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  for (size_t i = 0; i < bytes.size();) {
-    size_t n = Utf8Length(bytes, i);
-    if (n > 0) {
-      out.append(bytes.data() + i, n);
-      i += n;
-      continue;
-    }
-    auto c = static_cast<unsigned char>(bytes[i]);  // Latin-1: U+0080..U+00FF.
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    ++i;
-  }
-  return out;
-}
 
 void PrintJson(const Json& document, std::ostream& out) {
   out << document.dump(2, ' ', /*ensure_ascii=*/true) << "\n";

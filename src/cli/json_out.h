@@ -14,6 +14,7 @@
 
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
+#include "src/base/json.h"  // JsonText
 #include "src/commands/clean.h"
 #include "src/commands/maintenance.h"
 #include "src/commands/merge.h"
@@ -22,9 +23,6 @@
 #include "src/commands/verify.h"
 
 namespace typecache {
-
-// `bytes` as valid UTF-8 (see the file comment).
-std::string JsonText(absl::string_view bytes);
 
 // Prints one document: a single per-path object as it is, several as an array of them.
 void PrintJson(const std::vector<nlohmann::ordered_json>& per_path, std::ostream& out);

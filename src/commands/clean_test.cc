@@ -20,7 +20,7 @@ class CleanTest : public ::testing::Test {
   void SetUp() override {
     cache_ = tmp_.Sub("cache");
     Layout layout(cache_);
-    TC_ASSERT_OK(layout.Create(RealFs()));
+    TC_ASSERT_OK(layout.Create(RealFs(), adapter_));
     Put(".typecache/gens/3.11/g00000001/cache.db", std::string(1000, 'x'));
     TC_ASSERT_OK(RealFs().Symlink(Layout::LinkTarget("3.11", 1), layout.live_path("3.11")));
     Put(".typecache/logs/3.11/g00000001.log", "log\n");

@@ -7,9 +7,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "src/base/status_macros.h"
-#include "src/cachedb/cache_db.h"
+#include "src/cachedb/cache_file.h"
 #include "src/os/lock.h"
-#include "src/sqlite/sqlite_db.h"
 #include "src/store/local/layout.h"
 #include "src/store/local/snapshot.h"
 #include "src/store/local/sweep.h"
@@ -52,7 +51,7 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
                                         const DbEditor& editor, const EditOptions& options) {
   EditReport report;
   Layout layout(target.path);
-  RETURN_IF_ERROR(layout.Create(fs));
+  RETURN_IF_ERROR(layout.Create(fs, adapter));
   std::string id = absl::StrCat("maint-", ::getpid(), "-", RandomSuffix());
   ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
   const std::string& root = run_dir.path;
@@ -99,6 +98,9 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
       status = change.status();
       break;
     }
+    // The new generation's content digest is read from its files after publishing: an edit is
+    // O(file) anyway, and this restarts the digest chain however the edit was made.
+    writes.prepared[ref.dir][ref.file].digest = PreparedFile::Digest::kRecompute;
     absl::StatusOr<int64_t> after = SizeOf(fs, copy);
     report.bytes_after += after.ok() ? *after : 0;
     if (!change->groups.empty() || change->unlisted) {
@@ -195,13 +197,6 @@ absl::StatusOr<EditReport> EditFile(Fs& fs, const Target& target, const DbEditor
 }
 
 }  // namespace
-
-absl::Status CheckReadable(const std::string& path) {
-  ASSIGN_OR_RETURN(Db db, Db::Open(path, Db::Mode::kReadOnly));
-  absl::StatusOr<int64_t> n = db.QueryInt("SELECT count(*) FROM sqlite_master");
-  if (!n.ok()) return n.status();
-  return absl::OkStatus();
-}
 
 absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, const std::string& path,
                                      bool create) {

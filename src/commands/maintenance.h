@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/cachedb/cache_file.h"
 #include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
 #include "src/store/local/publish.h"
@@ -74,9 +75,7 @@ struct EditReport {
 absl::StatusOr<EditReport> EditTarget(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                       const DbEditor& editor, const EditOptions& options);
 
-// Opens a database read-only and checks that SQLite can read its schema; the error names the
-// file and the reason ("not an SQLite database", "database disk image is malformed").
-absl::Status CheckReadable(const std::string& path);
+// CheckReadable(path) (src/cachedb/cache_file.h) checks that SQLite can read a database.
 
 }  // namespace typecache
 

@@ -1,11 +1,13 @@
 // `typecache merge --into DEST SRC...`: combine caches from different machines or runs.
 //
-// Group-atomic: every group in the result comes whole from one input. Where several inputs hold
-// a group, --prefer decides: newest (default: the input whose data row is newest), first or last
-// (in command-line order; DEST's existing content counts as the first input). Inputs that cannot
-// mix are refused: different table formats (files vs files2), different mypy versions unless
-// allow_mixed, different shard layouts. Memory stays flat in the number of rows: inputs are
-// read as sorted streams and merged k ways; the plan is kept in an on-disk temporary table.
+// Group-atomic: every group in the result comes whole from one input. Three steps per database
+// (merge_plan.h has the rules): check that the inputs can mix (table formats, shard layouts,
+// checker versions unless allow_mixed); plan, from each input's listing of groups (keys and
+// mtimes, no data) and the digests of the groups several inputs hold, which input each group
+// comes from (a conflict is a group whose holders differ in content); apply, input by input,
+// copying the chosen groups into a private copy of DEST that is then published.
+// Cost: one scan of keys and mtimes per input, the rows of groups held more than once (digests)
+// and of the groups copied; memory O(groups listed), about 100 bytes each, never rows.
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_H_
 #define TYPECACHE_SRC_COMMANDS_MERGE_H_
 
@@ -17,12 +19,10 @@
 #include "absl/status/statusor.h"
 #include "src/checker/checker_adapter.h"
 #include "src/commands/maintenance.h"
+#include "src/commands/merge_plan.h"
 #include "src/os/fs.h"
 
 namespace typecache {
-
-enum class Prefer { kNewest, kFirst, kLast };
-absl::StatusOr<Prefer> ParsePrefer(absl::string_view text);
 
 struct MergeOptions {
   Prefer prefer = Prefer::kNewest;
@@ -34,7 +34,7 @@ struct MergeOptions {
 struct MergeReport {
   std::vector<std::string> inputs;    // DEST first, then the sources.
   std::vector<int64_t> groups_taken;  // Per input: groups in the result that came from it.
-  int64_t conflicts = 0;              // Groups held by more than one input.
+  int64_t conflicts = 0;              // Groups held by several inputs whose contents differ.
   int64_t bytes = 0;                  // Size of the result.
   EditReport edit;
 };

@@ -10,10 +10,8 @@
 #include "absl/strings/strip.h"
 #include "src/base/json.h"
 #include "src/base/status_macros.h"
-#include "src/cachedb/cache_db.h"
-#include "src/cachedb/inspect.h"
+#include "src/cachedb/cache_file.h"
 #include "src/commands/config.h"
-#include "src/sqlite/sqlite_db.h"
 #include "src/store/local/layout.h"
 
 namespace typecache {
@@ -33,12 +31,12 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
     const std::map<std::string, std::set<std::string>>& already) {
   std::vector<Candidate> all;
   for (const DbRef& ref : target.dbs) {
-    ASSIGN_OR_RETURN(Db db, Db::Open(ref.path, Db::Mode::kReadOnly));
-    RETURN_IF_ERROR(db.Exec("BEGIN"));
+    ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(ref.path));
+    ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
     auto skip = already.find(ref.path);
     size_t first = all.size();
     int64_t bytes = 0;
-    RETURN_IF_ERROR(ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
+    RETURN_IF_ERROR(db.ForEachGroup(adapter, [&](const GroupInfo& g) {
       bytes += g.bytes;
       if (skip != already.end() && skip->second.count(g.group) > 0) return absl::OkStatus();
       all.push_back({g.newest_mtime, g.bytes, ref.path, g.group});
@@ -46,10 +44,8 @@ absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
     }));
     // Rows cost more on disk than their bytes (b-tree and overflow pages, index entries): a
     // group's share of the pages in use, at least 1.2x its bytes.
-    ASSIGN_OR_RETURN(int64_t pages, db.QueryInt("PRAGMA page_count"));
-    ASSIGN_OR_RETURN(int64_t free_pages, db.QueryInt("PRAGMA freelist_count"));
-    ASSIGN_OR_RETURN(int64_t page_size, db.QueryInt("PRAGMA page_size"));
-    double scale = bytes > 0 ? static_cast<double>((pages - free_pages) * page_size) / bytes : 0;
+    ASSIGN_OR_RETURN(PageStats pages, db.Pages());
+    double scale = bytes > 0 ? static_cast<double>(pages.bytes_in_use()) / bytes : 0;
     scale = std::max(scale, 1.2);
     for (size_t i = first; i < all.size(); ++i) {
       all[i].cost = static_cast<int64_t>(static_cast<double>(all[i].bytes) * scale) + 64;
@@ -97,6 +93,109 @@ absl::StatusOr<std::string> RecordedCheckerVersion(Fs& fs, const Target& target)
   return version;
 }
 
+absl::StatusOr<int64_t> TotalSize(Fs& fs, const Target& target) {
+  int64_t size = 0;
+  for (const DbRef& ref : target.dbs) {
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
+    size += info.size;
+  }
+  return size;
+}
+
+// What one round of pruning decides for one database, before it edits the copy.
+struct DbPlan {
+  std::set<std::string> evict;
+  std::vector<Eviction> evicted;
+  std::map<std::string, std::string> dead_tables;  // Dropped whole: table -> why.
+};
+
+// The fixed inputs of a round.
+struct Round {
+  const PruneOptions& options;
+  const CheckerAdapter& adapter;
+  Fs& fs;
+  double cutoff = -1;  // Groups whose newest row is older go (seconds since the epoch).
+  const std::map<std::string, std::set<std::string>>& for_size;
+  const std::map<std::string, std::vector<std::string>>& files_by_dir;
+};
+
+// Why `g` of the database `ref` goes, or "" when it stays. The first reason that applies wins.
+std::string EvictionReason(const Round& r, const DbRef& ref, const GroupInfo& g,
+                           const std::string& dead_layout) {
+  const PruneOptions& o = r.options;
+  if (!dead_layout.empty()) return absl::StrCat("dead layout: ", dead_layout);
+  if (r.cutoff >= 0 && g.newest_mtime < r.cutoff) return "older than the age limit";
+  if (o.keep_version.has_value() && !g.version.empty() && g.version != *o.keep_version) {
+    return absl::StrCat("written by mypy ", g.version);
+  }
+  if (o.missing_sources_root.has_value() &&
+      SourceUnderRoot(g.source_path, *o.missing_sources_root)) {
+    absl::StatusOr<FileInfo> info = r.fs.Stat(JoinPath(*o.missing_sources_root, g.source_path));
+    if (info.ok() && !info->exists()) return "source file missing";
+  }
+  if (o.orphans) {
+    std::string broken = g.Broken(r.adapter);
+    if (!broken.empty()) return broken;
+  }
+  auto sized = r.for_size.find(ref.path);
+  if (sized != r.for_size.end() && sized->second.count(g.group) > 0) {
+    return "over the size budget (oldest first)";
+  }
+  return "";
+}
+
+// Reads the private copy `copy` of `ref` and decides what goes.
+absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::string& copy) {
+  DbPlan plan;
+  ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(copy));
+  if (r.options.dead_tables) {
+    ASSIGN_OR_RETURN(std::vector<std::string> tables, db.ListTables());
+    plan.dead_tables = r.adapter.DeadTables(tables);
+  }
+  std::string dead_layout;
+  if (r.options.dead_layouts && !ref.dir.empty()) {
+    auto files = r.files_by_dir.find(ref.dir);
+    if (files != r.files_by_dir.end()) {
+      (void)r.adapter.IsDeadDatabase(ref.file, files->second, &dead_layout);
+    }
+  }
+  RETURN_IF_ERROR(db.ForEachGroup(r.adapter, [&](const GroupInfo& g) {
+    if (plan.dead_tables.count(g.table) > 0) return absl::OkStatus();  // The whole table goes.
+    std::string reason = EvictionReason(r, ref, g, dead_layout);
+    if (!reason.empty()) {
+      plan.evict.insert(g.group);
+      plan.evicted.push_back({ref.shown, g.group, reason, g.bytes});
+    }
+    return absl::OkStatus();
+  }));
+  return plan;
+}
+
+// Edits the copy as `plan` says, then vacuums it (the file must shrink). Returns the change and
+// appends the tables dropped to `dropped`.
+absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& ref,
+                                   const std::string& copy, const DbPlan& plan,
+                                   std::vector<std::string>& dropped) {
+  DbChange change;
+  if (plan.evict.empty() && plan.dead_tables.empty()) return change;
+  ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
+  {
+    ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
+    RETURN_IF_ERROR(db.DeleteGroups(plan.evict, adapter).status());
+    for (const auto& [table, why] : plan.dead_tables) {
+      ASSIGN_OR_RETURN(std::set<std::string> groups, db.GroupsOfTable(adapter, table));
+      change.groups.insert(groups.begin(), groups.end());
+      RETURN_IF_ERROR(db.DropTable(table));
+      dropped.push_back(absl::StrCat(ref.path, ": table ", table, " (", why, ")"));
+    }
+    RETURN_IF_ERROR(txn.Commit());
+  }
+  RETURN_IF_ERROR(db.Vacuum());
+  RETURN_IF_ERROR(db.Close());
+  change.groups.insert(plan.evict.begin(), plan.evict.end());
+  return change;
+}
+
 }  // namespace
 
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
@@ -107,103 +206,31 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
   }
   PruneReport report;
   report.dry_run = options.edit.dry_run;
-  for (const DbRef& ref : target.dbs) {
-    RETURN_IF_ERROR(CheckReadable(ref.path));
-    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
-    report.size_before += info.size;
-  }
-  std::map<std::string, std::set<std::string>> for_size;
+  for (const DbRef& ref : target.dbs) RETURN_IF_ERROR(CheckReadable(ref.path));
+  ASSIGN_OR_RETURN(report.size_before, TotalSize(fs, target));
   std::map<std::string, std::vector<std::string>> files_by_dir;
   for (const DbRef& ref : target.dbs) files_by_dir[ref.dir].push_back(ref.file);
+  double cutoff = options.older_than.has_value()
+                      ? absl::ToDoubleSeconds(options.now - absl::UnixEpoch() - *options.older_than)
+                      : -1;
+  // Each round edits and publishes; with a size budget, a round whose result is still over it
+  // (the estimate was low) is followed by another, up to four.
   Target current = target;
   for (int round = 0; round < 4; ++round) {
-    std::vector<Eviction> evicted;
-    std::vector<std::string> dropped;
+    std::map<std::string, std::set<std::string>> for_size;
     if (options.max_size.has_value()) {
-      int64_t size = 0;
-      for (const DbRef& ref : current.dbs) {
-        ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
-        size += info.size;
-      }
+      ASSIGN_OR_RETURN(int64_t size, TotalSize(fs, current));
       if (size > *options.max_size) {
         ASSIGN_OR_RETURN(for_size, ChooseForSize(adapter, current, size - *options.max_size, {}));
-      } else {
-        for_size.clear();
       }
     }
-    double cutoff =
-        options.older_than.has_value()
-            ? absl::ToDoubleSeconds(options.now - absl::UnixEpoch() - *options.older_than)
-            : -1;
+    Round r{options, adapter, fs, cutoff, for_size, files_by_dir};
+    std::vector<Eviction> evicted;
+    std::vector<std::string> dropped;
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
-      DbChange change;
-      std::set<std::string> evict;
-      bool drop_files = false;
-      {
-        ASSIGN_OR_RETURN(Db db, Db::Open(copy, Db::Mode::kReadOnly));
-        ASSIGN_OR_RETURN(bool has_files, db.HasTable("files"));
-        ASSIGN_OR_RETURN(bool has_files2, db.HasTable("files2"));
-        drop_files = options.dead_tables && has_files && has_files2;
-        auto sized = for_size.find(ref.path);
-        std::string dead_why;
-        bool dead = options.dead_layouts && !ref.dir.empty() &&
-                    adapter.IsDeadDatabase(ref.file, files_by_dir[ref.dir], &dead_why);
-        RETURN_IF_ERROR(ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
-          std::string reason;
-          if (drop_files && g.table == "files") return absl::OkStatus();  // Whole table goes.
-          if (dead) reason = absl::StrCat("dead layout: ", dead_why);
-          if (reason.empty() && cutoff >= 0 && g.newest_mtime < cutoff) {
-            reason = "older than the age limit";
-          }
-          if (reason.empty() && options.keep_version.has_value() && !g.version.empty() &&
-              g.version != *options.keep_version) {
-            reason = absl::StrCat("written by mypy ", g.version);
-          }
-          if (reason.empty() && options.missing_sources_root.has_value() &&
-              SourceUnderRoot(g.source_path, *options.missing_sources_root)) {
-            std::string source = JoinPath(*options.missing_sources_root, g.source_path);
-            absl::StatusOr<FileInfo> info = fs.Stat(source);
-            if (info.ok() && !info->exists()) reason = "source file missing";
-          }
-          if (reason.empty() && options.orphans) {
-            std::string broken = g.Broken(adapter);
-            if (!broken.empty()) reason = broken;
-          }
-          if (reason.empty() && sized != for_size.end() && sized->second.count(g.group) > 0) {
-            reason = "over the size budget (oldest first)";
-          }
-          if (!reason.empty()) {
-            evict.insert(g.group);
-            evicted.push_back({ref.shown, g.group, reason, g.bytes});
-          }
-          return absl::OkStatus();
-        }));
-      }
-      if (evict.empty() && !drop_files) return change;
-      ASSIGN_OR_RETURN(Db db, OpenForWrite(copy));
-      RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-      RETURN_IF_ERROR(ReplaceGroups(db, "", evict, adapter).status());
-      if (drop_files) {
-        ASSIGN_OR_RETURN(std::set<std::string> dead,
-                         [&]() -> absl::StatusOr<std::set<std::string>> {
-                           std::set<std::string> groups;
-                           ASSIGN_OR_RETURN(Stmt stmt, db.Prepare("SELECT path FROM files"));
-                           while (true) {
-                             ASSIGN_OR_RETURN(bool row, stmt.Step());
-                             if (!row) break;
-                             groups.insert(adapter.GroupOf("files", stmt.ColumnText(0)));
-                           }
-                           return groups;
-                         }());
-        change.groups.insert(dead.begin(), dead.end());
-        RETURN_IF_ERROR(db.Exec("DROP TABLE files"));
-        dropped.push_back(absl::StrCat(ref.path, ": table files (mypy <= 1.13, unused)"));
-      }
-      RETURN_IF_ERROR(db.Exec("COMMIT"));
-      RETURN_IF_ERROR(db.Exec("VACUUM"));  // Give the space back: the file must shrink.
-      RETURN_IF_ERROR(db.Close());
-      change.groups.insert(evict.begin(), evict.end());
-      return change;
+      ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy));
+      evicted.insert(evicted.end(), plan.evicted.begin(), plan.evicted.end());
+      return ApplyPlan(adapter, ref, copy, plan, dropped);
     };
     ASSIGN_OR_RETURN(EditReport edited, EditTarget(fs, adapter, current, editor, options.edit));
     report.evicted.insert(report.evicted.end(), evicted.begin(), evicted.end());
@@ -213,11 +240,7 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       return report;
     }
     ASSIGN_OR_RETURN(current, ResolveTarget(fs, adapter, target.path));
-    report.size_after = 0;
-    for (const DbRef& ref : current.dbs) {
-      ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
-      report.size_after += info.size;
-    }
+    ASSIGN_OR_RETURN(report.size_after, TotalSize(fs, current));
     if (!options.max_size.has_value() || report.size_after <= *options.max_size) break;
   }
   return report;
@@ -225,23 +248,21 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
 
 void PrintPrune(const PruneReport& report, std::ostream& out, bool json) {
   if (json) {
-    out << "{\"dry_run\": " << (report.dry_run ? "true" : "false")
-        << ", \"size_before\": " << report.size_before << ", \"size_after\": " << report.size_after
-        << ", \"evicted\": [";
-    bool first = true;
+    nlohmann::ordered_json evicted = nlohmann::ordered_json::array();
     for (const Eviction& e : report.evicted) {
-      out << (first ? "" : ", ") << "{\"db\": " << JsonQuote(e.db)
-          << ", \"group\": " << JsonQuote(e.group) << ", \"reason\": " << JsonQuote(e.reason)
-          << ", \"bytes\": " << e.bytes << "}";
-      first = false;
+      evicted.push_back({{"db", JsonText(e.db)},
+                         {"group", JsonText(e.group)},
+                         {"reason", JsonText(e.reason)},
+                         {"bytes", e.bytes}});
     }
-    out << "], \"dropped_tables\": [";
-    first = true;
-    for (const std::string& t : report.dropped_tables) {
-      out << (first ? "" : ", ") << JsonQuote(t);
-      first = false;
-    }
-    out << "]}\n";
+    nlohmann::ordered_json dropped = nlohmann::ordered_json::array();
+    for (const std::string& t : report.dropped_tables) dropped.push_back(JsonText(t));
+    out << DumpJson({{"dry_run", report.dry_run},
+                     {"size_before", report.size_before},
+                     {"size_after", report.size_after},
+                     {"evicted", evicted},
+                     {"dropped_tables", dropped}})
+        << "\n";
     return;
   }
   const char* verb = report.dry_run ? "would evict" : "evicted";

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "src/base/json.h"
+#include "nlohmann/json.hpp"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
@@ -308,6 +308,7 @@ TEST_F(PruneTest, UnreadableDatabaseIsAnError) {
 
 TEST_F(PruneTest, JsonReportParses) {
   Write(ModuleRows("a\"quoted", "t", 5));
+  Write({ModuleRows("orph\xe9n", "t", 5)[1]});
   Write({ModuleRows("orphan", "t", 5)[1]});
   PruneOptions options;
   options.orphans = true;
@@ -315,12 +316,13 @@ TEST_F(PruneTest, JsonReportParses) {
   ASSERT_TRUE(r.ok()) << r.status();
   std::ostringstream out;
   PrintPrune(*r, out, /*json=*/true);
-  absl::StatusOr<JsonValue> json = ParseJson(out.str());
-  ASSERT_TRUE(json.ok()) << json.status() << "\n" << out.str();
-  ASSERT_EQ(json->Find("evicted")->array.size(), 1u);
-  EXPECT_EQ(json->Find("evicted")->array[0].Find("group")->string, "files:orphan.json");
-  EXPECT_EQ(json->Find("dry_run")->boolean, false);
-  EXPECT_EQ(json->Find("size_after")->number, static_cast<double>(r->size_after));
+  nlohmann::json json = nlohmann::json::parse(out.str(), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << out.str();
+  ASSERT_EQ(json["evicted"].size(), 2u);
+  EXPECT_EQ(json["evicted"][0]["group"], "files:orphan.json");
+  EXPECT_EQ(json["evicted"][1]["group"], "files:orph\xc3\xa9n.json");  // Latin-1 byte.
+  EXPECT_EQ(json["dry_run"], false);
+  EXPECT_EQ(json["size_after"], r->size_after);
 }
 
 }  // namespace

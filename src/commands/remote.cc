@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "src/base/status_macros.h"
-#include "src/cachedb/cache_db.h"
+#include "src/cachedb/cache_file.h"
 #include "src/cachedb/group_rows.h"
 #include "src/commands/maintenance.h"
 #include "src/os/lock.h"

@@ -45,9 +45,11 @@ struct PrivateCache {
   bool shared = false;            // Inside the shared cache (publishable) or a fallback temp dir.
 };
 
-absl::StatusOr<PrivateCache> MakePrivateCache(Fs& fs, const Layout& layout, const std::string& id) {
+absl::StatusOr<PrivateCache> MakePrivateCache(Fs& fs, const Layout& layout,
+                                              const CheckerAdapter& adapter,
+                                              const std::string& id) {
   PrivateCache cache;
-  RETURN_IF_ERROR(layout.Create(fs));
+  RETURN_IF_ERROR(layout.Create(fs, adapter));
   ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
   cache.root = run_dir.path;
   cache.run_dir.emplace(std::move(run_dir));
@@ -353,7 +355,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   bool degraded = false;
 
   // 1. A private cache directory inside the shared one (same file system: renames are atomic).
-  absl::StatusOr<PrivateCache> priv = MakePrivateCache(fs, layout, run_id);
+  absl::StatusOr<PrivateCache> priv = MakePrivateCache(fs, layout, adapter, run_id);
   if (!priv.ok()) {
     report.Warn(absl::StrCat("cannot use the shared cache ", layout.cache_dir(), ": ",
                              priv.status().message(), "; running with a private cold cache"));

@@ -9,9 +9,8 @@
 #include "absl/time/time.h"
 #include "src/base/json.h"
 #include "src/base/status_macros.h"
-#include "src/cachedb/inspect.h"
+#include "src/cachedb/cache_file.h"
 #include "src/commands/config.h"
-#include "src/sqlite/sqlite_db.h"
 #include "src/store/local/layout.h"
 #include "src/store/local/stats.h"
 
@@ -19,18 +18,10 @@ namespace typecache {
 namespace {
 
 absl::Status Inspect(const CheckerAdapter& adapter, DbStats& s) {
-  ASSIGN_OR_RETURN(Db db, Db::Open(s.ref.path, Db::Mode::kReadOnly));
-  RETURN_IF_ERROR(db.Exec("BEGIN"));
-  {
-    ASSIGN_OR_RETURN(Stmt tables,
-                     db.Prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"));
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, tables.Step());
-      if (!row) break;
-      s.tables.emplace_back(tables.ColumnText(0));
-    }
-  }
-  RETURN_IF_ERROR(ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
+  ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(s.ref.path));
+  ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
+  ASSIGN_OR_RETURN(s.tables, db.ListTables());
+  return db.ForEachGroup(adapter, [&](const GroupInfo& g) {
     ++s.groups;
     s.rows += g.rows;
     s.bytes += g.bytes;
@@ -40,14 +31,11 @@ absl::Status Inspect(const CheckerAdapter& adapter, DbStats& s) {
     std::string version = g.has_meta ? (g.version.empty() ? "unrecorded" : g.version) : "";
     ++s.groups_by_layout[{version, adapter.LayoutLabel(g.group)}];
     return absl::OkStatus();
-  }));
-  (void)db.Exec("COMMIT");
-  return absl::OkStatus();
+  });
 }
 
 std::string FormatCounter(const std::map<std::string, int64_t>& counters, const Counter& c) {
-  auto it = counters.find(c.name);
-  int64_t v = it == counters.end() ? 0 : it->second;
+  int64_t v = CounterValue(counters, c.id);
   if (absl::string_view(c.unit) == "ms") return absl::StrFormat("%.3f s", v / 1000.0);
   if (absl::string_view(c.unit) == "bytes") return FormatSize(v);
   if (absl::string_view(c.unit) == "time") {
@@ -79,6 +67,7 @@ absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
                           absl::StrCat(ref.shown, ": cannot read: ",
                                        absl::StripPrefix(status.message(), ref.path + ": ")));
     }
+    s.dead_tables = adapter.DeadTables(s.tables);
     stats.dbs.push_back(std::move(s));
   }
   if (stats.is_cache_dir) {
@@ -130,10 +119,6 @@ void PrintStats(const CacheStats& stats, std::ostream& out) {
     for (const auto& [kind, bytes] : kinds)
       line(absl::StrCat("bytes in ", kind), FormatSize(bytes));
     for (const DbStats* s : dbs) {
-      bool dead_files = false;
-      for (const std::string& t : s->tables) dead_files = dead_files || t == "files";
-      bool has_files2 = false;
-      for (const std::string& t : s->tables) has_files2 = has_files2 || t == "files2";
       if (!s->error.empty()) {
         line(s->ref.file, "unreadable: " + s->error);
         continue;
@@ -146,9 +131,9 @@ void PrintStats(const CacheStats& stats, std::ostream& out) {
         line(absl::StrCat("dead: ", s->ref.file), s->dead);
         line("", "remove with: typecache prune --dead-layouts");
       }
-      if (dead_files && has_files2) {
-        line(absl::StrCat("dead: table files in ", s->ref.file),
-             "left by mypy <= 1.13; remove with: typecache prune --dead-tables");
+      for (const auto& [table, why] : s->dead_tables) {
+        line(absl::StrCat("dead: table ", table, " in ", s->ref.file),
+             absl::StrCat(why, "; remove with: typecache prune --dead-tables"));
       }
     }
   }
@@ -159,53 +144,50 @@ void PrintStats(const CacheStats& stats, std::ostream& out) {
 }
 
 void PrintStatsJson(const CacheStats& stats, std::ostream& out) {
-  out << "{\"path\": " << JsonQuote(stats.path)
-      << ", \"kind\": " << (stats.is_cache_dir ? "\"cache_dir\"" : "\"file\"")
-      << ", \"databases\": [";
-  bool first = true;
+  auto counts = [](const std::map<std::string, int64_t>& m) {
+    nlohmann::ordered_json o = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : m) o[JsonText(k)] = v;
+    return o;
+  };
+  auto texts = [](const std::vector<std::string>& v) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (const std::string& t : v) a.push_back(JsonText(t));
+    return a;
+  };
+  auto text_or_null = [](const std::string& t) {
+    return t.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(JsonText(t));
+  };
+  nlohmann::ordered_json dbs = nlohmann::ordered_json::array();
   for (const DbStats& s : stats.dbs) {
-    out << (first ? "" : ", ") << "{\"dir\": " << JsonQuote(s.ref.dir)
-        << ", \"file\": " << JsonQuote(s.ref.file) << ", \"size\": " << s.size
-        << ", \"groups\": " << s.groups << ", \"rows\": " << s.rows << ", \"bytes\": " << s.bytes
-        << ", \"broken_groups\": " << s.broken;
-    out << ", \"bytes_by_kind\": {";
-    bool f2 = true;
-    for (const auto& [k, v] : s.bytes_by_kind) {
-      out << (f2 ? "" : ", ") << JsonQuote(k) << ": " << v;
-      f2 = false;
-    }
-    out << "}, \"groups_by_version\": {";
-    f2 = true;
-    for (const auto& [k, v] : s.groups_by_version) {
-      out << (f2 ? "" : ", ") << JsonQuote(k) << ": " << v;
-      f2 = false;
-    }
-    out << "}, \"groups_by_layout\": [";
-    f2 = true;
+    nlohmann::ordered_json layouts = nlohmann::ordered_json::array();
     for (const auto& [key, n] : s.groups_by_layout) {
-      out << (f2 ? "" : ", ") << "{\"version\": " << JsonQuote(key.first)
-          << ", \"layout\": " << JsonQuote(key.second) << ", \"groups\": " << n << "}";
-      f2 = false;
+      layouts.push_back(
+          {{"version", JsonText(key.first)}, {"layout", JsonText(key.second)}, {"groups", n}});
     }
-    out << "], \"dead\": " << (s.dead.empty() ? "null" : JsonQuote(s.dead));
-    out << ", \"tables\": [";
-    f2 = true;
-    for (const std::string& t : s.tables) {
-      out << (f2 ? "" : ", ") << JsonQuote(t);
-      f2 = false;
-    }
-    out << "], \"error\": " << (s.error.empty() ? "null" : JsonQuote(s.error)) << "}";
-    first = false;
+    nlohmann::ordered_json dead_tables = nlohmann::ordered_json::object();
+    for (const auto& [table, why] : s.dead_tables) dead_tables[JsonText(table)] = JsonText(why);
+    dbs.push_back({{"dir", JsonText(s.ref.dir)},
+                   {"file", JsonText(s.ref.file)},
+                   {"size", s.size},
+                   {"groups", s.groups},
+                   {"rows", s.rows},
+                   {"bytes", s.bytes},
+                   {"broken_groups", s.broken},
+                   {"bytes_by_kind", counts(s.bytes_by_kind)},
+                   {"groups_by_version", counts(s.groups_by_version)},
+                   {"groups_by_layout", layouts},
+                   {"dead", text_or_null(s.dead)},
+                   {"tables", texts(s.tables)},
+                   {"dead_tables", dead_tables},
+                   {"error", text_or_null(s.error)}});
   }
-  out << "], \"counters\": {";
-  first = true;
-  for (const Counter& c : KnownCounters()) {
-    auto it = stats.counters.find(c.name);
-    out << (first ? "" : ", ") << JsonQuote(c.name) << ": "
-        << (it == stats.counters.end() ? 0 : it->second);
-    first = false;
-  }
-  out << "}}\n";
+  nlohmann::ordered_json counters = nlohmann::ordered_json::object();
+  for (const Counter& c : KnownCounters()) counters[c.name] = CounterValue(stats.counters, c.id);
+  out << DumpJson({{"path", JsonText(stats.path)},
+                   {"kind", stats.is_cache_dir ? "cache_dir" : "file"},
+                   {"databases", dbs},
+                   {"counters", counters}})
+      << "\n";
 }
 
 }  // namespace typecache

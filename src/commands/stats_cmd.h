@@ -31,6 +31,8 @@ struct DbStats {
   // without a meta row (global rows) count under version "".
   std::map<std::pair<std::string, std::string>, int64_t> groups_by_layout;
   std::vector<std::string> tables;
+  // Tables the checker no longer reads beside the others, with why (CheckerAdapter::DeadTables).
+  std::map<std::string, std::string> dead_tables;
   std::string dead;   // Why the checker no longer reads this database, or empty.
   std::string error;  // The database could not be read.
 };

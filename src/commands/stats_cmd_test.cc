@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "src/base/json.h"
+#include "nlohmann/json.hpp"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
@@ -46,12 +46,12 @@ class StatsCmdTest : public ::testing::Test {
     return CollectStats(RealFs(), adapter_, *target);
   }
 
-  JsonValue Json(const CacheStats& stats) {
+  nlohmann::json Json(const CacheStats& stats) {
     std::ostringstream out;
     PrintStatsJson(stats, out);
-    absl::StatusOr<JsonValue> json = ParseJson(out.str());
-    EXPECT_TRUE(json.ok()) << json.status() << "\n" << out.str();
-    return json.ok() ? *json : JsonValue{};
+    nlohmann::json json = nlohmann::json::parse(out.str(), nullptr, false);
+    EXPECT_FALSE(json.is_discarded()) << out.str();
+    return json.is_discarded() ? nlohmann::json::object() : json;
   }
 
   TempDir tmp_;
@@ -112,21 +112,19 @@ TEST_F(StatsCmdTest, CacheDirectoryCoversEveryDatabaseAndReadsCounters) {
   EXPECT_EQ(stats->dbs[1].groups, 2);
   EXPECT_EQ(stats->counters.at("runs"), 3);
 
-  JsonValue json = Json(*stats);
-  EXPECT_EQ(json.Find("kind")->string, "cache_dir");
-  EXPECT_EQ(json.Find("path")->string, cache);
-  const JsonValue* dbs = json.Find("databases");
-  ASSERT_NE(dbs, nullptr);
-  ASSERT_EQ(dbs->array.size(), 2u);
-  EXPECT_EQ(dbs->array[0].Find("dir")->string, "3.11");
-  EXPECT_EQ(dbs->array[0].Find("groups")->number, 4);
-  EXPECT_EQ(dbs->array[0].Find("rows")->number, 8);
-  EXPECT_EQ(dbs->array[0].Find("error")->type, JsonValue::Type::kNull);
-  EXPECT_EQ(dbs->array[0].Find("tables")->array[0].string, "files2");
-  const JsonValue* counters = json.Find("counters");
-  ASSERT_NE(counters, nullptr);
-  EXPECT_EQ(counters->Find("runs")->number, 3);
-  EXPECT_EQ(counters->object.size(), KnownCounters().size());
+  nlohmann::json json = Json(*stats);
+  EXPECT_EQ(json["kind"], "cache_dir");
+  EXPECT_EQ(json["path"], cache);
+  const nlohmann::json& dbs = json["databases"];
+  ASSERT_EQ(dbs.size(), 2u);
+  EXPECT_EQ(dbs[0]["dir"], "3.11");
+  EXPECT_EQ(dbs[0]["groups"], 4);
+  EXPECT_EQ(dbs[0]["rows"], 8);
+  EXPECT_TRUE(dbs[0]["error"].is_null());
+  EXPECT_EQ(dbs[0]["tables"][0], "files2");
+  const nlohmann::json& counters = json["counters"];
+  EXPECT_EQ(counters["runs"], 3);
+  EXPECT_EQ(counters.size(), KnownCounters().size());
 
   std::ostringstream text;
   PrintStats(*stats, text);
@@ -186,20 +184,23 @@ TEST_F(StatsCmdTest, UnreadableDatabaseIsAnErrorNamingIt) {
 }
 
 TEST_F(StatsCmdTest, JsonOutputParsesWhateverThePathsContain) {
-  std::string dir = tmp_.Sub("we \"ird\"\\ na\tme");
+  std::string dir = tmp_.Sub("we \"ird\"\\ na\tme \xe9\xff");
   TC_ASSERT_OK(RealFs().MakeDir(dir, false));
   std::string db = JoinPath(dir, "cache.db");
   TC_ASSERT_OK(WriteRows(db, Schema::kFiles,
                          ModuleRowsWithMeta("pkg/q", "t", 5, "\"version_id\": \"1.0\\\"x\"")));
   absl::StatusOr<CacheStats> stats = Collect(db);
   ASSERT_TRUE(stats.ok()) << stats.status();
-  JsonValue json = Json(*stats);
-  EXPECT_EQ(json.Find("path")->string, db);
-  EXPECT_EQ(json.Find("kind")->string, "file");
-  const JsonValue& first = json.Find("databases")->array.at(0);
-  EXPECT_EQ(first.Find("groups_by_version")->Find("1.0\"x")->number, 1);
-  EXPECT_EQ(first.Find("bytes_by_kind")->object.size(), 2u);
-  EXPECT_EQ(json.Find("counters")->object.size(), KnownCounters().size());
+  nlohmann::json json = Json(*stats);
+  // Bytes that are not UTF-8 read as Latin-1: "\xe9\xff" -> U+00E9 U+00FF.
+  std::string expected_path = db;
+  expected_path.replace(expected_path.find("\xe9\xff"), 2, "\xc3\xa9\xc3\xbf");
+  EXPECT_EQ(json["path"], expected_path);
+  EXPECT_EQ(json["kind"], "file");
+  const nlohmann::json& first = json["databases"].at(0);
+  EXPECT_EQ(first["groups_by_version"]["1.0\"x"], 1);
+  EXPECT_EQ(first["bytes_by_kind"].size(), 2u);
+  EXPECT_EQ(json["counters"].size(), KnownCounters().size());
 }
 
 TEST_F(StatsCmdTest, EmptyCacheDirectory) {
@@ -208,8 +209,8 @@ TEST_F(StatsCmdTest, EmptyCacheDirectory) {
   absl::StatusOr<CacheStats> stats = Collect(cache);
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_TRUE(stats->dbs.empty());
-  JsonValue json = Json(*stats);
-  EXPECT_TRUE(json.Find("databases")->array.empty());
+  nlohmann::json json = Json(*stats);
+  EXPECT_TRUE(json["databases"].empty());
   std::ostringstream text;
   PrintStats(*stats, text);
   EXPECT_NE(text.str().find("Databases"), std::string::npos);

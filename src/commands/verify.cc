@@ -1,65 +1,77 @@
 #include "src/commands/verify.h"
 
+#include <map>
+#include <optional>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "src/base/json.h"
 #include "src/base/status_macros.h"
-#include "src/cachedb/cache_db.h"
-#include "src/cachedb/inspect.h"
-#include "src/sqlite/sqlite_db.h"
+#include "src/cachedb/cache_file.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/local_store.h"
 #include "src/store/local/sweep.h"
 
 namespace typecache {
 namespace {
 
-// Whole-database problems; empty when SQLite reads it cleanly with the expected schema.
-std::vector<std::string> DatabaseProblems(const CheckerAdapter& adapter, const std::string& path) {
-  std::vector<std::string> out;
-  absl::StatusOr<Db> db = Db::Open(path, Db::Mode::kReadOnly);
-  if (!db.ok()) return {std::string(db.status().message())};
-  absl::StatusOr<std::string> check = db->QueryText("PRAGMA integrity_check");
-  if (!check.ok()) return {std::string(check.status().message())};
-  if (*check != "ok") return {absl::StrCat("integrity check failed: ", *check)};
-  absl::StatusOr<Stmt> tables =
-      db->Prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name");
-  if (!tables.ok()) return {std::string(tables.status().message())};
-  std::set<std::string> known(adapter.tables().begin(), adapter.tables().end());
-  while (true) {
-    absl::StatusOr<bool> row = tables->Step();
-    if (!row.ok() || !*row) break;
-    std::string name(tables->ColumnText(0));
-    if (known.count(name) == 0) {
-      out.push_back(absl::StrCat("unexpected table '", name, "'"));
-      continue;
+// What the record of the live generation says about one database file of a cache directory:
+// an in-place edit (outside the protocol) shows as a different content digest, or, for
+// generations recorded without one, a different size or mtime.
+struct Recorded {
+  int64_t gen = 0;
+  std::optional<FileStamp> stamp;
+  std::optional<uint64_t> digest;
+};
+
+// Recorded facts per database (DbRef::shown), for the live generations of `target`.
+absl::StatusOr<std::map<std::string, Recorded>> RecordedFiles(Fs& fs, const CheckerAdapter& adapter,
+                                                              const Target& target) {
+  std::map<std::string, Recorded> out;
+  if (target.kind != Target::Kind::kCacheDir) return out;
+  LocalGenerationStore store(fs, Layout(target.path), adapter);
+  std::map<std::string, std::optional<GenerationRecord>> by_dir;
+  for (const DbRef& ref : target.dbs) {
+    if (by_dir.count(ref.dir) == 0) {
+      ASSIGN_OR_RETURN(GenerationHead head, store.Head(ref.dir));
+      std::optional<GenerationRecord> record;
+      if (head.kind == GenerationHead::Kind::kGeneration) {
+        ASSIGN_OR_RETURN(record, store.Record(ref.dir, head.gen));
+      }
+      by_dir[ref.dir] = record;
     }
-    absl::StatusOr<Stmt> cols =
-        db->Prepare(absl::StrCat("PRAGMA table_info(", QuoteIdent(name), ")"));
-    std::vector<std::string> names;
-    while (cols.ok()) {
-      absl::StatusOr<bool> c = cols->Step();
-      if (!c.ok() || !*c) break;
-      names.emplace_back(cols->ColumnText(1));
-    }
-    if (names != std::vector<std::string>{"path", "mtime", "data"}) {
-      out.push_back(absl::StrCat("table '", name, "' has columns (", absl::StrJoin(names, ", "),
-                                 "), not mypy's (path, mtime, data)"));
-    }
+    const std::optional<GenerationRecord>& record = by_dir[ref.dir];
+    if (!record.has_value()) continue;
+    Recorded r;
+    r.gen = record->gen;
+    auto stamp = record->stamps.find(ref.file);
+    if (stamp != record->stamps.end()) r.stamp = stamp->second;
+    auto digest = record->digests.find(ref.file);
+    if (digest != record->digests.end()) r.digest = digest->second;
+    if (r.stamp.has_value() || r.digest.has_value()) out[ref.shown] = r;
   }
   return out;
 }
 
-absl::Status VerifyDb(const CheckerAdapter& adapter, const DbRef& ref, VerifyReport& report) {
+constexpr absl::string_view kEditedInPlace = "modified in place outside typecache: ";
+
+// Checks one database: whole-file problems, then every group, then (for a generation of a cache
+// directory) that its content is what was published. One scan of the file.
+absl::Status VerifyDb(Fs& fs, const CheckerAdapter& adapter, const DbRef& ref,
+                      const std::optional<Recorded>& recorded, VerifyReport& report) {
   ++report.databases;
-  std::vector<std::string> whole = DatabaseProblems(adapter, ref.path);
-  for (const std::string& what : whole) report.problems.push_back({ref.shown, "", what});
+  absl::StatusOr<CacheFile> db = CacheFile::OpenReadOnly(ref.path);
+  std::vector<std::string> whole =
+      db.ok() ? db->IntegrityProblems(adapter)
+              : std::vector<std::string>{std::string(db.status().message())};
+  for (const std::string& what : whole) report.problems.push_back({ref.shown, "", what, ""});
   if (!whole.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(Db db, Db::Open(ref.path, Db::Mode::kReadOnly));
-  RETURN_IF_ERROR(db.Exec("BEGIN"));
-  absl::Status status = ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
+  ASSIGN_OR_RETURN(CacheFile::Transaction read, db->BeginRead());
+  uint64_t digest = 0;
+  absl::Status status = db->ForEachGroup(adapter, [&](const GroupInfo& g) {
     ++report.groups;
+    digest += g.digest.exact;
     if (!g.unknown.empty()) {
       report.unknown.push_back({ref.shown, g.group, g.unknown, adapter.GroupLabel(g.group)});
     }
@@ -69,57 +81,89 @@ absl::Status VerifyDb(const CheckerAdapter& adapter, const DbRef& ref, VerifyRep
     }
     return absl::OkStatus();
   });
-  if (!status.ok()) report.problems.push_back({ref.shown, "", std::string(status.message())});
+  if (!status.ok()) {
+    report.problems.push_back({ref.shown, "", std::string(status.message()), ""});
+    return absl::OkStatus();
+  }
+  if (!recorded.has_value()) return absl::OkStatus();
+  std::string next = "; the next publish compares every group, verify --repair republishes it";
+  if (recorded->digest.has_value()) {
+    if (*recorded->digest != digest) {
+      report.problems.push_back(
+          {ref.shown, "",
+           absl::StrCat(kEditedInPlace, "its rows differ from those generation ", recorded->gen,
+                        " published (content digest ", absl::Hex(digest, absl::kZeroPad16),
+                        ", recorded ", absl::Hex(*recorded->digest, absl::kZeroPad16), ")", next),
+           ""});
+    }
+  } else if (recorded->stamp.has_value()) {
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
+    if (!(FileStamp{info.size, info.mtime_ns} == *recorded->stamp)) {
+      report.problems.push_back(
+          {ref.shown, "",
+           absl::StrCat(kEditedInPlace, "its size or mtime differ from those generation ",
+                        recorded->gen, " recorded (no content digest was recorded)", next),
+           ""});
+    }
+  }
   return absl::OkStatus();
 }
 
 // Rebuilds `copy` from whatever complete, healthy groups can still be read from it.
-absl::Status Salvage(Fs& fs, const CheckerAdapter& adapter, const std::string& copy,
-                     int64_t* kept) {
+absl::StatusOr<int64_t> Salvage(Fs& fs, const CheckerAdapter& adapter, const std::string& copy) {
   std::string rebuilt = copy + ".salvage";
   (void)fs.Unlink(rebuilt);
-  {
-    ASSIGN_OR_RETURN(Db out, OpenForWrite(rebuilt));
-    // SQLite refuses to read any page of a database shorter than its header says (truncated)
-    // unless writable_schema is on; then it reads what is there. Only `old` is read.
-    RETURN_IF_ERROR(out.Exec("PRAGMA writable_schema=ON; PRAGMA main.journal_mode=MEMORY"));
-    RETURN_IF_ERROR(ClearWalHeader(copy));
-    absl::Status attached = AttachReadOnly(out, copy, "old");
-    if (attached.ok()) {
-      // Every row SQLite can still read, then only the groups that are whole and healthy.
-      (void)SalvageRows(out, "old", adapter);
-      (void)out.Exec("DETACH DATABASE old");
-      std::set<std::string> broken;
-      RETURN_IF_ERROR(ForEachGroup(out, adapter, "main", [&](const GroupInfo& g) {
-        if (g.Broken(adapter).empty()) {
-          ++*kept;
-        } else {
-          broken.insert(g.group);
-        }
-        return absl::OkStatus();
-      }));
-      RETURN_IF_ERROR(out.Exec("BEGIN IMMEDIATE"));
-      RETURN_IF_ERROR(ReplaceGroups(out, "", broken, adapter).status());
-      RETURN_IF_ERROR(out.Exec("COMMIT"));
+  ASSIGN_OR_RETURN(int64_t kept, SalvageDatabase(copy, rebuilt, adapter));
+  RETURN_IF_ERROR(fs.Rename(rebuilt, copy));
+  return kept;
+}
+
+// The groups of `copy` that are broken, each added to `repaired` as removed.
+absl::StatusOr<std::set<std::string>> BrokenGroups(const CheckerAdapter& adapter, const DbRef& ref,
+                                                   const std::string& copy,
+                                                   std::vector<std::string>& repaired) {
+  std::set<std::string> broken;
+  ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(copy));
+  RETURN_IF_ERROR(db.ForEachGroup(adapter, [&](const GroupInfo& g) {
+    std::string why = g.Broken(adapter);
+    if (!why.empty()) {
+      broken.insert(g.group);
+      repaired.push_back(
+          absl::StrCat(ref.shown, ": removed group ", adapter.GroupLabel(g.group), " (", why, ")"));
     }
-    RETURN_IF_ERROR(out.Exec("PRAGMA journal_mode=DELETE"));
-    RETURN_IF_ERROR(out.Close());
+    return absl::OkStatus();
+  }));
+  return broken;
+}
+
+absl::Status RemoveGroups(const CheckerAdapter& adapter, const std::string& copy,
+                          const std::set<std::string>& groups) {
+  ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
+  {
+    ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
+    RETURN_IF_ERROR(db.DeleteGroups(groups, adapter).status());
+    RETURN_IF_ERROR(txn.Commit());
   }
-  return fs.Rename(rebuilt, copy);
+  return db.Close();
 }
 
 }  // namespace
 
 absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const Target& target) {
   VerifyReport report;
+  ASSIGN_OR_RETURN(auto recorded, RecordedFiles(fs, adapter, target));
   for (const DbRef& ref : target.dbs) {
-    RETURN_IF_ERROR(VerifyDb(adapter, ref, report));
+    auto r = recorded.find(ref.shown);
+    RETURN_IF_ERROR(VerifyDb(fs, adapter, ref,
+                             r == recorded.end() ? std::nullopt : std::make_optional(r->second),
+                             report));
     for (const char* suffix : {"-wal", "-journal"}) {
       ASSIGN_OR_RETURN(FileInfo side, fs.Stat(ref.path + suffix));
       if (side.exists() && side.size > 0) {
         report.problems.push_back({ref.shown, "",
                                    absl::StrCat("leftover ", BaseName(ref.path), suffix,
-                                                " (a writer died or is still running)")});
+                                                " (a writer died or is still running)"),
+                                   ""});
       }
     }
   }
@@ -128,7 +172,7 @@ absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const
                      SweepDeadRuns(fs, Layout(target.path), kDeadRunMinAge, /*dry_run=*/true));
     for (const std::string& id : dead.removed) {
       report.problems.push_back({JoinPath(Layout(target.path).runs_dir(), id), "",
-                                 "stray private copy or stale lock of a dead run"});
+                                 "stray private copy or stale lock of a dead run", ""});
     }
   }
   return report;
@@ -139,7 +183,11 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
   ASSIGN_OR_RETURN(VerifyReport before, Verify(fs, adapter, target));
   std::vector<std::string> repaired;
   std::set<std::string> needs_edit;
-  for (const Problem& p : before.problems) needs_edit.insert(p.where);
+  std::set<std::string> edited_in_place;
+  for (const Problem& p : before.problems) {
+    needs_edit.insert(p.where);
+    if (absl::StartsWith(p.what, kEditedInPlace)) edited_in_place.insert(p.where);
+  }
   if (target.kind == Target::Kind::kCacheDir) {
     ASSIGN_OR_RETURN(SweepReport swept,
                      SweepDeadRuns(fs, Layout(target.path), kDeadRunMinAge, false));
@@ -153,33 +201,29 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
       DbChange change;
       if (needs_edit.count(ref.shown) == 0) return change;
-      if (!DatabaseProblems(adapter, copy).empty()) {
-        int64_t kept = 0;
-        RETURN_IF_ERROR(Salvage(fs, adapter, copy, &kept));
+      bool damaged = false;
+      {
+        absl::StatusOr<CacheFile> probe = CacheFile::OpenReadOnly(copy);
+        damaged = !probe.ok() || !probe->IntegrityProblems(adapter).empty();
+      }
+      if (damaged) {
+        ASSIGN_OR_RETURN(int64_t kept, Salvage(fs, adapter, copy));
         change.unlisted = true;
         repaired.push_back(
             absl::StrCat(ref.shown, ": rebuilt from its ", kept, " readable healthy groups"));
         return change;
       }
-      std::set<std::string> broken;
-      {
-        ASSIGN_OR_RETURN(Db db, Db::Open(copy, Db::Mode::kReadOnly));
-        RETURN_IF_ERROR(ForEachGroup(db, adapter, "main", [&](const GroupInfo& g) {
-          std::string why = g.Broken(adapter);
-          if (!why.empty()) {
-            broken.insert(g.group);
-            repaired.push_back(absl::StrCat(ref.shown, ": removed group ",
-                                            adapter.GroupLabel(g.group), " (", why, ")"));
-          }
-          return absl::OkStatus();
-        }));
-      }
+      ASSIGN_OR_RETURN(std::set<std::string> broken, BrokenGroups(adapter, ref, copy, repaired));
+      // Edited in place: what changed since its record cannot be listed, so the new log says
+      // so and every later publisher compares every group once.
+      bool in_place = edited_in_place.count(ref.shown) > 0;
+      change.unlisted = in_place;
       if (!broken.empty()) {
-        ASSIGN_OR_RETURN(Db db, OpenForWrite(copy));
-        RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-        RETURN_IF_ERROR(ReplaceGroups(db, "", broken, adapter).status());
-        RETURN_IF_ERROR(db.Exec("COMMIT"));
-        RETURN_IF_ERROR(db.Close());
+        RETURN_IF_ERROR(RemoveGroups(adapter, copy, broken));
+      } else if (in_place) {
+        change.republish = true;
+        repaired.push_back(
+            absl::StrCat(ref.shown, ": republished (its content differed from its record)"));
       } else {
         // Only a leftover -wal/-journal: the consistent copy already holds its rows;
         // republishing it leaves the old file (and its side file) behind for cleanup.
@@ -200,28 +244,23 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
 
 void PrintVerify(const VerifyReport& report, std::ostream& out, bool json) {
   if (json) {
-    out << "{\"databases\": " << report.databases << ", \"groups\": " << report.groups
-        << ", \"problems\": [";
-    bool first = true;
-    for (const Problem& p : report.problems) {
-      out << (first ? "" : ", ") << "{\"where\": " << JsonQuote(p.where)
-          << ", \"group\": " << JsonQuote(p.group) << ", \"what\": " << JsonQuote(p.what) << "}";
-      first = false;
-    }
-    out << "], \"unknown_format\": [";
-    first = true;
-    for (const Problem& p : report.unknown) {
-      out << (first ? "" : ", ") << "{\"where\": " << JsonQuote(p.where)
-          << ", \"group\": " << JsonQuote(p.group) << ", \"what\": " << JsonQuote(p.what) << "}";
-      first = false;
-    }
-    out << "], \"repaired\": [";
-    first = true;
-    for (const std::string& r : report.repaired) {
-      out << (first ? "" : ", ") << JsonQuote(r);
-      first = false;
-    }
-    out << "]}\n";
+    auto problems = [](const std::vector<Problem>& list) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const Problem& p : list) {
+        out.push_back({{"where", JsonText(p.where)},
+                       {"group", JsonText(p.group)},
+                       {"what", JsonText(p.what)}});
+      }
+      return out;
+    };
+    nlohmann::ordered_json repaired = nlohmann::ordered_json::array();
+    for (const std::string& r : report.repaired) repaired.push_back(JsonText(r));
+    out << DumpJson({{"databases", report.databases},
+                     {"groups", report.groups},
+                     {"problems", problems(report.problems)},
+                     {"unknown_format", problems(report.unknown)},
+                     {"repaired", repaired}})
+        << "\n";
     return;
   }
   for (const std::string& r : report.repaired) out << "repaired: " << r << "\n";

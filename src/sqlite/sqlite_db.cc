@@ -44,6 +44,21 @@ absl::Status Stmt::Reset() {
   return absl::OkStatus();
 }
 
+ValueType Stmt::ColumnValueType(int i) const {
+  switch (sqlite3_column_type(stmt_, i)) {
+    case SQLITE_INTEGER:
+      return ValueType::kInteger;
+    case SQLITE_FLOAT:
+      return ValueType::kReal;
+    case SQLITE_TEXT:
+      return ValueType::kText;
+    case SQLITE_BLOB:
+      return ValueType::kBlob;
+    default:
+      return ValueType::kNull;
+  }
+}
+
 absl::string_view Stmt::ColumnText(int i) const {
   const unsigned char* text = sqlite3_column_text(stmt_, i);
   if (text == nullptr) return {};
@@ -145,6 +160,52 @@ absl::StatusOr<bool> Db::HasTable(absl::string_view table, absl::string_view sch
                                         ".sqlite_master WHERE type='table' AND name=?")));
   stmt.Bind(1, table);
   return stmt.Step();
+}
+
+absl::StatusOr<SqlTransaction> SqlTransaction::Begin(Db& db, Kind kind) {
+  RETURN_IF_ERROR(db.Exec(kind == Kind::kWrite ? "BEGIN IMMEDIATE" : "BEGIN"));
+  return SqlTransaction(&db);
+}
+
+SqlTransaction& SqlTransaction::operator=(SqlTransaction&& other) noexcept {
+  if (this != &other) {
+    (void)Rollback();
+    db_ = other.db_;
+    other.db_ = nullptr;
+  }
+  return *this;
+}
+
+SqlTransaction::~SqlTransaction() { (void)Rollback(); }
+
+absl::Status SqlTransaction::Commit() {
+  if (db_ == nullptr) return absl::FailedPreconditionError("transaction already ended");
+  absl::Status status = db_->Exec("COMMIT");
+  if (!status.ok()) {
+    (void)Rollback();
+    return status;
+  }
+  db_ = nullptr;
+  return absl::OkStatus();
+}
+
+absl::Status SqlTransaction::Rollback() {
+  if (db_ == nullptr) return absl::OkStatus();
+  Db* db = db_;
+  db_ = nullptr;
+  // After a failed statement SQLite may have rolled back already; then there is nothing to do.
+  // Closing the connection rolled back already.
+  if (db->raw() == nullptr || sqlite3_get_autocommit(db->raw()) != 0) return absl::OkStatus();
+  return db->Exec("ROLLBACK");
+}
+
+absl::Status BackupDatabase(Db& from, Db& to) {
+  sqlite3_backup* backup = sqlite3_backup_init(to.raw(), "main", from.raw(), "main");
+  if (backup == nullptr) return to.Error(sqlite3_errcode(to.raw()), "cannot back up");
+  int rc = sqlite3_backup_step(backup, -1);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) return from.Error(rc, "cannot copy (backup)");
+  return absl::OkStatus();
 }
 
 std::string QuoteIdent(absl::string_view name) {

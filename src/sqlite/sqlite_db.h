@@ -1,5 +1,8 @@
-// A thin RAII wrapper over the SQLite C API: connections and prepared statements whose errors
-// come back as absl::Status naming the database file. No SQL of typecache's lives here.
+// A thin RAII wrapper over the SQLite C API: connections, prepared statements, transactions and
+// the backup API, whose errors come back as absl::Status naming the database file. No SQL of
+// typecache's lives here beyond transaction control. Only src/cachedb includes this header
+// (tools/layers.py); everything above it uses src/cachedb/cache_file.h.
+// Cost: each call is one SQLite call; nothing is cached beyond what SQLite caches.
 #ifndef TYPECACHE_SRC_SQLITE_SQLITE_DB_H_
 #define TYPECACHE_SRC_SQLITE_SQLITE_DB_H_
 
@@ -14,6 +17,9 @@
 #include "absl/strings/string_view.h"
 
 namespace typecache {
+
+// A column value's storage class, without the C API's constants.
+enum class ValueType { kNull = 0, kInteger = 1, kReal = 2, kText = 3, kBlob = 4 };
 
 class Stmt {
  public:
@@ -43,6 +49,7 @@ class Stmt {
     return absl::string_view(static_cast<const char*>(p),
                              static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
   }
+  ValueType ColumnValueType(int i) const;
   // Column types, without the C API's constants.
   bool ColumnIsNumber(int i) const {
     int t = sqlite3_column_type(stmt_, i);
@@ -89,6 +96,34 @@ class Db {
   sqlite3* db_;
   std::string path_;
 };
+
+// A transaction on one connection that rolls back unless Commit() succeeds: the only place
+// where BEGIN, COMMIT and ROLLBACK are written. kRead takes SQLite's SHARED lock at the first
+// read (a consistent view of the file until the end); kWrite is BEGIN IMMEDIATE (the write lock
+// at once, so a busy file fails here rather than halfway). Statements still open when the
+// transaction ends are the caller's business: SQLite allows COMMIT with pending reads.
+class SqlTransaction {
+ public:
+  enum class Kind { kRead, kWrite };
+  static absl::StatusOr<SqlTransaction> Begin(Db& db, Kind kind);
+  SqlTransaction(SqlTransaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  SqlTransaction& operator=(SqlTransaction&& other) noexcept;
+  SqlTransaction(const SqlTransaction&) = delete;
+  SqlTransaction& operator=(const SqlTransaction&) = delete;
+  ~SqlTransaction();  // Rolls back when still open; errors are ignored (nothing was committed).
+
+  absl::Status Commit();
+  absl::Status Rollback();
+  bool active() const { return db_ != nullptr; }
+
+ private:
+  explicit SqlTransaction(Db* db) : db_(db) {}
+  Db* db_;
+};
+
+// Copies every page of `from` (main schema, including rows still in its -wal file) into `to`
+// with SQLite's online backup API, in one step. O(pages).
+absl::Status BackupDatabase(Db& from, Db& to);
 
 // Quotes an identifier for SQL ("name" with doubled quotes).
 std::string QuoteIdent(absl::string_view name);

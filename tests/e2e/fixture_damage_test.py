@@ -16,9 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as e  # noqa: E402
-from pygen import write_package  # noqa: E402
 
-FIXTURES = os.path.join(e.ROOT, "tests", "fixtures", "mypy-caches")
+FIXTURES = e.FIXTURES
 
 # version -> (table, suffix family, side row kind or None)
 VERSIONS = {
@@ -30,32 +29,12 @@ VERSIONS = {
 MODULE = "tinypkg/util"
 
 
-def all_rows(cache):
-    """{(db file, table, key): (mtime, data)}."""
-    out = {}
-    for db in e.db_paths(cache):
-        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-        try:
-            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            for t in ("files", "files2"):
-                if t in tables:
-                    for k, m, d in conn.execute("SELECT path, mtime, data FROM %s" % t):
-                        out[(os.path.basename(db), t, k)] = (m, d)
-        finally:
-            conn.close()
-    return out
+all_rows = e.table_rows
 
 
 class FixtureDamageTest(e.E2ETestCase):
     def fresh(self, version):
-        cache = os.path.join(self.work, version, "cache")
-        if os.path.exists(os.path.dirname(cache)):
-            shutil.rmtree(os.path.dirname(cache))
-        shutil.copytree(os.path.join(FIXTURES, version, "cache"), cache)
-        for root, dirs, files in os.walk(cache):
-            for n in dirs + files:
-                os.chmod(os.path.join(root, n), 0o755 if n in dirs else 0o644)
-        return cache
+        return e.copy_fixture(version, os.path.join(self.work, version, "cache"))
 
     def db_with(self, cache, table, key):
         for db in e.db_paths(cache):

@@ -12,15 +12,13 @@ upgrade scenario (one database written by 1.0.1, then 1.18.2, then 1.20.2).
 import json
 import os
 import shutil
-import sqlite3
 
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as e  # noqa: E402
-from pygen import write_package  # noqa: E402
 
-FIXTURES = os.path.join(e.ROOT, "tests", "fixtures", "mypy-caches")
+FIXTURES = e.FIXTURES
 PROJECT = "/home/dev/project"  # where the fixtures' project was; absent here
 
 
@@ -35,20 +33,7 @@ def group_of(table, key):
     return (table, module_of(key), family if family in ("json", "ff") else "")
 
 
-def rows(cache):
-    """{(db, table, key): (mtime, data)}."""
-    out = {}
-    for db in e.db_paths(cache):
-        conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-        try:
-            tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            for t in ("files", "files2"):
-                if t in tables:
-                    for k, m, d in conn.execute("SELECT path, mtime, data FROM %s" % t):
-                        out[(os.path.basename(db), t, k)] = (m, d)
-        finally:
-            conn.close()
-    return out
+rows = e.table_rows
 
 
 def groups(rowmap):
@@ -57,15 +42,7 @@ def groups(rowmap):
 
 class FixturePruneMergeTest(e.E2ETestCase):
     def fresh(self, name):
-        dest = os.path.join(self.work, name)
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(os.path.join(FIXTURES, name, "cache"), dest)
-        for root, dirs, files in os.walk(dest):
-            for n in dirs:
-                os.chmod(os.path.join(root, n), 0o755)
-            for n in files:
-                os.chmod(os.path.join(root, n), 0o644)
-        return dest
+        return e.copy_fixture(name, os.path.join(self.work, name))
 
     def metas(self, name):
         """{(table, module, family): (version, source path)} of every meta row, from

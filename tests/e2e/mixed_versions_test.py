@@ -18,9 +18,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as e  # noqa: E402
-from pygen import write_package  # noqa: E402
 
-FIXTURES = os.path.join(e.ROOT, "tests", "fixtures", "mypy-caches")
+FIXTURES = e.FIXTURES
 
 # (fixture, table) of each run: every row that version wrote.
 RUNS = [("1.0.1", "files"), ("1.18.2", "files2"), ("1.20.2", "files2")]

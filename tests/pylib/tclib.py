@@ -213,6 +213,28 @@ def _table_rows(cache_dir):
             conn.close()
 
 
+def table_rows(cache_dir):
+    """{(database file name, table, key): (mtime, data)} over every database and table."""
+    return {(os.path.basename(db), table, key): (mtime, data)
+            for db, table, key, mtime, _, data in _table_rows(cache_dir)}
+
+
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "mypy-caches")
+
+
+def copy_fixture(name, dest):
+    """A writable copy of the cache of fixture `name` (tests/fixtures/mypy-caches/<name>/cache,
+    read-only in CI) at `dest`, replacing what is there."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(os.path.join(FIXTURES, name, "cache"), dest)
+    for root, dirs, files in os.walk(dest):
+        for n in dirs:
+            os.chmod(os.path.join(root, n), 0o755)
+        for n in files:
+            os.chmod(os.path.join(root, n), 0o644)
+    return dest
+
+
 def rows(cache_dir):
     """{(db label, key): (mtime, typeof(data), data)} over every database and table."""
     return {(db, key): (mtime, kind, data) for db, _, key, mtime, kind, data in _table_rows(cache_dir)}

@@ -81,6 +81,8 @@ class Stress:
         logs = os.path.join(self.cache, ".typecache", "logs", VERSION)
         out = []
         for name in sorted(os.listdir(logs)):
+            if not name.endswith(".log"):  # <gen>.digest files hold the generation's digests
+                continue
             gen, groups = 0, set()
             with open(os.path.join(logs, name)) as f:
                 for line in f:

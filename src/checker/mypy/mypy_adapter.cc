@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstddef>
+#include <limits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "src/base/json.h"
+#include "nlohmann/json.hpp"
 #include "src/checker/mypy/fixed_format.h"
 #include "src/checker/mypy/launcher.h"
 #include "src/checker/mypy/mypy_config.h"
@@ -414,7 +416,8 @@ RowFacts DescribeFixedFormatMeta(absl::string_view data, RowFacts facts) {
     facts.problem = std::string(meta.status().message());
     return facts;
   }
-  facts.data_mtime = meta->data_mtime;
+  facts.data_stamp = meta->data_mtime;
+  facts.data_stamp_field = "data_mtime";
   facts.version = meta->version_id;
   facts.source_path = meta->path;
   // mypy 1.20 reads the module's errors from X.err.ff, mypy 2.x the rest of its dependencies
@@ -422,6 +425,103 @@ RowFacts DescribeFixedFormatMeta(absl::string_view data, RowFacts facts) {
   if (meta->cache_version == kFfCacheVersionMypy120) facts.required_kinds = {"err.ff"};
   if (meta->cache_version == kFfCacheVersionMypy2) facts.required_kinds = {"meta_ex.ff"};
   return facts;
+}
+
+// What DescribeRow reads of a JSON meta row (mypy <= 1.19): the top-level data_mtime, version_id
+// and path. The whole document is validated (nlohmann-json's SAX parser: no tree is built, no
+// recursion, so nesting depth costs no stack); nested values are skipped.
+struct JsonMeta {
+  bool is_object = false;
+  std::optional<int64_t> data_mtime;
+  std::optional<std::string> version_id;
+  std::optional<std::string> path;
+  std::string error;
+};
+
+class JsonMetaReader : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit JsonMetaReader(JsonMeta* meta) : meta_(meta) {}
+
+  bool null() override { return Scalar(); }
+  bool boolean(bool) override { return Scalar(); }
+  bool number_integer(number_integer_t v) override { return Number(static_cast<double>(v), v); }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (v > static_cast<number_unsigned_t>(std::numeric_limits<int64_t>::max())) return Scalar();
+    return Number(static_cast<double>(v), static_cast<int64_t>(v));
+  }
+  bool number_float(number_float_t v, const string_t&) override {
+    // int(mtime) as mypy records it; values no int64 can hold are not a stamp.
+    if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) return Scalar();
+    return Number(v, static_cast<int64_t>(v));
+  }
+  bool string(string_t& v) override {
+    if (depth_ == 1 && key_ == "version_id") {
+      meta_->version_id = v;
+      return true;
+    }
+    if (depth_ == 1 && key_ == "path") {
+      meta_->path = v;
+      return true;
+    }
+    return Scalar();
+  }
+  bool binary(binary_t&) override { return Scalar(); }
+  bool start_object(std::size_t) override {
+    if (depth_ == 0) meta_->is_object = true;
+    if (depth_ == 1) Scalar();  // The key's value is not a scalar.
+    ++depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) key_ = k;
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (depth_ == 1) Scalar();
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    meta_->error = e.what();
+    return false;
+  }
+
+ private:
+  // A value of the current top-level key other than the one it needs: a later duplicate key
+  // overrides an earlier one, as in a parsed object.
+  bool Scalar() {
+    if (depth_ == 1) {
+      if (key_ == "data_mtime") meta_->data_mtime.reset();
+      if (key_ == "version_id") meta_->version_id.reset();
+      if (key_ == "path") meta_->path.reset();
+    }
+    return true;
+  }
+  bool Number(double, int64_t truncated) {
+    if (depth_ == 1 && key_ == "data_mtime") {
+      meta_->data_mtime = truncated;
+      return true;
+    }
+    return Scalar();
+  }
+
+  JsonMeta* meta_;
+  int depth_ = 0;
+  std::string key_;
+};
+
+bool ReadJsonMeta(absl::string_view data, JsonMeta* meta) {
+  JsonMetaReader reader(meta);
+  return nlohmann::json::sax_parse(data.begin(), data.end(), &reader,
+                                   nlohmann::json::input_format_t::json, /*strict=*/true);
 }
 
 // "a/b.meta.json" -> "a/b": the key up to the first dot of its basename.
@@ -497,6 +597,27 @@ bool MypyAdapter::IsDeadDatabase(absl::string_view file, const std::vector<std::
   return false;
 }
 
+std::map<std::string, std::string> MypyAdapter::DeadTables(
+    const std::vector<std::string>& tables) const {
+  bool files = false, files2 = false;
+  for (const std::string& t : tables) {
+    files = files || t == "files";
+    files2 = files2 || t == "files2";
+  }
+  if (files && files2) return {{"files", "mypy <= 1.13, unused beside files2 (mypy >= 1.14)"}};
+  return {};
+}
+
+std::vector<std::pair<std::string, std::string>> MypyAdapter::FilesWrittenBeside() const {
+  // What mypy writes into a cache directory it creates: a tag for backup tools, and a
+  // .gitignore that keeps the directory out of git.
+  return {{".gitignore", "# Automatically created by mypy (via typecache)\n*\n"},
+          {"CACHEDIR.TAG",
+           "Signature: 8a477f597d28d172789f06886806bc55\n"
+           "# This file is a cache directory tag automatically created by mypy.\n"
+           "# For information about cache directory tags see https://bford.info/cachedir/\n"}};
+}
+
 RowFacts::Role MypyAdapter::RoleOf(absl::string_view key) const {
   if (absl::StartsWith(key, "@")) return RowFacts::Role::kOther;
   absl::string_view stem = StemOf(key);
@@ -530,27 +651,23 @@ RowFacts MypyAdapter::DescribeRow(absl::string_view key, absl::string_view data)
   }
   if (facts.kind != "meta.json") return facts;  // Data rows are the checker's own business.
   facts.checked = true;
-  absl::StatusOr<JsonValue> meta = ParseJson(data);
-  if (!meta.ok()) {
-    facts.problem = std::string(meta.status().message());
+  JsonMeta meta;
+  if (!ReadJsonMeta(data, &meta)) {
+    facts.problem = absl::StrCat("invalid JSON: ", meta.error);
     return facts;
   }
-  if (meta->type != JsonValue::Type::kObject) {
+  if (!meta.is_object) {
     facts.problem = "meta is not a JSON object";
     return facts;
   }
-  const JsonValue* data_mtime = meta->Find("data_mtime");
-  if (data_mtime == nullptr || data_mtime->type != JsonValue::Type::kNumber) {
+  if (!meta.data_mtime.has_value()) {
     facts.problem = "meta has no numeric data_mtime";
     return facts;
   }
-  facts.data_mtime = static_cast<int64_t>(data_mtime->number);
-  if (const JsonValue* v = meta->Find("version_id"); v && v->type == JsonValue::Type::kString) {
-    facts.version = v->string;
-  }
-  if (const JsonValue* p = meta->Find("path"); p && p->type == JsonValue::Type::kString) {
-    facts.source_path = p->string;
-  }
+  facts.data_stamp = meta.data_mtime;
+  facts.data_stamp_field = "data_mtime";
+  if (meta.version_id.has_value()) facts.version = *meta.version_id;
+  if (meta.path.has_value()) facts.source_path = *meta.path;
   return facts;
 }
 

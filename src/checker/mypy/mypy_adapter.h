@@ -52,6 +52,9 @@ class MypyAdapter : public CheckerAdapter {
   std::string LayoutLabel(absl::string_view group) const override;
   bool IsDeadDatabase(absl::string_view file, const std::vector<std::string>& files,
                       std::string* why) const override;
+  std::map<std::string, std::string> DeadTables(
+      const std::vector<std::string>& tables) const override;
+  std::vector<std::pair<std::string, std::string>> FilesWrittenBeside() const override;
   RowFacts::Role RoleOf(absl::string_view key) const override;
   RowFacts DescribeRow(absl::string_view key, absl::string_view data) const override;
   bool NeedsMetaAndData(absl::string_view group) const override;

@@ -77,6 +77,46 @@ absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& s
   return log;
 }
 
+std::string SerializeGenDigests(const GenDigests& digests) {
+  std::string out = absl::StrCat("typecache-digests 1\ngen ", digests.gen, "\n");
+  for (const auto& [file, digest] : digests.digests) {
+    absl::StrAppend(&out, "digest ", EscapeKey(file), " ", absl::Hex(digest, absl::kZeroPad16),
+                    "\n");
+  }
+  absl::StrAppend(&out, "end\n");
+  return out;
+}
+
+absl::StatusOr<GenDigests> ParseGenDigests(const std::string& text, const std::string& source) {
+  GenDigests out;
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+  auto bad = [&source](size_t line, absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(source, ":", line + 1, ": ", why));
+  };
+  if (lines.empty() || lines[0] != "typecache-digests 1") return bad(0, "not a digest record");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    absl::string_view line = lines[i];
+    if (line.empty()) continue;
+    if (line == "end") return out;
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    if (f[0] == "gen" && f.size() == 2) {
+      if (!absl::SimpleAtoi(f[1], &out.gen)) return bad(i, "bad gen");
+    } else if (f[0] == "digest" && f.size() == 3) {
+      std::string file;
+      uint64_t digest = 0;
+      if (!absl::CUnescape(f[1], &file) || f[2].size() != 16 ||
+          !absl::SimpleHexAtoi(f[2], &digest)) {
+        return bad(i, "bad digest");
+      }
+      out.digests[file] = digest;
+    } else {
+      return bad(i, "unknown record");
+    }
+  }
+  // Cut short (a crash while it was written): never trust part of it.
+  return bad(lines.size() - 1, "truncated digest record");
+}
+
 void UnionInto(GroupSets& into, const GroupSets& from) {
   for (const auto& [file, groups] : from) into[file].insert(groups.begin(), groups.end());
 }

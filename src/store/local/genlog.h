@@ -1,6 +1,7 @@
 // The change log of one generation: which groups of which database files generation N changed
 // relative to its parent, plus the size and mtime of each published database file (to notice a
-// generation modified in place by someone outside the protocol).
+// generation modified in place by someone outside the protocol, cheaply, on every publish; the
+// exact check is the content digest beside the log, see GenDigests).
 //
 // A publisher whose snapshot was generation S, publishing while generation C > S is live, reads
 // the logs S+1..C: their union is every group that others changed since its snapshot, so the
@@ -22,17 +23,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "src/store/generation_store.h"
 
 namespace typecache {
-
-struct FileStamp {
-  int64_t size = 0;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileStamp& o) const { return size == o.size && mtime_ns == o.mtime_ns; }
-};
-
-// Groups per database file name ("cache.db" -> {"os/path", ...}).
-using GroupSets = std::map<std::string, std::set<std::string>>;
 
 struct GenLog {
   int64_t gen = 0;
@@ -44,6 +37,20 @@ struct GenLog {
 std::string SerializeGenLog(const GenLog& log);
 // `source` names the file in error messages.
 absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source);
+
+// The content digests of generation `gen`'s database files (CacheFile::ContentDigest), kept beside
+// its log in logs/<X.Y>/g<N>.digest and written after the generation went live (older typecache
+// versions neither write nor read them, and read the log as before). Text format:
+//   typecache-digests 1
+//   gen 42
+//   digest cache.db 0123456789abcdef
+//   end
+struct GenDigests {
+  int64_t gen = 0;
+  std::map<std::string, uint64_t> digests;
+};
+std::string SerializeGenDigests(const GenDigests& digests);
+absl::StatusOr<GenDigests> ParseGenDigests(const std::string& text, const std::string& source);
 
 // Adds every group of `from` into `into`.
 void UnionInto(GroupSets& into, const GroupSets& from);

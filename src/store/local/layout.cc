@@ -28,22 +28,29 @@ std::string Layout::log_path(absl::string_view dir, int64_t gen) const {
   return JoinPath(logs_dir(dir), absl::StrCat(GenName(gen), ".log"));
 }
 
+std::string Layout::digest_path(absl::string_view dir, int64_t gen) const {
+  return JoinPath(logs_dir(dir), absl::StrCat(GenName(gen), ".digest"));
+}
+
 std::string Layout::LinkTarget(absl::string_view dir, int64_t gen) {
   return absl::StrCat(".typecache/gens/", dir, "/", GenName(gen));
 }
 
-absl::Status Layout::Create(Fs& fs) const {
+absl::Status Layout::Create(Fs& fs) const { return Create(fs, {}); }
+
+absl::Status Layout::Create(Fs& fs, const CheckerAdapter& adapter) const {
+  return Create(fs, adapter.FilesWrittenBeside());
+}
+
+absl::Status Layout::Create(Fs& fs,
+                            const std::vector<std::pair<std::string, std::string>>& beside) const {
   ASSIGN_OR_RETURN(FileInfo info, fs.Stat(cache_dir_));
   if (!info.exists()) {
     RETURN_IF_ERROR(MakeDirs(fs, cache_dir_));
-    // Like mypy: mark the directory as a cache for backup tools and keep it out of git.
-    (void)fs.WriteNewFile(JoinPath(cache_dir_, ".gitignore"),
-                          "# Automatically created by mypy (via typecache)\n*\n");
-    (void)fs.WriteNewFile(JoinPath(cache_dir_, "CACHEDIR.TAG"),
-                          "Signature: 8a477f597d28d172789f06886806bc55\n"
-                          "# This file is a cache directory tag automatically created by mypy.\n"
-                          "# For information about cache directory tags see "
-                          "https://bford.info/cachedir/\n");
+    // Like the checker: e.g. mark the directory as a cache for backup tools, keep it out of git.
+    for (const auto& [name, content] : beside) {
+      (void)fs.WriteNewFile(JoinPath(cache_dir_, name), content);
+    }
   } else if (!info.is_dir()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cache directory ", cache_dir_, " exists and is not a directory"));

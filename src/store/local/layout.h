@@ -5,6 +5,7 @@
 //   <cache>/.typecache/lock          the publish lock (flock)
 //   <cache>/.typecache/gens/<X.Y>/g<N>/cache.db ...   generation N of <X.Y>, immutable once live
 //   <cache>/.typecache/logs/<X.Y>/g<N>.log            groups generation N changed (genlog.h)
+//   <cache>/.typecache/logs/<X.Y>/g<N>.digest         content digests of its files (genlog.h)
 //   <cache>/.typecache/runs/<id>.lock, <id>/          a run's private copy, locked while alive
 //   <cache>/.typecache/spares/<X.Y>/g<N>.<rand>/      unpublished private copies kept for reuse
 //   <cache>/.typecache/trash/                         removed after the lock is released
@@ -15,10 +16,14 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
+#include "src/store/generation_store.h"
 
 namespace typecache {
 
@@ -52,26 +57,28 @@ class Layout {
   }
   std::string gen_path(absl::string_view dir, int64_t gen) const;
   std::string log_path(absl::string_view dir, int64_t gen) const;
+  // Content digests of generation `gen`'s files, written after it went live (genlog.h).
+  std::string digest_path(absl::string_view dir, int64_t gen) const;
   // The symlink text that makes <cache>/<dir> point at generation `gen` (relative).
   static std::string LinkTarget(absl::string_view dir, int64_t gen);
   static std::string GenName(int64_t gen);
   // Parses "g00000042" -> 42; -1 if not a generation name.
   static int64_t ParseGenName(absl::string_view name);
 
-  // Creates the cache directory and the state directories (and CACHEDIR.TAG, .gitignore).
+  // Creates the cache directory and the state directories; a cache directory that did not exist
+  // also gets the files the checker writes beside its databases
+  // (CheckerAdapter::FilesWrittenBeside: a cache directory tag, a .gitignore).
+  absl::Status Create(Fs& fs, const CheckerAdapter& adapter) const;
+  absl::Status Create(Fs& fs, const std::vector<std::pair<std::string, std::string>>& beside) const;
+  // Without an adapter: no checker files (kept for callers that have none at hand).
   absl::Status Create(Fs& fs) const;
 
  private:
   std::string cache_dir_;
 };
 
-// What <cache>/<dir> currently is.
-struct LiveState {
-  enum class Kind { kMissing, kGeneration, kForeign };
-  Kind kind = Kind::kMissing;
-  int64_t gen = 0;       // For kGeneration.
-  std::string resolved;  // Directory holding the databases (empty when missing).
-};
+// What <cache>/<dir> currently is (GenerationHead: missing, generation N, or foreign).
+using LiveState = GenerationHead;
 
 // Reads <cache>/<dir>: missing, one of our generations, or a foreign directory (a real
 // directory written by mypy directly, or a symlink pointing elsewhere).

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "src/checker/mypy/mypy_adapter.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -54,8 +55,9 @@ TEST(LayoutTest, LinkTarget) {
 
 TEST(LayoutTest, CreateMakesStateDirectories) {
   TempDir tmp;
+  MypyAdapter adapter;
   Layout layout(tmp.Sub("a/cache"));
-  TC_ASSERT_OK(layout.Create(RealFs()));
+  TC_ASSERT_OK(layout.Create(RealFs(), adapter));
   for (const std::string& dir :
        {layout.cache_dir(), layout.state_dir(), layout.runs_dir(), layout.trash_dir(),
         layout.state_dir() + "/gens", layout.state_dir() + "/logs"}) {
@@ -71,7 +73,15 @@ TEST(LayoutTest, CreateMakesStateDirectories) {
   ASSERT_TRUE(ignore.ok()) << ignore.status();
   EXPECT_TRUE(absl::StrContains(*ignore, "\n*\n"));
   // Idempotent.
-  TC_EXPECT_OK(layout.Create(RealFs()));
+  TC_EXPECT_OK(layout.Create(RealFs(), adapter));
+}
+
+TEST(LayoutTest, WithoutAnAdapterNoCheckerFiles) {
+  TempDir tmp;
+  Layout layout(tmp.Sub("cache"));
+  TC_ASSERT_OK(layout.Create(RealFs()));
+  EXPECT_TRUE(RealFs().Stat(layout.state_dir())->is_dir());
+  EXPECT_FALSE(RealFs().Stat(JoinPath(layout.cache_dir(), "CACHEDIR.TAG"))->exists());
 }
 
 TEST(LayoutTest, CreateRefusesAFile) {

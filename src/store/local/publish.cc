@@ -3,18 +3,76 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "src/base/status_macros.h"
-#include "src/cachedb/cache_db.h"
-#include "src/os/lock.h"
+#include "src/cachedb/cache_file.h"
 #include "src/store/local/changes.h"
+#include "src/store/local/local_store.h"
 
 namespace typecache {
 namespace {
+
+// ---- Prepare (outside the lock) ----
+
+// The digests of the groups the checker wrote into `db` (private) and, when the base is a
+// generation, into its copy of the same file; drops from `written` the groups whose rows are
+// those of the base (UnchangedGroups' rule).
+absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter,
+                                           const LiveState& base, const std::string& file,
+                                           const std::string& db, std::set<std::string>& written) {
+  PreparedFile prepared;
+  if (base.kind == LiveState::Kind::kForeign) return prepared;  // No record of its content.
+  std::string base_db;
+  if (base.kind == LiveState::Kind::kGeneration) {
+    ASSIGN_OR_RETURN(FileInfo dir_info, fs.Stat(base.resolved));
+    // Garbage-collected meanwhile: nothing can be compared, nothing is dropped.
+    if (!dir_info.is_dir()) return prepared;
+    base_db = JoinPath(base.resolved, file);
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(base_db));
+    if (!info.is_file()) base_db.clear();  // A file the base did not have: every group is new.
+  }
+  prepared.digest = PreparedFile::Digest::kIncremental;
+  if (written.empty()) return prepared;
+  ASSIGN_OR_RETURN(CacheFile mine, CacheFile::OpenReadOnly(db));
+  ASSIGN_OR_RETURN(auto mine_digests, mine.DigestGroups(written, adapter));
+  std::map<std::string, GroupHash> base_digests;
+  if (!base_db.empty()) {
+    RETURN_IF_ERROR(mine.Attach(base_db, "base"));
+    ASSIGN_OR_RETURN(base_digests, mine.DigestGroups(written, adapter, "base"));
+  }
+  for (auto it = written.begin(); it != written.end();) {
+    auto m = mine_digests.find(*it);
+    auto b = base_digests.find(*it);
+    WrittenDigest& d = prepared.groups[*it];
+    if (m != mine_digests.end()) d.mine = m->second.exact;
+    if (b != base_digests.end()) d.base = b->second.exact;
+    // A rewrite that left the group as the base has it is not a change (a warm run rewrites the
+    // plugins snapshot every time): with nothing else written there is nothing to publish.
+    bool same = base.kind == LiveState::Kind::kGeneration && !base_db.empty() &&
+                ((m == mine_digests.end() && b == base_digests.end()) ||
+                 (m != mine_digests.end() && b != base_digests.end() &&
+                  (adapter.NeedsMetaAndData(*it) ? m->second.exact == b->second.exact
+                                                 : m->second.content == b->second.content)));
+    it = same ? written.erase(it) : std::next(it);
+  }
+  return prepared;
+}
+
+// ---- Publish, one directory (under the lock) ----
+
+struct DirResult {
+  int64_t merged = 0;
+  int64_t conflicts = 0;
+  bool fast = false;
+  bool full = false;
+  LiveState onto;    // The head this publish extended.
+  GroupSets others;  // What others published since the snapshot (when !full).
+  PublishedGeneration published;
+};
 
 // Every group in the live directory's and the private directory's databases. A live database
 // that SQLite cannot read (corrupt, truncated) has nothing to contribute: its file is left out,
@@ -25,18 +83,14 @@ absl::StatusOr<GroupSets> AllGroups(Fs& fs, const CheckerAdapter& adapter, const
   std::set<std::string> unreadable;
   std::vector<std::pair<std::string, bool>> dirs = {{private_dir, false}};
   if (live.kind != LiveState::Kind::kMissing) dirs.emplace_back(live.resolved, true);
-  for (const auto& entry : dirs) {
-    const std::string& dir = entry.first;
-    const bool is_live = entry.second;
+  for (const auto& [dir, is_live] : dirs) {
     ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, dir));
     for (const std::string& file : files) {
       absl::StatusOr<std::set<std::string>> groups =
-          [&]() -> absl::StatusOr<std::set<std::string>> {
-        ASSIGN_OR_RETURN(Db db, Db::Open(JoinPath(dir, file), Db::Mode::kReadOnly));
-        RETURN_IF_ERROR(db.Exec("BEGIN"));
-        ASSIGN_OR_RETURN(std::set<std::string> listed, ListGroups(db, adapter));
-        (void)db.Exec("COMMIT");
-        return listed;
+          [&, &dir = dir]() -> absl::StatusOr<std::set<std::string>> {
+        ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(JoinPath(dir, file)));
+        ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
+        return db.ListGroups(adapter);
       }();
       if (!groups.ok()) {
         if (is_live && absl::IsDataLoss(groups.status())) {
@@ -52,122 +106,154 @@ absl::StatusOr<GroupSets> AllGroups(Fs& fs, const CheckerAdapter& adapter, const
   return all;
 }
 
-absl::StatusOr<int64_t> NextGeneration(Fs& fs, const Layout& layout, const std::string& dir,
-                                       int64_t live_gen) {
-  int64_t next = std::max<int64_t>(live_gen, 0) + 1;
-  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(layout.gens_dir(dir)));
-  if (!info.is_dir()) return next;
-  // A crashed publisher may have left a generation that never went live: never reuse its name.
-  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(layout.gens_dir(dir)));
-  for (const std::string& name : names) next = std::max(next, Layout::ParseGenName(name) + 1);
-  return next;
+// Step 2: what others changed since the snapshot, from the store; every group when that cannot
+// be known (`full`).
+absl::StatusOr<GroupSets> OthersChanges(GenerationStore& store, Fs& fs,
+                                        const CheckerAdapter& adapter, const std::string& dir,
+                                        const LiveState& base, const LiveState& live,
+                                        const std::string& private_dir, bool* full) {
+  ASSIGN_OR_RETURN(std::optional<GroupSets> changed, store.Fetch(dir, base, live));
+  *full = !changed.has_value();
+  if (changed.has_value()) return *changed;
+  return AllGroups(fs, adapter, live, private_dir);
 }
 
-struct DirResult {
-  int64_t merged = 0;
-  int64_t conflicts = 0;
-  bool fast = false;
-  bool full = false;
-  int64_t bytes = 0;
-  int64_t gen = 0;
-  std::string warning;  // A step after the switch failed; the publish itself happened.
-};
-
-absl::StatusOr<DirResult> PublishDir(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
-                                     const std::string& dir, const LiveState& base,
-                                     const GroupSets& written, const std::string& private_dir,
-                                     const std::string& run_id, const PublishOptions& options) {
-  DirResult result;
-  ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
-  ASSIGN_OR_RETURN(std::optional<GroupSets> changed,
-                   ChangesSince(fs, layout, adapter, dir, base, live));
-  if (!changed.has_value()) {
-    result.full = true;
-    ASSIGN_OR_RETURN(changed, AllGroups(fs, adapter, live, private_dir));
-  }
-  // Bring over what others published since the snapshot, except groups this run wrote.
-  for (const auto& [file, groups] : *changed) {
-    std::set<std::string> take;
+// Step 3's choice: the groups to take from the live generation. A group both sides changed is a
+// conflict: this run's version stays, unless it yields (maintenance commands).
+GroupSets GroupsToTake(const GroupSets& changed, const GroupSets& written, bool full,
+                       bool yield_conflicts, int64_t* conflicts) {
+  GroupSets take;
+  for (const auto& [file, groups] : changed) {
     auto mine = written.find(file);
     for (const std::string& group : groups) {
       if (mine != written.end() && mine->second.count(group) > 0) {
-        if (!result.full) ++result.conflicts;
-        if (options.yield_conflicts && !result.full) take.insert(group);
-      } else {
-        take.insert(group);
+        if (full) continue;
+        ++*conflicts;
+        if (!yield_conflicts) continue;
       }
+      take[file].insert(group);
     }
-    if (take.empty()) continue;
+  }
+  return take;
+}
+
+// Step 3: replaces `take` in the private copy by the live generation's rows, file by file.
+absl::StatusOr<int64_t> BringOver(Fs& fs, const CheckerAdapter& adapter, const LiveState& live,
+                                  const std::string& private_dir, const GroupSets& take) {
+  int64_t merged = 0;
+  for (const auto& [file, groups] : take) {
+    if (groups.empty()) continue;
     std::string private_db = JoinPath(private_dir, file);
-    ASSIGN_OR_RETURN(Db db, OpenForWrite(private_db));
+    ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(private_db));
     std::string src_schema;
     if (live.kind != LiveState::Kind::kMissing) {
       std::string live_db = JoinPath(live.resolved, file);
       ASSIGN_OR_RETURN(FileInfo info, fs.Stat(live_db));
       if (info.exists()) {
-        RETURN_IF_ERROR(AttachReadOnly(db, live_db, "live"));
+        RETURN_IF_ERROR(db.Attach(live_db, "live"));
         src_schema = "live";
       }
     }
-    RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-    ASSIGN_OR_RETURN(TransferStats moved, ReplaceGroups(db, src_schema, take, adapter));
-    RETURN_IF_ERROR(db.Exec("COMMIT"));
+    {
+      ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
+      ASSIGN_OR_RETURN(TransferStats moved, src_schema.empty()
+                                                ? db.DeleteGroups(groups, adapter)
+                                                : db.ReplaceGroups(src_schema, groups, adapter));
+      RETURN_IF_ERROR(txn.Commit());
+      merged += moved.groups;
+    }
     RETURN_IF_ERROR(db.Close());
     RETURN_IF_ERROR(fs.Fsync(private_db));
-    result.merged += moved.groups;
   }
-  result.fast = !result.full && CountGroups(*changed) == 0;
+  return merged;
+}
 
-  // The new generation: log first, then the directory, then the link.
-  GenLog log;
-  ASSIGN_OR_RETURN(log.gen, NextGeneration(fs, layout, dir, live.gen));
-  log.parent = live.kind == LiveState::Kind::kGeneration ? live.gen
-               : live.kind == LiveState::Kind::kMissing  ? 0
-                                                         : -1;
-  if (options.unlisted_dirs.count(dir) > 0) log.parent = -1;
-  log.groups = written;
-  ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, private_dir));
-  for (const std::string& file : files) {
-    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(JoinPath(private_dir, file)));
-    log.stamps[file] = FileStamp{info.size, info.mtime_ns};
-    result.bytes += info.size;
-  }
-  RETURN_IF_ERROR(MakeDirs(fs, layout.logs_dir(dir)));
-  RETURN_IF_ERROR(WriteFileAtomic(fs, layout.log_path(dir, log.gen), SerializeGenLog(log)));
-  RETURN_IF_ERROR(MakeDirs(fs, layout.gens_dir(dir)));
-  std::string gen_path = layout.gen_path(dir, log.gen);
-  RETURN_IF_ERROR(fs.Rename(private_dir, gen_path));
-  RETURN_IF_ERROR(fs.Fsync(layout.gens_dir(dir)));
-
-  std::string live_path = layout.live_path(dir);
-  std::string link_tmp = JoinPath(layout.runs_dir(), absl::StrCat(run_id, ".", dir, ".link"));
-  (void)fs.Unlink(link_tmp);
-  RETURN_IF_ERROR(fs.Symlink(Layout::LinkTarget(dir, log.gen), link_tmp));
-  ASSIGN_OR_RETURN(FileInfo live_info, fs.Lstat(live_path));
-  if (live_info.is_dir()) {
-    // A real directory (mypy ran on this cache directly): swap it out atomically.
-    std::string trash = JoinPath(layout.trash_dir(), absl::StrCat(dir, ".", RandomSuffix()));
-    absl::Status swapped = fs.RenameExchange(link_tmp, live_path);
-    if (swapped.ok()) {
-      // The new generation is live; failing to move the old directory aside is only untidy.
-      absl::Status moved = fs.Rename(link_tmp, trash);
-      if (!moved.ok()) result.warning = std::string(moved.message());
-    } else {
-      // No RENAME_EXCHANGE (e.g. NFS): a reader may briefly find no cache, which is a cold run.
-      RETURN_IF_ERROR(fs.Rename(live_path, trash));
-      RETURN_IF_ERROR(fs.Rename(link_tmp, live_path));
-    }
-  } else {
-    RETURN_IF_ERROR(fs.Rename(link_tmp, live_path));
-  }
-  // The rename is visible; if the directory cannot be synced there is nothing to undo, but the
-  // user should know the publish may not survive a power cut.
-  absl::Status synced = fs.Fsync(layout.cache_dir());
-  if (!synced.ok()) {
-    result.warning = absl::StrCat("published, but not durably: ", synced.message());
-  }
-  result.gen = log.gen;
+absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
+                                     const std::string& dir, const LiveState& base,
+                                     const GroupSets& written, const std::string& private_dir,
+                                     const PublishOptions& options) {
+  DirResult result;
+  // Step 1: the head again, under the lock.
+  ASSIGN_OR_RETURN(result.onto, store.Head(dir));
+  ASSIGN_OR_RETURN(GroupSets changed, OthersChanges(store, fs, adapter, dir, base, result.onto,
+                                                    private_dir, &result.full));
+  GroupSets take =
+      GroupsToTake(changed, written, result.full, options.yield_conflicts, &result.conflicts);
+  ASSIGN_OR_RETURN(result.merged, BringOver(fs, adapter, result.onto, private_dir, take));
+  result.fast = !result.full && CountGroups(changed) == 0;
+  if (!result.full) result.others = std::move(changed);
+  // Steps 4 to 7: the store makes it the next generation.
+  PublishRequest request{dir, result.onto, private_dir, written,
+                         options.unlisted_dirs.count(dir) > 0};
+  ASSIGN_OR_RETURN(result.published, store.Publish(request));
   return result;
+}
+
+// ---- After the lock ----
+
+// The content digest of each file of the new generation: its parent's plus, for every group the
+// checker wrote, the difference between what the new generation holds and what the parent held.
+// Groups others changed hold the parent's rows unless this run kept its own (a conflict it won);
+// those are digested in the parent. O(groups written + conflicts).
+absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
+    GenerationStore& store, const CheckerAdapter& adapter, const std::string& dir,
+    const DirResult& result, const GroupSets& written,
+    const std::map<std::string, PreparedFile>& prepared, bool yield_conflicts) {
+  std::map<std::string, uint64_t> out;
+  std::optional<GenerationRecord> parent;
+  if (result.onto.kind == LiveState::Kind::kGeneration) {
+    ASSIGN_OR_RETURN(parent, store.Record(dir, result.onto.gen));
+  }
+  for (const std::string& file : result.published.files) {
+    auto p = prepared.find(file);
+    if (p == prepared.end() || p->second.digest == PreparedFile::Digest::kUnknown) continue;
+    if (p->second.digest == PreparedFile::Digest::kRecompute) {
+      ASSIGN_OR_RETURN(CacheFile db,
+                       CacheFile::OpenReadOnly(JoinPath(result.published.resolved, file)));
+      ASSIGN_OR_RETURN(out[file], db.ContentDigest(adapter));
+      continue;
+    }
+    if (result.full) continue;  // Every group may differ: no O(changes) digest.
+    uint64_t digest = 0;
+    bool parent_has_file = false;
+    if (result.onto.kind == LiveState::Kind::kGeneration) {
+      if (!parent.has_value()) continue;
+      parent_has_file = parent->stamps.count(file) > 0;
+      auto d = parent->digests.find(file);
+      if (d != parent->digests.end()) {
+        digest = d->second;
+      } else if (parent_has_file) {
+        continue;  // The parent has no digest for it (an older typecache published it).
+      }
+    } else if (result.onto.kind != LiveState::Kind::kMissing) {
+      continue;
+    }
+    static const std::set<std::string> kNone;
+    auto others_it = result.others.find(file);
+    const std::set<std::string>& others =
+        others_it == result.others.end() ? kNone : others_it->second;
+    auto written_it = written.find(file);
+    const std::set<std::string>& mine = written_it == written.end() ? kNone : written_it->second;
+    std::set<std::string> kept_over_others;  // Conflicts this run won: the parent's rows differ.
+    for (const auto& [group, d] : p->second.groups) {
+      bool changed_by_others = others.count(group) > 0;
+      bool kept = mine.count(group) > 0 && !(yield_conflicts && changed_by_others);
+      if (!changed_by_others) {
+        digest += d.mine - d.base;  // The parent holds the base's rows.
+      } else if (kept) {
+        digest += d.mine;
+        kept_over_others.insert(group);
+      }
+      // Otherwise the new generation holds the parent's rows: no difference.
+    }
+    if (!kept_over_others.empty() && parent_has_file) {
+      ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(JoinPath(result.onto.resolved, file)));
+      ASSIGN_OR_RETURN(auto theirs, db.DigestGroups(kept_over_others, adapter));
+      for (const auto& [group, d] : theirs) digest -= d.exact;
+    }
+    out[file] = digest;
+  }
+  return out;
 }
 
 }  // namespace
@@ -185,28 +271,15 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
     ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, path));
     LiveState base = snapshot.BaseOf(dir);
     GroupSets groups;
+    std::map<std::string, PreparedFile> prepared;
     for (const std::string& file : files) {
       std::string db = JoinPath(path, file);
       ASSIGN_OR_RETURN(std::set<std::string> written, FinishCapture(db, adapter));
       if (captured != nullptr && !written.empty()) (*captured)[dir][file] = written;
-      if (!written.empty() && base.kind == LiveState::Kind::kGeneration) {
-        // Drop rewrites that left a group as it was in the snapshot (a warm run rewrites the
-        // plugins snapshot every time): with nothing else written there is nothing to publish,
-        // and nothing to fsync. Generations are immutable, so the base is exactly what was
-        // copied, unless it has been garbage-collected meanwhile (then nothing is dropped).
-        std::string base_db = JoinPath(base.resolved, file);
-        ASSIGN_OR_RETURN(FileInfo base_info, fs.Stat(base_db));
-        if (base_info.is_file()) {
-          ASSIGN_OR_RETURN(Db private_db, Db::Open(db, Db::Mode::kReadOnly));
-          if (AttachReadOnly(private_db, base_db, "base").ok()) {
-            absl::StatusOr<std::set<std::string>> same =
-                UnchangedGroups(private_db, "base", written, adapter);
-            if (same.ok()) {
-              for (const std::string& group : *same) written.erase(group);
-            }
-          }
-        }
-      }
+      // Generations are immutable, so the base is exactly what was copied, unless it has been
+      // garbage-collected meanwhile (then nothing is dropped and no digest is kept).
+      absl::StatusOr<PreparedFile> digests = DigestWritten(fs, adapter, base, file, db, written);
+      if (digests.ok()) prepared[file] = *std::move(digests);
       if (!written.empty()) groups[file] = std::move(written);
     }
     if (groups.empty()) continue;
@@ -217,53 +290,64 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
       RETURN_IF_ERROR(fs.Fsync(db));
     }
     writes[dir] = std::move(groups);
+    writes.prepared[dir] = std::move(prepared);
   }
   return writes;
 }
 
-absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
                                       const Snapshot& snapshot, const WriteSets& writes,
-                                      const std::string& run_id, const PublishOptions& options) {
+                                      const PublishOptions& options) {
   PublishReport report;
   if (writes.empty()) return report;
   absl::Time wait_start = absl::Now();
-  ASSIGN_OR_RETURN(
-      FileLock lock,
-      FileLock::Acquire(fs, layout.lock_path(), options.lock_timeout,
-                        [&](const std::string& holder) {
-                          if (options.notice) {
-                            options.notice("waiting for the publish lock held by " + holder);
-                          }
-                        }));
+  ASSIGN_OR_RETURN(std::unique_ptr<PublishLock> lock,
+                   store.Lock(options.lock_timeout, [&](const std::string& holder) {
+                     if (options.notice) {
+                       options.notice("waiting for the publish lock held by " + holder);
+                     }
+                   }));
   absl::Time held_start = absl::Now();
   report.lock_wait = held_start - wait_start;
-  std::vector<std::pair<std::string, int64_t>> published;
+  std::vector<std::pair<std::string, DirResult>> published;
   for (const auto& [dir, groups] : writes) {
     ASSIGN_OR_RETURN(DirResult result,
-                     PublishDir(fs, layout, adapter, dir, snapshot.BaseOf(dir), groups,
-                                JoinPath(snapshot.private_root, dir), run_id, options));
+                     PublishDir(store, fs, adapter, dir, snapshot.BaseOf(dir), groups,
+                                JoinPath(snapshot.private_root, dir), options));
     ++report.dirs_published;
     report.groups_written += static_cast<int64_t>(CountGroups(groups));
     report.groups_merged += result.merged;
     report.conflicts += result.conflicts;
     report.fast_paths += result.fast ? 1 : 0;
     report.full_merges += result.full ? 1 : 0;
-    report.bytes += result.bytes;
-    published.emplace_back(dir, result.gen);
-    if (!result.warning.empty() && options.notice) options.notice(result.warning);
+    report.bytes += result.published.bytes;
+    if (!result.published.warning.empty() && options.notice) {
+      options.notice(result.published.warning);
+    }
+    published.emplace_back(dir, std::move(result));
   }
-  lock.Release();
+  lock.reset();
   report.lock_held = absl::Now() - held_start;
+  // Content digests, for verify. Best effort: without one, verify checks sizes and mtimes.
+  for (const auto& [dir, result] : published) {
+    auto prepared = writes.prepared.find(dir);
+    if (prepared == writes.prepared.end()) continue;
+    absl::StatusOr<std::map<std::string, uint64_t>> digests = NewDigests(
+        store, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
+    if (digests.ok() && !digests->empty()) {
+      (void)store.RecordDigests(dir, result.published.gen, *digests);
+    }
+  }
   // Which checker version this run used, from what it wrote (never from whatever checker is
   // first on PATH): `prune --keep-version current` keeps that version. Best effort.
-  for (const auto& [dir, gen] : published) {
+  for (const auto& [dir, result] : published) {
     const GroupSets& groups = writes.at(dir);
     if (groups.empty()) continue;
     const auto& [file, written] = *groups.begin();
     absl::StatusOr<std::string> version =
-        CheckerVersionOf(JoinPath(layout.gen_path(dir, gen), file), written, adapter);
+        CheckerVersionOf(JoinPath(result.published.resolved, file), written, adapter);
     if (version.ok() && !version->empty()) {
-      absl::Status recorded = WriteFileAtomic(fs, layout.checker_version_path(), *version + "\n");
+      absl::Status recorded = store.RecordCheckerVersion(*version);
       if (!recorded.ok() && options.notice) {
         options.notice("cannot record the checker version: " + std::string(recorded.message()));
       }
@@ -271,54 +355,24 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
       break;
     }
   }
-  for (const auto& [dir, gen] : published) {
-    absl::Status gc =
-        CollectGarbage(fs, layout, dir, gen, options.keep_generations, options.keep_logs);
+  for (const auto& [dir, result] : published) {
+    absl::Status gc = store.CollectGarbage(dir, result.published.gen);
     if (!gc.ok() && options.notice) options.notice("cleanup: " + std::string(gc.message()));
   }
   return report;
 }
 
+absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const Snapshot& snapshot, const WriteSets& writes,
+                                      const std::string& run_id, const PublishOptions& options) {
+  LocalGenerationStore store(fs, layout, adapter,
+                             {options.keep_generations, options.keep_logs, run_id});
+  return Publish(store, fs, adapter, snapshot, writes, options);
+}
+
 absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
                             int keep, int keep_logs) {
-  absl::Status first_error;
-  auto note = [&first_error](const absl::Status& status) {
-    if (!status.ok() && first_error.ok()) first_error = status;
-  };
-  absl::StatusOr<std::vector<std::string>> gens = fs.ListDir(layout.gens_dir(dir));
-  if (gens.ok()) {
-    for (const std::string& name : *gens) {
-      int64_t gen = Layout::ParseGenName(name);
-      if (gen > 0 && gen < live_gen - keep) note(RemoveAll(fs, layout.gen_path(dir, gen)));
-    }
-  }
-  absl::StatusOr<std::vector<std::string>> logs = fs.ListDir(layout.logs_dir(dir));
-  if (logs.ok()) {
-    int64_t now_ns = absl::ToUnixNanos(absl::Now());
-    for (const std::string& name : *logs) {
-      absl::string_view stem = name;
-      if (stem.find(".tmp.") != absl::string_view::npos) {
-        // A log being written by a publisher that died; old enough to be nobody's.
-        std::string path = JoinPath(layout.logs_dir(dir), name);
-        absl::StatusOr<FileInfo> info = fs.Lstat(path);
-        if (info.ok() && now_ns - info->mtime_ns > absl::ToInt64Nanoseconds(absl::Hours(1))) {
-          (void)fs.Unlink(path);
-        }
-        continue;
-      }
-      if (stem.size() < 4 || stem.substr(stem.size() - 4) != ".log") continue;
-      int64_t gen = Layout::ParseGenName(stem.substr(0, stem.size() - 4));
-      if (gen > 0 && gen < live_gen - keep_logs) {
-        absl::Status removed = fs.Unlink(JoinPath(layout.logs_dir(dir), name));
-        if (StatusErrno(removed) != ENOENT) note(removed);
-      }
-    }
-  }
-  absl::StatusOr<std::vector<std::string>> trash = fs.ListDir(layout.trash_dir());
-  if (trash.ok()) {
-    for (const std::string& name : *trash) note(RemoveAll(fs, JoinPath(layout.trash_dir(), name)));
-  }
-  return first_error;
+  return CollectLocalGarbage(fs, layout, dir, live_gen, keep, keep_logs);
 }
 
 }  // namespace typecache

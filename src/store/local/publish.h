@@ -13,12 +13,16 @@
 //      publisher wins the whole group).
 //   4. fsync; write log N = C+1 (atomically); rename the private directory to generation N;
 //      fsync; point <cache>/<X.Y> at it with a symlink renamed over the old one; fsync.
-// After the lock: old generations, old logs and trash are removed.
+// After the lock: the new generation's content digest is recorded beside its log (for verify),
+// old generations, old logs and trash are removed.
+// Where generations live is behind GenerationStore (src/store/generation_store.h); the
+// functions taking a Layout use the local store (local_store.h).
 #ifndef TYPECACHE_SRC_STORE_LOCAL_PUBLISH_H_
 #define TYPECACHE_SRC_STORE_LOCAL_PUBLISH_H_
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -26,6 +30,7 @@
 #include "absl/time/time.h"
 #include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
+#include "src/store/generation_store.h"
 #include "src/store/local/genlog.h"
 #include "src/store/local/layout.h"
 #include "src/store/local/snapshot.h"
@@ -63,24 +68,56 @@ struct PublishReport {
   absl::Duration lock_held;
 };
 
-// The groups the run wrote, per directory and database file, after FinishCapture.
-using WriteSets = std::map<std::string, GroupSets>;
+// What the prepare step learned about one private database file, so that the new generation's
+// content digest (CacheFile::ContentDigest) follows from its parent's in O(groups written).
+struct WrittenDigest {
+  uint64_t base = 0;  // Exact digest of the group in the snapshot's generation (0: absent).
+  uint64_t mine = 0;  // ... and in the private copy (0: absent, i.e. deleted).
+};
+struct PreparedFile {
+  enum class Digest {
+    kUnknown,      // No digest for the new generation (the base is not a generation of ours).
+    kIncremental,  // From the parent's digest and `groups`: every group the checker wrote.
+    kRecompute,    // Read the whole new file after publishing (maintenance commands).
+  };
+  Digest digest = Digest::kUnknown;
+  std::map<std::string, WrittenDigest> groups;
+};
+
+// The groups the run wrote, per directory and database file, after FinishCapture; and, per
+// directory and file, what the new generation's content digest needs (`prepared`; directories
+// without it get no digest).
+class WriteSets : public std::map<std::string, GroupSets> {
+ public:
+  using std::map<std::string, GroupSets>::map;
+  std::map<std::string, std::map<std::string, PreparedFile>> prepared;
+};
 
 // Finishes capture on every private database under snapshot.private_root and fsyncs the
-// directories that have something to publish. Returns what to publish; `captured` (optional)
-// receives every group the checker wrote, including rewrites that changed nothing.
+// directories that have something to publish. Groups the run rewrote with the rows its base
+// generation holds are dropped (compared by digest: O(rows written), outside the lock). Returns
+// what to publish; `captured` (optional) receives every group the checker wrote, including
+// rewrites that changed nothing.
 absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
                                             const Snapshot& snapshot,
                                             WriteSets* captured = nullptr);
 
-// Publishes the prepared private copy. `run_id` names temporary files.
+// Publishes the prepared private copy into `store`. After the lock is released it records the
+// new generations' content digests (from the parents' digests and what was written: no scan of
+// the cache), the checker version, and collects garbage.
+absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
+                                      const Snapshot& snapshot, const WriteSets& writes,
+                                      const PublishOptions& options);
+
+// The same into the shared cache directory of `layout` (LocalGenerationStore). `run_id` names
+// temporary files.
 absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                                       const Snapshot& snapshot, const WriteSets& writes,
                                       const std::string& run_id, const PublishOptions& options);
 
-// Removes generations older than the live one minus `keep`, logs beyond `keep_logs`, and trash.
-// Safe without the lock: nothing removed can become live again. Errors are returned but callers
-// treat them as warnings.
+// Removes generations older than the live one minus `keep` (and their digest records), logs
+// beyond `keep_logs`, and trash. Safe without the lock: nothing removed can become live again.
+// Errors are returned but callers treat them as warnings.
 absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
                             int keep, int keep_logs);
 

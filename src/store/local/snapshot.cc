@@ -8,8 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "src/base/status_macros.h"
-#include "src/cachedb/cache_db.h"
+#include "src/cachedb/cache_file.h"
 #include "src/store/local/changes.h"
+#include "src/store/local/local_store.h"
 
 namespace typecache {
 namespace {
@@ -62,23 +63,26 @@ bool SpareOfThisBoot(absl::string_view name) {
   return parts.size() == 3 && parts[1] == BootTag();
 }
 
+// Replaces `groups` in the private database `db_path` by their rows in `live_db`.
 absl::Status ReplaceFromLive(const CheckerAdapter& adapter, const std::string& db_path,
                              const std::string& live_db, const std::set<std::string>& groups) {
   if (groups.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
-  RETURN_IF_ERROR(AttachReadOnly(db, live_db, "live"));
-  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  RETURN_IF_ERROR(ReplaceGroups(db, "live", groups, adapter).status());
-  RETURN_IF_ERROR(db.Exec("COMMIT"));
+  ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(db_path));
+  RETURN_IF_ERROR(db.Attach(live_db, "live"));
+  {
+    ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
+    RETURN_IF_ERROR(db.ReplaceGroups("live", groups, adapter).status());
+    RETURN_IF_ERROR(txn.Commit());
+  }
   return db.Close();
 }
 
 // Tries to take a spare of `name` and bring it to the live generation. Returns true when `to`
 // now holds an exact copy of the live generation with capture installed; false (and no `to`)
 // when no usable spare exists.
-absl::StatusOr<bool> ReuseSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
-                                const std::string& name, const LiveState& live,
-                                const std::string& to, Snapshot& snap) {
+absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& layout,
+                                const CheckerAdapter& adapter, const std::string& name,
+                                const LiveState& live, const std::string& to, Snapshot& snap) {
   std::string spares = layout.spares_dir(name);
   ASSIGN_OR_RETURN(FileInfo info, fs.Stat(spares));
   if (!info.is_dir()) return false;
@@ -98,8 +102,7 @@ absl::StatusOr<bool> ReuseSpare(Fs& fs, const Layout& layout, const CheckerAdapt
     LiveState base;
     base.kind = LiveState::Kind::kGeneration;
     base.gen = gen;
-    absl::StatusOr<std::optional<GroupSets>> changed =
-        ChangesSince(fs, layout, adapter, name, base, live);
+    absl::StatusOr<std::optional<GroupSets>> changed = store.Fetch(name, base, live);
     absl::StatusOr<std::vector<std::string>> have = DatabaseFiles(fs, adapter, to);
     absl::StatusOr<std::vector<std::string>> want = DatabaseFiles(fs, adapter, live.resolved);
     bool usable = changed.ok() && changed->has_value() && have.ok() && want.ok() && *have == *want;
@@ -162,7 +165,8 @@ LiveState Snapshot::BaseOf(absl::string_view name) const {
   return LiveState{};
 }
 
-absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layout& layout,
+                                      const CheckerAdapter& adapter,
                                       const std::string& private_root) {
   absl::Time start = absl::Now();
   Snapshot snap;
@@ -174,13 +178,13 @@ absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const Checke
     std::string to = JoinPath(private_root, name);
     absl::Status status;
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
-      ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, name));
+      ASSIGN_OR_RETURN(LiveState live, store.Head(name));
       if (live.kind == LiveState::Kind::kMissing) {
         status = absl::OkStatus();
         break;
       }
       if (live.kind == LiveState::Kind::kGeneration) {
-        ASSIGN_OR_RETURN(bool reused, ReuseSpare(fs, layout, adapter, name, live, to, snap));
+        ASSIGN_OR_RETURN(bool reused, ReuseSpare(store, fs, layout, adapter, name, live, to, snap));
         if (reused) {
           snap.dirs.push_back({name, live});
           break;
@@ -199,6 +203,12 @@ absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const Checke
   }
   snap.took = absl::Now() - start;
   return snap;
+}
+
+absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const std::string& private_root) {
+  LocalGenerationStore store(fs, layout, adapter);
+  return TakeSnapshot(store, fs, layout, adapter, private_root);
 }
 
 }  // namespace typecache

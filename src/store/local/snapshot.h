@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
+#include "src/store/generation_store.h"
 #include "src/store/local/genlog.h"
 #include "src/store/local/layout.h"
 
@@ -43,6 +44,12 @@ struct Snapshot {
 // A spare (below) is used instead of a copy when one exists: it is brought up to the live
 // generation by replacing the groups the logs say changed since its base (O(changes), not
 // O(cache size)); otherwise the databases are copied.
+// Generations come from `store`; spares and trash are kept under `layout` (this machine's
+// cache directory).
+absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layout& layout,
+                                      const CheckerAdapter& adapter,
+                                      const std::string& private_root);
+// The same with the shared cache directory of `layout` as the store (LocalGenerationStore).
 absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                                       const std::string& private_root);
 

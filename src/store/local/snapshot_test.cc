@@ -163,13 +163,13 @@ TEST_F(SnapshotTest, EmptyCacheGivesAnEmptySnapshot) {
 TEST_F(SnapshotTest, LinkToMissingGenerationLeavesNothingBehind) {
   TC_ASSERT_OK(RealFs().Symlink(".typecache/gens/3.11/g00000005", layout_.live_path("3.11")));
   absl::StatusOr<Snapshot> snap = Take();
-  // A link to a generation that does not exist is not copyable; whatever happens, nothing
-  // half-made is left in the private directory.
-  if (snap.ok()) {
-    EXPECT_TRUE(List(JoinPath(private_root_, "3.11")).empty());
-  } else {
-    EXPECT_FALSE(RealFs().Stat(JoinPath(private_root_, "3.11"))->exists());
-  }
+  // A link to a generation that does not exist is not copyable: the snapshot fails, naming the
+  // missing generation, and nothing half-made is left in the private directory.
+  ASSERT_FALSE(snap.ok());
+  EXPECT_TRUE(absl::IsNotFound(snap.status())) << snap.status();
+  EXPECT_NE(snap.status().message().find("g00000005"), absl::string_view::npos) << snap.status();
+  EXPECT_FALSE(RealFs().Stat(JoinPath(private_root_, "3.11"))->exists());
+  EXPECT_TRUE(List(private_root_).empty());
 }
 
 TEST_F(SnapshotTest, UnreadableDatabaseFailsTheSnapshot) {

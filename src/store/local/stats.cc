@@ -1,5 +1,6 @@
 #include "src/store/local/stats.h"
 
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -10,34 +11,56 @@
 
 namespace typecache {
 
+namespace {
+
+// One line per counter, in CounterId order (checked below at compile time).
+constexpr Counter kCounters[] = {
+    {CounterId::kRuns, "runs", "Runs", ""},
+    {CounterId::kRunsPublished, "runs_published", "Runs published", ""},
+    {CounterId::kRunsUnchanged, "runs_unchanged", "Runs that changed nothing", ""},
+    {CounterId::kRunsNotPublished, "runs_not_published", "Runs not published (checker failed)", ""},
+    {CounterId::kRunsDegraded, "runs_degraded", "Runs degraded by cache trouble", ""},
+    {CounterId::kPublishFast, "publish_fast", "Publishes by rename alone", ""},
+    {CounterId::kPublishMerged, "publish_merged", "Publishes that merged others' work", ""},
+    {CounterId::kPublishFullMerge, "publish_full_merge", "Publishes that compared every group", ""},
+    {CounterId::kGroupsWritten, "groups_written", "Module groups written (misses)", ""},
+    {CounterId::kGroupsMerged, "groups_merged", "Module groups carried over from others", ""},
+    {CounterId::kConflicts, "conflicts", "Conflicts resolved (later run won)", ""},
+    {CounterId::kLockTimeouts, "lock_timeouts", "Lock timeouts", ""},
+    {CounterId::kLockWaitMs, "lock_wait_ms", "Lock wait, total", "ms"},
+    {CounterId::kLockWaitMaxMs, "lock_wait_max_ms", "Lock wait, longest", "ms"},
+    {CounterId::kLockHeldMs, "lock_held_ms", "Lock held, total", "ms"},
+    {CounterId::kLockHeldMaxMs, "lock_held_max_ms", "Lock held, longest", "ms"},
+    {CounterId::kSnapshotMs, "snapshot_ms", "Snapshot time, total", "ms"},
+    {CounterId::kPublishMs, "publish_ms", "Publish time, total", "ms"},
+    {CounterId::kCheckerMs, "checker_ms", "Checker time, total", "ms"},
+    {CounterId::kSnapshotBytes, "snapshot_bytes", "Bytes snapshotted", "bytes"},
+    {CounterId::kPublishedBytes, "published_bytes", "Bytes published", "bytes"},
+    {CounterId::kLastRun, "last_run", "Last run", "time"},
+    {CounterId::kZeroed, "zeroed", "Counters zeroed", "time"},
+};
+
+constexpr bool InIdOrder() {
+  for (size_t i = 0; i < sizeof(kCounters) / sizeof(kCounters[0]); ++i) {
+    if (static_cast<size_t>(kCounters[i].id) != i) return false;
+  }
+  return sizeof(kCounters) / sizeof(kCounters[0]) == static_cast<size_t>(CounterId::kNumCounters);
+}
+static_assert(InIdOrder(), "kCounters must list every CounterId once, in order");
+
+}  // namespace
+
 const std::vector<Counter>& KnownCounters() {
-  static const std::vector<Counter>* kCounters = new std::vector<Counter>{
-      {"runs", "Runs", ""},
-      {"runs_published", "Runs published", ""},
-      {"runs_unchanged", "Runs that changed nothing", ""},
-      {"runs_not_published", "Runs not published (checker failed)", ""},
-      {"runs_degraded", "Runs degraded by cache trouble", ""},
-      {"runs_bypassed", "Runs passed through unchanged", ""},
-      {"publish_fast", "Publishes by rename alone", ""},
-      {"publish_merged", "Publishes that merged others' work", ""},
-      {"publish_full_merge", "Publishes that compared every group", ""},
-      {"groups_written", "Module groups written (misses)", ""},
-      {"groups_merged", "Module groups carried over from others", ""},
-      {"conflicts", "Conflicts resolved (later run won)", ""},
-      {"lock_timeouts", "Lock timeouts", ""},
-      {"lock_wait_ms", "Lock wait, total", "ms"},
-      {"lock_wait_max_ms", "Lock wait, longest", "ms"},
-      {"lock_held_ms", "Lock held, total", "ms"},
-      {"lock_held_max_ms", "Lock held, longest", "ms"},
-      {"snapshot_ms", "Snapshot time, total", "ms"},
-      {"publish_ms", "Publish time, total", "ms"},
-      {"checker_ms", "Checker time, total", "ms"},
-      {"snapshot_bytes", "Bytes snapshotted", "bytes"},
-      {"published_bytes", "Bytes published", "bytes"},
-      {"last_run", "Last run", "time"},
-      {"zeroed", "Counters zeroed", "time"},
-  };
-  return *kCounters;
+  static const std::vector<Counter>* kAll =
+      new std::vector<Counter>(std::begin(kCounters), std::end(kCounters));
+  return *kAll;
+}
+
+const Counter& CounterInfo(CounterId id) { return kCounters[static_cast<size_t>(id)]; }
+
+int64_t CounterValue(const std::map<std::string, int64_t>& values, CounterId id) {
+  auto it = values.find(CounterInfo(id).name);
+  return it == values.end() ? 0 : it->second;
 }
 
 void StatsDelta::ApplyTo(std::map<std::string, int64_t>& values) const {
@@ -85,7 +108,8 @@ absl::Status UpdateStats(Fs& fs, const Layout& layout, const StatsDelta& delta) 
 absl::Status ZeroStats(Fs& fs, const Layout& layout) {
   ASSIGN_OR_RETURN(FileLock lock,
                    FileLock::Acquire(fs, layout.stats_lock_path(), absl::Seconds(5)));
-  return WriteStats(fs, layout, {{"zeroed", absl::ToUnixSeconds(absl::Now())}});
+  return WriteStats(fs, layout,
+                    {{CounterInfo(CounterId::kZeroed).name, absl::ToUnixSeconds(absl::Now())}});
 }
 
 }  // namespace typecache

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "src/os/fs.h"
@@ -15,16 +16,53 @@
 
 namespace typecache {
 
-// Counter names, in the order `typecache stats` shows them.
-struct Counter {
-  const char* name;
-  const char* label;
-  const char* unit;  // "", "ms", "bytes", "time"
+// The counters runs record, in the order `typecache stats` shows them. Their names are the
+// file's keys; names this version does not know (written by another version, or by a command
+// that records its own, such as the remote counters) are read, kept and written back as they
+// are, so files stay readable both ways between versions.
+enum class CounterId {
+  kRuns,
+  kRunsPublished,
+  kRunsUnchanged,
+  kRunsNotPublished,
+  kRunsDegraded,
+  kPublishFast,
+  kPublishMerged,
+  kPublishFullMerge,
+  kGroupsWritten,
+  kGroupsMerged,
+  kConflicts,
+  kLockTimeouts,
+  kLockWaitMs,
+  kLockWaitMaxMs,
+  kLockHeldMs,
+  kLockHeldMaxMs,
+  kSnapshotMs,
+  kPublishMs,
+  kCheckerMs,
+  kSnapshotBytes,
+  kPublishedBytes,
+  kLastRun,
+  kZeroed,
+  kNumCounters,  // Not a counter.
 };
+
+struct Counter {
+  CounterId id;
+  const char* name;   // In the file and in --json.
+  const char* label;  // In `typecache stats`.
+  const char* unit;   // "", "ms", "bytes", "time"
+};
+// Every counter, in CounterId order.
 const std::vector<Counter>& KnownCounters();
+const Counter& CounterInfo(CounterId id);
 
 class StatsDelta {
  public:
+  void Add(CounterId id, int64_t delta) { Add(CounterInfo(id).name, delta); }
+  void Max(CounterId id, int64_t value) { Max(CounterInfo(id).name, value); }
+  void Set(CounterId id, int64_t value) { Set(CounterInfo(id).name, value); }
+  // By name: for counters this version does not define (and for callers not yet using ids).
   void Add(const std::string& name, int64_t delta) { add_[name] += delta; }
   void Max(const std::string& name, int64_t value) {
     auto [it, inserted] = max_.emplace(name, value);
@@ -36,6 +74,9 @@ class StatsDelta {
  private:
   std::map<std::string, int64_t> add_, max_, set_;
 };
+
+// A counter's value in what ReadStats returned (0 when absent).
+int64_t CounterValue(const std::map<std::string, int64_t>& values, CounterId id);
 
 absl::StatusOr<std::map<std::string, int64_t>> ReadStats(Fs& fs, const Layout& layout);
 absl::Status UpdateStats(Fs& fs, const Layout& layout, const StatsDelta& delta);

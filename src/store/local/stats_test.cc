@@ -179,6 +179,52 @@ TEST(KnownCountersTest, NamesAreUniqueAndLabelled) {
   }
   EXPECT_EQ(names.count("runs"), 1u);
   EXPECT_EQ(names.count("zeroed"), 1u);
+  // Nothing ever recorded it: a bypassed command never reaches the cache.
+  EXPECT_EQ(names.count("runs_bypassed"), 0u);
+}
+
+TEST(KnownCountersTest, IdsIndexTheTableAndKeepTheFileNames) {
+  ASSERT_EQ(KnownCounters().size(), static_cast<size_t>(CounterId::kNumCounters));
+  for (size_t i = 0; i < KnownCounters().size(); ++i) {
+    const Counter& c = KnownCounters()[i];
+    EXPECT_EQ(static_cast<size_t>(c.id), i) << c.name;
+    EXPECT_EQ(&CounterInfo(c.id), &CounterInfo(static_cast<CounterId>(i)));
+    EXPECT_STREQ(CounterInfo(c.id).name, c.name);
+  }
+  // The names older files hold.
+  EXPECT_STREQ(CounterInfo(CounterId::kRuns).name, "runs");
+  EXPECT_STREQ(CounterInfo(CounterId::kLockHeldMaxMs).name, "lock_held_max_ms");
+  EXPECT_STREQ(CounterInfo(CounterId::kPublishedBytes).name, "published_bytes");
+  EXPECT_STREQ(CounterInfo(CounterId::kZeroed).name, "zeroed");
+}
+
+TEST_F(StatsTest, ByIdAndByNameAreTheSameCounter) {
+  StatsDelta by_id, by_name;
+  by_id.Add(CounterId::kConflicts, 2);
+  by_id.Max(CounterId::kLockWaitMaxMs, 7);
+  by_id.Set(CounterId::kLastRun, 9);
+  by_name.Add("conflicts", 2);
+  by_name.Max("lock_wait_max_ms", 7);
+  by_name.Set("last_run", 9);
+  Values a = {{"conflicts", 1}, {"lock_wait_max_ms", 10}};
+  Values b = a;
+  by_id.ApplyTo(a);
+  by_name.ApplyTo(b);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a, (Values{{"conflicts", 3}, {"lock_wait_max_ms", 10}, {"last_run", 9}}));
+  EXPECT_EQ(CounterValue(a, CounterId::kConflicts), 3);
+  EXPECT_EQ(CounterValue(a, CounterId::kRuns), 0);
+}
+
+TEST_F(StatsTest, FilesOfOtherVersionsStayReadableBothWays) {
+  // An older typecache's file (with its runs_bypassed line) and a newer one's unknown counter:
+  // read, kept and written back as they were, beside the counters updated.
+  TC_ASSERT_OK(
+      RealFs().WriteNewFile(layout_.stats_path(), "runs 4\nruns_bypassed 0\nremote_hits 3\n"));
+  StatsDelta delta;
+  delta.Add(CounterId::kRuns, 1);
+  TC_ASSERT_OK(UpdateStats(RealFs(), layout_, delta));
+  EXPECT_EQ(*RealFs().ReadFile(layout_.stats_path()), "remote_hits 3\nruns 5\nruns_bypassed 0\n");
 }
 
 }  // namespace

@@ -406,7 +406,7 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
                                                          : row.mtime.real;
     if (facts.role == RowFacts::Role::kMeta) {
       ++metas;
-      recorded = facts.data_mtime;  // RowFacts' name (tools/layers.py flags it)
+      recorded = facts.data_stamp;
       required = facts.required_kinds;
       ASSIGN_OR_RETURN(auto nsf, hooks.facts(row.key, row.data.bytes));
       Namespace written = ns;

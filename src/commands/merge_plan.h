@@ -1,0 +1,85 @@
+// The two pure steps of `typecache merge` (merge.h: check -> plan -> apply), kept apart from
+// files so that they can be tested on listings alone.
+//
+// Check: whether the inputs can be merged at all (database files into cache directories do not
+// mix; nor do different shard layouts, table formats, or checker versions unless allowed).
+// Plan: for every group held by any input, which input it comes from. --prefer decides among
+// the holders: newest (the data row's mtime, else the newest row's; ties go to the earlier
+// input), first or last (input order; DEST is input 0). A group counts as a conflict only when
+// its holders' contents differ (by digest): byte-identical copies are not conflicts.
+// Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (about 100
+// bytes per listed group; rows are never held).
+#ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
+#define TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace typecache {
+
+enum class Prefer { kNewest, kFirst, kLast };
+absl::StatusOr<Prefer> ParsePrefer(absl::string_view text);
+
+// ---- Check ----
+
+struct InputDbFacts {
+  std::string path;
+  std::string format;              // The tables the checker reads in it, joined; "" if none.
+  std::set<std::string> versions;  // Checker versions recorded by (a sample of) its groups.
+};
+
+struct InputFacts {
+  std::string path;      // As messages name the input.
+  bool is_file = false;  // A database file, not a cache directory.
+  bool exists = true;    // False for a DEST that does not exist yet.
+  // Cache directories: <X.Y> -> its database files.
+  std::map<std::string, std::set<std::string>> files_by_dir;
+  std::vector<InputDbFacts> dbs;  // In the order they are checked.
+};
+
+// OK when `sources` can be merged into `dest`; otherwise InvalidArgument (a database file into a
+// cache directory or the other way round) or FailedPrecondition naming the inputs: different
+// shard counts in one <X.Y>, different table formats, different checker versions (unless
+// `allow_mixed`). `checker` names the checker in messages ("mypy").
+absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>& sources,
+                           bool allow_mixed, absl::string_view checker);
+
+// ---- Plan ----
+
+// One group of one input, as the plan sees it.
+struct ListedGroup {
+  std::string group;
+  double rank = 0;                 // The data row's mtime, else the newest row's.
+  std::optional<uint64_t> digest;  // Its content; needed when other inputs hold it too.
+};
+
+struct InputListing {
+  size_t input = 0;  // Position in MergeReport::inputs: 0 is DEST.
+  std::vector<ListedGroup> groups;
+};
+
+struct MergePlan {
+  std::map<std::string, size_t> source;  // Every group of the result -> the input it comes from.
+  std::set<std::string> conflicts;       // Held by several inputs with different contents.
+  std::vector<int64_t> groups_from;      // Per input: groups of the result that come from it.
+};
+
+// The groups whose digests PlanMerge needs: per input, those other inputs hold too.
+std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings);
+
+// `listings` in input order (each input at most once); `num_inputs` sizes groups_from. A group
+// held several times without digests counts as a conflict (its contents cannot be compared).
+MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs);
+
+}  // namespace typecache
+
+#endif  // TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
