@@ -13,7 +13,7 @@ _typecache() {
     cword=$COMP_CWORD
   fi
 
-  local commands="run config dir clean stats verify prune merge compact help"
+  local commands="run config dir clean stats verify prune merge compact remote help"
   local cmd="" i
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
@@ -27,7 +27,8 @@ _typecache() {
           return
         fi ;;
       --cache-dir|--into|--missing-sources|--publish|--prefer|--keep-version|--lock-timeout|\
-      --max-size|--older-than) ((i++)) ;;  # and their value
+      --max-size|--older-than|--remote|--remote-read|--remote-write|--remote-prefix|\
+      --remote-budget|--python|--min-age) ((i++)) ;;  # and their value
       -*) ;;
       *) if [[ -z $cmd ]]; then cmd="${words[i]}"; fi ;;
     esac
@@ -43,18 +44,23 @@ _typecache() {
       COMPREPLY=($(compgen -W "newest first last" -- "$cur")); return ;;
     --keep-version)
       COMPREPLY=($(compgen -W "current" -- "$cur")); return ;;
-    --lock-timeout|--max-size|--older-than)
+    --lock-timeout|--max-size|--older-than|--remote|--remote-read|--remote-write|\
+    --remote-prefix|--remote-budget|--python|--min-age)
       return ;;
   esac
 
   local common="--cache-dir --lock-timeout -h --help"
+  local keys="lock_timeout publish max_size verbose disable remote remote_read_only remote_read
+              remote_write remote_prefix remote_budget"
   local opts=""
   case "$cmd" in
     "")
       COMPREPLY=($(compgen -W "$commands --version -h --help -v --verbose --cache-dir" -- "$cur"))
       return ;;
     help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
-    run) opts="$common --max-size --publish -v --verbose --" ;;
+    run)
+      opts="$common --max-size --publish --remote --remote-read-only --remote-read --remote-write
+            --remote-prefix --remote-budget -v --verbose --" ;;
     config)
       local sub=""
       for ((i = 2; i < cword; i++)); do
@@ -65,13 +71,13 @@ _typecache() {
       fi
       if [[ -n $sub && $cur != -* ]]; then
         if [[ $sub == get ]]; then
-          COMPREPLY=($(compgen -W "cache_dir lock_timeout publish max_size verbose disable" -- "$cur"))
+          COMPREPLY=($(compgen -W "cache_dir $keys" -- "$cur"))
         elif [[ $prev == get || $prev == set || $prev == unset || $prev == --user ]]; then
-          COMPREPLY=($(compgen -W "lock_timeout publish max_size verbose disable" -- "$cur"))
+          COMPREPLY=($(compgen -W "$keys" -- "$cur"))
         fi
         return
       fi
-      opts="$common --max-size --publish --json -v --verbose --user --" ;;
+      opts="$common --max-size --publish --remote --json -v --verbose --user --" ;;
     stats) opts="$common --json -z --zero" ;;
     verify) opts="$common --json --repair" ;;
     prune)
@@ -81,6 +87,17 @@ _typecache() {
     compact) opts="$common --json" ;;
     clean) opts="$common --json -n --dry-run -v --verbose" ;;
     dir) opts="--cache-dir --json -v --verbose -h --help --" ;;
+    remote)
+      local sub=""
+      for ((i = 2; i < cword; i++)); do
+        case "${words[i]}" in pull|push|status|gc) sub="${words[i]}" ;; esac
+      done
+      if [[ -z $sub && $cur != -* ]]; then
+        COMPREPLY=($(compgen -W "pull push status gc" -- "$cur")); return
+      fi
+      opts="$common --remote-read-only --remote-read --remote-write --remote-prefix
+            --remote-budget --python --json -v --verbose"
+      if [[ $sub == gc ]]; then opts="$opts --min-age -n --dry-run"; fi ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))

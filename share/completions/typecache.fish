@@ -1,7 +1,7 @@
 # fish completion for typecache(1). Install as
 # /usr/share/fish/vendor_completions.d/typecache.fish. Follows src/cli (typecache COMMAND --help).
 
-set -l commands run config dir clean stats verify prune merge compact help
+set -l commands run config dir clean stats verify prune merge compact remote help
 complete -c typecache -f
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -l version -d 'Show version and libraries'
 complete -c typecache -s h -l help -d 'Show help'
@@ -15,23 +15,37 @@ complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a verify -
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a prune -d 'Evict module groups'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a merge -d 'Combine caches into DEST'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a compact -d 'Rewrite databases compactly'
+complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a remote -d 'Share the cache across machines: pull, push, status, gc'
 complete -c typecache -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show the help of a command'
 complete -c typecache -n "__fish_seen_subcommand_from help" -a "$commands"
 
 # Options several commands share (also accepted before the command: -v, --cache-dir).
 set -l with_cache run config dir clean stats verify prune compact
 complete -c typecache -n "not __fish_seen_subcommand_from merge" -l cache-dir -r -a '(__fish_complete_directories)' -d 'Shared cache directory'
-complete -c typecache -n "__fish_seen_subcommand_from run config clean stats verify prune compact merge" -l lock-timeout -x -d 'Publish lock timeout (30s, 2m)'
-complete -c typecache -n "__fish_seen_subcommand_from config dir clean stats verify prune merge compact" -l json -d 'One JSON document'
+complete -c typecache -n "__fish_seen_subcommand_from run config clean stats verify prune compact merge remote" -l lock-timeout -x -d 'Publish lock timeout (30s, 2m)'
+complete -c typecache -n "__fish_seen_subcommand_from config dir clean stats verify prune merge compact remote" -l json -d 'One JSON document'
 complete -c typecache -n "not __fish_seen_subcommand_from stats verify prune merge compact" -s v -l verbose -d 'Say what typecache does'
 
 # run
 complete -c typecache -n "__fish_seen_subcommand_from run config" -l max-size -x -d 'Size budget (2G; 0 = unlimited)'
 complete -c typecache -n "__fish_seen_subcommand_from run config" -l publish -x -a 'auto always never' -d 'When to publish'
+complete -c typecache -n "__fish_seen_subcommand_from run config" -l remote -x -d 'Store shared across machines (redis://, https://, s3://)'
+# run and remote: the remote store
+complete -c typecache -n "__fish_seen_subcommand_from run remote" -l remote-read-only -d 'Pull, never push'
+complete -c typecache -n "__fish_seen_subcommand_from run remote" -l remote-read -x -d 'Lineages pulled (main,feat-x)'
+complete -c typecache -n "__fish_seen_subcommand_from run remote" -l remote-write -x -d 'Lineage pushed to (main)'
+complete -c typecache -n "__fish_seen_subcommand_from run remote" -l remote-prefix -x -d 'Keys under this prefix'
+complete -c typecache -n "__fish_seen_subcommand_from run remote" -l remote-budget -x -d 'Time talking to the store (2s; remote: 60s)'
+# remote
+complete -c typecache -n "__fish_seen_subcommand_from remote; and not __fish_seen_subcommand_from pull push status gc" -a 'pull push status gc'
+complete -c typecache -n "__fish_seen_subcommand_from remote" -l python -x -d 'pull into an empty cache: this Python version (3.11)'
+complete -c typecache -n "__fish_seen_subcommand_from gc" -l min-age -x -d 'Delete nothing younger (7d)'
+complete -c typecache -n "__fish_seen_subcommand_from gc" -s n -l dry-run -d 'Count, delete nothing'
 # config
 complete -c typecache -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from get set unset" -a 'get set unset'
-complete -c typecache -n "__fish_seen_subcommand_from get" -a 'cache_dir lock_timeout publish max_size verbose disable'
-complete -c typecache -n "__fish_seen_subcommand_from set unset" -a 'lock_timeout publish max_size verbose disable'
+set -l keys lock_timeout publish max_size verbose disable remote remote_read_only remote_read remote_write remote_prefix remote_budget
+complete -c typecache -n "__fish_seen_subcommand_from get" -a "cache_dir $keys"
+complete -c typecache -n "__fish_seen_subcommand_from set unset" -a "$keys"
 complete -c typecache -n "__fish_seen_subcommand_from set unset" -l user -d 'Edit the user configuration file'
 # stats, verify, clean
 complete -c typecache -n "__fish_seen_subcommand_from stats" -s z -l zero -d 'Reset the run counters'

@@ -27,18 +27,21 @@ constexpr char kDescription[] =
     "Each run gets a private snapshot of the shared cache; mypy runs on it unmodified, and what\n"
     "it changed is merged back and published with an atomic rename.\n\n"
     "  typecache run -- mypy -p app        wrap the checker (everything after -- runs as is)\n"
-    "  typecache stats                     what the cache holds and what runs did\n";
+    "  typecache stats                     what the cache holds and what runs did\n"
+    "  typecache run --remote URL -- mypy  also share it across machines (Redis, WebDAV, S3)\n";
 
 constexpr char kFooter[] =
     "Run 'typecache COMMAND --help' for a command's options; 'man typecache' is the manual.\n\n"
     "Exit codes: run returns the checker's own status (128+N if it was killed by signal N,\n"
     "127 if it could not be started, 2 for a typecache usage error: nothing ran); cache and\n"
     "configuration trouble are warnings, never a failure. verify: 0 clean, 1 problems found,\n"
-    "2 could not run. The other commands: 0 done, 2 could not run (bad input, a configuration\n"
-    "error naming file:line, lock timeout, usage error).\n\n"
+    "2 could not run. remote: 0 done, 1 the store (or the local cache) failed, 2 could not\n"
+    "run. The other commands: 0 done, 2 could not run (bad input, a configuration error\n"
+    "naming file:line, lock timeout, usage error).\n\n"
     "Environment: TYPECACHE_DIR (the shared cache), TYPECACHE_LOCK_TIMEOUT, TYPECACHE_PUBLISH,\n"
     "TYPECACHE_MAX_SIZE, TYPECACHE_VERBOSE, TYPECACHE_DISABLE=1 (run the checker unchanged),\n"
-    "TYPECACHE_CONFIG (the user configuration file). Settings files: <cache>/typecache.conf,\n"
+    "TYPECACHE_REMOTE (a store shared across machines), TYPECACHE_REMOTE_*, TYPECACHE_CONFIG\n"
+    "(the user configuration file). Settings files: <cache>/typecache.conf,\n"
     "~/.config/typecache/typecache.conf ('typecache config' shows them all).";
 
 std::vector<std::unique_ptr<Subcommand>> AllSubcommands() {
@@ -52,6 +55,7 @@ std::vector<std::unique_ptr<Subcommand>> AllSubcommands() {
   subs.push_back(NewPruneSubcommand());
   subs.push_back(NewMergeSubcommand());
   subs.push_back(NewCompactSubcommand());
+  subs.push_back(NewRemoteSubcommand());
   return subs;
 }
 

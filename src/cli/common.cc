@@ -49,10 +49,14 @@ void AddSettingFlag(CLI::App* cmd, SettingFlags& flags, const std::string& key,
   cmd->add_option_function<std::string>(
          name, [&flags, key](const std::string& value) { flags.values[key] = value; },
          absl::StrCat(help, " [env ", env, "]"))
-      ->type_name(key == "publish"        ? "auto|always|never"
-                  : key == "lock_timeout" ? "DURATION"
-                  : key == "max_size"     ? "SIZE"
-                                          : "VALUE")
+      ->type_name(key == "publish"                                  ? "auto|always|never"
+                  : key == "lock_timeout" || key == "remote_budget" ? "DURATION"
+                  : key == "max_size"                               ? "SIZE"
+                  : key == "remote"                                 ? "URL"
+                  : key == "remote_read"                            ? "LINEAGE,..."
+                  : key == "remote_write"                           ? "LINEAGE"
+                  : key == "remote_prefix"                          ? "PREFIX"
+                                                                    : "VALUE")
       ->check(StatusValidator([key](const std::string& value) { return CheckSetting(key, value); },
                               ""));
 }

@@ -52,6 +52,8 @@ class ConfigSubcommand : public Subcommand {
                    "Show the configuration as with this flag");
     AddSettingFlag(cmd_, flags_.settings, "publish", "--publish",
                    "Show the configuration as with this flag");
+    AddSettingFlag(cmd_, flags_.settings, "remote", "--remote",
+                   "Show the configuration as with this flag");
     cmd_->add_flag("--json", flags_.json, "One JSON document on stdout");
     cmd_->add_flag("-v,--verbose", flags_.verbose, "Also say how mypy's cache directory was found");
     cmd_->require_subcommand(0, 1);
@@ -101,7 +103,8 @@ class ConfigSubcommand : public Subcommand {
       doc["cache_dir_origin"] = JsonText(dir.origin);
       nlohmann::ordered_json settings = nlohmann::ordered_json::object();
       for (const auto& [key, setting] : config->values()) {
-        settings[key] = {{"value", JsonText(setting.value)}, {"origin", JsonText(setting.origin)}};
+        settings[key] = {{"value", JsonText(ShownValue(key, setting.value))},
+                         {"origin", JsonText(setting.origin)}};
       }
       doc["settings"] = settings;
       doc["config_files"] = {
@@ -118,7 +121,8 @@ class ConfigSubcommand : public Subcommand {
     } else {
       ctx.out << "cache_dir = " << dir.path << "    (" << dir.origin << ")\n";
       for (const auto& [key, setting] : config->values()) {
-        ctx.out << key << " = " << setting.value << "    (" << setting.origin << ")\n";
+        ctx.out << key << " = " << ShownValue(key, setting.value) << "    (" << setting.origin
+                << ")\n";
       }
       ctx.out << "user config file: " << (user_file.empty() ? "(none: no HOME)" : user_file)
               << (exists(user_file) ? "" : " (not present)") << "\n";
@@ -149,7 +153,7 @@ class ConfigSubcommand : public Subcommand {
                                    "'; settings: ", SettingNames()));
     }
     if (const ConfigProblem* error = config.FirstError()) return ctx.Fail(error->ToString());
-    ctx.out << config.Get(flags_.key).value << "\n";
+    ctx.out << ShownValue(flags_.key, config.Get(flags_.key).value) << "\n";
     return kExitOk;
   }
 
@@ -177,7 +181,8 @@ class ConfigSubcommand : public Subcommand {
       }
       absl::StatusOr<int> line = SetInConfigFile(ctx.fs, file, flags_.key, flags_.value);
       if (!line.ok()) return ctx.Fail(line.status());
-      ctx.out << flags_.key << " = " << flags_.value << "    (" << file << ":" << *line << ")\n";
+      ctx.out << flags_.key << " = " << ShownValue(flags_.key, flags_.value) << "    (" << file
+              << ":" << *line << ")\n";
     } else {
       absl::StatusOr<int> removed = UnsetInConfigFile(ctx.fs, file, flags_.key);
       if (!removed.ok()) return ctx.Fail(removed.status());
@@ -194,9 +199,10 @@ class ConfigSubcommand : public Subcommand {
       bool ours = absl::StartsWith(now.origin, file + ":");
       if (set_->parsed() && !ours) {
         ctx.Note(absl::StrCat("note: ", now.origin, " overrides it here: ", flags_.key, " = ",
-                              now.value));
+                              ShownValue(flags_.key, now.value)));
       } else if (unset_->parsed()) {
-        ctx.Note(absl::StrCat(flags_.key, " is now ", now.value, " (", now.origin, ")"));
+        ctx.Note(absl::StrCat(flags_.key, " is now ", ShownValue(flags_.key, now.value), " (",
+                              now.origin, ")"));
       }
     }
     return kExitOk;

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/commands/config.h"
+#include "src/commands/remote.h"
 #include "src/commands/run.h"
 #include "src/os/fs.h"
 
@@ -24,6 +25,7 @@ namespace typecache {
 // docs/exit-codes.md.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitProblems = 1;       // verify: problems found
+inline constexpr int kExitRemoteFailed = 1;   // remote: the store (or the cache) failed
 inline constexpr int kExitError = 2;          // usage error; could not run
 inline constexpr int kExitCannotStart = 127;  // run: the checker could not be started
 
@@ -81,6 +83,7 @@ std::unique_ptr<Subcommand> NewVerifySubcommand();
 std::unique_ptr<Subcommand> NewPruneSubcommand();
 std::unique_ptr<Subcommand> NewMergeSubcommand();
 std::unique_ptr<Subcommand> NewCompactSubcommand();
+std::unique_ptr<Subcommand> NewRemoteSubcommand();
 
 // ---- Helpers shared by the subcommands (common.cc).
 
@@ -108,6 +111,17 @@ CacheDirChoice ChooseCacheDir(const Context& ctx, const std::string& flag,
 // problem: *exit_code is set and nullopt returned; warnings are printed.
 std::optional<Config> LoadConfigOrFail(const Context& ctx, const SettingFlags& flags,
                                        const std::string& cache_dir, int* exit_code);
+
+// The remote store settings of `config` (remote, remote_read_only, remote_read, remote_write,
+// remote_prefix, remote_budget) and the S3 endpoint of the environment (AWS_ENDPOINT_URL_S3,
+// else AWS_ENDPOINT_URL) as RemoteOptions; cache_dir is left to the caller.
+RemoteOptions RemoteOptionsOf(const Context& ctx, const Config& config);
+// The session of a remote command with this budget: no single request takes more than two fifths
+// of it (at most 10 s), so a store that accepts connections but never answers costs 0.8 s of the
+// run's default 2 s, and the first request that fails marks the store failed for the run.
+void SetRemoteBudget(absl::Duration budget, RemoteOptions& options);
+// mypy's row hooks (src/checker/mypy/normalize.h): what is machine-local in its rows.
+RowHooks CheckerRowHooks();
 
 // `word` quoted for a POSIX shell when it needs it (for hints that show a command line).
 std::string ShellQuote(absl::string_view word);

@@ -34,6 +34,22 @@ class RunSubcommand : public Subcommand {
                    "never");
     AddSettingFlag(cmd_, flags_.settings, "max_size", "--max-size",
                    "Size budget of the shared cache, pruned after a publish (e.g. 2G; 0: none)");
+    AddSettingFlag(cmd_, flags_.settings, "remote", "--remote",
+                   "Share the cache across machines through this store (redis://, http(s)://, "
+                   "s3://): pull before the run, push what it published");
+    cmd_->add_flag_callback(
+        "--remote-read-only", [this]() { flags_.settings.values["remote_read_only"] = "true"; },
+        "Pull from the remote store, never push [env TYPECACHE_REMOTE_READ_ONLY]");
+    AddSettingFlag(cmd_, flags_.settings, "remote_read", "--remote-read",
+                   "Lineages pulled, a later one overriding an earlier one [default: main, then "
+                   "--remote-write]");
+    AddSettingFlag(cmd_, flags_.settings, "remote_write", "--remote-write",
+                   "The lineage pushes append to [default: main]");
+    AddSettingFlag(cmd_, flags_.settings, "remote_prefix", "--remote-prefix",
+                   "Keys under this prefix in the store (several projects in one store)");
+    AddSettingFlag(cmd_, flags_.settings, "remote_budget", "--remote-budget",
+                   "Time spent talking to the remote store per run, pull and push together "
+                   "[default: 2s]");
     cmd_->add_flag("-v,--verbose", flags_.verbose,
                    "Say what typecache does on stderr: the cache directory and why, how mypy was "
                    "found, snapshot and publish figures [env TYPECACHE_VERBOSE]");
@@ -47,7 +63,8 @@ class RunSubcommand : public Subcommand {
         "mypy's stdout and stderr pass through unchanged; typecache's messages go to stderr,\n"
         "prefixed 'typecache:'. Cache or configuration trouble never fails the build: a warning\n"
         "is printed and the exit status is the checker's. TYPECACHE_DISABLE=1 runs the command\n"
-        "unchanged.");
+        "unchanged. With --remote (TYPECACHE_REMOTE, remote = URL), a store that fails or does\n"
+        "not answer within the budget is one warning; the run goes on with the local cache.");
     return cmd_;
   }
 
@@ -101,6 +118,8 @@ class RunSubcommand : public Subcommand {
     options.verbose = config->Bool("verbose").value_or(false);
     options.max_size = config->Size("max_size").value_or(0);
     options.disabled = config->Bool("disable").value_or(false);
+    options.remote = RemoteOptionsOf(ctx, *config);
+    options.remote_hooks = CheckerRowHooks();
     absl::StatusOr<int> code = RunCommand(ctx.fs, ctx.adapter, options, ctx.env, ctx.err);
     if (!code.ok()) {
       ctx.err << "typecache: error: " << code.status().message() << std::endl;

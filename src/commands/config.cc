@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "src/base/status_macros.h"
+#include "src/store/remote/blob_store.h"
 
 namespace typecache {
 
@@ -26,6 +27,19 @@ const std::vector<SettingSpec>& SettingSpecs() {
       {"verbose", "TYPECACHE_VERBOSE", "false", "print what typecache does on stderr"},
       {"disable", "TYPECACHE_DISABLE", "false",
        "run the checker unchanged, without the shared cache (like CCACHE_DISABLE)"},
+      {"remote", "TYPECACHE_REMOTE", "",
+       "run: share the cache across machines through this store (redis://, http(s)://, s3://): "
+       "pull before the run, push what it published (empty: off)"},
+      {"remote_read_only", "TYPECACHE_REMOTE_READ_ONLY", "false",
+       "run: pull from the remote store, never push"},
+      {"remote_read", "TYPECACHE_REMOTE_READ", "",
+       "lineages pulled, comma-separated, a later one overriding an earlier one (empty: main, "
+       "then remote_write)"},
+      {"remote_write", "TYPECACHE_REMOTE_WRITE", "main", "the lineage pushes append to"},
+      {"remote_prefix", "TYPECACHE_REMOTE_PREFIX", "",
+       "keys under this prefix in the store (several projects in one store)"},
+      {"remote_budget", "TYPECACHE_REMOTE_BUDGET", "2s",
+       "run: total time spent talking to the remote store per run, pull and push together"},
   };
   return *kSpecs;
 }
@@ -120,7 +134,38 @@ void ReadConfigFile(Fs& fs, const std::string& path, bool must_exist, const std:
   }
 }
 
+// Lineage names: comma-separated for remote_read, one for remote_write (never empty).
+absl::Status CheckLineages(absl::string_view key, absl::string_view value) {
+  if (key == "remote_read" && value.empty()) return absl::OkStatus();
+  for (absl::string_view name : absl::StrSplit(value, ',')) {
+    if (absl::StripAsciiWhitespace(name).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", value, "' is not ",
+          key == "remote_read" ? "a comma-separated list of lineage names" : "a lineage name",
+          " (e.g. main, feature-x)"));
+    }
+    if (key == "remote_write" && absl::StrContains(value, ',')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", value, "' is not one lineage name (pushes go to one lineage)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string ShownValue(absl::string_view key, absl::string_view value) {
+  if (key == "remote") return RedactUrl(value);
+  return std::string(value);
+}
+
+std::vector<std::string> SplitLineages(absl::string_view value) {
+  std::vector<std::string> out;
+  for (absl::string_view name : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(name));
+  }
+  return out;
+}
 
 absl::Status CheckSetting(absl::string_view key, absl::string_view value) {
   absl::Status status;
@@ -128,8 +173,22 @@ absl::Status CheckSetting(absl::string_view key, absl::string_view value) {
     status = ParseDurationSetting(value).status();
   } else if (key == "max_size") {
     status = ParseSize(value).status();
-  } else if (key == "verbose" || key == "disable") {
+  } else if (key == "verbose" || key == "disable" || key == "remote_read_only") {
     status = ParseBool(value).status();
+  } else if (key == "remote") {
+    // Parsed as it will be opened (no network traffic); the message redacts credentials.
+    if (!value.empty()) status = OpenBlobStore(value).status();
+  } else if (key == "remote_read" || key == "remote_write") {
+    status = CheckLineages(key, value);
+  } else if (key == "remote_prefix") {
+    status = ValidatePrefix(value);
+  } else if (key == "remote_budget") {
+    absl::StatusOr<absl::Duration> budget = ParseDurationSetting(value);
+    status = budget.status();
+    if (budget.ok() && *budget <= absl::ZeroDuration()) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("'", value, "' is not a positive duration (e.g. 2s, 500ms)"));
+    }
   } else if (key == "publish") {
     if (value != "auto" && value != "always" && value != "never") {
       status = absl::InvalidArgumentError(
@@ -176,7 +235,8 @@ absl::StatusOr<Config> Config::Load(Fs& fs, const std::map<std::string, std::str
     if (absl::StartsWith(where, "environment (")) where = FindSetting(key)->env;
     config.problems_.push_back(
         {ConfigProblem::Severity::kError, where,
-         absl::StrCat(key, ": ", status.message(), "; using the default, ", defaults[key].value)});
+         absl::StrCat(key, ": ", status.message(), "; using the default, ",
+                      defaults[key].value.empty() ? "none" : defaults[key].value)});
     setting = defaults[key];
   }
   return config;

@@ -79,6 +79,13 @@ class Config {
 // The spec of `key`, or nullptr when it is not a setting.
 const SettingSpec* FindSetting(absl::string_view key);
 
+// `value` of `key` as typecache prints it: a remote store URL with its password (user:password@,
+// password=, token=) replaced by "***"; anything else unchanged.
+std::string ShownValue(absl::string_view key, absl::string_view value);
+
+// remote_read's value as lineage names ("main, feature" -> {"main", "feature"}).
+std::vector<std::string> SplitLineages(absl::string_view value);
+
 // Whether `value` is valid for `key`: "'x' is not a duration (e.g. 30d, ...)" otherwise.
 absl::Status CheckSetting(absl::string_view key, absl::string_view value);
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -22,6 +23,7 @@
 #include "src/store/local/snapshot.h"
 #include "src/store/local/stats.h"
 #include "src/store/local/sweep.h"
+#include "src/store/remote/blob_store.h"
 
 namespace typecache {
 namespace {
@@ -162,6 +164,88 @@ void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
   }
 }
 
+// `run --remote` (docs/remote.md): the pull before the snapshot and the push after the publish
+// share one RemoteRunState (one budget, one failure). Each warning is printed once (the reports
+// accumulate); on -v, one line per step.
+class RemoteSync {
+ public:
+  RemoteSync(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options, const Layout& layout,
+             Reporter& report)
+      : fs_(fs),
+        adapter_(adapter),
+        hooks_(options.remote_hooks),
+        report_(report),
+        verbose_(options.verbose),
+        store_(RedactUrl(options.remote.url)) {
+    options_ = options.remote;
+    options_.cache_dir = layout.cache_dir();
+    options_.lock_timeout = options.lock_timeout;
+    if (verbose_) options_.notice = [&report](const std::string& text) { report.Note(text); };
+  }
+
+  void Pull() {
+    absl::Time start = absl::Now();
+    const RemoteReport& r = RemotePullBeforeRun(fs_, adapter_, hooks_, options_, state_);
+    PrintWarnings(r);
+    if (verbose_ && !r.store_failed) {
+      report_.Note(absl::StrFormat(
+          "remote: pulled from %s: %s applied, %d changed remotely, %d already here, %d kept "
+          "local; %d hits, %d misses, %s down, in %.0f ms",
+          store_, Plural(r.groups_applied, "module group", "module groups"),
+          r.groups_changed_remotely, r.groups_already_local, r.groups_kept_local, r.counters.hits,
+          r.counters.misses, FormatSize(r.counters.bytes_down),
+          absl::ToDoubleMilliseconds(absl::Now() - start)));
+    }
+  }
+
+  void Push(const WriteSets& published) {
+    if (options_.read_only) {
+      if (verbose_) report_.Note(absl::StrCat("remote: read-only: not pushing to ", store_));
+      return;
+    }
+    absl::Time start = absl::Now();
+    int64_t bytes_before = state_.report().counters.bytes_up;
+    int64_t pushed_before = state_.report().groups_pushed;
+    const RemoteReport& r =
+        RemotePushAfterPublish(fs_, adapter_, hooks_, options_, published, state_);
+    PrintWarnings(r);
+    if (verbose_ && !r.store_failed) {
+      report_.Note(
+          absl::StrFormat("remote: pushed to %s: %s, %s up, in %.0f ms", store_,
+                          Plural(r.groups_pushed - pushed_before, "module group", "module groups"),
+                          FormatSize(r.counters.bytes_up - bytes_before),
+                          absl::ToDoubleMilliseconds(absl::Now() - start)));
+    }
+  }
+
+  void AddCounters(StatsDelta& stats) const { AddRemoteCounters(state_.report().counters, stats); }
+
+ private:
+  // The warnings of `r` not printed yet: the report accumulates over the pull and the push (and
+  // puts its one "store unavailable" line first).
+  void PrintWarnings(const RemoteReport& r) {
+    std::map<std::string, int> seen = printed_;
+    for (const std::string& w : r.warnings) {
+      if (seen[w] > 0) {
+        --seen[w];
+        continue;
+      }
+      ++printed_[w];
+      report_.Warn(w);
+    }
+  }
+
+  Fs& fs_;
+  const CheckerAdapter& adapter_;
+  const RowHooks& hooks_;
+  Reporter& report_;
+  bool verbose_;
+  std::string store_;
+  RemoteOptions options_;
+  RemoteRunState state_;
+  std::map<std::string, int> printed_;
+};
+
 }  // namespace
 
 absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text) {
@@ -291,6 +375,19 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       report.Note(absl::StrCat("removed ", swept->removed.size(), " private copies of dead runs"));
     }
   }
+  // The remote store, for runs on the shared cache only: what other machines published goes
+  // into the shared cache before the snapshot, so the checker sees it.
+  std::optional<RemoteSync> remote;
+  const RowHooks& hooks = options.remote_hooks;
+  if (priv->shared && !options.remote.url.empty()) {
+    if (hooks.normalize && hooks.facts && hooks.layout_of) {
+      remote.emplace(fs, adapter, options, layout, report);
+      remote->Pull();
+    } else {
+      report.Warn(absl::StrCat("not using the remote store: ", adapter.name(),
+                               "'s rows cannot be compared across machines"));
+    }
+  }
 
   // 2. Snapshot.
   Snapshot snapshot;
@@ -348,6 +445,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     if (priv->run_dir.has_value()) priv->run_dir->Release(fs, layout);
     if (priv->shared) {
       if (degraded) stats.Add("runs_degraded", 1);
+      if (remote.has_value()) remote->AddCounters(stats);
       absl::Status recorded = UpdateStats(fs, layout, stats);
       if (!recorded.ok()) {
         report.Warn(absl::StrCat("cannot record statistics: ", recorded.message()));
@@ -428,8 +526,6 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
         stats.Max("lock_held_max_ms", Ms(r.lock_held));
         stats.Add("published_bytes", r.bytes);
       }
-      if (options.max_size > 0 && r.dirs_published > 0)
-        EnforceMaxSize(fs, adapter, layout, options, report);
       if (options.verbose && r.dirs_published == 0) {
         report.Note("nothing to publish: the run changed no module");
       } else if (options.verbose) {
@@ -443,6 +539,10 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
                 : "",
             absl::ToDoubleMilliseconds(r.lock_wait), absl::ToDoubleMilliseconds(r.lock_held)));
       }
+      // Push before pruning: a group max_size evicts here must not become a remote deletion.
+      if (remote.has_value() && r.dirs_published > 0) remote->Push(*writes);
+      if (options.max_size > 0 && r.dirs_published > 0)
+        EnforceMaxSize(fs, adapter, layout, options, report);
     }
   }
   if (spare_ok) {

@@ -4,6 +4,11 @@
 // Cache trouble never fails the user's build: when the cache directory, the snapshot, the lock
 // or the publish fails, the checker still runs (on a fresh private cache if need be), a
 // "typecache: warning:" line says what went wrong, and the exit status is the checker's.
+//
+// With a remote store (RunOptions::remote.url, docs/remote.md), a run on the shared cache first
+// pulls what other machines published (before its snapshot, so the checker sees it) and, after a
+// publish that changed something, pushes the groups it published. Both are bounded by the
+// remote budget, never change the exit status, and a failed store is one warning.
 #ifndef TYPECACHE_SRC_COMMANDS_RUN_H_
 #define TYPECACHE_SRC_COMMANDS_RUN_H_
 
@@ -15,7 +20,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/checker/checker_adapter.h"
+#include "src/commands/remote.h"
 #include "src/os/fs.h"
+#include "src/store/remote/sync_format.h"
 
 namespace typecache {
 
@@ -44,6 +51,11 @@ struct RunOptions {
   // The checker's plan for `command`, when the caller already asked for it (it reads the
   // checker's configuration files, and may ask the checker for its version).
   std::optional<CommandPlan> plan;
+  // `--remote URL` / TYPECACHE_REMOTE / `remote`: the remote store and how to use it (url empty:
+  // none). cache_dir and lock_timeout are filled in by RunCommand; notice is set on verbose.
+  RemoteOptions remote;
+  // What only the checker knows about its rows (the CLI passes src/checker/mypy/normalize.h's).
+  RowHooks remote_hooks;
 };
 
 // Runs the command and returns its exit status. Returns an error only when the command could not
