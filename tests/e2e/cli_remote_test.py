@@ -218,7 +218,9 @@ class RemoteTest(e.E2ETestCase):
                     took.append(r.seconds)
                 print("%-32s %.2f s (without a store %.2f s): +%.2f s" % (
                     what, min(took), base, min(took) - base))
-                self.assertLess(min(took) - base, 1.0)
+                # Bounded by the run's remote budget (remote_budget, 2 s by default), not by the
+                # store's 10 s request timeout; on a quiet machine about 1 s here (printed above).
+                self.assertLess(min(took) - base, 2.5)
         counted = stats(cache)
         self.assertEqual(counted["remote_errors"] + counted["remote_timeouts"], 2 * len(dead),
                          counted)
