@@ -36,6 +36,13 @@ constexpr Counter kCounters[] = {
     {CounterId::kCheckerMs, "checker_ms", "Checker time, total", "ms"},
     {CounterId::kSnapshotBytes, "snapshot_bytes", "Bytes snapshotted", "bytes"},
     {CounterId::kPublishedBytes, "published_bytes", "Bytes published", "bytes"},
+    {CounterId::kRemoteHits, "remote_hits", "Remote: groups pulled (hits)", ""},
+    {CounterId::kRemoteMisses, "remote_misses", "Remote: groups wanted, not found (misses)", ""},
+    {CounterId::kRemoteBytesDown, "remote_bytes_down", "Remote: bytes downloaded", "bytes"},
+    {CounterId::kRemoteBytesUp, "remote_bytes_up", "Remote: bytes uploaded", "bytes"},
+    {CounterId::kRemoteErrors, "remote_errors", "Remote: store errors", ""},
+    {CounterId::kRemoteTimeouts, "remote_timeouts", "Remote: store timeouts", ""},
+    {CounterId::kRemoteGroupsPushed, "remote_groups_pushed", "Remote: groups pushed", ""},
     {CounterId::kLastRun, "last_run", "Last run", "time"},
     {CounterId::kZeroed, "zeroed", "Counters zeroed", "time"},
 };

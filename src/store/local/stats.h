@@ -42,6 +42,13 @@ enum class CounterId {
   kCheckerMs,
   kSnapshotBytes,
   kPublishedBytes,
+  kRemoteHits,
+  kRemoteMisses,
+  kRemoteBytesDown,
+  kRemoteBytesUp,
+  kRemoteErrors,
+  kRemoteTimeouts,
+  kRemoteGroupsPushed,
   kLastRun,
   kZeroed,
   kNumCounters,  // Not a counter.
