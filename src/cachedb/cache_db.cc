@@ -67,9 +67,10 @@ absl::Status CopySchemaOf(Db& dst, absl::string_view src_schema, absl::string_vi
     ddl.emplace_back(stmt.ColumnText(0));
   }
   for (std::string sql : ddl) {
-    // Index names are per database, not per table: mypy 1.0.1's `files` and mypy >= 1.14's
-    // `files2` both name theirs path_idx, and in a database holding both tables (after an
-    // upgrade) only the first exists, because mypy creates it IF NOT EXISTS. Do the same.
+    // Index names are per database, not per table: two of a checker's tables may name their
+    // indexes alike (mypy's tables of 1.0 and of 1.14+ both do), and in a database holding both
+    // (after an upgrade) only the first exists, because the checker creates it IF NOT EXISTS.
+    // Do the same.
     for (absl::string_view create : {"CREATE INDEX ", "CREATE UNIQUE INDEX "}) {
       if (absl::StartsWith(sql, create) && !absl::StrContains(sql, "IF NOT EXISTS")) {
         sql.insert(create.size(), "IF NOT EXISTS ");

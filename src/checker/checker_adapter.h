@@ -134,9 +134,10 @@ class CheckerAdapter {
   // names of earlier typecache versions (one group per module across tables and families), so
   // that generation logs written by them still select a superset of what changed.
   virtual GroupSelector Select(absl::string_view group) const = 0;
-  // How a group is named to users: "email/mime/text (files2, fixed format)".
+  // How a group is named to users: its module, table and format (mypy: "email/mime/text (<table>,
+  // fixed format)").
   virtual std::string GroupLabel(absl::string_view group) const = 0;
-  // Where and in which format a group's rows are kept, for statistics: "files2, fixed format".
+  // Where and in which format a group's rows are kept, for statistics ("<table>, JSON").
   virtual std::string LayoutLabel(absl::string_view group) const = 0;
   // Whether database file `file` of a database directory holding `files` is one the checker no
   // longer reads ("cache.db" beside the 16 shards of mypy 2.x); `why` says why.

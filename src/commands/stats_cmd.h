@@ -27,7 +27,7 @@ struct DbStats {
   int64_t broken = 0;
   std::map<std::string, int64_t> bytes_by_kind;
   std::map<std::string, int64_t> groups_by_version;  // Checker version -> groups.
-  // (checker version, layout) -> groups: ("2.3.1", "files2, fixed format") -> 52. Groups
+  // (checker version, layout) -> groups: ("2.3.1", "<table>, fixed format") -> 52. Groups
   // without a meta row (global rows) count under version "".
   std::map<std::pair<std::string, std::string>, int64_t> groups_by_layout;
   std::vector<std::string> tables;

@@ -36,7 +36,7 @@ struct FileStamp {
   bool operator==(const FileStamp& o) const { return size == o.size && mtime_ns == o.mtime_ns; }
 };
 
-// Groups per database file name ("cache.db" -> {"files2:os/path.json", ...}).
+// Groups per database file name ("cache.db" -> {"<table>:os/path.json", ...}).
 using GroupSets = std::map<std::string, std::set<std::string>>;
 
 // What a database directory is now.
