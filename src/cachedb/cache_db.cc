@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -484,7 +485,9 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
 
 absl::StatusOr<int64_t> SalvageRows(Db& out, absl::string_view old_schema,
                                     const CheckerAdapter& adapter) {
-  // Past the highest rowid SQLite can name, probing stops after this many misses in a row.
+  // The rows are walked in rowid order through the table's b-tree ("the next rowid after r"),
+  // so the cost is O(rows), whatever rowids a damaged or hostile file claims. Where the walk
+  // hits an unreadable page, rowids are probed one by one past it, at most this many in a row.
   constexpr int64_t kMissesBeforeGivingUp = 4096;
   int64_t copied = 0;
   std::string o = QuoteIdent(old_schema);
@@ -493,23 +496,38 @@ absl::StatusOr<int64_t> SalvageRows(Db& out, absl::string_view old_schema,
     if (!has.ok() || !*has) continue;
     RETURN_IF_ERROR(CopySchemaOf(out, old_schema, table));
     std::string t = QuoteIdent(table);
-    absl::StatusOr<int64_t> max_rowid =
-        out.QueryInt(absl::StrCat("SELECT max(rowid) FROM ", o, ".", t));
+    ASSIGN_OR_RETURN(Stmt next,
+                     out.Prepare(absl::StrCat("SELECT rowid FROM ", o, ".", t,
+                                              " WHERE rowid > ? ORDER BY rowid LIMIT 1")));
     ASSIGN_OR_RETURN(
         Stmt copy, out.Prepare(absl::StrCat("INSERT OR REPLACE INTO main.", t, " SELECT * FROM ", o,
                                             ".", t, " WHERE rowid = ?")));
+    int64_t rowid = std::numeric_limits<int64_t>::min();
     int64_t misses = 0;
-    for (int64_t rowid = 1;; ++rowid) {
-      if (max_rowid.ok() ? rowid > *max_rowid : misses >= kMissesBeforeGivingUp) break;
-      copy.Bind(1, rowid);
+    while (misses < kMissesBeforeGivingUp) {
+      next.Bind(1, rowid);
+      absl::StatusOr<bool> found = next.Step();
+      int64_t candidate = found.ok() && *found ? next.ColumnInt(0) : 0;
+      (void)next.Reset();
+      if (found.ok() && !*found) break;  // Past the last readable row.
+      // A damaged b-tree may fail, or answer a rowid that is not past the last one.
+      if (!found.ok() || candidate <= rowid) {
+        // The b-tree walk hit a damaged page: probe the next rowid directly.
+        if (rowid == std::numeric_limits<int64_t>::max()) break;
+        rowid = rowid == std::numeric_limits<int64_t>::min() ? 1 : rowid + 1;
+        ++misses;
+        candidate = rowid;
+      } else {
+        rowid = candidate;
+      }
+      copy.Bind(1, candidate);
       absl::Status ran = copy.Run();
       (void)copy.Reset();
       if (ran.ok() && out.Changes() > 0) {
         ++copied;
         misses = 0;
-      } else {
-        ++misses;
       }
+      if (rowid == std::numeric_limits<int64_t>::max()) break;
     }
   }
   return copied;

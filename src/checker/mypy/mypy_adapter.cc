@@ -526,9 +526,12 @@ bool ReadJsonMeta(absl::string_view data, JsonMeta* meta) {
 }
 
 // "a/b.meta.json" -> "a/b": the key up to the first dot of its basename.
+// The key up to its first dot. mypy's module paths have no dot before the basename's suffix
+// ("email/mime/text.meta.json"), so this is the module; for any other key it keeps the group's
+// key range [stem".", stem"/") exact and contiguous: a key such as "a.b/c" belongs to "a", the
+// range it falls in, never to a group of its own inside another group's range (rows fuzzer).
 absl::string_view StemOf(absl::string_view key) {
-  size_t slash = key.rfind('/');
-  size_t dot = key.find('.', slash == absl::string_view::npos ? 0 : slash + 1);
+  size_t dot = key.find('.');
   return dot == absl::string_view::npos ? key : key.substr(0, dot);
 }
 
