@@ -837,19 +837,42 @@ absl::StatusOr<RemoteGcReport> RemoteGc(Fs& fs, const RemoteOptions& options, co
   return out;
 }
 
+namespace {
+
+// Opens a run's session on its first remote step; false, with the report marked failed, when
+// the store cannot be opened at all.
+bool OpenRunSession(const RemoteOptions& options, std::shared_ptr<RemoteSession>& session,
+                    RemoteReport& report) {
+  if (session) return true;
+  absl::StatusOr<std::unique_ptr<RemoteSession>> s = OpenSession(options);
+  if (!s.ok()) {
+    report.store_failed = true;
+    report.failure = std::string(s.status().message());
+    report.warnings.push_back(absl::StrCat("remote cache disabled: ", report.failure));
+    return false;
+  }
+  session = std::move(*s);
+  return true;
+}
+
+// After a run's pull or push: a failed store is one warning, first, once per run.
+void FinishRunStep(RemoteSession& session, bool& warned, RemoteReport& report) {
+  NoteFailure(session, report);
+  if (report.store_failed && !warned) {
+    warned = true;
+    report.warnings.insert(report.warnings.begin(),
+                           absl::StrCat("remote cache unavailable for this run (", report.failure,
+                                        "); using the local cache only"));
+  }
+  report.counters = session.counters();
+}
+
+}  // namespace
+
 RemoteReport RemotePullBeforeRun(Fs& fs, const CheckerAdapter& adapter, const RowHooks& hooks,
                                  const RemoteOptions& options, RemoteRunState& state) {
   RemoteReport& report = state.report_;
-  if (!state.session_) {
-    absl::StatusOr<std::unique_ptr<RemoteSession>> s = OpenSession(options);
-    if (!s.ok()) {
-      report.store_failed = true;
-      report.failure = std::string(s.status().message());
-      report.warnings.push_back(absl::StrCat("remote cache disabled: ", report.failure));
-      return report;
-    }
-    state.session_ = std::move(*s);
-  }
+  if (!OpenRunSession(options, state.session_, report)) return report;
   // A run waits for the local publish lock at most 10 s on the pull's behalf.
   RemoteOptions bounded = options;
   bounded.lock_timeout = std::min(options.lock_timeout, absl::Seconds(10));
@@ -865,14 +888,7 @@ RemoteReport RemotePullBeforeRun(Fs& fs, const CheckerAdapter& adapter, const Ro
   } else if (!state.session_->failed()) {  // a store failure gets its own single warning
     report.warnings.push_back(absl::StrCat("remote pull: ", r.status().message()));
   }
-  NoteFailure(*state.session_, report);
-  if (report.store_failed && !state.warned_) {
-    state.warned_ = true;
-    report.warnings.insert(report.warnings.begin(),
-                           absl::StrCat("remote cache unavailable for this run (", report.failure,
-                                        "); using the local cache only"));
-  }
-  report.counters = state.session_->counters();
+  FinishRunStep(*state.session_, state.warned_, report);
   return report;
 }
 
@@ -881,16 +897,7 @@ RemoteReport RemotePushAfterPublish(Fs& fs, const CheckerAdapter& adapter, const
                                     RemoteRunState& state) {
   RemoteReport& report = state.report_;
   if (options.read_only || published.empty() || report.store_failed) return report;
-  if (!state.session_) {
-    absl::StatusOr<std::unique_ptr<RemoteSession>> s = OpenSession(options);
-    if (!s.ok()) {
-      report.store_failed = true;
-      report.failure = std::string(s.status().message());
-      report.warnings.push_back(absl::StrCat("remote cache disabled: ", report.failure));
-      return report;
-    }
-    state.session_ = std::move(*s);
-  }
+  if (!OpenRunSession(options, state.session_, report)) return report;
   Ctx c = MakeCtx(fs, adapter, hooks, options);
   absl::StatusOr<RemoteReport> r = PushWith(c, *state.session_, published);
   if (r.ok()) {
@@ -900,14 +907,7 @@ RemoteReport RemotePushAfterPublish(Fs& fs, const CheckerAdapter& adapter, const
   } else if (!state.session_->failed()) {
     report.warnings.push_back(absl::StrCat("remote push: ", r.status().message()));
   }
-  NoteFailure(*state.session_, report);
-  if (report.store_failed && !state.warned_) {
-    state.warned_ = true;
-    report.warnings.insert(report.warnings.begin(),
-                           absl::StrCat("remote cache unavailable for this run (", report.failure,
-                                        "); using the local cache only"));
-  }
-  report.counters = state.session_->counters();
+  FinishRunStep(*state.session_, state.warned_, report);
   return report;
 }
 
