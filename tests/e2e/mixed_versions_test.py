@@ -27,7 +27,7 @@ RUNS = [("1.0.1", "files"), ("1.18.2", "files2"), ("1.20.2", "files2")]
 
 def table_rows(db, table):
     """{(table, path): (mtime, data)} of one table."""
-    conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    conn = e.connect_ro(db)
     try:
         names = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if table not in names:

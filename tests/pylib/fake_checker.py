@@ -86,7 +86,8 @@ def main():
             table = action["table"]
             c.execute(SCHEMA[table])
             c.execute("CREATE INDEX IF NOT EXISTS path_idx ON %s(path)" % table)
-            src = sqlite3.connect("file:%s?mode=ro" % action["src"], uri=True)
+            # The source is a committed fixture: immutable, so no -shm/-wal lands beside it.
+            src = sqlite3.connect("file:%s?immutable=1" % action["src"], uri=True)
             c.execute("BEGIN")
             for path, mtime, data in src.execute("SELECT path, mtime, data FROM %s" % table):
                 c.execute("INSERT OR REPLACE INTO %s(path, mtime, data) VALUES(?, ?, ?)" % table,

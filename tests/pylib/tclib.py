@@ -194,8 +194,16 @@ def db_label(cache_dir, db):
     return os.path.relpath(db, cache_dir)
 
 
-def _connect(db):
-    return sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+def connect_ro(db):
+    """A read-only connection to `db`. A committed fixture (under FIXTURES) is opened immutable:
+    even a read-only open of a WAL database creates -shm and -wal beside it, and Bazel's runfiles
+    are symlinks into the checkout, so that would write into the source tree."""
+    path = os.path.abspath(db)
+    query = "immutable=1" if path.startswith(os.path.abspath(FIXTURES) + os.sep) else "mode=ro"
+    return sqlite3.connect("file:%s?%s" % (path, query), uri=True)
+
+
+_connect = connect_ro
 
 
 def _table_rows(cache_dir):
