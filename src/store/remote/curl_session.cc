@@ -1,9 +1,10 @@
 #include "src/store/remote/curl_session.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
-#include <mutex>
+#include <type_traits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,6 +14,67 @@
 
 namespace typecache {
 namespace {
+
+// libcurl is loaded when the first HTTP session is made, not at startup: linked normally it
+// brings some 30 shared objects (TLS, Kerberos, LDAP, ...) whose loading and constructors cost
+// every `typecache run` several milliseconds, while most runs never talk HTTP. Only the
+// functions below are used; their signatures are those of curl.h (ABI soname 4).
+struct LibCurl {
+  CURLcode (*global_init)(long);
+  CURL* (*easy_init)();
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL*);
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
+  void (*easy_reset)(CURL*);
+  void (*easy_cleanup)(CURL*);
+  const char* (*easy_strerror)(CURLcode);
+  struct curl_slist* (*slist_append)(struct curl_slist*, const char*);
+  void (*slist_free_all)(struct curl_slist*);
+};
+
+// The loaded library, or why it could not be loaded (then every Create fails with that reason,
+// which callers treat as the store being unavailable).
+const absl::StatusOr<LibCurl>& Curl() {
+  static const absl::StatusOr<LibCurl>* lib = [] {
+    const char* soname = "libcurl.so.4";
+    void* so = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (so == nullptr) {
+      const char* why = dlerror();
+      return new absl::StatusOr<LibCurl>(absl::UnavailableError(absl::StrCat(
+          "HTTP stores need libcurl (Debian: apt install libcurl4): ", why ? why : soname)));
+    }
+    LibCurl l;
+    bool ok = true;
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(so, name));
+      ok = ok && fn != nullptr;
+    };
+    sym(l.global_init, "curl_global_init");
+    sym(l.easy_init, "curl_easy_init");
+    sym(l.easy_setopt, "curl_easy_setopt");
+    sym(l.easy_perform, "curl_easy_perform");
+    sym(l.easy_getinfo, "curl_easy_getinfo");
+    sym(l.easy_reset, "curl_easy_reset");
+    sym(l.easy_cleanup, "curl_easy_cleanup");
+    sym(l.easy_strerror, "curl_easy_strerror");
+    sym(l.slist_append, "curl_slist_append");
+    sym(l.slist_free_all, "curl_slist_free_all");
+    if (!ok) {
+      return new absl::StatusOr<LibCurl>(
+          absl::UnavailableError(absl::StrCat(soname, " lacks a function typecache uses")));
+    }
+    CURLcode init = l.global_init(CURL_GLOBAL_DEFAULT);
+    if (init != CURLE_OK) {
+      return new absl::StatusOr<LibCurl>(
+          absl::InternalError(absl::StrCat("curl_global_init: ", l.easy_strerror(init))));
+    }
+    return new absl::StatusOr<LibCurl>(l);
+  }();
+  return *lib;
+}
+
+// The loaded library; only called once a session exists (Create checked Curl()).
+const LibCurl& Lib() { return *Curl(); }
 
 // Bodies of error statuses are kept only this far (for messages), whatever their size.
 constexpr size_t kErrorBodyBytes = 4096;
@@ -66,13 +128,8 @@ long Millis(absl::Duration d) {
 absl::StatusOr<std::unique_ptr<CurlSession>> CurlSession::Create(absl::Duration connect_timeout,
                                                                  absl::Duration request_timeout,
                                                                  CurlAuth auth) {
-  static std::once_flag once;
-  static CURLcode init = CURLE_OK;
-  std::call_once(once, [] { init = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (init != CURLE_OK) {
-    return absl::InternalError(absl::StrCat("curl_global_init: ", curl_easy_strerror(init)));
-  }
-  CURL* handle = curl_easy_init();
+  if (!Curl().ok()) return Curl().status();
+  CURL* handle = Lib().easy_init();
   if (handle == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
   return std::unique_ptr<CurlSession>(
       new CurlSession(handle, connect_timeout, request_timeout, std::move(auth)));
@@ -85,64 +142,64 @@ CurlSession::CurlSession(void* handle, absl::Duration connect_timeout,
       request_timeout_(request_timeout),
       auth_(std::move(auth)) {}
 
-CurlSession::~CurlSession() { curl_easy_cleanup(static_cast<CURL*>(handle_)); }
+CurlSession::~CurlSession() { Lib().easy_cleanup(static_cast<CURL*>(handle_)); }
 
 absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
                                                   absl::string_view display_url) {
   CURL* h = static_cast<CURL*>(handle_);
   // Reset clears the options of the previous request but keeps the connection cache.
-  curl_easy_reset(h);
+  Lib().easy_reset(h);
   HttpResponse response;
   Sink sink{&response, request.max_response_bytes};
   char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, Millis(connect_timeout_));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, Millis(request_timeout_));
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, WriteHeader);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
-  if (!auth_.userpwd.empty()) curl_easy_setopt(h, CURLOPT_USERPWD, auth_.userpwd.c_str());
-  if (!auth_.aws_sigv4.empty()) curl_easy_setopt(h, CURLOPT_AWS_SIGV4, auth_.aws_sigv4.c_str());
+  Lib().easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  Lib().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  Lib().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  Lib().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  Lib().easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, Millis(connect_timeout_));
+  Lib().easy_setopt(h, CURLOPT_TIMEOUT_MS, Millis(request_timeout_));
+  Lib().easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  Lib().easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteBody);
+  Lib().easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+  Lib().easy_setopt(h, CURLOPT_HEADERFUNCTION, WriteHeader);
+  Lib().easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+  if (!auth_.userpwd.empty()) Lib().easy_setopt(h, CURLOPT_USERPWD, auth_.userpwd.c_str());
+  if (!auth_.aws_sigv4.empty()) Lib().easy_setopt(h, CURLOPT_AWS_SIGV4, auth_.aws_sigv4.c_str());
 
   if (request.method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    Lib().easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if (request.method == "GET" && !request.body) {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    Lib().easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    Lib().easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (request.body) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body->size()));
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body->data());
+    Lib().easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body->size()));
+    Lib().easy_setopt(h, CURLOPT_POSTFIELDS, request.body->data());
   }
   struct curl_slist* headers = nullptr;
   // No "Expect: 100-continue" round trip for large bodies; no form content type.
-  headers = curl_slist_append(headers, "Expect:");
+  headers = Lib().slist_append(headers, "Expect:");
   bool has_content_type = false;
   for (const std::string& header : request.headers) {
     has_content_type |= absl::StartsWithIgnoreCase(header, "content-type:");
-    headers = curl_slist_append(headers, header.c_str());
+    headers = Lib().slist_append(headers, header.c_str());
   }
   if (request.body && !has_content_type) {
-    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+    headers = Lib().slist_append(headers, "Content-Type: application/octet-stream");
   }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  Lib().easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
-  CURLcode rc = curl_easy_perform(h);
-  curl_slist_free_all(headers);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+  CURLcode rc = Lib().easy_perform(h);
+  Lib().slist_free_all(headers);
+  Lib().easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
   const std::string what = absl::StrCat(request.method, " ", display_url);
   if (rc == CURLE_WRITE_ERROR && sink.over_limit) {
     return absl::OutOfRangeError(absl::StrFormat("%s: object larger than the limit of %d bytes",
                                                  what, request.max_response_bytes));
   }
   if (rc != CURLE_OK) {
-    std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    std::string detail = errbuf[0] != '\0' ? errbuf : Lib().easy_strerror(rc);
     std::string message = absl::StrCat(what, ": ", detail);
     switch (rc) {
       case CURLE_URL_MALFORMAT:
@@ -157,7 +214,7 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
         return absl::UnavailableError(message);
     }
   }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  Lib().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
   return response;
 }
 
