@@ -128,10 +128,13 @@ absl::StatusOr<std::map<std::string, GroupHash>> CacheFile::DigestGroups(
 absl::StatusOr<uint64_t> CacheFile::ContentDigest(const CheckerAdapter& adapter,
                                                   absl::string_view schema) {
   uint64_t sum = 0;
-  RETURN_IF_ERROR(typecache::ForEachGroup(*db_, adapter, schema, [&](const GroupInfo& g) {
-    sum += g.digest.exact;
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(typecache::ForEachGroup(
+      *db_, adapter, schema,
+      [&](const GroupInfo& g) {
+        sum += g.digest.exact;
+        return absl::OkStatus();
+      },
+      GroupDetail::kDigestOnly));
   return sum;
 }
 

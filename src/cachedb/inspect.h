@@ -15,9 +15,15 @@ namespace typecache {
 
 class Db;
 
+// What ForEachGroup fills in: everything, or only group, table, rows, bytes, newest_mtime,
+// mtime problems and digest (no row is decoded by the adapter: a digest of a big cache then
+// costs one scan and hashing, not a meta parse per group).
+enum class GroupDetail { kFull, kDigestOnly };
+
 // Visits every group of every cache table in `schema` of `db`, in key order.
 absl::Status ForEachGroup(Db& db, const CheckerAdapter& adapter, absl::string_view schema,
-                          const std::function<absl::Status(const GroupInfo&)>& visit);
+                          const std::function<absl::Status(const GroupInfo&)>& visit,
+                          GroupDetail detail = GroupDetail::kFull);
 
 }  // namespace typecache
 

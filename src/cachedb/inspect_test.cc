@@ -15,15 +15,19 @@ namespace {
 
 class InspectTest : public ::testing::Test {
  protected:
-  std::vector<GroupInfo> Groups(const std::string& path, absl::string_view schema = "main") {
+  std::vector<GroupInfo> Groups(const std::string& path, absl::string_view schema = "main",
+                                GroupDetail detail = GroupDetail::kFull) {
     std::vector<GroupInfo> out;
     absl::StatusOr<Db> db = Db::Open(path, Db::Mode::kReadOnly);
     EXPECT_TRUE(db.ok()) << db.status();
     if (!db.ok()) return out;
-    absl::Status status = ForEachGroup(*db, adapter_, schema, [&](const GroupInfo& g) {
-      out.push_back(g);
-      return absl::OkStatus();
-    });
+    absl::Status status = ForEachGroup(
+        *db, adapter_, schema,
+        [&](const GroupInfo& g) {
+          out.push_back(g);
+          return absl::OkStatus();
+        },
+        detail);
     EXPECT_TRUE(status.ok()) << status;
     return out;
   }
@@ -40,6 +44,32 @@ class InspectTest : public ::testing::Test {
   MypyAdapter adapter_;
   std::string db_ = tmp_.Sub("cache.db");
 };
+
+// Digest-only visits (CacheFile::ContentDigest) see the same groups, sizes and digests, and no
+// row is decoded: a broken meta is not even looked at.
+TEST_F(InspectTest, DigestOnlyMatchesFullWithoutDecoding) {
+  std::vector<Row> rows;
+  for (const char* m : {"pkg/a", "pkg/b", "z"}) {
+    for (const Row& r : ModuleRows(m, "t", 100)) rows.push_back(r);
+  }
+  rows.push_back({"bad.meta.json", 100, "{not json"});
+  rows.push_back({"bad.data.json", 100, "{}"});
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, rows));
+  std::vector<GroupInfo> full = Groups(db_);
+  std::vector<GroupInfo> quick = Groups(db_, "main", GroupDetail::kDigestOnly);
+  ASSERT_EQ(full.size(), quick.size());
+  for (size_t i = 0; i < full.size(); ++i) {
+    EXPECT_EQ(full[i].group, quick[i].group);
+    EXPECT_EQ(full[i].rows, quick[i].rows);
+    EXPECT_EQ(full[i].bytes, quick[i].bytes);
+    EXPECT_EQ(full[i].digest.exact, quick[i].digest.exact) << full[i].group;
+    EXPECT_TRUE(full[i].has_meta) << full[i].group;
+    EXPECT_FALSE(quick[i].has_meta) << quick[i].group;
+    EXPECT_TRUE(quick[i].bytes_by_kind.empty()) << quick[i].group;
+    EXPECT_TRUE(quick[i].problems.empty()) << quick[i].group;
+  }
+  EXPECT_FALSE(FindGroup(full, "bad")->problems.empty());
+}
 
 TEST_F(InspectTest, VisitsEachGroupOnceInKeyOrder) {
   std::vector<Row> rows;
