@@ -401,6 +401,113 @@ def workload_maintenance(tc, work, each_bytes, big_bytes, results):
             "%.0f" % (big_bytes / 1e6 / prune_s), "", "", "", "", "%.0f" % (prune_kb / 1024)]])
 
 
+# ---------------------------------------------------------------- workload 5
+
+UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4}
+
+
+def parse_snapshot(stderr):
+    """(bytes copied, ms, method) from `typecache run -v`'s snapshot line."""
+    m = re.search(r"snapshot: [^,]*, ([\d.]+) (B|KiB|MiB|GiB|TiB), in ([\d.]+) ms(?: \((\S+)\))?",
+                  stderr)
+    if not m:
+        return 0, 0.0, "none"
+    return int(float(m.group(1)) * UNITS[m.group(2)]), float(m.group(3)), m.group(4) or ""
+
+
+def du_bytes(path):
+    """Bytes the directory really uses on disk (allocated blocks, as du counts them)."""
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for n in files:
+            try:
+                total += os.lstat(os.path.join(root, n)).st_blocks * 512
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def workload_scale(tc, work, sizes, reps, results):
+    """Scale: caches of several sizes. Per size: the first run on a cache typecache never
+    published (adoption: time and lock hold), then runs that each change one module, and for
+    the run after a changing run: snapshot time and bytes copied; beside it what Pants' scheme
+    copies for the same run (the whole cache in, and back) and direct sharing (nothing, and no
+    isolation). Peak RSS of run and of each maintenance command, and disk use against the live
+    cache (the target: never above twice the live cache plus live runs' private copies)."""
+    pyver = schemes.python_version()
+    row_sizes = real_row_sizes(work, pyver)
+    rows, maint_rows = [], []
+    for size in sizes:
+        cache = os.path.join(work, "w5-%d" % size)
+        db = os.path.join(cache, pyver, "cache.db")
+        groups = gen.synthetic_cache(db, size, row_sizes, prefix="big")
+        live = os.path.getsize(db)
+
+        def run(tag, k=1):
+            spec = {"version": pyver,
+                    "actions": [{"op": "bulk", "prefix": tag, "count": k, "mtime": 2.0}]}
+            code, _, err, secs, kb = timed([tc, "run", "-v", "--cache-dir", cache, "--", FAKE],
+                                           work, {"FAKE_ACTIONS": json.dumps(spec)})
+            if code != 0 or "published" not in err:
+                raise RuntimeError("workload 5: run %s did not publish (exit %d): %s"
+                                   % (tag, code, err))
+            return err, secs, kb
+
+        err, adopt_s, adopt_kb = run("adopt")
+        adopt_held = parse_verbose(err)[2]
+        snap_ms, snap_bytes, methods, run_kb = [], [], set(), adopt_kb
+        for rep in range(reps):
+            err, _, kb = run("change%d" % rep)  # the run after a changing run (rep 0: adoption)
+            nbytes, ms, method = parse_snapshot(err)
+            snap_ms.append(ms)
+            snap_bytes.append(nbytes)
+            methods.add(method)
+            run_kb = max(run_kb, kb)
+            time.sleep(SETTLE_S)
+        disk = du_bytes(cache)
+        gens = os.path.join(cache, ".typecache", "gens", pyver)
+        newest = os.path.join(gens, max(n for n in os.listdir(gens) if n.startswith("g")))
+        src = os.path.join(newest, "cache.db")
+        live = os.path.getsize(src)  # the live generation
+        # Pants: copy the whole database into the sandbox and back after every run.
+        start = time.monotonic()
+        scratch = os.path.join(work, "w5-pants.db")
+        shutil.copyfile(src, scratch)
+        shutil.copyfile(scratch, scratch + ".back")
+        pants_ms = (time.monotonic() - start) * 1e3
+        os.remove(scratch)
+        os.remove(scratch + ".back")
+        row = {"cache_bytes": live, "groups": groups, "adopt_s": adopt_s,
+               "adopt_lock_held_ms": adopt_held, "snapshot_ms": med(snap_ms),
+               "snapshot_ms_max": max(snap_ms), "snapshot_bytes": med(snap_bytes),
+               "snapshot_methods": sorted(methods), "pants_copy_ms": pants_ms,
+               "pants_bytes": 2 * live, "run_rss_kb": run_kb, "disk_bytes": disk}
+        maint = {}
+        for name, args in (("stats", ["stats", cache]), ("verify", ["verify", cache]),
+                           ("prune", ["prune", "--older-than", "3650d", cache]),
+                           ("compact", ["compact", cache])):
+            code, _, err, secs, kb = timed([tc] + args, work)
+            if code != 0:
+                raise RuntimeError("workload 5: %s failed (exit %d): %s" % (name, code, err))
+            maint[name] = {"s": secs, "rss_kb": kb}
+            maint_rows.append([human(live), name, "%.2f" % secs, "%.0f" % (live / 1e6 / secs),
+                               "%.0f" % (kb / 1024)])
+        row["maintenance"] = maint
+        results.setdefault("scale", []).append(row)
+        rows.append([human(live), groups, "%.1f" % adopt_s, "%.0f" % adopt_held,
+                     "%.1f (max %.1f)" % (row["snapshot_ms"], row["snapshot_ms_max"]),
+                     human(row["snapshot_bytes"]), "/".join(row["snapshot_methods"]),
+                     "%.0f" % pants_ms, human(2 * live), "0 / 0",
+                     "%.0f" % (run_kb / 1024), "%s (%.2fx)" % (human(disk), disk / live)])
+        shutil.rmtree(cache)
+    table("5. Scale: the run after a changing run, and adopting a cache (median of %d)" % reps,
+          ["cache", "groups", "adopt s", "adopt lock held ms", "snapshot ms", "copied",
+           "how", "pants copy ms", "pants copied", "direct ms / copied", "run RSS MiB",
+           "disk used (x live)"], rows)
+    table("5b. Maintenance at scale", ["cache", "command", "s", "MB/s", "peak RSS MiB"],
+          maint_rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -408,11 +515,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes; under 2 minutes")
     parser.add_argument("--workdir")
     parser.add_argument("--json-out")
-    parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4)")
+    parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4,5)")
     args = parser.parse_args()
     args.typecache = os.path.abspath(args.typecache)  # runs start in other directories
     work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
-    only = set((args.only or "1,2,3,4").split(","))
+    only = set((args.only or "1,2,3,4,5").split(","))
     q = args.quick
     global SETTLE_S
     SETTLE_S = 0.3 if q else 1.0
@@ -429,13 +536,15 @@ def main():
         "publish": (([5 * 10**6, 20 * 10**6], [1, 100, 2000], 1) if q else
                     ([10 * 10**6, 100 * 10**6, 10**9], [1, 100, 10000], 3)),
         "maintenance": (3 * 10**6, 20 * 10**6) if q else (100 * 10**6, 10**9),
+        "scale": ([20 * 10**6, 80 * 10**6], 2) if q else ([10**9, 4 * 10**9, 10 * 10**9], 3),
     }
     start = time.monotonic()
     took = {}
     for number, name, fn in (("1", "concurrent", workload_concurrent),
                              ("2", "overhead", workload_overhead),
                              ("3", "publish", workload_publish),
-                             ("4", "maintenance", workload_maintenance)):
+                             ("4", "maintenance", workload_maintenance),
+                             ("5", "scale", workload_scale)):
         if number in only:
             t = time.monotonic()
             fn(args.typecache, work, *sizes[name], results)
