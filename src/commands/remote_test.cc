@@ -580,6 +580,43 @@ TEST_F(RemoteFaultTest, OneErrorMarksTheStoreFailedForTheRun) {
   EXPECT_EQ((*s)->counters().errors, 1);
 }
 
+// A run pulls, mypy runs longer than the server's idle `timeout`, then the run pushes: the
+// connection kept from the pull is gone, and the push must not notice.
+TEST_F(RemoteFaultTest, RedisIdleTimeoutDuringTheRunDoesNotBreakThePush) {
+  int port = servers_->Port("redis");
+  std::string a = Machine("a", Modules(0, 6, "v1", 1.7e9));
+  ASSERT_TRUE(RemotePush(RealFs(), Adapter(), Hooks(), Opts(servers_->RedisUrl(), a)).ok());
+  std::string b = Machine("b", {});
+  RemoteOptions o = Opts(servers_->RedisUrl(), b);
+  o.session.budget = absl::Seconds(5);
+  RemoteRunState run;
+  RemoteReport pulled = RemotePullBeforeRun(RealFs(), Adapter(), Hooks(), o, run);
+  ASSERT_FALSE(pulled.store_failed) << pulled.failure;
+  ASSERT_EQ(pulled.groups_applied, 6);
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "timeout", "1"}), "OK");
+  absl::SleepFor(absl::Milliseconds(2600));  // "mypy runs"; the server closes idle clients
+  ASSERT_TRUE(WriteRows(LiveDb(b), Schema::kFiles, Module("pkg/m2", "b", 1.9e9)).ok());
+  WriteSets published;
+  published["3.11"]["cache.db"] = {"files:pkg/m2.json"};
+  RemoteReport pushed = RemotePushAfterPublish(RealFs(), Adapter(), Hooks(), o, published, run);
+  EXPECT_FALSE(pushed.store_failed) << pushed.failure;
+  EXPECT_TRUE(pushed.warnings.empty()) << pushed.warnings[0];
+  EXPECT_EQ(pushed.groups_pushed, 1);
+  // And once more after CLIENT KILL, between two pushes of one run.
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "timeout", "0"}), "OK");
+  ASSERT_NE(RedisAdmin(port, {"CLIENT", "KILL", "TYPE", "normal"}), "");
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(WriteRows(LiveDb(b), Schema::kFiles, Module("pkg/m3", "b", 1.9e9)).ok());
+  published["3.11"]["cache.db"] = {"files:pkg/m3.json"};
+  pushed = RemotePushAfterPublish(RealFs(), Adapter(), Hooks(), o, published, run);
+  EXPECT_FALSE(pushed.store_failed) << pushed.failure;
+  EXPECT_EQ(pushed.groups_pushed, 2);  // the run's total
+  absl::StatusOr<RemoteReport> again =
+      RemotePull(RealFs(), Adapter(), Hooks(), Opts(servers_->RedisUrl(), a));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Content(a), Content(b));
+}
+
 TEST_F(RemoteFaultTest, HttpErrorsAreErrorsNotBrokenCaches) {
   std::string b = Machine("b", Modules(0, 3, "mine", 1.6e9));
   std::map<std::string, std::string> before = Content(b);
