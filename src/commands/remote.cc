@@ -336,19 +336,14 @@ std::optional<std::vector<Namespace>> RememberedNamespaces(Ctx& c,
   return out;
 }
 
-// Samples the live databases as they are now and remembers their namespaces (written only when
-// that changes).
-void RememberNamespaces(Ctx& c) {
+// Remembers `names` as the namespaces of the live databases as they are now (written only when
+// that changes). After a pull they are the ones sampled before it plus the ones it applied
+// groups of (sampling again would cost a cold pull more than its fetch).
+void RememberNamespaces(Ctx& c, const std::set<std::string>& names) {
   absl::StatusOr<std::vector<LocalDb>> dbs = LiveDbs(c);
   if (!dbs.ok()) return;
   std::string identity = LocalIdentity(c, *dbs);
   if (identity.empty()) return;
-  std::set<std::string> names;
-  for (LocalDb& d : *dbs) {
-    if (!OpenLocal(c, d).ok()) return;
-    for (const auto& [slot, ns] : d.majority) names.insert(ns.Name());
-    d.db.reset();
-  }
   std::string text = MemoText(identity, names);
   absl::StatusOr<FileInfo> info = c.fs.Stat(MemoPath(c));
   if (info.ok() && info->exists()) {
@@ -727,7 +722,9 @@ absl::StatusOr<RemoteReport> PullWith(Ctx& c, RemoteSession& session) {
   }
   ASSIGN_OR_RETURN(FileLock lock, LockState(c, LockWait(session)));
   ASSIGN_OR_RETURN(std::vector<LocalDb> dbs, LiveDbs(c));
-  absl::StatusOr<std::vector<Namespace>> namespaces = Namespaces(c, session, dbs, true, nullptr);
+  std::set<std::string> local_names;
+  absl::StatusOr<std::vector<Namespace>> namespaces =
+      Namespaces(c, session, dbs, true, &local_names);
   if (!namespaces.ok()) {
     NoteFailure(session, report);
     return namespaces.status();
@@ -774,7 +771,13 @@ absl::StatusOr<RemoteReport> PullWith(Ctx& c, RemoteSession& session) {
     absl::Status saved = SaveState(c, p.ns, p.state);
     if (!saved.ok()) Warn(report, std::string(saved.message()));
   }
-  RememberNamespaces(c);
+  if (applied.ok()) {
+    std::set<std::string> names = local_names;
+    for (const PullPlan& p : plans) {
+      if (!p.apply.empty()) names.insert(p.ns.Name());
+    }
+    RememberNamespaces(c, names);
+  }
   report.counters = session.counters();
   if (!first_error.ok()) return first_error;
   return report;
