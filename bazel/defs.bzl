@@ -7,11 +7,27 @@ cannot be created or written, the check runs cold on a private cache in TEST_TMP
 
 The shared path is outside Bazel's sandbox: either allow it with
 `--sandbox_writable_path=/abs/path`, or add the tag "no-sandbox". Remote execution cannot reach
-it: the rule tags its tests "no-remote-exec".
+it: without a remote store the rule tags its tests "no-remote-exec".
+
+Remote executors (and machines) share no local path; they share one cache through a remote
+store instead (docs/remote.md): `remote = "redis://host:6379/0"` (or
+`--define=typecache_remote=URL`, or `--test_env=TYPECACHE_REMOTE` for a URL with credentials kept
+out of BUILD files) makes each check `typecache run --remote URL`: it pulls what other actions
+published before running mypy and pushes what it checked. `remote_read_only = True` (or `--define=typecache_remote_read_only=1`)
+pulls and never pushes. With a store, tests are not tagged "no-remote-exec"; an unreachable store
+is one warning, never a failed check.
 """
 
 def _typecache_mypy_test_impl(ctx):
     cache_dir = ctx.var.get("typecache_dir", "")
+    remote = ctx.var.get("typecache_remote", ctx.attr.remote)
+    read_only = (ctx.attr.remote_read_only or
+                 ctx.var.get("typecache_remote_read_only", "") in ("1", "true"))
+    remote_flags = ""
+    if remote:
+        remote_flags = "--remote '%s'" % remote.replace("'", "'\\''")
+        if read_only:
+            remote_flags += " --remote-read-only"
     srcs = ctx.files.srcs
     transitive = [dep[PyInfo].transitive_sources for dep in ctx.attr.deps if PyInfo in dep]
     script = ctx.actions.declare_file(ctx.label.name + ".sh")
@@ -39,7 +55,7 @@ real="$(readlink -f "$first" 2>/dev/null || true)"
 if [ -n "$real" ] && [ "${{real%/$first}}" != "$real" ] && [ -d "${{real%/$first}}" ]; then
   cd "${{real%/$first}}"
 fi
-exec "$typecache" run --cache-dir "$cache" -- {mypy} {args} {files}
+exec "$typecache" run --cache-dir "$cache" {remote_flags} -- {mypy} {args} {files}
 """.format(
             first = srcs[0].short_path if srcs else "",
             typecache = ctx.executable._typecache.short_path,
@@ -47,6 +63,7 @@ exec "$typecache" run --cache-dir "$cache" -- {mypy} {args} {files}
             mypy = ctx.attr.mypy,
             args = args,
             files = files,
+            remote_flags = remote_flags,
         ),
     )
     runfiles = ctx.runfiles(
@@ -63,6 +80,15 @@ _typecache_mypy_test = rule(
         "deps": attr.label_list(),
         "mypy_args": attr.string_list(default = []),
         "mypy": attr.string(default = "mypy", doc = "The mypy command, from PATH."),
+        "remote": attr.string(
+            default = "",
+            doc = "A remote store URL (redis://, http(s):// WebDAV, s3://) shared by every " +
+                  "executor; --define=typecache_remote=URL overrides it.",
+        ),
+        "remote_read_only": attr.bool(
+            default = False,
+            doc = "Pull from the store, never push (--remote-read-only).",
+        ),
         "_typecache": attr.label(
             default = Label("//src:typecache"),
             executable = True,
@@ -71,10 +97,14 @@ _typecache_mypy_test = rule(
     },
 )
 
-def typecache_mypy_test(name, tags = [], **kwargs):
-    """mypy over `srcs` (imports resolved from `deps`) through typecache's shared cache."""
+def typecache_mypy_test(name, tags = [], remote = "", **kwargs):
+    """mypy over `srcs` (imports resolved from `deps`) through typecache's shared cache.
+
+    remote: a store URL; with it the test may run on remote executors (no "no-remote-exec").
+    """
     _typecache_mypy_test(
         name = name,
-        tags = tags + ["no-remote-exec", "typecheck"],
+        tags = tags + ([] if remote else ["no-remote-exec"]) + ["typecheck"],
+        remote = remote,
         **kwargs
     )

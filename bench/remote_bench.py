@@ -16,8 +16,10 @@ Scenarios, with Debian's real mypy 1.0.1 on generated packages (tests/pylib/pyge
 Bytes are what crossed the network (HTTP bodies); seconds are wall time of the transfer step
 including packing/unpacking (tarball) or reading/verifying/publishing (typecache), not mypy.
 
+  tools/bench [--quick]   (runs compare.py, then this with the -c opt binaries), or
   bazel build -c opt //src:typecache //tests/remote_sync:remote_tool
-  python3 bench/remote_bench.py [--packages 8] [--modules 12] [--repeat 3] [--json-out F]
+  python3 bench/remote_bench.py [--typecache B] [--tool B] [--quick] [--packages 8]
+                                [--modules 12] [--repeat 3] [--json-out F]
 """
 
 import argparse
@@ -213,7 +215,16 @@ def main():
     ap.add_argument("--machines", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json-out")
+    ap.add_argument("--typecache", help="the typecache binary (default: bazel-bin's)")
+    ap.add_argument("--tool", help="remote_tool (default: bazel-bin's)")
+    ap.add_argument("--quick", action="store_true",
+                    help="4 packages x 6 modules, 4 machines, 3 repeats (tools/bench --quick)")
     args = ap.parse_args()
+    global TYPECACHE, TOOL
+    TYPECACHE = os.path.abspath(args.typecache) if args.typecache else TYPECACHE
+    TOOL = os.path.abspath(args.tool) if args.tool else TOOL
+    if args.quick:
+        args.packages, args.modules, args.machines = 4, 6, 4
     for path in (TYPECACHE, TOOL):
         if not os.path.exists(path):
             sys.exit("build first: bazel build -c opt //src:typecache //tests/remote_sync:remote_tool")
@@ -235,13 +246,14 @@ def main():
               platform.node(), os.cpu_count(), platform.platform(), "1.22", args.packages,
               args.modules, runs[0]["cache_groups"], args.repeat))
     print()
-    print("| scenario | tarball bytes | tarball s | typecache bytes | typecache s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| scenario | tarball bytes | tarball s | typecache bytes | typecache s | "
+          "typecache/tarball s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for scn, label in (("cold", "cold machine"), ("behind", "one commit behind")):
-        print("| %s | %d | %.3f | %d | %.3f |" % (
+        print("| %s | %d | %.3f | %d | %.3f | %.2fx |" % (
             label, med(scn, "tarball", 0), med(scn, "tarball", 1), med(scn, "typecache", 0),
-            med(scn, "typecache", 1)))
-    print("| %d machines publish at once: groups lost of %d | %d | | %d | |" % (
+            med(scn, "typecache", 1), med(scn, "typecache", 1) / max(med(scn, "tarball", 1), 1e-9)))
+    print("| %d machines publish at once: groups lost of %d | %d | | %d | | |" % (
         args.machines, pub["union"], pub["tarball"], pub["typecache"]))
     print()
     print("one commit behind, typecache fetched %s group(s)" %

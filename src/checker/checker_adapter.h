@@ -64,6 +64,9 @@ struct CommandPlan {
   // ("--cache-dir flag", "MYPY_CACHE_DIR", "mypy.ini:3 [mypy] cache_dir", "default").
   std::string cache_dir;
   std::string cache_dir_origin;
+  // The target language version the command checks for ("3.11"), when its arguments or
+  // configuration say; "" otherwise. A cold `run --remote` pulls only that version's rows.
+  std::string target_version;
   // Run the command unchanged: it cannot use a shared cache. `why` says why; `warn`: tell the
   // user even without -v (typecache would have been useful but cannot be).
   bool bypass = false;

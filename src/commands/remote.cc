@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_file.h"
@@ -241,8 +242,9 @@ absl::StatusOr<std::vector<Namespace>> Namespaces(Ctx& c, RemoteSession& session
   for (LocalDb& d : dbs) {
     RETURN_IF_ERROR(OpenLocal(c, d));
     for (const auto& [slot, ns] : d.majority) {
-      out[ns.Name()] = ns;
       if (local_names) local_names->insert(ns.Name());
+      // A pull for Python X.Y (a run's target version) works on X.Y's namespaces only.
+      if (!list_store || Matches(c, ns)) out[ns.Name()] = ns;
     }
   }
   for (const Namespace& ns : c.o.namespaces) out[ns.Name()] = ns;
@@ -282,6 +284,73 @@ void NoteFailure(RemoteSession& session, RemoteReport& report) {
     report.store_failed = true;
     report.failure = std::string(session.failure().message());
   }
+}
+
+// ---- What the local cache holds, remembered ----
+//
+// Which namespaces the live databases hold is found by sampling their metas; an up-to-date pull
+// must not pay that. <state_dir>/local-namespaces remembers the answer for the live databases
+// as they were (device, inode, size, mtime of each: a publish makes a new file), so a pull on
+// an unchanged cache reads one small file instead.
+
+constexpr char kMemoHeader[] = "typecache local-namespaces 1";
+
+std::string MemoPath(const Ctx& c) { return JoinPath(c.state_dir, "local-namespaces"); }
+
+// One line per live database; "" when one cannot be looked at (then nothing is remembered).
+std::string LocalIdentity(Ctx& c, const std::vector<LocalDb>& dbs) {
+  std::string out;
+  for (const LocalDb& d : dbs) {
+    if (d.ref.path.empty()) continue;
+    absl::StatusOr<FileInfo> info = c.fs.Stat(d.ref.path);
+    if (!info.ok() || !info->is_file()) return "";
+    absl::StrAppend(&out, d.ref.dir, " ", d.ref.file, " ", info->device, " ", info->inode, " ",
+                    info->size, " ", info->mtime_ns, "\n");
+  }
+  return out;
+}
+
+std::string MemoText(const std::string& identity, const std::set<std::string>& names) {
+  std::string text = absl::StrCat(kMemoHeader, "\n", identity, "--\n");
+  for (const std::string& n : names) absl::StrAppend(&text, n, "\n");
+  return text;
+}
+
+// The remembered namespaces of the live databases, if they are still the ones remembered.
+std::optional<std::vector<Namespace>> RememberedNamespaces(Ctx& c,
+                                                           const std::vector<LocalDb>& dbs) {
+  std::string identity = LocalIdentity(c, dbs);
+  if (identity.empty()) return std::nullopt;
+  absl::StatusOr<FileInfo> info = c.fs.Stat(MemoPath(c));
+  if (!info.ok() || !info->exists()) return std::nullopt;
+  absl::StatusOr<std::string> text = c.fs.ReadFile(MemoPath(c));
+  std::string head = MemoText(identity, {});
+  if (!text.ok() || !absl::StartsWith(*text, head)) return std::nullopt;
+  std::vector<Namespace> out;
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(*text).substr(head.size()), '\n', absl::SkipEmpty())) {
+    absl::StatusOr<Namespace> ns = ParseNamespaceName(line);
+    if (!ns.ok()) return std::nullopt;
+    out.push_back(*ns);
+  }
+  return out;
+}
+
+// Remembers `names` as the namespaces of the live databases as they are now (written only when
+// that changes). After a pull they are the ones sampled before it plus the ones it applied
+// groups of (sampling again would cost a cold pull more than its fetch).
+void RememberNamespaces(Ctx& c, const std::set<std::string>& names) {
+  absl::StatusOr<std::vector<LocalDb>> dbs = LiveDbs(c);
+  if (!dbs.ok()) return;
+  std::string identity = LocalIdentity(c, *dbs);
+  if (identity.empty()) return;
+  std::string text = MemoText(identity, names);
+  absl::StatusOr<FileInfo> info = c.fs.Stat(MemoPath(c));
+  if (info.ok() && info->exists()) {
+    absl::StatusOr<std::string> old = c.fs.ReadFile(MemoPath(c));
+    if (old.ok() && *old == text) return;
+  }
+  if (MakeDirs(c.fs, c.state_dir).ok()) (void)WriteFileAtomic(c.fs, MemoPath(c), text);
 }
 
 // ---- pull ----
@@ -592,6 +661,7 @@ absl::Duration LockWait(const RemoteSession& session) {
 }
 
 absl::Status RecordCounters(Ctx& c, const RemoteCounters& counters) {
+  if (counters.Serialize() == RemoteCounters().Serialize()) return absl::OkStatus();  // no write
   absl::StatusOr<FileInfo> info = c.fs.Stat(c.layout.state_dir());
   if (!info.ok() || !info->exists()) return absl::OkStatus();
   StatsDelta delta;
@@ -599,11 +669,62 @@ absl::Status RecordCounters(Ctx& c, const RemoteCounters& counters) {
   return UpdateStats(c.fs, c.layout, delta);
 }
 
+// An up-to-date machine: the cache is the one remembered, every read lineage's state is fresh
+// and nothing is pending, and the store has no record after the one this machine applied. That
+// costs one Get per read lineage and namespace (one for the default `main`), no lock, no
+// sampling, no write. Anything else (including a record found) is left to the full pull.
+absl::StatusOr<bool> AlreadyUpToDate(Ctx& c, RemoteSession& session, RemoteReport& report) {
+  absl::StatusOr<std::vector<LocalDb>> dbs = LiveDbs(c);
+  if (!dbs.ok()) return false;
+  std::optional<std::vector<Namespace>> remembered = RememberedNamespaces(c, *dbs);
+  if (!remembered.has_value()) return false;
+  std::map<std::string, Namespace> namespaces;
+  for (const Namespace& ns : *remembered) {
+    if (Matches(c, ns)) namespaces[ns.Name()] = ns;
+  }
+  for (const Namespace& ns : c.o.namespaces) namespaces[ns.Name()] = ns;
+  if (namespaces.empty()) return false;
+  std::vector<std::string> order = ReadOrder(c.o);
+  for (const auto& [name, ns] : namespaces) {
+    std::vector<std::string> problems;
+    SyncState state = LoadState(c, ns, problems);
+    if (!problems.empty() || !state.pending.empty()) return false;
+    RemoteKeys keys(c.o.prefix, name);
+    for (const std::string& l : order) {
+      auto it = state.lineages.find(l);
+      if (it == state.lineages.end() || it->second.seq == 0 ||
+          c.now - it->second.checked > c.o.fresh_age_seconds) {
+        return false;
+      }
+      ASSIGN_OR_RETURN(std::optional<std::string> next,
+                       session.Get(keys.Log(l, it->second.seq + 1)));
+      if (next.has_value()) return false;
+    }
+  }
+  for (const auto& [name, ns] : namespaces) report.namespaces.push_back(name);
+  return true;
+}
+
 absl::StatusOr<RemoteReport> PullWith(Ctx& c, RemoteSession& session) {
   RemoteReport report;
+  {
+    absl::StatusOr<bool> done = AlreadyUpToDate(c, session, report);
+    if (!done.ok()) {
+      NoteFailure(session, report);
+      report.counters = session.counters();
+      return done.status();
+    }
+    if (*done) {
+      report.counters = session.counters();
+      return report;
+    }
+    report.namespaces.clear();
+  }
   ASSIGN_OR_RETURN(FileLock lock, LockState(c, LockWait(session)));
   ASSIGN_OR_RETURN(std::vector<LocalDb> dbs, LiveDbs(c));
-  absl::StatusOr<std::vector<Namespace>> namespaces = Namespaces(c, session, dbs, true, nullptr);
+  std::set<std::string> local_names;
+  absl::StatusOr<std::vector<Namespace>> namespaces =
+      Namespaces(c, session, dbs, true, &local_names);
   if (!namespaces.ok()) {
     NoteFailure(session, report);
     return namespaces.status();
@@ -649,6 +770,13 @@ absl::StatusOr<RemoteReport> PullWith(Ctx& c, RemoteSession& session) {
     }
     absl::Status saved = SaveState(c, p.ns, p.state);
     if (!saved.ok()) Warn(report, std::string(saved.message()));
+  }
+  if (applied.ok()) {
+    std::set<std::string> names = local_names;
+    for (const PullPlan& p : plans) {
+      if (!p.apply.empty()) names.insert(p.ns.Name());
+    }
+    RememberNamespaces(c, names);
   }
   report.counters = session.counters();
   if (!first_error.ok()) return first_error;

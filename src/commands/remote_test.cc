@@ -4,8 +4,11 @@
 #include "src/commands/remote.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
+#include <iostream>
 #include <map>
 #include <string>
 #include <thread>
@@ -13,6 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "src/checker/mypy/mypy_adapter.h"
@@ -578,6 +583,130 @@ TEST_F(RemoteFaultTest, OneErrorMarksTheStoreFailedForTheRun) {
   EXPECT_FALSE((*s)->Get("b").ok());
   EXPECT_EQ(RedisAdmin(port, {"EXISTS", "b"}), "0");
   EXPECT_EQ((*s)->counters().errors, 1);
+}
+
+// A run pulls, mypy runs longer than the server's idle `timeout`, then the run pushes: the
+// connection kept from the pull is gone, and the push must not notice.
+TEST_F(RemoteFaultTest, RedisIdleTimeoutDuringTheRunDoesNotBreakThePush) {
+  int port = servers_->Port("redis");
+  std::string a = Machine("a", Modules(0, 6, "v1", 1.7e9));
+  ASSERT_TRUE(RemotePush(RealFs(), Adapter(), Hooks(), Opts(servers_->RedisUrl(), a)).ok());
+  std::string b = Machine("b", {});
+  RemoteOptions o = Opts(servers_->RedisUrl(), b);
+  o.session.budget = absl::Seconds(5);
+  RemoteRunState run;
+  RemoteReport pulled = RemotePullBeforeRun(RealFs(), Adapter(), Hooks(), o, run);
+  ASSERT_FALSE(pulled.store_failed) << pulled.failure;
+  ASSERT_EQ(pulled.groups_applied, 6);
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "timeout", "1"}), "OK");
+  absl::SleepFor(absl::Milliseconds(2600));  // "mypy runs"; the server closes idle clients
+  ASSERT_TRUE(WriteRows(LiveDb(b), Schema::kFiles, Module("pkg/m2", "b", 1.9e9)).ok());
+  WriteSets published;
+  published["3.11"]["cache.db"] = {"files:pkg/m2.json"};
+  RemoteReport pushed = RemotePushAfterPublish(RealFs(), Adapter(), Hooks(), o, published, run);
+  EXPECT_FALSE(pushed.store_failed) << pushed.failure;
+  EXPECT_TRUE(pushed.warnings.empty()) << pushed.warnings[0];
+  EXPECT_EQ(pushed.groups_pushed, 1);
+  // And once more after CLIENT KILL, between two pushes of one run.
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "SET", "timeout", "0"}), "OK");
+  ASSERT_NE(RedisAdmin(port, {"CLIENT", "KILL", "TYPE", "normal"}), "");
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(WriteRows(LiveDb(b), Schema::kFiles, Module("pkg/m3", "b", 1.9e9)).ok());
+  published["3.11"]["cache.db"] = {"files:pkg/m3.json"};
+  pushed = RemotePushAfterPublish(RealFs(), Adapter(), Hooks(), o, published, run);
+  EXPECT_FALSE(pushed.store_failed) << pushed.failure;
+  EXPECT_EQ(pushed.groups_pushed, 2);  // the run's total
+  absl::StatusOr<RemoteReport> again =
+      RemotePull(RealFs(), Adapter(), Hooks(), Opts(servers_->RedisUrl(), a));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Content(a), Content(b));
+}
+
+// Every file under `dir` with what a write would change (size, mtime, inode).
+std::map<std::string, std::string> FilesUnder(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st;
+    if (::lstat(e.path().c_str(), &st) != 0) continue;
+    out[e.path().string()] =
+        absl::StrCat(st.st_size, " ", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, " ", st.st_ino);
+  }
+  return out;
+}
+
+// Redis commands served and connections accepted since the last CONFIG RESETSTAT, leaving out
+// the admin connection that asks ("INFO all" itself is not counted until it has answered).
+struct RedisTraffic {
+  int64_t commands = 0;  // every command executed, a script's own redis.call()s included
+  int64_t evals = 0;
+  int64_t connections = 0;
+  std::string detail;
+};
+RedisTraffic Traffic(int port) {
+  std::string info = RedisAdmin(port, {"INFO", "all"});
+  RedisTraffic t;
+  for (absl::string_view line : absl::StrSplit(info, absl::ByAnyChar("\r\n"), absl::SkipEmpty())) {
+    if (absl::ConsumePrefix(&line, "cmdstat_")) {
+      std::string name(line.substr(0, line.find(':')));
+      if (absl::StartsWith(name, "config") || absl::StartsWith(name, "info")) continue;
+      size_t at = line.find("calls=");
+      int64_t calls = std::stoll(std::string(line.substr(at + 6)));
+      t.commands += calls;
+      if (name == "eval") t.evals += calls;
+      absl::StrAppend(&t.detail, name, "=", calls, " ");
+    } else if (absl::ConsumePrefix(&line, "total_commands_processed:")) {
+      absl::StrAppend(&t.detail, "processed=", line, " ");
+    } else if (absl::ConsumePrefix(&line, "total_connections_received:")) {
+      t.connections = std::stoll(std::string(line)) - 1;  // the INFO connection
+    }
+  }
+  return t;
+}
+
+// The figure the up-to-date pull is held to: one Redis command on one connection, no file
+// written in the cache (state, stats, lock, memo), no sampling needed to know that.
+TEST_F(RemoteFaultTest, UpToDatePullIsOneCommandAndWritesNothing) {
+  int port = servers_->Port("redis");
+  std::string a = Machine("a", Modules(0, 20, "v1", 1.7e9));
+  ASSERT_TRUE(RemotePush(RealFs(), Adapter(), Hooks(), Opts(servers_->RedisUrl(), a)).ok());
+  std::string b = Machine("b", {});
+  RemoteOptions o = Opts(servers_->RedisUrl(), b);
+  absl::StatusOr<RemoteReport> cold = RemotePull(RealFs(), Adapter(), Hooks(), o);
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  ASSERT_EQ(cold->groups_applied, 20);
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(absl::StrCat("up-to-date pull #", round + 1));
+    std::map<std::string, std::string> before = FilesUnder(b);
+    ASSERT_EQ(RedisAdmin(port, {"CONFIG", "RESETSTAT"}), "OK");
+    absl::StatusOr<RemoteReport> again = RemotePull(RealFs(), Adapter(), Hooks(), o);
+    ASSERT_TRUE(again.ok()) << again.status();
+    RedisTraffic t = Traffic(port);
+    std::cerr << "up-to-date pull #" << round + 1 << ": " << t.commands << " Redis commands ("
+              << t.detail << "), " << t.connections << " connections\n";
+    // One round trip: one EVAL of the Get script (blob_store's Get), which runs one GET.
+    EXPECT_EQ(t.evals, 1) << t.detail;
+    EXPECT_EQ(t.commands, 2) << t.detail;
+    EXPECT_EQ(t.connections, 1);
+    EXPECT_EQ(FilesUnder(b), before) << "an up-to-date pull writes nothing";
+    EXPECT_EQ(again->groups_applied, 0);
+  }
+  // The run's pull too.
+  ASSERT_EQ(RedisAdmin(port, {"CONFIG", "RESETSTAT"}), "OK");
+  std::map<std::string, std::string> before = FilesUnder(b);
+  RemoteRunState run;
+  RemoteReport pulled = RemotePullBeforeRun(RealFs(), Adapter(), Hooks(), o, run);
+  EXPECT_FALSE(pulled.store_failed) << pulled.failure;
+  RedisTraffic t = Traffic(port);
+  EXPECT_EQ(t.evals, 1) << t.detail;
+  EXPECT_EQ(t.commands, 2) << t.detail;
+  EXPECT_EQ(FilesUnder(b), before);
+  // And it is not blind: one new record is seen and applied.
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m4", "v2", 1.8e9)).ok());
+  ASSERT_TRUE(RemotePush(RealFs(), Adapter(), Hooks(), Opts(servers_->RedisUrl(), a)).ok());
+  absl::StatusOr<RemoteReport> behind = RemotePull(RealFs(), Adapter(), Hooks(), o);
+  ASSERT_TRUE(behind.ok()) << behind.status();
+  EXPECT_EQ(behind->groups_applied, 1);
+  EXPECT_EQ(Content(b), Content(a));
 }
 
 TEST_F(RemoteFaultTest, HttpErrorsAreErrorsNotBrokenCaches) {

@@ -180,6 +180,10 @@ class RemoteSync {
     options_ = options.remote;
     options_.cache_dir = layout.cache_dir();
     options_.lock_timeout = options.lock_timeout;
+    // A cold cache pulls only the Python version the command checks for, when it says.
+    if (options_.python_version.empty() && options.plan.has_value()) {
+      options_.python_version = options.plan->target_version;
+    }
     if (verbose_) options_.notice = [&report](const std::string& text) { report.Note(text); };
   }
 

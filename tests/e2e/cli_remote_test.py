@@ -166,6 +166,33 @@ class RemoteTest(e.E2ETestCase):
                 self.assertEqual([l["behind"] for l in ns[0]["lineages"]], [0])
                 self.assertGreater(doc["recorded"]["hits"], 40)
 
+    def test_cold_run_pulls_only_the_python_version_it_checks(self):
+        """A store holding two Python versions' caches: a cold machine checking for one of them
+        pulls that namespace only (its version from --python-version or the config file)."""
+        url = self.redis_url()
+        other = "3.10" if e.PYVER != "3.10" else "3.9"
+        a, cache_a = self.machine("a/proj", 1600000000)
+        for version in (e.PYVER, other):
+            r = e.run([e.TYPECACHE, "run", "--cache-dir", cache_a, "--remote", url, "--", e.MYPY,
+                       "--python-version", version, "-p", "pkg0"], a, env=self.env)
+            self.assertEqual(warnings(r.stderr), [], r.stderr[-3000:])
+        self.assertTrue(os.path.isdir(os.path.join(cache_a, other)))
+        for how in ("flag", "config"):
+            with self.subTest(how=how):
+                b, cache_b = self.machine("b-%s/proj" % how, 1650000000)
+                extra = ["--python-version", other]
+                if how == "config":
+                    with open(os.path.join(b, "mypy.ini"), "w") as f:
+                        f.write("[mypy]\npython_version = %s\n" % other)
+                    extra = []
+                r = e.run([e.TYPECACHE, "run", "-v", "--cache-dir", cache_b, "--remote", url,
+                           "--", e.MYPY, "-v"] + extra + ["-p", "pkg0"], b, env=self.env)
+                self.assertEqual(warnings(r.stderr), [], r.stderr[-3000:])
+                self.assert_warm(r.stdout + r.stderr)
+                self.assertFalse(os.path.exists(os.path.join(cache_b, e.PYVER)),
+                                 "the other version's rows were pulled too")
+                self.assertGreater(stats(cache_b).get("remote_hits", 0), 40, stats(cache_b))
+
     def test_environment_and_config_file_work_as_the_flag(self):
         url = self.dav_url()
         a, cache_a = self.machine("a/proj", 1600000000)

@@ -251,6 +251,7 @@ CommandPlan MypyAdapter::Plan(const std::vector<std::string>& argv, const EnvLoo
   } else {
     plan.cache_dir = settings->cache_dir;
     plan.cache_dir_origin = settings->cache_dir_origin;
+    plan.target_version = settings->python_version;
     if (!settings->config_file.empty()) plan.notes.push_back(ConfigNote(*settings));
   }
   if (argv.empty()) return plan;

@@ -481,6 +481,7 @@ struct Flags {
   std::string sqlite_cache_origin;
   std::optional<bool> incremental;
   std::string incremental_origin;
+  std::optional<std::string> python_version;
 };
 
 // The long option arg names (exactly, or as argparse's unique abbreviation); "" when unknown.
@@ -528,6 +529,8 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& raw, const std:
     } else if (option == "--incremental" || option == "-i" || option == "--no-incremental") {
       flags.incremental = option != "--no-incremental";
       flags.incremental_origin = option + " flag";
+    } else if (option == "--python-version") {
+      flags.python_version = value;
     }
   };
   for (size_t i = 0; i < args.size(); ++i) {
@@ -784,6 +787,8 @@ absl::StatusOr<MypyCacheSettings> ReadMypyCacheSettings(
         ASSIGN_OR_RETURN(bool v, ToBool(e));
         s.incremental = e.key == "incremental" ? v : !v;
         s.incremental_origin = e.origin;
+      } else if (e.key == "python_version") {
+        s.python_version = std::string(PyStrip(e.text));
       }
     }
   }
@@ -810,6 +815,7 @@ absl::StatusOr<MypyCacheSettings> ReadMypyCacheSettings(
     s.incremental_origin = flags.incremental_origin;
   }
 
+  if (flags.python_version.has_value()) s.python_version = *flags.python_version;
   s.cache_disabled = s.cache_dir_value == "/dev/null";
   s.cache_dir = CleanPath(Join(cwd, s.cache_dir_value));
   return s;

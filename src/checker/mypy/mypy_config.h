@@ -62,6 +62,9 @@ struct MypyCacheSettings {
   std::string sqlite_cache_origin;  // "--sqlite-cache flag", "setup.cfg:4 [mypy] ...", "default"
   bool incremental = true;
   std::string incremental_origin;
+  // The Python version mypy checks for ("3.11": --python-version, else the configuration's
+  // python_version); "" when neither says (mypy then uses its interpreter's version).
+  std::string python_version;
 
   // The configuration file whose settings apply, as mypy names it ("mypy.ini",
   // "../setup.cfg", "/home/u/.mypy.ini"), empty when none; and its absolute path. (mypy's own

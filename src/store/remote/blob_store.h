@@ -29,8 +29,12 @@
 //   DataLossError            a reply that cannot be parsed, a corrupt zstd frame (codec.h)
 //   InvalidArgumentError     a bad URL or key (message names the URL, credentials redacted)
 //   UnimplementedError       an operation the backend (as configured) cannot do
-// After an I/O failure the connection is dropped and the next call reconnects; no call is
-// retried automatically (a retried PutIfAbsent could report a creation it did not make).
+// After an I/O failure the connection is dropped and the next call reconnects. Redis: a
+// kept-alive connection the server closed while idle (its `timeout`, CLIENT KILL, a restart) is
+// replaced before a call is sent on it, and an idempotent call (Get, Put, Delete, List) whose
+// connection is lost mid-call is sent once more on a new one (HTTP/S3: libcurl checks a kept
+// connection before reusing it). PutIfAbsent and CompareAndSwap are never retried (a retry
+// could report a creation it did not make).
 #ifndef TYPECACHE_SRC_STORE_REMOTE_BLOB_STORE_H_
 #define TYPECACHE_SRC_STORE_REMOTE_BLOB_STORE_H_
 
@@ -55,8 +59,8 @@ struct StoreOptions {
   absl::Duration request_timeout = absl::Seconds(10);
   // Largest object Get returns or Put sends; larger is OutOfRangeError.
   size_t max_object_bytes = size_t{256} << 20;
-  // Prepended to every key (Redis; the URL's ?prefix= wins). For HTTP and S3 the URL path is
-  // the prefix.
+  // Prepended to every key, followed by a '/' unless it ends with one (Redis; the URL's
+  // ?prefix= wins): "tc" puts key "k" at "tc/k". For HTTP and S3 the URL path is the prefix.
   std::string key_prefix;
   // List stops with OutOfRangeError past this many keys (bounds memory and request loops).
   size_t max_list_keys = 1000000;

@@ -44,8 +44,11 @@ absl::StatusOr<std::string> ZstdDecompress(absl::string_view frames, size_t max_
     return absl::OutOfRangeError(absl::StrFormat(
         "zstd: frame declares %d bytes, over the limit of %d", declared, max_bytes));
   }
-  std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
+  // One context per thread, reused: creating one per frame (a pull decompresses one per group)
+  // allocated and faulted in its buffers every time.
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
   if (!dctx) return absl::ResourceExhaustedError("zstd: cannot allocate a context");
+  ZSTD_DCtx_reset(dctx.get(), ZSTD_reset_session_only);
   std::string out;
   // Grow in steps; never past max_bytes + one step.
   const size_t step = ZSTD_DStreamOutSize();

@@ -58,6 +58,23 @@ TEST(Codec, TruncatedFrameIsDataLoss) {
   }
 }
 
+// The decompression context is kept per thread: a frame that stopped half way (truncated, over
+// the limit, corrupt) must leave nothing behind for the next one.
+TEST(Codec, EveryFrameStartsAfreshAfterAFailedOne) {
+  std::string data = Sample(100000);
+  std::string frame = *ZstdCompress(data);
+  std::string other = *ZstdCompress(Sample(5000));
+  std::string corrupt = frame;
+  for (size_t i = 8; i < corrupt.size(); i += 7) corrupt[i] ^= 0x5a;
+  for (const std::string& bad : {frame.substr(0, frame.size() / 2), corrupt, frame}) {
+    auto failed = ZstdDecompress(bad, bad == frame ? 1000 : 1 << 20);  // frame: over the limit
+    EXPECT_FALSE(failed.ok());
+    auto next = ZstdDecompress(other, 1 << 20);
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(*next, Sample(5000));
+  }
+}
+
 TEST(Codec, TrailingJunkIsDataLoss) {
   std::string frame = *ZstdCompress("hello");
   EXPECT_EQ(ZstdDecompress(frame + "junk", 100).status().code(), absl::StatusCode::kDataLoss);

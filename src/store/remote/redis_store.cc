@@ -1,6 +1,8 @@
 #include "src/store/remote/redis_store.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +18,8 @@
 
 namespace typecache {
 namespace {
+
+constexpr bool kIdempotent = true;
 
 // KEYS[1] = key; ARGV[1] = "1" if a value is expected, "0" if absence is; ARGV[2] = expected;
 // ARGV[3] = replacement.
@@ -70,6 +74,10 @@ class RedisStore : public BlobStore {
     if (!options_.key_prefix.empty() && target_.key_prefix.empty()) {
       target_.key_prefix = options_.key_prefix;
     }
+    // "?prefix=tc" puts keys under "tc/", as the URL path does for WebDAV and S3.
+    if (!target_.key_prefix.empty() && target_.key_prefix.back() != '/') {
+      target_.key_prefix.push_back('/');
+    }
   }
   ~RedisStore() override { Disconnect(); }
 
@@ -78,7 +86,8 @@ class RedisStore : public BlobStore {
     std::string name = Name(key);
     std::string limit = absl::StrCat(options_.max_object_bytes);
     if (!legacy_get_) {
-      ASSIGN_OR_RETURN(Reply reply, Command({"EVAL", kGetScript, "1", name, limit}, "GET " + name));
+      ASSIGN_OR_RETURN(Reply reply,
+                       Command({"EVAL", kGetScript, "1", name, limit}, "GET " + name, kIdempotent));
       if (reply->type == REDIS_REPLY_ERROR && absl::StartsWith(reply->str, "ERR") &&
           (absl::StrContains(reply->str, "compil") || absl::StrContains(reply->str, "shebang"))) {
         legacy_get_ = true;  // Redis < 7: no script flags
@@ -89,7 +98,7 @@ class RedisStore : public BlobStore {
     // Redis < 7: MULTI/EXISTS/GETRANGE 0 limit/EXEC in one round trip (refused when OOM).
     std::vector<std::vector<std::string>> commands = {
         {"MULTI"}, {"EXISTS", name}, {"GETRANGE", name, "0", limit}, {"EXEC"}};
-    ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(commands, "GET " + name));
+    ASSIGN_OR_RETURN(std::vector<Reply> replies, Pipeline(commands, "GET " + name, kIdempotent));
     redisReply* exec = replies[3].get();
     if (exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) {
       return absl::DataLossError(absl::StrCat("GET ", name, ": unexpected EXEC reply"));
@@ -108,7 +117,7 @@ class RedisStore : public BlobStore {
     RETURN_IF_ERROR(ValidateKey(key));
     RETURN_IF_ERROR(CheckSize(key, bytes));
     std::string name = Name(key);
-    ASSIGN_OR_RETURN(Reply reply, Command({"SET", name, bytes}, "SET " + name));
+    ASSIGN_OR_RETURN(Reply reply, Command({"SET", name, bytes}, "SET " + name, kIdempotent));
     return ExpectStatus(reply.get(), "SET " + name);
   }
 
@@ -154,7 +163,7 @@ class RedisStore : public BlobStore {
         return absl::DeadlineExceededError(absl::StrCat("SCAN ", pattern, ": too many calls"));
       }
       ASSIGN_OR_RETURN(Reply reply, Command({"SCAN", cursor, "MATCH", pattern, "COUNT", count},
-                                            "SCAN " + pattern));
+                                            "SCAN " + pattern, kIdempotent));
       if (reply->type == REDIS_REPLY_ERROR) return ReplyError("SCAN " + pattern, reply->str);
       if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
           reply->element[0]->type != REDIS_REPLY_STRING ||
@@ -181,7 +190,7 @@ class RedisStore : public BlobStore {
   absl::Status Delete(absl::string_view key) override {
     RETURN_IF_ERROR(ValidateKey(key));
     std::string name = Name(key);
-    ASSIGN_OR_RETURN(Reply reply, Command({"DEL", name}, "DEL " + name));
+    ASSIGN_OR_RETURN(Reply reply, Command({"DEL", name}, "DEL " + name, kIdempotent));
     if (reply->type == REDIS_REPLY_ERROR) return ReplyError("DEL " + name, reply->str);
     return absl::OkStatus();
   }
@@ -241,6 +250,10 @@ class RedisStore : public BlobStore {
       detail = "timed out";
     }
     int err = ctx_ != nullptr ? ctx_->err : REDIS_ERR_OTHER;
+    // The peer closed or reset the connection (not a timeout): the command may be retried on a
+    // new one when it is idempotent.
+    connection_lost_ =
+        err == REDIS_ERR_EOF || (err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
     Disconnect();
     std::string message = absl::StrCat(what, ": ", target_.display, ": ", detail);
     if (err == REDIS_ERR_PROTOCOL) return absl::DataLossError(message);
@@ -294,15 +307,52 @@ class RedisStore : public BlobStore {
     return Reply(static_cast<redisReply*>(raw));
   }
 
-  absl::StatusOr<Reply> Command(const std::vector<absl::string_view>& args,
-                                absl::string_view what) {
+  // A kept-alive connection the server has closed while it sat idle (its `timeout`, CLIENT
+  // KILL, a restart): the close is already in the socket, so it is dropped before a command is
+  // written on it. Any other data waiting there is unexpected too.
+  void DropIfClosedByPeer() {
+    if (ctx_ == nullptr) return;
+    pollfd p{ctx_->fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) return;  // nothing pending: alive as far as we can tell
+    char c;
+    ssize_t n = ::recv(ctx_->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    Disconnect();
+  }
+
+  // One command, reconnecting first when the kept connection was closed by the server. An
+  // idempotent command (GET, SET, DEL, SCAN) whose connection is lost mid-command (a close
+  // racing the write) is sent once more on a new connection; SET NX and CAS never are (a retry
+  // could report a creation it did not make).
+  absl::StatusOr<Reply> Command(const std::vector<absl::string_view>& args, absl::string_view what,
+                                bool idempotent = false) {
+    connection_lost_ = false;
+    DropIfClosedByPeer();
+    bool reused = ctx_ != nullptr;
     RETURN_IF_ERROR(Connect());
-    return Send(args, what);
+    absl::StatusOr<Reply> reply = Send(args, what);
+    if (!reply.ok() && reused && idempotent && connection_lost_) {
+      RETURN_IF_ERROR(Connect());
+      return Send(args, what);
+    }
+    return reply;
   }
 
   // Several commands written at once, then their replies read: one round trip.
   absl::StatusOr<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& commands,
-                                              absl::string_view what) {
+                                              absl::string_view what, bool idempotent) {
+    connection_lost_ = false;
+    DropIfClosedByPeer();
+    bool reused = ctx_ != nullptr;
+    absl::StatusOr<std::vector<Reply>> replies = PipelineOnce(commands, what);
+    if (!replies.ok() && reused && idempotent && connection_lost_) {
+      return PipelineOnce(commands, what);
+    }
+    return replies;
+  }
+
+  absl::StatusOr<std::vector<Reply>> PipelineOnce(
+      const std::vector<std::vector<std::string>>& commands, absl::string_view what) {
     RETURN_IF_ERROR(Connect());
     for (const auto& args : commands) {
       std::vector<const char*> argv;
@@ -342,6 +392,7 @@ class RedisStore : public BlobStore {
   StoreOptions options_;
   redisContext* ctx_ = nullptr;
   bool legacy_get_ = false;
+  bool connection_lost_ = false;  // the last I/O error was a close/reset by the peer
 };
 
 }  // namespace

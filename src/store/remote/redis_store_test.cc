@@ -1,7 +1,9 @@
 // Redis-specific behaviour on a real redis-server: authentication, database and prefix
 // isolation, read-only replicas, OOM, a killed server, a dropped connection, a non-Redis peer.
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -81,6 +83,23 @@ TEST_F(RedisStoreTest, DatabasesAndPrefixesAreSeparate) {
   EXPECT_THAT(*db1->List(""), ElementsAre("a/k", "b/k", "k"));
 }
 
+TEST_F(RedisStoreTest, PrefixWithoutSlashGetsOne) {
+  auto db = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3"));
+  auto url = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3?prefix=proj"));
+  StoreOptions o;
+  o.key_prefix = "other";
+  auto opt = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3"), o);
+  ASSERT_TRUE(url->Put("k", "u").ok());
+  ASSERT_TRUE(opt->Put("k", "o").ok());
+  EXPECT_THAT(*db->List(""), ElementsAre("other/k", "proj/k"));
+  EXPECT_THAT(*url->List(""), ElementsAre("k"));
+  // "proj" and "project" no longer overlap.
+  auto project = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3?prefix=project"));
+  ASSERT_TRUE(project->Put("x", "p").ok());
+  EXPECT_THAT(*url->List(""), ElementsAre("k"));
+  EXPECT_THAT(url->description(), HasSubstr("key prefix \"proj/\""));
+}
+
 TEST_F(RedisStoreTest, ReadOnlyReplicaIsPermissionDenied) {
   auto store = Open(absl::StrCat("redis://127.0.0.1:", port_));
   ASSERT_TRUE(store->Put("k", "v").ok());
@@ -135,15 +154,68 @@ TEST_F(RedisStoreTest, ServerKilledMidOperationIsUnavailable) {
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(300));
 }
 
-TEST_F(RedisStoreTest, DroppedConnectionFailsOnceThenReconnects) {
+// Connections accepted by the server so far (INFO stats total_connections_received).
+int64_t ConnectionsReceived(int port) {
+  std::string info = RedisAdmin(port, {"INFO", "stats"});
+  size_t at = info.find("total_connections_received:");
+  if (at == std::string::npos) return -1;
+  return std::stoll(info.substr(at + std::string("total_connections_received:").size()));
+}
+
+// Every kind of call on a connection the server has closed meanwhile: none fails, each on a new
+// connection (counted by the server).
+void ExpectEveryCallReconnects(BlobStore& store, int port, const std::function<void()>& drop) {
+  struct Call {
+    std::string name;
+    std::function<absl::Status()> call;
+  };
+  int n = 0;
+  std::vector<Call> calls = {
+      {"Get", [&] { return store.Get("k").status(); }},
+      {"Put", [&] { return store.Put("k", "v2"); }},
+      {"PutIfAbsent", [&] { return store.PutIfAbsent(absl::StrCat("new", ++n), "x").status(); }},
+      {"CompareAndSwap",
+       [&] { return store.CompareAndSwap("k", absl::string_view("v2"), "v2").status(); }},
+      {"List", [&] { return store.List("").status(); }},
+      {"Delete", [&] { return store.Delete("gone"); }},
+  };
+  for (const Call& c : calls) {
+    ASSERT_TRUE(store.Put("k", "v2").ok());  // connected
+    drop();
+    int64_t before = ConnectionsReceived(port);
+    absl::Status s = c.call();
+    EXPECT_TRUE(s.ok()) << c.name << " after the server dropped the connection: " << s;
+    // +1 for the admin connection that asked.
+    EXPECT_EQ(ConnectionsReceived(port) - before, 2) << c.name << " used a new connection";
+  }
+  auto got = store.Get("k");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value_or("?"), "v2");
+}
+
+TEST_F(RedisStoreTest, ConnectionKilledWhileIdleIsReplacedNotAnError) {
+  auto store = Open(absl::StrCat("redis://127.0.0.1:", port_));
+  ExpectEveryCallReconnects(*store, port_, [&] {
+    ASSERT_NE(Admin({"CLIENT", "KILL", "TYPE", "normal"}), "");
+    absl::SleepFor(absl::Milliseconds(50));  // the close reaches this socket
+  });
+}
+
+TEST_F(RedisStoreTest, ServerIdleTimeoutIsReplacedNotAnError) {
+  ASSERT_EQ(Admin({"CONFIG", "SET", "timeout", "1"}), "OK");
   auto store = Open(absl::StrCat("redis://127.0.0.1:", port_));
   ASSERT_TRUE(store->Put("k", "v").ok());
-  Admin({"CLIENT", "KILL", "TYPE", "normal"});
-  absl::Status first = store->Get("k").status();
-  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
-  auto second = store->Get("k");
-  ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(second->value_or("?"), "v");
+  int64_t before = ConnectionsReceived(port_);
+  absl::SleepFor(absl::Milliseconds(2600));  // past the timeout; the server closes the socket
+  auto got = store->Get("k");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value_or("?"), "v");
+  EXPECT_EQ(ConnectionsReceived(port_) - before, 2) << "a new connection, +1 for this question";
+  absl::SleepFor(absl::Milliseconds(2600));
+  absl::StatusOr<bool> created = store->PutIfAbsent("fresh", "x");
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(*created) << "SET NX on the new connection, not retried";
+  ASSERT_EQ(Admin({"CONFIG", "SET", "timeout", "0"}), "OK");
 }
 
 TEST_F(RedisStoreTest, NonStringKeyIsFailedPrecondition) {

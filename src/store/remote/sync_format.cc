@@ -348,7 +348,9 @@ absl::StatusOr<std::string> EncodeGroupObject(const GroupObject& object) {
     PutValue(body, row.mtime);
     PutValue(body, row.data);
   }
-  ASSIGN_OR_RETURN(std::string frame, ZstdCompress(body, 3));
+  // Level 9: measured on bench/remote_bench.py's cache (196 groups), 17% fewer bytes than
+  // level 3 for 1.6x the compression time; 12 saves 2% more for 3x, 19 22% for 35x.
+  ASSIGN_OR_RETURN(std::string frame, ZstdCompress(body, 9));
   std::string out =
       absl::StrCat(kObjectMagic, "\nns ", object.ns, "\ngroup ", EscapeName(object.group),
                    "\nfile ", EscapeName(object.file), "\nrows ", object.rows.size(), "\nraw ",
