@@ -253,8 +253,10 @@ absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, cons
   // A directory that holds no cache (a project, a home directory) is an error rather than an
   // empty cache: the command would report zeros, or write typecache's state into it. An empty
   // directory is an empty cache (nothing in it could be mistaken for one).
+  // typecache.conf alone makes a cache configured before its first run.
   bool holds_cache = names.empty();
   for (const std::string& name : names) {
+    if (name == BaseName(layout.config_path())) holds_cache = true;
     if (name == ".typecache" || adapter.IsDatabaseDir(name)) {
       ASSIGN_OR_RETURN(FileInfo entry, fs.Stat(JoinPath(target.path, name)));
       holds_cache = holds_cache || entry.is_dir();
@@ -262,8 +264,8 @@ absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, cons
   }
   if (!holds_cache) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": not a cache directory: it holds no cache database directory (such as 3.11/) "
-              "and no .typecache/"));
+        path, ": not a cache directory: it holds no cache database directory (such as 3.11/), "
+              "no .typecache/ and no typecache.conf"));
   }
   for (const std::string& name : names) {
     if (!adapter.IsDatabaseDir(name)) continue;
