@@ -204,6 +204,13 @@ class DiskTargetsTest(tc.E2ETestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertGreater(len(r.stdout.splitlines()), 1, r.stdout)
         self.assertTrue(r.stdout.startswith("would evict "), r.stdout)
+        # A budget not even the empty databases fit in cannot be met: an error, not a success
+        # that ends over budget.
+        r = self.typecache("prune", "--max-size", "1K", self.cache)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r"^typecache: error: %s: --max-size 1.0 KiB: the databases take "
+                                   r".* with no module group left" % self.cache)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
 
     # ---- item 9: targets
 
