@@ -95,6 +95,25 @@ class DiskTargetsTest(tc.E2ETestCase):
             self.assertIn("cannot publish to the shared cache", r.stderr)
             self.assertIn("/%s: No space left" % tc.PYVER, r.stderr)
 
+    def kill_after_snapshot(self):
+        """A run killed (SIGKILL) right after copying the cache: its private copy stays in
+        runs/ (a dead run's leftover). The call to kill at is found from a traced run that
+        publishes nothing, so the cache is the same for both."""
+        trace = os.path.join(self.work, "trace")
+        args = ["run", "--publish", "never", "--", tc.MYPY, "-p", self.pkgs[0]]
+        self.typecache(*args, cwd=self.src, binary=tc.faulty(),
+                       env={"TYPECACHE_FAULT_TRACE": trace})
+        with open(trace) as f:
+            calls = [line.split() for line in f]
+        copy = next(int(n) for n, op, *_ in calls if op == "copy")
+        r = self.typecache(*args, cwd=self.src, binary=tc.faulty(),
+                           env={"TYPECACHE_FAULT": "kill@%d" % (copy + 1)})
+        self.assertEqual(r.returncode, -9, r.stderr)
+        runs = os.path.join(self.cache, ".typecache", "runs")
+        copies = [n for n in os.listdir(runs) if os.path.isdir(os.path.join(runs, n))]
+        self.assertEqual(len(copies), 1, os.listdir(runs))
+        return os.path.join(runs, copies[0])
+
     def links(self):
         runs = os.path.join(self.cache, ".typecache", "runs")
         return sorted(n for n in os.listdir(runs) if n.endswith(".link"))
@@ -111,6 +130,7 @@ class DiskTargetsTest(tc.E2ETestCase):
         for pkg in self.pkgs:
             self.mypy_run(pkg)
         self.fail_publishes(2)
+        dead_copy = self.kill_after_snapshot()
         doc = self.stats()
         disk = doc["disk"]
         print("stats disk:", disk, "du:", du_bytes(self.cache))
@@ -128,7 +148,8 @@ class DiskTargetsTest(tc.E2ETestCase):
         self.assertEqual(len(never), 2, self.gens())
         self.assertEqual(disk["old_generations"],
                          sum(du_bytes(os.path.join(gens, g)) for g in old))
-        self.assertGreaterEqual(disk["leftovers"], sum(du_bytes(os.path.join(gens, g)) for g in never))
+        self.assertGreaterEqual(disk["leftovers"], du_bytes(dead_copy)
+                                + sum(du_bytes(os.path.join(gens, g)) for g in never))
         self.assertEqual(disk["running"], 0)
         # The text screen shows each bucket, and the leftovers say who removes them.
         text = self.typecache("stats", cwd=self.src).stdout
