@@ -319,6 +319,11 @@ class DiskTargetsTest(tc.E2ETestCase):
         self.assertEqual(disk["total"], du_bytes(self.cache))
         r = self.typecache("verify", self.cache)
         self.assertEqual(r.returncode, 0, r.stdout)
+        # clean removes it with the rest.
+        r = self.typecache("clean", self.cache)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.cache, ".typecache", "passthrough")))
+        self.assertEqual(self.stats()["disk"]["passthrough"], 0)
 
 
 if __name__ == "__main__":
