@@ -189,8 +189,9 @@ absl::StatusOr<LeftoverReport> ReclaimLeftovers(Fs& fs, const Layout& layout,
                    NeverLiveGenerations(fs, layout, min_age));
   if (never_live.empty()) return report;
   if (dry_run) {
-    ASSIGN_OR_RETURN(bool held, LockHeld(fs, layout.lock_path()));
-    if (held) {
+    // A lock file that cannot be opened (a read-only cache) cannot tell: say nothing of them.
+    absl::StatusOr<bool> held = LockHeld(fs, layout.lock_path());
+    if (!held.ok() || *held) {
       report.lock_busy = true;
       return report;
     }
