@@ -109,7 +109,8 @@ class StatsSubcommand : public Subcommand {
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
     int code = ForEachTarget(
-        ctx, flags_.paths, [&](const Target& target, const Config&) -> absl::StatusOr<int> {
+        ctx, flags_.paths,
+        [&](const Target& target, const Config&) -> absl::StatusOr<int> {
           if (flags_.zero) {
             if (target.kind != Target::Kind::kCacheDir) {
               return absl::InvalidArgumentError(target.path + ": --zero needs a cache directory");

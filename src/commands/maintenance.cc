@@ -55,7 +55,7 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
   // directory itself (merge into a new one), or typecache's state in a cache mypy wrote.
   ASSIGN_OR_RETURN(FileInfo cache_before, fs.Lstat(layout.cache_dir()));
   ASSIGN_OR_RETURN(FileInfo state_before, fs.Lstat(layout.state_dir()));
-  std::string created = !cache_before.exists()  ? layout.cache_dir()
+  std::string created = !cache_before.exists()   ? layout.cache_dir()
                         : !state_before.exists() ? layout.state_dir()
                                                  : "";
   auto undo = [&](absl::Status status) {
@@ -264,8 +264,9 @@ absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, cons
   }
   if (!holds_cache) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": not a cache directory: it holds no cache database directory (such as 3.11/), "
-              "no .typecache/ and no typecache.conf"));
+        path,
+        ": not a cache directory: it holds no cache database directory (such as 3.11/), "
+        "no .typecache/ and no typecache.conf"));
   }
   for (const std::string& name : names) {
     if (!adapter.IsDatabaseDir(name)) continue;

@@ -232,7 +232,8 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       ASSIGN_OR_RETURN(int64_t size, TotalSize(fs, current));
       if (size > *options.max_size) {
         int64_t excess = size - *options.max_size;
-        ASSIGN_OR_RETURN(for_size, ChooseForSize(adapter, current, excess + excess * round / 2, {}));
+        ASSIGN_OR_RETURN(for_size,
+                         ChooseForSize(adapter, current, excess + excess * round / 2, {}));
         if (for_size.empty() && round > 0) {
           return absl::FailedPreconditionError(absl::StrCat(
               target.path, ": --max-size ", FormatSize(*options.max_size), ": the databases take ",

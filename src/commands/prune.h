@@ -53,7 +53,7 @@ struct PruneReport {
   std::vector<std::string> dropped_tables;
   int64_t size_before = 0;
   int64_t size_after = 0;
-  std::optional<int64_t> budget;   // --max-size, when given.
+  std::optional<int64_t> budget;    // --max-size, when given.
   int64_t leftovers_reclaimed = 0;  // Disk bytes of dead or failed runs' leftovers removed.
   int rounds = 0;                   // Edits published (each one generation).
   bool dry_run = false;

@@ -251,9 +251,8 @@ class RemoteSync {
 // live generation, which must never be written. There the checker's cache goes to
 // .typecache/passthrough/ instead (kept: the next such run is warm). A cache directory that is
 // not typecache's (no .typecache/) is left to the checker.
-absl::StatusOr<int> RunPassThrough(Fs& fs, const CheckerAdapter& adapter,
-                                   const RunOptions& options, const CommandPlan& plan,
-                                   Reporter& report) {
+absl::StatusOr<int> RunPassThrough(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options,
+                                   const CommandPlan& plan, Reporter& report) {
   ChildSpec spec{options.command, {}, "", 1, 2};
   if (!plan.cache_dir.empty()) {
     Layout layout(plan.cache_dir);

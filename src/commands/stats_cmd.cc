@@ -125,9 +125,9 @@ void PrintStats(const CacheStats& stats, std::ostream& out) {
     line("  spares kept for the next run", FormatSize(d.spares));
     line("  runs in progress", FormatSize(d.running));
     line("  leftovers of dead or failed runs",
-         d.leftovers > 0
-             ? absl::StrCat(FormatSize(d.leftovers), " (removed by the next run or verify --repair)")
-             : FormatSize(d.leftovers));
+         d.leftovers > 0 ? absl::StrCat(FormatSize(d.leftovers),
+                                        " (removed by the next run or verify --repair)")
+                         : FormatSize(d.leftovers));
     line("  caches of runs that bypass the shared one", FormatSize(d.passthrough));
     line("  typecache's own state and other files", FormatSize(d.state));
   }

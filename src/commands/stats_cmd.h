@@ -1,9 +1,9 @@
 // `typecache stats`: what the directory holds on disk, by bucket, adding up to what `du` counts
 // (live generations, old generations, spares, runs in progress, leftovers of dead or failed
-// runs, pass-through caches, typecache's own state); what each database holds (size, groups, rows, bytes by kind, groups per
-// checker version and layout, dead layouts with the command that removes them), per Python
-// version directory with shards in numeric order, and what runs recorded (stats.h), as one
-// screen like `ccache -s` or as JSON.
+// runs, pass-through caches, typecache's own state); what each database holds (size, groups, rows,
+// bytes by kind, groups per checker version and layout, dead layouts with the command that removes
+// them), per Python version directory with shards in numeric order, and what runs recorded
+// (stats.h), as one screen like `ccache -s` or as JSON.
 #ifndef TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
 #define TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
 

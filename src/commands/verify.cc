@@ -202,9 +202,8 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
     if (absl::StartsWith(p.what, kEditedInPlace)) edited_in_place.insert(p.where);
   }
   if (target.kind == Target::Kind::kCacheDir) {
-    ASSIGN_OR_RETURN(LeftoverReport swept, ReclaimLeftovers(fs, Layout(target.path),
-                                                            kDeadRunMinAge, false,
-                                                            options.lock_timeout));
+    ASSIGN_OR_RETURN(LeftoverReport swept, ReclaimLeftovers(fs, Layout(target.path), kDeadRunMinAge,
+                                                            false, options.lock_timeout));
     for (const std::string& id : swept.runs.removed) {
       repaired.push_back(absl::StrCat("removed the leftovers of dead run ", id,
                                       " (private copy, lock or link files)"));

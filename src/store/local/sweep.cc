@@ -185,8 +185,7 @@ absl::StatusOr<LeftoverReport> ReclaimLeftovers(Fs& fs, const Layout& layout,
     ASSIGN_OR_RETURN(FileInfo info, fs.Lstat(path));
     if (info.exists() && OlderThan(info, min_age)) RETURN_IF_ERROR(reclaim(path));
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> never_live,
-                   NeverLiveGenerations(fs, layout, min_age));
+  ASSIGN_OR_RETURN(std::vector<std::string> never_live, NeverLiveGenerations(fs, layout, min_age));
   if (never_live.empty()) return report;
   if (dry_run) {
     // A lock file that cannot be opened (a read-only cache) cannot tell: say nothing of them.

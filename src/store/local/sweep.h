@@ -48,10 +48,10 @@ std::string RunIdOf(absl::string_view entry);
 
 // What dead or failed runs left beyond their entries in runs/, and the runs/ sweep itself.
 struct LeftoverReport {
-  SweepReport runs;                   // Dead runs' private copies, lock and link files (runs/).
-  std::vector<std::string> removed;   // Other paths removed (or, dry run, that would be).
-  int64_t bytes = 0;                  // Disk bytes those held (what `du` counted).
-  bool lock_busy = false;             // Never-live generations left alone: a publisher is busy.
+  SweepReport runs;                  // Dead runs' private copies, lock and link files (runs/).
+  std::vector<std::string> removed;  // Other paths removed (or, dry run, that would be).
+  int64_t bytes = 0;                 // Disk bytes those held (what `du` counted).
+  bool lock_busy = false;            // Never-live generations left alone: a publisher is busy.
 };
 
 // Reclaims the leftovers of runs that died or failed, each older than `min_age`: their entries

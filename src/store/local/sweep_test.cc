@@ -321,12 +321,11 @@ TEST_F(SweepTest, DiskUsageBucketsAddUpToEveryBlock) {
   MakeGenerations(layout_, 4, 3, 20000);  // 1, 2 old; 3 live; 4 never live.
   MakeRun("dead");
   MakeRun("alive");
-  absl::StatusOr<FileLock> alive =
-      FileLock::Acquire(RealFs(), Run("alive.lock"), absl::Seconds(1));
+  absl::StatusOr<FileLock> alive = FileLock::Acquire(RealFs(), Run("alive.lock"), absl::Seconds(1));
   ASSERT_TRUE(alive.ok()) << alive.status();
   TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(layout_.spares_dir("3.11"), "g3.boot.r")));
-  TC_ASSERT_OK(RealFs().WriteNewFile(
-      JoinPath(layout_.spares_dir("3.11"), "g3.boot.r/cache.db"), std::string(30000, 's')));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(layout_.spares_dir("3.11"), "g3.boot.r/cache.db"),
+                                     std::string(30000, 's')));
   TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(layout_.passthrough_dir(), "3.11")));
   TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(layout_.passthrough_dir(), "3.11/m.meta.json"),
                                      std::string(5000, 'j')));
@@ -347,8 +346,8 @@ TEST_F(SweepTest, DiskUsageBucketsAddUpToEveryBlock) {
             tree(layout_.gen_path("3.11", 1)) + tree(layout_.gen_path("3.11", 2)));
   EXPECT_EQ(u->spares, tree(JoinPath(layout_.state_dir(), "spares")));
   EXPECT_EQ(u->passthrough, tree(layout_.passthrough_dir()));
-  EXPECT_EQ(u->running, tree(Run("alive")) + tree(Run("alive.lock")) +
-                            tree(Run("alive.3.11.link")));
+  EXPECT_EQ(u->running,
+            tree(Run("alive")) + tree(Run("alive.lock")) + tree(Run("alive.3.11.link")));
   EXPECT_EQ(u->leftovers, tree(layout_.gen_path("3.11", 4)) + tree(Run("dead")) +
                               tree(Run("dead.lock")) + tree(Run("dead.3.11.link")) +
                               tree(JoinPath(layout_.trash_dir(), "t")));
