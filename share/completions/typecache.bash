@@ -82,7 +82,7 @@ _typecache() {
     verify) opts="$common --json --repair" ;;
     prune)
       opts="$common --json --older-than --max-size --keep-version --missing-sources --orphans
-            --dead-tables --dead-layouts -n --dry-run" ;;
+            --dead-tables --dead-layouts -n --dry-run -l --list" ;;
     merge) opts="--into --prefer --allow-mixed --json --lock-timeout -h --help" ;;
     compact) opts="$common --json" ;;
     clean) opts="$common --json -n --dry-run -v --verbose" ;;

@@ -59,7 +59,8 @@ complete -c typecache -n "__fish_seen_subcommand_from prune" -l missing-sources 
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l orphans -d 'Evict broken groups'
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l dead-tables -d 'Drop the unused files table'
 complete -c typecache -n "__fish_seen_subcommand_from prune" -l dead-layouts -d 'Empty databases mypy no longer reads'
-complete -c typecache -n "__fish_seen_subcommand_from prune" -s n -l dry-run -d 'List what would go'
+complete -c typecache -n "__fish_seen_subcommand_from prune" -s n -l dry-run -d 'Say what would go'
+complete -c typecache -n "__fish_seen_subcommand_from prune" -s l -l list -d 'List every module group evicted'
 # merge
 complete -c typecache -n "__fish_seen_subcommand_from merge" -l into -r -F -d 'Destination cache'
 complete -c typecache -n "__fish_seen_subcommand_from merge" -l prefer -x -a 'newest first last' -d 'Which copy wins'

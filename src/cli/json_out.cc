@@ -1,5 +1,7 @@
 #include "src/cli/json_out.h"
 
+#include <algorithm>
+
 #include "src/store/local/stats.h"
 
 namespace typecache {
@@ -33,6 +35,8 @@ Json StatsJson(const CacheStats& stats) {
   Json doc;
   doc["path"] = Text(stats.path);
   doc["kind"] = stats.is_cache_dir ? "cache_dir" : "file";
+  doc["size"] = stats.size();
+  doc["disk"] = DiskUsageJson(stats.disk);
   Json dbs = Json::array();
   for (const DbStats& s : stats.dbs) {
     Json db;
@@ -98,6 +102,9 @@ Json PruneJson(const std::string& path, const PruneReport& report) {
   doc["dry_run"] = report.dry_run;
   doc["size_before"] = report.size_before;
   doc["size_after"] = report.size_after;
+  doc["budget"] = report.budget.has_value() ? Json(*report.budget) : Json(nullptr);
+  doc["bytes_freed"] = std::max<int64_t>(0, report.size_before - report.size_after);
+  doc["leftovers_reclaimed"] = report.leftovers_reclaimed;
   Json evicted = Json::array();
   for (const Eviction& e : report.evicted) {
     evicted.push_back({{"db", Text(e.db)},

@@ -61,11 +61,22 @@ EditOptions EditOptionsOf(const Context& ctx, const Config& config, bool dry_run
 
 // Runs `each` on every target with its configuration; stops at the first error. `each` returns
 // the exit code for that target (0 or 1) or fails.
+// `missing_cache_is_empty`: the cache directory `typecache run` would use (no PATH given) may
+// not exist yet; it is then an empty cache (stats before the first run shows zeros).
 using PerTarget = std::function<absl::StatusOr<int>(const Target& target, const Config& config)>;
-int ForEachTarget(Context& ctx, const PathFlags& flags, const PerTarget& each) {
+int ForEachTarget(Context& ctx, const PathFlags& flags, const PerTarget& each,
+                  bool missing_cache_is_empty = false) {
   int exit_code = kExitOk;
-  for (const std::string& path : PathsOf(ctx, flags)) {
+  std::vector<std::string> paths = PathsOf(ctx, flags);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string& path = paths[i];
     absl::StatusOr<Target> target = ResolveTarget(ctx.fs, ctx.adapter, path);
+    if (!target.ok() && absl::IsNotFound(target.status()) && missing_cache_is_empty &&
+        i >= flags.paths.size()) {
+      Target empty;
+      empty.path = AbsolutePath(path);
+      target = empty;
+    }
     if (!target.ok()) return ctx.Fail(target.status());
     int failed = kExitOk;
     std::optional<Config> config = LoadConfigOrFail(
@@ -98,7 +109,8 @@ class StatsSubcommand : public Subcommand {
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
     int code = ForEachTarget(
-        ctx, flags_.paths, [&](const Target& target, const Config&) -> absl::StatusOr<int> {
+        ctx, flags_.paths,
+        [&](const Target& target, const Config&) -> absl::StatusOr<int> {
           if (flags_.zero) {
             if (target.kind != Target::Kind::kCacheDir) {
               return absl::InvalidArgumentError(target.path + ": --zero needs a cache directory");
@@ -120,7 +132,8 @@ class StatsSubcommand : public Subcommand {
             PrintStats(*stats, ctx.out);
           }
           return kExitOk;
-        });
+        },
+        /*missing_cache_is_empty=*/!flags_.zero);
     if (code == kExitOk && flags_.paths.json) PrintJson(docs, ctx.out);
     return code;
   }
@@ -181,6 +194,7 @@ struct PruneFlags {
   PathFlags paths;
   std::string older_than, max_size, keep_version, missing_sources;
   bool orphans = false, dead_tables = false, dead_layouts = false, dry_run = false;
+  bool list = false;
 };
 
 class PruneSubcommand : public Subcommand {
@@ -209,9 +223,12 @@ class PruneSubcommand : public Subcommand {
                    "Drop the unused 'files' table of caches upgraded from mypy <= 1.13");
     cmd_->add_flag("--dead-layouts", flags_.dead_layouts,
                    "Empty databases mypy no longer reads (cache.db beside mypy 2.x's shards)");
-    cmd_->add_flag("-n,--dry-run", flags_.dry_run, "List what would go; change nothing");
+    cmd_->add_flag("-n,--dry-run", flags_.dry_run, "Say what would go; change nothing");
+    cmd_->add_flag("-l,--list", flags_.list,
+                   "List every module group evicted (also with -v), not only the summary");
     return cmd_;
   }
+  bool UsesVerbose() const override { return true; }
   int Run(Context& ctx) override {
     PruneOptions base;
     if (!flags_.older_than.empty()) base.older_than = *ParseDurationSetting(flags_.older_than);
@@ -238,7 +255,7 @@ class PruneSubcommand : public Subcommand {
           if (flags_.paths.json) {
             docs.push_back(PruneJson(target.path, *report));
           } else {
-            PrintPrune(*report, ctx.out, false);
+            PrintPrune(*report, ctx.out, false, flags_.list || ctx.global.verbose);
           }
           return kExitOk;
         });

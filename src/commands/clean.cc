@@ -43,7 +43,7 @@ absl::StatusOr<CleanPlan> PlanClean(Fs& fs, const CheckerAdapter& adapter, const
       plan.kept.push_back(name);
     }
   }
-  for (const char* sub : {"gens", "logs", "digests", "spares", "trash"}) {
+  for (const char* sub : {"gens", "logs", "digests", "spares", "passthrough", "trash"}) {
     std::string path = JoinPath(layout.state_dir(), sub);
     ASSIGN_OR_RETURN(FileInfo info, fs.Lstat(path));
     if (info.exists()) plan.paths.push_back(path);

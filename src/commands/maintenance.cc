@@ -51,9 +51,23 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
                                         const DbEditor& editor, const EditOptions& options) {
   EditReport report;
   Layout layout(target.path);
-  RETURN_IF_ERROR(layout.Create(fs, adapter));
+  // What this edit creates, so that a failed one leaves its input as it was: the cache
+  // directory itself (merge into a new one), or typecache's state in a cache mypy wrote.
+  ASSIGN_OR_RETURN(FileInfo cache_before, fs.Lstat(layout.cache_dir()));
+  ASSIGN_OR_RETURN(FileInfo state_before, fs.Lstat(layout.state_dir()));
+  std::string created = !cache_before.exists()   ? layout.cache_dir()
+                        : !state_before.exists() ? layout.state_dir()
+                                                 : "";
+  auto undo = [&](absl::Status status) {
+    if (!created.empty()) (void)RemoveAll(fs, created);
+    return status;
+  };
+  absl::Status made = layout.Create(fs, adapter);
+  if (!made.ok()) return undo(made);
   std::string id = absl::StrCat("maint-", ::getpid(), "-", RandomSuffix());
-  ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
+  absl::StatusOr<RunDir> claimed = ClaimRunDir(fs, layout, id);
+  if (!claimed.ok()) return undo(claimed.status());
+  RunDir run_dir = *std::move(claimed);
   const std::string& root = run_dir.path;
   auto cleanup = [&]() {
     (void)RemoveAll(fs, root);
@@ -115,13 +129,25 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
   }
   if (!status.ok() || options.dry_run || writes.empty()) {
     cleanup();
-    if (!status.ok()) return status;
+    if (!status.ok()) return undo(status);
+    // Nothing published: a cache that had no state of typecache's gets none.
+    (void)undo(absl::OkStatus());
     return report;
   }
   absl::StatusOr<PublishReport> published =
       Publish(fs, layout, adapter, snapshot, writes, id, publish_options);
   cleanup();
-  if (!published.ok()) return published.status();
+  if (!published.ok()) {
+    // A publish that failed before its switch left the cache as it was; one that switched
+    // cannot fail afterwards, so removing what this edit created is safe only without a head.
+    bool any_live = false;
+    for (const auto& [dir, groups] : writes) {
+      absl::StatusOr<LiveState> live = ReadLiveState(fs, layout, dir);
+      any_live = any_live || (live.ok() && live->kind == LiveState::Kind::kGeneration);
+    }
+    if (!any_live) return undo(published.status());
+    return published.status();
+  }
   report.publish = *published;
   return report;
 }
@@ -224,6 +250,24 @@ absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, cons
   Layout layout(target.path);
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(target.path));
   std::sort(names.begin(), names.end());
+  // A directory that holds no cache (a project, a home directory) is an error rather than an
+  // empty cache: the command would report zeros, or write typecache's state into it. An empty
+  // directory is an empty cache (nothing in it could be mistaken for one).
+  // typecache.conf alone makes a cache configured before its first run.
+  bool holds_cache = names.empty();
+  for (const std::string& name : names) {
+    if (name == BaseName(layout.config_path())) holds_cache = true;
+    if (name == ".typecache" || adapter.IsDatabaseDir(name)) {
+      ASSIGN_OR_RETURN(FileInfo entry, fs.Stat(JoinPath(target.path, name)));
+      holds_cache = holds_cache || entry.is_dir();
+    }
+  }
+  if (!holds_cache) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path,
+        ": not a cache directory: it holds no cache database directory (such as 3.11/), "
+        "no .typecache/ and no typecache.conf"));
+  }
   for (const std::string& name : names) {
     if (!adapter.IsDatabaseDir(name)) continue;
     ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, name));

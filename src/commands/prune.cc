@@ -13,6 +13,7 @@
 #include "src/cachedb/cache_file.h"
 #include "src/commands/config.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/sweep.h"
 
 namespace typecache {
 namespace {
@@ -207,7 +208,14 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
   }
   PruneReport report;
   report.dry_run = options.edit.dry_run;
+  report.budget = options.max_size;
   for (const DbRef& ref : target.dbs) RETURN_IF_ERROR(CheckReadable(ref.path));
+  if (target.kind == Target::Kind::kCacheDir && !options.edit.dry_run) {
+    ASSIGN_OR_RETURN(LeftoverReport reclaimed,
+                     ReclaimLeftovers(fs, Layout(target.path), kDeadRunMinAge, false,
+                                      options.edit.lock_timeout));
+    report.leftovers_reclaimed = reclaimed.bytes;
+  }
   ASSIGN_OR_RETURN(report.size_before, TotalSize(fs, target));
   std::map<std::string, std::vector<std::string>> files_by_dir;
   for (const DbRef& ref : target.dbs) files_by_dir[ref.dir].push_back(ref.file);
@@ -215,14 +223,22 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
                       ? absl::ToDoubleSeconds(options.now - absl::UnixEpoch() - *options.older_than)
                       : -1;
   // Each round edits and publishes; with a size budget, a round whose result is still over it
-  // (the estimate was low) is followed by another, up to four.
+  // (the estimate was low) is followed by another, which evicts at least one more group, until
+  // the size fits or no group is left. Later rounds aim a little lower, so that few are needed.
   Target current = target;
-  for (int round = 0; round < 4; ++round) {
+  for (int round = 0;; ++round) {
     std::map<std::string, std::set<std::string>> for_size;
     if (options.max_size.has_value()) {
       ASSIGN_OR_RETURN(int64_t size, TotalSize(fs, current));
       if (size > *options.max_size) {
-        ASSIGN_OR_RETURN(for_size, ChooseForSize(adapter, current, size - *options.max_size, {}));
+        int64_t excess = size - *options.max_size;
+        ASSIGN_OR_RETURN(for_size,
+                         ChooseForSize(adapter, current, excess + excess * round / 2, {}));
+        if (for_size.empty() && round > 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              target.path, ": --max-size ", FormatSize(*options.max_size), ": the databases take ",
+              FormatSize(size), " with no module group left in them"));
+        }
       }
     }
     Round r{options, adapter, fs, cutoff, for_size, files_by_dir};
@@ -234,6 +250,7 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       return ApplyPlan(adapter, ref, copy, plan, dropped);
     };
     ASSIGN_OR_RETURN(EditReport edited, EditTarget(fs, adapter, current, editor, options.edit));
+    if (edited.dbs_changed > 0) ++report.rounds;
     report.evicted.insert(report.evicted.end(), evicted.begin(), evicted.end());
     report.dropped_tables.insert(report.dropped_tables.end(), dropped.begin(), dropped.end());
     if (options.edit.dry_run) {
@@ -243,11 +260,16 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
     ASSIGN_OR_RETURN(current, ResolveTarget(fs, adapter, target.path));
     ASSIGN_OR_RETURN(report.size_after, TotalSize(fs, current));
     if (!options.max_size.has_value() || report.size_after <= *options.max_size) break;
+    if (evicted.empty() && dropped.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          target.path, ": --max-size ", FormatSize(*options.max_size), ": the databases take ",
+          FormatSize(report.size_after), " with no module group left to evict"));
+    }
   }
   return report;
 }
 
-void PrintPrune(const PruneReport& report, std::ostream& out, bool json) {
+void PrintPrune(const PruneReport& report, std::ostream& out, bool json, bool list) {
   if (json) {
     nlohmann::ordered_json evicted = nlohmann::ordered_json::array();
     for (const Eviction& e : report.evicted) {
@@ -261,21 +283,41 @@ void PrintPrune(const PruneReport& report, std::ostream& out, bool json) {
     out << DumpJson({{"dry_run", report.dry_run},
                      {"size_before", report.size_before},
                      {"size_after", report.size_after},
+                     {"budget", report.budget.has_value() ? nlohmann::ordered_json(*report.budget)
+                                                          : nlohmann::ordered_json(nullptr)},
+                     {"leftovers_reclaimed", report.leftovers_reclaimed},
                      {"evicted", evicted},
                      {"dropped_tables", dropped}})
         << "\n";
     return;
   }
   const char* verb = report.dry_run ? "would evict" : "evicted";
-  for (const Eviction& e : report.evicted) {
-    out << verb << " " << e.group << " from " << e.db << ": " << e.reason << "\n";
+  if (list) {
+    for (const Eviction& e : report.evicted) {
+      out << verb << " " << e.group << " from " << e.db << ": " << e.reason << "\n";
+    }
+    for (const std::string& t : report.dropped_tables) {
+      out << (report.dry_run ? "would drop " : "dropped ") << t << "\n";
+    }
   }
-  for (const std::string& t : report.dropped_tables) {
-    out << (report.dry_run ? "would drop " : "dropped ") << t << "\n";
+  int64_t freed = std::max<int64_t>(0, report.size_before - report.size_after);
+  out << verb << " " << report.evicted.size()
+      << (report.evicted.size() == 1 ? " module group" : " module groups");
+  if (!report.dropped_tables.empty()) {
+    out << " and " << report.dropped_tables.size()
+        << (report.dropped_tables.size() == 1 ? " table" : " tables");
   }
-  out << (report.dry_run ? "would evict " : "evicted ") << report.evicted.size()
-      << " module groups; size " << FormatSize(report.size_before) << " -> "
-      << FormatSize(report.size_after) << (report.dry_run ? " (estimated)" : "") << "\n";
+  out << ", " << FormatSize(freed) << (report.dry_run ? " to free" : " freed") << "; size "
+      << FormatSize(report.size_before) << " -> " << FormatSize(report.size_after)
+      << (report.dry_run ? " (estimated)" : "");
+  if (report.budget.has_value()) {
+    out << " (budget " << FormatSize(*report.budget)
+        << (report.size_after <= *report.budget ? ", within" : ", over") << ")";
+  }
+  if (report.leftovers_reclaimed > 0) {
+    out << "; " << FormatSize(report.leftovers_reclaimed) << " of dead runs' leftovers reclaimed";
+  }
+  out << "\n";
 }
 
 }  // namespace typecache

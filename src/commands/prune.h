@@ -1,9 +1,13 @@
 // `typecache prune`: evict whole module groups by age, by size budget, by checker version and by
 // missing source files; optionally drop orphans and the dead tables of older mypy formats.
 //
-// --max-size: groups are evicted oldest first (by their newest row's mtime) across all databases
-// of the target until the estimated size fits; the copies are then vacuumed, and if the real
-// size is still over budget, more groups go (up to a few rounds). The result is within budget.
+// --max-size: the budget covers the live databases (the sum of their sizes, what `typecache
+// stats` shows as the size of the live databases); old generations, spares and typecache's own
+// state are not in it. Leftovers of dead or failed runs are reclaimed first (sweep.h). Groups are
+// evicted oldest first (by their newest row's mtime) across all databases of the target until
+// the estimated size fits; the copies are then vacuumed, and while the real size is still over
+// budget, more groups go, round after round. The result is within budget, exactly; if even empty
+// databases would not fit, that is an error after evicting every group.
 #ifndef TYPECACHE_SRC_COMMANDS_PRUNE_H_
 #define TYPECACHE_SRC_COMMANDS_PRUNE_H_
 
@@ -49,12 +53,17 @@ struct PruneReport {
   std::vector<std::string> dropped_tables;
   int64_t size_before = 0;
   int64_t size_after = 0;
+  std::optional<int64_t> budget;    // --max-size, when given.
+  int64_t leftovers_reclaimed = 0;  // Disk bytes of dead or failed runs' leftovers removed.
+  int rounds = 0;                   // Edits published (each one generation).
   bool dry_run = false;
 };
 
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                   const PruneOptions& options);
-void PrintPrune(const PruneReport& report, std::ostream& out, bool json);
+// One summary line (groups evicted, bytes freed, size before -> after against the budget);
+// `list`: first one line per evicted group and dropped table.
+void PrintPrune(const PruneReport& report, std::ostream& out, bool json, bool list = true);
 
 }  // namespace typecache
 

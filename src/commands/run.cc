@@ -250,6 +250,34 @@ class RemoteSync {
   std::map<std::string, int> printed_;
 };
 
+// A command that bypasses the shared cache runs as given, except where the checker would keep
+// its own cache: inside a cache directory in typecache's layout, <dir>/<X.Y> is a link to a
+// live generation, which must never be written. There the checker's cache goes to
+// .typecache/passthrough/ instead (kept: the next such run is warm). A cache directory that is
+// not typecache's (no .typecache/) is left to the checker.
+absl::StatusOr<int> RunPassThrough(Fs& fs, const CheckerAdapter& adapter, const RunOptions& options,
+                                   const CommandPlan& plan, Reporter& report) {
+  ChildSpec spec{options.command, {}, "", 1, 2};
+  if (!plan.cache_dir.empty()) {
+    Layout layout(plan.cache_dir);
+    absl::StatusOr<FileInfo> state = fs.Lstat(layout.state_dir());
+    if (state.ok() && state->is_dir()) {
+      absl::StatusOr<Invocation> inv = adapter.Redirect(options.command, layout.passthrough_dir());
+      if (inv.ok()) {
+        spec.argv = inv->argv;
+        spec.set_env = inv->set_env;
+        if (options.verbose) {
+          report.Note(absl::StrCat("except that the checker's own cache goes to ",
+                                   layout.passthrough_dir(),
+                                   ", never into a generation of the shared cache"));
+        }
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(ChildResult child, RunChild(spec));
+  return child.exit_code;
+}
+
 }  // namespace
 
 absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text) {
@@ -344,8 +372,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     } else if (options.verbose) {
       report.Note(absl::StrCat(plan.why, ": running the command unchanged"));
     }
-    ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
-    return child.exit_code;
+    return RunPassThrough(fs, adapter, options, plan, report);
   }
   report.SetCacheDir(cache_dir.path);
   if (options.verbose)
@@ -372,11 +399,16 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
   }
   if (priv->shared) {
-    absl::StatusOr<SweepReport> swept = SweepDeadRuns(fs, layout);
+    // Dead or failed runs' leftovers: runs/, trash/, never-live generations (only if the publish
+    // lock is free right now). Listings only, no database is read.
+    absl::StatusOr<LeftoverReport> swept = ReclaimLeftovers(fs, layout);
     if (!swept.ok()) {
       report.Warn(absl::StrCat("cannot sweep old private copies: ", swept.status().message()));
-    } else if (options.verbose && !swept->removed.empty()) {
-      report.Note(absl::StrCat("removed ", swept->removed.size(), " private copies of dead runs"));
+    } else if (options.verbose && (!swept->runs.removed.empty() || !swept->removed.empty())) {
+      report.Note(absl::StrCat("removed the leftovers of ", swept->runs.removed.size(),
+                               " dead runs and ", swept->removed.size(),
+                               " failed publishes or unfinished deletions (",
+                               FormatSize(swept->bytes), ")"));
     }
   }
   // The remote store, for runs on the shared cache only: what other machines published goes

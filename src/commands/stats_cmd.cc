@@ -48,6 +48,12 @@ std::string FormatCounter(const std::map<std::string, int64_t>& counters, const 
 
 }  // namespace
 
+int64_t CacheStats::size() const {
+  int64_t size = 0;
+  for (const DbStats& s : dbs) size += s.size;
+  return size;
+}
+
 absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
                                         const Target& target) {
   CacheStats stats;
@@ -73,8 +79,25 @@ absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
   }
   if (stats.is_cache_dir) {
     ASSIGN_OR_RETURN(stats.counters, ReadStats(fs, Layout(target.path)));
+    ASSIGN_OR_RETURN(stats.disk, MeasureDiskUsage(fs, Layout(target.path), adapter));
+  } else {
+    for (const char* suffix : {"", "-wal", "-journal"}) {
+      ASSIGN_OR_RETURN(FileInfo info, fs.Lstat(target.path + suffix));
+      stats.disk.live += info.disk_bytes;
+    }
   }
   return stats;
+}
+
+nlohmann::ordered_json DiskUsageJson(const DiskUsage& d) {
+  return {{"total", d.total()},
+          {"live", d.live},
+          {"old_generations", d.old_generations},
+          {"spares", d.spares},
+          {"running", d.running},
+          {"leftovers", d.leftovers},
+          {"passthrough", d.passthrough},
+          {"state", d.state}};
 }
 
 void PrintStats(const CacheStats& stats, std::ostream& out) {
@@ -93,7 +116,21 @@ void PrintStats(const CacheStats& stats, std::ostream& out) {
     out << absl::StrFormat("  %-44s %s\n", label, value);
   };
   out << (stats.is_cache_dir ? "Cache directory: " : "Database: ") << stats.path << "\n";
-  line("Size", FormatSize(size));
+  line("Size of the live databases (prune's budget)", FormatSize(size));
+  if (stats.is_cache_dir) {
+    const DiskUsage& d = stats.disk;
+    line("Disk use (what du counts)", FormatSize(d.total()));
+    line("  live generations", FormatSize(d.live));
+    line("  old generations awaiting removal", FormatSize(d.old_generations));
+    line("  spares kept for the next run", FormatSize(d.spares));
+    line("  runs in progress", FormatSize(d.running));
+    line("  leftovers of dead or failed runs",
+         d.leftovers > 0 ? absl::StrCat(FormatSize(d.leftovers),
+                                        " (removed by the next run or verify --repair)")
+                         : FormatSize(d.leftovers));
+    line("  caches of runs that bypass the shared one", FormatSize(d.passthrough));
+    line("  typecache's own state and other files", FormatSize(d.state));
+  }
   line("Databases", absl::StrCat(stats.dbs.size()));
   line("Module groups", absl::StrCat(groups));
   line("Rows", absl::StrCat(rows));
@@ -186,6 +223,8 @@ void PrintStatsJson(const CacheStats& stats, std::ostream& out) {
   for (const Counter& c : KnownCounters()) counters[c.name] = CounterValue(stats.counters, c.id);
   out << DumpJson({{"path", JsonText(stats.path)},
                    {"kind", stats.is_cache_dir ? "cache_dir" : "file"},
+                   {"size", stats.size()},
+                   {"disk", DiskUsageJson(stats.disk)},
                    {"databases", dbs},
                    {"counters", counters}})
       << "\n";

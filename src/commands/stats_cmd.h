@@ -1,7 +1,9 @@
-// `typecache stats`: what each database holds (size, groups, rows, bytes by kind, groups per
-// checker version and layout, dead layouts with the command that removes them), per Python
-// version directory with shards in numeric order, and what runs recorded (stats.h), as one
-// screen like `ccache -s` or as JSON.
+// `typecache stats`: what the directory holds on disk, by bucket, adding up to what `du` counts
+// (live generations, old generations, spares, runs in progress, leftovers of dead or failed
+// runs, pass-through caches, typecache's own state); what each database holds (size, groups, rows,
+// bytes by kind, groups per checker version and layout, dead layouts with the command that removes
+// them), per Python version directory with shards in numeric order, and what runs recorded
+// (stats.h), as one screen like `ccache -s` or as JSON.
 #ifndef TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
 #define TYPECACHE_SRC_COMMANDS_STATS_CMD_H_
 
@@ -12,9 +14,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "src/checker/checker_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
+#include "src/store/local/sweep.h"
 
 namespace typecache {
 
@@ -42,11 +46,17 @@ struct CacheStats {
   bool is_cache_dir = false;
   std::vector<DbStats> dbs;
   std::map<std::string, int64_t> counters;  // Recorded by runs (cache directories only).
+  // What the directory holds on disk, by bucket (cache directories; a file: its own blocks and
+  // those of a -wal/-journal beside it, as live).
+  DiskUsage disk;
+  int64_t size() const;  // The live databases' bytes: what `prune --max-size` budgets.
 };
 
 absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
                                         const Target& target);
 void PrintStats(const CacheStats& stats, std::ostream& out);
+// {"total", "live", "old_generations", "spares", "running", "leftovers", "passthrough", "state"}.
+nlohmann::ordered_json DiskUsageJson(const DiskUsage& disk);
 void PrintStatsJson(const CacheStats& stats, std::ostream& out);
 
 }  // namespace typecache

@@ -168,11 +168,24 @@ absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const
     }
   }
   if (target.kind == Target::Kind::kCacheDir) {
-    ASSIGN_OR_RETURN(SweepReport dead,
-                     SweepDeadRuns(fs, Layout(target.path), kDeadRunMinAge, /*dry_run=*/true));
-    for (const std::string& id : dead.removed) {
-      report.problems.push_back({JoinPath(Layout(target.path).runs_dir(), id), "",
-                                 "stray private copy or stale lock of a dead run", ""});
+    Layout layout(target.path);
+    ASSIGN_OR_RETURN(LeftoverReport left,
+                     ReclaimLeftovers(fs, layout, kDeadRunMinAge, /*dry_run=*/true));
+    for (const std::string& id : left.runs.removed) {
+      report.problems.push_back(
+          {JoinPath(layout.runs_dir(), id), "",
+           "leftovers of a dead run (private copy, lock or link files); verify --repair removes "
+           "them",
+           ""});
+    }
+    for (const std::string& path : left.removed) {
+      bool trash = absl::StartsWith(path, layout.trash_dir() + "/");
+      report.problems.push_back(
+          {path, "",
+           trash ? "trash a run that died did not finish deleting; verify --repair removes it"
+                 : "a generation that never went live (a publish failed or died before its "
+                   "switch); verify --repair removes it",
+           ""});
     }
   }
   return report;
@@ -189,11 +202,13 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
     if (absl::StartsWith(p.what, kEditedInPlace)) edited_in_place.insert(p.where);
   }
   if (target.kind == Target::Kind::kCacheDir) {
-    ASSIGN_OR_RETURN(SweepReport swept,
-                     SweepDeadRuns(fs, Layout(target.path), kDeadRunMinAge, false));
-    for (const std::string& id : swept.removed) {
-      repaired.push_back(absl::StrCat("removed the private copy of dead run ", id));
+    ASSIGN_OR_RETURN(LeftoverReport swept, ReclaimLeftovers(fs, Layout(target.path), kDeadRunMinAge,
+                                                            false, options.lock_timeout));
+    for (const std::string& id : swept.runs.removed) {
+      repaired.push_back(absl::StrCat("removed the leftovers of dead run ", id,
+                                      " (private copy, lock or link files)"));
     }
+    for (const std::string& path : swept.removed) repaired.push_back("removed " + path);
   }
   bool any_db = false;
   for (const DbRef& ref : target.dbs) any_db = any_db || needs_edit.count(ref.shown) > 0;

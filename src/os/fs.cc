@@ -57,6 +57,7 @@ FileInfo InfoFromStat(const struct stat& st) {
     info.type = FileInfo::Type::kOther;
   }
   info.size = st.st_size;
+  info.disk_bytes = static_cast<int64_t>(st.st_blocks) * 512;
   info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   info.inode = st.st_ino;
   info.device = st.st_dev;

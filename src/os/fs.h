@@ -34,6 +34,7 @@ struct FileInfo {
   enum class Type { kMissing, kFile, kDir, kSymlink, kOther };
   Type type = Type::kMissing;
   int64_t size = 0;
+  int64_t disk_bytes = 0;  // Allocated on disk (st_blocks * 512): what `du` counts.
   int64_t mtime_ns = 0;
   uint64_t inode = 0;
   uint64_t device = 0;

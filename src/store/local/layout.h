@@ -9,6 +9,7 @@
 //   <cache>/.typecache/runs/<id>.lock, <id>/          a run's private copy, locked while alive
 //   <cache>/.typecache/spares/<X.Y>/g<N>.<rand>/      unpublished private copies kept for reuse
 //   <cache>/.typecache/trash/                         removed after the lock is released
+//   <cache>/.typecache/passthrough/                   the checker's cache for bypassing runs
 //   <cache>/.typecache/stats         counters recorded by runs (stats.h)
 //   <cache>/typecache.conf           per-cache configuration (config.h)
 #ifndef TYPECACHE_SRC_STORE_LOCAL_LAYOUT_H_
@@ -41,6 +42,11 @@ class Layout {
   std::string stats_lock_path() const { return JoinPath(state_dir(), "stats.lock"); }
   std::string runs_dir() const { return JoinPath(state_dir(), "runs"); }
   std::string trash_dir() const { return JoinPath(state_dir(), "trash"); }
+  std::string all_gens_dir() const { return JoinPath(state_dir(), "gens"); }
+  std::string all_spares_dir() const { return JoinPath(state_dir(), "spares"); }
+  // Where a run that bypasses the shared cache (the checker's own cache format, the checker's
+  // daemon) has the checker keep its cache, so that it never writes into a generation.
+  std::string passthrough_dir() const { return JoinPath(state_dir(), "passthrough"); }
   std::string config_path() const { return JoinPath(cache_dir_, "typecache.conf"); }
 
   // <cache>/<dir>: the path mypy opens.

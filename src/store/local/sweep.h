@@ -5,11 +5,14 @@
 #ifndef TYPECACHE_SRC_STORE_LOCAL_SWEEP_H_
 #define TYPECACHE_SRC_STORE_LOCAL_SWEEP_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
 #include "src/os/lock.h"
 #include "src/store/local/layout.h"
@@ -42,6 +45,49 @@ absl::StatusOr<SweepReport> SweepDeadRuns(Fs& fs, const Layout& layout,
 
 // The id of a run entry name: "<id>", "<id>.lock", "<id>.3.11.link" -> "<id>".
 std::string RunIdOf(absl::string_view entry);
+
+// What dead or failed runs left beyond their entries in runs/, and the runs/ sweep itself.
+struct LeftoverReport {
+  SweepReport runs;                  // Dead runs' private copies, lock and link files (runs/).
+  std::vector<std::string> removed;  // Other paths removed (or, dry run, that would be).
+  int64_t bytes = 0;                 // Disk bytes those held (what `du` counted).
+  bool lock_busy = false;            // Never-live generations left alone: a publisher is busy.
+};
+
+// Reclaims the leftovers of runs that died or failed, each older than `min_age`: their entries
+// in runs/ (SweepDeadRuns), trash/ entries nobody finished deleting, and generation directories
+// that never went live (a publish that failed or died between renaming its directory into
+// gens/<X.Y>/ and switching the link: newer than the live generation, or any generation of a
+// directory without a live link). A publisher holds the publish lock between those two steps, so
+// never-live generations are removed only under it: `lock_wait` empty takes it only if it is free
+// right now (`run` never waits), else waits up to that long. Cost: listing runs/, trash/ and
+// gens/<X.Y>/ and reading the live links; never a database. `dry_run`: report, change nothing.
+absl::StatusOr<LeftoverReport> ReclaimLeftovers(Fs& fs, const Layout& layout,
+                                                absl::Duration min_age = kDeadRunMinAge,
+                                                bool dry_run = false,
+                                                std::optional<absl::Duration> lock_wait = {});
+
+// What a cache directory holds on disk, in buckets that add up to what `du` counts for it
+// (allocated blocks, each inode once, symlinks not followed). docs/layout.md lists what goes
+// where.
+struct DiskUsage {
+  int64_t live = 0;             // The live generations (what <X.Y> points at, or a real <X.Y>).
+  int64_t old_generations = 0;  // Older generations, kept for readers and awaiting removal.
+  int64_t spares = 0;           // spares/: unpublished copies kept for the next run.
+  int64_t running = 0;          // Private copies and files of runs alive now.
+  int64_t leftovers = 0;        // Dead or failed runs: copies, links, trash, never-live gens.
+  int64_t passthrough = 0;      // passthrough/: the caches of runs that bypass the shared one.
+  int64_t state = 0;  // typecache's own state (logs, digests, counters, locks, directories)
+                      // and the other files beside the databases.
+  int64_t total() const {
+    return live + old_generations + spares + running + leftovers + passthrough + state;
+  }
+};
+
+// Walks the cache directory (every file once: O(files), no database opened). A missing
+// directory holds nothing.
+absl::StatusOr<DiskUsage> MeasureDiskUsage(Fs& fs, const Layout& layout,
+                                           const CheckerAdapter& adapter);
 
 }  // namespace typecache
 

@@ -1,6 +1,7 @@
 #include "src/store/local/sweep.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "src/checker/mypy/mypy_adapter.h"
 #include "src/os/lock.h"
 #include "src/testing/test_util.h"
 
@@ -232,6 +234,131 @@ TEST_F(SweepTest, SeveralDeadRuns) {
   std::sort(removed.begin(), removed.end());
   EXPECT_EQ(removed, (std::vector<std::string>{"a1", "b2", "c3"}));
   EXPECT_TRUE(Entries().empty());
+}
+
+void SetAge(const std::string& path, absl::Duration age) {
+  timespec ts = absl::ToTimespec(absl::Now() - age);
+  timespec times[2] = {ts, ts};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
+}
+
+// Generations 1..`last` of 3.11 with `live` the live one, each one database of `bytes` bytes.
+void MakeGenerations(const Layout& layout, int last, int live, size_t bytes = 10000) {
+  for (int gen = 1; gen <= last; ++gen) {
+    TC_ASSERT_OK(MakeDirs(RealFs(), layout.gen_path("3.11", gen)));
+    TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(layout.gen_path("3.11", gen), "cache.db"),
+                                       std::string(bytes, 'x')));
+    SetAge(layout.gen_path("3.11", gen), absl::Hours(1));
+  }
+  TC_ASSERT_OK(RealFs().Symlink(Layout::LinkTarget("3.11", live), layout.live_path("3.11")));
+}
+
+bool Exists(const std::string& path) {
+  absl::StatusOr<FileInfo> info = RealFs().Lstat(path);
+  return info.ok() && info->exists();
+}
+
+TEST_F(SweepTest, NeverLiveGenerationsGoOnlyUnderTheFreePublishLock) {
+  MakeGenerations(layout_, 5, 3);  // 4 and 5: publishes that failed before their switch.
+  {
+    // A publisher holds the lock between renaming its generation in and switching to it.
+    absl::StatusOr<FileLock> publisher =
+        FileLock::Acquire(RealFs(), layout_.lock_path(), absl::Seconds(1));
+    ASSERT_TRUE(publisher.ok()) << publisher.status();
+    absl::StatusOr<LeftoverReport> busy = ReclaimLeftovers(RealFs(), layout_);
+    ASSERT_TRUE(busy.ok()) << busy.status();
+    EXPECT_TRUE(busy->lock_busy);
+    EXPECT_TRUE(busy->removed.empty());
+    absl::StatusOr<LeftoverReport> looked =
+        ReclaimLeftovers(RealFs(), layout_, kDeadRunMinAge, /*dry_run=*/true);
+    ASSERT_TRUE(looked.ok()) << looked.status();
+    EXPECT_TRUE(looked->lock_busy);
+    EXPECT_TRUE(Exists(layout_.gen_path("3.11", 5)));
+  }
+  SetAge(layout_.gen_path("3.11", 5), absl::Seconds(1));  // Too young to be surely dead.
+  absl::StatusOr<LeftoverReport> report = ReclaimLeftovers(RealFs(), layout_);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->lock_busy);
+  EXPECT_EQ(report->removed, std::vector<std::string>{layout_.gen_path("3.11", 4)});
+  EXPECT_GT(report->bytes, 10000);
+  for (int gen : {1, 2, 3, 5}) EXPECT_TRUE(Exists(layout_.gen_path("3.11", gen))) << gen;
+  EXPECT_FALSE(Exists(layout_.gen_path("3.11", 4)));
+}
+
+TEST_F(SweepTest, OldTrashIsReclaimedYoungTrashIsLeft) {
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(layout_.trash_dir(), "old/3.11")));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(layout_.trash_dir(), "old/3.11/cache.db"), "x"));
+  SetAge(JoinPath(layout_.trash_dir(), "old"), absl::Hours(1));
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(layout_.trash_dir(), "young")));
+  absl::StatusOr<LeftoverReport> looked =
+      ReclaimLeftovers(RealFs(), layout_, kDeadRunMinAge, /*dry_run=*/true);
+  ASSERT_TRUE(looked.ok()) << looked.status();
+  EXPECT_EQ(looked->removed, std::vector<std::string>{JoinPath(layout_.trash_dir(), "old")});
+  EXPECT_TRUE(Exists(JoinPath(layout_.trash_dir(), "old")));
+  absl::StatusOr<LeftoverReport> report = ReclaimLeftovers(RealFs(), layout_);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(Exists(JoinPath(layout_.trash_dir(), "old")));
+  EXPECT_TRUE(Exists(JoinPath(layout_.trash_dir(), "young")));
+}
+
+TEST_F(SweepTest, NotTypecachesLayoutIsLeftAlone) {
+  TempDir other;
+  Layout foreign(other.Sub("mypy-wrote-it"));
+  TC_ASSERT_OK(MakeDirs(RealFs(), foreign.live_path("3.11")));
+  absl::StatusOr<LeftoverReport> report = ReclaimLeftovers(RealFs(), foreign);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(Exists(foreign.state_dir()));
+}
+
+int64_t g_walked = 0;
+int CountBlocks(const char*, const struct stat* st, int, struct FTW*) {
+  g_walked += static_cast<int64_t>(st->st_blocks) * 512;
+  return 0;
+}
+
+TEST_F(SweepTest, DiskUsageBucketsAddUpToEveryBlock) {
+  MypyAdapter adapter;
+  MakeGenerations(layout_, 4, 3, 20000);  // 1, 2 old; 3 live; 4 never live.
+  MakeRun("dead");
+  MakeRun("alive");
+  absl::StatusOr<FileLock> alive = FileLock::Acquire(RealFs(), Run("alive.lock"), absl::Seconds(1));
+  ASSERT_TRUE(alive.ok()) << alive.status();
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(layout_.spares_dir("3.11"), "g3.boot.r")));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(layout_.spares_dir("3.11"), "g3.boot.r/cache.db"),
+                                     std::string(30000, 's')));
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(layout_.passthrough_dir(), "3.11")));
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(layout_.passthrough_dir(), "3.11/m.meta.json"),
+                                     std::string(5000, 'j')));
+  TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(layout_.trash_dir(), "t")));
+  TC_ASSERT_OK(RealFs().WriteNewFile(layout_.config_path(), "max_size = 1G\n"));
+  absl::StatusOr<DiskUsage> u = MeasureDiskUsage(RealFs(), layout_, adapter);
+  ASSERT_TRUE(u.ok()) << u.status();
+  g_walked = 0;
+  ASSERT_EQ(::nftw(layout_.cache_dir().c_str(), CountBlocks, 16, FTW_PHYS), 0);
+  EXPECT_EQ(u->total(), g_walked);
+  auto tree = [](const std::string& path) {
+    g_walked = 0;
+    EXPECT_EQ(::nftw(path.c_str(), CountBlocks, 16, FTW_PHYS), 0);
+    return g_walked;
+  };
+  EXPECT_EQ(u->live, tree(layout_.gen_path("3.11", 3)));
+  EXPECT_EQ(u->old_generations,
+            tree(layout_.gen_path("3.11", 1)) + tree(layout_.gen_path("3.11", 2)));
+  EXPECT_EQ(u->spares, tree(JoinPath(layout_.state_dir(), "spares")));
+  EXPECT_EQ(u->passthrough, tree(layout_.passthrough_dir()));
+  EXPECT_EQ(u->running,
+            tree(Run("alive")) + tree(Run("alive.lock")) + tree(Run("alive.3.11.link")));
+  EXPECT_EQ(u->leftovers, tree(layout_.gen_path("3.11", 4)) + tree(Run("dead")) +
+                              tree(Run("dead.lock")) + tree(Run("dead.3.11.link")) +
+                              tree(JoinPath(layout_.trash_dir(), "t")));
+  EXPECT_GT(u->state, 0);
+}
+
+TEST_F(SweepTest, DiskUsageOfAMissingDirectoryIsZero) {
+  MypyAdapter adapter;
+  absl::StatusOr<DiskUsage> u = MeasureDiskUsage(RealFs(), Layout(tmp_.Sub("nothing")), adapter);
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->total(), 0);
 }
 
 }  // namespace
