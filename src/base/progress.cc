@@ -22,8 +22,9 @@ std::string Bytes(double n) {
   return u == 0 ? absl::StrFormat("%.0f B", n) : absl::StrFormat("%.1f %s", n, units[u]);
 }
 
-std::string Seconds(double s) {
-  auto whole = static_cast<int64_t>(std::ceil(s));
+// Time left rounds up, time spent down.
+std::string Seconds(double s, bool up) {
+  auto whole = static_cast<int64_t>(up ? std::ceil(s) : std::floor(s));
   if (whole < 60) return absl::StrCat(whole, " s");
   if (whole < 3600) return absl::StrCat(whole / 60, " min ", whole % 60, " s");
   return absl::StrCat(whole / 3600, " h ", (whole % 3600) / 60, " min");
@@ -58,18 +59,27 @@ void Progress::Start(const std::string& what, int64_t total, ProgressUnit unit,
   ClearLocked();
   active_ = true;
   what_ = what;
+  detail_.clear();
   total_ = total;
   done_ = 0;
   unit_ = unit;
   noun_ = noun;
   started_ = Now();
   drawn_ = absl::InfinitePast();
+  MaybeDrawLocked(false);  // Only with after = 0 (TYPECACHE_PROGRESS_AFTER_MS=0).
 }
 
 void Progress::Label(const std::string& what) {
   if (!enabled()) return;
   std::lock_guard<std::mutex> lock(mu_);
   what_ = what;
+  MaybeDrawLocked(false);
+}
+
+void Progress::Detail(const std::string& detail) {
+  if (!enabled()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  detail_ = detail;
   MaybeDrawLocked(false);
 }
 
@@ -107,6 +117,9 @@ std::string Progress::Format(const std::string& what, int64_t done, int64_t tota
   if (total > 0) done = std::min(done, total);
   auto amount = [&](int64_t n) { return bytes ? Bytes(static_cast<double>(n)) : absl::StrCat(n); };
   std::string noun_part = bytes || noun.empty() ? "" : absl::StrCat(" ", noun);
+  if (total <= 0 && done == 0) {  // Nothing to count: one long call.
+    return absl::StrCat(what, ": ", Seconds(absl::ToDoubleSeconds(elapsed), false), " elapsed");
+  }
   std::string line = absl::StrCat(what, ": ", amount(done));
   if (total > 0) {
     absl::StrAppend(&line, "/", amount(total), noun_part, " (", done * 100 / total, "%)");
@@ -122,9 +135,9 @@ std::string Progress::Format(const std::string& what, int64_t done, int64_t tota
                     "/s");
   }
   if (done > 0 && total > 0 && rate > 0 && done < total) {
-    absl::StrAppend(&line, ", ", Seconds(static_cast<double>(total - done) / rate), " left");
+    absl::StrAppend(&line, ", ", Seconds(static_cast<double>(total - done) / rate, true), " left");
   } else {
-    absl::StrAppend(&line, ", ", Seconds(secs), " elapsed");
+    absl::StrAppend(&line, ", ", Seconds(secs, false), " elapsed");
   }
   return line;
 }
@@ -135,13 +148,22 @@ void Progress::MaybeDrawLocked(bool force) {
   if (now - started_ < options_.after) return;
   if (!force && now - drawn_ < options_.interval) return;
   drawn_ = now;
-  std::string line =
-      absl::StrCat("typecache: ", Format(what_, done_, total_, unit_, noun_, now - started_));
-  if (line.size() > kMaxWidth) {
-    // A wrapped line cannot be redrawn with '\r': shorten the step's name from the left.
-    size_t cut = std::min(what_.size(), line.size() - kMaxWidth + 3);
-    line = absl::StrCat("typecache: ...", what_.substr(cut),
-                        Format("", done_, total_, unit_, noun_, now - started_));
+  // A wrapped line cannot be redrawn with '\r': shorten the detail from the left (paths keep
+  // their file name), then the step's name.
+  std::string what = what_, detail = detail_;
+  auto compose = [&] {
+    return absl::StrCat("typecache: ",
+                        Format(detail.empty() ? what : absl::StrCat(what, ": ", detail), done_,
+                               total_, unit_, noun_, now - started_));
+  };
+  std::string line = compose();
+  for (std::string* part : {&detail, &what}) {
+    size_t floor = part == &detail ? 20 : 0;  // Keep the end of the detail's file name.
+    if (line.size() <= kMaxWidth || part->size() <= floor + 3) continue;
+    size_t excess = line.size() - kMaxWidth;
+    size_t keep = std::max(floor, part->size() > excess + 3 ? part->size() - excess - 3 : 0);
+    *part = absl::StrCat("...", part->substr(part->size() - keep));
+    line = compose();
   }
   std::string pad = line.size() < shown_width_ ? std::string(shown_width_ - line.size(), ' ') : "";
   *options_.out << '\r' << line << pad << std::flush;

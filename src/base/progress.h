@@ -61,6 +61,9 @@ class Progress {
              const std::string& noun = "");
   // Renames the step, keeping its counts and its start time.
   void Label(const std::string& what);
+  // What the step is doing now, shown after its name ("compact: vacuum of 3.11/cache.db: ...");
+  // "" for nothing. Start() clears it.
+  void Detail(const std::string& detail);
   void SetTotal(int64_t total);
   void Add(int64_t n);
   void Set(int64_t done);
@@ -83,6 +86,7 @@ class Progress {
   bool active_ = false;
   bool stop_ = false;
   std::string what_;
+  std::string detail_;
   int64_t done_ = 0;
   int64_t total_ = 0;
   ProgressUnit unit_ = ProgressUnit::kCount;

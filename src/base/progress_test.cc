@@ -112,6 +112,23 @@ TEST(ProgressTest, LongNamesAreShortenedToFitATerminal) {
   std::string line = f.out.str().substr(1);
   EXPECT_LE(line.size(), 79u);
   EXPECT_THAT(line, HasSubstr("xx/cache.db: 1/10"));
+  f.progress.Detail("reading /another/long/path/" + std::string(100, 'y') + "/cache.db");
+  f.now += absl::Seconds(1);
+  f.progress.Add(1);
+  line = f.out.str().substr(f.out.str().rfind('\r') + 1);
+  EXPECT_LE(line.size(), 79u);
+  EXPECT_THAT(line, HasSubstr("x/cache.db: ...yyyy"));
+  EXPECT_THAT(line, HasSubstr("y/cache.db: 2/10"));
+  // A short name and a long detail: only the detail is cut.
+  Fixture g;
+  g.progress.Start("stats", 10);
+  g.progress.Detail("reading /another/long/path/" + std::string(100, 'y') + "/cache.db");
+  g.now += absl::Seconds(1);
+  g.progress.Add(1);
+  line = g.out.str().substr(1);
+  EXPECT_LE(line.size(), 79u);
+  EXPECT_THAT(line, HasSubstr("typecache: stats: ...yyy"));
+  EXPECT_THAT(line, HasSubstr("yy/cache.db: 1/10"));
 }
 
 TEST(ProgressTest, UnknownTotalShowsTheCountAndElapsedTime) {

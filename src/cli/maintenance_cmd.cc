@@ -1,7 +1,6 @@
 // The maintenance commands: stats, verify, prune, merge, compact and clean. Each takes cache
 // directories or database files (default: the cache directory `typecache run` would use here),
 // one options struct per command; a configuration error stops them (exit 2, naming file:line).
-#include <unistd.h>
 
 #include <utility>
 
@@ -97,6 +96,7 @@ class StatsSubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_.paths, [&](const Target& target, const Config&) -> absl::StatusOr<int> {
           if (flags_.zero) {
@@ -112,7 +112,7 @@ class StatsSubcommand : public Subcommand {
             }
             return kExitOk;
           }
-          absl::StatusOr<CacheStats> stats = CollectStats(ctx.fs, ctx.adapter, target);
+          absl::StatusOr<CacheStats> stats = CollectStats(ctx.fs, ctx.adapter, target, &progress);
           if (!stats.ok()) return stats.status();
           if (flags_.paths.json) {
             docs.push_back(StatsJson(*stats));
@@ -153,11 +153,14 @@ class VerifySubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
+          EditOptions edit = EditOptionsOf(ctx, config, false);
+          edit.progress = &progress;
           absl::StatusOr<VerifyReport> report =
-              flags_.repair ? Repair(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false))
-                            : Verify(ctx.fs, ctx.adapter, target);
+              flags_.repair ? Repair(ctx.fs, ctx.adapter, target, edit)
+                            : Verify(ctx.fs, ctx.adapter, target, &progress);
           if (!report.ok()) return report.status();
           if (flags_.paths.json) {
             docs.push_back(VerifyJson(target.path, *report));
@@ -229,10 +232,12 @@ class PruneSubcommand : public Subcommand {
           "--missing-sources, --orphans, --dead-tables, --dead-layouts)");
     }
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
           PruneOptions options = base;
           options.edit = EditOptionsOf(ctx, config, flags_.dry_run);
+          options.edit.progress = &progress;
           absl::StatusOr<PruneReport> report = Prune(ctx.fs, ctx.adapter, target, options);
           if (!report.ok()) return report.status();
           if (flags_.paths.json) {
@@ -264,10 +269,12 @@ class CompactSubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
-          absl::StatusOr<EditReport> report =
-              Compact(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false));
+          EditOptions edit = EditOptionsOf(ctx, config, false);
+          edit.progress = &progress;
+          absl::StatusOr<EditReport> report = Compact(ctx.fs, ctx.adapter, target, edit);
           if (!report.ok()) return report.status();
           if (flags_.json) {
             docs.push_back(CompactJson(target.path, *report));
@@ -338,10 +345,10 @@ class MergeSubcommand : public Subcommand {
     MergeOptions options;
     options.prefer = *ParsePrefer(flags_.prefer);
     options.allow_mixed = flags_.allow_mixed;
-    options.progress = !flags_.json && ::isatty(2) != 0;
     options.edit = EditOptionsOf(ctx, *config, false);
-    absl::StatusOr<MergeReport> report =
-        Merge(ctx.fs, ctx.adapter, *dest, sources, options, ctx.err);
+    Progress progress(ctx.progress);
+    options.edit.progress = &progress;
+    absl::StatusOr<MergeReport> report = Merge(ctx.fs, ctx.adapter, *dest, sources, options);
     if (!report.ok()) return ctx.Fail(report.status());
     if (flags_.json) {
       PrintJson(MergeJson(*report), ctx.out);

@@ -393,7 +393,10 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   Snapshot snapshot;
   snapshot.private_root = priv->root;
   if (priv->shared) {
+    Progress& progress = Progress::Or(options.progress);
+    progress.Start("run: snapshot of the shared cache", 0);
     absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root);
+    progress.Done();
     if (taken.ok()) {
       snapshot = *std::move(taken);
       stats.Add("snapshot_ms", Ms(snapshot.took));
@@ -490,6 +493,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
   } else if (priv->shared) {
     absl::Time publish_start = absl::Now();
+    Progress& progress = Progress::Or(options.progress);
+    progress.Start("run: publishing to the shared cache", 0);
     WriteSets captured;
     absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot, &captured);
     if (writes.ok()) {
@@ -503,6 +508,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     absl::StatusOr<PublishReport> published =
         writes.ok() ? Publish(fs, layout, adapter, snapshot, *writes, run_id, publish_options)
                     : absl::StatusOr<PublishReport>(writes.status());
+    progress.Done();
     if (!published.ok()) {
       degraded = true;
       if (absl::IsDeadlineExceeded(published.status())) stats.Add("lock_timeouts", 1);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "src/base/progress.h"
 #include "src/checker/checker_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
@@ -44,8 +45,9 @@ struct CacheStats {
   std::map<std::string, int64_t> counters;  // Recorded by runs (cache directories only).
 };
 
+// `progress` (optional): bytes read so far of the databases' total size.
 absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
-                                        const Target& target);
+                                        const Target& target, Progress* progress = nullptr);
 void PrintStats(const CacheStats& stats, std::ostream& out);
 void PrintStatsJson(const CacheStats& stats, std::ostream& out);
 
