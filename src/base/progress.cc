@@ -129,10 +129,10 @@ std::string Progress::Format(const std::string& what, int64_t done, int64_t tota
   double secs = absl::ToDoubleSeconds(elapsed);
   double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
   if (done > 0 && secs > 0) {
-    absl::StrAppend(&line, ", ",
-                    bytes ? Bytes(rate)
-                          : absl::StrFormat("%.0f%s", rate, noun.empty() ? "" : " " + noun),
-                    "/s");
+    absl::StrAppend(
+        &line, ", ",
+        bytes ? Bytes(rate) : absl::StrFormat("%.0f%s", rate, noun.empty() ? "" : " " + noun),
+        "/s");
   }
   if (done > 0 && total > 0 && rate > 0 && done < total) {
     absl::StrAppend(&line, ", ", Seconds(static_cast<double>(total - done) / rate, true), " left");

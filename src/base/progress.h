@@ -71,8 +71,8 @@ class Progress {
   void Done();
 
   // The line for a step that ran `elapsed` (for tests): "<what>: <done>/<total> ...".
-  static std::string Format(const std::string& what, int64_t done, int64_t total,
-                            ProgressUnit unit, const std::string& noun, absl::Duration elapsed);
+  static std::string Format(const std::string& what, int64_t done, int64_t total, ProgressUnit unit,
+                            const std::string& noun, absl::Duration elapsed);
 
  private:
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }

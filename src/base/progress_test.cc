@@ -132,9 +132,9 @@ TEST(ProgressTest, LongNamesAreShortenedToFitATerminal) {
 }
 
 TEST(ProgressTest, UnknownTotalShowsTheCountAndElapsedTime) {
-  EXPECT_EQ(Progress::Format("merge: listing", 42, 0, ProgressUnit::kCount, "groups",
-                             absl::Seconds(2)),
-            "merge: listing: 42 groups, 21 groups/s, 2 s elapsed");
+  EXPECT_EQ(
+      Progress::Format("merge: listing", 42, 0, ProgressUnit::kCount, "groups", absl::Seconds(2)),
+      "merge: listing: 42 groups, 21 groups/s, 2 s elapsed");
   EXPECT_EQ(Progress::Format("compact: cache.db", 0, 1 << 20, ProgressUnit::kBytes, "",
                              absl::Seconds(75)),
             "compact: cache.db: 0 B/1.0 MiB (0%), 1 min 15 s elapsed");

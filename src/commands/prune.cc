@@ -241,11 +241,11 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
       ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy));
       evicted.insert(evicted.end(), plan.evicted.begin(), plan.evicted.end());
-      if (!plan.evict.empty() || !plan.dead_tables.empty()) progress.Detail("rewriting " + JoinPath(ref.dir, ref.file));
+      if (!plan.evict.empty() || !plan.dead_tables.empty())
+        progress.Detail("rewriting " + JoinPath(ref.dir, ref.file));
       return ApplyPlan(adapter, ref, copy, plan, dropped);
     };
-    absl::StatusOr<EditReport> edit_result =
-        EditTarget(fs, adapter, current, editor, options.edit);
+    absl::StatusOr<EditReport> edit_result = EditTarget(fs, adapter, current, editor, options.edit);
     progress.Done();
     ASSIGN_OR_RETURN(EditReport edited, std::move(edit_result));
     report.evicted.insert(report.evicted.end(), evicted.begin(), evicted.end());

@@ -49,8 +49,8 @@ std::string FormatCounter(const std::map<std::string, int64_t>& counters, const 
 
 }  // namespace
 
-absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
-                                        const Target& target, Progress* progress_or_null) {
+absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                        Progress* progress_or_null) {
   CacheStats stats;
   Progress& progress = Progress::Or(progress_or_null);
   int64_t total = 0, done = 0;

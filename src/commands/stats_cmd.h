@@ -46,8 +46,8 @@ struct CacheStats {
 };
 
 // `progress` (optional): bytes read so far of the databases' total size.
-absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
-                                        const Target& target, Progress* progress = nullptr);
+absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                        Progress* progress = nullptr);
 void PrintStats(const CacheStats& stats, std::ostream& out);
 void PrintStatsJson(const CacheStats& stats, std::ostream& out);
 

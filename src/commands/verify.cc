@@ -217,8 +217,8 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
   for (const DbRef& ref : target.dbs) any_db = any_db || needs_edit.count(ref.shown) > 0;
   if (any_db) {
     Progress& progress = Progress::Or(options.progress);
-    progress.Start("verify --repair", static_cast<int64_t>(target.dbs.size()),
-                   ProgressUnit::kCount, "databases");
+    progress.Start("verify --repair", static_cast<int64_t>(target.dbs.size()), ProgressUnit::kCount,
+                   "databases");
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
       DbChange change;
       progress.Add(1);
