@@ -42,7 +42,8 @@ constexpr char kFooter[] =
     "Environment: TYPECACHE_DIR (the shared cache), TYPECACHE_LOCK_TIMEOUT, TYPECACHE_PUBLISH,\n"
     "TYPECACHE_MAX_SIZE, TYPECACHE_VERBOSE, TYPECACHE_DISABLE=1 (run the checker unchanged),\n"
     "TYPECACHE_REMOTE (a store shared across machines), TYPECACHE_REMOTE_*, TYPECACHE_CONFIG\n"
-    "(the user configuration file). Settings files: <cache>/typecache.conf,\n"
+    "(the user configuration file), TYPECACHE_PROGRESS=0 (no progress line on a terminal;\n"
+    "also --no-progress). Settings files: <cache>/typecache.conf,\n"
     "~/.config/typecache/typecache.conf ('typecache config' shows them all).";
 
 std::vector<std::unique_ptr<Subcommand>> AllSubcommands() {
