@@ -151,6 +151,7 @@ void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
   PruneOptions prune;
   prune.max_size = options.max_size;
   prune.edit.lock_timeout = options.lock_timeout;
+  prune.edit.progress = options.progress;  // A large eviction reads the whole cache.
   absl::StatusOr<PruneReport> pruned = Prune(fs, adapter, *target, prune);
   if (!pruned.ok()) {
     report.Warn(

@@ -2,10 +2,12 @@
 
 stderr is a pty (python's pty module), TYPECACHE_PROGRESS_AFTER_MS=0 lowers the 1 s threshold so
 a small real cache (Debian's mypy 1.0.1) shows progress: each of stats, verify, compact, prune,
-merge and run draws a "typecache: <command>..." line with a count and its total (merge, prune,
-stats and verify) or the time spent (run), redrawn with '\\r' and cleared at the end. With stderr
-not a terminal, or TYPECACHE_PROGRESS=0, or --no-progress, nothing is written to stderr; and
-without the test knob (the default 1 s) a command this fast stays silent on a terminal too.
+merge and run draws a "typecache: <command>..." line, with a count and its total (stats,
+verify, prune, merge, compact; merge's total of groups to copy is what it then reports as
+changed) or the time spent (run's snapshot and publish), redrawn with '\\r' and cleared at the
+end. With stderr not a terminal, or TYPECACHE_PROGRESS=0, --no-progress or TERM=dumb, nothing is
+written to stderr; and without the test knob (the default 1 s) stats, that fast here, stays
+silent on a terminal too.
 """
 
 import json
@@ -119,7 +121,8 @@ class ProgressTest(tc.E2ETestCase):
                 self.assertIn(r.returncode, ok, r.stdout + r.stderr)
                 self.assertEqual(r.stderr, "")
             cases = [("TYPECACHE_PROGRESS=0", {"TYPECACHE_PROGRESS": "0"}, []),
-                     ("--no-progress", {}, ["--no-progress"])]
+                     ("--no-progress", {}, ["--no-progress"]),
+                     ("TERM=dumb", {"TERM": "dumb"}, [])]
             if args[0] == "stats":  # milliseconds here: under the default 1 s, nothing shows
                 cases.append(("the default 1 s threshold", None, []))
             for how, extra_env, flag in cases:
