@@ -158,7 +158,7 @@ void Progress::MaybeDrawLocked(bool force) {
   };
   std::string line = compose();
   for (std::string* part : {&detail, &what}) {
-    size_t floor = part == &detail ? 20 : 0;  // Keep the end of the detail's file name.
+    size_t floor = part == &detail ? 8 : 0;  // Keep the end of the detail's file name.
     if (line.size() <= kMaxWidth || part->size() <= floor + 3) continue;
     size_t excess = line.size() - kMaxWidth;
     size_t keep = std::max(floor, part->size() > excess + 3 ? part->size() - excess - 3 : 0);
