@@ -111,6 +111,17 @@ void Progress::Done() {
   active_ = false;
 }
 
+void Progress::Interject(const std::function<void()>& write) {
+  if (!enabled()) {
+    write();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ClearLocked();
+  write();
+  drawn_ = absl::InfinitePast();
+}
+
 std::string Progress::Format(const std::string& what, int64_t done, int64_t total,
                              ProgressUnit unit, const std::string& noun, absl::Duration elapsed) {
   bool bytes = unit == ProgressUnit::kBytes;
@@ -129,10 +140,8 @@ std::string Progress::Format(const std::string& what, int64_t done, int64_t tota
   double secs = absl::ToDoubleSeconds(elapsed);
   double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
   if (done > 0 && secs > 0) {
-    absl::StrAppend(
-        &line, ", ",
-        bytes ? Bytes(rate) : absl::StrFormat("%.0f%s", rate, noun.empty() ? "" : " " + noun),
-        "/s");
+    std::string count = rate < 10 ? absl::StrFormat("%.1f", rate) : absl::StrFormat("%.0f", rate);
+    absl::StrAppend(&line, ", ", bytes ? Bytes(rate) : count + noun_part, "/s");
   }
   if (done > 0 && total > 0 && rate > 0 && done < total) {
     absl::StrAppend(&line, ", ", Seconds(static_cast<double>(total - done) / rate, true), " left");

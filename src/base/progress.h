@@ -69,6 +69,9 @@ class Progress {
   void Set(int64_t done);
   // Ends the step; clears the line if it was drawn.
   void Done();
+  // Runs `write` (a message on the same stream) with the line cleared first and redrawn at the
+  // next update, so a note never lands at the end of the progress line.
+  void Interject(const std::function<void()>& write);
 
   // The line for a step that ran `elapsed` (for tests): "<what>: <done>/<total> ...".
   static std::string Format(const std::string& what, int64_t done, int64_t total, ProgressUnit unit,

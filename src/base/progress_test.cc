@@ -90,6 +90,25 @@ TEST(ProgressTest, DoneClearsTheLine) {
   EXPECT_EQ(f.out.str(), drawn + "\r" + std::string(width.size(), ' ') + "\r");
 }
 
+TEST(ProgressTest, AMessageInTheMiddleClearsTheLineAndItComesBack) {
+  Fixture f;
+  f.progress.Start("prune", 10, ProgressUnit::kCount, "groups");
+  f.now += absl::Seconds(2);
+  f.progress.Add(1);
+  std::string drawn = f.out.str();
+  f.progress.Interject([&] { f.out << "typecache: note: waiting for the lock\n"; });
+  EXPECT_EQ(f.out.str(), drawn + "\r" + std::string(drawn.size() - 1, ' ') + "\r" +
+                             "typecache: note: waiting for the lock\n");
+  f.now += absl::Milliseconds(1);  // Redrawn at once, not an interval later.
+  f.progress.Add(1);
+  EXPECT_THAT(
+      f.out.str(),
+      ::testing::EndsWith("lock\n\rtypecache: prune: 2/10 groups (20%), 1.0 groups/s, 9 s left"));
+  bool called = false;
+  Progress::Silent().Interject([&] { called = true; });
+  EXPECT_TRUE(called);
+}
+
 TEST(ProgressTest, AShorterLineOverwritesTheLongerOne) {
   Fixture f;
   f.progress.Start("prune: reading a-rather-long-database-name.db", 0);

@@ -49,12 +49,17 @@ std::vector<std::string> PathsOf(const Context& ctx, const PathFlags& flags) {
   return paths;
 }
 
-EditOptions EditOptionsOf(const Context& ctx, const Config& config, bool dry_run) {
+// `progress`: the command's progress line; notices clear it first.
+EditOptions EditOptionsOf(const Context& ctx, const Config& config, bool dry_run,
+                          Progress* progress) {
   EditOptions options;
   options.lock_timeout = config.Duration("lock_timeout").value_or(absl::Seconds(120));
   options.dry_run = dry_run;
+  options.progress = progress;
   std::ostream* err = &ctx.err;
-  options.notice = [err](const std::string& text) { *err << "typecache: " << text << std::endl; };
+  options.notice = [err, progress](const std::string& text) {
+    Progress::Or(progress).Interject([&] { *err << "typecache: " << text << std::endl; });
+  };
   return options;
 }
 
@@ -156,8 +161,7 @@ class VerifySubcommand : public Subcommand {
     Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
-          EditOptions edit = EditOptionsOf(ctx, config, false);
-          edit.progress = &progress;
+          EditOptions edit = EditOptionsOf(ctx, config, false, &progress);
           absl::StatusOr<VerifyReport> report =
               flags_.repair ? Repair(ctx.fs, ctx.adapter, target, edit)
                             : Verify(ctx.fs, ctx.adapter, target, &progress);
@@ -236,8 +240,7 @@ class PruneSubcommand : public Subcommand {
     int code = ForEachTarget(
         ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
           PruneOptions options = base;
-          options.edit = EditOptionsOf(ctx, config, flags_.dry_run);
-          options.edit.progress = &progress;
+          options.edit = EditOptionsOf(ctx, config, flags_.dry_run, &progress);
           absl::StatusOr<PruneReport> report = Prune(ctx.fs, ctx.adapter, target, options);
           if (!report.ok()) return report.status();
           if (flags_.paths.json) {
@@ -272,8 +275,7 @@ class CompactSubcommand : public Subcommand {
     Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
-          EditOptions edit = EditOptionsOf(ctx, config, false);
-          edit.progress = &progress;
+          EditOptions edit = EditOptionsOf(ctx, config, false, &progress);
           absl::StatusOr<EditReport> report = Compact(ctx.fs, ctx.adapter, target, edit);
           if (!report.ok()) return report.status();
           if (flags_.json) {
@@ -345,9 +347,8 @@ class MergeSubcommand : public Subcommand {
     MergeOptions options;
     options.prefer = *ParsePrefer(flags_.prefer);
     options.allow_mixed = flags_.allow_mixed;
-    options.edit = EditOptionsOf(ctx, *config, false);
     Progress progress(ctx.progress);
-    options.edit.progress = &progress;
+    options.edit = EditOptionsOf(ctx, *config, false, &progress);
     absl::StatusOr<MergeReport> report = Merge(ctx.fs, ctx.adapter, *dest, sources, options);
     if (!report.ok()) return ctx.Fail(report.status());
     if (flags_.json) {

@@ -505,7 +505,9 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
     PublishOptions publish_options;
     publish_options.lock_timeout = options.lock_timeout;
-    publish_options.notice = [&](const std::string& text) { report.Note(text); };
+    publish_options.notice = [&](const std::string& text) {
+      progress.Interject([&] { report.Note(text); });
+    };
     absl::StatusOr<PublishReport> published =
         writes.ok() ? Publish(fs, layout, adapter, snapshot, *writes, run_id, publish_options)
                     : absl::StatusOr<PublishReport>(writes.status());
