@@ -35,8 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)Prune(fs, adapter, *target, prune);
   absl::StatusOr<Target> dest = ResolveTarget(fs, adapter, dir + "/merged.db", /*create=*/true);
   if (dest.ok()) {
-    std::ostringstream progress;
-    (void)Merge(fs, adapter, *dest, {*target}, MergeOptions{}, progress);
+    (void)Merge(fs, adapter, *dest, {*target}, MergeOptions{});
   }
   EditOptions edit;
   (void)Repair(fs, adapter, *target, edit);

@@ -49,13 +49,13 @@ _typecache() {
       return ;;
   esac
 
-  local common="--cache-dir --lock-timeout -h --help"
+  local common="--cache-dir --lock-timeout --no-progress -h --help"
   local keys="lock_timeout publish max_size verbose disable remote remote_read_only remote_read
               remote_write remote_prefix remote_budget"
   local opts=""
   case "$cmd" in
     "")
-      COMPREPLY=($(compgen -W "$commands --version -h --help -v --verbose --cache-dir" -- "$cur"))
+      COMPREPLY=($(compgen -W "$commands --version -h --help -v --verbose --cache-dir --no-progress" -- "$cur"))
       return ;;
     help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
     run)

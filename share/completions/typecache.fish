@@ -21,6 +21,7 @@ complete -c typecache -n "__fish_seen_subcommand_from help" -a "$commands"
 
 # Options several commands share (also accepted before the command: -v, --cache-dir).
 set -l with_cache run config dir clean stats verify prune compact
+complete -c typecache -l no-progress -d 'No progress line on stderr'
 complete -c typecache -n "not __fish_seen_subcommand_from merge" -l cache-dir -r -a '(__fish_complete_directories)' -d 'Shared cache directory'
 complete -c typecache -n "__fish_seen_subcommand_from run config clean stats verify prune compact merge remote" -l lock-timeout -x -d 'Publish lock timeout (30s, 2m)'
 complete -c typecache -n "__fish_seen_subcommand_from config dir clean stats verify prune merge compact remote" -l json -d 'One JSON document'

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/cli/context.h"
@@ -41,7 +42,8 @@ constexpr char kFooter[] =
     "Environment: TYPECACHE_DIR (the shared cache), TYPECACHE_LOCK_TIMEOUT, TYPECACHE_PUBLISH,\n"
     "TYPECACHE_MAX_SIZE, TYPECACHE_VERBOSE, TYPECACHE_DISABLE=1 (run the checker unchanged),\n"
     "TYPECACHE_REMOTE (a store shared across machines), TYPECACHE_REMOTE_*, TYPECACHE_CONFIG\n"
-    "(the user configuration file). Settings files: <cache>/typecache.conf,\n"
+    "(the user configuration file), TYPECACHE_PROGRESS=0 (no progress line on a terminal;\n"
+    "also --no-progress). Settings files: <cache>/typecache.conf,\n"
     "~/.config/typecache/typecache.conf ('typecache config' shows them all).";
 
 std::vector<std::unique_ptr<Subcommand>> AllSubcommands() {
@@ -59,9 +61,29 @@ std::vector<std::unique_ptr<Subcommand>> AllSubcommands() {
   return subs;
 }
 
+// Progress lines on stderr only when it is a terminal and nobody turned them off.
+// TYPECACHE_PROGRESS_AFTER_MS: how long a step runs before its line shows (default 1000; tests).
+ProgressOptions ProgressFor(const Context& ctx, bool err_is_terminal, bool no_progress) {
+  ProgressOptions options;
+  std::optional<std::string> setting = ctx.env("TYPECACHE_PROGRESS");
+  std::optional<std::string> term = ctx.env("TERM");
+  if (!err_is_terminal || no_progress || (setting.has_value() && *setting == "0") ||
+      (term.has_value() && *term == "dumb")) {
+    return options;
+  }
+  options.out = &ctx.err;
+  int after_ms = 0;
+  std::optional<std::string> after = ctx.env("TYPECACHE_PROGRESS_AFTER_MS");
+  if (after.has_value() && absl::SimpleAtoi(*after, &after_ms) && after_ms >= 0) {
+    options.after = absl::Milliseconds(after_ms);
+  }
+  return options;
+}
+
 }  // namespace
 
-int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs) {
+int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs,
+         bool err_is_terminal) {
   std::vector<std::string> args(argv, argv + argc);
   MypyAdapter adapter;
   Context ctx{out, err, fs, RealEnv, adapter};
@@ -74,9 +96,12 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs) {
       ->type_name("DIR");
   app.add_flag("--version", "Print the version and the libraries built in");
   std::vector<std::unique_ptr<Subcommand>> subs = AllSubcommands();
+  bool no_progress = false;
+  const char* no_progress_help = "No progress line on stderr (shown only on a terminal)";
+  app.add_flag("--no-progress", no_progress, no_progress_help);
   std::vector<std::string> names, takes_command;
   for (const std::unique_ptr<Subcommand>& sub : subs) {
-    sub->Add(app);
+    sub->Add(app)->add_flag("--no-progress", no_progress, no_progress_help);
     names.push_back(sub->name());
     if (sub->TakesCheckerCommand()) takes_command.push_back(sub->name());
   }
@@ -158,6 +183,7 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs) {
   if (!ctx.global.cache_dir.empty() && !chosen->UsesCacheDir()) {
     return ctx.Fail(absl::StrCat("--cache-dir does not apply to ", chosen->name()));
   }
+  ctx.progress = ProgressFor(ctx, err_is_terminal, no_progress);
   return chosen->Run(ctx);
 }
 

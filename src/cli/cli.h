@@ -20,8 +20,10 @@
 namespace typecache {
 
 // `fs` is the file system every command uses: RealFs() in the shipped binary; the test-only
-// binary //src/testing:typecache_faulty passes a fault-injecting one.
-int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs);
+// binary //src/testing:typecache_faulty passes a fault-injecting one. `err_is_terminal`: main()
+// says whether stderr is a terminal (progress lines are drawn only there).
+int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs,
+         bool err_is_terminal = false);
 
 }  // namespace typecache
 

@@ -14,6 +14,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "src/base/progress.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/commands/config.h"
 #include "src/commands/remote.h"
@@ -51,6 +52,9 @@ struct Context {
   std::vector<std::string> subcommand_args;  // argv after the subcommand's name, before "--"
   bool has_command = false;                  // "--" was given
   std::vector<std::string> command;          // what follows it
+  // The progress line of long work (Progress(ctx.progress)): on stderr when it is a terminal,
+  // unless --no-progress, TYPECACHE_PROGRESS=0 or TERM=dumb; else out is null (silent).
+  ProgressOptions progress;
 
   // "typecache: error: <message>" on stderr; returns kExitError.
   int Fail(const absl::Status& status) const;

@@ -1,7 +1,6 @@
 // The maintenance commands: stats, verify, prune, merge, compact and clean. Each takes cache
 // directories or database files (default: the cache directory `typecache run` would use here),
 // one options struct per command; a configuration error stops them (exit 2, naming file:line).
-#include <unistd.h>
 
 #include <utility>
 
@@ -50,12 +49,17 @@ std::vector<std::string> PathsOf(const Context& ctx, const PathFlags& flags) {
   return paths;
 }
 
-EditOptions EditOptionsOf(const Context& ctx, const Config& config, bool dry_run) {
+// `progress`: the command's progress line; notices clear it first.
+EditOptions EditOptionsOf(const Context& ctx, const Config& config, bool dry_run,
+                          Progress* progress) {
   EditOptions options;
   options.lock_timeout = config.Duration("lock_timeout").value_or(absl::Seconds(120));
   options.dry_run = dry_run;
+  options.progress = progress;
   std::ostream* err = &ctx.err;
-  options.notice = [err](const std::string& text) { *err << "typecache: " << text << std::endl; };
+  options.notice = [err, progress](const std::string& text) {
+    Progress::Or(progress).Interject([&] { *err << "typecache: " << text << std::endl; });
+  };
   return options;
 }
 
@@ -108,6 +112,7 @@ class StatsSubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_.paths,
         [&](const Target& target, const Config&) -> absl::StatusOr<int> {
@@ -124,7 +129,7 @@ class StatsSubcommand : public Subcommand {
             }
             return kExitOk;
           }
-          absl::StatusOr<CacheStats> stats = CollectStats(ctx.fs, ctx.adapter, target);
+          absl::StatusOr<CacheStats> stats = CollectStats(ctx.fs, ctx.adapter, target, &progress);
           if (!stats.ok()) return stats.status();
           if (flags_.paths.json) {
             docs.push_back(StatsJson(*stats));
@@ -166,11 +171,13 @@ class VerifySubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
+          EditOptions edit = EditOptionsOf(ctx, config, false, &progress);
           absl::StatusOr<VerifyReport> report =
-              flags_.repair ? Repair(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false))
-                            : Verify(ctx.fs, ctx.adapter, target);
+              flags_.repair ? Repair(ctx.fs, ctx.adapter, target, edit)
+                            : Verify(ctx.fs, ctx.adapter, target, &progress);
           if (!report.ok()) return report.status();
           if (flags_.paths.json) {
             docs.push_back(VerifyJson(target.path, *report));
@@ -246,10 +253,11 @@ class PruneSubcommand : public Subcommand {
           "--missing-sources, --orphans, --dead-tables, --dead-layouts)");
     }
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_.paths, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
           PruneOptions options = base;
-          options.edit = EditOptionsOf(ctx, config, flags_.dry_run);
+          options.edit = EditOptionsOf(ctx, config, flags_.dry_run, &progress);
           absl::StatusOr<PruneReport> report = Prune(ctx.fs, ctx.adapter, target, options);
           if (!report.ok()) return report.status();
           if (flags_.paths.json) {
@@ -281,10 +289,11 @@ class CompactSubcommand : public Subcommand {
   }
   int Run(Context& ctx) override {
     std::vector<nlohmann::ordered_json> docs;
+    Progress progress(ctx.progress);
     int code = ForEachTarget(
         ctx, flags_, [&](const Target& target, const Config& config) -> absl::StatusOr<int> {
-          absl::StatusOr<EditReport> report =
-              Compact(ctx.fs, ctx.adapter, target, EditOptionsOf(ctx, config, false));
+          EditOptions edit = EditOptionsOf(ctx, config, false, &progress);
+          absl::StatusOr<EditReport> report = Compact(ctx.fs, ctx.adapter, target, edit);
           if (!report.ok()) return report.status();
           if (flags_.json) {
             docs.push_back(CompactJson(target.path, *report));
@@ -355,10 +364,9 @@ class MergeSubcommand : public Subcommand {
     MergeOptions options;
     options.prefer = *ParsePrefer(flags_.prefer);
     options.allow_mixed = flags_.allow_mixed;
-    options.progress = !flags_.json && ::isatty(2) != 0;
-    options.edit = EditOptionsOf(ctx, *config, false);
-    absl::StatusOr<MergeReport> report =
-        Merge(ctx.fs, ctx.adapter, *dest, sources, options, ctx.err);
+    Progress progress(ctx.progress);
+    options.edit = EditOptionsOf(ctx, *config, false, &progress);
+    absl::StatusOr<MergeReport> report = Merge(ctx.fs, ctx.adapter, *dest, sources, options);
     if (!report.ok()) return ctx.Fail(report.status());
     if (flags_.json) {
       PrintJson(MergeJson(*report), ctx.out);

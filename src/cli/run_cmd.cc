@@ -120,6 +120,8 @@ class RunSubcommand : public Subcommand {
     options.disabled = config->Bool("disable").value_or(false);
     options.remote = RemoteOptionsOf(ctx, *config);
     options.remote_hooks = CheckerRowHooks();
+    Progress progress(ctx.progress);
+    options.progress = &progress;
     absl::StatusOr<int> code = RunCommand(ctx.fs, ctx.adapter, options, ctx.env, ctx.err);
     if (!code.ok()) {
       ctx.err << "typecache: error: " << code.status().message() << std::endl;

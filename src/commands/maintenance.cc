@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "src/base/progress.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_file.h"
 #include "src/os/lock.h"
@@ -99,7 +100,9 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
       if (!status.ok()) break;
     }
     std::string copy = JoinPath(dir, ref.file);
+    Progress& progress = Progress::Or(options.progress);
     if (!ref.path.empty()) {
+      progress.Detail("copying " + JoinPath(ref.dir, ref.file));
       absl::StatusOr<CopyResult> copied = ConsistentCopy(fs, ref.path, copy);
       if (!copied.ok()) {
         status = copied.status();
@@ -134,6 +137,7 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
     (void)undo(absl::OkStatus());
     return report;
   }
+  Progress::Or(options.progress).Detail("publishing");
   absl::StatusOr<PublishReport> published =
       Publish(fs, layout, adapter, snapshot, writes, id, publish_options);
   cleanup();
@@ -171,6 +175,7 @@ absl::StatusOr<EditReport> EditFile(Fs& fs, const Target& target, const DbEditor
     std::string copy = JoinPath(dir, absl::StrCat(".", base, ".typecache.", RandomSuffix()));
     auto remove_copy = [&]() { (void)fs.Unlink(copy); };
     if (before.exists()) {
+      Progress::Or(options.progress).Detail("copying " + ref.file);
       absl::StatusOr<CopyResult> copied = ConsistentCopy(fs, target.path, copy);
       if (!copied.ok()) {
         remove_copy();
@@ -193,6 +198,7 @@ absl::StatusOr<EditReport> EditFile(Fs& fs, const Target& target, const DbEditor
       remove_copy();
       return report;
     }
+    Progress::Or(options.progress).Detail("publishing");
     absl::Status status = fs.Fsync(copy);
     if (!status.ok()) {
       remove_copy();

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/progress.h"
 #include "src/cachedb/cache_file.h"
 #include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
@@ -62,6 +63,9 @@ struct EditOptions {
   bool force_publish = false;  // Publish even without changed groups (compact).
   std::vector<DbRef> extra;    // Databases to create (merge into a cache lacking them).
   std::function<void(const std::string&)> notice;
+  // The command's progress line (null: none). EditTarget names its own steps in it (copying a
+  // database, publishing) as the step's detail; the command starts the step and counts.
+  Progress* progress = nullptr;
 };
 
 struct EditReport {

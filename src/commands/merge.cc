@@ -24,27 +24,9 @@ struct Input {
   std::string path;
 };
 
-// A progress line on stderr, at most five times a second.
-class Progress {
- public:
-  Progress(bool enabled, std::ostream& out) : enabled_(enabled), out_(out) {}
-  void Show(const DbRef& ref, int64_t groups) {
-    if (!enabled_ || absl::Now() - last_ < absl::Milliseconds(200)) return;
-    last_ = absl::Now();
-    shown_ = true;
-    out_ << "\rtypecache: merging " << JoinPath(ref.dir, ref.file) << ": " << groups << " groups"
-         << std::flush;
-  }
-  void End() {
-    if (shown_) out_ << "\n";
-  }
-
- private:
-  bool enabled_;
-  std::ostream& out_;
-  absl::Time last_ = absl::InfinitePast();
-  bool shown_ = false;
-};
+// Groups copied per ReplaceGroups call (one transaction per input either way): the progress
+// line moves while a large input is copied.
+constexpr size_t kCopyBatch = 2000;
 
 // ---- Check: what each input is ----
 
@@ -147,34 +129,50 @@ absl::StatusOr<std::vector<InputListing>> ListInputs(const CheckerAdapter& adapt
   sources.reserve(inputs.size());  // `files` points into it.
   std::vector<CacheFile*> files = {&db};
   std::vector<InputListing> listings;
+  progress.Start("merge: listing", static_cast<int64_t>(inputs.size()) + 1, ProgressUnit::kCount,
+                 "inputs");
+  progress.Detail(JoinPath(ref.dir, ref.file));
   ASSIGN_OR_RETURN(InputListing main, ListInput(db, adapter, main_input));
-  auto listed = static_cast<int64_t>(main.groups.size());
   listings.push_back(std::move(main));
+  progress.Add(1);
   for (const Input& in : inputs) {
     ASSIGN_OR_RETURN(CacheFile src, CacheFile::OpenReadOnly(in.path));
     sources.push_back(std::move(src));
     files.push_back(&sources.back());
     ASSIGN_OR_RETURN(InputListing listing, ListInput(sources.back(), adapter, in.index));
-    listed += static_cast<int64_t>(listing.groups.size());
     listings.push_back(std::move(listing));
-    progress.Show(ref, listed);
+    progress.Add(1);
   }
+  progress.Detail("comparing the groups several inputs hold");
   RETURN_IF_ERROR(AddDigests(adapter, files, listings));
+  progress.Done();
   return listings;
 }
 
 // Apply: copies `take` into `db`, input by input, each in one transaction; records the groups
 // changed in `change` (unlisted beyond kMaxListedGroups).
-absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db,
+absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const DbRef& ref,
                             const std::vector<Input>& inputs,
-                            const std::map<size_t, std::set<std::string>>& take, DbChange& change) {
+                            const std::map<size_t, std::set<std::string>>& take, DbChange& change,
+                            Progress& progress) {
+  int64_t total = 0;
+  for (const auto& [input, groups] : take) total += static_cast<int64_t>(groups.size());
+  progress.Start("merge: copying groups", total, ProgressUnit::kCount, "groups");
+  progress.Detail(JoinPath(ref.dir, ref.file));
   for (const Input& in : inputs) {
     auto groups = take.find(in.index);
     if (groups == take.end()) continue;
     RETURN_IF_ERROR(db.Attach(in.path, "src"));
     {
       ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
-      RETURN_IF_ERROR(db.ReplaceGroups("src", groups->second, adapter).status());
+      std::set<std::string> batch;
+      for (auto g = groups->second.begin(); g != groups->second.end();) {
+        batch.insert(*g++);
+        if (batch.size() < kCopyBatch && g != groups->second.end()) continue;
+        RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter).status());
+        progress.Add(static_cast<int64_t>(batch.size()));
+        batch.clear();
+      }
       RETURN_IF_ERROR(txn.Commit());
     }
     RETURN_IF_ERROR(db.Detach("src"));
@@ -199,7 +197,10 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
   // listed group by group, which only makes later publishers compare every group once.
   size_t main_input = 0;
   if (ref.path.empty()) {
+    progress.Start("merge: copying", 0);
+    progress.Detail(inputs.front().path);
     RETURN_IF_ERROR(ConsistentCopy(fs, inputs.front().path, copy).status());
+    progress.Done();
     main_input = inputs.front().index;
     inputs.erase(inputs.begin());
     change.unlisted = true;
@@ -208,7 +209,9 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
   ASSIGN_OR_RETURN(std::vector<InputListing> listings,
                    ListInputs(adapter, db, main_input, inputs, ref, progress));
   MergePlan plan = PlanMerge(listings, prefer, report.inputs.size());
-  RETURN_IF_ERROR(ApplyTransfers(adapter, db, inputs, Transfers(plan, listings), change));
+  RETURN_IF_ERROR(
+      ApplyTransfers(adapter, db, ref, inputs, Transfers(plan, listings), change, progress));
+  progress.Done();
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {
     report.groups_taken[i] += plan.groups_from[i];
   }
@@ -221,8 +224,7 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
 }  // namespace
 
 absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const Target& dest,
-                                  const std::vector<Target>& sources, const MergeOptions& options,
-                                  std::ostream& progress_out) {
+                                  const std::vector<Target>& sources, const MergeOptions& options) {
   MergeReport report;
   report.inputs.push_back(dest.path);
   for (const Target& s : sources) report.inputs.push_back(s.path);
@@ -264,15 +266,16 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
   }
 
   // Plan and apply, database by database, on private copies; then publish.
-  Progress progress(options.progress, progress_out);
+  Progress& progress = Progress::Or(options.edit.progress);
   DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
     std::string key_file = dest.kind == Target::Kind::kFile ? BaseName(dest.path) : ref.file;
     auto found = by_db.find({ref.dir, key_file});
     if (found == by_db.end()) return DbChange{};
     return MergeDb(fs, adapter, options.prefer, ref, copy, found->second, report, progress);
   };
-  ASSIGN_OR_RETURN(report.edit, EditTarget(fs, adapter, dest_target, editor, edit));
-  progress.End();
+  absl::StatusOr<EditReport> edited = EditTarget(fs, adapter, dest_target, editor, edit);
+  progress.Done();
+  ASSIGN_OR_RETURN(report.edit, std::move(edited));
   ASSIGN_OR_RETURN(Target result, ResolveTarget(fs, adapter, dest.path, /*create=*/true));
   for (const DbRef& ref : result.dbs) {
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));

@@ -27,8 +27,7 @@ namespace typecache {
 struct MergeOptions {
   Prefer prefer = Prefer::kNewest;
   bool allow_mixed = false;
-  bool progress = false;  // Progress line on stderr.
-  EditOptions edit;
+  EditOptions edit;  // edit.progress: the progress line (listing, then copying groups).
 };
 
 struct MergeReport {
@@ -40,8 +39,7 @@ struct MergeReport {
 };
 
 absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const Target& dest,
-                                  const std::vector<Target>& sources, const MergeOptions& options,
-                                  std::ostream& progress);
+                                  const std::vector<Target>& sources, const MergeOptions& options);
 void PrintMerge(const MergeReport& report, std::ostream& out, bool json);
 
 }  // namespace typecache

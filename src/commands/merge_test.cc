@@ -59,8 +59,7 @@ class MergeTest : public ::testing::Test {
     options.prefer = prefer;
     options.allow_mixed = allow_mixed;
     options.edit.lock_timeout = absl::Seconds(10);
-    std::ostringstream progress;
-    return Merge(RealFs(), adapter_, *d, sources, options, progress);
+    return Merge(RealFs(), adapter_, *d, sources, options);
   }
 
   Rows Exact(const std::string& path, const std::string& table = "files") {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "src/base/json.h"
+#include "src/base/progress.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_file.h"
 #include "src/commands/config.h"
@@ -119,6 +120,7 @@ struct Round {
   double cutoff = -1;  // Groups whose newest row is older go (seconds since the epoch).
   const std::map<std::string, std::set<std::string>>& for_size;
   const std::map<std::string, std::vector<std::string>>& files_by_dir;
+  Progress& progress;
 };
 
 // Why `g` of the database `ref` goes, or "" when it stays. The first reason that applies wins.
@@ -161,7 +163,9 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
       (void)r.adapter.IsDeadDatabase(ref.file, files->second, &dead_layout);
     }
   }
+  r.progress.Detail("reading " + JoinPath(ref.dir, ref.file));
   RETURN_IF_ERROR(db.ForEachGroup(r.adapter, [&](const GroupInfo& g) {
+    r.progress.Add(g.bytes);
     if (plan.dead_tables.count(g.table) > 0) return absl::OkStatus();  // The whole table goes.
     std::string reason = EvictionReason(r, ref, g, dead_layout);
     if (!reason.empty()) {
@@ -226,11 +230,17 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
   // (the estimate was low) is followed by another, which evicts at least one more group, until
   // the size fits or no group is left. Later rounds aim a little lower, so that few are needed.
   Target current = target;
+  // Progress in bytes of the groups read, of the databases' total size, per round.
+  Progress& progress = Progress::Or(options.edit.progress);
   for (int round = 0;; ++round) {
     std::map<std::string, std::set<std::string>> for_size;
+    ASSIGN_OR_RETURN(int64_t total, TotalSize(fs, current));
+    progress.Start(round == 0 ? "prune" : absl::StrCat("prune, round ", round + 1), total,
+                   ProgressUnit::kBytes);
     if (options.max_size.has_value()) {
       ASSIGN_OR_RETURN(int64_t size, TotalSize(fs, current));
       if (size > *options.max_size) {
+        progress.Detail("choosing the oldest groups");
         int64_t excess = size - *options.max_size;
         ASSIGN_OR_RETURN(for_size,
                          ChooseForSize(adapter, current, excess + excess * round / 2, {}));
@@ -241,15 +251,19 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
         }
       }
     }
-    Round r{options, adapter, fs, cutoff, for_size, files_by_dir};
+    Round r{options, adapter, fs, cutoff, for_size, files_by_dir, progress};
     std::vector<Eviction> evicted;
     std::vector<std::string> dropped;
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
       ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy));
       evicted.insert(evicted.end(), plan.evicted.begin(), plan.evicted.end());
+      if (!plan.evict.empty() || !plan.dead_tables.empty())
+        progress.Detail("rewriting " + JoinPath(ref.dir, ref.file));
       return ApplyPlan(adapter, ref, copy, plan, dropped);
     };
-    ASSIGN_OR_RETURN(EditReport edited, EditTarget(fs, adapter, current, editor, options.edit));
+    absl::StatusOr<EditReport> edit_result = EditTarget(fs, adapter, current, editor, options.edit);
+    progress.Done();
+    ASSIGN_OR_RETURN(EditReport edited, std::move(edit_result));
     if (edited.dbs_changed > 0) ++report.rounds;
     report.evicted.insert(report.evicted.end(), evicted.begin(), evicted.end());
     report.dropped_tables.insert(report.dropped_tables.end(), dropped.begin(), dropped.end());

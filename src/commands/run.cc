@@ -151,6 +151,7 @@ void EnforceMaxSize(Fs& fs, const CheckerAdapter& adapter, const Layout& layout,
   PruneOptions prune;
   prune.max_size = options.max_size;
   prune.edit.lock_timeout = options.lock_timeout;
+  prune.edit.progress = options.progress;  // A large eviction reads the whole cache.
   absl::StatusOr<PruneReport> pruned = Prune(fs, adapter, *target, prune);
   if (!pruned.ok()) {
     report.Warn(
@@ -429,7 +430,10 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   Snapshot snapshot;
   snapshot.private_root = priv->root;
   if (priv->shared) {
+    Progress& progress = Progress::Or(options.progress);
+    progress.Start("run: snapshot of the shared cache", 0);
     absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root);
+    progress.Done();
     if (taken.ok()) {
       snapshot = *std::move(taken);
       stats.Add("snapshot_ms", Ms(snapshot.took));
@@ -526,6 +530,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
   } else if (priv->shared) {
     absl::Time publish_start = absl::Now();
+    Progress& progress = Progress::Or(options.progress);
+    progress.Start("run: publishing to the shared cache", 0);
     WriteSets captured;
     absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot, &captured);
     if (writes.ok()) {
@@ -535,10 +541,13 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
     PublishOptions publish_options;
     publish_options.lock_timeout = options.lock_timeout;
-    publish_options.notice = [&](const std::string& text) { report.Note(text); };
+    publish_options.notice = [&](const std::string& text) {
+      progress.Interject([&] { report.Note(text); });
+    };
     absl::StatusOr<PublishReport> published =
         writes.ok() ? Publish(fs, layout, adapter, snapshot, *writes, run_id, publish_options)
                     : absl::StatusOr<PublishReport>(writes.status());
+    progress.Done();
     if (!published.ok()) {
       degraded = true;
       if (absl::IsDeadlineExceeded(published.status())) stats.Add("lock_timeouts", 1);

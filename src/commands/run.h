@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/progress.h"
 #include "src/checker/checker_adapter.h"
 #include "src/commands/remote.h"
 #include "src/os/fs.h"
@@ -56,6 +57,9 @@ struct RunOptions {
   RemoteOptions remote;
   // What only the checker knows about its rows (the CLI passes src/checker/mypy/normalize.h's).
   RowHooks remote_hooks;
+  // The progress line of the steps before and after the checker (the snapshot of the shared
+  // cache, the publish): a first snapshot of a large plain cache takes seconds. Null: none.
+  Progress* progress = nullptr;
 };
 
 // Runs the command and returns its exit status. Returns an error only when the command could not

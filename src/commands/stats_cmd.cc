@@ -17,12 +17,13 @@
 namespace typecache {
 namespace {
 
-absl::Status Inspect(const CheckerAdapter& adapter, DbStats& s) {
+absl::Status Inspect(const CheckerAdapter& adapter, DbStats& s, Progress& progress) {
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(s.ref.path));
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
   ASSIGN_OR_RETURN(s.tables, db.ListTables());
   return db.ForEachGroup(adapter, [&](const GroupInfo& g) {
     ++s.groups;
+    progress.Add(g.bytes);
     s.rows += g.rows;
     s.bytes += g.bytes;
     if (!g.Broken(adapter).empty()) ++s.broken;
@@ -54,9 +55,16 @@ int64_t CacheStats::size() const {
   return size;
 }
 
-absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
-                                        const Target& target) {
+absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                        Progress* progress_or_null) {
   CacheStats stats;
+  Progress& progress = Progress::Or(progress_or_null);
+  int64_t total = 0, done = 0;
+  for (const DbRef& ref : target.dbs) {
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
+    total += info.size;
+  }
+  progress.Start("stats", total, ProgressUnit::kBytes);
   std::map<std::string, std::vector<std::string>> files_by_dir;
   for (const DbRef& ref : target.dbs) files_by_dir[ref.dir].push_back(ref.file);
   stats.path = target.path;
@@ -67,7 +75,9 @@ absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
     if (!ref.dir.empty()) (void)adapter.IsDeadDatabase(ref.file, files_by_dir[ref.dir], &s.dead);
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
     s.size = info.size;
-    absl::Status status = Inspect(adapter, s);
+    progress.Detail(JoinPath(ref.dir, ref.file));
+    absl::Status status = Inspect(adapter, s, progress);
+    progress.Set(done += info.size);
     if (!status.ok()) {
       // Bad input: one line naming the file (run `typecache verify` for the details).
       return absl::Status(status.code(),
@@ -77,6 +87,7 @@ absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
     s.dead_tables = adapter.DeadTables(s.tables);
     stats.dbs.push_back(std::move(s));
   }
+  progress.Done();
   if (stats.is_cache_dir) {
     ASSIGN_OR_RETURN(stats.counters, ReadStats(fs, Layout(target.path)));
     ASSIGN_OR_RETURN(stats.disk, MeasureDiskUsage(fs, Layout(target.path), adapter));

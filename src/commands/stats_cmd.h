@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "src/base/progress.h"
 #include "src/checker/checker_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
@@ -52,8 +53,9 @@ struct CacheStats {
   int64_t size() const;  // The live databases' bytes: what `prune --max-size` budgets.
 };
 
-absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter,
-                                        const Target& target);
+// `progress` (optional): bytes read so far of the databases' total size.
+absl::StatusOr<CacheStats> CollectStats(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                        Progress* progress = nullptr);
 void PrintStats(const CacheStats& stats, std::ostream& out);
 // {"total", "live", "old_generations", "spares", "running", "leftovers", "passthrough", "state"}.
 nlohmann::ordered_json DiskUsageJson(const DiskUsage& disk);

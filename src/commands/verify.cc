@@ -59,8 +59,10 @@ constexpr absl::string_view kEditedInPlace = "modified in place outside typecach
 // Checks one database: whole-file problems, then every group, then (for a generation of a cache
 // directory) that its content is what was published. One scan of the file.
 absl::Status VerifyDb(Fs& fs, const CheckerAdapter& adapter, const DbRef& ref,
-                      const std::optional<Recorded>& recorded, VerifyReport& report) {
+                      const std::optional<Recorded>& recorded, VerifyReport& report,
+                      Progress& progress) {
   ++report.databases;
+  progress.Detail("integrity of " + JoinPath(ref.dir, ref.file));
   absl::StatusOr<CacheFile> db = CacheFile::OpenReadOnly(ref.path);
   std::vector<std::string> whole =
       db.ok() ? db->IntegrityProblems(adapter)
@@ -69,8 +71,10 @@ absl::Status VerifyDb(Fs& fs, const CheckerAdapter& adapter, const DbRef& ref,
   if (!whole.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db->BeginRead());
   uint64_t digest = 0;
+  progress.Detail("groups of " + JoinPath(ref.dir, ref.file));
   absl::Status status = db->ForEachGroup(adapter, [&](const GroupInfo& g) {
     ++report.groups;
+    progress.Add(g.bytes);
     digest += g.digest.exact;
     if (!g.unknown.empty()) {
       report.unknown.push_back({ref.shown, g.group, g.unknown, adapter.GroupLabel(g.group)});
@@ -149,14 +153,27 @@ absl::Status RemoveGroups(const CheckerAdapter& adapter, const std::string& copy
 
 }  // namespace
 
-absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const Target& target) {
+absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                    Progress* progress_or_null) {
   VerifyReport report;
   ASSIGN_OR_RETURN(auto recorded, RecordedFiles(fs, adapter, target));
+  Progress& progress = Progress::Or(progress_or_null);
+  int64_t total = 0, done = 0;
+  std::vector<int64_t> sizes;
   for (const DbRef& ref : target.dbs) {
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(ref.path));
+    sizes.push_back(info.size);
+    total += info.size;
+  }
+  progress.Start("verify", total, ProgressUnit::kBytes);
+  for (size_t i = 0; i < target.dbs.size(); ++i) {
+    const DbRef& ref = target.dbs[i];
     auto r = recorded.find(ref.shown);
+    progress.Set(done);
     RETURN_IF_ERROR(VerifyDb(fs, adapter, ref,
                              r == recorded.end() ? std::nullopt : std::make_optional(r->second),
-                             report));
+                             report, progress));
+    progress.Set(done += sizes[i]);
     for (const char* suffix : {"-wal", "-journal"}) {
       ASSIGN_OR_RETURN(FileInfo side, fs.Stat(ref.path + suffix));
       if (side.exists() && side.size > 0) {
@@ -167,6 +184,7 @@ absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const
       }
     }
   }
+  progress.Done();
   if (target.kind == Target::Kind::kCacheDir) {
     Layout layout(target.path);
     ASSIGN_OR_RETURN(LeftoverReport left,
@@ -193,7 +211,7 @@ absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const
 
 absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                     const EditOptions& options) {
-  ASSIGN_OR_RETURN(VerifyReport before, Verify(fs, adapter, target));
+  ASSIGN_OR_RETURN(VerifyReport before, Verify(fs, adapter, target, options.progress));
   std::vector<std::string> repaired;
   std::set<std::string> needs_edit;
   std::set<std::string> edited_in_place;
@@ -213,9 +231,14 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
   bool any_db = false;
   for (const DbRef& ref : target.dbs) any_db = any_db || needs_edit.count(ref.shown) > 0;
   if (any_db) {
+    Progress& progress = Progress::Or(options.progress);
+    progress.Start("verify --repair", static_cast<int64_t>(target.dbs.size()), ProgressUnit::kCount,
+                   "databases");
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
       DbChange change;
+      progress.Add(1);
       if (needs_edit.count(ref.shown) == 0) return change;
+      progress.Detail("repairing " + JoinPath(ref.dir, ref.file));
       bool damaged = false;
       {
         absl::StatusOr<CacheFile> probe = CacheFile::OpenReadOnly(copy);
@@ -248,11 +271,12 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
       change.groups.insert(broken.begin(), broken.end());
       return change;
     };
-    ASSIGN_OR_RETURN(EditReport edited, EditTarget(fs, adapter, target, editor, options));
-    (void)edited;
+    absl::StatusOr<EditReport> edited = EditTarget(fs, adapter, target, editor, options);
+    progress.Done();
+    RETURN_IF_ERROR(edited.status());
   }
   ASSIGN_OR_RETURN(Target fresh, ResolveTarget(fs, adapter, target.path));
-  ASSIGN_OR_RETURN(VerifyReport after, Verify(fs, adapter, fresh));
+  ASSIGN_OR_RETURN(VerifyReport after, Verify(fs, adapter, fresh, options.progress));
   after.repaired = std::move(repaired);
   return after;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "src/base/progress.h"
 #include "src/checker/checker_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
@@ -35,8 +36,11 @@ struct VerifyReport {
   std::vector<std::string> repaired;  // What --repair removed or rebuilt.
 };
 
-absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const Target& target);
-// Repairs, then verifies again; the report's problems are what remains.
+// `progress` (optional): bytes checked so far of the databases' total size.
+absl::StatusOr<VerifyReport> Verify(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                    Progress* progress = nullptr);
+// Repairs, then verifies again; the report's problems are what remains. Progress goes to
+// options.progress.
 absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                     const EditOptions& options);
 

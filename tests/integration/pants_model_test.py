@@ -3,8 +3,10 @@
 Pants runs mypy per partition in a sandbox directory holding relative copies of the sources,
 with the named cache reached through a symlink inside the sandbox, and passes
 `--sqlite-cache --skip-cache-mtime-checks --cache-dir <sandbox path>`. The recipe in
-docs/integrations.md replaces Pants' copy-and-move runner with
-`typecache run --cache-dir <named cache symlink> -- mypy <Pants' args>`.
+docs/integrations.md replaces the mypy Pants runs by a wrapper script calling typecache; the
+test takes the page's snippets as they are: the wrapper (pants-wrapper) is written out and run
+as Pants' mypy, with a PATH holding only `typecache` and Debian 12's `python3` (no `python`), and
+the environment and mypy arguments of the page's pants.toml (pants-toml).
 Partitions run concurrently. Asserts 0 lost groups against running the partitions one after
 another, and a fully warm follow-up (every partition again, in fresh sandboxes: mypy rechecks
 no module, each exits as before)."""
@@ -13,12 +15,33 @@ import concurrent.futures
 import os
 import shutil
 import sys
+import tomllib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as tc  # noqa: E402
 
 
+DOC = os.path.join(tc.ROOT, "docs", "integrations.md")
+
+
 class PantsModelTest(tc.E2ETestCase):
+
+    def setUp(self):
+        super().setUp()
+        snippets = tc.doc_snippets(DOC)
+        pants = tomllib.loads(snippets["pants-toml"])
+        self.mypy_args = pants["mypy"]["args"]
+        self.env = dict(v.split("=", 1) for v in pants["subprocess-environment"]["env_vars"]["add"])
+        # Debian 12: python3, and no python. The PATH Pants would give holds the wrapper's tools.
+        bindir = os.path.join(self.work, "bin")
+        os.makedirs(bindir)
+        os.symlink(tc.TYPECACHE, os.path.join(bindir, "typecache"))
+        os.symlink("/usr/bin/python3", os.path.join(bindir, "python3"))
+        self.env["PATH"] = bindir
+        self.wrapper = os.path.join(self.work, "mypy-through-typecache")
+        with open(self.wrapper, "w") as f:
+            f.write(snippets["pants-wrapper"])
+        os.chmod(self.wrapper, 0o755)
 
     def sandbox(self, name, pkg_root, pkg, named_cache):
         box = os.path.join(self.work, "sandboxes", name)
@@ -28,8 +51,8 @@ class PantsModelTest(tc.E2ETestCase):
         return box
 
     def pants_args(self, pkg):
-        return ["--sqlite-cache", "--skip-cache-mtime-checks", "--cache-dir",
-                ".cache/mypy_cache_sandbox", "--ignore-missing-imports", "-p", pkg]
+        return (["--sqlite-cache", "--skip-cache-mtime-checks", "--cache-dir",
+                 ".cache/mypy_cache_sandbox"] + self.mypy_args + ["-p", pkg])
 
     def test_concurrent_partitions_share_the_named_cache(self):
         src = os.path.join(self.work, "src")
@@ -45,9 +68,10 @@ class PantsModelTest(tc.E2ETestCase):
             def partition(args):
                 i, p = args
                 box = self.sandbox("p%d" % i, src, p, named)
-                # Relative paths, as Pants gives them: the cache dir is the sandbox's symlink.
-                return tc.run([tc.TYPECACHE, "run", "--cache-dir", ".cache/mypy_cache", "--",
-                               tc.MYPY] + list(mypy_args) + self.pants_args(p), box)
+                # Relative paths, as Pants gives them: TYPECACHE_DIR (pants.toml) names the
+                # sandbox's symlink to the named cache.
+                return tc.run([self.wrapper] + list(mypy_args) + self.pants_args(p), box,
+                              env=self.env)
             with concurrent.futures.ThreadPoolExecutor(len(pkgs)) as pool:
                 results = list(pool.map(partition, enumerate(pkgs)))
             for r in results:

@@ -383,6 +383,24 @@ def warm_problems(output, before=None, after=None, allow_modules_with_errors=Tru
     return problems
 
 
+# ------------------------------------------------------------------------------- documentation
+
+_SNIPPET = re.compile(r"^<!-- snippet: ([\w-]+) -->\n```[^\n]*\n(.*?)^```$", re.M | re.S)
+
+
+def doc_snippets(markdown):
+    """{name: text} of the fenced blocks of a documentation page that follow a line
+    `<!-- snippet: NAME -->` (tests run them as written). A name given twice is an error."""
+    with open(markdown) as f:
+        text = f.read()
+    found = {}
+    for name, body in _SNIPPET.findall(text):
+        if name in found:
+            raise ValueError("%s: snippet %s given twice" % (markdown, name))
+        found[name] = body
+    return found
+
+
 # ------------------------------------------------------------------------------- test cases
 
 class E2ETestCase(unittest.TestCase):
