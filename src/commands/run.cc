@@ -398,6 +398,9 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       snapshot = *std::move(taken);
       stats.Add("snapshot_ms", Ms(snapshot.took));
       stats.Add("snapshot_bytes", snapshot.bytes);
+      stats.Add(CounterId::kSnapshotCopies, snapshot.copies);
+      stats.Add(CounterId::kSparesFromDonated, snapshot.spares_from_donated);
+      stats.Add(CounterId::kSparesFromRetired, snapshot.spares_from_retired);
       if (options.verbose && snapshot.files == 0) {
         report.Note("snapshot: the shared cache is empty (this run starts cold)");
       } else if (options.verbose) {

@@ -229,6 +229,27 @@ class RealFsImpl : public Fs {
     return true;
   }
 
+  absl::StatusOr<int> OpenDirFd(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "cannot open directory", path);
+    return fd;
+  }
+
+  absl::StatusOr<bool> TryLockShared(int fd) override {
+    while (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EWOULDBLOCK) return false;
+      return ErrnoStatus(errno, "cannot lock (shared)", absl::StrCat("fd ", fd));
+    }
+    return true;
+  }
+
+  absl::StatusOr<FileInfo> StatFd(int fd) override {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "cannot stat", absl::StrCat("fd ", fd));
+    return InfoFromStat(st);
+  }
+
   absl::Status OverwriteFd(int fd, absl::string_view contents) override {
     // Write first, then cut to length: a concurrent reader never finds the file empty.
     ssize_t n = ::pwrite(fd, contents.data(), contents.size(), 0);

@@ -154,6 +154,18 @@ absl::StatusOr<bool> FaultFs::TryLock(int fd) {
   TC_FAULT("lock", absl::StrCat("fd ", fd));
   return base_.TryLock(fd);
 }
+absl::StatusOr<int> FaultFs::OpenDirFd(const std::string& path) {
+  TC_FAULT("opendir", path);
+  return base_.OpenDirFd(path);
+}
+absl::StatusOr<bool> FaultFs::TryLockShared(int fd) {
+  TC_FAULT("lockshared", absl::StrCat("fd ", fd));
+  return base_.TryLockShared(fd);
+}
+absl::StatusOr<FileInfo> FaultFs::StatFd(int fd) {
+  TC_FAULT("statfd", absl::StrCat("fd ", fd));
+  return base_.StatFd(fd);
+}
 absl::Status FaultFs::OverwriteFd(int fd, absl::string_view contents) {
   TC_FAULT("overwrite", absl::StrCat("fd ", fd));
   return base_.OverwriteFd(fd, contents);

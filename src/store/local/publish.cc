@@ -27,10 +27,14 @@ absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter
   PreparedFile prepared;
   if (base.kind == LiveState::Kind::kForeign) return prepared;  // No record of its content.
   std::string base_db;
+  std::optional<GenerationReadLock> held;
   if (base.kind == LiveState::Kind::kGeneration) {
-    ASSIGN_OR_RETURN(FileInfo dir_info, fs.Stat(base.resolved));
-    // Garbage-collected meanwhile: nothing can be compared, nothing is dropped.
-    if (!dir_info.is_dir()) return prepared;
+    // Held while it is read, so that it cannot be retired into a spare and rewritten meanwhile.
+    // Garbage-collected or retired already: nothing can be compared, nothing is dropped.
+    absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, base.resolved);
+    if (absl::IsNotFound(lock.status())) return prepared;
+    RETURN_IF_ERROR(lock.status());
+    held.emplace(*std::move(lock));
     base_db = JoinPath(base.resolved, file);
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(base_db));
     if (!info.is_file()) base_db.clear();  // A file the base did not have: every group is new.
@@ -196,7 +200,7 @@ absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const Check
 // Groups others changed hold the parent's rows unless this run kept its own (a conflict it won);
 // those are digested in the parent. O(groups written + conflicts).
 absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
-    GenerationStore& store, const CheckerAdapter& adapter, const std::string& dir,
+    GenerationStore& store, Fs& fs, const CheckerAdapter& adapter, const std::string& dir,
     const DirResult& result, const GroupSets& written,
     const std::map<std::string, PreparedFile>& prepared, bool yield_conflicts) {
   std::map<std::string, uint64_t> out;
@@ -208,6 +212,8 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
     auto p = prepared.find(file);
     if (p == prepared.end() || p->second.digest == PreparedFile::Digest::kUnknown) continue;
     if (p->second.digest == PreparedFile::Digest::kRecompute) {
+      ASSIGN_OR_RETURN(GenerationReadLock held,
+                       GenerationReadLock::Acquire(fs, result.published.resolved));
       ASSIGN_OR_RETURN(CacheFile db,
                        CacheFile::OpenReadOnly(JoinPath(result.published.resolved, file)));
       ASSIGN_OR_RETURN(out[file], db.ContentDigest(adapter));
@@ -247,6 +253,9 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
       // Otherwise the new generation holds the parent's rows: no difference.
     }
     if (!kept_over_others.empty() && parent_has_file) {
+      // The parent is held while read (it may leave the kept window and be retired meanwhile).
+      ASSIGN_OR_RETURN(GenerationReadLock held,
+                       GenerationReadLock::Acquire(fs, result.onto.resolved));
       ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(JoinPath(result.onto.resolved, file)));
       ASSIGN_OR_RETURN(auto theirs, db.DigestGroups(kept_over_others, adapter));
       for (const auto& [group, d] : theirs) digest -= d.exact;
@@ -258,14 +267,14 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
 
 // After the lock is released: the new generations' content digests (for verify; best effort:
 // without one, verify checks sizes and mtimes), the checker version, garbage collection.
-void AfterTheLock(GenerationStore& store, const CheckerAdapter& adapter, const WriteSets& writes,
+void AfterTheLock(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter, const WriteSets& writes,
                   const std::vector<std::pair<std::string, DirResult>>& published,
                   const PublishOptions& options, PublishReport& report) {
   for (const auto& [dir, result] : published) {
     auto prepared = writes.prepared.find(dir);
     if (prepared == writes.prepared.end()) continue;
     absl::StatusOr<std::map<std::string, uint64_t>> digests = NewDigests(
-        store, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
+        store, fs, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
     if (digests.ok() && !digests->empty()) {
       (void)store.RecordDigests(dir, result.published.gen, *digests);
     }
@@ -276,8 +285,12 @@ void AfterTheLock(GenerationStore& store, const CheckerAdapter& adapter, const W
     const GroupSets& groups = writes.at(dir);
     if (groups.empty()) continue;
     const auto& [file, written] = *groups.begin();
+    absl::StatusOr<GenerationReadLock> held =
+        GenerationReadLock::Acquire(fs, result.published.resolved);
+    if (!held.ok()) continue;
     absl::StatusOr<std::string> version =
         CheckerVersionOf(JoinPath(result.published.resolved, file), written, adapter);
+    held->Release();
     if (version.ok() && !version->empty()) {
       absl::Status recorded = store.RecordCheckerVersion(*version);
       if (!recorded.ok() && options.notice) {
@@ -365,7 +378,7 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
   }
   lock.reset();
   report.lock_held = absl::Now() - held_start;
-  AfterTheLock(store, adapter, writes, published, options, report);
+  AfterTheLock(store, fs, adapter, writes, published, options, report);
   return report;
 }
 
@@ -373,13 +386,14 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
                                       const Snapshot& snapshot, const WriteSets& writes,
                                       const std::string& run_id, const PublishOptions& options) {
   LocalGenerationStore store(fs, layout, adapter,
-                             {options.keep_generations, options.keep_logs, run_id});
+                             {options.keep_generations, options.keep_logs, run_id,
+                              options.keep_spares});
   return Publish(store, fs, adapter, snapshot, writes, options);
 }
 
 absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
-                            int keep, int keep_logs) {
-  return CollectLocalGarbage(fs, layout, dir, live_gen, keep, keep_logs);
+                            int keep, int keep_logs, int keep_spares) {
+  return CollectLocalGarbage(fs, layout, dir, live_gen, keep, keep_logs, keep_spares);
 }
 
 }  // namespace typecache

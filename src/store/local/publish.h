@@ -45,6 +45,9 @@ struct PublishOptions {
   int keep_generations = 2;
   // Generation logs kept; a run whose snapshot is older than this falls back to a full merge.
   int keep_logs = 1000;
+  // Generations leaving the kept window become spares for later runs, up to this many per
+  // directory (LocalStoreOptions::keep_spares); 0: they are deleted.
+  int keep_spares = 1;
   // Maintenance commands: when a group this publish wrote was also changed by someone who
   // published after the snapshot, keep theirs (fresh checker output beats an edit decided on
   // stale data). `typecache run` leaves this off: the later publisher wins.
@@ -119,7 +122,7 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
 // beyond `keep_logs`, and trash. Safe without the lock: nothing removed can become live again.
 // Errors are returned but callers treat them as warnings.
 absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
-                            int keep, int keep_logs);
+                            int keep, int keep_logs, int keep_spares = 0);
 
 }  // namespace typecache
 

@@ -34,6 +34,10 @@ struct Snapshot {
   int64_t bytes = 0;
   int files = 0;
   std::string method;  // How the last file was copied ("reflink", "copy_file_range", ...).
+  // How each directory was brought in: a spare a run donated, a retired generation, a copy.
+  int spares_from_donated = 0;
+  int spares_from_retired = 0;
+  int copies = 0;
   absl::Duration took;
 
   // The base state of `name`; kMissing when the directory was not in the snapshot.
