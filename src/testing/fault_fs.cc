@@ -54,7 +54,8 @@ absl::Status FaultFs::Configure(const std::string& spec) {
   static const char* const kOps[] = {"*",     "lstat",    "stat",   "readlink",  "symlink",
                                      "mkdir", "listdir",  "rename", "exchange",  "unlink",
                                      "rmdir", "copy",     "write",  "read",      "fsync",
-                                     "chmod", "openlock", "lock",   "overwrite", "readfd"};
+                                     "chmod", "openlock", "lock",   "overwrite", "readfd",
+                                     "opendir", "lockshared", "statfd"};
   bool known = false;
   for (const char* op : kOps) known = known || parts[1] == op;
   if (err == 0 || !known) return bad();

@@ -281,7 +281,7 @@ absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string
           retired = *done;
           continue;  // Retired, or held by a reader: the next collection sees it again.
         }
-        note(done.status());  // Cannot be retired (e.g. cannot rename): removed as before.
+        // Cannot be retired (cannot lock or rename it): removed as before, which is no error.
       }
       note(RemoveAll(fs, layout.gen_path(dir, gen)));
     }
