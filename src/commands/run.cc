@@ -520,6 +520,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
         stats.Add("runs_published", 1);
         stats.Add(r.fast_paths == r.dirs_published ? "publish_fast" : "publish_merged", 1);
         stats.Add("publish_full_merge", r.full_merges);
+        stats.Add(CounterId::kAdoptedUnchanged, r.adopted_unchanged);
         stats.Add("groups_written", r.groups_written);
         stats.Add("groups_merged", r.groups_merged);
         stats.Add("conflicts", r.conflicts);

@@ -58,6 +58,7 @@ FileInfo InfoFromStat(const struct stat& st) {
   }
   info.size = st.st_size;
   info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  info.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   info.inode = st.st_ino;
   info.device = st.st_dev;
   info.uid = st.st_uid;

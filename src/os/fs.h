@@ -35,6 +35,7 @@ struct FileInfo {
   Type type = Type::kMissing;
   int64_t size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;  // Status change: set by the kernel on every write, never by utimes.
   uint64_t inode = 0;
   uint64_t device = 0;
   uid_t uid = 0;

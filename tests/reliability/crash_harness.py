@@ -20,6 +20,13 @@ place before each trial. After each, besides the checks above: no spare is the d
 generation (a claimed spare is rewritten in place), and every retired spare still matches its
 generation's log (sizes and mtimes). The statistics must count snapshots from retired spares.
 
+Adoption: a third probe is the first typecache run on a cache that plain mypy wrote (a foreign
+<X.Y> directory): it copies it outside the lock and, under the lock, only checks the stamps of its
+files before publishing by exchange (the `adopted_unchanged` counter). It is then killed at each
+of its calls, each trial on its own fresh foreign cache (made up front and aged past the 1 s racy
+margin once); after each: integrity, verify exits 0, the groups are the foreign ones, plus the
+victim's or not, never a mix, and a next run publishes on top without losing any of them.
+
   python3 crash_harness.py [--typecache BIN] [--typecache-faulty BIN] [--long]
         (default: every kill point once plus 40 random-time trials; --long: 500+)
 Prints "N passed, M failed" at the end.
@@ -204,10 +211,66 @@ class Harness:
                       "retiring renames %d" % (sorted(ops), len(retire)))
         return len(lines)
 
-    def counters(self):
-        r = subprocess.run([tc.TYPECACHE, "stats", "--json", self.cache], capture_output=True,
-                           text=True)
+    def counters(self, cache=None):
+        r = subprocess.run([tc.TYPECACHE, "stats", "--json", cache or self.cache],
+                           capture_output=True, text=True)
         return json.loads(r.stdout)["counters"]
+
+    FOREIGN = ["foreign/m%d" % i for i in range(4)]
+
+    def foreign_cache(self, name):
+        """A cache directory plain mypy wrote (the fake checker run without typecache)."""
+        cache = os.path.join(self.work, "adopt", name)
+        r = subprocess.run([tc.FAKE_CHECKER, "--cache-dir", cache], cwd=self.work,
+                           env=tc.clean_env(tc.fake_env(tc.tagged_spec("foreign", self.FOREIGN))),
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return cache
+
+    def adopt_run(self, cache, tag, mods, env=None):
+        p = tc.start([self.faulty if env else tc.TYPECACHE, "run", "-v", "--cache-dir", cache,
+                      "--", tc.FAKE_CHECKER], self.work,
+                     env=tc.fake_env(tc.tagged_spec(tag, mods), env), stdout=subprocess.DEVNULL)
+        _, err = p.communicate()
+        return p.returncode, err
+
+    def adoption(self, rounds):
+        """Kill at every call of a run adopting a foreign cache; returns (calls, killed)."""
+        probe = self.foreign_cache("probe")
+        time.sleep(1.2)  # Past the racy margin: the stamps can prove the directory unchanged.
+        trace = os.path.join(self.work, "adopt-trace")
+        code, err = self.adopt_run(probe, "aprobe", ["adopted/p"], {"TYPECACHE_FAULT_TRACE": trace})
+        with open(trace) as f:
+            calls = sum(1 for _ in f)
+        adopted = self.counters(probe).get("adopted_unchanged", 0)
+        if code != 0 or adopted != 1 or self.counters(probe).get("publish_full_merge", 0) != 0:
+            self.fail("adoption probe", "exit %d, adopted_unchanged %s: %s" % (
+                code, adopted, err[-500:]))
+        caches = {(r, n): self.foreign_cache("r%d-k%d" % (r, n))
+                  for r in range(rounds) for n in range(1, calls + 1)}
+        time.sleep(1.2)
+        killed = 0
+        for (r, n), cache in sorted(caches.items()):
+            name = "adopt kill@%d" % n
+            mods = ["adopted/v%d" % n, self.FOREIGN[n % 4]]
+            code, err = self.adopt_run(cache, "av%d" % n, mods, {"TYPECACHE_FAULT": "kill@%d" % n})
+            killed += code == -signal.SIGKILL
+            try:
+                assert set(tc.integrity(cache)) <= {"ok"}, "integrity: %s" % tc.integrity(cache)
+                v = subprocess.run([tc.TYPECACHE, "verify", cache], capture_output=True, text=True)
+                assert v.returncode == 0, "verify exited %d: %s" % (v.returncode, v.stdout[-800:])
+                now = tc.group_tags(cache)
+                old = {g: "foreign" for g in self.FOREIGN}
+                new = dict(old, **{g: "av%d" % n for g in mods})
+                assert now in (old, new), "neither the foreign cache nor it plus the victim: %s" % now
+                code2, err2 = self.adopt_run(cache, "after%d" % n, ["adopted/after"])
+                assert code2 == 0, "the next run exited %d: %s" % (code2, err2[-300:])
+                assert tc.group_tags(cache) == dict(now, **{"adopted/after": "after%d" % n}), \
+                    "the next run lost groups: %s" % tc.group_tags(cache)
+                self.passed += 1
+            except AssertionError as e:
+                self.fail(name, e)
+        return calls, killed
 
     def trial_random_signal(self, i, rng):
         before = tc.group_tags(self.cache)
@@ -287,6 +350,13 @@ def main():
         h.fail("spares used", "only %d snapshots came from retired spares" % used)
     else:
         h.passed += 1
+    # Adoption of a cache that plain mypy wrote: kill at every call.
+    adopt_calls, adopt_kills = h.adoption(rounds)
+    if adopt_calls >= 20 and adopt_kills >= rounds * (adopt_calls - 8):
+        h.passed += 1
+    else:
+        h.fail("adoption kill count", "%d of %d adoption trials were killed" % (
+            adopt_kills, rounds * adopt_calls))
     rng = random.Random(args.seed)
     randoms = max(500 - rounds * calls if args.long else 40, 40)
     for i in range(randoms):
@@ -305,6 +375,8 @@ def main():
     print("retired spares: %d kill points in a run that claims one and retires another, "
           "%d killed; snapshots from retired spares: %d" % (
               spare_calls, spare_kills, h.counters().get("spares_from_retired", 0)))
+    print("adoption: %d kill points in a run adopting a foreign cache, %d killed" % (
+        adopt_calls, adopt_kills))
     print("%d passed, %d failed" % (h.passed, h.failed))
     shutil.rmtree(work, ignore_errors=True)
     return 1 if h.failed else 0

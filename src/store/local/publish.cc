@@ -73,6 +73,7 @@ struct DirResult {
   int64_t conflicts = 0;
   bool fast = false;
   bool full = false;
+  bool adopted = false;  // A foreign directory, unchanged since the snapshot copied it.
   LiveState onto;    // The head this publish extended.
   GroupSets others;  // What others published since the snapshot (when !full).
   PublishedGeneration published;
@@ -175,12 +176,37 @@ absl::StatusOr<int64_t> BringOver(Fs& fs, const CheckerAdapter& adapter, const L
 absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
                                      const std::string& dir, const LiveState& base,
                                      const GroupSets& written, const std::string& private_dir,
-                                     const PublishOptions& options) {
+                                     const PublishOptions& options,
+                                     const SnapshotDir* snapshot_dir) {
   DirResult result;
   // Step 1: the head again, under the lock.
   ASSIGN_OR_RETURN(result.onto, store.Head(dir));
-  ASSIGN_OR_RETURN(GroupSets changed, OthersChanges(store, fs, adapter, dir, base, result.onto,
-                                                    private_dir, &result.full));
+  // Adoption: the foreign directory the snapshot copied, still exactly as it was copied, needs
+  // no comparison: the private copy holds all of its rows (O(files) stats under the lock).
+  GroupSets changed;
+  if (base.kind == LiveState::Kind::kForeign && result.onto.kind == LiveState::Kind::kForeign &&
+      result.onto.resolved == base.resolved && snapshot_dir != nullptr) {
+    ASSIGN_OR_RETURN(result.adopted,
+                     AdoptedUnchanged(fs, adapter, snapshot_dir->adopted, result.onto.resolved,
+                                      options.adopt_racy_margin));
+  }
+  if (!result.adopted) {
+    ASSIGN_OR_RETURN(changed, OthersChanges(store, fs, adapter, dir, base, result.onto,
+                                            private_dir, &result.full));
+  }
+  // A generation written in place behind typecache's back (its files no longer match its log),
+  // still as the snapshot copied it: the same, no comparison needed.
+  if (result.full && base.kind == LiveState::Kind::kGeneration &&
+      result.onto.kind == LiveState::Kind::kGeneration && result.onto.gen == base.gen &&
+      snapshot_dir != nullptr) {
+    ASSIGN_OR_RETURN(result.adopted,
+                     AdoptedUnchanged(fs, adapter, snapshot_dir->adopted, result.onto.resolved,
+                                      options.adopt_racy_margin));
+    if (result.adopted) {
+      changed.clear();
+      result.full = false;
+    }
+  }
   GroupSets take =
       GroupsToTake(changed, written, result.full, options.yield_conflicts, &result.conflicts);
   ASSIGN_OR_RETURN(result.merged, BringOver(fs, adapter, result.onto, private_dir, take));
@@ -219,7 +245,9 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
       ASSIGN_OR_RETURN(out[file], db.ContentDigest(adapter));
       continue;
     }
-    if (result.full) continue;  // Every group may differ: no O(changes) digest.
+    // Every group may differ (a full merge, or an adopted directory the parent's digest does not
+    // describe): no O(changes) digest.
+    if (result.full || result.adopted) continue;
     uint64_t digest = 0;
     bool parent_has_file = false;
     if (result.onto.kind == LiveState::Kind::kGeneration) {
@@ -363,13 +391,14 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
   for (const auto& [dir, groups] : writes) {
     ASSIGN_OR_RETURN(DirResult result,
                      PublishDir(store, fs, adapter, dir, snapshot.BaseOf(dir), groups,
-                                JoinPath(snapshot.private_root, dir), options));
+                                JoinPath(snapshot.private_root, dir), options, snapshot.Find(dir)));
     ++report.dirs_published;
     report.groups_written += static_cast<int64_t>(CountGroups(groups));
     report.groups_merged += result.merged;
     report.conflicts += result.conflicts;
     report.fast_paths += result.fast ? 1 : 0;
     report.full_merges += result.full ? 1 : 0;
+    report.adopted_unchanged += result.adopted ? 1 : 0;
     report.bytes += result.published.bytes;
     if (!result.published.warning.empty() && options.notice) {
       options.notice(result.published.warning);

@@ -397,6 +397,98 @@ TEST_F(PublishTest, SpareOfAnotherBootIsDiscarded) {
   EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());
 }
 
+// ---- Adoption: the copy outside the lock, a stamp check under it ----
+
+TEST_F(PublishTest, ForeignDirectoryUnchangedSinceItsCopyIsAdoptedWithoutAComparison) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 30, "f", 1)));
+  Rows before = Shared();
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::ZeroDuration();  // The files were written just now.
+  FaultFs counting(RealFs());
+  absl::StatusOr<PublishReport> r =
+      Publish(counting, layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->full_merges, 0);
+  EXPECT_EQ(r->adopted_unchanged, 1);
+  EXPECT_EQ(r->groups_merged, 0);
+  EXPECT_EQ(ReadLiveState(RealFs(), layout_, "3.11")->kind, LiveState::Kind::kGeneration);
+  Rows expected = before;
+  for (const Row& row : ModuleRows("pkg/new", "a", 5)) {
+    expected[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
+  }
+  EXPECT_EQ(Shared(), expected);
+  EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
+}
+
+TEST_F(PublishTest, ForeignDirectoryWrittenAfterItsCopyIsCompared) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  // The direct writer adds a module after the copy: the stamps differ, every group is compared.
+  TC_ASSERT_OK(
+      WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::ZeroDuration();
+  absl::StatusOr<PublishReport> r =
+      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->adopted_unchanged, 0);
+  EXPECT_EQ(r->full_merges, 1);
+  EXPECT_EQ(Shared().count("pkg/late.meta.json"), 1u);
+  EXPECT_EQ(Shared().count("pkg/new.meta.json"), 1u);
+}
+
+TEST_F(PublishTest, ForeignFilesWrittenTooCloseToTheirStampsAreCompared) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::Hours(1);  // Every file is "racy": the stamps prove nothing.
+  absl::StatusOr<PublishReport> r =
+      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->adopted_unchanged, 0);
+  EXPECT_EQ(r->full_merges, 1);
+  EXPECT_EQ(Shared().size(), 3u * 2 + 2);
+}
+
+TEST_F(PublishTest, GenerationWrittenInPlaceIsAdoptedAsCopiedWithoutADigest) {
+  Seed(Modules(0, 10, "base", 100));
+  // Plain mypy wrote the live generation in place: its files no longer match its log.
+  TC_ASSERT_OK(WriteRows(JoinPath(layout_.live_path("3.11"), "cache.db"), Schema::kFiles,
+                         ModuleRows("pkg/inplace", "mypy", 3)));
+  Rows before = Shared();
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::ZeroDuration();
+  absl::StatusOr<PublishReport> r =
+      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->adopted_unchanged, 1);
+  EXPECT_EQ(r->full_merges, 0);
+  EXPECT_EQ(Shared().size(), before.size() + 2);
+  EXPECT_EQ(Shared().count("pkg/inplace.meta.json"), 1u);
+  std::optional<uint64_t> recorded = RecordedDigest();
+  EXPECT_TRUE(!recorded.has_value() || *recorded == LiveDigest());
+}
+
 // ---- Retired generations become spares (docs/protocol.md, "Retired generations ...") ----
 
 // Spares of `dir` whose name says they are retired generations.

@@ -184,6 +184,50 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
                                                       ".", RandomSuffix())));
 }
 
+const SnapshotDir* Snapshot::Find(absl::string_view name) const {
+  for (const SnapshotDir& dir : dirs) {
+    if (dir.name == name) return &dir;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<AdoptedStamps> StampForeign(Fs& fs, const CheckerAdapter& adapter,
+                                           const std::string& dir) {
+  AdoptedStamps stamps;
+  stamps.taken_ns = absl::ToUnixNanos(absl::Now());
+  ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, dir));
+  for (const std::string& file : files) {
+    for (const char* suffix : {"", "-wal", "-journal"}) {
+      std::string name = absl::StrCat(file, suffix);
+      ASSIGN_OR_RETURN(stamps.files[name], fs.Lstat(JoinPath(dir, name)));
+    }
+  }
+  return stamps;
+}
+
+absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
+                                      const AdoptedStamps& adopted, const std::string& dir,
+                                      absl::Duration racy_margin) {
+  if (adopted.files.empty()) return false;
+  ASSIGN_OR_RETURN(AdoptedStamps now, StampForeign(fs, adapter, dir));
+  if (now.files.size() != adopted.files.size()) return false;
+  int64_t margin = absl::ToInt64Nanoseconds(racy_margin);
+  for (const auto& [name, was] : adopted.files) {
+    auto it = now.files.find(name);
+    if (it == now.files.end()) return false;
+    const FileInfo& is = it->second;
+    if (is.type != was.type) return false;
+    if (!was.exists()) continue;
+    if (is.inode != was.inode || is.device != was.device || is.size != was.size ||
+        is.mtime_ns != was.mtime_ns || is.ctime_ns != was.ctime_ns) {
+      return false;
+    }
+    // Racy: written too close to the stamp for the stamp to tell a later write apart.
+    if (std::max(was.mtime_ns, was.ctime_ns) > adopted.taken_ns - margin) return false;
+  }
+  return true;
+}
+
 LiveState Snapshot::BaseOf(absl::string_view name) const {
   for (const SnapshotDir& dir : dirs) {
     if (dir.name == name) return dir.base;
@@ -213,6 +257,12 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
       // a spare and rewritten under the copy; retired or removed before it was held: the head
       // moved on, read it again.
       std::optional<GenerationReadLock> held;
+      // What the directory's files were just before the copy (adoption, checked by publish).
+      AdoptedStamps adopted;
+      auto stamp = [&]() {
+        absl::StatusOr<AdoptedStamps> stamped = StampForeign(fs, adapter, live.resolved);
+        if (stamped.ok()) adopted = *std::move(stamped);
+      };
       if (live.kind == LiveState::Kind::kGeneration) {
         absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, live.resolved);
         if (!lock.ok()) {
@@ -221,17 +271,19 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
           break;
         }
         held.emplace(*std::move(lock));
+        stamp();
         ASSIGN_OR_RETURN(bool reused, ReuseSpare(store, fs, layout, adapter, name, live, to, snap));
         if (reused) {
-          snap.dirs.push_back({name, live});
+          snap.dirs.push_back({name, live, std::move(adopted)});
           status = absl::OkStatus();
           break;
         }
       }
+      if (live.kind == LiveState::Kind::kForeign) stamp();
       status = CopyDir(fs, adapter, live.resolved, to, snap);
       if (status.ok()) {
         ++snap.copies;
-        snap.dirs.push_back({name, live});
+        snap.dirs.push_back({name, live, std::move(adopted)});
         break;
       }
       // The generation was garbage-collected under us: start over from the live one.

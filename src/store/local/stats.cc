@@ -23,6 +23,8 @@ constexpr Counter kCounters[] = {
     {CounterId::kPublishFast, "publish_fast", "Publishes by rename alone", ""},
     {CounterId::kPublishMerged, "publish_merged", "Publishes that merged others' work", ""},
     {CounterId::kPublishFullMerge, "publish_full_merge", "Publishes that compared every group", ""},
+    {CounterId::kAdoptedUnchanged, "adopted_unchanged",
+     "Adoptions checked by stamps, not compared", ""},
     {CounterId::kGroupsWritten, "groups_written", "Module groups written (misses)", ""},
     {CounterId::kGroupsMerged, "groups_merged", "Module groups carried over from others", ""},
     {CounterId::kConflicts, "conflicts", "Conflicts resolved (later run won)", ""},

@@ -29,6 +29,7 @@ enum class CounterId {
   kPublishFast,
   kPublishMerged,
   kPublishFullMerge,
+  kAdoptedUnchanged,
   kGroupsWritten,
   kGroupsMerged,
   kConflicts,
