@@ -3,7 +3,7 @@ generation as its spare, on a synthetic cache (bench/gen.py), and the publish lo
 the first run on a cache typecache never published (adoption).
 
   python3 bench/spares_bench.py --typecache bazel-bin/src/typecache --size-mb 2150 --runs 6 \
-      [--work DIR]
+      [--work DIR] [--age SECONDS]
 
 Each measured run is `typecache run -v -- fake_checker` writing 3 module groups (a changing run).
 "copy" rows: the same run with .typecache/spares removed first, i.e. the path every run after a
@@ -68,6 +68,9 @@ def main():
     p.add_argument("--size-mb", type=int, default=2150)
     p.add_argument("--runs", type=int, default=6)
     p.add_argument("--work")
+    p.add_argument("--age", type=float, default=2.0,
+                   help="seconds to wait after generating the cache (an existing cache is not "
+                        "being written: past the adoption's 1 s racy margin)")
     a = p.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="spares-bench.")
     cache = os.path.join(work, "cache")
@@ -78,6 +81,7 @@ def main():
     size = os.path.getsize(os.path.join(cache, "3.11", "cache.db"))
     print("cache: %d groups, %.2f GiB (generated in %.0f s) at %s" % (
         groups, size / 2**30, time.monotonic() - t, cache))
+    time.sleep(a.age)
     first = run(a.typecache, cache, "adopt")
     print("first run (adoption of a cache typecache never published): %s" % first)
     # Fill the kept window so that every publish retires one generation.
