@@ -164,8 +164,18 @@ absl::StatusOr<GenerationReadLock> GenerationReadLock::Acquire(Fs& fs, const std
     return fd.status();
   }
   GenerationReadLock lock(&fs, *fd);
-  ASSIGN_OR_RETURN(bool shared, fs.TryLockShared(*fd));
-  if (!shared) return absl::NotFoundError(absl::StrCat(path, " is being retired"));
+  absl::StatusOr<bool> shared = fs.TryLockShared(*fd);
+  if (!shared.ok()) {
+    // A file system without flock on directories (some network file systems): no retirer can
+    // take its exclusive lock there either (RetireGeneration fails, the generation is deleted
+    // as before spares existed), so reading without the lock is as safe as it always was.
+    int err = StatusErrno(shared.status());
+    if (err != ENOLCK && err != EOPNOTSUPP && err != EINVAL && err != EBADF) {
+      return shared.status();
+    }
+  } else if (!*shared) {
+    return absl::NotFoundError(absl::StrCat(path, " is being retired"));
+  }
   // Opened by path, locked afterwards: a retirer may have renamed it in between (it held the
   // exclusive lock then, and has released it since). Only if the path still names the directory
   // locked can no retirer move it while the lock is held.

@@ -92,7 +92,8 @@ absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string
 class GenerationReadLock {
  public:
   // NotFound when `path` is gone or is being retired right now (the caller reads the head again);
-  // other errors as they come.
+  // other errors as they come. Where the file system has no flock on directories (ENOLCK,
+  // EOPNOTSUPP, EINVAL, EBADF) the read goes ahead unlocked: retirement cannot lock there either.
   static absl::StatusOr<GenerationReadLock> Acquire(Fs& fs, const std::string& path);
 
   GenerationReadLock(GenerationReadLock&& other) noexcept;

@@ -677,6 +677,19 @@ TEST_F(PublishTest, SnapshotHoldsTheGenerationItCopies) {
   EXPECT_EQ(*ReadRows(copier.db(), Schema::kFiles), seeded);
 }
 
+TEST_F(PublishTest, WithoutFlockOnDirectoriesReadersGoAheadAndNothingIsRetired) {
+  Seed(Modules(0, 5, "base", 100));
+  std::string gen = layout_.gen_path("3.11", 1);
+  FaultFs no_flock(RealFs());
+  no_flock.FailAt("lockshared", 1, ENOLCK);
+  TC_ASSERT_OK(GenerationReadLock::Acquire(no_flock, gen).status());
+  FaultFs no_exclusive(RealFs());
+  no_exclusive.FailAt("lock", 1, ENOLCK);
+  absl::StatusOr<bool> retired = RetireGeneration(no_exclusive, layout_, "3.11", 1, -1);
+  EXPECT_FALSE(retired.ok() && *retired);
+  EXPECT_TRUE(RealFs().Lstat(gen)->is_dir());
+}
+
 // SIGKILL before every file-system call of (1) a publish whose collection retires a generation
 // and (2) a snapshot that claims the retired spare. After each: the shared cache is the old or
 // the new generation, no spare is a generation's directory, and the next run's snapshot is
