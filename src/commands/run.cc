@@ -438,6 +438,9 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       snapshot = *std::move(taken);
       stats.Add("snapshot_ms", Ms(snapshot.took));
       stats.Add("snapshot_bytes", snapshot.bytes);
+      stats.Add(CounterId::kSnapshotCopies, snapshot.copies);
+      stats.Add(CounterId::kSparesFromDonated, snapshot.spares_from_donated);
+      stats.Add(CounterId::kSparesFromRetired, snapshot.spares_from_retired);
       if (options.verbose && snapshot.files == 0) {
         report.Note("snapshot: the shared cache is empty (this run starts cold)");
       } else if (options.verbose) {
@@ -562,6 +565,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
         stats.Add("runs_published", 1);
         stats.Add(r.fast_paths == r.dirs_published ? "publish_fast" : "publish_merged", 1);
         stats.Add("publish_full_merge", r.full_merges);
+        stats.Add(CounterId::kAdoptedUnchanged, r.adopted_unchanged);
         stats.Add("groups_written", r.groups_written);
         stats.Add("groups_merged", r.groups_merged);
         stats.Add("conflicts", r.conflicts);

@@ -59,6 +59,7 @@ FileInfo InfoFromStat(const struct stat& st) {
   info.size = st.st_size;
   info.disk_bytes = static_cast<int64_t>(st.st_blocks) * 512;
   info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  info.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   info.inode = st.st_ino;
   info.device = st.st_dev;
   info.uid = st.st_uid;
@@ -228,6 +229,27 @@ class RealFsImpl : public Fs {
       return ErrnoStatus(errno, "cannot lock", absl::StrCat("fd ", fd));
     }
     return true;
+  }
+
+  absl::StatusOr<int> OpenDirFd(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "cannot open directory", path);
+    return fd;
+  }
+
+  absl::StatusOr<bool> TryLockShared(int fd) override {
+    while (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EWOULDBLOCK) return false;
+      return ErrnoStatus(errno, "cannot lock (shared)", absl::StrCat("fd ", fd));
+    }
+    return true;
+  }
+
+  absl::StatusOr<FileInfo> StatFd(int fd) override {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "cannot stat", absl::StrCat("fd ", fd));
+    return InfoFromStat(st);
   }
 
   absl::Status OverwriteFd(int fd, absl::string_view contents) override {

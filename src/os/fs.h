@@ -36,6 +36,7 @@ struct FileInfo {
   int64_t size = 0;
   int64_t disk_bytes = 0;  // Allocated on disk (st_blocks * 512): what `du` counts.
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;  // Status change: set by the kernel on every write, never by utimes.
   uint64_t inode = 0;
   uint64_t device = 0;
   uid_t uid = 0;
@@ -87,6 +88,13 @@ class Fs {
   virtual absl::Status OverwriteFd(int fd, absl::string_view contents) = 0;
   virtual absl::StatusOr<std::string> ReadFd(int fd) = 0;
   virtual void CloseFd(int fd) = 0;
+  // Opens an existing directory to lock it (O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC); a
+  // missing path is NotFound. Locks taken on it follow the directory when it is renamed.
+  virtual absl::StatusOr<int> OpenDirFd(const std::string& path) = 0;
+  // flock(LOCK_SH|LOCK_NB). Returns false when another open file description holds LOCK_EX.
+  virtual absl::StatusOr<bool> TryLockShared(int fd) = 0;
+  // fstat(2) of an open descriptor.
+  virtual absl::StatusOr<FileInfo> StatFd(int fd) = 0;
 };
 
 // The process-wide real file system.

@@ -54,7 +54,8 @@ absl::Status FaultFs::Configure(const std::string& spec) {
   static const char* const kOps[] = {"*",     "lstat",    "stat",   "readlink",  "symlink",
                                      "mkdir", "listdir",  "rename", "exchange",  "unlink",
                                      "rmdir", "copy",     "write",  "read",      "fsync",
-                                     "chmod", "openlock", "lock",   "overwrite", "readfd"};
+                                     "chmod", "openlock", "lock",   "overwrite", "readfd",
+                                     "opendir", "lockshared", "statfd"};
   bool known = false;
   for (const char* op : kOps) known = known || parts[1] == op;
   if (err == 0 || !known) return bad();
@@ -153,6 +154,18 @@ absl::StatusOr<int> FaultFs::OpenLockFile(const std::string& path) {
 absl::StatusOr<bool> FaultFs::TryLock(int fd) {
   TC_FAULT("lock", absl::StrCat("fd ", fd));
   return base_.TryLock(fd);
+}
+absl::StatusOr<int> FaultFs::OpenDirFd(const std::string& path) {
+  TC_FAULT("opendir", path);
+  return base_.OpenDirFd(path);
+}
+absl::StatusOr<bool> FaultFs::TryLockShared(int fd) {
+  TC_FAULT("lockshared", absl::StrCat("fd ", fd));
+  return base_.TryLockShared(fd);
+}
+absl::StatusOr<FileInfo> FaultFs::StatFd(int fd) {
+  TC_FAULT("statfd", absl::StrCat("fd ", fd));
+  return base_.StatFd(fd);
 }
 absl::Status FaultFs::OverwriteFd(int fd, absl::string_view contents) {
   TC_FAULT("overwrite", absl::StrCat("fd ", fd));

@@ -61,6 +61,9 @@ class FaultFs : public Fs {
   absl::Status OverwriteFd(int fd, absl::string_view contents) override;
   absl::StatusOr<std::string> ReadFd(int fd) override;
   void CloseFd(int fd) override { base_.CloseFd(fd); }
+  absl::StatusOr<int> OpenDirFd(const std::string& path) override;
+  absl::StatusOr<bool> TryLockShared(int fd) override;
+  absl::StatusOr<FileInfo> StatFd(int fd) override;
 
  private:
   // Counts the call; returns an injected error, or OK to go ahead.

@@ -33,7 +33,10 @@ class FaultsTest(tc.FakeCheckerTestCase):
                                   ("write", "ENOSPC"), ("copy", "ENOSPC"), ("copy", "EIO"),
                                   ("lock", "ENOLCK"), ("openlock", "EACCES"),
                                   ("mkdir", "EROFS"), ("symlink", "ENOSPC"),
-                                  ("exchange", "EINVAL"), ("listdir", "EIO"), ("*", "ENOSPC"))
+                                  ("exchange", "EINVAL"), ("listdir", "EIO"), ("*", "ENOSPC"),
+                                  # A reader's hold on the generation it copies (and retirement).
+                                  ("opendir", "EACCES"), ("lockshared", "ENOLCK"),
+                                  ("statfd", "EIO"))
                   for n in (1, 2, 3)]
         injected = 0
         for i, fault in enumerate(faults):

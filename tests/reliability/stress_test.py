@@ -11,6 +11,11 @@ snapshot. Asserted after every round:
   - the union rule: the cache holds exactly the write sets applied one after another in publish
     order (every own group, every hot group from its last publisher), no torn group;
   - lock waits stay below the timeout.
+Retired spares: every round's publishes push generations out of the kept window, and the
+newest becomes a spare; the next round's first snapshot claims it and brings it up to date from
+the logs (16 readers hold the live generation meanwhile). So from round 2 on each round takes one
+snapshot from a retired spare (the `spares_from_retired` counter), and the union rule above shows
+that what it served was exactly the live generation.
 Then, with a 1 ms lock timeout and the same gate, some runs must time out: each still exits with
 the checker's status, names the lock's holder (pid, host, since when) and publishes nothing.
 
@@ -213,6 +218,11 @@ def main():
           "longest lock wait %d ms, longest hold %d ms" % (
               args.rounds, WRITERS, len(s.expected), stats["conflicts"], stats["publish_merged"],
               stats["lock_wait_max_ms"], stats["lock_held_max_ms"]))
+    retired = stats.get("spares_from_retired", 0)
+    print("snapshots from retired spares: %d (copies %d)" % (retired, stats.get("snapshot_copies", 0)))
+    s.check("retired generations served as spares",
+            [] if retired >= args.rounds - 1 else
+            ["only %d snapshots from retired spares in %d rounds" % (retired, args.rounds)])
     s.check("lock waits below the 60 s timeout",
             [] if 0 < stats["lock_wait_max_ms"] < 60000 else [stats["lock_wait_max_ms"]])
     s.timeout_round()

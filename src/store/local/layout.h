@@ -7,7 +7,8 @@
 //   <cache>/.typecache/logs/<X.Y>/g<N>.log            groups generation N changed (genlog.h)
 //   <cache>/.typecache/digests/<X.Y>/g<N>             content digests of its files (genlog.h)
 //   <cache>/.typecache/runs/<id>.lock, <id>/          a run's private copy, locked while alive
-//   <cache>/.typecache/spares/<X.Y>/g<N>.<rand>/      unpublished private copies kept for reuse
+//   <cache>/.typecache/spares/<X.Y>/g<N>.<tag>.<rand>/ copies of generation N kept for reuse
+//                                    (<tag>: a boot id, or "retired": local_store.h)
 //   <cache>/.typecache/trash/                         removed after the lock is released
 //   <cache>/.typecache/passthrough/                   the checker's cache for bypassing runs
 //   <cache>/.typecache/stats         counters recorded by runs (stats.h)

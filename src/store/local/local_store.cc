@@ -13,6 +13,12 @@
 namespace typecache {
 namespace {
 
+struct FdCloser {
+  Fs& fs;
+  int fd;
+  ~FdCloser() { fs.CloseFd(fd); }
+};
+
 class LocalLock : public PublishLock {
  public:
   explicit LocalLock(FileLock lock) : lock_(std::move(lock)) {}
@@ -146,20 +152,157 @@ absl::Status LocalGenerationStore::RecordCheckerVersion(const std::string& versi
 
 absl::Status LocalGenerationStore::CollectGarbage(const std::string& dir, int64_t head) {
   return CollectLocalGarbage(fs_, layout_, dir, head, options_.keep_generations,
-                             options_.keep_logs);
+                             options_.keep_logs, options_.keep_spares);
 }
 
+absl::StatusOr<GenerationReadLock> GenerationReadLock::Acquire(Fs& fs, const std::string& path) {
+  absl::StatusOr<int> fd = fs.OpenDirFd(path);
+  if (!fd.ok()) {
+    if (StatusErrno(fd.status()) == ENOTDIR || StatusErrno(fd.status()) == ELOOP) {
+      return absl::NotFoundError(absl::StrCat(path, " is not a generation directory"));
+    }
+    return fd.status();
+  }
+  GenerationReadLock lock(&fs, *fd);
+  absl::StatusOr<bool> shared = fs.TryLockShared(*fd);
+  if (!shared.ok()) {
+    // A file system without flock on directories (some network file systems): no retirer can
+    // take its exclusive lock there either (RetireGeneration fails, the generation is deleted
+    // as before spares existed), so reading without the lock is as safe as it always was.
+    int err = StatusErrno(shared.status());
+    if (err != ENOLCK && err != EOPNOTSUPP && err != EINVAL && err != EBADF) {
+      return shared.status();
+    }
+  } else if (!*shared) {
+    return absl::NotFoundError(absl::StrCat(path, " is being retired"));
+  }
+  // Opened by path, locked afterwards: a retirer may have renamed it in between (it held the
+  // exclusive lock then, and has released it since). Only if the path still names the directory
+  // locked can no retirer move it while the lock is held.
+  ASSIGN_OR_RETURN(FileInfo locked, fs.StatFd(*fd));
+  ASSIGN_OR_RETURN(FileInfo now, fs.Lstat(path));
+  if (!now.is_dir() || now.inode != locked.inode || now.device != locked.device) {
+    return absl::NotFoundError(absl::StrCat(path, " was retired"));
+  }
+  return lock;
+}
+
+GenerationReadLock::GenerationReadLock(GenerationReadLock&& other) noexcept
+    : fs_(other.fs_), fd_(other.fd_) {
+  other.fd_ = -1;
+}
+
+GenerationReadLock& GenerationReadLock::operator=(GenerationReadLock&& other) noexcept {
+  if (this != &other) {
+    Release();
+    fs_ = other.fs_;
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+GenerationReadLock::~GenerationReadLock() { Release(); }
+
+void GenerationReadLock::Release() {
+  if (fd_ >= 0) fs_->CloseFd(fd_);  // Closing the only descriptor drops the flock.
+  fd_ = -1;
+}
+
+int64_t SpareBase(absl::string_view name) {
+  size_t dot = name.find('.');
+  return Layout::ParseGenName(name.substr(0, dot));
+}
+
+bool IsRetiredSpare(absl::string_view name) {
+  size_t first = name.find('.');
+  if (first == absl::string_view::npos) return false;
+  size_t second = name.find('.', first + 1);
+  return second != absl::string_view::npos &&
+         name.substr(first + 1, second - first - 1) == kRetiredSpareTag &&
+         name.find('.', second + 1) == absl::string_view::npos;
+}
+
+absl::StatusOr<bool> RetireGeneration(Fs& fs, const Layout& layout, const std::string& dir,
+                                      int64_t gen, int keep) {
+  std::string path = layout.gen_path(dir, gen);
+  absl::StatusOr<int> fd = fs.OpenDirFd(path);
+  if (!fd.ok()) {
+    if (absl::IsNotFound(fd.status())) return false;  // Retired or removed by another collector.
+    return fd.status();
+  }
+  FdCloser closer{fs, *fd};  // Closed (and the lock dropped) on every return.
+  ASSIGN_OR_RETURN(bool exclusive, fs.TryLock(*fd));
+  if (!exclusive) return false;  // A reader is copying it: left for the next collection.
+  ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
+  if (live.kind == LiveState::Kind::kGeneration && gen >= live.gen - keep) return false;
+  std::string spares = layout.spares_dir(dir);
+  RETURN_IF_ERROR(MakeDirs(fs, spares));
+  RETURN_IF_ERROR(fs.Rename(
+      path, JoinPath(spares, absl::StrCat(Layout::GenName(gen), ".", kRetiredSpareTag, ".",
+                                          RandomSuffix()))));
+  return true;
+}
+
+namespace {
+
+// Spare names of `dir`, newest base first.
+std::vector<std::string> SparesNewestFirst(Fs& fs, const Layout& layout, const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(layout.spares_dir(dir));
+  if (!names.ok()) return {};
+  std::vector<std::string> out = *std::move(names);
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    return SpareBase(a) > SpareBase(b);
+  });
+  return out;
+}
+
+}  // namespace
+
 absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t head,
-                                 int keep, int keep_logs) {
+                                 int keep, int keep_logs, int keep_spares) {
   absl::Status first_error;
   auto note = [&first_error](const absl::Status& status) {
     if (!status.ok() && first_error.ok()) first_error = status;
   };
   absl::StatusOr<std::vector<std::string>> gens = fs.ListDir(layout.gens_dir(dir));
   if (gens.ok()) {
+    std::vector<int64_t> old;
     for (const std::string& name : *gens) {
       int64_t gen = Layout::ParseGenName(name);
-      if (gen > 0 && gen < head - keep) note(RemoveAll(fs, layout.gen_path(dir, gen)));
+      if (gen > 0 && gen < head - keep) old.push_back(gen);
+    }
+    std::sort(old.rbegin(), old.rend());
+    // The newest generation leaving the window becomes a spare, unless the spares kept are all
+    // newer (a spare is brought up to date from the logs since its base: the newer, the less).
+    int64_t retire = 0;
+    if (keep_spares > 0 && !old.empty()) {
+      std::vector<std::string> spares = SparesNewestFirst(fs, layout, dir);
+      if (static_cast<int>(spares.size()) < keep_spares ||
+          SpareBase(spares[static_cast<size_t>(keep_spares) - 1]) < old.front()) {
+        retire = old.front();
+      }
+    }
+    bool retired = false;
+    for (int64_t gen : old) {
+      if (gen == retire) {
+        absl::StatusOr<bool> done = RetireGeneration(fs, layout, dir, gen, keep);
+        if (done.ok()) {
+          retired = *done;
+          continue;  // Retired, or held by a reader: the next collection sees it again.
+        }
+        // Cannot be retired (cannot lock or rename it): removed as before, which is no error.
+      }
+      note(RemoveAll(fs, layout.gen_path(dir, gen)));
+    }
+    if (retired) {
+      // At most keep_spares per directory: the oldest go to the trash (removed below). A run may
+      // claim one meanwhile (its rename or this one fails: either way it is taken once).
+      std::vector<std::string> spares = SparesNewestFirst(fs, layout, dir);
+      for (size_t i = static_cast<size_t>(keep_spares); i < spares.size(); ++i) {
+        (void)fs.Rename(JoinPath(layout.spares_dir(dir), spares[i]),
+                        JoinPath(layout.trash_dir(), absl::StrCat("spare.", RandomSuffix())));
+      }
     }
   }
   absl::StatusOr<std::vector<std::string>> logs = fs.ListDir(layout.logs_dir(dir));

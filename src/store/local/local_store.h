@@ -30,6 +30,9 @@ struct LocalStoreOptions {
   int keep_generations = 2;      // Kept besides the head, for readers that resolved an older link.
   int keep_logs = 1000;          // A snapshot older than this compares every group on publish.
   std::string run_id = "store";  // Names temporary links in runs/.
+  // Generations that fall out of the kept window become spares (RetireGeneration) instead of
+  // being deleted, up to this many spares per directory; 0: they are deleted.
+  int keep_spares = 1;
 };
 
 class LocalGenerationStore : public GenerationStore {
@@ -67,8 +70,60 @@ class LocalGenerationStore : public GenerationStore {
 // What LocalGenerationStore::CollectGarbage does: removes generations older than `head` minus
 // `keep` and their digest records, logs older than `head` minus `keep_logs`, stale temporary
 // files in logs/, and trash. Safe without the lock: nothing removed can become live again.
+// With `keep_spares` > 0 the newest generation that falls out of the window is retired into a
+// spare (RetireGeneration) when it is newer than a spare already kept, and spares beyond
+// `keep_spares` go to the trash. A generation a reader holds (GenerationReadLock) is neither
+// retired nor removed: the next collection does it.
 absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t head,
-                                 int keep, int keep_logs);
+                                 int keep, int keep_logs, int keep_spares = 0);
+
+// ---- Readers and retirement (docs/protocol.md, "Retired generations become spares") ----
+//
+// A generation directory that leaves the kept window is not deleted but renamed into
+// spares/<X.Y>/, where a later run claims it and rewrites it in place. So whoever reads a
+// generation's files must make sure it is not retired under it: it holds a shared flock on the
+// generation directory itself while it reads (GenerationReadLock), and retirement takes
+// flock(LOCK_EX|LOCK_NB) on it and renames it only if that succeeds. The lock is on the
+// directory's inode: no lock file, nothing left behind by a process that dies (the kernel drops
+// its locks).
+
+// A shared flock on a generation directory, re-checked after it is taken: the path must still be
+// the directory locked (it was not retired between open and lock). Released on destruction.
+class GenerationReadLock {
+ public:
+  // NotFound when `path` is gone or is being retired right now (the caller reads the head again);
+  // other errors as they come. Where the file system has no flock on directories (ENOLCK,
+  // EOPNOTSUPP, EINVAL, EBADF) the read goes ahead unlocked: retirement cannot lock there either.
+  static absl::StatusOr<GenerationReadLock> Acquire(Fs& fs, const std::string& path);
+
+  GenerationReadLock(GenerationReadLock&& other) noexcept;
+  GenerationReadLock& operator=(GenerationReadLock&& other) noexcept;
+  GenerationReadLock(const GenerationReadLock&) = delete;
+  GenerationReadLock& operator=(const GenerationReadLock&) = delete;
+  ~GenerationReadLock();
+  void Release();
+
+ private:
+  GenerationReadLock(Fs* fs, int fd) : fs_(fs), fd_(fd) {}
+  Fs* fs_ = nullptr;
+  int fd_ = -1;
+};
+
+// Spares are named g<base>.<tag>.<random>. <tag> is the boot id for a run's donated copy
+// (never fsynced: trusted only in the boot that wrote it) and kRetiredSpareTag for a retired
+// generation (fsynced before it went live, never written since: trusted across boots once its
+// files still match the stamps in its log).
+inline constexpr char kRetiredSpareTag[] = "retired";
+// The base generation of a spare's name; -1 if it is not one.
+int64_t SpareBase(absl::string_view name);
+// Whether the spare's name says it is a retired generation.
+bool IsRetiredSpare(absl::string_view name);
+
+// Retires generation `gen` of `dir` into spares/<dir>/g<gen>.retired.<random> when no reader
+// holds it: true when renamed, false when a reader holds it (nothing changed). Never retires a
+// generation within `keep` of the live one (read again here, after the exclusive lock).
+absl::StatusOr<bool> RetireGeneration(Fs& fs, const Layout& layout, const std::string& dir,
+                                      int64_t gen, int keep);
 
 }  // namespace typecache
 

@@ -27,10 +27,14 @@ absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter
   PreparedFile prepared;
   if (base.kind == LiveState::Kind::kForeign) return prepared;  // No record of its content.
   std::string base_db;
+  std::optional<GenerationReadLock> held;
   if (base.kind == LiveState::Kind::kGeneration) {
-    ASSIGN_OR_RETURN(FileInfo dir_info, fs.Stat(base.resolved));
-    // Garbage-collected meanwhile: nothing can be compared, nothing is dropped.
-    if (!dir_info.is_dir()) return prepared;
+    // Held while it is read, so that it cannot be retired into a spare and rewritten meanwhile.
+    // Garbage-collected or retired already: nothing can be compared, nothing is dropped.
+    absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, base.resolved);
+    if (absl::IsNotFound(lock.status())) return prepared;
+    RETURN_IF_ERROR(lock.status());
+    held.emplace(*std::move(lock));
     base_db = JoinPath(base.resolved, file);
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(base_db));
     if (!info.is_file()) base_db.clear();  // A file the base did not have: every group is new.
@@ -69,6 +73,7 @@ struct DirResult {
   int64_t conflicts = 0;
   bool fast = false;
   bool full = false;
+  bool adopted = false;  // A foreign directory, unchanged since the snapshot copied it.
   LiveState onto;    // The head this publish extended.
   GroupSets others;  // What others published since the snapshot (when !full).
   PublishedGeneration published;
@@ -171,12 +176,37 @@ absl::StatusOr<int64_t> BringOver(Fs& fs, const CheckerAdapter& adapter, const L
 absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
                                      const std::string& dir, const LiveState& base,
                                      const GroupSets& written, const std::string& private_dir,
-                                     const PublishOptions& options) {
+                                     const PublishOptions& options,
+                                     const SnapshotDir* snapshot_dir) {
   DirResult result;
   // Step 1: the head again, under the lock.
   ASSIGN_OR_RETURN(result.onto, store.Head(dir));
-  ASSIGN_OR_RETURN(GroupSets changed, OthersChanges(store, fs, adapter, dir, base, result.onto,
-                                                    private_dir, &result.full));
+  // Adoption: the foreign directory the snapshot copied, still exactly as it was copied, needs
+  // no comparison: the private copy holds all of its rows (O(files) stats under the lock).
+  GroupSets changed;
+  if (base.kind == LiveState::Kind::kForeign && result.onto.kind == LiveState::Kind::kForeign &&
+      result.onto.resolved == base.resolved && snapshot_dir != nullptr) {
+    ASSIGN_OR_RETURN(result.adopted,
+                     AdoptedUnchanged(fs, adapter, snapshot_dir->adopted, result.onto.resolved,
+                                      options.adopt_racy_margin));
+  }
+  if (!result.adopted) {
+    ASSIGN_OR_RETURN(changed, OthersChanges(store, fs, adapter, dir, base, result.onto,
+                                            private_dir, &result.full));
+  }
+  // A generation written in place behind typecache's back (its files no longer match its log),
+  // still as the snapshot copied it: the same, no comparison needed.
+  if (result.full && base.kind == LiveState::Kind::kGeneration &&
+      result.onto.kind == LiveState::Kind::kGeneration && result.onto.gen == base.gen &&
+      snapshot_dir != nullptr) {
+    ASSIGN_OR_RETURN(result.adopted,
+                     AdoptedUnchanged(fs, adapter, snapshot_dir->adopted, result.onto.resolved,
+                                      options.adopt_racy_margin));
+    if (result.adopted) {
+      changed.clear();
+      result.full = false;
+    }
+  }
   GroupSets take =
       GroupsToTake(changed, written, result.full, options.yield_conflicts, &result.conflicts);
   ASSIGN_OR_RETURN(result.merged, BringOver(fs, adapter, result.onto, private_dir, take));
@@ -196,7 +226,7 @@ absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const Check
 // Groups others changed hold the parent's rows unless this run kept its own (a conflict it won);
 // those are digested in the parent. O(groups written + conflicts).
 absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
-    GenerationStore& store, const CheckerAdapter& adapter, const std::string& dir,
+    GenerationStore& store, Fs& fs, const CheckerAdapter& adapter, const std::string& dir,
     const DirResult& result, const GroupSets& written,
     const std::map<std::string, PreparedFile>& prepared, bool yield_conflicts) {
   std::map<std::string, uint64_t> out;
@@ -208,12 +238,16 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
     auto p = prepared.find(file);
     if (p == prepared.end() || p->second.digest == PreparedFile::Digest::kUnknown) continue;
     if (p->second.digest == PreparedFile::Digest::kRecompute) {
+      ASSIGN_OR_RETURN(GenerationReadLock held,
+                       GenerationReadLock::Acquire(fs, result.published.resolved));
       ASSIGN_OR_RETURN(CacheFile db,
                        CacheFile::OpenReadOnly(JoinPath(result.published.resolved, file)));
       ASSIGN_OR_RETURN(out[file], db.ContentDigest(adapter));
       continue;
     }
-    if (result.full) continue;  // Every group may differ: no O(changes) digest.
+    // Every group may differ (a full merge, or an adopted directory the parent's digest does not
+    // describe): no O(changes) digest.
+    if (result.full || result.adopted) continue;
     uint64_t digest = 0;
     bool parent_has_file = false;
     if (result.onto.kind == LiveState::Kind::kGeneration) {
@@ -247,6 +281,9 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
       // Otherwise the new generation holds the parent's rows: no difference.
     }
     if (!kept_over_others.empty() && parent_has_file) {
+      // The parent is held while read (it may leave the kept window and be retired meanwhile).
+      ASSIGN_OR_RETURN(GenerationReadLock held,
+                       GenerationReadLock::Acquire(fs, result.onto.resolved));
       ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(JoinPath(result.onto.resolved, file)));
       ASSIGN_OR_RETURN(auto theirs, db.DigestGroups(kept_over_others, adapter));
       for (const auto& [group, d] : theirs) digest -= d.exact;
@@ -258,14 +295,14 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
 
 // After the lock is released: the new generations' content digests (for verify; best effort:
 // without one, verify checks sizes and mtimes), the checker version, garbage collection.
-void AfterTheLock(GenerationStore& store, const CheckerAdapter& adapter, const WriteSets& writes,
+void AfterTheLock(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter, const WriteSets& writes,
                   const std::vector<std::pair<std::string, DirResult>>& published,
                   const PublishOptions& options, PublishReport& report) {
   for (const auto& [dir, result] : published) {
     auto prepared = writes.prepared.find(dir);
     if (prepared == writes.prepared.end()) continue;
     absl::StatusOr<std::map<std::string, uint64_t>> digests = NewDigests(
-        store, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
+        store, fs, adapter, dir, result, writes.at(dir), prepared->second, options.yield_conflicts);
     if (digests.ok() && !digests->empty()) {
       (void)store.RecordDigests(dir, result.published.gen, *digests);
     }
@@ -276,8 +313,12 @@ void AfterTheLock(GenerationStore& store, const CheckerAdapter& adapter, const W
     const GroupSets& groups = writes.at(dir);
     if (groups.empty()) continue;
     const auto& [file, written] = *groups.begin();
+    absl::StatusOr<GenerationReadLock> held =
+        GenerationReadLock::Acquire(fs, result.published.resolved);
+    if (!held.ok()) continue;
     absl::StatusOr<std::string> version =
         CheckerVersionOf(JoinPath(result.published.resolved, file), written, adapter);
+    held->Release();
     if (version.ok() && !version->empty()) {
       absl::Status recorded = store.RecordCheckerVersion(*version);
       if (!recorded.ok() && options.notice) {
@@ -350,13 +391,14 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
   for (const auto& [dir, groups] : writes) {
     ASSIGN_OR_RETURN(DirResult result,
                      PublishDir(store, fs, adapter, dir, snapshot.BaseOf(dir), groups,
-                                JoinPath(snapshot.private_root, dir), options));
+                                JoinPath(snapshot.private_root, dir), options, snapshot.Find(dir)));
     ++report.dirs_published;
     report.groups_written += static_cast<int64_t>(CountGroups(groups));
     report.groups_merged += result.merged;
     report.conflicts += result.conflicts;
     report.fast_paths += result.fast ? 1 : 0;
     report.full_merges += result.full ? 1 : 0;
+    report.adopted_unchanged += result.adopted ? 1 : 0;
     report.bytes += result.published.bytes;
     if (!result.published.warning.empty() && options.notice) {
       options.notice(result.published.warning);
@@ -365,7 +407,7 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
   }
   lock.reset();
   report.lock_held = absl::Now() - held_start;
-  AfterTheLock(store, adapter, writes, published, options, report);
+  AfterTheLock(store, fs, adapter, writes, published, options, report);
   return report;
 }
 
@@ -373,13 +415,14 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
                                       const Snapshot& snapshot, const WriteSets& writes,
                                       const std::string& run_id, const PublishOptions& options) {
   LocalGenerationStore store(fs, layout, adapter,
-                             {options.keep_generations, options.keep_logs, run_id});
+                             {options.keep_generations, options.keep_logs, run_id,
+                              options.keep_spares});
   return Publish(store, fs, adapter, snapshot, writes, options);
 }
 
 absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
-                            int keep, int keep_logs) {
-  return CollectLocalGarbage(fs, layout, dir, live_gen, keep, keep_logs);
+                            int keep, int keep_logs, int keep_spares) {
+  return CollectLocalGarbage(fs, layout, dir, live_gen, keep, keep_logs, keep_spares);
 }
 
 }  // namespace typecache

@@ -45,6 +45,12 @@ struct PublishOptions {
   int keep_generations = 2;
   // Generation logs kept; a run whose snapshot is older than this falls back to a full merge.
   int keep_logs = 1000;
+  // Generations leaving the kept window become spares for later runs, up to this many per
+  // directory (LocalStoreOptions::keep_spares); 0: they are deleted.
+  int keep_spares = 1;
+  // Adoption: a foreign directory's files must have been this much older than the stamps the
+  // snapshot took for the stamps to prove it unchanged (AdoptedUnchanged); tests set 0.
+  absl::Duration adopt_racy_margin = absl::Seconds(1);
   // Maintenance commands: when a group this publish wrote was also changed by someone who
   // published after the snapshot, keep theirs (fresh checker output beats an edit decided on
   // stale data). `typecache run` leaves this off: the later publisher wins.
@@ -61,6 +67,8 @@ struct PublishReport {
   int64_t conflicts = 0;        // Groups both wrote: this run's version won.
   int fast_paths = 0;           // Directories published by rename alone.
   int full_merges = 0;          // Directories that needed a comparison of every group.
+  // Foreign directories adopted as they were copied (no comparison under the lock).
+  int adopted_unchanged = 0;
   int64_t bytes = 0;            // Size of the published databases.
   std::string checker_version;  // Recorded in Layout::checker_version_path(), when known.
   absl::Duration prepare;       // Finishing capture, outside the lock.
@@ -119,7 +127,7 @@ absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const Checke
 // beyond `keep_logs`, and trash. Safe without the lock: nothing removed can become live again.
 // Errors are returned but callers treat them as warnings.
 absl::Status CollectGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t live_gen,
-                            int keep, int keep_logs);
+                            int keep, int keep_logs, int keep_spares = 0);
 
 }  // namespace typecache
 

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <functional>
 #include <optional>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -392,6 +395,390 @@ TEST_F(PublishTest, SpareOfAnotherBootIsDiscarded) {
   EXPECT_NE(next.snapshot.method, "spare");
   EXPECT_TRUE(RealFs().ListDir(spares)->empty());
   EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());
+}
+
+// ---- Adoption: the copy outside the lock, a stamp check under it ----
+
+TEST_F(PublishTest, ForeignDirectoryUnchangedSinceItsCopyIsAdoptedWithoutAComparison) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 30, "f", 1)));
+  Rows before = Shared();
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::ZeroDuration();  // The files were written just now.
+  FaultFs counting(RealFs());
+  absl::StatusOr<PublishReport> r =
+      Publish(counting, layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->full_merges, 0);
+  EXPECT_EQ(r->adopted_unchanged, 1);
+  EXPECT_EQ(r->groups_merged, 0);
+  EXPECT_EQ(ReadLiveState(RealFs(), layout_, "3.11")->kind, LiveState::Kind::kGeneration);
+  Rows expected = before;
+  for (const Row& row : ModuleRows("pkg/new", "a", 5)) {
+    expected[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
+  }
+  EXPECT_EQ(Shared(), expected);
+  EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
+}
+
+TEST_F(PublishTest, ForeignDirectoryWrittenAfterItsCopyIsCompared) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  // The direct writer adds a module after the copy: the stamps differ, every group is compared.
+  TC_ASSERT_OK(
+      WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::ZeroDuration();
+  absl::StatusOr<PublishReport> r =
+      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->adopted_unchanged, 0);
+  EXPECT_EQ(r->full_merges, 1);
+  EXPECT_EQ(Shared().count("pkg/late.meta.json"), 1u);
+  EXPECT_EQ(Shared().count("pkg/new.meta.json"), 1u);
+}
+
+TEST_F(PublishTest, ForeignFilesWrittenTooCloseToTheirStampsAreCompared) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
+  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::Hours(1);  // Every file is "racy": the stamps prove nothing.
+  absl::StatusOr<PublishReport> r =
+      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->adopted_unchanged, 0);
+  EXPECT_EQ(r->full_merges, 1);
+  EXPECT_EQ(Shared().size(), 3u * 2 + 2);
+}
+
+TEST_F(PublishTest, GenerationWrittenInPlaceIsAdoptedAsCopiedWithoutADigest) {
+  Seed(Modules(0, 10, "base", 100));
+  // Plain mypy wrote the live generation in place: its files no longer match its log.
+  TC_ASSERT_OK(WriteRows(JoinPath(layout_.live_path("3.11"), "cache.db"), Schema::kFiles,
+                         ModuleRows("pkg/inplace", "mypy", 3)));
+  Rows before = Shared();
+  SimRun a = Start();
+  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
+  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
+  ASSERT_TRUE(writes.ok());
+  PublishOptions options;
+  options.adopt_racy_margin = absl::ZeroDuration();
+  absl::StatusOr<PublishReport> r =
+      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->adopted_unchanged, 1);
+  EXPECT_EQ(r->full_merges, 0);
+  EXPECT_EQ(Shared().size(), before.size() + 2);
+  EXPECT_EQ(Shared().count("pkg/inplace.meta.json"), 1u);
+  std::optional<uint64_t> recorded = RecordedDigest();
+  EXPECT_TRUE(!recorded.has_value() || *recorded == LiveDigest());
+}
+
+// ---- Retired generations become spares (docs/protocol.md, "Retired generations ...") ----
+
+// Spares of `dir` whose name says they are retired generations.
+std::vector<std::string> RetiredSpares(const Layout& layout) {
+  std::vector<std::string> out;
+  absl::StatusOr<std::vector<std::string>> names = RealFs().ListDir(layout.spares_dir("3.11"));
+  if (!names.ok()) return out;
+  for (const std::string& name : *names) {
+    if (IsRetiredSpare(name)) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// No spare is the inode of a generation directory (a claimed spare is rewritten in place).
+void ExpectNoSpareAliasesAGeneration(const Layout& layout) {
+  std::set<std::pair<uint64_t, uint64_t>> gens;
+  std::vector<std::string> names = *RealFs().ListDir(layout.gens_dir("3.11"));
+  for (const std::string& name : names) {
+    FileInfo info = *RealFs().Lstat(JoinPath(layout.gens_dir("3.11"), name));
+    gens.insert({info.device, info.inode});
+  }
+  absl::StatusOr<std::vector<std::string>> spares = RealFs().ListDir(layout.spares_dir("3.11"));
+  if (!spares.ok()) return;
+  for (const std::string& name : *spares) {
+    FileInfo info = *RealFs().Lstat(JoinPath(layout.spares_dir("3.11"), name));
+    EXPECT_EQ(gens.count({info.device, info.inode}), 0u) << name << " is a generation directory";
+  }
+}
+
+TEST_F(PublishTest, RetiredGenerationIsASpareTheNextRunBringsUpToDate) {
+  Seed(Modules(0, 20, "base", 100));  // g1
+  for (int i = 0; i < 3; ++i) {       // g2..g4: g1 leaves the kept window (head minus 2).
+    SimRun run = Start();
+    EXPECT_EQ(run.snapshot.spares_from_retired, 0);
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles,
+                           ModuleRows(absl::StrCat("pkg/m", i), absl::StrCat("c", i), 10 + i)));
+    if (i == 2) {
+      TC_ASSERT_OK(DeleteRows(run.db(), Schema::kFiles, {"pkg/m7.meta.json", "pkg/m7.data.json"}));
+    }
+    ASSERT_TRUE(Finish(run).ok());
+  }
+  ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
+  EXPECT_EQ(SpareBase(RetiredSpares(layout_)[0]), 1);
+  EXPECT_FALSE(RealFs().Lstat(layout_.gen_path("3.11", 1))->exists());
+  ExpectNoSpareAliasesAGeneration(layout_);
+  SimRun next = Start();
+  EXPECT_EQ(next.snapshot.method, "spare");
+  EXPECT_EQ(next.snapshot.spares_from_retired, 1);
+  EXPECT_EQ(next.snapshot.copies, 0);
+  EXPECT_EQ(next.snapshot.bytes, 0);  // Nothing copied: three generations' changes replayed.
+  EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());
+  EXPECT_EQ(*IntegrityCheck(next.db()), "ok");
+  EXPECT_TRUE(RetiredSpares(layout_).empty());  // Claimed: nobody else gets it.
+  // Steady state: every changing run's publish retires one generation for the next run.
+  TC_ASSERT_OK(WriteRows(next.db(), Schema::kFiles, ModuleRows("pkg/next", "n", 1)));
+  ASSERT_TRUE(Finish(next).ok());
+  SimRun after = Start();
+  EXPECT_EQ(after.snapshot.spares_from_retired, 1);
+  EXPECT_EQ(*ReadRows(after.db(), Schema::kFiles), Shared());
+}
+
+TEST_F(PublishTest, RetiredSpareWrittenInPlaceOrWithoutItsLogIsNotUsed) {
+  Seed(Modules(0, 5, "base", 100));
+  for (int i = 0; i < 3; ++i) {
+    SimRun run = Start();
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat(i), i)));
+    ASSERT_TRUE(Finish(run).ok());
+  }
+  ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
+  // Someone wrote the retired generation in place: its files no longer match its log.
+  std::string spare = JoinPath(layout_.spares_dir("3.11"), RetiredSpares(layout_)[0]);
+  TC_ASSERT_OK(WriteRows(JoinPath(spare, "cache.db"), Schema::kFiles,
+                         ModuleRows("pkg/intruder", "x", 1)));
+  SimRun next = Start();
+  EXPECT_EQ(next.snapshot.spares_from_retired, 0);
+  EXPECT_EQ(next.snapshot.copies, 1);
+  EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());
+  EXPECT_TRUE(RetiredSpares(layout_).empty());  // Discarded (to the trash).
+}
+
+TEST_F(PublishTest, GenerationAReaderHoldsIsNotRetired) {
+  Seed(Modules(0, 5, "base", 100));
+  for (int i = 0; i < 2; ++i) {  // g2, g3
+    SimRun run = Start();
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat(i), i)));
+    ASSERT_TRUE(Finish(run).ok());
+  }
+  {
+    // A reader still copying g1 (it resolved the link long ago).
+    absl::StatusOr<GenerationReadLock> reader =
+        GenerationReadLock::Acquire(RealFs(), layout_.gen_path("3.11", 1));
+    TC_ASSERT_OK(reader.status());
+    SimRun run = Start();
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m2", "held", 1)));
+    ASSERT_TRUE(Finish(run).ok());  // g4: g1 leaves the window, but is held.
+    EXPECT_TRUE(RealFs().Lstat(layout_.gen_path("3.11", 1))->is_dir());
+    EXPECT_TRUE(RetiredSpares(layout_).empty());
+    EXPECT_FALSE(*RetireGeneration(RealFs(), layout_, "3.11", 1, 2));
+  }
+  SimRun run = Start();
+  TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m3", "free", 1)));
+  ASSERT_TRUE(Finish(run).ok());  // g5: the newest leaving (g2) is retired, g1 removed.
+  EXPECT_FALSE(RealFs().Lstat(layout_.gen_path("3.11", 1))->exists());
+  ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
+  EXPECT_EQ(SpareBase(RetiredSpares(layout_)[0]), 2);
+  // The live generation and those kept for readers are never retired.
+  for (int64_t gen : {3, 4, 5}) EXPECT_FALSE(*RetireGeneration(RealFs(), layout_, "3.11", gen, 2));
+  ExpectNoSpareAliasesAGeneration(layout_);
+}
+
+// A retirer that renames the directory between the reader's open and its lock (it held the
+// exclusive lock then and has released it): the reader's re-check sees it and gives up.
+class RetireBeforeSharedLockFs : public FaultFs {
+ public:
+  RetireBeforeSharedLockFs(const std::string& from, const std::string& to)
+      : FaultFs(RealFs()), from_(from), to_(to) {}
+  absl::StatusOr<bool> TryLockShared(int fd) override {
+    if (!from_.empty()) {
+      EXPECT_TRUE(RealFs().Rename(from_, to_).ok());
+      from_.clear();
+    }
+    return FaultFs::TryLockShared(fd);
+  }
+
+ private:
+  std::string from_, to_;
+};
+
+TEST_F(PublishTest, ReaderRechecksTheGenerationAfterTakingItsLock) {
+  Seed(Modules(0, 5, "base", 100));
+  std::string gen = layout_.gen_path("3.11", 1);
+  std::string spare = JoinPath(layout_.state_dir(), "retired-meanwhile");
+  RetireBeforeSharedLockFs fs(gen, spare);
+  absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, gen);
+  EXPECT_TRUE(absl::IsNotFound(lock.status())) << lock.status();
+  // Held, the directory cannot be retired; released, it can.
+  TC_ASSERT_OK(RealFs().Rename(spare, gen));
+  {
+    absl::StatusOr<GenerationReadLock> held = GenerationReadLock::Acquire(RealFs(), gen);
+    TC_ASSERT_OK(held.status());
+    int fd = *RealFs().OpenDirFd(gen);
+    EXPECT_FALSE(*RealFs().TryLock(fd));
+    RealFs().CloseFd(fd);
+  }
+  int fd = *RealFs().OpenDirFd(gen);
+  EXPECT_TRUE(*RealFs().TryLock(fd));
+  RealFs().CloseFd(fd);
+}
+
+// While a snapshot copies the live generation, three other runs publish, so that the generation
+// being copied leaves the kept window: their collection must not retire it under the copy.
+class PublishDuringCopyFs : public FaultFs {
+ public:
+  explicit PublishDuringCopyFs(std::function<void()> during) : FaultFs(RealFs()), during_(during) {}
+  absl::StatusOr<CopyMethod> CopyFile(const std::string& from, const std::string& to) override {
+    if (during_) {
+      std::function<void()> during = std::move(during_);
+      during_ = nullptr;
+      during();
+    }
+    return FaultFs::CopyFile(from, to);
+  }
+
+ private:
+  std::function<void()> during_;
+};
+
+TEST_F(PublishTest, SnapshotHoldsTheGenerationItCopies) {
+  Seed(Modules(0, 5, "base", 100));  // g1: what the snapshot below copies.
+  Rows seeded = Shared();
+  bool held_during_copy = false;
+  PublishDuringCopyFs fs([&]() {
+    for (int i = 0; i < 3; ++i) {  // g2..g4: g1 leaves the window.
+      SimRun run = Start();
+      TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat(i), i)));
+      ASSERT_TRUE(Finish(run).ok());
+    }
+    held_during_copy = RealFs().Lstat(layout_.gen_path("3.11", 1))->is_dir();
+  });
+  // A spare would be taken instead of a copy: there is none yet (g1 is the only generation).
+  SimRun copier = Start(fs);
+  EXPECT_EQ(copier.snapshot.copies, 1);
+  EXPECT_TRUE(held_during_copy) << "generation 1 was retired while a snapshot copied it";
+  EXPECT_EQ(copier.snapshot.BaseOf("3.11").gen, 1);
+  EXPECT_EQ(*ReadRows(copier.db(), Schema::kFiles), seeded);
+}
+
+TEST_F(PublishTest, WithoutFlockOnDirectoriesReadersGoAheadAndNothingIsRetired) {
+  Seed(Modules(0, 5, "base", 100));
+  std::string gen = layout_.gen_path("3.11", 1);
+  FaultFs no_flock(RealFs());
+  no_flock.FailAt("lockshared", 1, ENOLCK);
+  TC_ASSERT_OK(GenerationReadLock::Acquire(no_flock, gen).status());
+  FaultFs no_exclusive(RealFs());
+  no_exclusive.FailAt("lock", 1, ENOLCK);
+  absl::StatusOr<bool> retired = RetireGeneration(no_exclusive, layout_, "3.11", 1, -1);
+  EXPECT_FALSE(retired.ok() && *retired);
+  EXPECT_TRUE(RealFs().Lstat(gen)->is_dir());
+}
+
+// SIGKILL before every file-system call of (1) a publish whose collection retires a generation
+// and (2) a snapshot that claims the retired spare. After each: the shared cache is the old or
+// the new generation, no spare is a generation's directory, and the next run's snapshot is
+// exactly the live generation (from a spare or a copy).
+TEST_F(PublishTest, KillAtEveryStepOfRetiringAndClaiming) {
+  Seed(Modules(0, 8, "base", 100));
+  auto bump = [&](const std::string& tag) {
+    SimRun run = Start();
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", tag, 1)));
+    ASSERT_TRUE(Finish(run).ok());
+  };
+  for (int i = 0; i < 3; ++i) bump(absl::StrCat("w", i));
+  ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
+  int publish_calls = 0, snapshot_calls = 0;
+  {
+    SimRun run = Start();
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m2", "count", 1)));
+    FaultFs counting(RealFs());
+    ASSERT_TRUE(Finish(run, counting).ok());
+    publish_calls = counting.calls();
+    FaultFs counting_snapshot(RealFs());
+    SimRun claimer = Start(counting_snapshot);
+    EXPECT_EQ(claimer.snapshot.spares_from_retired, 1);
+    snapshot_calls = counting_snapshot.calls();
+  }
+  ASSERT_GT(publish_calls, 10);
+  ASSERT_GT(snapshot_calls, 5);
+  auto check_next = [&](const std::string& what, int n) {
+    ExpectNoSpareAliasesAGeneration(layout_);
+    EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
+    SimRun next = Start();
+    EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared()) << what << " kill at " << n;
+    EXPECT_EQ(*IntegrityCheck(next.db()), "ok");
+  };
+  int retired_seen = 0;
+  for (int n = 1; n <= publish_calls + 1; ++n) {
+    // Make sure a retirement is due in this publish: a spare older than the leaving generation.
+    Rows before = Shared();
+    SimRun mine = Start();
+    TC_ASSERT_OK(WriteRows(mine.db(), Schema::kFiles,
+                           ModuleRows("pkg/m3", absl::StrCat("k", n), n)));
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      FaultFs killing(RealFs());
+      killing.KillAt(n);
+      _exit(Finish(mine, killing).ok() ? 0 : 3);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+                (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        << "step " << n;
+    Rows now = Shared();
+    Rows expected_new = before;
+    for (const Row& row : ModuleRows("pkg/m3", absl::StrCat("k", n), n)) {
+      expected_new[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
+    }
+    EXPECT_TRUE(now == before || now == expected_new) << "torn cache after kill at step " << n;
+    retired_seen += RetiredSpares(layout_).empty() ? 0 : 1;
+    check_next("publish", n);
+  }
+  EXPECT_GT(retired_seen, 0);
+  int claimed = 0;
+  for (int n = 1; n <= snapshot_calls + 1; ++n) {
+    if (RetiredSpares(layout_).empty()) bump(absl::StrCat("again", n));  // Retires one.
+    ASSERT_FALSE(RetiredSpares(layout_).empty()) << "no retired spare before step " << n;
+    Rows before = Shared();
+    std::string root = JoinPath(layout_.runs_dir(), absl::StrCat("victim", n));
+    TC_ASSERT_OK(RealFs().MakeDir(root, false));
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      FaultFs killing(RealFs());
+      killing.KillAt(n);
+      absl::StatusOr<Snapshot> snap = TakeSnapshot(killing, layout_, adapter_, root);
+      _exit(snap.ok() && snap->spares_from_retired == 1 ? 0 : 3);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    ASSERT_TRUE(killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) << "step " << n;
+    claimed += killed ? 0 : 1;
+    EXPECT_EQ(Shared(), before) << "a snapshot changed the shared cache (step " << n << ")";
+    TC_ASSERT_OK(RemoveAll(RealFs(), root));  // What the sweeper does for a dead run.
+    check_next("snapshot", n);
+    bump(absl::StrCat("s", n));
+  }
+  EXPECT_GE(claimed, 1);  // The run past the last call finished, and claimed the spare.
 }
 
 // ---- Content digests: every generation records what verify can check exactly. ----

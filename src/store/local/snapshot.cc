@@ -1,6 +1,7 @@
 #include "src/store/local/snapshot.h"
 
 #include <algorithm>
+#include <optional>
 #include <cctype>
 #include <set>
 #include <vector>
@@ -35,14 +36,13 @@ absl::Status CopyDir(Fs& fs, const CheckerAdapter& adapter, const std::string& f
   return absl::OkStatus();
 }
 
-// Spares are named "g<base generation>.<boot>.<random>". A spare is not fsynced (that would
-// cost as much as the copy it saves), so it is only trusted within the boot that wrote it: after
-// a power cut its pages may never have reached the disk. <boot> identifies this boot of this
-// machine (the kernel's random boot_id).
-int64_t SpareGen(absl::string_view name) {
-  size_t dot = name.find('.');
-  return Layout::ParseGenName(name.substr(0, dot));
-}
+// Spares are named "g<base generation>.<tag>.<random>" (local_store.h). A donated spare is not
+// fsynced (that would cost as much as the copy it saves), so it is only trusted within the boot
+// that wrote it: after a power cut its pages may never have reached the disk. Its <tag> identifies
+// this boot of this machine (the kernel's random boot_id). A retired generation was fsynced
+// before it went live and never written since: its tag is kRetiredSpareTag, and it is trusted in
+// any boot once its files still have the size and mtime its log recorded.
+int64_t SpareGen(absl::string_view name) { return SpareBase(name); }
 
 std::string BootTag() {
   static const std::string tag = [] {
@@ -89,11 +89,19 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
   ASSIGN_OR_RETURN(std::vector<std::string> entries, fs.ListDir(spares));
   std::sort(entries.begin(), entries.end(),
             [](const std::string& a, const std::string& b) { return SpareGen(a) > SpareGen(b); });
+  auto discard = [&](const std::string& path) -> absl::Status {
+    // A rename, not a deletion: the trash is emptied after a publish, off the snapshot's path.
+    if (fs.Rename(path, JoinPath(layout.trash_dir(), absl::StrCat("spare.", RandomSuffix())))
+            .ok()) {
+      return absl::OkStatus();
+    }
+    return RemoveAll(fs, path);
+  };
   for (const std::string& entry : entries) {
     int64_t gen = SpareGen(entry);
-    if (!SpareOfThisBoot(entry)) {
-      (void)fs.Rename(JoinPath(spares, entry),
-                      JoinPath(layout.trash_dir(), absl::StrCat("spare.", RandomSuffix())));
+    bool retired = IsRetiredSpare(entry);
+    if (!retired && !SpareOfThisBoot(entry)) {
+      (void)discard(JoinPath(spares, entry));
       continue;
     }
     if (gen <= 0 || gen > live.gen) continue;
@@ -106,7 +114,20 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
     absl::StatusOr<std::vector<std::string>> have = DatabaseFiles(fs, adapter, to);
     absl::StatusOr<std::vector<std::string>> want = DatabaseFiles(fs, adapter, live.resolved);
     bool usable = changed.ok() && changed->has_value() && have.ok() && want.ok() && *have == *want;
+    if (usable && retired) {
+      // Still exactly generation `gen`: every file as its log recorded it (nobody wrote it in
+      // place while it was live; nothing was lost in a crash, its pages were fsynced).
+      absl::StatusOr<std::optional<GenerationRecord>> record = store.Record(name, gen);
+      usable = record.ok() && record->has_value() && (*record)->stamps.size() == have->size();
+      for (size_t i = 0; usable && i < have->size(); ++i) {
+        absl::StatusOr<FileInfo> file = fs.Stat(JoinPath(to, (*have)[i]));
+        auto stamp = (*record)->stamps.find((*have)[i]);
+        usable = file.ok() && stamp != (*record)->stamps.end() &&
+                 stamp->second == FileStamp{file->size, file->mtime_ns};
+      }
+    }
     absl::Status status;
+    int files_before = snap.files;
     if (usable) {
       for (const std::string& file : *want) {
         auto groups = (*changed)->find(file);
@@ -121,10 +142,12 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
     }
     if (usable && status.ok()) {
       snap.method = "spare";
+      ++(retired ? snap.spares_from_retired : snap.spares_from_donated);
       return true;
     }
     // Too old (its logs are gone), or the generation was modified outside the protocol.
-    RETURN_IF_ERROR(RemoveAll(fs, to));
+    snap.files = files_before;
+    RETURN_IF_ERROR(discard(to));
   }
   return false;
 }
@@ -137,13 +160,16 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
   LiveState base = snapshot.BaseOf(name);
   if (base.kind != LiveState::Kind::kGeneration) return absl::OkStatus();
   std::string dir = JoinPath(snapshot.private_root, name);
-  ASSIGN_OR_RETURN(FileInfo base_info, fs.Stat(base.resolved));
-  if (!base_info.is_dir()) return absl::OkStatus();  // Its base is gone: not worth keeping.
+  // The base is read while it is held: it cannot be retired and rewritten meanwhile.
+  absl::StatusOr<GenerationReadLock> held = GenerationReadLock::Acquire(fs, base.resolved);
+  if (absl::IsNotFound(held.status())) return absl::OkStatus();  // Gone: not worth keeping.
+  RETURN_IF_ERROR(held.status());
   // Undo what the run wrote, so the spare is exactly its base generation again.
   for (const auto& [file, groups] : captured) {
     RETURN_IF_ERROR(
         ReplaceFromLive(adapter, JoinPath(dir, file), JoinPath(base.resolved, file), groups));
   }
+  held->Release();
   std::string spares = layout.spares_dir(name);
   RETURN_IF_ERROR(MakeDirs(fs, spares));
   ASSIGN_OR_RETURN(std::vector<std::string> existing, fs.ListDir(spares));
@@ -156,6 +182,50 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
   }
   return fs.Rename(dir, JoinPath(spares, absl::StrCat(Layout::GenName(base.gen), ".", BootTag(),
                                                       ".", RandomSuffix())));
+}
+
+const SnapshotDir* Snapshot::Find(absl::string_view name) const {
+  for (const SnapshotDir& dir : dirs) {
+    if (dir.name == name) return &dir;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<AdoptedStamps> StampForeign(Fs& fs, const CheckerAdapter& adapter,
+                                           const std::string& dir) {
+  AdoptedStamps stamps;
+  stamps.taken_ns = absl::ToUnixNanos(absl::Now());
+  ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, dir));
+  for (const std::string& file : files) {
+    for (const char* suffix : {"", "-wal", "-journal"}) {
+      std::string name = absl::StrCat(file, suffix);
+      ASSIGN_OR_RETURN(stamps.files[name], fs.Lstat(JoinPath(dir, name)));
+    }
+  }
+  return stamps;
+}
+
+absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
+                                      const AdoptedStamps& adopted, const std::string& dir,
+                                      absl::Duration racy_margin) {
+  if (adopted.files.empty()) return false;
+  ASSIGN_OR_RETURN(AdoptedStamps now, StampForeign(fs, adapter, dir));
+  if (now.files.size() != adopted.files.size()) return false;
+  int64_t margin = absl::ToInt64Nanoseconds(racy_margin);
+  for (const auto& [name, was] : adopted.files) {
+    auto it = now.files.find(name);
+    if (it == now.files.end()) return false;
+    const FileInfo& is = it->second;
+    if (is.type != was.type) return false;
+    if (!was.exists()) continue;
+    if (is.inode != was.inode || is.device != was.device || is.size != was.size ||
+        is.mtime_ns != was.mtime_ns || is.ctime_ns != was.ctime_ns) {
+      return false;
+    }
+    // Racy: written too close to the stamp for the stamp to tell a later write apart.
+    if (std::max(was.mtime_ns, was.ctime_ns) > adopted.taken_ns - margin) return false;
+  }
+  return true;
 }
 
 LiveState Snapshot::BaseOf(absl::string_view name) const {
@@ -183,16 +253,37 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
         status = absl::OkStatus();
         break;
       }
+      // The live generation is held (shared) while it is read, so that it cannot be retired into
+      // a spare and rewritten under the copy; retired or removed before it was held: the head
+      // moved on, read it again.
+      std::optional<GenerationReadLock> held;
+      // What the directory's files were just before the copy (adoption, checked by publish).
+      AdoptedStamps adopted;
+      auto stamp = [&]() {
+        absl::StatusOr<AdoptedStamps> stamped = StampForeign(fs, adapter, live.resolved);
+        if (stamped.ok()) adopted = *std::move(stamped);
+      };
       if (live.kind == LiveState::Kind::kGeneration) {
+        absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, live.resolved);
+        if (!lock.ok()) {
+          status = lock.status();
+          if (absl::IsNotFound(status)) continue;
+          break;
+        }
+        held.emplace(*std::move(lock));
+        stamp();
         ASSIGN_OR_RETURN(bool reused, ReuseSpare(store, fs, layout, adapter, name, live, to, snap));
         if (reused) {
-          snap.dirs.push_back({name, live});
+          snap.dirs.push_back({name, live, std::move(adopted)});
+          status = absl::OkStatus();
           break;
         }
       }
+      if (live.kind == LiveState::Kind::kForeign) stamp();
       status = CopyDir(fs, adapter, live.resolved, to, snap);
       if (status.ok()) {
-        snap.dirs.push_back({name, live});
+        ++snap.copies;
+        snap.dirs.push_back({name, live, std::move(adopted)});
         break;
       }
       // The generation was garbage-collected under us: start over from the live one.

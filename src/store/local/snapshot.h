@@ -10,6 +10,7 @@
 #define TYPECACHE_SRC_STORE_LOCAL_SNAPSHOT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,18 @@
 
 namespace typecache {
 
+// What a foreign directory's files were just before the snapshot copied them (adoption: see
+// AdoptedUnchanged). Keyed by file name, with the "-wal" and "-journal" files beside each
+// database (absent ones recorded as missing).
+struct AdoptedStamps {
+  int64_t taken_ns = 0;  // When they were read (wall clock).
+  std::map<std::string, FileInfo> files;
+};
+
 struct SnapshotDir {
   std::string name;  // "3.11"
   LiveState base;    // What <cache>/<name> was when copied.
+  AdoptedStamps adopted;  // For a foreign base: its files as they were copied.
 };
 
 struct Snapshot {
@@ -34,10 +44,16 @@ struct Snapshot {
   int64_t bytes = 0;
   int files = 0;
   std::string method;  // How the last file was copied ("reflink", "copy_file_range", ...).
+  // How each directory was brought in: a spare a run donated, a retired generation, a copy.
+  int spares_from_donated = 0;
+  int spares_from_retired = 0;
+  int copies = 0;
   absl::Duration took;
 
   // The base state of `name`; kMissing when the directory was not in the snapshot.
   LiveState BaseOf(absl::string_view name) const;
+  // The directory `name` of the snapshot, or nullptr.
+  const SnapshotDir* Find(absl::string_view name) const;
 };
 
 // Copies the shared cache under `layout` into `private_root` (which must exist and be empty).
@@ -59,6 +75,19 @@ absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const Checke
 // trusted only within the same boot of the same machine (it is not fsynced). At most `keep`
 // spares are kept per directory. A warm run that changes nothing then costs no copy and no
 // deletion of a copy. Spares are claimed by renaming them away, so only one run gets each.
+// Adoption of a directory typecache never published (or one written behind its back): the copy
+// is made outside the lock like any snapshot; the stamps taken before it (inode, size, mtime,
+// ctime of each database and of its -wal and -journal) are compared under the publish lock. The
+// directory is unchanged since it was copied when every stamp is the same and every file's
+// timestamps were already at least `racy_margin` older than the stamps (a write in the same
+// clock tick as the stamp would not show in them, as in git's "racy" index entries); then the
+// private copy holds every row the directory holds and publishing needs no comparison of groups.
+absl::StatusOr<AdoptedStamps> StampForeign(Fs& fs, const CheckerAdapter& adapter,
+                                           const std::string& dir);
+absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
+                                      const AdoptedStamps& adopted, const std::string& dir,
+                                      absl::Duration racy_margin);
+
 absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                          const Snapshot& snapshot, const std::string& name,
                          const GroupSets& captured, int keep = 1);
