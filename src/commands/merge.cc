@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -77,7 +78,10 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
   ASSIGN_OR_RETURN(std::vector<GroupStamp> stamps, db.ListGroupStamps(adapter));
   listing.groups.reserve(stamps.size());
   for (GroupStamp& g : stamps) {
-    listing.groups.push_back({std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), {}});
+    uint64_t stamp = absl::HashOf(g.rows, g.newest_mtime, g.data_row_mtime.has_value(),
+                                  g.data_row_mtime.value_or(0));
+    listing.groups.push_back(
+        {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), {}, stamp});
   }
   return listing;
 }

@@ -111,6 +111,9 @@ std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputLi
   std::map<size_t, std::set<std::string>> out;
   for (const auto& [group, held] : Holders(listings)) {
     if (held.size() < 2) continue;
+    bool same_stamps = true;
+    for (const Holding& h : held) same_stamps &= h.listed->stamp == held.front().listed->stamp;
+    if (!same_stamps) continue;  // A conflict whatever the data: no need to read it.
     for (const Holding& h : held) out[h.input].insert(group);
   }
   return out;
@@ -123,11 +126,13 @@ MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, si
     if (held.empty()) continue;
     const Holding* best = &held.front();
     const std::optional<uint64_t>& first = best->listed->digest;
+    const uint64_t best_stamp = best->listed->stamp;
     bool differ = false;
     for (size_t i = 1; i < held.size(); ++i) {
       const Holding& h = held[i];
       const std::optional<uint64_t>& digest = h.listed->digest;
-      differ = differ || !digest.has_value() || !first.has_value() || *digest != *first;
+      differ = differ || h.listed->stamp != best_stamp || !digest.has_value() ||
+               !first.has_value() || *digest != *first;
       if (Better(prefer, h.listed->rank, best->listed->rank)) best = &h;
     }
     if (differ) plan.conflicts.insert(group);

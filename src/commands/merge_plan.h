@@ -6,7 +6,7 @@
 // Plan: for every group held by any input, which input it comes from. --prefer decides among
 // the holders: newest (the data row's mtime, else the newest row's; ties go to the earlier
 // input), first or last (input order; DEST is input 0). A group counts as a conflict only when
-// its holders' contents differ (by digest): byte-identical copies are not conflicts.
+// its holders' contents differ (by stamp, then digest): byte-identical copies are not conflicts.
 // Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (about 100
 // bytes per listed group; rows are never held).
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
@@ -60,6 +60,10 @@ struct ListedGroup {
   std::string group;
   double rank = 0;                 // The data row's mtime, else the newest row's.
   std::optional<uint64_t> digest;  // Its content; needed when other inputs hold it too.
+  // Its row count and row mtimes, hashed (from the listing: no data read). Digests cover the
+  // mtimes, so holders whose stamps differ cannot be byte-identical: they are a conflict without
+  // reading their data, and only holders with equal stamps are digested.
+  uint64_t stamp = 0;
 };
 
 struct InputListing {
