@@ -12,54 +12,35 @@ mypy's, a dead store costs one warning and under a second, --remote-read-only ne
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as e  # noqa: E402
 
-SERVERS = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache", "tests/remote/servers.py")
-if not os.path.exists(SERVERS):
-    SERVERS = os.path.join(e.HERE, "..", "remote", "servers.py")
 
 MODULES = 6  # pkg0.mod5 has a type error: mypy exits 1 and keeps no cache for it
 
 
-def warnings(stderr):
-    return [l for l in stderr.splitlines() if l.startswith("typecache: warning:")]
+warnings = e.warning_lines
 
 
-def errors(stderr):
-    return [l for l in stderr.splitlines() if l.startswith("typecache: error:")]
+errors = e.error_lines
 
 
-def stats(cache):
-    out = {}
-    path = os.path.join(cache, ".typecache", "stats")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                name, value = line.split()
-                out[name] = int(value)
-    return out
+stats = e.run_counters
 
 
 class RemoteTest(e.E2ETestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.servers = subprocess.Popen(["/usr/bin/python3", SERVERS, "redis", "nginx", "blackhole"],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = cls.servers.stdout.readline()
-        if not line:
-            raise RuntimeError("servers.py did not start (see its stderr)")
-        cls.info = json.loads(line)
+        cls.servers = e.Servers("redis", "nginx", "blackhole")
+        cls.info = cls.servers.info
 
     @classmethod
     def tearDownClass(cls):
-        cls.servers.stdin.close()
-        cls.servers.wait(timeout=30)
+        cls.servers.stop()
 
     def setUp(self):
         super().setUp()

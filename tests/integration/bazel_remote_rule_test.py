@@ -27,19 +27,10 @@ SOCKET = os.path.join(STORE_DIR, "redis.sock")
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache")
 
 
-def warnings(stderr):
-    return [l for l in stderr.splitlines() if l.startswith("typecache: warning:")]
+warnings = tc.warning_lines
 
 
-def stats(cache):
-    out = {}
-    path = os.path.join(cache, ".typecache", "stats")
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                name, value = line.split()
-                out[name] = int(value)
-    return out
+stats = tc.run_counters
 
 
 class BazelRemoteRuleTest(tc.E2ETestCase):

@@ -450,3 +450,59 @@ class FakeCheckerTestCase(E2ETestCase):
 
 def main():
     unittest.main(verbosity=2, argv=strip_binary_flags(sys.argv))
+
+
+# ---- typecache's messages, counters and the test servers ----
+
+def warning_lines(stderr):
+    """typecache's warnings in `stderr`, one per line."""
+    return [l for l in stderr.splitlines() if l.startswith("typecache: warning:")]
+
+
+def error_lines(stderr):
+    """typecache's errors in `stderr` (a usage or command error is exactly one)."""
+    return [l for l in stderr.splitlines() if l.startswith("typecache: error:")]
+
+
+def run_counters(cache):
+    """{counter: value} of the cache's run statistics (.typecache/stats), {} before any run."""
+    out = {}
+    path = os.path.join(cache, ".typecache", "stats")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                name, value = line.split()
+                out[name] = int(value)
+    return out
+
+
+def servers_script():
+    """tests/remote/servers.py, from the runfiles under Bazel or from the checkout."""
+    path = os.path.join(os.environ.get("TEST_SRCDIR", ""), "typecache", "tests/remote/servers.py")
+    return path if os.path.exists(path) else os.path.join(HERE, "..", "remote", "servers.py")
+
+
+class Servers:
+    """Real servers for remote-store tests (tests/remote/servers.py: "redis", "nginx", "s3",
+    "blackhole", ...), on free ports of 127.0.0.1, until stop(). `info` is what the script
+    printed: each server's URL and settings."""
+
+    def __init__(self, *kinds):
+        self.proc = subprocess.Popen(["/usr/bin/python3", servers_script()] + list(kinds),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("servers.py did not start (see its stderr)")
+        self.info = json.loads(line)
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def run_concurrently(fn, items):
+    """[fn(x) for x in items], all at once (one thread each), in the order of `items`."""
+    import concurrent.futures
+    items = list(items)
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(items))) as pool:
+        return list(pool.map(fn, items))
