@@ -508,6 +508,49 @@ def workload_scale(tc, work, sizes, reps, results):
           maint_rows)
 
 
+# ---------------------------------------------------------------- workload 6
+
+def workload_own_work(tc, work, pairs, results):
+    """typecache's own work on a warm run that changes nothing: `typecache run -- true` against
+    plain `true`, in interleaved pairs, on a one-file cache (mypy 1.x) and on a 16-shard mypy 2.x
+    cache (the 2.3.1 fixture). The difference of the medians is what typecache adds."""
+    pyver = schemes.python_version()
+    true = shutil.which("true")
+    fixture = os.path.join(tclib.FIXTURES, "2.3.1", "cache", "3.11")
+    layouts = [("one file (1.x)", [{"op": "bulk", "prefix": "m", "count": 200, "mtime": 2.0}])]
+    if os.path.isdir(fixture):
+        layouts.append(("16 shards (2.x)", [
+            {"op": "copy", "src": os.path.join(fixture, "cache.%d.db" % i), "table": "files2",
+             "db": "cache.%d.db" % i} for i in range(16)]))
+    rows = []
+    for label, actions in layouts:
+        cache = os.path.join(work, "w6-%d" % len(rows))
+        code, _, err, _, _ = timed([tc, "run", "--cache-dir", cache, "--", FAKE], work,
+                                   {"FAKE_ACTIONS": json.dumps({"version": pyver,
+                                                                "actions": actions})})
+        if code != 0 or not os.path.isdir(os.path.join(cache, ".typecache", "gens")):
+            raise RuntimeError("workload 6: the seeding run did not publish: " + err)
+        for _ in range(3):  # warm up: spares, page cache
+            timed([tc, "run", "--cache-dir", cache, "--", true], work)
+        plain, wrapped = [], []
+        for _ in range(pairs):
+            plain.append(timed([true], work)[3])
+            code, _, err, secs, _ = timed([tc, "run", "--cache-dir", cache, "--", true], work)
+            if code != 0:
+                raise RuntimeError("workload 6: typecache run -- true failed: " + err)
+            wrapped.append(secs)
+        own = (med(wrapped) - med(plain)) * 1e3
+        results.setdefault("own_work", []).append(
+            {"layout": label, "plain_ms": med(plain) * 1e3, "typecache_ms": med(wrapped) * 1e3,
+             "own_ms": own, "typecache_min_ms": min(wrapped) * 1e3,
+             "typecache_max_ms": max(wrapped) * 1e3, "pairs": pairs})
+        rows.append([label, "%.2f" % (med(plain) * 1e3), "%.2f" % (med(wrapped) * 1e3),
+                     "%.2f" % (min(wrapped) * 1e3), "%.2f" % (max(wrapped) * 1e3), "%.2f" % own])
+        shutil.rmtree(cache)
+    table("6. typecache's own work on a warm no-change run (%d interleaved pairs, medians)" % pairs,
+          ["cache", "true ms", "typecache run -- true ms", "min", "max", "own work ms"], rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -515,11 +558,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes; under 2 minutes")
     parser.add_argument("--workdir")
     parser.add_argument("--json-out")
-    parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4,5)")
+    parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4,5,6)")
     args = parser.parse_args()
     args.typecache = os.path.abspath(args.typecache)  # runs start in other directories
     work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
-    only = set((args.only or "1,2,3,4,5").split(","))
+    only = set((args.only or "1,2,3,4,5,6").split(","))
     q = args.quick
     global SETTLE_S
     SETTLE_S = 0.3 if q else 1.0
@@ -537,6 +580,7 @@ def main():
                     ([10 * 10**6, 100 * 10**6, 10**9], [1, 100, 10000], 3)),
         "maintenance": (3 * 10**6, 20 * 10**6) if q else (100 * 10**6, 10**9),
         "scale": ([20 * 10**6, 80 * 10**6], 2) if q else ([10**9, 4 * 10**9, 10 * 10**9], 3),
+        "own_work": (10,) if q else (20,),
     }
     start = time.monotonic()
     took = {}
@@ -544,7 +588,8 @@ def main():
                              ("2", "overhead", workload_overhead),
                              ("3", "publish", workload_publish),
                              ("4", "maintenance", workload_maintenance),
-                             ("5", "scale", workload_scale)):
+                             ("5", "scale", workload_scale),
+                             ("6", "own_work", workload_own_work)):
         if number in only:
             t = time.monotonic()
             fn(args.typecache, work, *sizes[name], results)

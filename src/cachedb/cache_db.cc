@@ -144,7 +144,8 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
   std::string key = QuoteIdent(adapter.key_column());
   ASSIGN_OR_RETURN(SqlTransaction txn, SqlTransaction::Begin(db, SqlTransaction::Kind::kWrite));
   RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", kChangesTable,
-                                       "(key TEXT PRIMARY KEY) WITHOUT ROWID")));
+                                       "(key TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM ",
+                                       kChangesTable)));
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db.HasTable(table));
     if (!has) continue;
@@ -169,7 +170,8 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
 }
 
 absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
-                                                    const CheckerAdapter& adapter) {
+                                                    const CheckerAdapter& adapter,
+                                                    CaptureEnd end) {
   ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
   std::set<std::string> groups;
   ASSIGN_OR_RETURN(bool has_changes, db.HasTable(kChangesTable));
@@ -207,6 +209,14 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
     }
   }
   absl::StrAppend(&drops, "DROP TABLE IF EXISTS ", kChangesTable, ";");
+  if (end == CaptureEnd::kKeepArmedIfUnchanged && groups.empty()) {
+    // Nothing written (and still a rollback-journal file): leave it armed, write nothing.
+    ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode"));
+    if (mode == "delete") {
+      RETURN_IF_ERROR(db.Close());
+      return groups;
+    }
+  }
   {
     ASSIGN_OR_RETURN(SqlTransaction txn, SqlTransaction::Begin(db, SqlTransaction::Kind::kWrite));
     RETURN_IF_ERROR(db.Exec(drops));

@@ -208,9 +208,16 @@ absl::StatusOr<CopyResult> ConsistentCopy(Fs& fs, const std::string& src, const 
 // cache size. FinishCapture() returns the groups written or deleted since (every group of a
 // database or table created after it), removes the triggers and the record table, and leaves
 // the file a plain rollback-journal database.
+// InstallCapture on a database where capture is already installed (an armed spare, below) only
+// empties the record (the rows a spare's update wrote are not the run's).
+// With CaptureEnd::kKeepArmedIfUnchanged, FinishCapture leaves a database the run did not write
+// as it is, capture still installed (no write at all), so that a spare made of it needs no
+// InstallCapture next time; such a file must be finished with kDisarm before it is published.
+enum class CaptureEnd { kDisarm, kKeepArmedIfUnchanged };
 absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& adapter);
 absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
-                                                    const CheckerAdapter& adapter);
+                                                    const CheckerAdapter& adapter,
+                                                    CaptureEnd end = CaptureEnd::kDisarm);
 
 // Opens a database read-only and checks that SQLite can read its schema; the error names the
 // file and the reason ("not an SQLite database", "database disk image is malformed").

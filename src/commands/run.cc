@@ -441,6 +441,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
       stats.Add(CounterId::kSnapshotCopies, snapshot.copies);
       stats.Add(CounterId::kSparesFromDonated, snapshot.spares_from_donated);
       stats.Add(CounterId::kSparesFromRetired, snapshot.spares_from_retired);
+      stats.Add(CounterId::kCapturesKeptArmed, snapshot.captures_kept_armed);
       if (options.verbose && snapshot.files == 0) {
         report.Note("snapshot: the shared cache is empty (this run starts cold)");
       } else if (options.verbose) {
@@ -599,7 +600,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     for (const SnapshotDir& dir : snapshot.dirs) {
       if (spare_writes.count(dir.name) > 0) continue;
       absl::Status kept =
-          DonateSpare(fs, layout, adapter, snapshot, dir.name, spare_captured[dir.name]);
+          DonateSpare(fs, layout, adapter, snapshot, dir.name, spare_captured[dir.name],
+                      /*keep=*/1, spare_writes.armed[dir.name]);
       if (!kept.ok() && options.verbose) {
         report.Note(absl::StrCat("not keeping a spare copy: ", kept.message()));
       }

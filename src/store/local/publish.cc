@@ -336,6 +336,10 @@ void AfterTheLock(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
 
 }  // namespace
 
+// A file last written this close to when its stamps were taken may have been written again in the
+// same clock tick without its mtime changing: it is read, not trusted by its stamps.
+constexpr absl::Duration kCaptureRacyMargin = absl::Seconds(1);
+
 absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
                                             const Snapshot& snapshot, WriteSets* captured) {
   WriteSets writes;
@@ -350,17 +354,46 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
     LiveState base = snapshot.BaseOf(dir);
     GroupSets groups;
     std::map<std::string, PreparedFile> prepared;
-    for (const std::string& file : files) {
-      std::string db = JoinPath(path, file);
-      ASSIGN_OR_RETURN(std::set<std::string> written, FinishCapture(db, adapter));
-      if (captured != nullptr && !written.empty()) (*captured)[dir][file] = written;
+    const SnapshotDir* snap_dir = snapshot.Find(dir);
+    // Files the run did not write keep their capture (no SQLite work at all when their stamps
+    // show it; a read otherwise), unless the directory is published.
+    std::set<std::string> armed;
+    // (DigestWritten also drops from `written` the groups rewritten with their base's rows.)
+    auto digest = [&](const std::string& file, std::set<std::string>& written) {
       // Generations are immutable, so the base is exactly what was copied, unless it has been
       // garbage-collected meanwhile (then nothing is dropped and no digest is kept).
-      absl::StatusOr<PreparedFile> digests = DigestWritten(fs, adapter, base, file, db, written);
+      absl::StatusOr<PreparedFile> digests =
+          DigestWritten(fs, adapter, base, file, JoinPath(path, file), written);
       if (digests.ok()) prepared[file] = *std::move(digests);
+    };
+    for (const std::string& file : files) {
+      std::string db = JoinPath(path, file);
+      if (snap_dir != nullptr &&
+          CaptureUntouched(fs, snap_dir->armed, path, file, kCaptureRacyMargin)) {
+        armed.insert(file);
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::set<std::string> written,
+                       FinishCapture(db, adapter, CaptureEnd::kKeepArmedIfUnchanged));
+      if (written.empty()) {
+        armed.insert(file);
+        continue;
+      }
+      if (captured != nullptr) (*captured)[dir][file] = written;
+      digest(file, written);
       if (!written.empty()) groups[file] = std::move(written);
     }
-    if (groups.empty()) continue;
+    if (groups.empty()) {
+      writes.armed[dir] = std::move(armed);
+      continue;
+    }
+    // Published: every file must be a plain database again.
+    for (const std::string& file : armed) {
+      ASSIGN_OR_RETURN(std::set<std::string> written, FinishCapture(JoinPath(path, file), adapter));
+      if (captured != nullptr && !written.empty()) (*captured)[dir][file] = written;
+      digest(file, written);
+      if (!written.empty()) groups[file] = std::move(written);
+    }
     for (const std::string& file : files) {
       std::string db = JoinPath(path, file);
       // Shareable by the group, like ccache: 0666 & ~umask.

@@ -99,6 +99,9 @@ class WriteSets : public std::map<std::string, GroupSets> {
  public:
   using std::map<std::string, GroupSets>::map;
   std::map<std::string, std::map<std::string, PreparedFile>> prepared;
+  // Per directory that is not published: its files the run did not write, whose capture was
+  // left installed (CaptureEnd::kKeepArmedIfUnchanged); DonateSpare keeps them armed.
+  std::map<std::string, std::set<std::string>> armed;
 };
 
 // Finishes capture on every private database under snapshot.private_root and fsyncs the

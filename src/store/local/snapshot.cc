@@ -63,6 +63,29 @@ bool SpareOfThisBoot(absl::string_view name) {
   return parts.size() == 3 && parts[1] == BootTag();
 }
 
+// In a spare's <X.Y> directory: the databases that still have capture installed and nothing
+// recorded ("armed"), one "<file> <size> <mtime_ns> <inode>" line each, as DonateSpare left
+// them. The run that claims the spare removes the file first (it never reaches a generation) and
+// skips InstallCapture for each database that is still exactly as listed.
+constexpr char kArmedMarker[] = ".typecache-armed";
+
+std::string ArmedLine(const std::string& file, const FileInfo& info) {
+  return absl::StrCat(file, " ", info.size, " ", info.mtime_ns, " ", info.inode, "\n");
+}
+
+// The armed databases a claimed spare's marker lists, as stamp lines; the marker is removed.
+std::set<std::string> TakeArmedMarker(Fs& fs, const std::string& dir) {
+  std::string marker = JoinPath(dir, kArmedMarker);
+  absl::StatusOr<std::string> text = fs.ReadFile(marker);
+  if (!text.ok()) return {};
+  if (!fs.Unlink(marker).ok()) return {};  // Must not stay: trust nothing then.
+  std::set<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    lines.insert(absl::StrCat(line, "\n"));
+  }
+  return lines;
+}
+
 // Replaces `groups` in the private database `db_path` by their rows in `live_db`.
 absl::Status ReplaceFromLive(const CheckerAdapter& adapter, const std::string& db_path,
                              const std::string& live_db, const std::set<std::string>& groups) {
@@ -128,14 +151,23 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
     }
     absl::Status status;
     int files_before = snap.files;
+    std::set<std::string> armed = TakeArmedMarker(fs, to);
     if (usable) {
       for (const std::string& file : *want) {
+        std::string db = JoinPath(to, file);
         auto groups = (*changed)->find(file);
         if (groups != (*changed)->end()) {
-          status = ReplaceFromLive(adapter, JoinPath(to, file), JoinPath(live.resolved, file),
-                                   groups->second);
+          status = ReplaceFromLive(adapter, db, JoinPath(live.resolved, file), groups->second);
+        } else if (!armed.empty()) {
+          // Untouched since it was donated with capture installed and nothing recorded.
+          absl::StatusOr<FileInfo> info = fs.Lstat(db);
+          if (info.ok() && armed.count(ArmedLine(file, *info)) > 0) {
+            ++snap.files;
+            ++snap.captures_kept_armed;
+            continue;
+          }
         }
-        if (status.ok()) status = InstallCapture(JoinPath(to, file), adapter);
+        if (status.ok()) status = InstallCapture(db, adapter);
         if (!status.ok()) break;
         ++snap.files;
       }
@@ -147,6 +179,7 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
     }
     // Too old (its logs are gone), or the generation was modified outside the protocol.
     snap.files = files_before;
+    snap.captures_kept_armed = 0;
     RETURN_IF_ERROR(discard(to));
   }
   return false;
@@ -156,7 +189,8 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
 
 absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                          const Snapshot& snapshot, const std::string& name,
-                         const GroupSets& captured, int keep) {
+                         const GroupSets& captured, int keep,
+                         const std::set<std::string>& still_armed) {
   LiveState base = snapshot.BaseOf(name);
   if (base.kind != LiveState::Kind::kGeneration) return absl::OkStatus();
   std::string dir = JoinPath(snapshot.private_root, name);
@@ -170,6 +204,13 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
         ReplaceFromLive(adapter, JoinPath(dir, file), JoinPath(base.resolved, file), groups));
   }
   held->Release();
+  std::string marker;
+  for (const std::string& file : still_armed) {
+    if (captured.count(file) > 0) continue;
+    absl::StatusOr<FileInfo> info = fs.Lstat(JoinPath(dir, file));
+    if (info.ok() && info->exists()) absl::StrAppend(&marker, ArmedLine(file, *info));
+  }
+  if (!marker.empty()) (void)fs.WriteNewFile(JoinPath(dir, kArmedMarker), marker);
   std::string spares = layout.spares_dir(name);
   RETURN_IF_ERROR(MakeDirs(fs, spares));
   ASSIGN_OR_RETURN(std::vector<std::string> existing, fs.ListDir(spares));
@@ -224,6 +265,25 @@ absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
     }
     // Racy: written too close to the stamp for the stamp to tell a later write apart.
     if (std::max(was.mtime_ns, was.ctime_ns) > adopted.taken_ns - margin) return false;
+  }
+  return true;
+}
+
+bool CaptureUntouched(Fs& fs, const AdoptedStamps& armed, const std::string& dir,
+                      const std::string& file, absl::Duration racy_margin) {
+  int64_t margin = absl::ToInt64Nanoseconds(racy_margin);
+  for (const char* suffix : {"", "-wal", "-journal"}) {
+    std::string name = absl::StrCat(file, suffix);
+    auto was = armed.files.find(name);
+    if (was == armed.files.end()) return false;
+    absl::StatusOr<FileInfo> is = fs.Lstat(JoinPath(dir, name));
+    if (!is.ok() || is->type != was->second.type) return false;
+    if (!is->exists()) continue;
+    if (is->inode != was->second.inode || is->size != was->second.size ||
+        is->mtime_ns != was->second.mtime_ns || is->ctime_ns != was->second.ctime_ns ||
+        std::max(is->mtime_ns, is->ctime_ns) > armed.taken_ns - margin) {
+      return false;
+    }
   }
   return true;
 }
@@ -291,6 +351,11 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
       if (!absl::IsNotFound(status)) break;
     }
     if (!status.ok()) return status;
+  }
+  // What each private file is now, capture installed: CaptureUntouched at the end of the run.
+  for (SnapshotDir& dir : snap.dirs) {
+    absl::StatusOr<AdoptedStamps> armed = StampForeign(fs, adapter, JoinPath(private_root, dir.name));
+    if (armed.ok()) dir.armed = *std::move(armed);
   }
   snap.took = absl::Now() - start;
   return snap;

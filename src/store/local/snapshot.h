@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct SnapshotDir {
   std::string name;  // "3.11"
   LiveState base;    // What <cache>/<name> was when copied.
   AdoptedStamps adopted;  // For a foreign base: its files as they were copied.
+  // The private copy's files just after capture was installed: a file still the same at the end
+  // of the run was not written by the checker (CaptureUntouched), so its capture is neither read
+  // nor removed, and it can go back to the spares still armed.
+  AdoptedStamps armed;
 };
 
 struct Snapshot {
@@ -47,6 +52,7 @@ struct Snapshot {
   // How each directory was brought in: a spare a run donated, a retired generation, a copy.
   int spares_from_donated = 0;
   int spares_from_retired = 0;
+  int captures_kept_armed = 0;  // Databases of a spare used without InstallCapture.
   int copies = 0;
   absl::Duration took;
 
@@ -88,9 +94,16 @@ absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
                                       const AdoptedStamps& adopted, const std::string& dir,
                                       absl::Duration racy_margin);
 
+// True when `file` of the private directory `dir` (and its -wal/-journal) has exactly the stamps
+// `armed` recorded, and was last written at least `racy_margin` before they were taken (so that a
+// later write in the same clock tick cannot hide behind an equal mtime).
+bool CaptureUntouched(Fs& fs, const AdoptedStamps& armed, const std::string& dir,
+                      const std::string& file, absl::Duration racy_margin);
+
 absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                          const Snapshot& snapshot, const std::string& name,
-                         const GroupSets& captured, int keep = 1);
+                         const GroupSets& captured, int keep = 1,
+                         const std::set<std::string>& still_armed = {});
 
 }  // namespace typecache
 

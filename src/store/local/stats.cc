@@ -42,6 +42,8 @@ constexpr Counter kCounters[] = {
      "Snapshots from a spare of an unchanged run", ""},
     {CounterId::kSparesFromRetired, "spares_from_retired",
      "Snapshots from a retired generation", ""},
+    {CounterId::kCapturesKeptArmed, "captures_kept_armed",
+     "Spare databases reused with capture still installed", ""},
     {CounterId::kPublishedBytes, "published_bytes", "Bytes published", "bytes"},
     {CounterId::kRemoteHits, "remote_hits", "Remote: groups pulled (hits)", ""},
     {CounterId::kRemoteMisses, "remote_misses", "Remote: groups wanted, not found (misses)", ""},

@@ -45,6 +45,7 @@ enum class CounterId {
   kSnapshotCopies,
   kSparesFromDonated,
   kSparesFromRetired,
+  kCapturesKeptArmed,
   kPublishedBytes,
   kRemoteHits,
   kRemoteMisses,
