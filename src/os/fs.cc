@@ -183,11 +183,15 @@ class RealFsImpl : public Fs {
     return result;
   }
 
-  absl::Status WriteNewFile(const std::string& path, absl::string_view contents) override {
+  using Fs::WriteNewFile;
+  absl::Status WriteNewFile(const std::string& path, absl::string_view contents,
+                            Durability durability) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) return ErrnoStatus(errno, "cannot create", path);
     absl::Status status = WriteAll(fd, contents, path);
-    if (status.ok() && ::fsync(fd) != 0) status = ErrnoStatus(errno, "cannot fsync", path);
+    if (status.ok() && durability == Durability::kSynced && ::fsync(fd) != 0) {
+      status = ErrnoStatus(errno, "cannot fsync", path);
+    }
     if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, "cannot close", path);
     if (!status.ok()) ::unlink(path.c_str());
     return status;
@@ -371,15 +375,16 @@ absl::Status RemoveAll(Fs& fs, const std::string& path) {
   return StatusErrno(status) == ENOENT ? absl::OkStatus() : status;
 }
 
-absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view contents) {
+absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view contents,
+                             Durability durability) {
   std::string tmp = absl::StrCat(path, ".tmp.", RandomSuffix());
-  RETURN_IF_ERROR(fs.WriteNewFile(tmp, contents));
+  RETURN_IF_ERROR(fs.WriteNewFile(tmp, contents, durability));
   absl::Status status = fs.Rename(tmp, path);
   if (!status.ok()) {
     (void)fs.Unlink(tmp);
     return status;
   }
-  return fs.Fsync(DirName(path));
+  return durability == Durability::kSynced ? fs.Fsync(DirName(path)) : absl::OkStatus();
 }
 
 absl::Status MakeDirs(Fs& fs, const std::string& path) {

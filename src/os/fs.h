@@ -51,6 +51,10 @@ struct FileInfo {
 enum class CopyMethod { kReflink, kCopyFileRange, kReadWrite };
 const char* CopyMethodName(CopyMethod method);
 
+// Whether a write must survive a power cut (fsync of the file, and of the directory after a
+// rename) or only a crash of the process.
+enum class Durability { kSynced, kUnsynced };
+
 class Fs {
  public:
   virtual ~Fs() = default;
@@ -74,8 +78,13 @@ class Fs {
   // Copies `from` to a new file `to` (created with O_EXCL|O_NOFOLLOW): reflink when the file
   // system supports it, else copy_file_range, else read/write. `to` is not fsynced.
   virtual absl::StatusOr<CopyMethod> CopyFile(const std::string& from, const std::string& to) = 0;
-  // Creates `path` exclusively (O_EXCL|O_NOFOLLOW), writes `contents`, fsyncs it.
-  virtual absl::Status WriteNewFile(const std::string& path, absl::string_view contents) = 0;
+  // Creates `path` exclusively (O_EXCL|O_NOFOLLOW), writes `contents`, fsyncs it unless told
+  // kUnsynced (for what may be lost in a power cut: counters, hints; an fsync costs ~1 ms here).
+  virtual absl::Status WriteNewFile(const std::string& path, absl::string_view contents,
+                                    Durability durability) = 0;
+  absl::Status WriteNewFile(const std::string& path, absl::string_view contents) {
+    return WriteNewFile(path, contents, Durability::kSynced);
+  }
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
   // fsync(2) of a file or a directory.
   virtual absl::Status Fsync(const std::string& path) = 0;
@@ -106,7 +115,8 @@ Fs& RealFs();
 absl::Status RemoveAll(Fs& fs, const std::string& path);
 // Writes `contents` to `path` durably and atomically: temp file beside it, fsync, rename,
 // fsync of the directory.
-absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view contents);
+absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view contents,
+                             Durability durability = Durability::kSynced);
 // Creates `path` and its missing parents.
 absl::Status MakeDirs(Fs& fs, const std::string& path);
 std::string JoinPath(absl::string_view a, absl::string_view b);

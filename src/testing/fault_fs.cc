@@ -127,13 +127,14 @@ absl::StatusOr<CopyMethod> FaultFs::CopyFile(const std::string& from, const std:
   TC_FAULT("copy", to);
   return base_.CopyFile(from, to);
 }
-absl::Status FaultFs::WriteNewFile(const std::string& path, absl::string_view contents) {
+absl::Status FaultFs::WriteNewFile(const std::string& path, absl::string_view contents,
+                                   Durability durability) {
   TC_FAULT("write", path);
   if (short_nth_ > 0 && ++writes_ == short_nth_) {
     ++failures_;
-    return base_.WriteNewFile(path, contents.substr(0, contents.size() / 2));
+    return base_.WriteNewFile(path, contents.substr(0, contents.size() / 2), durability);
   }
-  return base_.WriteNewFile(path, contents);
+  return base_.WriteNewFile(path, contents, durability);
 }
 absl::StatusOr<std::string> FaultFs::ReadFile(const std::string& path) {
   TC_FAULT("read", path);

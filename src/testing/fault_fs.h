@@ -52,7 +52,9 @@ class FaultFs : public Fs {
   absl::Status Unlink(const std::string& path) override;
   absl::Status RemoveDir(const std::string& path) override;
   absl::StatusOr<CopyMethod> CopyFile(const std::string& from, const std::string& to) override;
-  absl::Status WriteNewFile(const std::string& path, absl::string_view contents) override;
+  using Fs::WriteNewFile;
+  absl::Status WriteNewFile(const std::string& path, absl::string_view contents,
+                            Durability durability) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path) override;
   absl::Status Fsync(const std::string& path) override;
   absl::Status Chmod(const std::string& path, mode_t mode) override;

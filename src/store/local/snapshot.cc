@@ -210,7 +210,10 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
     absl::StatusOr<FileInfo> info = fs.Lstat(JoinPath(dir, file));
     if (info.ok() && info->exists()) absl::StrAppend(&marker, ArmedLine(file, *info));
   }
-  if (!marker.empty()) (void)fs.WriteNewFile(JoinPath(dir, kArmedMarker), marker);
+  // Unsynced like the spare itself (trusted within this boot only).
+  if (!marker.empty()) {
+    (void)fs.WriteNewFile(JoinPath(dir, kArmedMarker), marker, Durability::kUnsynced);
+  }
   std::string spares = layout.spares_dir(name);
   RETURN_IF_ERROR(MakeDirs(fs, spares));
   ASSIGN_OR_RETURN(std::vector<std::string> existing, fs.ListDir(spares));
