@@ -357,13 +357,14 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
                                const EnvLookup& env, std::ostream& err) {
   Reporter report(err);
   if (options.command.empty()) return absl::InvalidArgumentError("no command given after --");
-  if (options.disabled) {
-    if (options.verbose) report.Note("disabled (TYPECACHE_DISABLE): running the command unchanged");
-    ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
-    return child.exit_code;
-  }
   CommandPlan plan;
   CacheDirChoice cache_dir = ResolveCacheDir(adapter, options, env, &plan);
+  if (options.disabled) {
+    // typecache steps aside (like CCACHE_DISABLE), but like every pass-through run it never
+    // lets the checker write into a generation of a cache in typecache's layout.
+    if (options.verbose) report.Note("disabled (TYPECACHE_DISABLE): running the command unchanged");
+    return RunPassThrough(fs, adapter, options, plan, report);
+  }
   if (options.verbose) {
     for (const std::string& note : plan.notes) report.Note(note);
   }

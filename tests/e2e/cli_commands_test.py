@@ -3,6 +3,7 @@
 (also for a cache directory whose name is not UTF-8).
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -87,6 +88,45 @@ class CommandsTest(e.E2ETestCase):
         r = e.run([e.TYPECACHE, "run", "--"] + echo, self.src)
         self.assertTrue(r.stdout.startswith("dir=" + os.path.join(self.cache, ".typecache")),
                         r.stdout)
+
+    def test_disable_never_writes_into_a_generation(self):
+        # A cache in typecache's layout: <cache>/<X.Y> is a link to an immutable generation.
+        self.run_mypy()
+        gens = os.path.join(self.cache, ".typecache", "gens")
+        self.assertTrue(os.path.islink(os.path.join(self.cache, e.PYVER)))
+
+        def digest():
+            h = hashlib.sha256()
+            for dirpath, dirs, files in os.walk(gens):
+                dirs.sort()
+                for name in sorted(files):
+                    path = os.path.join(dirpath, name)
+                    h.update(os.path.relpath(path, gens).encode() + b"\0")
+                    with open(path, "rb") as f:
+                        h.update(f.read())
+            return h.hexdigest()
+
+        before = digest()
+        rows = e.rows(self.cache)
+        # A changed module: mypy 1.0.1 (JSON cache by default) would write where it points.
+        with open(os.path.join(self.src, "pkg0", "__init__.py"), "a") as f:
+            f.write("\nCHANGED: int = 1\n")
+        env = {"TYPECACHE_DISABLE": "1"}
+        r = e.run([e.TYPECACHE, "run", "-v", "--", e.MYPY, "-p", "pkg0"], self.src, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(digest(), before)
+        self.assertIn("disabled (TYPECACHE_DISABLE): running the command unchanged", r.stderr)
+        self.assertIn("never into a generation", r.stderr)
+        self.assertEqual(e.rows(self.cache), rows)
+        passthrough = os.path.join(self.cache, ".typecache", "passthrough", e.PYVER)
+        self.assertTrue(os.listdir(passthrough))
+        # The same with mypy's cache named by its own flag, and through a launcher.
+        r = e.run([e.TYPECACHE, "run", "--", "env", e.MYPY, "--cache-dir", self.cache, "-p",
+                   "pkg0"], self.src, env=env)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(digest(), before)
+        r = self.typecache("verify", self.cache)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_version_and_help(self):
         r = self.typecache("--version")
