@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import re
+import shutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as e  # noqa: E402
@@ -127,6 +128,51 @@ class CommandsTest(e.E2ETestCase):
         self.assertEqual(digest(), before)
         r = self.typecache("verify", self.cache)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_merge_into_a_database_file(self):
+        self.run_mypy()
+
+        def file_rows(db):
+            conn = e.connect_ro(db)
+            try:
+                return {k: (m, d) for k, m, d in conn.execute("SELECT path, mtime, data FROM files")}
+            finally:
+                conn.close()
+
+        expected = {key: (m, d) for (_, key), (m, _, d) in e.rows(self.cache).items()}
+        self.assertTrue(expected)
+        # A cache directory into a new database file: the groups of its one <X.Y>.
+        new = os.path.join(self.work, "new.db")
+        r = self.typecache("merge", "--into", new, self.cache)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"taken from %s: [1-9]\d* groups\n" % re.escape(self.cache))
+        self.assertEqual(file_rows(new), expected)
+        # Into that existing file again: everything is already there.
+        r = self.typecache("merge", "--into", new, self.cache)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^kept in %s: [1-9]\d* groups\ntaken from %s: 0 groups\n"
+                         % (re.escape(new), re.escape(self.cache)))
+        self.assertEqual(file_rows(new), expected)
+        # Several <X.Y> and one database file: refused, naming the choice; nothing created.
+        other = os.path.join(self.work, "two")
+        for version in (e.PYVER, "3.1"):
+            os.makedirs(os.path.join(other, version))
+            shutil.copy(os.path.join(self.cache, e.PYVER, "cache.db"),
+                        os.path.join(other, version, "cache.db"))
+        two = os.path.join(self.work, "two.db")
+        r = self.typecache("merge", "--into", two, other)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertRegex(r.stderr, r"^typecache: error: %s holds the caches of 3.1, %s .*name the "
+                         r"one to merge, e\.g\. %s" % (re.escape(other), re.escape(e.PYVER),
+                                                       re.escape(os.path.join(other, "3.1"))))
+        self.assertFalse(os.path.exists(two))
+        # ... unless the file is inside one of them: <dest>/<X.Y>/cache.db takes that <X.Y>.
+        inside = os.path.join(self.work, "d", e.PYVER, "cache.db")
+        os.makedirs(os.path.dirname(inside))
+        r = self.typecache("merge", "--into", inside, other)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(file_rows(inside), expected)
 
     def test_version_and_help(self):
         r = self.typecache("--version")
