@@ -433,7 +433,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   if (priv->shared) {
     Progress& progress = Progress::Or(options.progress);
     progress.Start("run: snapshot of the shared cache", 0);
-    absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root);
+    absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root, &progress);
     progress.Done();
     if (taken.ok()) {
       snapshot = *std::move(taken);
@@ -537,7 +537,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     Progress& progress = Progress::Or(options.progress);
     progress.Start("run: publishing to the shared cache", 0);
     WriteSets captured;
-    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot, &captured);
+    absl::StatusOr<WriteSets> writes =
+        PrepareForPublish(fs, adapter, snapshot, &captured, &progress);
     if (writes.ok()) {
       spare_ok = true;
       spare_writes = *writes;
@@ -545,6 +546,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
     PublishOptions publish_options;
     publish_options.lock_timeout = options.lock_timeout;
+    publish_options.progress = &progress;
     publish_options.notice = [&](const std::string& text) {
       progress.Interject([&] { report.Note(text); });
     };
