@@ -244,10 +244,10 @@ absl::StatusOr<const DbRef*> FileSourceDb(const Target& dest, const Target& sour
     chosen = by_dir.begin();
   }
   if (chosen->second.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source.path, ": ", chosen->first, " is sharded into ", chosen->second.size(),
-        " database files and the destination ", dest.path,
-        " is one database file: merge into a cache directory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source.path, ": ", chosen->first, " is sharded into ", chosen->second.size(),
+                     " database files and the destination ", dest.path,
+                     " is one database file: merge into a cache directory"));
   }
   return chosen->second.front();
 }
@@ -303,8 +303,8 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
   Progress& progress = Progress::Or(options.edit.progress);
   DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
     auto found = by_db.find(dest.kind == Target::Kind::kFile
-                               ? std::make_pair(std::string(), BaseName(dest.path))
-                               : std::make_pair(ref.dir, ref.file));
+                                ? std::make_pair(std::string(), BaseName(dest.path))
+                                : std::make_pair(ref.dir, ref.file));
     if (found == by_db.end()) return DbChange{};
     return MergeDb(fs, adapter, options.prefer, ref, copy, found->second, report, progress);
   };

@@ -112,8 +112,7 @@ class WriteSets : public std::map<std::string, GroupSets> {
 // rewrites that changed nothing. `progress` (optional, inside the caller's step): the written
 // groups digested, against their total.
 absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
-                                            const Snapshot& snapshot,
-                                            WriteSets* captured = nullptr,
+                                            const Snapshot& snapshot, WriteSets* captured = nullptr,
                                             Progress* progress = nullptr);
 
 // Publishes the prepared private copy into `store`. After the lock is released it records the
