@@ -240,18 +240,7 @@ class PruneSubcommand : public Subcommand {
     PruneOptions base;
     if (!flags_.older_than.empty()) base.older_than = *ParseDurationSetting(flags_.older_than);
     if (!flags_.max_size.empty()) base.max_size = *ParseSize(flags_.max_size);
-    if (!flags_.missing_sources.empty()) {
-      // A root that is not there would match no group: a typo would silently evict nothing.
-      absl::StatusOr<FileInfo> root = ctx.fs.Stat(flags_.missing_sources);
-      if (!root.ok()) {
-        return ctx.Fail(absl::StrCat("prune: --missing-sources: ", root.status().message()));
-      }
-      if (!root->is_dir()) {
-        return ctx.Fail(absl::StrCat("prune: --missing-sources: ", flags_.missing_sources,
-                                     root->exists() ? ": not a directory" : ": no such directory"));
-      }
-      base.missing_sources_root = flags_.missing_sources;
-    }
+    if (!flags_.missing_sources.empty()) base.missing_sources_root = flags_.missing_sources;
     base.orphans = flags_.orphans;
     base.dead_tables = flags_.dead_tables;
     base.dead_layouts = flags_.dead_layouts;
