@@ -64,6 +64,7 @@ void Progress::Start(const std::string& what, int64_t total, ProgressUnit unit,
   done_ = 0;
   unit_ = unit;
   noun_ = noun;
+  poll_ = nullptr;
   started_ = Now();
   drawn_ = absl::InfinitePast();
   MaybeDrawLocked(false);  // Only with after = 0 (TYPECACHE_PROGRESS_AFTER_MS=0).
@@ -90,6 +91,23 @@ void Progress::SetTotal(int64_t total) {
   MaybeDrawLocked(false);
 }
 
+void Progress::SetWork(int64_t total, ProgressUnit unit, const std::string& noun) {
+  if (!enabled()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  total_ = total;
+  done_ = 0;
+  unit_ = unit;
+  noun_ = noun;
+  drawn_ = absl::InfinitePast();  // Shown at once (past the threshold): the total is news.
+  MaybeDrawLocked(false);
+}
+
+void Progress::Poll(std::function<int64_t()> done) {
+  if (!enabled()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  poll_ = std::move(done);
+}
+
 void Progress::Add(int64_t n) {
   if (!enabled()) return;
   std::lock_guard<std::mutex> lock(mu_);
@@ -109,6 +127,7 @@ void Progress::Done() {
   std::lock_guard<std::mutex> lock(mu_);
   ClearLocked();
   active_ = false;
+  poll_ = nullptr;
 }
 
 void Progress::Interject(const std::function<void()>& write) {
@@ -157,6 +176,7 @@ void Progress::MaybeDrawLocked(bool force) {
   if (now - started_ < options_.after) return;
   if (!force && now - drawn_ < options_.interval) return;
   drawn_ = now;
+  if (poll_) done_ = std::max(done_, poll_());
   // A wrapped line cannot be redrawn with '\r': shorten the detail from the left (paths keep
   // their file name), then the step's name.
   std::string what = what_, detail = detail_;

@@ -65,6 +65,15 @@ class Progress {
   // "" for nothing. Start() clears it.
   void Detail(const std::string& detail);
   void SetTotal(int64_t total);
+  // Counts a new amount of work inside the running step (its name, detail and start time stay):
+  // done goes back to 0 (a snapshot that knows its bytes only once it reaches a directory, a
+  // publish that reaches its per-group work). Redrawn at once once the step is shown.
+  void SetWork(int64_t total, ProgressUnit unit, const std::string& noun = "");
+  // While set, `done` is asked for the amount done whenever the line is about to be drawn (also
+  // by the ticker, from its thread), for work done inside one long call that cannot report (a
+  // file copy: the size of the copy so far). nullptr stops it; Start() and Done() too. It must
+  // be cheap and safe to call from another thread.
+  void Poll(std::function<int64_t()> done);
   void Add(int64_t n);
   void Set(int64_t done);
   // Ends the step; clears the line if it was drawn.
@@ -94,6 +103,7 @@ class Progress {
   int64_t total_ = 0;
   ProgressUnit unit_ = ProgressUnit::kCount;
   std::string noun_;
+  std::function<int64_t()> poll_;
   absl::Time started_;
   absl::Time drawn_ = absl::InfinitePast();
   size_t shown_width_ = 0;  // Width of the line on screen (0: none).

@@ -172,6 +172,41 @@ TEST(ProgressTest, UnknownTotalShowsTheCountAndElapsedTime) {
             "compact: cache.db: 0 B/1.0 MiB (0%), 1 min 15 s elapsed");
 }
 
+TEST(ProgressTest, SetWorkCountsANewAmountInTheSameStep) {
+  Fixture f;
+  f.progress.Start("run: snapshot of the shared cache", 0);
+  f.now += absl::Seconds(2);
+  f.progress.Detail("3.11");
+  EXPECT_THAT(f.out.str(), HasSubstr("run: snapshot of the shared cache: 3.11: 2 s elapsed"));
+  f.progress.SetWork(4096, ProgressUnit::kBytes);  // Drawn at once, inside the interval.
+  EXPECT_THAT(f.out.str(), HasSubstr(": 3.11: 0 B/4.0 KiB (0%), 2 s elapsed"));
+  f.now += absl::Seconds(1);
+  f.progress.Add(1024);
+  EXPECT_THAT(f.out.str(), HasSubstr(": 3.11: 1.0 KiB/4.0 KiB (25%)"));
+}
+
+TEST(ProgressTest, PollGivesTheAmountDoneInsideALongCall) {
+  Fixture f;
+  int64_t copied = 0;
+  f.progress.Start("run: snapshot", 1000, ProgressUnit::kBytes);
+  f.progress.Poll([&] { return copied; });
+  f.now += absl::Seconds(2);
+  copied = 500;
+  f.progress.Detail("cache.db");  // Any redraw asks.
+  EXPECT_THAT(f.out.str(), HasSubstr("500 B/1000 B (50%)"));
+  f.progress.Poll(nullptr);
+  copied = 900;
+  f.now += absl::Seconds(1);
+  f.progress.Detail("cache.db");
+  EXPECT_THAT(f.out.str(), Not(HasSubstr("900 B")));
+  f.progress.Poll([&] { return copied; });
+  f.progress.Done();  // Done drops it: nothing dangles.
+  f.progress.Start("next", 10);
+  f.now += absl::Seconds(2);
+  f.progress.Add(1);
+  EXPECT_THAT(f.out.str(), HasSubstr("next: 1/10 (10%)"));
+}
+
 TEST(ProgressTest, DisabledPrintsNothing) {
   Progress& silent = Progress::Silent();
   EXPECT_FALSE(silent.enabled());

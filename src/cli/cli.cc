@@ -80,6 +80,22 @@ ProgressOptions ProgressFor(const Context& ctx, bool err_is_terminal, bool no_pr
   return options;
 }
 
+// The first option in `args` that neither `cmd` (and its subcommands) nor `top` know; "".
+std::string UnknownOption(CLI::App& cmd, CLI::App& top, const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (a.size() < 2 || a[0] != '-') continue;
+    std::string name = a.substr(0, a.find('='));
+    bool known =
+        cmd.get_option_no_throw(name) != nullptr || top.get_option_no_throw(name) != nullptr;
+    for (CLI::App* sub : cmd.get_subcommands({})) {
+      known = known || sub->get_option_no_throw(name) != nullptr;
+    }
+    if (!known) return a;
+  }
+  return "";
+}
+
 }  // namespace
 
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs,
@@ -115,6 +131,14 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs,
     if (shape.help) {
       out << app.help();
       return kExitOk;
+    }
+    // An option typecache does not know, before any command: that is the error to report.
+    for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+      const std::string& a = args[i];
+      if (a.size() < 2 || a[0] != '-') continue;
+      if (app.get_option_no_throw(a.substr(0, a.find('='))) == nullptr) {
+        return ctx.Fail(absl::StrCat("unknown option ", a, " (typecache --help)"));
+      }
     }
     return ctx.Fail(absl::StrCat("no command given; commands: ", absl::StrJoin(names, ", "),
                                  " (typecache --help)"));
@@ -169,6 +193,15 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, Fs& fs,
       first = first.substr(0, first.find(' '));
       for (int i = 1; i < shape.subcommand; ++i) {
         if (args[static_cast<size_t>(i)] == first) top_level = true;
+      }
+    }
+    // CLI11 checks required arguments before unknown ones: `merge --bogus` would say "--into is
+    // required". An option neither the command nor its subcommands know is the real mistake.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      std::string unknown =
+          UnknownOption(*app.get_subcommand(chosen->name()), app, ctx.subcommand_args);
+      if (!unknown.empty()) {
+        return ctx.Fail(absl::StrCat(chosen->name(), ": unknown option ", unknown));
       }
     }
     return ctx.Fail(UsageMessage(e, top_level ? "" : chosen->name()));

@@ -63,8 +63,10 @@ class RunSubcommand : public Subcommand {
         "mypy's stdout and stderr pass through unchanged; typecache's messages go to stderr,\n"
         "prefixed 'typecache:'. Cache or configuration trouble never fails the build: a warning\n"
         "is printed and the exit status is the checker's. TYPECACHE_DISABLE=1 runs the command\n"
-        "unchanged. With --remote (TYPECACHE_REMOTE, remote = URL), a store that fails or does\n"
-        "not answer within the budget is one warning; the run goes on with the local cache.");
+        "unchanged (its own cache goes to <cache>/.typecache/passthrough/ when the cache is\n"
+        "typecache's: never into the shared cache). With --remote (TYPECACHE_REMOTE,\n"
+        "remote = URL), a store that fails or does not answer within the budget is one\n"
+        "warning; the run goes on with the local cache.");
     return cmd_;
   }
 

@@ -225,6 +225,37 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
   return change;
 }
 
+// The database of `source` that goes into the database file `dest`: a file source is itself; a
+// cache directory gives the database of its one <X.Y> (or of the <X.Y> that holds `dest`, as in
+// <cache>/3.11/cache.db). Several <X.Y> to choose from, or a sharded <X.Y>, are refused naming
+// the choice. nullptr: the source holds no database.
+absl::StatusOr<const DbRef*> FileSourceDb(const Target& dest, const Target& source) {
+  std::map<std::string, std::vector<const DbRef*>> by_dir;
+  for (const DbRef& ref : source.dbs) {
+    if (!ref.path.empty()) by_dir[ref.dir].push_back(&ref);
+  }
+  if (by_dir.empty()) return nullptr;
+  auto chosen = by_dir.find(BaseName(DirName(dest.path)));
+  if (chosen == by_dir.end()) {
+    if (by_dir.size() > 1) {
+      std::vector<std::string> dirs;
+      for (const auto& [dir, refs] : by_dir) dirs.push_back(dir);
+      return absl::InvalidArgumentError(absl::StrCat(
+          source.path, " holds the caches of ", absl::StrJoin(dirs, ", "), " and the destination ",
+          dest.path, " is one database file: name the one to merge, e.g. ",
+          by_dir.begin()->second.front()->shown, " (or merge into a cache directory)"));
+    }
+    chosen = by_dir.begin();
+  }
+  if (chosen->second.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source.path, ": ", chosen->first, " is sharded into ", chosen->second.size(),
+                     " database files and the destination ", dest.path,
+                     " is one database file: merge into a cache directory"));
+  }
+  return chosen->second.front();
+}
+
 }  // namespace
 
 absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const Target& dest,
@@ -243,13 +274,16 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
   }
   RETURN_IF_ERROR(CheckCanMerge(dest_facts, source_facts, options.allow_mixed, adapter.name()));
 
-  // Which inputs hold each database, keyed by (directory, file).
+  // Which inputs hold each database, keyed by (directory, file). A database file DEST is one
+  // database, keyed ("", its name): each source gives it one database (FileSourceDb).
   std::map<std::pair<std::string, std::string>, std::vector<Input>> by_db;
   for (size_t i = 0; i < sources.size(); ++i) {
-    for (const DbRef& ref : sources[i].dbs) {
-      std::string file = dest.kind == Target::Kind::kFile ? BaseName(dest.path) : ref.file;
-      by_db[{ref.dir, file}].push_back({i + 1, ref.path});
+    if (dest.kind == Target::Kind::kFile) {
+      ASSIGN_OR_RETURN(const DbRef* ref, FileSourceDb(dest, sources[i]));
+      if (ref != nullptr) by_db[{"", BaseName(dest.path)}].push_back({i + 1, ref->path});
+      continue;
     }
+    for (const DbRef& ref : sources[i].dbs) by_db[{ref.dir, ref.file}].push_back({i + 1, ref.path});
   }
   EditOptions edit = options.edit;
   std::set<std::pair<std::string, std::string>> in_dest;
@@ -272,8 +306,9 @@ absl::StatusOr<MergeReport> Merge(Fs& fs, const CheckerAdapter& adapter, const T
   // Plan and apply, database by database, on private copies; then publish.
   Progress& progress = Progress::Or(options.edit.progress);
   DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
-    std::string key_file = dest.kind == Target::Kind::kFile ? BaseName(dest.path) : ref.file;
-    auto found = by_db.find({ref.dir, key_file});
+    auto found = by_db.find(dest.kind == Target::Kind::kFile
+                                ? std::make_pair(std::string(), BaseName(dest.path))
+                                : std::make_pair(ref.dir, ref.file));
     if (found == by_db.end()) return DbChange{};
     return MergeDb(fs, adapter, options.prefer, ref, copy, found->second, report, progress);
   };

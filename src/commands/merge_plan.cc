@@ -41,7 +41,9 @@ absl::Status CheckLayouts(const std::vector<const InputFacts*>& all) {
 absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>& sources,
                            bool allow_mixed, absl::string_view checker) {
   for (const InputFacts& s : sources) {
-    if (s.is_file != dest.is_file && !(dest.is_file && !dest.exists && dest.dbs.empty())) {
+    // A database file into a cache directory has no <X.Y> to go to; a cache directory into a
+    // database file gives it the database of one <X.Y> (Merge refuses a choice of several).
+    if (s.is_file && !dest.is_file) {
       return absl::InvalidArgumentError(absl::StrCat(
           s.path, ": cannot merge a ", KindName(s.is_file), " into a ", KindName(dest.is_file)));
     }

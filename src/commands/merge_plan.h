@@ -47,9 +47,10 @@ struct InputFacts {
 };
 
 // OK when `sources` can be merged into `dest`; otherwise InvalidArgument (a database file into a
-// cache directory or the other way round) or FailedPrecondition naming the inputs: different
-// shard counts in one <X.Y>, different table formats, different checker versions (unless
-// `allow_mixed`). `checker` names the checker in messages ("mypy").
+// cache directory; a cache directory into a database file is fine, Merge picks its <X.Y>) or
+// FailedPrecondition naming the inputs: different shard counts in one <X.Y>, different table
+// formats, different checker versions (unless `allow_mixed`). `checker` names the checker in
+// messages ("mypy").
 absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>& sources,
                            bool allow_mixed, absl::string_view checker);
 

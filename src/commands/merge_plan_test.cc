@@ -134,6 +134,9 @@ TEST(CheckCanMergeTest, FilesAndDirectoriesDoNotMix) {
   InputFacts dest_file = file;
   dest_file.path = "/out.db";
   EXPECT_TRUE(CheckCanMerge(dest_file, {file}, false, "mypy").ok());
+  // A cache directory into a database file, new or existing: Merge picks its <X.Y>.
+  dest_file.exists = true;
+  EXPECT_TRUE(CheckCanMerge(dest_file, {dest}, false, "mypy").ok());
 }
 
 TEST(ParsePreferTest, Values) {

@@ -85,6 +85,46 @@ class MergeTest : public ::testing::Test {
   MypyAdapter adapter_;
 };
 
+TEST_F(MergeTest, ACacheDirectoryIntoADatabaseFileTakesItsVersionDirectory) {
+  ASSERT_TRUE(RealFs().MakeDir(tmp_.Sub("c"), false).ok());
+  ASSERT_TRUE(RealFs().MakeDir(tmp_.Sub("c/3.11"), false).ok());
+  std::string db = MakeDb("c/3.11/cache.db", Modules(0, 4, "a", 10));
+  std::string out = tmp_.Sub("out.db");
+  absl::StatusOr<MergeReport> r = Run(out, {tmp_.Sub("c")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->groups_taken, (std::vector<int64_t>{0, 4}));
+  EXPECT_EQ(Exact(out), Exact(db));
+  // Into the existing file: nothing new to take.
+  r = Run(out, {tmp_.Sub("c")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->groups_taken, (std::vector<int64_t>{4, 0}));
+
+  // Two <X.Y>: refused naming the choice, unless DEST sits in one of them.
+  ASSERT_TRUE(RealFs().MakeDir(tmp_.Sub("c/3.12"), false).ok());
+  MakeDb("c/3.12/cache.db", Modules(4, 6, "b", 10));
+  r = Run(tmp_.Sub("two.db"), {tmp_.Sub("c")});
+  ASSERT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "holds the caches of 3.11, 3.12"))
+      << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), tmp_.Sub("c/3.11/cache.db"))) << r.status();
+  EXPECT_FALSE(RealFs().Stat(tmp_.Sub("two.db"))->exists());
+  ASSERT_TRUE(RealFs().MakeDir(tmp_.Sub("d"), false).ok());
+  ASSERT_TRUE(RealFs().MakeDir(tmp_.Sub("d/3.12"), false).ok());
+  r = Run(tmp_.Sub("d/3.12/cache.db"), {tmp_.Sub("c")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->groups_taken, (std::vector<int64_t>{0, 2}));
+
+  // A sharded <X.Y> into one file: refused.
+  ASSERT_TRUE(RealFs().MakeDir(tmp_.Sub("s"), false).ok());
+  ASSERT_TRUE(RealFs().MakeDir(tmp_.Sub("s/3.11"), false).ok());
+  MakeDb("s/3.11/cache.0.db", Modules(0, 2, "a", 10));
+  MakeDb("s/3.11/cache.1.db", Modules(2, 4, "a", 10));
+  r = Run(tmp_.Sub("sharded.db"), {tmp_.Sub("s")});
+  ASSERT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "sharded into 2 database files"))
+      << r.status();
+}
+
 TEST_F(MergeTest, DisjointSourcesIntoANewFileGiveTheUnion) {
   std::string a = MakeDb("a.db", Modules(0, 5, "a", 10));
   std::string b = MakeDb("b.db", Modules(5, 9, "b", 20));

@@ -357,13 +357,14 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
                                const EnvLookup& env, std::ostream& err) {
   Reporter report(err);
   if (options.command.empty()) return absl::InvalidArgumentError("no command given after --");
-  if (options.disabled) {
-    if (options.verbose) report.Note("disabled (TYPECACHE_DISABLE): running the command unchanged");
-    ASSIGN_OR_RETURN(ChildResult child, RunChild({options.command, {}, "", 1, 2}));
-    return child.exit_code;
-  }
   CommandPlan plan;
   CacheDirChoice cache_dir = ResolveCacheDir(adapter, options, env, &plan);
+  if (options.disabled) {
+    // typecache steps aside (like CCACHE_DISABLE), but like every pass-through run it never
+    // lets the checker write into a generation of a cache in typecache's layout.
+    if (options.verbose) report.Note("disabled (TYPECACHE_DISABLE): running the command unchanged");
+    return RunPassThrough(fs, adapter, options, plan, report);
+  }
   if (options.verbose) {
     for (const std::string& note : plan.notes) report.Note(note);
   }
@@ -432,7 +433,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
   if (priv->shared) {
     Progress& progress = Progress::Or(options.progress);
     progress.Start("run: snapshot of the shared cache", 0);
-    absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root);
+    absl::StatusOr<Snapshot> taken = TakeSnapshot(fs, layout, adapter, priv->root, &progress);
     progress.Done();
     if (taken.ok()) {
       snapshot = *std::move(taken);
@@ -537,7 +538,8 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     Progress& progress = Progress::Or(options.progress);
     progress.Start("run: publishing to the shared cache", 0);
     WriteSets captured;
-    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter, snapshot, &captured);
+    absl::StatusOr<WriteSets> writes =
+        PrepareForPublish(fs, adapter, snapshot, &captured, &progress);
     if (writes.ok()) {
       spare_ok = true;
       spare_writes = *writes;
@@ -545,6 +547,7 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     }
     PublishOptions publish_options;
     publish_options.lock_timeout = options.lock_timeout;
+    publish_options.progress = &progress;
     publish_options.notice = [&](const std::string& text) {
       progress.Interject([&] { report.Note(text); });
     };

@@ -3,10 +3,12 @@
 (also for a cache directory whose name is not UTF-8).
 """
 
+import hashlib
 import json
 import os
 import sys
 import re
+import shutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import tclib as e  # noqa: E402
@@ -87,6 +89,90 @@ class CommandsTest(e.E2ETestCase):
         r = e.run([e.TYPECACHE, "run", "--"] + echo, self.src)
         self.assertTrue(r.stdout.startswith("dir=" + os.path.join(self.cache, ".typecache")),
                         r.stdout)
+
+    def test_disable_never_writes_into_a_generation(self):
+        # A cache in typecache's layout: <cache>/<X.Y> is a link to an immutable generation.
+        self.run_mypy()
+        gens = os.path.join(self.cache, ".typecache", "gens")
+        self.assertTrue(os.path.islink(os.path.join(self.cache, e.PYVER)))
+
+        def digest():
+            h = hashlib.sha256()
+            for dirpath, dirs, files in os.walk(gens):
+                dirs.sort()
+                for name in sorted(files):
+                    path = os.path.join(dirpath, name)
+                    h.update(os.path.relpath(path, gens).encode() + b"\0")
+                    with open(path, "rb") as f:
+                        h.update(f.read())
+            return h.hexdigest()
+
+        before = digest()
+        rows = e.rows(self.cache)
+        # A changed module: mypy 1.0.1 (JSON cache by default) would write where it points.
+        with open(os.path.join(self.src, "pkg0", "__init__.py"), "a") as f:
+            f.write("\nCHANGED: int = 1\n")
+        env = {"TYPECACHE_DISABLE": "1"}
+        r = e.run([e.TYPECACHE, "run", "-v", "--", e.MYPY, "-p", "pkg0"], self.src, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(digest(), before)
+        self.assertIn("disabled (TYPECACHE_DISABLE): running the command unchanged", r.stderr)
+        self.assertIn("never into a generation", r.stderr)
+        self.assertEqual(e.rows(self.cache), rows)
+        passthrough = os.path.join(self.cache, ".typecache", "passthrough", e.PYVER)
+        self.assertTrue(os.listdir(passthrough))
+        # The same with mypy's cache named by its own flag, and through a launcher.
+        r = e.run([e.TYPECACHE, "run", "--", "env", e.MYPY, "--cache-dir", self.cache, "-p",
+                   "pkg0"], self.src, env=env)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(digest(), before)
+        r = self.typecache("verify", self.cache)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_merge_into_a_database_file(self):
+        self.run_mypy()
+
+        def file_rows(db):
+            conn = e.connect_ro(db)
+            try:
+                return {k: (m, d) for k, m, d in conn.execute("SELECT path, mtime, data FROM files")}
+            finally:
+                conn.close()
+
+        expected = {key: (m, d) for (_, key), (m, _, d) in e.rows(self.cache).items()}
+        self.assertTrue(expected)
+        # A cache directory into a new database file: the groups of its one <X.Y>.
+        new = os.path.join(self.work, "new.db")
+        r = self.typecache("merge", "--into", new, self.cache)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"taken from %s: [1-9]\d* groups\n" % re.escape(self.cache))
+        self.assertEqual(file_rows(new), expected)
+        # Into that existing file again: everything is already there.
+        r = self.typecache("merge", "--into", new, self.cache)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^kept in %s: [1-9]\d* groups\ntaken from %s: 0 groups\n"
+                         % (re.escape(new), re.escape(self.cache)))
+        self.assertEqual(file_rows(new), expected)
+        # Several <X.Y> and one database file: refused, naming the choice; nothing created.
+        other = os.path.join(self.work, "two")
+        for version in (e.PYVER, "3.1"):
+            os.makedirs(os.path.join(other, version))
+            shutil.copy(os.path.join(self.cache, e.PYVER, "cache.db"),
+                        os.path.join(other, version, "cache.db"))
+        two = os.path.join(self.work, "two.db")
+        r = self.typecache("merge", "--into", two, other)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertRegex(r.stderr, r"^typecache: error: %s holds the caches of 3.1, %s .*name the "
+                         r"one to merge, e\.g\. %s" % (re.escape(other), re.escape(e.PYVER),
+                                                       re.escape(os.path.join(other, "3.1"))))
+        self.assertFalse(os.path.exists(two))
+        # ... unless the file is inside one of them: <dest>/<X.Y>/cache.db takes that <X.Y>.
+        inside = os.path.join(self.work, "d", e.PYVER, "cache.db")
+        os.makedirs(os.path.dirname(inside))
+        r = self.typecache("merge", "--into", inside, other)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(file_rows(inside), expected)
 
     def test_version_and_help(self):
         r = self.typecache("--version")

@@ -84,6 +84,104 @@ class ExitCodesTest(e.E2ETestCase):
             self.assertError(self.typecache(*args))
             self.assertFalse(os.path.exists(marker), args)
 
+    def assertUsageError(self, r, args):
+        """Exit 2 and exactly one line on stderr: `typecache: error: ...`; nothing on stdout."""
+        self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+        self.assertEqual(r.stdout, "", args)
+        self.assertEqual(len(r.stderr.splitlines()), 1, (args, r.stderr))
+        self.assertTrue(r.stderr.startswith("typecache: error: "), (args, r.stderr))
+
+    def test_every_usage_error_of_every_command_is_2_and_one_line(self):
+        copy = os.path.join(self.work, "copy")
+        e.shutil.copytree(self.cache, copy, symlinks=True)
+        before = {p: open(p, "rb").read() for p in e.db_paths(copy)}
+        marker = os.path.join(self.work, "ran")
+        run_tail = ["--", "touch", marker]
+        url = "redis://127.0.0.1:1"
+        # (arguments, what the one line must say)
+        cases = [
+            # unknown option
+            (["--bogus"], "unknown option --bogus"),
+            (["-x", "stats", copy], "unknown option -x"),
+            (["run", "--bogus"] + run_tail, "run: unknown option --bogus"),
+            (["config", "--bogus"], "config: unknown option --bogus"),
+            (["config", "get", "--bogus"], "config: unknown option --bogus"),
+            (["config", "set", "--bogus", "max_size", "1G"], "config"),
+            (["config", "unset", "--bogus", "max_size"], "config"),
+            (["dir", "--bogus"], "dir: unknown option --bogus"),
+            (["clean", "--bogus", copy], "clean: unknown option --bogus"),
+            (["stats", "--bogus", copy], "stats: unknown option --bogus"),
+            (["verify", "--bogus", copy], "verify: unknown option --bogus"),
+            (["prune", "--bogus", copy], "prune: unknown option --bogus"),
+            (["merge", "--bogus"], "merge: unknown option --bogus"),
+            (["merge", "--bogus", "--into", copy, self.cache], "merge: unknown option --bogus"),
+            (["compact", "--bogus", copy], "compact: unknown option --bogus"),
+            (["remote", "--bogus"], "remote: unknown option --bogus"),
+            (["remote", "pull", "--bogus", url], "remote: unknown option --bogus"),
+            (["remote", "gc", "--bogus", url], "remote: unknown option --bogus"),
+            # missing value
+            (["run", "--cache-dir"], "run: --cache-dir needs a value"),
+            (["run", "--publish"], "run: --publish needs a value"),
+            (["run", "--lock-timeout"], "run: --lock-timeout needs a value"),
+            (["config", "--max-size"], "config: --max-size needs a value"),
+            (["dir", "--cache-dir"], "dir: --cache-dir needs a value"),
+            (["clean", "--lock-timeout"], "clean: --lock-timeout needs a value"),
+            (["stats", "--cache-dir"], "stats: --cache-dir needs a value"),
+            (["verify", "--lock-timeout"], "verify: --lock-timeout needs a value"),
+            (["prune", "--older-than"], "prune: --older-than needs a value"),
+            (["prune", "--keep-version"], "prune: --keep-version needs a value"),
+            (["merge", "--into"], "merge: --into needs a value"),
+            (["merge", "--into", copy], "merge: SRC is required"),
+            (["compact", "--lock-timeout"], "compact: --lock-timeout needs a value"),
+            (["remote", "gc", url, "--min-age"], "remote: --min-age needs a value"),
+            (["config", "set", "max_size"], "config: VALUE is required"),
+            (["config", "get"], "config: KEY is required"),
+            # bad value
+            (["run", "--publish", "maybe"] + run_tail, "run: --publish"),
+            (["run", "--lock-timeout", "soon"] + run_tail, "'soon' is not a duration"),
+            (["run", "--max-size", "huge"] + run_tail, "'huge' is not a size"),
+            (["run", "--remote", "bogus://x"] + run_tail, "run: --remote: bad store URL"),
+            (["run", "--remote-budget", "x"] + run_tail, "run: --remote-budget"),
+            (["config", "--publish", "maybe"], "config: --publish"),
+            (["config", "set", "nope", "1"], "unknown setting 'nope'"),
+            (["config", "set", "lock_timeout", "soon"], "lock_timeout"),
+            (["clean", "--lock-timeout", "x", copy], "clean: --lock-timeout"),
+            (["verify", "--lock-timeout", "x", copy], "verify: --lock-timeout"),
+            (["prune", "--older-than", "soon", copy], "prune: --older-than"),
+            (["prune", "--max-size", "huge", copy], "prune: --max-size"),
+            (["merge", "--prefer", "best", "--into", copy, self.cache], "merge: --prefer"),
+            (["merge", "--lock-timeout", "x", "--into", copy, self.cache], "merge: --lock-timeout"),
+            (["compact", "--lock-timeout", "x", copy], "compact: --lock-timeout"),
+            (["remote", "pull", "bogus://x"], "bad store URL"),
+            (["remote", "pull", "--python", "3", url], "remote: --python"),
+            (["remote", "pull", "--remote-budget", "x", url], "remote: --remote-budget"),
+            (["remote", "gc", "--min-age", "soon", url], "remote: --min-age"),
+            (["remote", "frob"], "remote: unexpected argument frob"),
+            # no or an unknown command, a misplaced option
+            ([], "no command given"), (["help", "frob"], "unknown command 'frob'"),
+            (["-v", "stats", copy], "-v does not apply to stats"),
+        ]
+        for args, says in cases:
+            with self.subTest(args=args):
+                r = self.typecache(*args, cwd=self.work)
+                self.assertUsageError(r, args)
+                self.assertIn(says, r.stderr)
+        self.assertFalse(os.path.exists(marker))
+        self.assertEqual({p: open(p, "rb").read() for p in e.db_paths(copy)}, before)
+
+    def test_help_stands_alone(self):
+        # An installed binary has no docs/ beside it: no help text points there.
+        for args in (["--help"], ["run", "--help"], ["config", "--help"], ["dir", "--help"],
+                     ["clean", "--help"], ["stats", "--help"], ["verify", "--help"],
+                     ["prune", "--help"], ["merge", "--help"], ["compact", "--help"],
+                     ["remote", "--help"], ["remote", "pull", "--help"], ["help", "merge"]):
+            with self.subTest(args=args):
+                r = self.typecache(*args, cwd=self.work)
+                self.assertEqual((r.returncode, r.stderr), (0, ""), args)
+                self.assertIn("Usage", r.stdout)
+                for pointer in ("docs/", ".md", "README"):
+                    self.assertNotIn(pointer, r.stdout, args)
+
     def test_verify(self):
         self.assertEqual(self.code("verify", self.cache), 0)
         broken = os.path.join(self.work, "broken")

@@ -4,7 +4,8 @@ stderr is a pty (python's pty module), TYPECACHE_PROGRESS_AFTER_MS=0 lowers the 
 a small real cache (Debian's mypy 1.0.1) shows progress: each of stats, verify, compact, prune,
 merge and run draws a "typecache: <command>..." line, with a count and its total (stats,
 verify, prune, merge, compact; merge's total of groups to copy is what it then reports as
-changed) or the time spent (run's snapshot and publish), redrawn with '\\r' and cleared at the
+changed) (run's snapshot: the bytes of the databases it copies; its publish: the groups written)
+or the time spent, redrawn with '\\r' and cleared at the
 end. With stderr not a terminal, or TYPECACHE_PROGRESS=0, --no-progress or TERM=dumb, nothing is
 written to stderr; and without the test knob (the default 1 s) stats, that fast here, stays
 silent on a terminal too.
@@ -23,6 +24,17 @@ import tclib as tc  # noqa: E402
 FAST = {"TYPECACHE_PROGRESS_AFTER_MS": "0"}
 # "<amount>/<total>": "3/5 inputs", "1.2 KiB/180.0 KiB".
 COUNT_TOTAL = re.compile(r": (\d+(?:\.\d+)?(?: [KMGT]?i?B)?)/(\d+(?:\.\d+)? ?[KMGT]?i?B?)")
+
+
+def human_bytes(n):
+    """How the progress line shows a size (src/base/progress.cc)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    u = 0
+    n = float(n)
+    while n >= 1024 and u < 4:
+        n /= 1024
+        u += 1
+    return "%.0f B" % n if u == 0 else "%.1f %s" % (n, units[u])
 
 
 def run_on_pty(cmd, cwd, env):
@@ -108,6 +120,34 @@ class ProgressTest(tc.E2ETestCase):
         self.assertIn("\rtypecache: run: snapshot of the shared cache: ", err)
         self.assertIn("\rtypecache: run: publishing to the shared cache: ", err)
         self.assertRegex(err, r"\r *\r$")
+
+    def test_run_counts_the_snapshot_copy_and_the_publish(self):
+        # A plain mypy cache (mypy ran without typecache): the first run copies its database and
+        # publishes the adopted cache. Both steps count against a total: the snapshot the bytes
+        # of the databases it copies, the publish the groups this run wrote.
+        plain = os.path.join(self.work, "plain")
+        r = tc.run([tc.MYPY, "--sqlite-cache", "--cache-dir", plain, *self.pkgs], self.src)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        size = os.path.getsize(os.path.join(plain, tc.PYVER, "cache.db"))
+        with open(os.path.join(self.src, self.pkgs[0], "__init__.py"), "a") as f:
+            f.write("\nADDED: int = 1\n")
+        code, out, err = run_on_pty([tc.TYPECACHE, "run", "--cache-dir", plain, "--", tc.MYPY,
+                                     *self.pkgs], self.src, FAST)
+        self.assertEqual(code, 1, out + err)
+        # Long lines are shortened from the left ("typecache: ...snapshot of the shared ...").
+        segs = [seg for seg in err.split("\r") if seg.startswith("typecache: ")]
+        snapshot = [re.search(r"snapshot of the shared cache: %s: (\S+ \S*B)/(\S+ \S*B) "
+                              r"\(\d+%%\)" % re.escape(tc.PYVER), seg) for seg in segs]
+        self.assertTrue(any(snapshot), err)
+        self.assertEqual({m.group(2) for m in snapshot if m}, {human_bytes(size)}, err)
+        publish = [re.search(r"shared cache: %s: (\d+)/(\d+) groups (written|merged) \(\d+%%\)"
+                             % re.escape(tc.PYVER), seg) for seg in segs]
+        written = [m for m in publish if m and m.group(3) == "written"]
+        self.assertTrue(written, err)
+        self.assertGreater(int(written[0].group(2)), 0)
+        self.assertNotIn("\n", err)
+        self.assertRegex(err, r"\r *\r$")
+        self.assertTrue(os.path.islink(os.path.join(plain, tc.PYVER)))  # adopted and published
 
     def test_silent_when_not_a_terminal_or_turned_off(self):
         commands = [["stats", self.cache], ["verify", self.cache],

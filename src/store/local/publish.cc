@@ -143,9 +143,18 @@ GroupSets GroupsToTake(const GroupSets& changed, const GroupSets& written, bool 
 }
 
 // Step 3: replaces `take` in the private copy by the live generation's rows, file by file.
+// Groups replaced per call, so that `progress` moves inside a large file (one transaction).
+constexpr size_t kBringOverBatch = 2000;
+
 absl::StatusOr<int64_t> BringOver(Fs& fs, const CheckerAdapter& adapter, const LiveState& live,
-                                  const std::string& private_dir, const GroupSets& take) {
+                                  const std::string& private_dir, const GroupSets& take,
+                                  Progress& progress, const std::string& dir) {
   int64_t merged = 0;
+  if (progress.enabled() && CountGroups(take) > 0) {
+    progress.Detail(dir);
+    progress.SetWork(static_cast<int64_t>(CountGroups(take)), ProgressUnit::kCount,
+                     "groups merged");
+  }
   for (const auto& [file, groups] : take) {
     if (groups.empty()) continue;
     std::string private_db = JoinPath(private_dir, file);
@@ -161,11 +170,18 @@ absl::StatusOr<int64_t> BringOver(Fs& fs, const CheckerAdapter& adapter, const L
     }
     {
       ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
-      ASSIGN_OR_RETURN(TransferStats moved, src_schema.empty()
-                                                ? db.DeleteGroups(groups, adapter)
-                                                : db.ReplaceGroups(src_schema, groups, adapter));
+      std::set<std::string> batch;
+      for (auto g = groups.begin(); g != groups.end();) {
+        batch.insert(*g++);
+        if (batch.size() < kBringOverBatch && g != groups.end()) continue;
+        ASSIGN_OR_RETURN(TransferStats moved, src_schema.empty()
+                                                  ? db.DeleteGroups(batch, adapter)
+                                                  : db.ReplaceGroups(src_schema, batch, adapter));
+        merged += moved.groups;
+        progress.Add(static_cast<int64_t>(batch.size()));
+        batch.clear();
+      }
       RETURN_IF_ERROR(txn.Commit());
-      merged += moved.groups;
     }
     RETURN_IF_ERROR(db.Close());
     RETURN_IF_ERROR(fs.Fsync(private_db));
@@ -209,7 +225,8 @@ absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const Check
   }
   GroupSets take =
       GroupsToTake(changed, written, result.full, options.yield_conflicts, &result.conflicts);
-  ASSIGN_OR_RETURN(result.merged, BringOver(fs, adapter, result.onto, private_dir, take));
+  ASSIGN_OR_RETURN(result.merged, BringOver(fs, adapter, result.onto, private_dir, take,
+                                            Progress::Or(options.progress), dir));
   result.fast = !result.full && CountGroups(changed) == 0;
   if (!result.full) result.others = std::move(changed);
   // Steps 4 to 7: the store makes it the next generation.
@@ -341,7 +358,9 @@ void AfterTheLock(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
 constexpr absl::Duration kCaptureRacyMargin = absl::Seconds(1);
 
 absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
-                                            const Snapshot& snapshot, WriteSets* captured) {
+                                            const Snapshot& snapshot, WriteSets* captured,
+                                            Progress* progress_or_null) {
+  Progress& progress = Progress::Or(progress_or_null);
   WriteSets writes;
   ASSIGN_OR_RETURN(std::vector<std::string> dirs, fs.ListDir(snapshot.private_root));
   std::sort(dirs.begin(), dirs.end());
@@ -355,17 +374,13 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
     GroupSets groups;
     std::map<std::string, PreparedFile> prepared;
     const SnapshotDir* snap_dir = snapshot.Find(dir);
-    // Files the run did not write keep their capture (no SQLite work at all when their stamps
-    // show it; a read otherwise), unless the directory is published.
+    progress.Detail(dir);
+    // Capture first, then the digests of what was written: the progress line counts those
+    // groups against their total. Files the run did not write keep their capture (no SQLite
+    // work at all when their stamps show it; a read otherwise), unless the directory is
+    // published: then every file is finished, a generation never holds capture.
+    std::map<std::string, std::set<std::string>> written_by_file;
     std::set<std::string> armed;
-    // (DigestWritten also drops from `written` the groups rewritten with their base's rows.)
-    auto digest = [&](const std::string& file, std::set<std::string>& written) {
-      // Generations are immutable, so the base is exactly what was copied, unless it has been
-      // garbage-collected meanwhile (then nothing is dropped and no digest is kept).
-      absl::StatusOr<PreparedFile> digests =
-          DigestWritten(fs, adapter, base, file, JoinPath(path, file), written);
-      if (digests.ok()) prepared[file] = *std::move(digests);
-    };
     for (const std::string& file : files) {
       std::string db = JoinPath(path, file);
       if (snap_dir != nullptr &&
@@ -377,23 +392,36 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
                        FinishCapture(db, adapter, CaptureEnd::kKeepArmedIfUnchanged));
       if (written.empty()) {
         armed.insert(file);
-        continue;
+      } else {
+        written_by_file[file] = std::move(written);
       }
-      if (captured != nullptr) (*captured)[dir][file] = written;
-      digest(file, written);
-      if (!written.empty()) groups[file] = std::move(written);
     }
-    if (groups.empty()) {
+    if (written_by_file.empty()) {
       writes.armed[dir] = std::move(armed);
       continue;
     }
-    // Published: every file must be a plain database again.
     for (const std::string& file : armed) {
-      ASSIGN_OR_RETURN(std::set<std::string> written, FinishCapture(JoinPath(path, file), adapter));
-      if (captured != nullptr && !written.empty()) (*captured)[dir][file] = written;
-      digest(file, written);
-      if (!written.empty()) groups[file] = std::move(written);
+      ASSIGN_OR_RETURN(written_by_file[file], FinishCapture(JoinPath(path, file), adapter));
     }
+    int64_t total_written = 0;
+    for (const auto& [file, written] : written_by_file) {
+      total_written += static_cast<int64_t>(written.size());
+    }
+    if (total_written > 0) progress.SetWork(total_written, ProgressUnit::kCount, "groups written");
+    for (const std::string& file : files) {
+      std::string db = JoinPath(path, file);
+      std::set<std::string>& written = written_by_file[file];
+      int64_t count = static_cast<int64_t>(written.size());
+      if (captured != nullptr && !written.empty()) (*captured)[dir][file] = written;
+      // Generations are immutable, so the base is exactly what was copied, unless it has been
+      // garbage-collected meanwhile (then nothing is dropped and no digest is kept). Groups
+      // rewritten with their base's rows leave `written` here.
+      absl::StatusOr<PreparedFile> digests = DigestWritten(fs, adapter, base, file, db, written);
+      if (digests.ok()) prepared[file] = *std::move(digests);
+      if (!written.empty()) groups[file] = std::move(written);
+      progress.Add(count);
+    }
+    if (groups.empty()) continue;
     for (const std::string& file : files) {
       std::string db = JoinPath(path, file);
       // Shareable by the group, like ccache: 0666 & ~umask.

@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/progress.h"
 #include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
 #include "src/store/generation_store.h"
@@ -58,6 +59,9 @@ struct PublishOptions {
   // Directories whose changes cannot be listed group by group (a salvaged corrupt database):
   // their log marks the change as unknown, so others compare every group.
   std::set<std::string> unlisted_dirs;
+  // Optional, inside the caller's step: the groups brought over from others' generations,
+  // counted against their total.
+  Progress* progress = nullptr;
 };
 
 struct PublishReport {
@@ -108,10 +112,11 @@ class WriteSets : public std::map<std::string, GroupSets> {
 // directories that have something to publish. Groups the run rewrote with the rows its base
 // generation holds are dropped (compared by digest: O(rows written), outside the lock). Returns
 // what to publish; `captured` (optional) receives every group the checker wrote, including
-// rewrites that changed nothing.
+// rewrites that changed nothing. `progress` (optional, inside the caller's step): the written
+// groups digested, against their total.
 absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapter,
-                                            const Snapshot& snapshot,
-                                            WriteSets* captured = nullptr);
+                                            const Snapshot& snapshot, WriteSets* captured = nullptr,
+                                            Progress* progress = nullptr);
 
 // Publishes the prepared private copy into `store`. After the lock is released it records the
 // new generations' content digests (from the parents' digests and what was written: no scan of

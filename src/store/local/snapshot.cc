@@ -19,15 +19,39 @@ namespace {
 constexpr int kAttempts = 5;
 
 // Copies every database of one directory; returns NotFound when the generation vanished.
+// `progress` counts the bytes of the directory's databases, file by file and, while one is
+// copied, the size of its copy so far (asked only when the line is drawn).
 absl::Status CopyDir(Fs& fs, const CheckerAdapter& adapter, const std::string& from,
-                     const std::string& to, Snapshot& snap) {
+                     const std::string& to, Snapshot& snap, Progress& progress,
+                     const std::string& name_shown) {
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(from));
   std::sort(names.begin(), names.end());
   RETURN_IF_ERROR(fs.MakeDir(to, /*ok_if_exists=*/false));
+  if (progress.enabled()) {
+    int64_t total = 0;
+    for (const std::string& name : names) {
+      if (!adapter.IsDatabaseFile(name)) continue;
+      absl::StatusOr<FileInfo> info = fs.Stat(JoinPath(from, name));
+      if (info.ok() && info->exists()) total += info->size;
+    }
+    progress.Detail(name_shown);
+    progress.SetWork(total, ProgressUnit::kBytes);
+  }
+  int64_t done = 0;
   for (const std::string& name : names) {
     if (!adapter.IsDatabaseFile(name)) continue;
     std::string dst = JoinPath(to, name);
-    ASSIGN_OR_RETURN(CopyResult copied, ConsistentCopy(fs, JoinPath(from, name), dst));
+    if (progress.enabled()) {
+      progress.Poll([&fs, dst, done]() -> int64_t {
+        absl::StatusOr<FileInfo> info = fs.Stat(dst);
+        return done + (info.ok() && info->exists() ? info->size : 0);
+      });
+    }
+    absl::StatusOr<CopyResult> made = ConsistentCopy(fs, JoinPath(from, name), dst);
+    progress.Poll(nullptr);
+    ASSIGN_OR_RETURN(CopyResult copied, std::move(made));
+    done += copied.bytes;
+    progress.Set(done);
     RETURN_IF_ERROR(InstallCapture(dst, adapter));
     snap.bytes += copied.bytes;
     snap.method = copied.method;
@@ -300,7 +324,7 @@ LiveState Snapshot::BaseOf(absl::string_view name) const {
 
 absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layout& layout,
                                       const CheckerAdapter& adapter,
-                                      const std::string& private_root) {
+                                      const std::string& private_root, Progress* progress) {
   absl::Time start = absl::Now();
   Snapshot snap;
   snap.private_root = private_root;
@@ -343,7 +367,7 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
         }
       }
       if (live.kind == LiveState::Kind::kForeign) stamp();
-      status = CopyDir(fs, adapter, live.resolved, to, snap);
+      status = CopyDir(fs, adapter, live.resolved, to, snap, Progress::Or(progress), name);
       if (status.ok()) {
         ++snap.copies;
         snap.dirs.push_back({name, live, std::move(adopted)});
@@ -365,9 +389,9 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
 }
 
 absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
-                                      const std::string& private_root) {
+                                      const std::string& private_root, Progress* progress) {
   LocalGenerationStore store(fs, layout, adapter);
-  return TakeSnapshot(store, fs, layout, adapter, private_root);
+  return TakeSnapshot(store, fs, layout, adapter, private_root, progress);
 }
 
 }  // namespace typecache

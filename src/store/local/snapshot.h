@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/progress.h"
 #include "src/checker/checker_adapter.h"
 #include "src/os/fs.h"
 #include "src/store/generation_store.h"
@@ -67,13 +68,16 @@ struct Snapshot {
 // generation by replacing the groups the logs say changed since its base (O(changes), not
 // O(cache size)); otherwise the databases are copied.
 // Generations come from `store`; spares and trash are kept under `layout` (this machine's
-// cache directory).
+// cache directory). `progress` (optional, inside the caller's step): a directory that is copied
+// counts the bytes of its databases (the size of each copy so far, while it is made).
 absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layout& layout,
                                       const CheckerAdapter& adapter,
-                                      const std::string& private_root);
+                                      const std::string& private_root,
+                                      Progress* progress = nullptr);
 // The same with the shared cache directory of `layout` as the store (LocalGenerationStore).
 absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
-                                      const std::string& private_root);
+                                      const std::string& private_root,
+                                      Progress* progress = nullptr);
 
 // Keeps a run's private copy of `name`, which it did not publish, as a spare for a later run:
 // the groups it `captured` are restored from its base generation (so the spare is exactly that
