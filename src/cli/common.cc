@@ -69,6 +69,19 @@ void AddCacheDirFlag(CLI::App* cmd, std::string& cache_dir) {
       ->type_name("DIR");
 }
 
+void AddRemoteLineageFlags(CLI::App* cmd, SettingFlags& flags, const std::string& read_only_help) {
+  cmd->add_flag_callback(
+      "--remote-read-only", [&flags]() { flags.values["remote_read_only"] = "true"; },
+      read_only_help + " [env TYPECACHE_REMOTE_READ_ONLY]");
+  AddSettingFlag(cmd, flags, "remote_read", "--remote-read",
+                 "Lineages pulled, a later one overriding an earlier one [default: main, then "
+                 "--remote-write]");
+  AddSettingFlag(cmd, flags, "remote_write", "--remote-write",
+                 "The lineage pushes append to [default: main]");
+  AddSettingFlag(cmd, flags, "remote_prefix", "--remote-prefix",
+                 "Keys under this prefix in the store (several projects in one store)");
+}
+
 RunOptions CacheDirOptions(const Context& ctx, const std::string& flag) {
   RunOptions options;
   if (!flag.empty()) {

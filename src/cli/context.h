@@ -101,6 +101,9 @@ CLI::Validator OneOf(std::vector<std::string> values);
 void AddSettingFlag(CLI::App* cmd, SettingFlags& flags, const std::string& key,
                     const std::string& name, const std::string& help);
 void AddCacheDirFlag(CLI::App* cmd, std::string& cache_dir);
+// The remote lineage flags `run` and `remote` share: --remote-read-only (with `read_only_help`),
+// --remote-read, --remote-write, --remote-prefix, as settings flags.
+void AddRemoteLineageFlags(CLI::App* cmd, SettingFlags& flags, const std::string& read_only_help);
 
 // typecache's own choice of cache directory: the subcommand's --cache-dir, the one given before
 // the subcommand, TYPECACHE_DIR; empty when none (the checker's own choice applies).

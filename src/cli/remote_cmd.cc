@@ -121,16 +121,7 @@ class RemoteSubcommand : public Subcommand {
         "pull what changed, push this cache's groups, show the store, garbage-collect it.\n"
         "Usage: typecache remote pull|push|status|gc [URL] [options]");
     AddCacheDirFlag(cmd_, flags_.cache_dir);
-    cmd_->add_flag_callback(
-        "--remote-read-only", [this]() { flags_.settings.values["remote_read_only"] = "true"; },
-        "Never write to the store (push only warns) [env TYPECACHE_REMOTE_READ_ONLY]");
-    AddSettingFlag(cmd_, flags_.settings, "remote_read", "--remote-read",
-                   "Lineages pulled, a later one overriding an earlier one [default: main, then "
-                   "--remote-write]");
-    AddSettingFlag(cmd_, flags_.settings, "remote_write", "--remote-write",
-                   "The lineage push appends to [default: main]");
-    AddSettingFlag(cmd_, flags_.settings, "remote_prefix", "--remote-prefix",
-                   "Keys under this prefix in the store (several projects in one store)");
+    AddRemoteLineageFlags(cmd_, flags_.settings, "Never write to the store (push only warns)");
     cmd_->add_option("--remote-budget", flags_.budget,
                      "Most time spent talking to the store [default: 60s; run's remote_budget "
                      "does not apply]")

@@ -37,16 +37,7 @@ class RunSubcommand : public Subcommand {
     AddSettingFlag(cmd_, flags_.settings, "remote", "--remote",
                    "Share the cache across machines through this store (redis://, http(s)://, "
                    "s3://): pull before the run, push what it published");
-    cmd_->add_flag_callback(
-        "--remote-read-only", [this]() { flags_.settings.values["remote_read_only"] = "true"; },
-        "Pull from the remote store, never push [env TYPECACHE_REMOTE_READ_ONLY]");
-    AddSettingFlag(cmd_, flags_.settings, "remote_read", "--remote-read",
-                   "Lineages pulled, a later one overriding an earlier one [default: main, then "
-                   "--remote-write]");
-    AddSettingFlag(cmd_, flags_.settings, "remote_write", "--remote-write",
-                   "The lineage pushes append to [default: main]");
-    AddSettingFlag(cmd_, flags_.settings, "remote_prefix", "--remote-prefix",
-                   "Keys under this prefix in the store (several projects in one store)");
+    AddRemoteLineageFlags(cmd_, flags_.settings, "Pull from the remote store, never push");
     AddSettingFlag(cmd_, flags_.settings, "remote_budget", "--remote-budget",
                    "Time spent talking to the remote store per run, pull and push together "
                    "[default: 2s]");
