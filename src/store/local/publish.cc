@@ -18,24 +18,62 @@ namespace {
 
 // ---- Prepare (outside the lock) ----
 
+// The base generation `base` of `dir`, held, to read the rows the run started from. Generations
+// are retired as soon as they stop being the head (no window is kept), so when a publish came
+// during the run the base is usually gone: then the head is held instead, and `changed` receives
+// the groups others changed since the base (the head's rows of every other group are the base's).
+// nullopt when neither can be read (nothing is dropped, no digest is kept).
+struct HeldBase {
+  GenerationReadLock lock;
+  std::string path;           // The generation directory read.
+  std::optional<GroupSets> changed;  // Set when `path` is the head, not the base.
+};
+absl::StatusOr<std::optional<HeldBase>> HoldBase(Fs& fs, const CheckerAdapter& adapter,
+                                                 const std::string& dir, const LiveState& base) {
+  absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, base.resolved);
+  if (lock.ok()) return std::optional<HeldBase>(HeldBase{*std::move(lock), base.resolved, {}});
+  if (!absl::IsNotFound(lock.status())) return lock.status();
+  // The cache directory of the base: <cache>/.typecache/gens/<X.Y>/g<N>.
+  Layout layout(DirName(DirName(DirName(DirName(base.resolved)))));
+  if (layout.gen_path(dir, base.gen) != base.resolved) return std::optional<HeldBase>();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    ASSIGN_OR_RETURN(LiveState head, ReadLiveState(fs, layout, dir));
+    if (head.kind != LiveState::Kind::kGeneration) return std::optional<HeldBase>();
+    absl::StatusOr<GenerationReadLock> held = GenerationReadLock::Acquire(fs, head.resolved);
+    if (absl::IsNotFound(held.status())) continue;
+    RETURN_IF_ERROR(held.status());
+    ASSIGN_OR_RETURN(std::optional<GroupSets> changed,
+                     ChangesSince(fs, layout, adapter, dir, base, head));
+    if (!changed.has_value()) return std::optional<HeldBase>();
+    return std::optional<HeldBase>(HeldBase{*std::move(held), head.resolved, std::move(changed)});
+  }
+  return std::optional<HeldBase>();
+}
+
 // The digests of the groups the checker wrote into `db` (private) and, when the base is a
 // generation, into its copy of the same file; drops from `written` the groups whose rows are
-// those of the base (UnchangedGroups' rule).
+// those of the base (UnchangedGroups' rule). When the base has been retired, the head stands in
+// for it for the groups nobody else changed since (HoldBase); the others are kept as written
+// (publishing compares them with what the others wrote).
 absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter,
-                                           const LiveState& base, const std::string& file,
-                                           const std::string& db, std::set<std::string>& written) {
+                                           const std::string& dir, const LiveState& base,
+                                           const std::string& file, const std::string& db,
+                                           std::set<std::string>& written) {
   PreparedFile prepared;
   if (base.kind == LiveState::Kind::kForeign) return prepared;  // No record of its content.
   std::string base_db;
-  std::optional<GenerationReadLock> held;
+  std::optional<HeldBase> held;
+  const std::set<std::string>* others = nullptr;  // Groups whose base rows cannot be read.
   if (base.kind == LiveState::Kind::kGeneration) {
     // Held while it is read, so that it cannot be retired into a spare and rewritten meanwhile.
-    // Garbage-collected or retired already: nothing can be compared, nothing is dropped.
-    absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, base.resolved);
-    if (absl::IsNotFound(lock.status())) return prepared;
-    RETURN_IF_ERROR(lock.status());
-    held.emplace(*std::move(lock));
-    base_db = JoinPath(base.resolved, file);
+    ASSIGN_OR_RETURN(held, HoldBase(fs, adapter, dir, base));
+    if (!held.has_value()) return prepared;
+    if (held->changed.has_value()) {
+      static const std::set<std::string> kNone;
+      auto it = held->changed->find(file);
+      others = it == held->changed->end() ? &kNone : &it->second;
+    }
+    base_db = JoinPath(held->path, file);
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(base_db));
     if (!info.is_file()) base_db.clear();  // A file the base did not have: every group is new.
   }
@@ -53,6 +91,11 @@ absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter
     auto b = base_digests.find(*it);
     WrittenDigest& d = prepared.groups[*it];
     if (m != mine_digests.end()) d.mine = m->second.exact;
+    bool unknown = others != nullptr && others->count(*it) > 0;
+    if (unknown) {  // Changed by others since the base: publishing sees to it.
+      ++it;
+      continue;
+    }
     if (b != base_digests.end()) d.base = b->second.exact;
     // A rewrite that left the group as the base has it is not a change (a warm run rewrites the
     // plugins snapshot every time): with nothing else written there is nothing to publish.
@@ -356,7 +399,8 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
       if (captured != nullptr && !written.empty()) (*captured)[dir][file] = written;
       // Generations are immutable, so the base is exactly what was copied, unless it has been
       // garbage-collected meanwhile (then nothing is dropped and no digest is kept).
-      absl::StatusOr<PreparedFile> digests = DigestWritten(fs, adapter, base, file, db, written);
+      absl::StatusOr<PreparedFile> digests =
+          DigestWritten(fs, adapter, dir, base, file, db, written);
       if (digests.ok()) prepared[file] = *std::move(digests);
       if (!written.empty()) groups[file] = std::move(written);
     }

@@ -33,6 +33,7 @@
 #include "src/store/generation_store.h"
 #include "src/store/local/genlog.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/local_store.h"
 #include "src/store/local/snapshot.h"
 
 namespace typecache {
@@ -41,13 +42,13 @@ struct PublishOptions {
   absl::Duration lock_timeout = absl::Seconds(120);
   // Receives notices such as "waiting for lock held by ...".
   std::function<void(const std::string&)> notice;
-  // Generations kept besides the live one, for readers that resolved an older link.
-  int keep_generations = 2;
+  // Generations kept besides the live one (readers hold what they read: none needed).
+  int keep_generations = kKeepGenerations;
   // Generation logs kept; a run whose snapshot is older than this falls back to a full merge.
   int keep_logs = 1000;
   // Generations leaving the kept window become spares for later runs, up to this many per
   // directory (LocalStoreOptions::keep_spares); 0: they are deleted.
-  int keep_spares = 1;
+  int keep_spares = kKeepSpares;
   // Adoption: a foreign directory's files must have been this much older than the stamps the
   // snapshot took for the stamps to prove it unchanged (AdoptedUnchanged); tests set 0.
   absl::Duration adopt_racy_margin = absl::Seconds(1);

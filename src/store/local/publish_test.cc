@@ -327,7 +327,9 @@ TEST_F(PublishTest, SpareIsReusedAndBroughtExactlyToTheLiveGeneration) {
   ASSERT_TRUE(Finish(other).ok());
   // A spare from an older generation is brought up to date from the logs.
   SimRun older = Start();
-  EXPECT_NE(older.snapshot.method, "spare");  // The only spare was taken by `other`.
+  // The donated spare was taken by `other`, whose publish retired its base at once (no window of
+  // old generations is kept): `older` claims that one.
+  EXPECT_EQ(older.snapshot.spares_from_retired, 1);
   SimRun more = Start();
   WriteSets older_captured;
   ASSERT_TRUE(PrepareForPublish(RealFs(), adapter_, older.snapshot, &older_captured).ok());
@@ -521,14 +523,11 @@ void ExpectNoSpareAliasesAGeneration(const Layout& layout) {
 
 TEST_F(PublishTest, RetiredGenerationIsASpareTheNextRunBringsUpToDate) {
   Seed(Modules(0, 20, "base", 100));  // g1
-  for (int i = 0; i < 3; ++i) {       // g2..g4: g1 leaves the kept window (head minus 2).
+  {  // g2: g1 stops being the head, nobody holds it: retired at once (no window is kept).
     SimRun run = Start();
     EXPECT_EQ(run.snapshot.spares_from_retired, 0);
-    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles,
-                           ModuleRows(absl::StrCat("pkg/m", i), absl::StrCat("c", i), 10 + i)));
-    if (i == 2) {
-      TC_ASSERT_OK(DeleteRows(run.db(), Schema::kFiles, {"pkg/m7.meta.json", "pkg/m7.data.json"}));
-    }
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m0", "c0", 10)));
+    TC_ASSERT_OK(DeleteRows(run.db(), Schema::kFiles, {"pkg/m7.meta.json", "pkg/m7.data.json"}));
     ASSERT_TRUE(Finish(run).ok());
   }
   ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
@@ -539,7 +538,7 @@ TEST_F(PublishTest, RetiredGenerationIsASpareTheNextRunBringsUpToDate) {
   EXPECT_EQ(next.snapshot.method, "spare");
   EXPECT_EQ(next.snapshot.spares_from_retired, 1);
   EXPECT_EQ(next.snapshot.copies, 0);
-  EXPECT_EQ(next.snapshot.bytes, 0);  // Nothing copied: three generations' changes replayed.
+  EXPECT_EQ(next.snapshot.bytes, 0);  // Nothing copied: one generation's changes replayed.
   EXPECT_EQ(*ReadRows(next.db(), Schema::kFiles), Shared());
   EXPECT_EQ(*IntegrityCheck(next.db()), "ok");
   EXPECT_TRUE(RetiredSpares(layout_).empty());  // Claimed: nobody else gets it.
@@ -553,9 +552,9 @@ TEST_F(PublishTest, RetiredGenerationIsASpareTheNextRunBringsUpToDate) {
 
 TEST_F(PublishTest, RetiredSpareWrittenInPlaceOrWithoutItsLogIsNotUsed) {
   Seed(Modules(0, 5, "base", 100));
-  for (int i = 0; i < 3; ++i) {
+  {
     SimRun run = Start();
-    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat(i), i)));
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", "0", 0)));
     ASSERT_TRUE(Finish(run).ok());
   }
   ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
@@ -571,32 +570,50 @@ TEST_F(PublishTest, RetiredSpareWrittenInPlaceOrWithoutItsLogIsNotUsed) {
 }
 
 TEST_F(PublishTest, GenerationAReaderHoldsIsNotRetired) {
-  Seed(Modules(0, 5, "base", 100));
-  for (int i = 0; i < 2; ++i) {  // g2, g3
-    SimRun run = Start();
-    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat(i), i)));
-    ASSERT_TRUE(Finish(run).ok());
-  }
+  Seed(Modules(0, 5, "base", 100));  // g1
   {
-    // A reader still copying g1 (it resolved the link long ago).
+    // A reader still copying g1 (it resolved the link just before the publish).
     absl::StatusOr<GenerationReadLock> reader =
         GenerationReadLock::Acquire(RealFs(), layout_.gen_path("3.11", 1));
     TC_ASSERT_OK(reader.status());
-    SimRun run = Start();
+    SimRun run = Start();  // Copies g1 (a shared lock beside the reader's).
     TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m2", "held", 1)));
-    ASSERT_TRUE(Finish(run).ok());  // g4: g1 leaves the window, but is held.
+    ASSERT_TRUE(Finish(run).ok());  // g2: g1 stops being the head, but is held.
     EXPECT_TRUE(RealFs().Lstat(layout_.gen_path("3.11", 1))->is_dir());
     EXPECT_TRUE(RetiredSpares(layout_).empty());
-    EXPECT_FALSE(*RetireGeneration(RealFs(), layout_, "3.11", 1, 2));
+    EXPECT_FALSE(*RetireGeneration(RealFs(), layout_, "3.11", 1, 0));
+    EXPECT_FALSE(*RemoveGeneration(RealFs(), layout_, "3.11", 1));
+    // Let go: the reader collects what it held back. g1 becomes the spare.
+    reader->Release();
+    CollectAfterReading(RealFs(), layout_, "3.11", 1);
   }
-  SimRun run = Start();
-  TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m3", "free", 1)));
-  ASSERT_TRUE(Finish(run).ok());  // g5: the newest leaving (g2) is retired, g1 removed.
   EXPECT_FALSE(RealFs().Lstat(layout_.gen_path("3.11", 1))->exists());
   ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
-  EXPECT_EQ(SpareBase(RetiredSpares(layout_)[0]), 2);
-  // The live generation and those kept for readers are never retired.
-  for (int64_t gen : {3, 4, 5}) EXPECT_FALSE(*RetireGeneration(RealFs(), layout_, "3.11", gen, 2));
+  EXPECT_EQ(SpareBase(RetiredSpares(layout_)[0]), 1);
+  {
+    // g2 held across two publishes: g3, unheld when g4 goes live, is retired; g2 stays until its
+    // reader lets go, and is then removed (the spare kept, g3, is newer).
+    absl::StatusOr<GenerationReadLock> reader =
+        GenerationReadLock::Acquire(RealFs(), layout_.gen_path("3.11", 2));
+    TC_ASSERT_OK(reader.status());
+    for (int i = 0; i < 2; ++i) {  // g3, g4
+      SimRun run = Start();
+      TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, ModuleRows("pkg/m3", absl::StrCat(i), i)));
+      ASSERT_TRUE(Finish(run).ok());
+    }
+    EXPECT_TRUE(RealFs().Lstat(layout_.gen_path("3.11", 2))->is_dir());  // Held: neither.
+    ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
+    EXPECT_EQ(SpareBase(RetiredSpares(layout_)[0]), 3);  // g3 left unheld: retired.
+    reader->Release();
+    CollectAfterReading(RealFs(), layout_, "3.11", 2);
+  }
+  EXPECT_FALSE(RealFs().Lstat(layout_.gen_path("3.11", 2))->exists());  // Removed: older.
+  ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
+  EXPECT_EQ(SpareBase(RetiredSpares(layout_)[0]), 3);
+  // Only the live generation is left in gens/, and it is never retired or removed.
+  EXPECT_EQ(*RealFs().ListDir(layout_.gens_dir("3.11")), std::vector<std::string>{"g00000004"});
+  EXPECT_FALSE(*RetireGeneration(RealFs(), layout_, "3.11", 4, 0));
+  EXPECT_FALSE(*RemoveGeneration(RealFs(), layout_, "3.11", 4));
   ExpectNoSpareAliasesAGeneration(layout_);
 }
 
@@ -882,9 +899,8 @@ TEST_F(PublishTest, DigestRecordsGoWithTheirGenerations) {
   ASSERT_TRUE(listed.ok()) << listed.status();
   std::vector<std::string> names = *listed;
   std::sort(names.begin(), names.end());
-  // Kept like the generations: the live one and the two before it.
-  EXPECT_EQ(names, (std::vector<std::string>{Layout::GenName(head - 1), Layout::GenName(head),
-                                             Layout::GenName(head + 1)}));
+  // The live one's and its parent's (the next publish computes its digest from it).
+  EXPECT_EQ(names, (std::vector<std::string>{Layout::GenName(head), Layout::GenName(head + 1)}));
   // Nothing of them in logs/: only logs live there.
   absl::StatusOr<std::vector<std::string>> logs = RealFs().ListDir(layout_.logs_dir("3.11"));
   ASSERT_TRUE(logs.ok());

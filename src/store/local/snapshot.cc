@@ -170,6 +170,14 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
         ReplaceFromLive(adapter, JoinPath(dir, file), JoinPath(base.resolved, file), groups));
   }
   held->Release();
+  // A publish while the base was held left it behind: collect it now the spare is in place.
+  struct Collect {
+    Fs& fs;
+    const Layout& layout;
+    const std::string& name;
+    int64_t gen;
+    ~Collect() { CollectAfterReading(fs, layout, name, gen); }
+  } collect{fs, layout, name, base.gen};
   std::string spares = layout.spares_dir(name);
   RETURN_IF_ERROR(MakeDirs(fs, spares));
   ASSIGN_OR_RETURN(std::vector<std::string> existing, fs.ListDir(spares));
@@ -274,6 +282,8 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
         stamp();
         ASSIGN_OR_RETURN(bool reused, ReuseSpare(store, fs, layout, adapter, name, live, to, snap));
         if (reused) {
+          held.reset();
+          CollectAfterReading(fs, layout, name, live.gen);
           snap.dirs.push_back({name, live, std::move(adopted)});
           status = absl::OkStatus();
           break;
@@ -281,6 +291,11 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
       }
       if (live.kind == LiveState::Kind::kForeign) stamp();
       status = CopyDir(fs, adapter, live.resolved, to, snap);
+      if (held.has_value()) {
+        // Let go, and collect what a publish may have left behind because of this copy.
+        held.reset();
+        CollectAfterReading(fs, layout, name, live.gen);
+      }
       if (status.ok()) {
         ++snap.copies;
         snap.dirs.push_back({name, live, std::move(adopted)});
