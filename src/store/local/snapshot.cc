@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "src/base/status_macros.h"
@@ -226,12 +227,18 @@ absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
     const FileInfo& is = it->second;
     if (is.type != was.type) return false;
     if (!was.exists()) continue;
+    // A -wal or -journal beside the database: SQLite truncates an empty -wal whenever it opens
+    // the database (our own copy does), which changes its ctime and nothing else; a writer
+    // changes its size or mtime. So its ctime is not compared (the database's is).
+    bool side = absl::EndsWith(name, "-wal") || absl::EndsWith(name, "-journal");
     if (is.inode != was.inode || is.device != was.device || is.size != was.size ||
-        is.mtime_ns != was.mtime_ns || is.ctime_ns != was.ctime_ns) {
+        is.mtime_ns != was.mtime_ns || (!side && is.ctime_ns != was.ctime_ns)) {
       return false;
     }
     // Racy: written too close to the stamp for the stamp to tell a later write apart.
-    if (std::max(was.mtime_ns, was.ctime_ns) > adopted.taken_ns - margin) return false;
+    if (std::max(was.mtime_ns, side ? was.mtime_ns : was.ctime_ns) > adopted.taken_ns - margin) {
+      return false;
+    }
   }
   return true;
 }
