@@ -275,8 +275,8 @@ absl::StatusOr<bool> RemoveGeneration(Fs& fs, const Layout& layout, const std::s
   ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
   if (live.kind == LiveState::Kind::kGeneration && gen >= live.gen) return false;
   // Out of gens/ at once (under the lock, so no reader sees it half removed), then removed.
-  std::string trash =
-      JoinPath(layout.trash_dir(), absl::StrCat(dir, ".", Layout::GenName(gen), ".", RandomSuffix()));
+  std::string trash = JoinPath(
+      layout.trash_dir(), absl::StrCat(dir, ".", Layout::GenName(gen), ".", RandomSuffix()));
   if (MakeDirs(fs, layout.trash_dir()).ok() && fs.Rename(path, trash).ok()) {
     RETURN_IF_ERROR(RemoveAll(fs, trash));
     return true;

@@ -591,9 +591,9 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
     ++report.adoption_given_up;
     if (options.notice) {
       options.notice(absl::StrCat(
-          "warning: not publishing ", dir, ": another process kept writing the cache directory while "
-          "this run copied it (", options.adopt_recopies + 1, " copies); this run's results for it "
-          "are not shared"));
+          "warning: not publishing ", dir, ": another process kept writing the cache directory "
+          "while this run copied it (", options.adopt_recopies + 1,
+          " copies); this run's results for it are not shared"));
     }
   }
   AfterTheLock(store, fs, adapter, writes, published, options, report);
