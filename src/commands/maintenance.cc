@@ -15,7 +15,23 @@
 #include "src/store/local/sweep.h"
 
 namespace typecache {
+
+void HeldGenerations::Hold(const std::string& dir, int64_t gen, GenerationReadLock lock) {
+  gens_.emplace_back(dir, gen);
+  locks_.push_back(std::move(lock));
+}
+
+void HeldGenerations::Release() {
+  if (locks_.empty()) return;
+  locks_.clear();  // Closing each descriptor drops its flock.
+  Layout layout(cache_dir_);
+  for (const auto& [dir, gen] : gens_) CollectAfterReading(fs_, layout, dir, gen);
+  gens_.clear();
+}
+
 namespace {
+
+constexpr int kHoldAttempts = 5;
 
 // "cache.2.db" < "cache.10.db": runs of digits compare by value.
 bool NaturalLess(const std::string& a, const std::string& b) {
@@ -89,8 +105,12 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
     std::string dir = JoinPath(root, ref.dir);
     ASSIGN_OR_RETURN(FileInfo dir_info, fs.Stat(dir));
     if (!dir_info.exists()) {
-      // First database of this directory: record the generation the copies come from.
-      absl::StatusOr<LiveState> live = ReadLiveState(fs, layout, ref.dir);
+      // First database of this directory: record the generation the copies come from (the one
+      // the target holds, which is where ref.path is).
+      auto listed = target.live.find(ref.dir);
+      absl::StatusOr<LiveState> live = listed != target.live.end()
+                                           ? absl::StatusOr<LiveState>(listed->second)
+                                           : ReadLiveState(fs, layout, ref.dir);
       if (!live.ok()) {
         status = live.status();
         break;
@@ -138,6 +158,8 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
     return report;
   }
   Progress::Or(options.progress).Detail("publishing");
+  // Every copy is made: let go of what was read, so that this publish's collection retires it.
+  if (target.held != nullptr) target.held->Release();
   absl::StatusOr<PublishReport> published =
       Publish(fs, layout, adapter, snapshot, writes, id, publish_options);
   cleanup();
@@ -274,10 +296,30 @@ absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, cons
         ": not a cache directory: it holds no cache database directory (such as 3.11/), "
         "no .typecache/ and no typecache.conf"));
   }
+  target.held = std::make_shared<HeldGenerations>(fs, target.path);
   for (const std::string& name : names) {
     if (!adapter.IsDatabaseDir(name)) continue;
-    ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, name));
+    // The live generation is held for as long as the target lives (HeldGenerations); one being
+    // retired right now: the head moved on, read it again.
+    LiveState live;
+    absl::Status held = absl::NotFoundError("");
+    for (int attempt = 0; attempt < kHoldAttempts && absl::IsNotFound(held); ++attempt) {
+      ASSIGN_OR_RETURN(live, ReadLiveState(fs, layout, name));
+      if (live.kind != LiveState::Kind::kGeneration) {
+        held = absl::OkStatus();
+        break;
+      }
+      absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, live.resolved);
+      held = lock.status();
+      if (lock.ok()) target.held->Hold(name, live.gen, *std::move(lock));
+    }
+    if (absl::IsNotFound(held)) {
+      return absl::UnavailableError(absl::StrCat(
+          path, ": ", name, " was replaced ", kHoldAttempts, " times while being read; retry"));
+    }
+    RETURN_IF_ERROR(held);
     if (live.kind == LiveState::Kind::kMissing) continue;
+    target.live[name] = live;
     ASSIGN_OR_RETURN(std::vector<std::string> files, fs.ListDir(live.resolved));
     std::sort(files.begin(), files.end(), NaturalLess);
     for (const std::string& file : files) {

@@ -14,6 +14,8 @@
 #define TYPECACHE_SRC_COMMANDS_MAINTENANCE_H_
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,11 +37,38 @@ struct DbRef {
   std::string shown;  // How messages name it: "<cache>/3.11/cache.db" or the file's path.
 };
 
+// The generations a cache directory target's databases are in, held (GenerationReadLock, shared
+// flock) from ResolveTarget on, so that none is retired into a spare and rewritten while the
+// command reads it (docs/protocol.md). Shared by the copies of the Target; let go when the last
+// copy is destroyed or on Release() (EditTarget lets go just before it publishes, so that its
+// own collection retires what it read). Letting go collects what a publish meanwhile left
+// behind because of it (CollectAfterReading).
+class HeldGenerations {
+ public:
+  HeldGenerations(Fs& fs, std::string cache_dir) : fs_(fs), cache_dir_(std::move(cache_dir)) {}
+  ~HeldGenerations() { Release(); }
+  HeldGenerations(const HeldGenerations&) = delete;
+  HeldGenerations& operator=(const HeldGenerations&) = delete;
+  void Hold(const std::string& dir, int64_t gen, GenerationReadLock lock);
+  void Release();
+  bool empty() const { return locks_.empty(); }
+
+ private:
+  Fs& fs_;
+  std::string cache_dir_;
+  std::vector<std::pair<std::string, int64_t>> gens_;
+  std::vector<GenerationReadLock> locks_;
+};
+
 struct Target {
   enum class Kind { kCacheDir, kFile };
   Kind kind = Kind::kCacheDir;
   std::string path;  // Absolute.
   std::vector<DbRef> dbs;
+  // Cache directory targets: what each <X.Y> was when its databases were listed, and the
+  // generations among them, held.
+  std::map<std::string, LiveState> live;
+  std::shared_ptr<HeldGenerations> held;
 };
 
 // Resolves a path given on the command line. A missing path, or a file that is not a regular

@@ -131,6 +131,66 @@ TEST_F(MaintenanceTest, ResolveCacheDirectoryListsLiveDatabases) {
   for (const DbRef& ref : t->dbs) EXPECT_TRUE(RealFs().Stat(ref.path)->is_file()) << ref.path;
 }
 
+// A command reading a target (verify, stats, a remote push) while runs publish: the generation
+// it resolved stays where it is, intact, until the target is let go; then it becomes the spare.
+// The "concurrent" publish happens at a fixed point (between resolving and reading), not by
+// timing.
+TEST_F(MaintenanceTest, TargetHoldsItsGenerationsUntilItIsDestroyed) {
+  Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});  // g1
+  std::string g1 = layout_.gen_path("3.11", 1);
+  std::string spares = layout_.spares_dir("3.11");
+  Rows before = Read(JoinPath(g1, "cache.db"));
+  {
+    absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_EQ(t->dbs.size(), 1u);
+    EXPECT_EQ(t->dbs[0].path, JoinPath(g1, "cache.db"));
+    Seed("3.11", {{"cache.db", Modules(3, 4, "b", 2)}});  // g2: g1 leaves, but is held.
+    Seed("3.11", {{"cache.db", Modules(4, 5, "c", 3)}});  // g3
+    EXPECT_TRUE(RealFs().Lstat(g1)->is_dir());
+    EXPECT_EQ(Read(t->dbs[0].path), before);  // What the command reads: g1, untouched.
+    // g2 was not held: retired when g3 went live; g1 waits for its reader.
+    EXPECT_EQ(List(spares).size(), 1u);
+    Target copy = *t;  // Copies share the hold.
+    t = absl::NotFoundError("gone");
+    EXPECT_TRUE(RealFs().Lstat(g1)->is_dir());
+  }
+  // Let go: what it held back is collected (g1 removed: the spare kept, g2, is newer).
+  EXPECT_FALSE(RealFs().Lstat(g1)->exists());
+  EXPECT_EQ(List(layout_.gens_dir("3.11")), std::vector<std::string>{"g00000003"});
+  ASSERT_EQ(List(spares).size(), 1u);
+  EXPECT_EQ(List(spares)[0].substr(0, 9), "g00000002");
+}
+
+// An edit (prune, compact, verify --repair, merge) copies the generation it holds even when a run
+// publishes between resolving and copying, records that generation as its base (so the run's
+// groups are merged, not lost), and lets go before publishing, so its own collection retires it.
+TEST_F(MaintenanceTest, EditCopiesTheGenerationItHoldsAndLetsGoBeforePublishing) {
+  Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});  // g1
+  std::string g1 = layout_.gen_path("3.11", 1);
+  absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok()) << t.status();
+  Seed("3.11", {{"cache.db", Modules(3, 4, "run", 2)}});  // g2, published by a run meanwhile.
+  ASSERT_TRUE(RealFs().Lstat(g1)->is_dir());
+  Rows g1_rows = Read(JoinPath(g1, "cache.db"));
+  std::vector<Row> edit_rows = ModuleRows("pkg/edited", "e", 5);
+  DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
+    EXPECT_EQ(ref.path, JoinPath(g1, "cache.db"));
+    EXPECT_EQ(Read(copy), g1_rows);  // The copy is of the held generation.
+    return Writing(edit_rows)(ref, copy);
+  };
+  absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, EditOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(t->held->empty());
+  // g3 = g1 + the edit + the run's g2 groups (base g1: merged from the log of g2).
+  Rows live = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  EXPECT_EQ(live.count("pkg/m3.meta.json"), 1u);
+  EXPECT_EQ(live.count("pkg/edited.meta.json"), 1u);
+  EXPECT_EQ(live.count("pkg/m0.meta.json"), 1u);
+  // Only the head is left in gens/: g1 and g2 were collected by the edit's own publish.
+  EXPECT_EQ(List(layout_.gens_dir("3.11")), std::vector<std::string>{"g00000003"});
+}
+
 TEST_F(MaintenanceTest, ResolveEmptyDirectoryIsACacheWithoutDatabases) {
   std::string dir = tmp_.Sub("empty");
   TC_ASSERT_OK(RealFs().MakeDir(dir, false));

@@ -145,6 +145,8 @@ std::string FamilySlot(const GroupSelector& s) {
 // One live database and what it holds.
 struct LocalDb {
   DbRef ref;
+  // The generation ref.path is in, held while this is alive (it is read later, in OpenLocal).
+  std::shared_ptr<HeldGenerations> held;
   std::optional<GroupFile> db;
   // Namespace of rows without a meta row of their own, per table|family: the majority of the
   // sampled metas.
@@ -209,6 +211,7 @@ absl::StatusOr<std::vector<LocalDb>> LiveDbs(Ctx& c) {
     if (c.hooks.layout_of(ref.file).empty()) continue;
     LocalDb local;
     local.ref = ref;
+    local.held = target.held;
     out.push_back(std::move(local));
   }
   return out;

@@ -66,10 +66,11 @@ class ReflinkTest(tc.FakeCheckerTestCase):
             snap = [l for l in r.stderr.splitlines() if "snapshot:" in l]
             methods.append(snap[0].rsplit("(", 1)[-1].rstrip(")") if snap else "")
             self.assertEqual(tc.group_tags(self.cache), expected)
-        # Run 1 found an empty cache; runs 2-4 copy (no retired generation yet): by reflink.
-        self.assertEqual(methods[1:4], ["reflink"] * 3, methods)
-        # From run 5 on, each run takes the generation the previous publish retired.
-        self.assertEqual(methods[4:], ["spare"] * 3, methods)
+        # Run 1 found an empty cache; run 2 copies (no retired generation yet): by reflink.
+        self.assertEqual(methods[1], "reflink", methods)
+        # From run 3 on, each run takes the generation the previous publish retired (only the
+        # head is kept: the previous head is retired at once).
+        self.assertEqual(methods[2:], ["spare"] * 5, methods)
         self.assertEqual(set(tc.integrity(self.cache)), {"ok"})
 
 

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/base/status_macros.h"
 #include "src/os/lock.h"
@@ -259,52 +260,108 @@ std::vector<std::string> SparesNewestFirst(Fs& fs, const Layout& layout, const s
 
 }  // namespace
 
+absl::StatusOr<bool> RemoveGeneration(Fs& fs, const Layout& layout, const std::string& dir,
+                                      int64_t gen) {
+  std::string path = layout.gen_path(dir, gen);
+  absl::StatusOr<int> fd = fs.OpenDirFd(path);
+  if (!fd.ok()) {
+    if (absl::IsNotFound(fd.status())) return true;  // Removed or retired by another collector.
+    return fd.status();
+  }
+  FdCloser closer{fs, *fd};  // Closed (and the lock dropped) on every return.
+  absl::StatusOr<bool> exclusive = fs.TryLock(*fd);
+  // No flock on directories here (GenerationReadLock reads unlocked then): removed as before.
+  if (exclusive.ok() && !*exclusive) return false;  // A reader holds it: left for later.
+  ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
+  if (live.kind == LiveState::Kind::kGeneration && gen >= live.gen) return false;
+  // Out of gens/ at once (under the lock, so no reader sees it half removed), then removed.
+  std::string trash = JoinPath(
+      layout.trash_dir(), absl::StrCat(dir, ".", Layout::GenName(gen), ".", RandomSuffix()));
+  if (MakeDirs(fs, layout.trash_dir()).ok() && fs.Rename(path, trash).ok()) {
+    RETURN_IF_ERROR(RemoveAll(fs, trash));
+    return true;
+  }
+  RETURN_IF_ERROR(RemoveAll(fs, path));
+  return true;
+}
+
+absl::Status CollectOldGenerations(Fs& fs, const Layout& layout, const std::string& dir,
+                                   int64_t head, int keep, int keep_spares) {
+  absl::Status first_error;
+  auto note = [&first_error](const absl::Status& status) {
+    if (!status.ok() && first_error.ok()) first_error = status;
+  };
+  absl::StatusOr<std::vector<std::string>> gens = fs.ListDir(layout.gens_dir(dir));
+  if (!gens.ok()) return absl::OkStatus();
+  std::vector<int64_t> old;
+  for (const std::string& name : *gens) {
+    int64_t gen = Layout::ParseGenName(name);
+    if (gen > 0 && gen < head - keep) old.push_back(gen);
+  }
+  std::sort(old.rbegin(), old.rend());
+  // The newest generation leaving the window becomes a spare, unless the spares kept are all
+  // newer (a spare is brought up to date from the logs since its base: the newer, the less).
+  int64_t retire = 0;
+  if (keep_spares > 0 && !old.empty()) {
+    std::vector<std::string> spares = SparesNewestFirst(fs, layout, dir);
+    if (static_cast<int>(spares.size()) < keep_spares ||
+        SpareBase(spares[static_cast<size_t>(keep_spares) - 1]) < old.front()) {
+      retire = old.front();
+    }
+  }
+  bool retired = false;
+  bool retire_held = false;  // The generation to retire is held: it stands in for a spare.
+  for (int64_t gen : old) {
+    if (gen == retire) {
+      absl::StatusOr<bool> done = RetireGeneration(fs, layout, dir, gen, keep);
+      if (done.ok()) {
+        if (*done) {
+          retired = true;
+        } else {
+          absl::StatusOr<FileInfo> still = fs.Lstat(layout.gen_path(dir, gen));
+          retire_held = still.ok() && still->is_dir();
+        }
+        continue;  // Retired, or held by a reader: its collection retires it.
+      }
+      // Cannot be retired (cannot lock or rename it): removed as before, which is no error.
+    }
+    // Held by a reader: left where it is; the reader collects it when it lets go.
+    note(RemoveGeneration(fs, layout, dir, gen).status());
+  }
+  if (retired || retire_held) {
+    // At most keep_spares per directory, counting a held generation waiting to be retired: the
+    // oldest go to the trash (removed by the caller, or the next collection). A run may claim one
+    // meanwhile (its rename or this one fails: either way it is taken once).
+    size_t kept = static_cast<size_t>(keep_spares - (retired ? 0 : 1));
+    std::vector<std::string> spares = SparesNewestFirst(fs, layout, dir);
+    for (size_t i = kept; i < spares.size(); ++i) {
+      if (!retired && SpareBase(spares[i]) >= retire) continue;
+      (void)fs.Rename(JoinPath(layout.spares_dir(dir), spares[i]),
+                      JoinPath(layout.trash_dir(), absl::StrCat("spare.", RandomSuffix())));
+    }
+  }
+  return first_error;
+}
+
+void CollectAfterReading(Fs& fs, const Layout& layout, const std::string& dir, int64_t held) {
+  absl::StatusOr<LiveState> live = ReadLiveState(fs, layout, dir);
+  if (!live.ok() || live->kind != LiveState::Kind::kGeneration || live->gen <= held) return;
+  (void)CollectOldGenerations(fs, layout, dir, live->gen, kKeepGenerations, kKeepSpares);
+  // Spares trimmed into the trash by that collection.
+  absl::StatusOr<std::vector<std::string>> trash = fs.ListDir(layout.trash_dir());
+  if (!trash.ok()) return;
+  for (const std::string& name : *trash) {
+    if (absl::StartsWith(name, "spare.")) (void)RemoveAll(fs, JoinPath(layout.trash_dir(), name));
+  }
+}
+
 absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t head,
                                  int keep, int keep_logs, int keep_spares) {
   absl::Status first_error;
   auto note = [&first_error](const absl::Status& status) {
     if (!status.ok() && first_error.ok()) first_error = status;
   };
-  absl::StatusOr<std::vector<std::string>> gens = fs.ListDir(layout.gens_dir(dir));
-  if (gens.ok()) {
-    std::vector<int64_t> old;
-    for (const std::string& name : *gens) {
-      int64_t gen = Layout::ParseGenName(name);
-      if (gen > 0 && gen < head - keep) old.push_back(gen);
-    }
-    std::sort(old.rbegin(), old.rend());
-    // The newest generation leaving the window becomes a spare, unless the spares kept are all
-    // newer (a spare is brought up to date from the logs since its base: the newer, the less).
-    int64_t retire = 0;
-    if (keep_spares > 0 && !old.empty()) {
-      std::vector<std::string> spares = SparesNewestFirst(fs, layout, dir);
-      if (static_cast<int>(spares.size()) < keep_spares ||
-          SpareBase(spares[static_cast<size_t>(keep_spares) - 1]) < old.front()) {
-        retire = old.front();
-      }
-    }
-    bool retired = false;
-    for (int64_t gen : old) {
-      if (gen == retire) {
-        absl::StatusOr<bool> done = RetireGeneration(fs, layout, dir, gen, keep);
-        if (done.ok()) {
-          retired = *done;
-          continue;  // Retired, or held by a reader: the next collection sees it again.
-        }
-        // Cannot be retired (cannot lock or rename it): removed as before, which is no error.
-      }
-      note(RemoveAll(fs, layout.gen_path(dir, gen)));
-    }
-    if (retired) {
-      // At most keep_spares per directory: the oldest go to the trash (removed below). A run may
-      // claim one meanwhile (its rename or this one fails: either way it is taken once).
-      std::vector<std::string> spares = SparesNewestFirst(fs, layout, dir);
-      for (size_t i = static_cast<size_t>(keep_spares); i < spares.size(); ++i) {
-        (void)fs.Rename(JoinPath(layout.spares_dir(dir), spares[i]),
-                        JoinPath(layout.trash_dir(), absl::StrCat("spare.", RandomSuffix())));
-      }
-    }
-  }
+  note(CollectOldGenerations(fs, layout, dir, head, keep, keep_spares));
   absl::StatusOr<std::vector<std::string>> logs = fs.ListDir(layout.logs_dir(dir));
   if (logs.ok()) {
     int64_t now_ns = absl::ToUnixNanos(absl::Now());
@@ -333,7 +390,9 @@ absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string
     for (const std::string& name : *digests) {
       bool unfinished = name.find(".tmp.") != std::string::npos;
       int64_t gen = Layout::ParseGenName(unfinished ? name.substr(0, name.find('.')) : name);
-      if ((gen > 0 && gen < head - keep) || (unfinished && gen < head)) {
+      // The parent's is kept a little longer: its child's digest is computed from it after the
+      // publish lock, when another publish may already have come.
+      if ((gen > 0 && gen < head - std::max(keep, 1)) || (unfinished && gen < head)) {
         absl::Status removed = fs.Unlink(JoinPath(layout.digests_dir(dir), name));
         if (StatusErrno(removed) != ENOENT) note(removed);
       }

@@ -26,13 +26,21 @@
 
 namespace typecache {
 
+// How many generations are kept besides the head, and how many spares per directory. Readers
+// hold the generation they read (GenerationReadLock), so no older generation needs to be kept
+// for them: the previous head is retired into a spare at once when nobody holds it, and retired
+// or removed by whoever collects after the last reader let go. Disk: the head, at most one more
+// generation (a spare, or the generation a reader holds in its stead), and what readers hold.
+inline constexpr int kKeepGenerations = 0;
+inline constexpr int kKeepSpares = 1;
+
 struct LocalStoreOptions {
-  int keep_generations = 2;      // Kept besides the head, for readers that resolved an older link.
+  int keep_generations = kKeepGenerations;  // Kept besides the head.
   int keep_logs = 1000;          // A snapshot older than this compares every group on publish.
   std::string run_id = "store";  // Names temporary links in runs/.
   // Generations that fall out of the kept window become spares (RetireGeneration) instead of
   // being deleted, up to this many spares per directory; 0: they are deleted.
-  int keep_spares = 1;
+  int keep_spares = kKeepSpares;
 };
 
 class LocalGenerationStore : public GenerationStore {
@@ -76,6 +84,27 @@ class LocalGenerationStore : public GenerationStore {
 // retired nor removed: the next collection does it.
 absl::Status CollectLocalGarbage(Fs& fs, const Layout& layout, const std::string& dir, int64_t head,
                                  int keep, int keep_logs, int keep_spares = 0);
+
+// The generations part of CollectLocalGarbage: generations older than `head` minus `keep` are
+// retired (the newest, when newer than the spares kept) or removed, except those a reader holds.
+// When the generation to retire is held, it stands in for a spare: the spares older than it
+// beyond `keep_spares` - 1 go to the trash, so that the head, the spares and that generation
+// never take more than two cache sizes; the reader's own collection (CollectAfterReading)
+// retires it when it lets go.
+absl::Status CollectOldGenerations(Fs& fs, const Layout& layout, const std::string& dir,
+                                   int64_t head, int keep, int keep_spares);
+
+// What a reader does after releasing its GenerationReadLock on generation `held` of `dir`: if
+// the head has moved past it meanwhile, a publisher's collection may have left it (and older
+// ones) behind because of this reader, so it collects them now (CollectOldGenerations with the
+// default window). Best effort: errors are ignored.
+void CollectAfterReading(Fs& fs, const Layout& layout, const std::string& dir, int64_t held);
+
+// Removes generation `gen` of `dir` when no reader holds it (exclusive non-blocking flock, then a
+// rename into trash/ and removal): true when it is gone, false when a reader holds it or it is
+// the live generation (read again after the lock).
+absl::StatusOr<bool> RemoveGeneration(Fs& fs, const Layout& layout, const std::string& dir,
+                                      int64_t gen);
 
 // ---- Readers and retirement (docs/protocol.md, "Retired generations become spares") ----
 //

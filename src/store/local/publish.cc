@@ -7,7 +7,9 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_file.h"
 #include "src/store/local/changes.h"
@@ -18,24 +20,62 @@ namespace {
 
 // ---- Prepare (outside the lock) ----
 
+// The base generation `base` of `dir`, held, to read the rows the run started from. Generations
+// are retired as soon as they stop being the head (no window is kept), so when a publish came
+// during the run the base is usually gone: then the head is held instead, and `changed` receives
+// the groups others changed since the base (the head's rows of every other group are the base's).
+// nullopt when neither can be read (nothing is dropped, no digest is kept).
+struct HeldBase {
+  GenerationReadLock lock;
+  std::string path;           // The generation directory read.
+  std::optional<GroupSets> changed;  // Set when `path` is the head, not the base.
+};
+absl::StatusOr<std::optional<HeldBase>> HoldBase(Fs& fs, const CheckerAdapter& adapter,
+                                                 const std::string& dir, const LiveState& base) {
+  absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, base.resolved);
+  if (lock.ok()) return std::optional<HeldBase>(HeldBase{*std::move(lock), base.resolved, {}});
+  if (!absl::IsNotFound(lock.status())) return lock.status();
+  // The cache directory of the base: <cache>/.typecache/gens/<X.Y>/g<N>.
+  Layout layout(DirName(DirName(DirName(DirName(base.resolved)))));
+  if (layout.gen_path(dir, base.gen) != base.resolved) return std::optional<HeldBase>();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    ASSIGN_OR_RETURN(LiveState head, ReadLiveState(fs, layout, dir));
+    if (head.kind != LiveState::Kind::kGeneration) return std::optional<HeldBase>();
+    absl::StatusOr<GenerationReadLock> held = GenerationReadLock::Acquire(fs, head.resolved);
+    if (absl::IsNotFound(held.status())) continue;
+    RETURN_IF_ERROR(held.status());
+    ASSIGN_OR_RETURN(std::optional<GroupSets> changed,
+                     ChangesSince(fs, layout, adapter, dir, base, head));
+    if (!changed.has_value()) return std::optional<HeldBase>();
+    return std::optional<HeldBase>(HeldBase{*std::move(held), head.resolved, std::move(changed)});
+  }
+  return std::optional<HeldBase>();
+}
+
 // The digests of the groups the checker wrote into `db` (private) and, when the base is a
 // generation, into its copy of the same file; drops from `written` the groups whose rows are
-// those of the base (UnchangedGroups' rule).
+// those of the base (UnchangedGroups' rule). When the base has been retired, the head stands in
+// for it for the groups nobody else changed since (HoldBase); the others are kept as written
+// (publishing compares them with what the others wrote).
 absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter,
-                                           const LiveState& base, const std::string& file,
-                                           const std::string& db, std::set<std::string>& written) {
+                                           const std::string& dir, const LiveState& base,
+                                           const std::string& file, const std::string& db,
+                                           std::set<std::string>& written) {
   PreparedFile prepared;
   if (base.kind == LiveState::Kind::kForeign) return prepared;  // No record of its content.
   std::string base_db;
-  std::optional<GenerationReadLock> held;
+  std::optional<HeldBase> held;
+  const std::set<std::string>* others = nullptr;  // Groups whose base rows cannot be read.
   if (base.kind == LiveState::Kind::kGeneration) {
     // Held while it is read, so that it cannot be retired into a spare and rewritten meanwhile.
-    // Garbage-collected or retired already: nothing can be compared, nothing is dropped.
-    absl::StatusOr<GenerationReadLock> lock = GenerationReadLock::Acquire(fs, base.resolved);
-    if (absl::IsNotFound(lock.status())) return prepared;
-    RETURN_IF_ERROR(lock.status());
-    held.emplace(*std::move(lock));
-    base_db = JoinPath(base.resolved, file);
+    ASSIGN_OR_RETURN(held, HoldBase(fs, adapter, dir, base));
+    if (!held.has_value()) return prepared;
+    if (held->changed.has_value()) {
+      static const std::set<std::string> kNone;
+      auto it = held->changed->find(file);
+      others = it == held->changed->end() ? &kNone : &it->second;
+    }
+    base_db = JoinPath(held->path, file);
     ASSIGN_OR_RETURN(FileInfo info, fs.Stat(base_db));
     if (!info.is_file()) base_db.clear();  // A file the base did not have: every group is new.
   }
@@ -53,6 +93,11 @@ absl::StatusOr<PreparedFile> DigestWritten(Fs& fs, const CheckerAdapter& adapter
     auto b = base_digests.find(*it);
     WrittenDigest& d = prepared.groups[*it];
     if (m != mine_digests.end()) d.mine = m->second.exact;
+    bool unknown = others != nullptr && others->count(*it) > 0;
+    if (unknown) {  // Changed by others since the base: publishing sees to it.
+      ++it;
+      continue;
+    }
     if (b != base_digests.end()) d.base = b->second.exact;
     // A rewrite that left the group as the base has it is not a change (a warm run rewrites the
     // plugins snapshot every time): with nothing else written there is nothing to publish.
@@ -74,6 +119,9 @@ struct DirResult {
   bool fast = false;
   bool full = false;
   bool adopted = false;  // A foreign directory, unchanged since the snapshot copied it.
+  // A foreign directory written since the snapshot copied it: nothing published under the lock;
+  // it is copied again outside it (RecopyForeign).
+  bool recopy = false;
   LiveState onto;    // The head this publish extended.
   GroupSets others;  // What others published since the snapshot (when !full).
   PublishedGeneration published;
@@ -205,6 +253,13 @@ absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const Check
     ASSIGN_OR_RETURN(result.adopted,
                      AdoptedUnchanged(fs, adapter, snapshot_dir->adopted, result.onto.resolved,
                                       options.adopt_racy_margin));
+    // Written since the copy: comparing every group would take O(size) under the lock. The run
+    // copies it again after the lock instead (its stamps were taken: not a maintenance edit).
+    if (!result.adopted && options.adopt_recopies > 0 && !snapshot_dir->adopted.files.empty() &&
+        options.unlisted_dirs.count(dir) == 0) {
+      result.recopy = true;
+      return result;
+    }
   }
   if (!result.adopted) {
     ASSIGN_OR_RETURN(changed, OthersChanges(store, fs, adapter, dir, base, result.onto,
@@ -234,6 +289,114 @@ absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const Check
                          options.unlisted_dirs.count(dir) > 0};
   ASSIGN_OR_RETURN(result.published, store.Publish(request));
   return result;
+}
+
+// ---- Adoption, again (outside the lock) ----
+
+// Waits, at most `margin` and only when it is short (the default second), until every file of
+// `dir` is older than `margin`: stamps taken then are not "racy" (AdoptedUnchanged). Outside the
+// lock; a file being written all along keeps the stamps racy, and the adoption gives up.
+void WaitOutRacyMargin(Fs& fs, const CheckerAdapter& adapter, const std::string& dir,
+                       absl::Duration margin) {
+  if (margin <= absl::ZeroDuration() || margin > absl::Seconds(2)) return;
+  absl::StatusOr<AdoptedStamps> stamps = StampForeign(fs, adapter, dir);
+  if (!stamps.ok()) return;
+  int64_t newest = 0;
+  for (const auto& [name, info] : stamps->files) {
+    bool side = absl::EndsWith(name, "-wal") || absl::EndsWith(name, "-journal");
+    if (info.exists()) newest = std::max({newest, info.mtime_ns, side ? 0 : info.ctime_ns});
+  }
+  absl::Duration left = absl::FromUnixNanos(newest) + margin - absl::Now();
+  if (left > absl::ZeroDuration()) absl::SleepFor(std::min(left, margin));
+}
+
+// A new private copy of the foreign directory `foreign` in `fresh` (stamped first, as the
+// snapshot does), with the groups this run wrote taken from its private copy `mine`.
+// O(size) copy plus O(groups written); no lock.
+absl::StatusOr<AdoptedStamps> CopyForeignAgain(Fs& fs, const CheckerAdapter& adapter,
+                                               const std::string& foreign,
+                                               const std::string& mine, const std::string& fresh,
+                                               const GroupSets& written) {
+  RETURN_IF_ERROR(RemoveAll(fs, fresh));
+  RETURN_IF_ERROR(fs.MakeDir(fresh, /*ok_if_exists=*/false));
+  ASSIGN_OR_RETURN(AdoptedStamps stamps, StampForeign(fs, adapter, foreign));
+  ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, foreign));
+  for (const std::string& file : files) {
+    RETURN_IF_ERROR(ConsistentCopy(fs, JoinPath(foreign, file), JoinPath(fresh, file)).status());
+  }
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  ASSIGN_OR_RETURN(std::vector<std::string> mine_files, DatabaseFiles(fs, adapter, mine));
+  for (const std::string& file : mine_files) {
+    std::string db_path = JoinPath(fresh, file);
+    ASSIGN_OR_RETURN(FileInfo info, fs.Stat(db_path));
+    auto groups = written.find(file);
+    if (!info.exists()) {
+      // A database the run created: the run's copy is all there is.
+      RETURN_IF_ERROR(ConsistentCopy(fs, JoinPath(mine, file), db_path).status());
+    } else if (groups != written.end() && !groups->second.empty()) {
+      ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(db_path));
+      RETURN_IF_ERROR(db.Attach(JoinPath(mine, file), "mine"));
+      {
+        ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
+        RETURN_IF_ERROR(db.ReplaceGroups("mine", groups->second, adapter).status());
+        RETURN_IF_ERROR(txn.Commit());
+      }
+      RETURN_IF_ERROR(db.Close());
+    }
+  }
+  ASSIGN_OR_RETURN(files, DatabaseFiles(fs, adapter, fresh));
+  for (const std::string& file : files) {
+    RETURN_IF_ERROR(fs.Chmod(JoinPath(fresh, file), 0666 & ~mask));
+    RETURN_IF_ERROR(fs.Fsync(JoinPath(fresh, file)));
+  }
+  RETURN_IF_ERROR(fs.Fsync(fresh));
+  return stamps;
+}
+
+// The foreign directory `dir` changed between the run's copy and the lock: copy it again outside
+// the lock and adopt that copy if it is unchanged under the lock (O(files) there), up to
+// options.adopt_recopies times. Returns nullopt when it kept changing, or someone else published
+// it meanwhile: nothing of this run is published for it (its own results were used by the run).
+absl::StatusOr<std::optional<DirResult>> RecopyForeign(GenerationStore& store, Fs& fs,
+                                                       const CheckerAdapter& adapter,
+                                                       const Snapshot& snapshot,
+                                                       const std::string& dir,
+                                                       const GroupSets& written,
+                                                       const PublishOptions& options,
+                                                       PublishReport& report) {
+  LiveState base = snapshot.BaseOf(dir);
+  std::string mine = JoinPath(snapshot.private_root, dir);
+  for (int attempt = 0; attempt < options.adopt_recopies; ++attempt) {
+    ++report.adoption_recopies;
+    std::string fresh = JoinPath(snapshot.private_root, absl::StrCat(".recopy.", dir));
+    WaitOutRacyMargin(fs, adapter, base.resolved, options.adopt_racy_margin);
+    ASSIGN_OR_RETURN(AdoptedStamps stamps,
+                     CopyForeignAgain(fs, adapter, base.resolved, mine, fresh, written));
+    ASSIGN_OR_RETURN(std::unique_ptr<PublishLock> lock,
+                     store.Lock(options.lock_timeout, [&](const std::string& holder) {
+                       if (options.notice) {
+                         options.notice("waiting for the publish lock held by " + holder);
+                       }
+                     }));
+    absl::Time held_start = absl::Now();
+    DirResult result;
+    ASSIGN_OR_RETURN(result.onto, store.Head(dir));
+    if (result.onto.kind != LiveState::Kind::kForeign || result.onto.resolved != base.resolved) {
+      return std::optional<DirResult>();  // Published by another run meanwhile.
+    }
+    ASSIGN_OR_RETURN(bool unchanged, AdoptedUnchanged(fs, adapter, stamps, result.onto.resolved,
+                                                      options.adopt_racy_margin));
+    if (unchanged) {
+      result.adopted = true;
+      PublishRequest request{dir, result.onto, fresh, written, false};
+      ASSIGN_OR_RETURN(result.published, store.Publish(request));
+      report.lock_held += absl::Now() - held_start;
+      return std::optional<DirResult>(std::move(result));
+    }
+    report.lock_held += absl::Now() - held_start;
+  }
+  return std::optional<DirResult>();
 }
 
 // ---- After the lock ----
@@ -416,7 +579,8 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
       // Generations are immutable, so the base is exactly what was copied, unless it has been
       // garbage-collected meanwhile (then nothing is dropped and no digest is kept). Groups
       // rewritten with their base's rows leave `written` here.
-      absl::StatusOr<PreparedFile> digests = DigestWritten(fs, adapter, base, file, db, written);
+      absl::StatusOr<PreparedFile> digests =
+          DigestWritten(fs, adapter, dir, base, file, db, written);
       if (digests.ok()) prepared[file] = *std::move(digests);
       if (!written.empty()) groups[file] = std::move(written);
       progress.Add(count);
@@ -449,10 +613,8 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
   absl::Time held_start = absl::Now();
   report.lock_wait = held_start - wait_start;
   std::vector<std::pair<std::string, DirResult>> published;
-  for (const auto& [dir, groups] : writes) {
-    ASSIGN_OR_RETURN(DirResult result,
-                     PublishDir(store, fs, adapter, dir, snapshot.BaseOf(dir), groups,
-                                JoinPath(snapshot.private_root, dir), options, snapshot.Find(dir)));
+  std::vector<std::string> recopy;  // Foreign directories written since the run copied them.
+  auto add = [&](const std::string& dir, const GroupSets& groups, DirResult result) {
     ++report.dirs_published;
     report.groups_written += static_cast<int64_t>(CountGroups(groups));
     report.groups_merged += result.merged;
@@ -465,9 +627,36 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
       options.notice(result.published.warning);
     }
     published.emplace_back(dir, std::move(result));
+  };
+  for (const auto& [dir, groups] : writes) {
+    ASSIGN_OR_RETURN(DirResult result,
+                     PublishDir(store, fs, adapter, dir, snapshot.BaseOf(dir), groups,
+                                JoinPath(snapshot.private_root, dir), options, snapshot.Find(dir)));
+    if (result.recopy) {
+      recopy.push_back(dir);
+      continue;
+    }
+    add(dir, groups, std::move(result));
   }
   lock.reset();
   report.lock_held = absl::Now() - held_start;
+  // Outside the lock: copy those again, and adopt the new copy under a short lock.
+  for (const std::string& dir : recopy) {
+    const GroupSets& groups = writes.at(dir);
+    ASSIGN_OR_RETURN(std::optional<DirResult> result,
+                     RecopyForeign(store, fs, adapter, snapshot, dir, groups, options, report));
+    if (result.has_value()) {
+      add(dir, groups, *std::move(result));
+      continue;
+    }
+    ++report.adoption_given_up;
+    if (options.notice) {
+      options.notice(absl::StrCat(
+          "warning: not publishing ", dir, ": another process kept writing the cache directory "
+          "while this run copied it (", options.adopt_recopies + 1,
+          " copies); this run's results for it are not shared"));
+    }
+  }
   AfterTheLock(store, fs, adapter, writes, published, options, report);
   return report;
 }

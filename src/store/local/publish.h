@@ -34,6 +34,7 @@
 #include "src/store/generation_store.h"
 #include "src/store/local/genlog.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/local_store.h"
 #include "src/store/local/snapshot.h"
 
 namespace typecache {
@@ -42,16 +43,20 @@ struct PublishOptions {
   absl::Duration lock_timeout = absl::Seconds(120);
   // Receives notices such as "waiting for lock held by ...".
   std::function<void(const std::string&)> notice;
-  // Generations kept besides the live one, for readers that resolved an older link.
-  int keep_generations = 2;
+  // Generations kept besides the live one (readers hold what they read: none needed).
+  int keep_generations = kKeepGenerations;
   // Generation logs kept; a run whose snapshot is older than this falls back to a full merge.
   int keep_logs = 1000;
   // Generations leaving the kept window become spares for later runs, up to this many per
   // directory (LocalStoreOptions::keep_spares); 0: they are deleted.
-  int keep_spares = 1;
+  int keep_spares = kKeepSpares;
   // Adoption: a foreign directory's files must have been this much older than the stamps the
   // snapshot took for the stamps to prove it unchanged (AdoptedUnchanged); tests set 0.
   absl::Duration adopt_racy_margin = absl::Seconds(1);
+  // Adoption: when the foreign directory changed between the run's copy and the lock, it is
+  // copied again outside the lock (the run's writes applied to the new copy) this many times
+  // before the run gives up publishing it; the O(size) comparison never runs under the lock.
+  int adopt_recopies = 2;
   // Maintenance commands: when a group this publish wrote was also changed by someone who
   // published after the snapshot, keep theirs (fresh checker output beats an edit decided on
   // stale data). `typecache run` leaves this off: the later publisher wins.
@@ -73,6 +78,11 @@ struct PublishReport {
   int full_merges = 0;          // Directories that needed a comparison of every group.
   // Foreign directories adopted as they were copied (no comparison under the lock).
   int adopted_unchanged = 0;
+  // Foreign directories written between the copy and the lock, copied again outside the lock
+  // (adopted_unchanged counts those then adopted), and those that kept changing: nothing of the
+  // run was published for them.
+  int adoption_recopies = 0;
+  int adoption_given_up = 0;
   int64_t bytes = 0;            // Size of the published databases.
   std::string checker_version;  // Recorded in Layout::checker_version_path(), when known.
   absl::Duration prepare;       // Finishing capture, outside the lock.

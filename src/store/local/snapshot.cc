@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "src/base/status_macros.h"
@@ -238,6 +239,14 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
   if (!marker.empty()) {
     (void)fs.WriteNewFile(JoinPath(dir, kArmedMarker), marker, Durability::kUnsynced);
   }
+  // A publish while the base was held left it behind: collect it now the spare is in place.
+  struct Collect {
+    Fs& fs;
+    const Layout& layout;
+    const std::string& name;
+    int64_t gen;
+    ~Collect() { CollectAfterReading(fs, layout, name, gen); }
+  } collect{fs, layout, name, base.gen};
   std::string spares = layout.spares_dir(name);
   RETURN_IF_ERROR(MakeDirs(fs, spares));
   ASSIGN_OR_RETURN(std::vector<std::string> existing, fs.ListDir(spares));
@@ -286,12 +295,18 @@ absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
     const FileInfo& is = it->second;
     if (is.type != was.type) return false;
     if (!was.exists()) continue;
+    // A -wal or -journal beside the database: SQLite truncates an empty -wal whenever it opens
+    // the database (our own copy does), which changes its ctime and nothing else; a writer
+    // changes its size or mtime. So its ctime is not compared (the database's is).
+    bool side = absl::EndsWith(name, "-wal") || absl::EndsWith(name, "-journal");
     if (is.inode != was.inode || is.device != was.device || is.size != was.size ||
-        is.mtime_ns != was.mtime_ns || is.ctime_ns != was.ctime_ns) {
+        is.mtime_ns != was.mtime_ns || (!side && is.ctime_ns != was.ctime_ns)) {
       return false;
     }
     // Racy: written too close to the stamp for the stamp to tell a later write apart.
-    if (std::max(was.mtime_ns, was.ctime_ns) > adopted.taken_ns - margin) return false;
+    if (std::max(was.mtime_ns, side ? was.mtime_ns : was.ctime_ns) > adopted.taken_ns - margin) {
+      return false;
+    }
   }
   return true;
 }
@@ -361,6 +376,8 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
         stamp();
         ASSIGN_OR_RETURN(bool reused, ReuseSpare(store, fs, layout, adapter, name, live, to, snap));
         if (reused) {
+          held.reset();
+          CollectAfterReading(fs, layout, name, live.gen);
           snap.dirs.push_back({name, live, std::move(adopted)});
           status = absl::OkStatus();
           break;
@@ -368,6 +385,11 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
       }
       if (live.kind == LiveState::Kind::kForeign) stamp();
       status = CopyDir(fs, adapter, live.resolved, to, snap, Progress::Or(progress), name);
+      if (held.has_value()) {
+        // Let go, and collect what a publish may have left behind because of this copy.
+        held.reset();
+        CollectAfterReading(fs, layout, name, live.gen);
+      }
       if (status.ok()) {
         ++snap.copies;
         snap.dirs.push_back({name, live, std::move(adopted)});
