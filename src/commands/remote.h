@@ -80,6 +80,12 @@ struct RemoteOptions {
   // clock skew between machines.
   int64_t fresh_age_seconds = 6 * 24 * 3600;
   int64_t snapshot_every = 100;
+  // Packs (docs/remote.md "Packs"): a pull that wants at least this many groups and started
+  // from a snapshot whose pointer names a pack gets the pack (one Get) instead of one Get per
+  // group. A push of the whole cache (`remote push`) that appended a record also writes a pack
+  // of the lineage's view and a snapshot naming it (pack_on_push).
+  int64_t pack_min_groups = 16;
+  bool pack_on_push = true;
   int64_t now = 0;                                 // unix seconds; 0: the clock (tests set it)
   std::function<void(const std::string&)> notice;  // informational lines
 };
@@ -91,6 +97,9 @@ struct RemoteReport {
   int64_t groups_already_local = 0;     // pull: of those, local already had the same digest
   int64_t groups_applied = 0;           // pull: written into the local cache (incl. deletions)
   int64_t groups_kept_local = 0;        // pull: a local run published them meanwhile
+  int64_t packs_used = 0;               // pull: packs fetched and readable
+  int64_t groups_from_pack = 0;         // pull: groups taken (verified) from a pack
+  int64_t packs_written = 0;            // push: packs uploaded
   int64_t groups_pushed = 0;            // push: entries in records appended
   int64_t records_appended = 0;
   bool store_failed = false;
