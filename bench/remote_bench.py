@@ -19,7 +19,7 @@ including packing/unpacking (tarball) or reading/verifying/publishing (typecache
   tools/bench [--quick]   (runs compare.py, then this with the -c opt binaries), or
   bazel build -c opt //src:typecache //tests/remote_sync:remote_tool
   python3 bench/remote_bench.py [--typecache B] [--tool B] [--quick] [--packages 8]
-                                [--modules 12] [--repeat 3] [--json-out F]
+                                [--modules 12] [--repeat 3] [--json-out F] [--no-pack]
 """
 
 import argparse
@@ -91,8 +91,11 @@ def run_mypy(checkout, cache, packages):
     assert r.returncode in (0, 1), r.stdout + r.stderr
 
 
+TOOL_ARGS = []
+
+
 def tool(cmd, url, cache):
-    r = subprocess.run([TOOL, cmd, url, "--cache-dir", cache, "--python", PYVER],
+    r = subprocess.run([TOOL, cmd, url, "--cache-dir", cache, "--python", PYVER] + TOOL_ARGS,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(r.stdout)
@@ -168,6 +171,7 @@ def scenario_single(server, tmp, packages, modules, round_id):
     out["cold"]["tarball"] = (nbytes, secs)
     report, secs = timed(lambda: tool("pull", url, os.path.join(work, "cold-tc")))
     out["cold"]["typecache"] = (report["counters"]["bytes_down"], secs)
+    out["cold"]["typecache_from_pack"] = report.get("groups_from_pack", 0)
     assert groups(os.path.join(work, "cold-tc")) == groups(cache_ci)
     # Commit 2 edits one module; CI checks and publishes it.
     write_package(checkout, 0, modules=modules, with_error=False, edit_round=1)
@@ -217,10 +221,15 @@ def main():
     ap.add_argument("--json-out")
     ap.add_argument("--typecache", help="the typecache binary (default: bazel-bin's)")
     ap.add_argument("--tool", help="remote_tool (default: bazel-bin's)")
+    ap.add_argument("--no-pack", action="store_true",
+                    help="pass --no-pack to remote_tool: no packs written or read (the per-group "
+                         "path, for an A/B with one binary)")
     ap.add_argument("--quick", action="store_true",
                     help="4 packages x 6 modules, 4 machines, 3 repeats (tools/bench --quick)")
     args = ap.parse_args()
     global TYPECACHE, TOOL
+    if args.no_pack:
+        TOOL_ARGS.append("--no-pack")
     TYPECACHE = os.path.abspath(args.typecache) if args.typecache else TYPECACHE
     TOOL = os.path.abspath(args.tool) if args.tool else TOOL
     if args.quick:
@@ -241,23 +250,30 @@ def main():
     def med(scn, scheme, i):
         return statistics.median(r[scn][scheme][i] for r in runs)
 
+    def spread(scn, scheme):
+        xs = [r[scn][scheme][1] for r in runs]
+        return "%.3f (%.3f-%.3f)" % (statistics.median(xs), min(xs), max(xs))
+
     print("remote workload: %s, %d cores, %s; nginx %s WebDAV on 127.0.0.1; mypy 1.0.1; "
-          "%d packages x %d modules (%d module groups with the stdlib); median of %d" % (
+          "%d packages x %d modules (%d module groups with the stdlib); median (min-max) of %d%s" % (
               platform.node(), os.cpu_count(), platform.platform(), "1.22", args.packages,
-              args.modules, runs[0]["cache_groups"], args.repeat))
+              args.modules, runs[0]["cache_groups"], args.repeat,
+              "; packs disabled (--no-pack)" if args.no_pack else ""))
     print()
     print("| scenario | tarball bytes | tarball s | typecache bytes | typecache s | "
           "typecache/tarball s |")
     print("|---|---:|---:|---:|---:|---:|")
     for scn, label in (("cold", "cold machine"), ("behind", "one commit behind")):
-        print("| %s | %d | %.3f | %d | %.3f | %.2fx |" % (
-            label, med(scn, "tarball", 0), med(scn, "tarball", 1), med(scn, "typecache", 0),
-            med(scn, "typecache", 1), med(scn, "typecache", 1) / max(med(scn, "tarball", 1), 1e-9)))
+        print("| %s | %d | %s | %d | %s | %.2fx |" % (
+            label, med(scn, "tarball", 0), spread(scn, "tarball"), med(scn, "typecache", 0),
+            spread(scn, "typecache"),
+            med(scn, "typecache", 1) / max(med(scn, "tarball", 1), 1e-9)))
     print("| %d machines publish at once: groups lost of %d | %d | | %d | | |" % (
         args.machines, pub["union"], pub["tarball"], pub["typecache"]))
     print()
-    print("one commit behind, typecache fetched %s group(s)" %
-          [r["behind"]["typecache_groups"] for r in runs])
+    print("one commit behind, typecache fetched %s group(s); cold, %s group(s) from a pack" %
+          ([r["behind"]["typecache_groups"] for r in runs],
+           [r["cold"]["typecache_from_pack"] for r in runs]))
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"runs": runs, "publish": pub, "args": vars(args)}, f, indent=1)

@@ -59,6 +59,25 @@ std::vector<CacheRow> ToCacheRows(const std::vector<RemoteRow>& rows) {
   return out;
 }
 
+// The same, taking the rows' bytes instead of copying them (a pack's rows are megabytes).
+SqlValue ToSql(RemoteValue&& v) {
+  SqlValue r;
+  r.type = static_cast<SqlValue::Type>(static_cast<int>(v.type));
+  r.integer = v.integer;
+  r.real = v.real;
+  r.bytes = std::move(v.bytes);
+  return r;
+}
+std::vector<CacheRow> ToCacheRows(std::vector<RemoteRow>&& rows) {
+  std::vector<CacheRow> out;
+  out.reserve(rows.size());
+  for (RemoteRow& r : rows) {
+    out.push_back({std::move(r.key), ToSql(std::move(r.mtime)), ToSql(std::move(r.data))});
+  }
+  rows.clear();
+  return out;
+}
+
 int64_t Now(const RemoteOptions& o) {
   return o.now != 0 ? o.now : absl::ToUnixSeconds(absl::Now());
 }
@@ -452,8 +471,8 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
         continue;
       }
       ++report.packs_used;
-      std::map<absl::string_view, const PackedGroup*> in_pack;
-      for (const PackedGroup& g : (*pack)->groups) in_pack[g.object.group] = &g;
+      std::map<absl::string_view, PackedGroup*> in_pack;
+      for (PackedGroup& g : (*pack)->groups) in_pack[g.object.group] = &g;
       std::vector<Want> rest;
       int64_t bad = 0;
       std::string first_bad;
@@ -472,7 +491,8 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
           continue;
         }
         ++report.groups_from_pack;
-        plan.apply[{ns.python, w.entry.file}][w.group] = ToCacheRows(it->second->object.rows);
+        plan.apply[{ns.python, w.entry.file}][w.group] =
+            ToCacheRows(std::move(it->second->object.rows));
       }
       if (bad > 0) {
         Warn(report, absl::StrCat(what, ": ", bad, " group(s) failed verification (", first_bad,
@@ -506,7 +526,7 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
       plan.unapplied.insert(w.group);
       continue;
     }
-    plan.apply[{ns.python, w.entry.file}][w.group] = ToCacheRows(object->rows);
+    plan.apply[{ns.python, w.entry.file}][w.group] = ToCacheRows(std::move(object->rows));
   }
   return absl::OkStatus();
 }

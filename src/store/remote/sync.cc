@@ -426,6 +426,11 @@ absl::Status VerifyGroup(const GroupObject& object, const Namespace& ns, absl::s
     kinds.insert(facts.kind);
     double m = row.mtime.type == RemoteValue::Type::kInt ? static_cast<double>(row.mtime.integer)
                                                          : row.mtime.real;
+    // Normalise before asking for the namespace facts: the mypy hooks then parse a meta once
+    // for both (normalize.h).
+    absl::StatusOr<std::string> norm = hooks.normalize(row.key, row.data.bytes);
+    if (!norm.ok()) return bad(norm.status().message());
+    norms[i] = std::move(*norm);
     if (facts.role == RowFacts::Role::kMeta) {
       ++metas;
       recorded = facts.data_stamp;
@@ -441,9 +446,6 @@ absl::Status VerifyGroup(const GroupObject& object, const Namespace& ns, absl::s
     } else if (facts.role == RowFacts::Role::kData) {
       data_times[row.key] = static_cast<int64_t>(m);
     }
-    absl::StatusOr<std::string> norm = hooks.normalize(row.key, row.data.bytes);
-    if (!norm.ok()) return bad(norm.status().message());
-    norms[i] = std::move(*norm);
   }
   if (adapter.NeedsMetaAndData(group)) {
     if (metas != 1 || data_times.size() != 1) return bad("needs one meta and one data row");
