@@ -728,7 +728,15 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
     }
     report.groups_pushed += n;
     session.counters().groups_pushed += n;
-    if (whole && c.o.pack_on_push) {
+    bool due = whole && c.o.pack_on_push;
+    if (due) {
+      absl::StatusOr<std::optional<std::string>> latest = session.Get(keys.SnapLatest(write));
+      if (latest.ok() && latest->has_value()) {
+        absl::StatusOr<std::optional<PackRef>> ref = ParseLatestPack(**latest);
+        if (ref.ok() && ref->has_value() && seq - (*ref)->seq < c.o.pack_every) due = false;
+      }
+    }
+    if (due) {
       pack_status = WritePack(c, session, keys, write, state.lineages[write], groups, report);
       if (!pack_status.ok()) {
         Warn(report, absl::StrCat(ns.Name(), ": pack not written: ", pack_status.message()));

@@ -86,6 +86,11 @@ struct RemoteOptions {
   // of the lineage's view and a snapshot naming it (pack_on_push).
   int64_t pack_min_groups = 16;
   bool pack_on_push = true;
+  // ... but only when the lineage's pack (named by snap/latest: one more Get) is at least this
+  // many records behind, or there is none: a push of one changed module costs its record and
+  // object, not a new pack (a cold pull verifies the older pack's groups against the current
+  // view and fetches the few that changed since one by one).
+  int64_t pack_every = 10;
   int64_t now = 0;                                 // unix seconds; 0: the clock (tests set it)
   std::function<void(const std::string&)> notice;  // informational lines
 };

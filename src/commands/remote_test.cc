@@ -388,6 +388,7 @@ TEST_P(RemoteTest, CorruptLogRecordStopsTheCatchUpThere) {
 TEST_P(RemoteTest, GcSnapshotsAndDeletesWhatNobodyNeeds) {
   std::string a = Machine("a", Modules(0, 10, "v1", 1.7e9));
   RemoteOptions o = Opts(a);
+  o.pack_every = 1;  // each push writes a pack
   o.now = 1000000;
   Push(a, o);
   ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Modules(0, 10, "v2", 1.8e9)).ok());
@@ -497,12 +498,28 @@ TEST_P(RemoteTest, ColdPullTakesThePack) {
   EXPECT_LT(pulled.counters.bytes_down, objects);
   // One commit behind stays one group: no pack for a machine that is caught up.
   ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m7", "v2", 1.8e9)).ok());
-  Push(a);
+  RemoteReport second = Push(a);
+  EXPECT_EQ(second.packs_written, 0) << "the pack is one record behind: not rewritten";
+  EXPECT_LT(second.counters.bytes_up, 4000) << "a record and one object";
   RemoteReport warm = Pull(b);
   EXPECT_EQ(warm.packs_used, 0);
   EXPECT_EQ(warm.counters.hits, 1);
   EXPECT_LT(warm.counters.bytes_down, 4000) << "a record and one object";
   EXPECT_EQ(Content(b), Content(a));
+  // A cold machine now: the pack of record 1 gives 59 groups, m7 v2 comes one by one.
+  std::string c = Machine("c", {});
+  RemoteReport later = Pull(c);
+  EXPECT_EQ(later.packs_used, 1);
+  EXPECT_EQ(later.groups_from_pack, 59);
+  EXPECT_EQ(later.counters.hits, 60);
+  EXPECT_EQ(later.counters.errors, 0);
+  EXPECT_TRUE(later.warnings.empty()) << later.warnings[0];
+  EXPECT_EQ(Content(c), Content(a));
+  // pack_every records after the pack, a push writes a new one.
+  RemoteOptions o = Opts(a);
+  o.pack_every = 2;
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m8", "v2", 1.8e9)).ok());
+  EXPECT_EQ(Push(a, o).packs_written, 1);
 }
 
 TEST_P(RemoteTest, LyingPackFallsBackToGroupsAndLosesNothing) {
