@@ -16,8 +16,14 @@
 //     create-if-absent (a store without it refuses to push).
 //   - status: per namespace, each lineage's newest record, how many records this machine is
 //     behind, and how many groups differ.
-//   - gc: snapshots every lineage and deletes log records, snapshots and objects no longer
-//     needed and older than min_age (sync.h GcNamespace).
+//   - gc: snapshots every lineage and deletes log records, snapshots, packs and objects no
+//     longer needed and older than min_age (sync.h GcNamespace).
+//   - packs (docs/remote.md "Packs"): `remote push` (the whole live generation) writes one object
+//     holding the write lineage's groups at its new record, and a snapshot whose pointer names
+//     it, every pack_every records; a pull that starts from a snapshot and wants >=
+//     pack_min_groups groups gets it (one Get), verifies each group of it like an object, and
+//     fetches what it lacks, holds in another version or holds badly one by one (one warning
+//     when the pack is missing, truncated or otherwise bad).
 //   - This machine's state: <cache>/.typecache/remote/<store-hash>/<namespace>.state, written
 //     atomically under <cache>/.typecache/remote/<store-hash>/lock (held for one command).
 //

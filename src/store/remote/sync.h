@@ -20,6 +20,9 @@
 //     writer won that seq, it catches up and retries at the next seq, recomputing the entries
 //     against the newer view (so no publish is lost and the log's order is the store's publish
 //     order). Requires capabilities().put_if_absent; otherwise FailedPrecondition.
+//   - Packs: FetchPack checks a pack's bytes against the pointer's digest and size and decodes
+//     it; VerifyGroup then checks each group of it as VerifyObject checks an object. gc keeps
+//     the packs snap/latest pointers name and deletes the others older than min_age.
 //   - VerifyObject checks a fetched object completely: size, header (namespace, group, file),
 //     decodable rows, every key of the group, the checker's meta/data pairing and row
 //     checks, the namespace facts of each meta row, and the digest. Nothing unverified is
