@@ -638,6 +638,26 @@ absl::Status WritePack(Ctx& c, RemoteSession& session, const RemoteKeys& keys,
   return absl::OkStatus();
 }
 
+// WritePack when the write lineage's pointer names no pack, or one at least pack_every records
+// behind its state (one Get of snap/latest). A failure is a warning in the report and returned.
+absl::Status MaybeWritePack(Ctx& c, RemoteSession& session, const RemoteKeys& keys,
+                            const std::string& write, SyncState& state,
+                            std::map<std::string, LocalGroup>& groups, RemoteReport& report) {
+  if (!c.o.pack_on_push) return absl::OkStatus();
+  const LineageState& lineage = state.lineages[write];
+  absl::StatusOr<std::optional<std::string>> latest = session.Get(keys.SnapLatest(write));
+  if (!latest.ok()) return latest.status();
+  if (latest->has_value()) {
+    absl::StatusOr<std::optional<PackRef>> ref = ParseLatestPack(**latest);
+    if (ref.ok() && ref->has_value() && lineage.seq - (*ref)->seq < c.o.pack_every) {
+      return absl::OkStatus();
+    }
+  }
+  absl::Status s = WritePack(c, session, keys, write, lineage, groups, report);
+  if (!s.ok()) Warn(report, absl::StrCat(keys.ns(), ": pack not written: ", s.message()));
+  return s;
+}
+
 absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
                            std::map<std::string, LocalGroup>& groups, bool whole,
                            RemoteReport& report) {
@@ -691,7 +711,16 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
       uploads.emplace_back(keys.Object(local.digest), std::move(bytes));
     }
   }
-  if (initial.empty()) return SaveState(c, ns, state);
+  if (initial.empty()) {
+    // Nothing to publish; a store without a pack for the head (written before packs, or its
+    // pointer rewritten by a snapshot without one) still gets one from a whole-cache push.
+    absl::Status pack_status;
+    if (whole && state.lineages[write].seq > 0) {
+      pack_status = MaybeWritePack(c, session, keys, write, state, groups, report);
+    }
+    RETURN_IF_ERROR(SaveState(c, ns, state));
+    return pack_status;
+  }
   std::vector<absl::Status> put = session.PutMany(uploads);
   for (const absl::Status& s : put) {
     if (!s.ok()) return s;
@@ -728,20 +757,7 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
     }
     report.groups_pushed += n;
     session.counters().groups_pushed += n;
-    bool due = whole && c.o.pack_on_push;
-    if (due) {
-      absl::StatusOr<std::optional<std::string>> latest = session.Get(keys.SnapLatest(write));
-      if (latest.ok() && latest->has_value()) {
-        absl::StatusOr<std::optional<PackRef>> ref = ParseLatestPack(**latest);
-        if (ref.ok() && ref->has_value() && seq - (*ref)->seq < c.o.pack_every) due = false;
-      }
-    }
-    if (due) {
-      pack_status = WritePack(c, session, keys, write, state.lineages[write], groups, report);
-      if (!pack_status.ok()) {
-        Warn(report, absl::StrCat(ns.Name(), ": pack not written: ", pack_status.message()));
-      }
-    }
+    if (whole) pack_status = MaybeWritePack(c, session, keys, write, state, groups, report);
   }
   if (!state.marked) {
     absl::StatusOr<bool> marked = session.PutIfAbsent(keys.Marker(), "typecache namespace\n");

@@ -520,6 +520,16 @@ TEST_P(RemoteTest, ColdPullTakesThePack) {
   o.pack_every = 2;
   ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m8", "v2", 1.8e9)).ok());
   EXPECT_EQ(Push(a, o).packs_written, 1);
+  // A store written without packs gets one from a `remote push` with nothing new to publish.
+  RemoteOptions np = Opts(a);
+  np.prefix += "-nopack";
+  np.pack_on_push = false;
+  EXPECT_EQ(Push(a, np).packs_written, 0);
+  np.pack_on_push = true;
+  RemoteReport unchanged = Push(a, np);
+  EXPECT_EQ(unchanged.records_appended, 0);
+  EXPECT_EQ(unchanged.packs_written, 1);
+  EXPECT_EQ(Push(a, np).packs_written, 0) << "the head's pack exists";
 }
 
 TEST_P(RemoteTest, LyingPackFallsBackToGroupsAndLosesNothing) {
