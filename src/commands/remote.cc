@@ -59,6 +59,25 @@ std::vector<CacheRow> ToCacheRows(const std::vector<RemoteRow>& rows) {
   return out;
 }
 
+// The same, taking the rows' bytes instead of copying them (a pack's rows are megabytes).
+SqlValue ToSql(RemoteValue&& v) {
+  SqlValue r;
+  r.type = static_cast<SqlValue::Type>(static_cast<int>(v.type));
+  r.integer = v.integer;
+  r.real = v.real;
+  r.bytes = std::move(v.bytes);
+  return r;
+}
+std::vector<CacheRow> ToCacheRows(std::vector<RemoteRow>&& rows) {
+  std::vector<CacheRow> out;
+  out.reserve(rows.size());
+  for (RemoteRow& r : rows) {
+    out.push_back({std::move(r.key), ToSql(std::move(r.mtime)), ToSql(std::move(r.data))});
+  }
+  rows.clear();
+  return out;
+}
+
 int64_t Now(const RemoteOptions& o) {
   return o.now != 0 ? o.now : absl::ToUnixSeconds(absl::Now());
 }
@@ -372,9 +391,11 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
   RemoteKeys keys(c.o.prefix, ns.Name());
   std::vector<std::string> order = ReadOrder(c.o);
   View before = EffectiveView(plan.state, order);
+  std::vector<std::pair<std::string, PackRef>> packs;  // lineage, pack its snapshot named
   for (const std::string& l : order) {
     ASSIGN_OR_RETURN(CatchUpResult r, CatchUp(session, keys, l, plan.state.lineages[l], c.now,
                                               c.o.fresh_age_seconds));
+    if (r.pack.has_value()) packs.emplace_back(l, *r.pack);
     if (!r.complete)
       Warn(report,
            absl::StrCat(ns.Name(), "/", l, ": log unreadable past #", plan.state.lineages[l].seq));
@@ -434,6 +455,56 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
     }
   }
   if (wants.empty()) return absl::OkStatus();
+  // Many groups wanted and a pack at hand (a cold machine, or one far behind): one Get of the
+  // pack instead of one per group. Each group of it is verified like an object; the groups it
+  // lacks, holds in another version, or holds badly are fetched one by one below.
+  if (static_cast<int64_t>(wants.size()) >= c.o.pack_min_groups) {
+    for (const auto& [lineage, ref] : packs) {
+      absl::StatusOr<std::optional<PackObject>> pack = FetchPack(session, keys, lineage, ref);
+      if (session.failed()) return absl::OkStatus();  // the store failed: nothing more
+      std::string what = absl::StrCat(ns.Name(), "/", lineage, ": pack ", ref.digest);
+      if (!pack.ok() || !pack->has_value()) {
+        if (pack.ok()) {
+          ++session.counters().misses;
+          Warn(report, absl::StrCat(what, " is missing; fetching the groups one by one"));
+        } else {
+          session.CountBadData();
+          Warn(report, absl::StrCat(pack.status().message(), "; fetching the groups one by one"));
+        }
+        continue;
+      }
+      ++report.packs_used;
+      std::map<absl::string_view, PackedGroup*> in_pack;
+      for (PackedGroup& g : (*pack)->groups) in_pack[g.object.group] = &g;
+      std::vector<Want> rest;
+      int64_t bad = 0;
+      std::string first_bad;
+      for (Want& w : wants) {
+        auto it = in_pack.find(w.group);
+        if (it == in_pack.end() || it->second->digest != w.entry.digest ||
+            it->second->object.file != w.entry.file) {
+          rest.push_back(std::move(w));  // not in it, or another version: not a lie
+          continue;
+        }
+        absl::Status ok = VerifyGroup(it->second->object, ns, w.group, w.entry, c.adapter, c.hooks);
+        if (!ok.ok()) {
+          session.CountBadData();
+          if (bad++ == 0) first_bad = std::string(ok.message());
+          rest.push_back(std::move(w));
+          continue;
+        }
+        ++report.groups_from_pack;
+        plan.apply[{ns.python, w.entry.file}][w.group] =
+            ToCacheRows(std::move(it->second->object.rows));
+      }
+      if (bad > 0) {
+        Warn(report, absl::StrCat(what, ": ", bad, " group(s) failed verification (", first_bad,
+                                  "); fetching them one by one"));
+      }
+      wants = std::move(rest);
+      if (wants.empty()) return absl::OkStatus();
+    }
+  }
   std::vector<std::string> object_keys;
   for (const Want& w : wants) object_keys.push_back(keys.Object(w.entry.digest));
   std::vector<absl::StatusOr<std::optional<std::string>>> got = session.GetMany(object_keys);
@@ -458,7 +529,7 @@ absl::Status PlanNamespace(Ctx& c, RemoteSession& session, std::vector<LocalDb>&
       plan.unapplied.insert(w.group);
       continue;
     }
-    plan.apply[{ns.python, w.entry.file}][w.group] = ToCacheRows(object->rows);
+    plan.apply[{ns.python, w.entry.file}][w.group] = ToCacheRows(std::move(object->rows));
   }
   return absl::OkStatus();
 }
@@ -520,8 +591,79 @@ struct LocalGroup {
   std::vector<CacheRow> rows;
 };
 
+// Writes a pack of `lineage`'s view at its seq from the local groups that hold exactly what
+// the view names (the others are left out: a cold pull fetches them one by one), then a
+// snapshot at that seq whose pointer names the pack. Order: pack, snapshot, pointer; a crash
+// in between leaves an unnamed pack or snapshot (gc removes them), never a pointer to nothing.
+absl::Status WritePack(Ctx& c, RemoteSession& session, const RemoteKeys& keys,
+                       const std::string& lineage, const LineageState& state,
+                       std::map<std::string, LocalGroup>& groups, RemoteReport& report) {
+  PackObject pack;
+  pack.ns = keys.ns();
+  pack.lineage = lineage;
+  pack.seq = state.seq;
+  pack.created = c.now;
+  for (const auto& [g, e] : state.view) {
+    auto it = groups.find(g);
+    if (it == groups.end() || it->second.digest != e.digest || it->second.file != e.file) continue;
+    PackedGroup pg;
+    pg.digest = e.digest;
+    pg.object.ns = pack.ns;
+    pg.object.group = g;
+    pg.object.file = e.file;
+    pg.object.created = c.now;
+    pg.object.rows = ToRemoteRows(it->second.rows);
+    std::sort(pg.object.rows.begin(), pg.object.rows.end(),
+              [](const RemoteRow& a, const RemoteRow& b) { return a.key < b.key; });
+    pack.groups.push_back(std::move(pg));
+  }
+  if (pack.groups.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string bytes, EncodePack(pack));
+  if (bytes.size() > session.options().max_object_bytes) {
+    Warn(report, absl::StrCat(keys.ns(), ": pack of ", bytes.size(),
+                              " bytes is over the object size limit; not written"));
+    return absl::OkStatus();
+  }
+  PackRef ref;
+  ref.seq = state.seq;
+  ref.digest = Xxh3Hex(bytes);
+  ref.bytes = static_cast<int64_t>(bytes.size());
+  // Content-addressed: create-if-absent where the store has it (an existing object under this
+  // key holds these bytes); a plain Put of the same bytes otherwise.
+  if (session.capabilities().put_if_absent) {
+    ASSIGN_OR_RETURN(bool created, session.PutIfAbsent(keys.Pack(ref.digest), bytes));
+    (void)created;
+  } else {
+    RETURN_IF_ERROR(session.Put(keys.Pack(ref.digest), bytes));
+  }
+  RETURN_IF_ERROR(WriteSnapshot(session, keys, lineage, state.seq, c.now, state.view, &ref));
+  ++report.packs_written;
+  return absl::OkStatus();
+}
+
+// WritePack when the write lineage's pointer names no pack, or one at least pack_every records
+// behind its state (one Get of snap/latest). A failure is a warning in the report and returned.
+absl::Status MaybeWritePack(Ctx& c, RemoteSession& session, const RemoteKeys& keys,
+                            const std::string& write, SyncState& state,
+                            std::map<std::string, LocalGroup>& groups, RemoteReport& report) {
+  if (!c.o.pack_on_push) return absl::OkStatus();
+  const LineageState& lineage = state.lineages[write];
+  absl::StatusOr<std::optional<std::string>> latest = session.Get(keys.SnapLatest(write));
+  if (!latest.ok()) return latest.status();
+  if (latest->has_value()) {
+    absl::StatusOr<std::optional<PackRef>> ref = ParseLatestPack(**latest);
+    if (ref.ok() && ref->has_value() && lineage.seq - (*ref)->seq < c.o.pack_every) {
+      return absl::OkStatus();
+    }
+  }
+  absl::Status s = WritePack(c, session, keys, write, lineage, groups, report);
+  if (!s.ok()) Warn(report, absl::StrCat(keys.ns(), ": pack not written: ", s.message()));
+  return s;
+}
+
 absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
-                           std::map<std::string, LocalGroup>& groups, RemoteReport& report) {
+                           std::map<std::string, LocalGroup>& groups, bool whole,
+                           RemoteReport& report) {
   RemoteKeys keys(c.o.prefix, ns.Name());
   SyncState state = LoadState(c, ns, report.warnings);
   std::vector<std::string> order = ReadOrder(c.o);
@@ -572,7 +714,16 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
       uploads.emplace_back(keys.Object(local.digest), std::move(bytes));
     }
   }
-  if (initial.empty()) return SaveState(c, ns, state);
+  if (initial.empty()) {
+    // Nothing to publish; a store without a pack for the head (written before packs, or its
+    // pointer rewritten by a snapshot without one) still gets one from a whole-cache push.
+    absl::Status pack_status;
+    if (whole && state.lineages[write].seq > 0) {
+      pack_status = MaybeWritePack(c, session, keys, write, state, groups, report);
+    }
+    RETURN_IF_ERROR(SaveState(c, ns, state));
+    return pack_status;
+  }
   std::vector<absl::Status> put = session.PutMany(uploads);
   for (const absl::Status& s : put) {
     if (!s.ok()) return s;
@@ -597,6 +748,7 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
   };
   ASSIGN_OR_RETURN(int64_t seq, AppendRecord(session, keys, write, state.lineages[write], c.now,
                                              Writer(), entries_for, c.o.snapshot_every));
+  absl::Status pack_status;  // the record is published either way
   if (seq > 0) {
     ++report.records_appended;
     // Entries actually published: those still differing when the record was written.
@@ -608,12 +760,14 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
     }
     report.groups_pushed += n;
     session.counters().groups_pushed += n;
+    if (whole) pack_status = MaybeWritePack(c, session, keys, write, state, groups, report);
   }
   if (!state.marked) {
     absl::StatusOr<bool> marked = session.PutIfAbsent(keys.Marker(), "typecache namespace\n");
     if (marked.ok()) state.marked = true;
   }
-  return SaveState(c, ns, state);
+  RETURN_IF_ERROR(SaveState(c, ns, state));
+  return pack_status;
 }
 
 // Local groups by namespace: every group of the live generation, or the ones in `published`.
@@ -798,7 +952,7 @@ absl::StatusOr<RemoteReport> PushWith(Ctx& c, RemoteSession& session, const Writ
   absl::Status first_error;
   for (auto& [name, slot] : local) {
     report.namespaces.push_back(name);
-    absl::Status s = PushNamespace(c, session, slot.first, slot.second, report);
+    absl::Status s = PushNamespace(c, session, slot.first, slot.second, published.empty(), report);
     if (!s.ok()) {
       if (first_error.ok()) first_error = s;
       if (session.failed()) break;

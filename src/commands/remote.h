@@ -16,8 +16,14 @@
 //     create-if-absent (a store without it refuses to push).
 //   - status: per namespace, each lineage's newest record, how many records this machine is
 //     behind, and how many groups differ.
-//   - gc: snapshots every lineage and deletes log records, snapshots and objects no longer
-//     needed and older than min_age (sync.h GcNamespace).
+//   - gc: snapshots every lineage and deletes log records, snapshots, packs and objects no
+//     longer needed and older than min_age (sync.h GcNamespace).
+//   - packs (docs/remote.md "Packs"): `remote push` (the whole live generation) writes one object
+//     holding the write lineage's groups at its new record, and a snapshot whose pointer names
+//     it, every pack_every records; a pull that starts from a snapshot and wants >=
+//     pack_min_groups groups gets it (one Get), verifies each group of it like an object, and
+//     fetches what it lacks, holds in another version or holds badly one by one (one warning
+//     when the pack is missing, truncated or otherwise bad).
 //   - This machine's state: <cache>/.typecache/remote/<store-hash>/<namespace>.state, written
 //     atomically under <cache>/.typecache/remote/<store-hash>/lock (held for one command).
 //
@@ -80,6 +86,17 @@ struct RemoteOptions {
   // clock skew between machines.
   int64_t fresh_age_seconds = 6 * 24 * 3600;
   int64_t snapshot_every = 100;
+  // Packs (docs/remote.md "Packs"): a pull that wants at least this many groups and started
+  // from a snapshot whose pointer names a pack gets the pack (one Get) instead of one Get per
+  // group. A push of the whole cache (`remote push`) that appended a record also writes a pack
+  // of the lineage's view and a snapshot naming it (pack_on_push).
+  int64_t pack_min_groups = 16;
+  bool pack_on_push = true;
+  // ... but only when the lineage's pack (named by snap/latest: one more Get) is at least this
+  // many records behind, or there is none: a push of one changed module costs its record and
+  // object, not a new pack (a cold pull verifies the older pack's groups against the current
+  // view and fetches the few that changed since one by one).
+  int64_t pack_every = 10;
   int64_t now = 0;                                 // unix seconds; 0: the clock (tests set it)
   std::function<void(const std::string&)> notice;  // informational lines
 };
@@ -91,6 +108,9 @@ struct RemoteReport {
   int64_t groups_already_local = 0;     // pull: of those, local already had the same digest
   int64_t groups_applied = 0;           // pull: written into the local cache (incl. deletions)
   int64_t groups_kept_local = 0;        // pull: a local run published them meanwhile
+  int64_t packs_used = 0;               // pull: packs fetched and readable
+  int64_t groups_from_pack = 0;         // pull: groups taken (verified) from a pack
+  int64_t packs_written = 0;            // push: packs uploaded
   int64_t groups_pushed = 0;            // push: entries in records appended
   int64_t records_appended = 0;
   bool store_failed = false;

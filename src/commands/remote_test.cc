@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -26,6 +28,7 @@
 #include "src/commands/verify.h"
 #include "src/os/fs.h"
 #include "src/store/remote/blob_store.h"
+#include "src/store/remote/codec.h"
 #include "src/store/remote/kill_util.h"
 #include "src/store/remote/sync.h"
 #include "src/store/remote/sync_format.h"
@@ -245,7 +248,8 @@ TEST_P(RemoteTest, OneModuleBehindTransfersOnlyThatGroup) {
   RemoteReport warm = Pull(b);
   EXPECT_EQ(warm.groups_changed_remotely, 1);
   EXPECT_EQ(warm.counters.hits, 1);
-  EXPECT_LT(warm.counters.bytes_down * 10, cold.counters.bytes_down)
+  // (The cold pull took the pack: 60 groups in one frame, some 8x one group's record+object.)
+  EXPECT_LT(warm.counters.bytes_down * 5, cold.counters.bytes_down)
       << "one group, not the cache: " << warm.counters.bytes_down << " vs "
       << cold.counters.bytes_down;
   EXPECT_EQ(Content(b), Content(a));
@@ -360,9 +364,12 @@ TEST_P(RemoteTest, MissingObjectIsAMissThenArrives) {
 
 TEST_P(RemoteTest, CorruptLogRecordStopsTheCatchUpThere) {
   std::string a = Machine("a", Modules(0, 3, "v1", 1.7e9));
-  Push(a);
+  // No pack and snapshot per push: a cold machine would start from snapshot 2, past the record.
+  RemoteOptions o = Opts(a);
+  o.pack_on_push = false;
+  Push(a, o);
   ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Modules(3, 6, "v1", 1.7e9)).ok());
-  Push(a);
+  Push(a, o);
   auto raw = Raw();
   std::string log2 = Keys().Log("main", 2);
   std::string good = **raw->Get(log2);
@@ -381,6 +388,7 @@ TEST_P(RemoteTest, CorruptLogRecordStopsTheCatchUpThere) {
 TEST_P(RemoteTest, GcSnapshotsAndDeletesWhatNobodyNeeds) {
   std::string a = Machine("a", Modules(0, 10, "v1", 1.7e9));
   RemoteOptions o = Opts(a);
+  o.pack_every = 1;  // each push writes a pack
   o.now = 1000000;
   Push(a, o);
   ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Modules(0, 10, "v2", 1.8e9)).ok());
@@ -397,6 +405,10 @@ TEST_P(RemoteTest, GcSnapshotsAndDeletesWhatNobodyNeeds) {
   EXPECT_EQ(r->namespaces[0].second.objects_deleted, 10) << "the v1 objects";
   EXPECT_EQ(r->namespaces[0].second.records_deleted, 2);
   EXPECT_EQ(raw->List(Keys().ObjectsPrefix())->size(), 10u);
+  // Each `remote push` wrote a pack; the pointer names the second, the first is old: gone.
+  EXPECT_EQ(r->namespaces[0].second.packs_deleted, 1);
+  EXPECT_EQ(r->namespaces[0].second.packs_kept, 1);
+  EXPECT_EQ(raw->List(Keys().PacksPrefix())->size(), 1u);
   // A cold machine starts from the snapshot.
   std::string b = Machine("b", {});
   RemoteOptions ob = Opts(b);
@@ -425,6 +437,159 @@ TEST_P(RemoteTest, GcSnapshotsAndDeletesWhatNobodyNeeds) {
   ob.now = gc.now;
   Pull(b, ob);
   EXPECT_EQ(Content(b), Content(a));
+}
+
+// Verifying an object parses each row once per check: the digest reuses the normalised rows.
+TEST_P(RemoteTest, VerifyNormalisesEachRowOnce) {
+  if (GetParam() != "redis") GTEST_SKIP() << "no store involved";
+  static int calls = 0;
+  RowHooks counting = Hooks();
+  counting.normalize = [](absl::string_view key, absl::string_view data) {
+    ++calls;
+    return NormalizeMypyRow(key, data);
+  };
+  GroupObject object;
+  object.ns = Keys().ns();
+  object.group = "files:pkg/m0.json";
+  object.file = "cache.db";
+  for (const Row& r : Module("pkg/m0", "v1", 1.7e9)) {
+    RemoteRow rr;
+    rr.key = r.path;
+    rr.mtime.type = RemoteValue::Type::kReal;
+    rr.mtime.real = r.mtime;
+    rr.data.type = RemoteValue::Type::kText;
+    rr.data.bytes = r.data;
+    object.rows.push_back(rr);
+  }
+  std::sort(object.rows.begin(), object.rows.end(),
+            [](const RemoteRow& x, const RemoteRow& y) { return x.key < y.key; });
+  ViewEntry entry{"cache.db", *GroupDigest(object.group, object.rows, Hooks()), 0};
+  Namespace ns{"mypy", "1.0.1", "3.11", "linux", "1file"};
+  calls = 0;
+  absl::Status ok = VerifyGroup(object, ns, object.group, entry, Adapter(), counting);
+  ASSERT_TRUE(ok.ok()) << ok;
+  EXPECT_EQ(calls, static_cast<int>(object.rows.size()));
+}
+
+// ---- Packs: one object for a cold machine ----
+
+TEST_P(RemoteTest, ColdPullTakesThePack) {
+  std::string a = Machine("a", Modules(0, 60, "v1", 1.7e9));
+  RemoteReport pushed = Push(a);
+  EXPECT_EQ(pushed.packs_written, 1);
+  auto raw = Raw();
+  auto packs = raw->List(Keys().PacksPrefix());
+  ASSERT_TRUE(packs.ok());
+  ASSERT_EQ(packs->size(), 1u);
+  std::string b = Machine("b", {});
+  RemoteReport pulled = Pull(b);
+  EXPECT_EQ(pulled.packs_used, 1);
+  EXPECT_EQ(pulled.groups_from_pack, 60);
+  EXPECT_EQ(pulled.groups_applied, 60);
+  EXPECT_EQ(pulled.counters.hits, 60);
+  EXPECT_EQ(pulled.counters.errors, 0);
+  EXPECT_TRUE(pulled.warnings.empty()) << pulled.warnings[0];
+  EXPECT_EQ(Content(b), Content(a)) << "rows, mtimes and storage classes as pushed";
+  EXPECT_TRUE(VerifyProblems(b).empty());
+  // Bytes: the pack is one frame, smaller than the 60 objects it replaces.
+  int64_t objects = 0;
+  std::vector<std::string> object_keys = *raw->List(Keys().ObjectsPrefix());
+  for (const std::string& k : object_keys) objects += (*raw->Get(k))->size();
+  EXPECT_LT(pulled.counters.bytes_down, objects);
+  // One commit behind stays one group: no pack for a machine that is caught up.
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m7", "v2", 1.8e9)).ok());
+  RemoteReport second = Push(a);
+  EXPECT_EQ(second.packs_written, 0) << "the pack is one record behind: not rewritten";
+  EXPECT_LT(second.counters.bytes_up, 4000) << "a record and one object";
+  RemoteReport warm = Pull(b);
+  EXPECT_EQ(warm.packs_used, 0);
+  EXPECT_EQ(warm.counters.hits, 1);
+  EXPECT_LT(warm.counters.bytes_down, 4000) << "a record and one object";
+  EXPECT_EQ(Content(b), Content(a));
+  // A cold machine now: the pack of record 1 gives 59 groups, m7 v2 comes one by one.
+  std::string c = Machine("c", {});
+  RemoteReport later = Pull(c);
+  EXPECT_EQ(later.packs_used, 1);
+  EXPECT_EQ(later.groups_from_pack, 59);
+  EXPECT_EQ(later.counters.hits, 60);
+  EXPECT_EQ(later.counters.errors, 0);
+  EXPECT_TRUE(later.warnings.empty()) << later.warnings[0];
+  EXPECT_EQ(Content(c), Content(a));
+  // pack_every records after the pack, a push writes a new one.
+  RemoteOptions o = Opts(a);
+  o.pack_every = 2;
+  ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m8", "v2", 1.8e9)).ok());
+  EXPECT_EQ(Push(a, o).packs_written, 1);
+  // A store written without packs gets one from a `remote push` with nothing new to publish.
+  RemoteOptions np = Opts(a);
+  np.prefix += "-nopack";
+  np.pack_on_push = false;
+  EXPECT_EQ(Push(a, np).packs_written, 0);
+  np.pack_on_push = true;
+  RemoteReport unchanged = Push(a, np);
+  EXPECT_EQ(unchanged.records_appended, 0);
+  EXPECT_EQ(unchanged.packs_written, 1);
+  EXPECT_EQ(Push(a, np).packs_written, 0) << "the head's pack exists";
+}
+
+TEST_P(RemoteTest, LyingPackFallsBackToGroupsAndLosesNothing) {
+  std::string a = Machine("a", Modules(0, 40, "v1", 1.7e9));
+  Push(a);
+  auto raw = Raw();
+  RemoteKeys keys = Keys();
+  std::string latest_text = **raw->Get(keys.SnapLatest("main"));
+  absl::StatusOr<std::optional<PackRef>> ref = ParseLatestPack(latest_text);
+  ASSERT_TRUE(ref.ok() && ref->has_value()) << latest_text;
+  std::string key = keys.Pack((*ref)->digest);
+  std::string good = **raw->Get(key);
+  absl::StatusOr<int64_t> latest_seq = ParseLatest(latest_text);
+  ASSERT_TRUE(latest_seq.ok());
+  // A pack that decodes and matches a rewritten pointer, one group's rows altered: only that
+  // group's own check can catch it.
+  absl::StatusOr<PackObject> altered = DecodePack(good, 1 << 26, "pack");
+  ASSERT_TRUE(altered.ok()) << altered.status();
+  altered->groups[3].object.rows[0].data.bytes =
+      absl::StrReplaceAll(altered->groups[3].object.rows[0].data.bytes, {{"v1", "v9"}});
+  std::string altered_bytes = *EncodePack(*altered);
+  PackRef altered_ref{(*ref)->seq, Xxh3Hex(altered_bytes),
+                      static_cast<int64_t>(altered_bytes.size())};
+  struct Lie {
+    std::string name;
+    std::function<void()> apply;
+    int64_t from_pack;
+    int64_t errors;
+    int64_t misses;
+  };
+  std::vector<Lie> lies = {
+      {"truncated", [&] { ASSERT_TRUE(raw->Put(key, good.substr(0, good.size() / 2)).ok()); }, 0,
+       1, 0},
+      {"garbage of the right size",
+       [&] { ASSERT_TRUE(raw->Put(key, std::string(good.size(), '\x17')).ok()); }, 0, 1, 0},
+      {"missing", [&] { ASSERT_TRUE(raw->Delete(key).ok()); }, 0, 0, 1},
+      {"one group altered",
+       [&] {
+         ASSERT_TRUE(raw->Put(keys.Pack(altered_ref.digest), altered_bytes).ok());
+         ASSERT_TRUE(
+             raw->Put(keys.SnapLatest("main"), SerializeLatest(*latest_seq, &altered_ref)).ok());
+       },
+       39, 1, 0},
+  };
+  for (size_t i = 0; i < lies.size(); ++i) {
+    SCOPED_TRACE(lies[i].name);
+    lies[i].apply();
+    std::string b = Machine(absl::StrCat("b", i), {});
+    RemoteReport pulled = Pull(b);
+    EXPECT_EQ(pulled.groups_from_pack, lies[i].from_pack);
+    EXPECT_EQ(pulled.counters.hits, 40) << "the rest one by one";
+    EXPECT_EQ(pulled.counters.errors, lies[i].errors);
+    EXPECT_EQ(pulled.counters.misses, lies[i].misses);
+    ASSERT_EQ(pulled.warnings.size(), 1u) << "one warning";
+    EXPECT_TRUE(absl::StrContains(pulled.warnings[0], "one by one")) << pulled.warnings[0];
+    EXPECT_EQ(Content(b), Content(a)) << "nothing lost, nothing altered";
+    EXPECT_TRUE(VerifyProblems(b).empty());
+    ASSERT_TRUE(raw->Put(key, good).ok());
+    ASSERT_TRUE(raw->Put(keys.SnapLatest("main"), latest_text).ok());
+  }
 }
 
 TEST_P(RemoteTest, StatusShowsHowFarBehind) {
@@ -708,6 +873,34 @@ TEST_F(RemoteFaultTest, UpToDatePullIsOneCommandAndWritesNothing) {
   ASSERT_TRUE(behind.ok()) << behind.status();
   EXPECT_EQ(behind->groups_applied, 1);
   EXPECT_EQ(Content(b), Content(a));
+}
+
+// The pack path is really taken: a cold pull of 60 groups is a handful of Gets, not 60+.
+TEST_F(RemoteFaultTest, ColdPullIsAFewGetsWithAPack) {
+  int port = servers_->Port("redis");
+  std::string a = Machine("a", Modules(0, 60, "v1", 1.7e9));
+  ASSERT_TRUE(RemotePush(RealFs(), Adapter(), Hooks(), Opts(servers_->RedisUrl(), a)).ok());
+  for (bool pack : {true, false}) {
+    SCOPED_TRACE(pack ? "with the pack" : "pack disabled");
+    std::string b = Machine(pack ? "b" : "c", {});
+    RemoteOptions o = Opts(servers_->RedisUrl(), b);
+    if (!pack) o.pack_min_groups = 1000000;
+    ASSERT_EQ(RedisAdmin(port, {"CONFIG", "RESETSTAT"}), "OK");
+    absl::StatusOr<RemoteReport> cold = RemotePull(RealFs(), Adapter(), Hooks(), o);
+    ASSERT_TRUE(cold.ok()) << cold.status();
+    RedisTraffic t = Traffic(port);
+    std::cerr << (pack ? "pack" : "groups") << ": " << t.commands << " Redis commands ("
+              << t.detail << ")\n";
+    EXPECT_EQ(cold->groups_applied, 60);
+    EXPECT_EQ(Content(b), Content(a));
+    if (pack) {
+      // snap/latest, snap/1, the pack, log/2 (a miss): four Gets.
+      EXPECT_EQ(t.evals, 4) << t.detail;
+      EXPECT_EQ(cold->groups_from_pack, 60);
+    } else {
+      EXPECT_GE(t.evals, 63) << t.detail;
+    }
+  }
 }
 
 TEST_F(RemoteFaultTest, HttpErrorsAreErrorsNotBrokenCaches) {

@@ -46,6 +46,9 @@ nlohmann::json ReportJson(const RemoteReport& r) {
           {"groups_kept_local", r.groups_kept_local},
           {"groups_pushed", r.groups_pushed},
           {"records_appended", r.records_appended},
+          {"packs_used", r.packs_used},
+          {"groups_from_pack", r.groups_from_pack},
+          {"packs_written", r.packs_written},
           {"store_failed", r.store_failed},
           {"failure", r.failure},
           {"warnings", r.warnings}};
@@ -87,6 +90,9 @@ int Main(int argc, char** argv) {
     } else if (a == "--now" && absl::SimpleAtoi(next(), &n)) {
       o.now = n;
       gc.now = n;
+    } else if (a == "--no-pack") {
+      o.pack_on_push = false;
+      o.pack_min_groups = int64_t{1} << 40;
     } else if (a == "--no-normalize") {
       normalize = false;
     } else {
@@ -141,7 +147,9 @@ int Main(int argc, char** argv) {
                                      {"records_deleted", g.records_deleted},
                                      {"snapshots_deleted", g.snapshots_deleted},
                                      {"objects_deleted", g.objects_deleted},
-                                     {"objects_kept", g.objects_kept}});
+                                     {"objects_kept", g.objects_kept},
+                                     {"packs_deleted", g.packs_deleted},
+                                     {"packs_kept", g.packs_kept}});
       }
     }
     status = r.status();

@@ -46,6 +46,20 @@ size_t TrailingPathMember(absl::string_view data) {
   return keep - 1;
 }
 
+// The last JSON meta NormalizeMypyRow parsed on this thread, without its machine-local fields
+// (which MypyNamespaceFacts does not read): a check that normalises a meta and then asks for its
+// facts parses it once. Keyed by the row's whole content (compared byte for byte), so a hit is
+// exactly the row that was parsed.
+struct LastMeta {
+  std::string data;
+  nlohmann::json normalised;
+  bool valid = false;
+};
+LastMeta& Last() {
+  thread_local LastMeta last;
+  return last;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizeMypyRow(absl::string_view key, absl::string_view data) {
@@ -53,7 +67,12 @@ absl::StatusOr<std::string> NormalizeMypyRow(absl::string_view key, absl::string
     absl::StatusOr<nlohmann::json> j = ParseObject(key, data);
     if (!j.ok()) return j.status();
     for (const char* field : kLocalMetaFields) j->erase(field);
-    return j->dump();
+    std::string out = j->dump();
+    LastMeta& last = Last();
+    last.data.assign(data.data(), data.size());
+    last.normalised = *std::move(j);
+    last.valid = true;
+    return out;
   }
   if (absl::EndsWith(key, kFfMetaSuffix)) {
     absl::StatusOr<FixedMeta> meta = DecodeFixedMeta(data);
@@ -79,8 +98,16 @@ absl::StatusOr<std::pair<std::string, std::string>> MypyNamespaceFacts(absl::str
                                                                        absl::string_view data) {
   std::pair<std::string, std::string> facts;
   if (absl::EndsWith(key, ".meta.json")) {
-    absl::StatusOr<nlohmann::json> j = ParseObject(key, data);
-    if (!j.ok()) return j.status();
+    LastMeta& last = Last();
+    absl::StatusOr<nlohmann::json> parsed;
+    const nlohmann::json* j = nullptr;
+    if (last.valid && absl::string_view(last.data) == data) {
+      j = &last.normalised;  // the meta NormalizeMypyRow just parsed
+    } else {
+      parsed = ParseObject(key, data);
+      if (!parsed.ok()) return parsed.status();
+      j = &*parsed;
+    }
     auto v = j->find("version_id");
     if (v != j->end() && v->is_string()) facts.first = v->get<std::string>();
     auto o = j->find("options");

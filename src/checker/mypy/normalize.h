@@ -21,6 +21,8 @@
 // machines that gave mypy absolute paths; such metas get different digests (only a cost: more
 // uploads). Relative paths (`mypy pkg` from the checkout) make them equal.
 // Cost: O(row) for metas (a JSON parse or an FF decode); O(path length) for data rows.
+// MypyNamespaceFacts of the JSON meta NormalizeMypyRow last normalised on the same thread (same
+// bytes) reuses that parse: normalise first, then ask for the facts, and a meta is parsed once.
 #ifndef TYPECACHE_SRC_CHECKER_MYPY_NORMALIZE_H_
 #define TYPECACHE_SRC_CHECKER_MYPY_NORMALIZE_H_
 

@@ -33,6 +33,23 @@ TEST(Normalize, JsonMetaDropsMachineLocalFieldsOnly) {
   EXPECT_EQ(MypyNamespaceFacts("pkg/a.data.json", "{}")->first, "");
 }
 
+// The facts of a meta normalised just before reuse that parse only for the very same bytes.
+TEST(Normalize, FactsAfterNormaliseAreTheRowsOwn) {
+  std::string a = Meta(100, "/home/a/pkg/a.py", 150, "h1");
+  std::string b = a;
+  b.replace(b.find("1.0.1"), 5, "1.0.2");  // same size, another version
+  std::string c = b;
+  c.replace(c.find("linux"), 5, "win32");
+  ASSERT_TRUE(NormalizeMypyRow("pkg/a.meta.json", a).ok());
+  EXPECT_EQ(MypyNamespaceFacts("pkg/a.meta.json", a)->first, "1.0.1");
+  EXPECT_EQ(MypyNamespaceFacts("pkg/a.meta.json", b)->first, "1.0.2") << "not the cached row";
+  ASSERT_TRUE(NormalizeMypyRow("pkg/a.meta.json", b).ok());
+  EXPECT_EQ(MypyNamespaceFacts("pkg/a.meta.json", b)->first, "1.0.2");
+  EXPECT_EQ(MypyNamespaceFacts("pkg/a.meta.json", c)->second, "win32");
+  EXPECT_TRUE(absl::IsDataLoss(MypyNamespaceFacts("pkg/a.meta.json", "{nope").status()));
+  EXPECT_EQ(MypyNamespaceFacts("pkg/a.meta.json", a)->second, "linux");
+}
+
 TEST(Normalize, JsonDataDropsTrailingPath) {
   std::string a = "{\".class\": \"MypyFile\", \"names\": {\"path\": \"x\"}, \"path\": \"/a/m.py\"}";
   std::string b = "{\".class\": \"MypyFile\", \"names\": {\"path\": \"x\"}, \"path\": \"/b/m.py\"}";

@@ -52,7 +52,9 @@ absl::StatusOr<std::string> ZstdDecompress(absl::string_view frames, size_t max_
   std::string out;
   // Grow in steps; never past max_bytes + one step.
   const size_t step = ZSTD_DStreamOutSize();
-  if (declared != ZSTD_CONTENTSIZE_UNKNOWN) out.reserve(static_cast<size_t>(declared));
+  // Room for the declared content plus the one step of slack the loop below resizes into, so
+  // that a frame of declared size is never copied by a reallocation (a pack is megabytes).
+  if (declared != ZSTD_CONTENTSIZE_UNKNOWN) out.reserve(static_cast<size_t>(declared) + step);
   ZSTD_inBuffer in{frames.data(), frames.size(), 0};
   size_t last = 0;
   while (in.pos < in.size) {

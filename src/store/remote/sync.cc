@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "src/base/status_macros.h"
+#include "src/store/remote/codec.h"
 #include "src/store/remote/parallel.h"
 
 namespace typecache {
@@ -258,6 +259,7 @@ absl::Status LoadSnapshot(RemoteSession& session, const RemoteKeys& keys,
     session.CountBadData();
     return absl::OkStatus();
   }
+  absl::StatusOr<std::optional<PackRef>> pack = ParseLatestPack(*latest);
   if (*seq <= state.seq) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::optional<std::string> text, session.Get(keys.Snap(lineage, *seq)));
   if (!text.has_value()) return absl::OkStatus();  // gc removed it meanwhile: replay the log
@@ -270,6 +272,7 @@ absl::Status LoadSnapshot(RemoteSession& session, const RemoteKeys& keys,
   state.view = std::move(snap->view);
   state.seq = snap->seq;
   result.from_snapshot = true;
+  if (pack.ok()) result.pack = *pack;
   return absl::OkStatus();
 }
 
@@ -305,7 +308,8 @@ absl::StatusOr<CatchUpResult> CatchUp(RemoteSession& session, const RemoteKeys& 
 }
 
 absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
-                           const std::string& lineage, int64_t seq, int64_t now, const View& view) {
+                           const std::string& lineage, int64_t seq, int64_t now, const View& view,
+                           const PackRef* pack) {
   SnapshotRecord snap;
   snap.ns = keys.ns();
   snap.lineage = lineage;
@@ -314,7 +318,27 @@ absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
   snap.view = view;
   RETURN_IF_ERROR(session.Put(keys.Snap(lineage, seq), SerializeSnapshot(snap)));
   // A pointer that goes back (two writers) only costs a longer replay.
-  return session.Put(keys.SnapLatest(lineage), SerializeLatest(seq));
+  return session.Put(keys.SnapLatest(lineage), SerializeLatest(seq, pack));
+}
+
+absl::StatusOr<std::optional<PackObject>> FetchPack(RemoteSession& session, const RemoteKeys& keys,
+                                                    const std::string& lineage,
+                                                    const PackRef& ref) {
+  std::string what = absl::StrCat("pack ", ref.digest, " (", keys.ns(), "/", lineage, " #",
+                                  ref.seq, ")");
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, session.Get(keys.Pack(ref.digest)));
+  if (!bytes.has_value()) return std::optional<PackObject>();
+  if (static_cast<int64_t>(bytes->size()) != ref.bytes) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": ", bytes->size(), " bytes, the pointer says ", ref.bytes));
+  }
+  RETURN_IF_ERROR(CheckXxh3(*bytes, ref.digest, what));
+  ASSIGN_OR_RETURN(PackObject pack, DecodePack(*bytes, session.options().max_object_bytes, what));
+  if (pack.ns != keys.ns() || pack.lineage != lineage || pack.seq != ref.seq) {
+    return absl::DataLossError(absl::StrCat(what, ": holds ", pack.ns, "/", pack.lineage, " #",
+                                            pack.seq));
+  }
+  return std::optional<PackObject>(std::move(pack));
 }
 
 absl::StatusOr<int64_t> AppendRecord(
@@ -362,16 +386,13 @@ absl::StatusOr<int64_t> AppendRecord(
                                          "/", lineage, " ", max_attempts, " times"));
 }
 
-absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespace& ns,
-                                         absl::string_view group, const ViewEntry& entry,
-                                         const CheckerAdapter& adapter, const RowHooks& hooks,
-                                         size_t max_bytes) {
+absl::Status VerifyGroup(const GroupObject& object, const Namespace& ns, absl::string_view group,
+                         const ViewEntry& entry, const CheckerAdapter& adapter,
+                         const RowHooks& hooks) {
   std::string what = absl::StrCat("object ", entry.digest, " (", group, ")");
   auto bad = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(what, ": ", why));
   };
-  if (bytes.size() > max_bytes) return bad("larger than the object size limit");
-  ASSIGN_OR_RETURN(GroupObject object, DecodeGroupObject(bytes, max_bytes, what));
   if (object.ns != ns.Name()) return bad(absl::StrCat("belongs to namespace ", object.ns));
   if (object.group != group) return bad(absl::StrCat("holds group ", object.group));
   if (object.file != entry.file) return bad(absl::StrCat("is for file ", object.file));
@@ -386,6 +407,7 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
   std::map<std::string, int64_t> data_times;  // data row key -> int(mtime)
   std::set<std::string> kinds;
   std::vector<std::string> required;
+  std::vector<std::string> norms(object.rows.size());
   for (size_t i = 0; i < object.rows.size(); ++i) {
     const RemoteRow& row = object.rows[i];
     if (i > 0 && !(object.rows[i - 1].key < row.key)) return bad("rows not sorted or repeated");
@@ -404,6 +426,11 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
     kinds.insert(facts.kind);
     double m = row.mtime.type == RemoteValue::Type::kInt ? static_cast<double>(row.mtime.integer)
                                                          : row.mtime.real;
+    // Normalise before asking for the namespace facts: the mypy hooks then parse a meta once
+    // for both (normalize.h).
+    absl::StatusOr<std::string> norm = hooks.normalize(row.key, row.data.bytes);
+    if (!norm.ok()) return bad(norm.status().message());
+    norms[i] = std::move(*norm);
     if (facts.role == RowFacts::Role::kMeta) {
       ++metas;
       recorded = facts.data_stamp;
@@ -419,8 +446,6 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
     } else if (facts.role == RowFacts::Role::kData) {
       data_times[row.key] = static_cast<int64_t>(m);
     }
-    absl::StatusOr<std::string> norm = hooks.normalize(row.key, row.data.bytes);
-    if (!norm.ok()) return bad(norm.status().message());
   }
   if (adapter.NeedsMetaAndData(group)) {
     if (metas != 1 || data_times.size() != 1) return bad("needs one meta and one data row");
@@ -431,8 +456,22 @@ absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespac
       if (!kinds.count(k)) return bad(absl::StrCat("lacks its ", k, " row"));
     }
   }
-  ASSIGN_OR_RETURN(std::string digest, GroupDigest(group, object.rows, hooks));
+  // The rows are sorted (checked above) and normalised: no second parse for the digest.
+  std::string digest = GroupDigestOfNormalized(group, object.rows, norms);
   if (digest != entry.digest) return bad(absl::StrCat("digest is ", digest));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespace& ns,
+                                         absl::string_view group, const ViewEntry& entry,
+                                         const CheckerAdapter& adapter, const RowHooks& hooks,
+                                         size_t max_bytes) {
+  std::string what = absl::StrCat("object ", entry.digest, " (", group, ")");
+  if (bytes.size() > max_bytes) {
+    return absl::DataLossError(absl::StrCat(what, ": larger than the object size limit"));
+  }
+  ASSIGN_OR_RETURN(GroupObject object, DecodeGroupObject(bytes, max_bytes, what));
+  RETURN_IF_ERROR(VerifyGroup(object, ns, group, entry, adapter, hooks));
   return object;
 }
 
@@ -455,6 +494,7 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
   ASSIGN_OR_RETURN(report.lineages, ListLineages(session, keys));
   int64_t old = options.now - options.min_age_seconds;
   std::set<std::string> referenced;
+  std::set<std::string> packs;  // named by a lineage's snap/latest
   for (const std::string& lineage : report.lineages) {
     LineageState state;
     ASSIGN_OR_RETURN(CatchUpResult caught,
@@ -465,11 +505,15 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
                                               "; nothing deleted"));
     }
     for (const auto& [g, e] : state.view) referenced.insert(e.digest);
+    if (caught.pack.has_value()) packs.insert(caught.pack->digest);
     report.snapshot_seq = state.seq;
-    // Snapshot the current view, unless the newest snapshot already is it.
+    // Snapshot the current view, unless the newest snapshot already is it. The pointer keeps
+    // naming the lineage's pack (older than the snapshot: a cold pull verifies each group of
+    // it against the snapshot's view and fetches the others one by one).
     if (!caught.from_snapshot || caught.records > 0) {
       if (!options.dry_run && state.seq > 0) {
-        RETURN_IF_ERROR(WriteSnapshot(session, keys, lineage, state.seq, options.now, state.view));
+        RETURN_IF_ERROR(WriteSnapshot(session, keys, lineage, state.seq, options.now, state.view,
+                                      caught.pack.has_value() ? &*caught.pack : nullptr));
       }
     }
     // Log records up to the snapshot: delete the old ones; keep the young ones and what they
@@ -526,6 +570,25 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
     }
     if (!options.dry_run) RETURN_IF_ERROR(session.Delete(k));
     ++report.objects_deleted;
+  }
+  // Packs no pointer names (replaced by a newer one, or uploaded by a pusher that has not
+  // written its pointer yet: those are young) go when older than min_age.
+  ASSIGN_OR_RETURN(std::vector<std::string> pack_keys, session.List(keys.PacksPrefix()));
+  for (const std::string& k : pack_keys) {
+    std::string digest = k.substr(keys.PacksPrefix().size());
+    if (packs.count(digest)) {
+      ++report.packs_kept;
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> bytes, session.Get(k));
+    if (!bytes.has_value()) continue;
+    absl::StatusOr<int64_t> created = PackCreated(*bytes, k);
+    if (created.ok() && *created >= old) {
+      ++report.packs_kept;
+      continue;
+    }
+    if (!options.dry_run) RETURN_IF_ERROR(session.Delete(k));
+    ++report.packs_deleted;
   }
   return report;
 }

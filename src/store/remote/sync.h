@@ -20,6 +20,9 @@
 //     writer won that seq, it catches up and retries at the next seq, recomputing the entries
 //     against the newer view (so no publish is lost and the log's order is the store's publish
 //     order). Requires capabilities().put_if_absent; otherwise FailedPrecondition.
+//   - Packs: FetchPack checks a pack's bytes against the pointer's digest and size and decodes
+//     it; VerifyGroup then checks each group of it as VerifyObject checks an object. gc keeps
+//     the packs snap/latest pointers name and deletes the others older than min_age.
 //   - VerifyObject checks a fetched object completely: size, header (namespace, group, file),
 //     decodable rows, every key of the group, the checker's meta/data pairing and row
 //     checks, the namespace facts of each meta row, and the digest. Nothing unverified is
@@ -126,6 +129,8 @@ struct CatchUpResult {
   int64_t records = 0;
   bool from_snapshot = false;
   bool complete = false;  // reached the end of the log
+  // The pack the snapshot pointer named, when this catch-up started from the snapshot.
+  std::optional<PackRef> pack;
 };
 
 // Brings `state` up to the lineage's newest record. Errors: the session's failure (store
@@ -144,9 +149,25 @@ absl::StatusOr<int64_t> AppendRecord(
     const std::function<std::vector<LogEntry>(const View&)>& entries_for,
     int64_t snapshot_every = 100, int max_attempts = 32);
 
-// Writes snapshot `seq` of `view` and points snap/latest at it.
+// Writes snapshot `seq` of `view` and points snap/latest at it (and at `pack`, when given).
 absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
-                           const std::string& lineage, int64_t seq, int64_t now, const View& view);
+                           const std::string& lineage, int64_t seq, int64_t now, const View& view,
+                           const PackRef* pack = nullptr);
+
+// Fetches the pack `ref` names and checks it: its bytes' digest and size against the ref, the
+// header (namespace, lineage), the encoding. nullopt when the store has no such object; a
+// DataLoss/OutOfRange error for bad bytes (the session is not marked failed by those).
+absl::StatusOr<std::optional<PackObject>> FetchPack(RemoteSession& session, const RemoteKeys& keys,
+                                                    const std::string& lineage,
+                                                    const PackRef& ref);
+
+// Verifies decoded rows for (group, entry) of namespace `ns`: everything VerifyObject checks
+// after decoding (object.ns, group, file, rows, the checker's checks, the digest). Each meta is
+// parsed by the checker's row check, the namespace facts and the normaliser once each; the
+// digest reuses the normalised rows.
+absl::Status VerifyGroup(const GroupObject& object, const Namespace& ns, absl::string_view group,
+                         const ViewEntry& entry, const CheckerAdapter& adapter,
+                         const RowHooks& hooks);
 
 // Verifies a fetched object for (group, entry) of namespace `ns` and returns its rows.
 absl::StatusOr<GroupObject> VerifyObject(absl::string_view bytes, const Namespace& ns,
@@ -171,6 +192,8 @@ struct GcReport {
   int64_t snapshots_deleted = 0;
   int64_t objects_deleted = 0;
   int64_t objects_kept = 0;
+  int64_t packs_deleted = 0;
+  int64_t packs_kept = 0;
 };
 
 // Garbage-collects one namespace: for every lineage, writes a snapshot of its current view and

@@ -19,6 +19,7 @@ constexpr absl::string_view kLogMagic = "typecache-remote-log 1";
 constexpr absl::string_view kSnapMagic = "typecache-remote-snap 1";
 constexpr absl::string_view kLatestMagic = "typecache-remote-latest 1";
 constexpr absl::string_view kStateMagic = "typecache-remote-state 1";
+constexpr absl::string_view kPackMagic = "typecache-pack 1";
 constexpr size_t kMaxRows = 1000000;
 constexpr size_t kMaxHeader = 8192;
 
@@ -286,6 +287,10 @@ std::string RemoteKeys::Snap(absl::string_view l, int64_t seq) const {
 std::string RemoteKeys::SnapLatest(absl::string_view l) const {
   return absl::StrCat(SnapPrefix(l), "latest");
 }
+std::string RemoteKeys::Pack(absl::string_view digest) const {
+  return absl::StrCat(Base(), "/p/", digest);
+}
+std::string RemoteKeys::PacksPrefix() const { return absl::StrCat(Base(), "/p/"); }
 std::string RemoteKeys::Marker() const { return absl::StrCat(MarkersPrefix(prefix_), ns_); }
 std::string RemoteKeys::MarkersPrefix(absl::string_view prefix) {
   return prefix.empty() ? "namespaces/" : absl::StrCat(prefix, "/namespaces/");
@@ -409,29 +414,158 @@ absl::StatusOr<GroupObject> DecodeGroupObject(absl::string_view bytes, size_t ma
   return object;
 }
 
+std::string GroupDigestOfNormalized(absl::string_view group, const std::vector<RemoteRow>& rows,
+                                    const std::vector<std::string>& normalized) {
+  std::string in = "typecache-digest 1\n";
+  PutVarint(in, group.size());
+  in.append(group.data(), group.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RemoteRow& row = rows[i];
+    PutVarint(in, row.key.size());
+    in.append(row.key);
+    in.push_back(static_cast<char>(row.data.type));
+    std::string num;
+    const std::string* norm = &num;
+    if (row.data.type == RemoteValue::Type::kText || row.data.type == RemoteValue::Type::kBlob) {
+      norm = &normalized[i];
+    } else if (row.data.type == RemoteValue::Type::kInt) {
+      num = absl::StrCat(row.data.integer);
+    } else if (row.data.type == RemoteValue::Type::kReal) {
+      num = absl::StrCat(row.data.real);
+    }
+    PutVarint(in, norm->size());
+    in.append(*norm);
+  }
+  return Xxh3Hex(in);
+}
+
 absl::StatusOr<std::string> GroupDigest(absl::string_view group, std::vector<RemoteRow> rows,
                                         const RowHooks& hooks) {
   std::sort(rows.begin(), rows.end(),
             [](const RemoteRow& a, const RemoteRow& b) { return a.key < b.key; });
-  std::string in = "typecache-digest 1\n";
-  PutVarint(in, group.size());
-  in.append(group.data(), group.size());
-  for (const RemoteRow& row : rows) {
-    PutVarint(in, row.key.size());
-    in.append(row.key);
-    in.push_back(static_cast<char>(row.data.type));
-    std::string norm;
+  std::vector<std::string> norms(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RemoteRow& row = rows[i];
     if (row.data.type == RemoteValue::Type::kText || row.data.type == RemoteValue::Type::kBlob) {
-      ASSIGN_OR_RETURN(norm, hooks.normalize(row.key, row.data.bytes));
-    } else if (row.data.type == RemoteValue::Type::kInt) {
-      norm = absl::StrCat(row.data.integer);
-    } else if (row.data.type == RemoteValue::Type::kReal) {
-      norm = absl::StrCat(row.data.real);
+      ASSIGN_OR_RETURN(norms[i], hooks.normalize(row.key, row.data.bytes));
     }
-    PutVarint(in, norm.size());
-    in.append(norm);
   }
-  return Xxh3Hex(in);
+  return GroupDigestOfNormalized(group, rows, norms);
+}
+
+namespace {
+
+// The fixed header of a pack: "typecache-pack 1", then "name value" lines, then a blank line.
+absl::StatusOr<std::map<std::string, std::string>> PackHeader(absl::string_view bytes,
+                                                              size_t* body_at,
+                                                              absl::string_view what) {
+  auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(what, ": ", why));
+  };
+  size_t end = bytes.substr(0, kMaxHeader).find("\n\n");
+  if (end == absl::string_view::npos) return bad("no pack header (truncated or garbage)");
+  std::vector<absl::string_view> lines = absl::StrSplit(bytes.substr(0, end), '\n');
+  if (lines.empty() || lines[0] != kPackMagic) return bad("not a typecache pack");
+  std::map<std::string, std::string> out;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> f = absl::StrSplit(lines[i], ' ');
+    if (f.size() != 2) return bad("bad header line");
+    out[f[0]] = f[1];
+  }
+  *body_at = end + 2;
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodePack(const PackObject& pack, int level) {
+  std::string body;
+  for (const PackedGroup& g : pack.groups) {
+    PutVarint(body, g.object.group.size());
+    body.append(g.object.group);
+    PutVarint(body, g.object.file.size());
+    body.append(g.object.file);
+    body.append(g.digest);
+    PutVarint(body, g.object.rows.size());
+    for (const RemoteRow& row : g.object.rows) {
+      PutVarint(body, row.key.size());
+      body.append(row.key);
+      PutValue(body, row.mtime);
+      PutValue(body, row.data);
+    }
+  }
+  ASSIGN_OR_RETURN(std::string frame, ZstdCompress(body, level));
+  std::string out = absl::StrCat(kPackMagic, "\nns ", pack.ns, "\nlineage ", pack.lineage,
+                                 "\nseq ", pack.seq, "\ngroups ", pack.groups.size(), "\nraw ",
+                                 body.size(), "\ncreated ", pack.created, "\n\n");
+  out.append(frame);
+  return out;
+}
+
+absl::StatusOr<PackObject> DecodePack(absl::string_view bytes, size_t max_bytes,
+                                      absl::string_view what) {
+  auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(what, ": ", why));
+  };
+  size_t at = 0;
+  ASSIGN_OR_RETURN(auto h, PackHeader(bytes, &at, what));
+  PackObject pack;
+  pack.ns = h["ns"];
+  pack.lineage = h["lineage"];
+  int64_t groups = -1, raw = -1;
+  if (h.count("seq")) {
+    ASSIGN_OR_RETURN(pack.seq, Int(h["seq"], what));
+  }
+  if (h.count("created")) {
+    ASSIGN_OR_RETURN(pack.created, Int(h["created"], what));
+  }
+  if (h.count("groups")) {
+    ASSIGN_OR_RETURN(groups, Int(h["groups"], what));
+  }
+  if (h.count("raw")) {
+    ASSIGN_OR_RETURN(raw, Int(h["raw"], what));
+  }
+  if (groups < 0 || raw < 0) return bad("header lacks groups or raw size");
+  if (static_cast<uint64_t>(raw) > max_bytes || static_cast<uint64_t>(groups) > kMaxRows) {
+    return absl::OutOfRangeError(
+        absl::StrCat(what, ": pack of ", raw, " bytes / ", groups, " groups is over the limit"));
+  }
+  absl::StatusOr<std::string> body = ZstdDecompress(bytes.substr(at), max_bytes);
+  if (!body.ok()) return bad(body.status().message());
+  if (body->size() != static_cast<size_t>(raw)) return bad("size differs from its header");
+  Reader r(*body);
+  for (int64_t i = 0; i < groups; ++i) {
+    PackedGroup g;
+    g.object.ns = pack.ns;
+    g.object.created = pack.created;
+    uint64_t n, rows;
+    if (!r.Varint(&n) || !r.Bytes(n, &g.object.group) || !r.Varint(&n) ||
+        !r.Bytes(n, &g.object.file) || !r.Bytes(32, &g.digest) || !r.Varint(&rows) ||
+        rows > kMaxRows) {
+      return bad(absl::StrCat("group ", i, " is malformed"));
+    }
+    for (uint64_t j = 0; j < rows; ++j) {
+      RemoteRow row;
+      if (!r.Varint(&n) || !r.Bytes(n, &row.key) || !ReadValue(r, &row.mtime) ||
+          !ReadValue(r, &row.data)) {
+        return bad(absl::StrCat("group ", i, " row ", j, " is malformed"));
+      }
+      g.object.rows.push_back(std::move(row));
+    }
+    if (!pack.groups.empty() && !(pack.groups.back().object.group < g.object.group)) {
+      return bad("groups not sorted or repeated");
+    }
+    pack.groups.push_back(std::move(g));
+  }
+  if (!r.done()) return bad("bytes after the last group");
+  return pack;
+}
+
+absl::StatusOr<int64_t> PackCreated(absl::string_view bytes, absl::string_view what) {
+  size_t at = 0;
+  ASSIGN_OR_RETURN(auto h, PackHeader(bytes, &at, what));
+  if (!h.count("created")) return absl::DataLossError(absl::StrCat(what, ": no creation time"));
+  return Int(h["created"], what);
 }
 
 std::string SerializeLogRecord(const LogRecord& rec) {
@@ -520,8 +654,26 @@ absl::StatusOr<SnapshotRecord> ParseSnapshot(absl::string_view text, absl::strin
   return snap;
 }
 
-std::string SerializeLatest(int64_t seq) {
-  return WithCheck(absl::StrCat(kLatestMagic, "\nseq ", seq, "\n"));
+std::string SerializeLatest(int64_t seq, const PackRef* pack) {
+  std::string t = absl::StrCat(kLatestMagic, "\nseq ", seq, "\n");
+  if (pack != nullptr) {
+    absl::StrAppend(&t, "pack ", pack->seq, " ", pack->digest, " ", pack->bytes, "\n");
+  }
+  return WithCheck(std::move(t));
+}
+
+absl::StatusOr<std::optional<PackRef>> ParseLatestPack(absl::string_view text) {
+  ASSIGN_OR_RETURN(auto lines, CheckedLines(text, kLatestMagic, "snapshot pointer"));
+  for (const auto& f : lines) {
+    if (f.size() != 4 || f[0] != "pack") continue;
+    PackRef ref;
+    ASSIGN_OR_RETURN(ref.seq, Int(f[1], "snapshot pointer"));
+    if (!IsDigest(f[2])) return absl::DataLossError("snapshot pointer: bad pack digest");
+    ref.digest = f[2];
+    ASSIGN_OR_RETURN(ref.bytes, Int(f[3], "snapshot pointer"));
+    return std::optional<PackRef>(ref);
+  }
+  return std::optional<PackRef>();
 }
 
 absl::StatusOr<int64_t> ParseLatest(absl::string_view text) {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -95,6 +96,8 @@ class RemoteKeys {
   std::string Snap(absl::string_view lineage, int64_t seq) const;  // .../snap/<seq>
   std::string SnapLatest(absl::string_view lineage) const;         // .../snap/latest
   std::string SnapPrefix(absl::string_view lineage) const;
+  std::string Pack(absl::string_view digest) const;  // <p>/<ns>/p/<digest>
+  std::string PacksPrefix() const;                   // <p>/<ns>/p/
   std::string LineagesPrefix() const;  // <p>/<ns>/lin/
   std::string Marker() const;          // <p>/namespaces/<ns>
   static std::string MarkersPrefix(absl::string_view prefix);
@@ -122,6 +125,40 @@ absl::StatusOr<GroupObject> DecodeGroupObject(absl::string_view bytes, size_t ma
 // 32 hex digits. Rows may come in any order (they are sorted by key first).
 absl::StatusOr<std::string> GroupDigest(absl::string_view group, std::vector<RemoteRow> rows,
                                         const RowHooks& hooks);
+// The same digest from rows already sorted by key and their normalised data (normalized[i] is
+// hooks.normalize of rows[i] for text/blob data; ignored for other storage classes), so that a
+// caller that already normalised every row does not parse it again.
+std::string GroupDigestOfNormalized(absl::string_view group, const std::vector<RemoteRow>& rows,
+                                    const std::vector<std::string>& normalized);
+
+// A packed snapshot (docs/remote.md "Packs"): every group of a lineage's view at log position
+// `seq` that its writer held, in one zstd frame, for machines starting cold. Stored at
+// RemoteKeys::Pack(XXH3-128 of the encoded bytes); each group carries the digest its writer
+// computed, and a reader verifies every group it uses like a group object (sync.h VerifyGroup).
+struct PackedGroup {
+  std::string digest;  // the group's digest as its writer computed it (a claim, verified)
+  GroupObject object;  // ns and created are the pack's
+};
+struct PackObject {
+  std::string ns;
+  std::string lineage;
+  int64_t seq = 0;
+  int64_t created = 0;
+  std::vector<PackedGroup> groups;  // sorted by group
+};
+// Where a lineage's newest pack is, recorded in its snap/latest pointer.
+struct PackRef {
+  int64_t seq = 0;     // the log position the pack holds
+  std::string digest;  // XXH3-128 of the pack's bytes: its key
+  int64_t bytes = 0;
+};
+absl::StatusOr<std::string> EncodePack(const PackObject& pack, int level = 6);
+// Checks the header (magic, sizes within max_bytes before decompressing) and the encoding;
+// nothing partial is returned. The caller checks the digest of `bytes` against the PackRef.
+absl::StatusOr<PackObject> DecodePack(absl::string_view bytes, size_t max_bytes,
+                                      absl::string_view what);
+// The header's creation time (for gc), without decompressing.
+absl::StatusOr<int64_t> PackCreated(absl::string_view bytes, absl::string_view what);
 bool IsDigest(absl::string_view s);
 
 // What a lineage holds for one group.
@@ -166,8 +203,11 @@ void ApplyRecord(const LogRecord& record, View& view);
 std::string SerializeSnapshot(const SnapshotRecord& snap);
 absl::StatusOr<SnapshotRecord> ParseSnapshot(absl::string_view text, absl::string_view ns,
                                              absl::string_view lineage, int64_t seq);
-std::string SerializeLatest(int64_t seq);
+std::string SerializeLatest(int64_t seq, const PackRef* pack = nullptr);
 absl::StatusOr<int64_t> ParseLatest(absl::string_view text);
+// The pointer's pack line ("pack <seq> <digest> <bytes>"), nullopt when it has none (readers
+// before packs ignore the line). DataLoss as ParseLatest.
+absl::StatusOr<std::optional<PackRef>> ParseLatestPack(absl::string_view text);
 
 // This machine's state for one store and namespace.
 struct LineageState {

@@ -1,6 +1,9 @@
 #include "src/store/remote/sync_format.h"
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
@@ -150,6 +153,62 @@ TEST(SyncFormat, SnapshotLatestAndStateRoundTrip) {
   View eff = EffectiveView(*sb, {"main", "feat-x"});
   EXPECT_EQ(eff["files:a.json"].digest, std::string(32, '3')) << "the later lineage wins";
   EXPECT_EQ(eff["files:b.json"].digest, std::string(32, '2'));
+}
+
+TEST(SyncFormat, PacksRoundTripAndRejectDamage) {
+  PackObject pack;
+  pack.ns = "ns1";
+  pack.lineage = "main";
+  pack.seq = 7;
+  pack.created = 99;
+  for (const char* g : {"files:a.json", "files:b.json"}) {
+    PackedGroup pg;
+    pg.digest = std::string(32, g[6]);
+    pg.object.group = g;
+    pg.object.file = "cache.db";
+    RemoteRow row;
+    row.key = std::string(g + 6, 1) + ".meta.json";
+    row.mtime.type = RemoteValue::Type::kReal;
+    row.mtime.real = 1.5;
+    row.data.type = RemoteValue::Type::kText;
+    row.data.bytes = std::string(500, 'x');
+    pg.object.rows.push_back(row);
+    pack.groups.push_back(pg);
+  }
+  absl::StatusOr<std::string> bytes = EncodePack(pack);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  absl::StatusOr<PackObject> back = DecodePack(*bytes, 1 << 20, "pack");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->seq, 7);
+  ASSERT_EQ(back->groups.size(), 2u);
+  EXPECT_EQ(back->groups[1].digest, std::string(32, 'b'));
+  EXPECT_EQ(back->groups[1].object.rows[0].data.bytes, std::string(500, 'x'));
+  EXPECT_EQ(back->groups[1].object.ns, "ns1");
+  EXPECT_EQ(*PackCreated(*bytes, "pack"), 99);
+  EXPECT_FALSE(DecodePack(bytes->substr(0, bytes->size() - 3), 1 << 20, "pack").ok())
+      << "truncated";
+  EXPECT_FALSE(DecodePack(*bytes, 100, "pack").ok()) << "over the size limit before decompressing";
+  EXPECT_FALSE(DecodePack(std::string(300, '\x17'), 1 << 20, "pack").ok());
+  std::swap(pack.groups[0], pack.groups[1]);
+  EXPECT_FALSE(DecodePack(*EncodePack(pack), 1 << 20, "pack").ok()) << "not sorted";
+  // The pointer: old readers see the seq, new ones the pack too.
+  PackRef ref{7, std::string(32, 'c'), static_cast<int64_t>(bytes->size())};
+  std::string latest = SerializeLatest(9, &ref);
+  EXPECT_EQ(*ParseLatest(latest), 9);
+  absl::StatusOr<std::optional<PackRef>> got = ParseLatestPack(latest);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->seq, 7);
+  EXPECT_EQ((*got)->digest, ref.digest);
+  EXPECT_EQ((*got)->bytes, ref.bytes);
+  EXPECT_FALSE(ParseLatestPack(SerializeLatest(9))->has_value());
+  // One normalise per row: the digest of already-normalised rows is GroupDigest's.
+  RowHooks hooks;
+  hooks.normalize = [](absl::string_view, absl::string_view d) -> absl::StatusOr<std::string> {
+    return std::string(d.substr(0, 3));
+  };
+  const std::vector<RemoteRow>& rows = pack.groups[1].object.rows;
+  EXPECT_EQ(*GroupDigest("files:a.json", rows, hooks),
+            GroupDigestOfNormalized("files:a.json", rows, {"xxx"}));
 }
 
 TEST(SyncFormat, NamesAndKeys) {
