@@ -143,9 +143,9 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
   ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
   std::string key = QuoteIdent(adapter.key_column());
   ASSIGN_OR_RETURN(SqlTransaction txn, SqlTransaction::Begin(db, SqlTransaction::Kind::kWrite));
-  RETURN_IF_ERROR(db.Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", kChangesTable,
-                                       "(key TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM ",
-                                       kChangesTable)));
+  RETURN_IF_ERROR(
+      db.Exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", kChangesTable,
+                           "(key TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM ", kChangesTable)));
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db.HasTable(table));
     if (!has) continue;
@@ -170,8 +170,7 @@ absl::Status InstallCapture(const std::string& db_path, const CheckerAdapter& ad
 }
 
 absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
-                                                    const CheckerAdapter& adapter,
-                                                    CaptureEnd end) {
+                                                    const CheckerAdapter& adapter, CaptureEnd end) {
   ASSIGN_OR_RETURN(Db db, OpenForWrite(db_path));
   std::set<std::string> groups;
   ASSIGN_OR_RETURN(bool has_changes, db.HasTable(kChangesTable));

@@ -314,8 +314,8 @@ absl::StatusOr<Target> ResolveTarget(Fs& fs, const CheckerAdapter& adapter, cons
       if (lock.ok()) target.held->Hold(name, live.gen, *std::move(lock));
     }
     if (absl::IsNotFound(held)) {
-      return absl::UnavailableError(absl::StrCat(
-          path, ": ", name, " was replaced ", kHoldAttempts, " times while being read; retry"));
+      return absl::UnavailableError(absl::StrCat(path, ": ", name, " was replaced ", kHoldAttempts,
+                                                 " times while being read; retry"));
     }
     RETURN_IF_ERROR(held);
     if (live.kind == LiveState::Kind::kMissing) continue;

@@ -71,7 +71,8 @@ TEST(PlanMergeTest, GroupsToDigestAreThoseSeveralInputsHold) {
 // Holders whose stamps (row count, mtimes) differ cannot be byte-identical: they are conflicts
 // without being digested; holders with equal stamps are digested and compared.
 TEST(PlanMergeTest, DifferentStampsAreConflictsWithoutDigests) {
-  std::vector<InputListing> l = {L(0, {{"s", 1, 0}, {"t", 1, 0}}), L(1, {{"s", 1, 0}, {"t", 1, 0}})};
+  std::vector<InputListing> l = {L(0, {{"s", 1, 0}, {"t", 1, 0}}),
+                                 L(1, {{"s", 1, 0}, {"t", 1, 0}})};
   l[1].groups[0].stamp = 7;  // "s" differs in its mtimes; "t" has the same stamps everywhere.
   EXPECT_EQ(GroupsToDigest(l), (std::map<size_t, std::set<std::string>>{{0, {"t"}}, {1, {"t"}}}));
   l[0].groups[1].digest = 5;

@@ -561,8 +561,8 @@ TEST_P(RemoteTest, LyingPackFallsBackToGroupsAndLosesNothing) {
     int64_t misses;
   };
   std::vector<Lie> lies = {
-      {"truncated", [&] { ASSERT_TRUE(raw->Put(key, good.substr(0, good.size() / 2)).ok()); }, 0,
-       1, 0},
+      {"truncated", [&] { ASSERT_TRUE(raw->Put(key, good.substr(0, good.size() / 2)).ok()); }, 0, 1,
+       0},
       {"garbage of the right size",
        [&] { ASSERT_TRUE(raw->Put(key, std::string(good.size(), '\x17')).ok()); }, 0, 1, 0},
       {"missing", [&] { ASSERT_TRUE(raw->Delete(key).ok()); }, 0, 0, 1},
@@ -889,8 +889,8 @@ TEST_F(RemoteFaultTest, ColdPullIsAFewGetsWithAPack) {
     absl::StatusOr<RemoteReport> cold = RemotePull(RealFs(), Adapter(), Hooks(), o);
     ASSERT_TRUE(cold.ok()) << cold.status();
     RedisTraffic t = Traffic(port);
-    std::cerr << (pack ? "pack" : "groups") << ": " << t.commands << " Redis commands ("
-              << t.detail << ")\n";
+    std::cerr << (pack ? "pack" : "groups") << ": " << t.commands << " Redis commands (" << t.detail
+              << ")\n";
     EXPECT_EQ(cold->groups_applied, 60);
     EXPECT_EQ(Content(b), Content(a));
     if (pack) {

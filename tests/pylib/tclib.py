@@ -203,13 +203,10 @@ def connect_ro(db):
     return sqlite3.connect("file:%s?%s" % (path, query), uri=True)
 
 
-_connect = connect_ro
-
-
 def _table_rows(cache_dir):
     """Yields (db label, table, key, mtime, typeof(data), data) over every database."""
     for db in db_paths(cache_dir):
-        conn = _connect(db)
+        conn = connect_ro(db)
         try:
             tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             for table in TABLES:
@@ -304,7 +301,7 @@ def group_tags(cache_dir):
 def integrity(cache_dir):
     results = []
     for db in db_paths(cache_dir):
-        conn = _connect(db)
+        conn = connect_ro(db)
         try:
             results.append(conn.execute("PRAGMA integrity_check").fetchone()[0])
         finally:

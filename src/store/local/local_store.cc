@@ -152,8 +152,8 @@ absl::Status LocalGenerationStore::RecordCheckerVersion(const std::string& versi
 }
 
 absl::Status LocalGenerationStore::CollectGarbage(const std::string& dir, int64_t head) {
-  return CollectLocalGarbage(fs_, layout_, dir, head, options_.keep_generations,
-                             options_.keep_logs, options_.keep_spares);
+  return CollectLocalGarbage(fs_, layout_, dir, head, options_.keep_generations, options_.keep_logs,
+                             options_.keep_spares);
 }
 
 absl::StatusOr<GenerationReadLock> GenerationReadLock::Acquire(Fs& fs, const std::string& path) {
@@ -239,9 +239,9 @@ absl::StatusOr<bool> RetireGeneration(Fs& fs, const Layout& layout, const std::s
   if (live.kind == LiveState::Kind::kGeneration && gen >= live.gen - keep) return false;
   std::string spares = layout.spares_dir(dir);
   RETURN_IF_ERROR(MakeDirs(fs, spares));
-  RETURN_IF_ERROR(fs.Rename(
-      path, JoinPath(spares, absl::StrCat(Layout::GenName(gen), ".", kRetiredSpareTag, ".",
-                                          RandomSuffix()))));
+  RETURN_IF_ERROR(
+      fs.Rename(path, JoinPath(spares, absl::StrCat(Layout::GenName(gen), ".", kRetiredSpareTag,
+                                                    ".", RandomSuffix()))));
   return true;
 }
 
@@ -252,9 +252,8 @@ std::vector<std::string> SparesNewestFirst(Fs& fs, const Layout& layout, const s
   absl::StatusOr<std::vector<std::string>> names = fs.ListDir(layout.spares_dir(dir));
   if (!names.ok()) return {};
   std::vector<std::string> out = *std::move(names);
-  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
-    return SpareBase(a) > SpareBase(b);
-  });
+  std::sort(out.begin(), out.end(),
+            [](const std::string& a, const std::string& b) { return SpareBase(a) > SpareBase(b); });
   return out;
 }
 
@@ -275,8 +274,8 @@ absl::StatusOr<bool> RemoveGeneration(Fs& fs, const Layout& layout, const std::s
   ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
   if (live.kind == LiveState::Kind::kGeneration && gen >= live.gen) return false;
   // Out of gens/ at once (under the lock, so no reader sees it half removed), then removed.
-  std::string trash = JoinPath(
-      layout.trash_dir(), absl::StrCat(dir, ".", Layout::GenName(gen), ".", RandomSuffix()));
+  std::string trash = JoinPath(layout.trash_dir(),
+                               absl::StrCat(dir, ".", Layout::GenName(gen), ".", RandomSuffix()));
   if (MakeDirs(fs, layout.trash_dir()).ok() && fs.Rename(path, trash).ok()) {
     RETURN_IF_ERROR(RemoveAll(fs, trash));
     return true;

@@ -27,7 +27,7 @@ namespace {
 // nullopt when neither can be read (nothing is dropped, no digest is kept).
 struct HeldBase {
   GenerationReadLock lock;
-  std::string path;           // The generation directory read.
+  std::string path;                  // The generation directory read.
   std::optional<GroupSets> changed;  // Set when `path` is the head, not the base.
 };
 absl::StatusOr<std::optional<HeldBase>> HoldBase(Fs& fs, const CheckerAdapter& adapter,
@@ -262,8 +262,8 @@ absl::StatusOr<DirResult> PublishDir(GenerationStore& store, Fs& fs, const Check
     }
   }
   if (!result.adopted) {
-    ASSIGN_OR_RETURN(changed, OthersChanges(store, fs, adapter, dir, base, result.onto,
-                                            private_dir, &result.full));
+    ASSIGN_OR_RETURN(changed, OthersChanges(store, fs, adapter, dir, base, result.onto, private_dir,
+                                            &result.full));
   }
   // A generation written in place behind typecache's back (its files no longer match its log),
   // still as the snapshot copied it: the same, no comparison needed.
@@ -314,9 +314,8 @@ void WaitOutRacyMargin(Fs& fs, const CheckerAdapter& adapter, const std::string&
 // snapshot does), with the groups this run wrote taken from its private copy `mine`.
 // O(size) copy plus O(groups written); no lock.
 absl::StatusOr<AdoptedStamps> CopyForeignAgain(Fs& fs, const CheckerAdapter& adapter,
-                                               const std::string& foreign,
-                                               const std::string& mine, const std::string& fresh,
-                                               const GroupSets& written) {
+                                               const std::string& foreign, const std::string& mine,
+                                               const std::string& fresh, const GroupSets& written) {
   RETURN_IF_ERROR(RemoveAll(fs, fresh));
   RETURN_IF_ERROR(fs.MakeDir(fresh, /*ok_if_exists=*/false));
   ASSIGN_OR_RETURN(AdoptedStamps stamps, StampForeign(fs, adapter, foreign));
@@ -358,13 +357,10 @@ absl::StatusOr<AdoptedStamps> CopyForeignAgain(Fs& fs, const CheckerAdapter& ada
 // the lock and adopt that copy if it is unchanged under the lock (O(files) there), up to
 // options.adopt_recopies times. Returns nullopt when it kept changing, or someone else published
 // it meanwhile: nothing of this run is published for it (its own results were used by the run).
-absl::StatusOr<std::optional<DirResult>> RecopyForeign(GenerationStore& store, Fs& fs,
-                                                       const CheckerAdapter& adapter,
-                                                       const Snapshot& snapshot,
-                                                       const std::string& dir,
-                                                       const GroupSets& written,
-                                                       const PublishOptions& options,
-                                                       PublishReport& report) {
+absl::StatusOr<std::optional<DirResult>> RecopyForeign(
+    GenerationStore& store, Fs& fs, const CheckerAdapter& adapter, const Snapshot& snapshot,
+    const std::string& dir, const GroupSets& written, const PublishOptions& options,
+    PublishReport& report) {
   LiveState base = snapshot.BaseOf(dir);
   std::string mine = JoinPath(snapshot.private_root, dir);
   for (int attempt = 0; attempt < options.adopt_recopies; ++attempt) {
@@ -475,7 +471,8 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
 
 // After the lock is released: the new generations' content digests (for verify; best effort:
 // without one, verify checks sizes and mtimes), the checker version, garbage collection.
-void AfterTheLock(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter, const WriteSets& writes,
+void AfterTheLock(GenerationStore& store, Fs& fs, const CheckerAdapter& adapter,
+                  const WriteSets& writes,
                   const std::vector<std::pair<std::string, DirResult>>& published,
                   const PublishOptions& options, PublishReport& report) {
   for (const auto& [dir, result] : published) {
@@ -651,10 +648,11 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
     }
     ++report.adoption_given_up;
     if (options.notice) {
-      options.notice(absl::StrCat(
-          "warning: not publishing ", dir, ": another process kept writing the cache directory "
-          "while this run copied it (", options.adopt_recopies + 1,
-          " copies); this run's results for it are not shared"));
+      options.notice(absl::StrCat("warning: not publishing ", dir,
+                                  ": another process kept writing the cache directory "
+                                  "while this run copied it (",
+                                  options.adopt_recopies + 1,
+                                  " copies); this run's results for it are not shared"));
     }
   }
   AfterTheLock(store, fs, adapter, writes, published, options, report);
@@ -664,9 +662,9 @@ absl::StatusOr<PublishReport> Publish(GenerationStore& store, Fs& fs, const Chec
 absl::StatusOr<PublishReport> Publish(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                                       const Snapshot& snapshot, const WriteSets& writes,
                                       const std::string& run_id, const PublishOptions& options) {
-  LocalGenerationStore store(fs, layout, adapter,
-                             {options.keep_generations, options.keep_logs, run_id,
-                              options.keep_spares});
+  LocalGenerationStore store(
+      fs, layout, adapter,
+      {options.keep_generations, options.keep_logs, run_id, options.keep_spares});
   return Publish(store, fs, adapter, snapshot, writes, options);
 }
 

@@ -71,11 +71,11 @@ struct PublishOptions {
 
 struct PublishReport {
   int dirs_published = 0;
-  int64_t groups_written = 0;   // Groups this run wrote or deleted.
-  int64_t groups_merged = 0;    // Groups others published since the snapshot, carried over.
-  int64_t conflicts = 0;        // Groups both wrote: this run's version won.
-  int fast_paths = 0;           // Directories published by rename alone.
-  int full_merges = 0;          // Directories that needed a comparison of every group.
+  int64_t groups_written = 0;  // Groups this run wrote or deleted.
+  int64_t groups_merged = 0;   // Groups others published since the snapshot, carried over.
+  int64_t conflicts = 0;       // Groups both wrote: this run's version won.
+  int fast_paths = 0;          // Directories published by rename alone.
+  int full_merges = 0;         // Directories that needed a comparison of every group.
   // Foreign directories adopted as they were copied (no comparison under the lock).
   int adopted_unchanged = 0;
   // Foreign directories written between the copy and the lock, copied again outside the lock

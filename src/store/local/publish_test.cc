@@ -473,9 +473,9 @@ class WriteForeignAtEachLockFs : public FaultFs {
   absl::StatusOr<int> OpenLockFile(const std::string& path) override {
     if (path == lock_ && writes < limit_) {
       ++writes;
-      EXPECT_TRUE(WriteRows(db_, Schema::kFiles,
-                            ModuleRows(absl::StrCat("pkg/w", writes), "w", writes))
-                      .ok());
+      EXPECT_TRUE(
+          WriteRows(db_, Schema::kFiles, ModuleRows(absl::StrCat("pkg/w", writes), "w", writes))
+              .ok());
     }
     return FaultFs::OpenLockFile(path);
   }
@@ -499,8 +499,8 @@ TEST_F(PublishTest, ForeignDirectoryThatKeepsChangingIsNotPublished) {
   options.adopt_racy_margin = absl::ZeroDuration();
   std::vector<std::string> notices;
   options.notice = [&](const std::string& text) { notices.push_back(text); };
-  absl::StatusOr<PublishReport> r = Publish(fs, layout_, adapter_, a.snapshot, *writes, a.id,
-                                            options);
+  absl::StatusOr<PublishReport> r =
+      Publish(fs, layout_, adapter_, a.snapshot, *writes, a.id, options);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(fs.writes, 3);  // The lock, then one per copy made again (2).
   EXPECT_EQ(r->adoption_recopies, 2);
@@ -650,8 +650,8 @@ TEST_F(PublishTest, RetiredSpareWrittenInPlaceOrWithoutItsLogIsNotUsed) {
   ASSERT_EQ(RetiredSpares(layout_).size(), 1u);
   // Someone wrote the retired generation in place: its files no longer match its log.
   std::string spare = JoinPath(layout_.spares_dir("3.11"), RetiredSpares(layout_)[0]);
-  TC_ASSERT_OK(WriteRows(JoinPath(spare, "cache.db"), Schema::kFiles,
-                         ModuleRows("pkg/intruder", "x", 1)));
+  TC_ASSERT_OK(
+      WriteRows(JoinPath(spare, "cache.db"), Schema::kFiles, ModuleRows("pkg/intruder", "x", 1)));
   SimRun next = Start();
   EXPECT_EQ(next.snapshot.spares_from_retired, 0);
   EXPECT_EQ(next.snapshot.copies, 1);
@@ -836,8 +836,8 @@ TEST_F(PublishTest, KillAtEveryStepOfRetiringAndClaiming) {
     // Make sure a retirement is due in this publish: a spare older than the leaving generation.
     Rows before = Shared();
     SimRun mine = Start();
-    TC_ASSERT_OK(WriteRows(mine.db(), Schema::kFiles,
-                           ModuleRows("pkg/m3", absl::StrCat("k", n), n)));
+    TC_ASSERT_OK(
+        WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/m3", absl::StrCat("k", n), n)));
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {

@@ -1,8 +1,8 @@
 #include "src/store/local/snapshot.h"
 
 #include <algorithm>
-#include <optional>
 #include <cctype>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -403,7 +403,8 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
   }
   // What each private file is now, capture installed: CaptureUntouched at the end of the run.
   for (SnapshotDir& dir : snap.dirs) {
-    absl::StatusOr<AdoptedStamps> armed = StampForeign(fs, adapter, JoinPath(private_root, dir.name));
+    absl::StatusOr<AdoptedStamps> armed =
+        StampForeign(fs, adapter, JoinPath(private_root, dir.name));
     if (armed.ok()) dir.armed = *std::move(armed);
   }
   snap.took = absl::Now() - start;

@@ -35,8 +35,8 @@ struct AdoptedStamps {
 };
 
 struct SnapshotDir {
-  std::string name;  // "3.11"
-  LiveState base;    // What <cache>/<name> was when copied.
+  std::string name;       // "3.11"
+  LiveState base;         // What <cache>/<name> was when copied.
   AdoptedStamps adopted;  // For a foreign base: its files as they were copied.
   // The private copy's files just after capture was installed: a file still the same at the end
   // of the run was not written by the checker (CaptureUntouched), so its capture is neither read
