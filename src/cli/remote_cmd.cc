@@ -241,7 +241,8 @@ class RemoteSubcommand : public Subcommand {
     nlohmann::ordered_json doc;
     doc["command"] = verb;
     doc["store"] = JsonText(store_);
-    for (auto& [key, value] : RemoteReportJson(r).items()) doc[key] = value;
+    nlohmann::ordered_json report = RemoteReportJson(r);
+    for (auto& [key, value] : report.items()) doc[key] = value;
     return doc;
   }
 

@@ -134,7 +134,8 @@ class RemoteTest(e.E2ETestCase):
                 # `remote status`: this machine is up to date, nothing differs.
                 st = self.tc("remote", "status", url, "--cache-dir", cache_b)
                 self.assertEqual(st.returncode, 0, st.stderr)
-                self.assertRegex(st.stdout, r"lineage main +head #\d+, \d+ groups, snapshot #0; "
+                # The run's push wrote the first pack, and its snapshot (#1) names it.
+                self.assertRegex(st.stdout, r"lineage main +head #\d+, \d+ groups, snapshot #1; "
                                  r"this machine at #\d+ \(0 behind\)")
                 self.assertRegex(st.stdout, r"local: \d+ groups, 0 differ from the store")
                 self.assertNotIn("secret", st.stdout + st.stderr)
