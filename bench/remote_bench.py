@@ -164,6 +164,18 @@ def cpu_seconds():
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def fsync_tree(root):
+    """fsyncs every file and directory under root: a tarball as durable as a typecache publish
+    (which fsyncs its databases and directories before the rename that makes them live)."""
+    for d, _, files in os.walk(root):
+        for name in files + ["."]:
+            fd = os.open(os.path.join(d, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
 def timed(fn):
     """fn()'s value, wall seconds and CPU seconds (with the processes it ran)."""
     start, cpu = time.monotonic(), cpu_seconds()
@@ -176,6 +188,9 @@ def fetch_both(server, url, work, tar_name):
     and typecache's report."""
     nbytes, secs, cpu = timed(lambda: tar_get(server, os.path.join(work, "cold-tar"), tar_name))
     out = {"tarball": (nbytes, secs, cpu)}
+    synced = os.path.join(work, "cold-tar-synced")
+    nbytes, secs, cpu = timed(lambda: (tar_get(server, synced, tar_name), fsync_tree(synced))[0])
+    out["tarball_synced"] = (nbytes, secs, cpu)
     report, secs, cpu = timed(lambda: tool("pull", url, os.path.join(work, "cold-tc")))
     out["typecache"] = (report["counters"]["bytes_down"], secs, cpu)
     return out, report
@@ -256,6 +271,11 @@ def print_table(runs, label, args):
             med(scn, "typecache", 0), spread(scn, "typecache"), med(scn, "typecache", 2),
             med(scn, "typecache", 1) / max(med(scn, "tarball", 1), 1e-9),
             med(scn, "typecache", 2) / max(med(scn, "tarball", 2), 1e-9)))
+    print()
+    for scn, name in (("cold", "cold machine"), ("behind", "one commit behind")):
+        print("%s, tarball with every file fsynced: %s s, typecache/that %.2fx" % (
+            name, spread(scn, "tarball_synced"),
+            med(scn, "typecache", 1) / max(med(scn, "tarball_synced", 1), 1e-9)))
     print()
     print("one commit behind, typecache fetched %s group(s); cold, %s group(s) from a pack, "
           "%s direct publish(es)" % ([r["behind"]["typecache_groups"] for r in runs],

@@ -155,6 +155,13 @@ class RemoteTest : public ::testing::TestWithParam<std::string> {
     o.python_version = "3.11";  // a cold machine names what it wants
     return Pull(cache, o);
   }
+  // Machine `a` with `modules` modules pushes them; machine `b`, cold, pulls: b's report.
+  RemoteReport PushThenPullCold(int modules, std::string& a, std::string& b) {
+    a = Machine("a", Modules(0, modules, "v1", 1.7e9));
+    Push(a);
+    b = Machine("b", {});
+    return Pull(b);
+  }
   std::unique_ptr<BlobStore> Raw() {
     StoreOptions o = GetParam() == "s3" ? servers->S3Options() : StoreOptions{};
     return MustOpen(Url(), o);
@@ -236,10 +243,8 @@ TEST_P(RemoteTest, EightMachinesPushAtOnceNinthGetsEverything) {
 }
 
 TEST_P(RemoteTest, OneModuleBehindTransfersOnlyThatGroup) {
-  std::string a = Machine("a", Modules(0, 60, "v1", 1.7e9));
-  Push(a);
-  std::string b = Machine("b", {});
-  RemoteReport cold = Pull(b);
+  std::string a, b;
+  RemoteReport cold = PushThenPullCold(60, a, b);
   ASSERT_EQ(cold.groups_applied, 60);
   // A rechecks one module and publishes it.
   ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m7", "v2", 1.8e9)).ok());
@@ -543,10 +548,8 @@ TEST_P(RemoteTest, ColdPullTakesThePack) {
 // A cold machine's pull writes the verified groups straight into a new generation (no private
 // copy of a live database, the digests from the rows); a machine with a generation merges.
 TEST_P(RemoteTest, ColdPullPublishesANewGenerationDirectly) {
-  std::string a = Machine("a", Modules(0, 40, "v1", 1.7e9));
-  Push(a);
-  std::string b = Machine("b", {});
-  RemoteReport cold = Pull(b);
+  std::string a, b;
+  RemoteReport cold = PushThenPullCold(40, a, b);
   EXPECT_EQ(cold.direct_publishes, 1);
   EXPECT_EQ(cold.groups_applied, 40);
   EXPECT_EQ(cold.counters.hits, 40);
