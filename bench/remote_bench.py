@@ -19,15 +19,19 @@ Bytes are what crossed the network (HTTP bodies); seconds are wall time of the t
 including packing/unpacking (tarball) or reading/verifying/publishing (typecache), not mypy;
 the table gives the median and (min-max) of --repeat rounds.
 
-Measured (2-vCPU Debian 12 VM shared with other builds, load 3-6; -c opt; --repeat 7):
-  cold machine       before: 622,132 bytes, 0.077 s (3.4x the tarball's 0.023 s)
-                     after:  345,019 bytes, 0.057 s (0.051-0.068), tarball 0.022 s: 2.6x
-  one commit behind  before: 2,205 bytes, 0.035 s; after: 2,196 bytes, 0.028 s (0.026-0.042)
+Sizes: the default cache, then (full mode) a larger one, --large 32x25. Besides wall seconds the
+table gives CPU seconds (user + system of the step's processes), which a loaded machine moves far
+less; and a tarball whose files are all fsynced (as durable as a typecache publish).
+
+Measured 2026-12-01 (2-vCPU Debian 12 VM with four other builds running, load 5-7; -c opt;
+--repeat 3), cold machine: 8 x 12 typecache CPU 0.049 s vs tarball 0.025 s (1.94x); 32 x 25
+0.088 s vs 0.034 s (2.63x); one commit behind about the tarball's CPU. docs/remote.md "Measured".
 
   tools/bench [--quick]   (runs compare.py, then this with the -c opt binaries), or
   bazel build -c opt //src:typecache //tests/remote_sync:remote_tool
   python3 bench/remote_bench.py [--typecache B] [--tool B] [--quick] [--packages 8]
-                                [--modules 12] [--repeat 3] [--json-out F] [--no-pack]
+                                [--modules 12] [--repeat 3] [--large PxM|none] [--json-out F]
+                                [--no-pack] [--no-direct]
 """
 
 import argparse

@@ -117,16 +117,30 @@ absl::Status RemoteSession::Begin() {
 
 void RemoteSession::End(absl::Time start) { spent_ += absl::Now() - start; }
 
-absl::StatusOr<std::optional<std::string>> RemoteSession::Get(const std::string& key) {
+namespace {
+const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+}  // namespace
+
+template <typename StoreCall>
+auto RemoteSession::Call(const StoreCall& call) -> decltype(call()) {
   RETURN_IF_ERROR(Begin());
   absl::Time start = absl::Now();
-  absl::StatusOr<std::optional<std::string>> r = store_->Get(key);
+  decltype(call()) r = call();
   End(start);
   if (!r.ok()) {
-    Fail(r.status());
+    Fail(StatusOf(r));
     return failure_;
   }
-  if (r->has_value()) counters_.bytes_down += static_cast<int64_t>((*r)->size());
+  return r;
+}
+
+absl::StatusOr<std::optional<std::string>> RemoteSession::Get(const std::string& key) {
+  absl::StatusOr<std::optional<std::string>> r = Call([&] { return store_->Get(key); });
+  if (r.ok() && r->has_value()) counters_.bytes_down += static_cast<int64_t>((*r)->size());
   return r;
 }
 
@@ -155,15 +169,8 @@ std::vector<absl::StatusOr<std::optional<std::string>>> RemoteSession::GetMany(
 }
 
 absl::Status RemoteSession::Put(const std::string& key, const std::string& bytes) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::Status s = store_->Put(key, bytes);
-  End(start);
-  if (!s.ok()) {
-    Fail(s);
-    return failure_;
-  }
-  counters_.bytes_up += static_cast<int64_t>(bytes.size());
+  absl::Status s = Call([&] { return store_->Put(key, bytes); });
+  if (s.ok()) counters_.bytes_up += static_cast<int64_t>(bytes.size());
   return s;
 }
 
@@ -191,40 +198,17 @@ std::vector<absl::Status> RemoteSession::PutMany(
 }
 
 absl::StatusOr<bool> RemoteSession::PutIfAbsent(const std::string& key, const std::string& bytes) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::StatusOr<bool> r = store_->PutIfAbsent(key, bytes);
-  End(start);
-  if (!r.ok()) {
-    Fail(r.status());
-    return failure_;
-  }
-  counters_.bytes_up += static_cast<int64_t>(bytes.size());
+  absl::StatusOr<bool> r = Call([&] { return store_->PutIfAbsent(key, bytes); });
+  if (r.ok()) counters_.bytes_up += static_cast<int64_t>(bytes.size());
   return r;
 }
 
 absl::StatusOr<std::vector<std::string>> RemoteSession::List(const std::string& prefix) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::StatusOr<std::vector<std::string>> r = store_->List(prefix);
-  End(start);
-  if (!r.ok()) {
-    Fail(r.status());
-    return failure_;
-  }
-  return r;
+  return Call([&] { return store_->List(prefix); });
 }
 
 absl::Status RemoteSession::Delete(const std::string& key) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::Status s = store_->Delete(key);
-  End(start);
-  if (!s.ok()) {
-    Fail(s);
-    return failure_;
-  }
-  return s;
+  return Call([&] { return store_->Delete(key); });
 }
 
 namespace {

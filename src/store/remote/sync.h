@@ -113,6 +113,10 @@ class RemoteSession {
   absl::Status Begin();
   void End(absl::Time start);
   void Fail(absl::Status status);
+  // One store call within the budget (Begin, the call, End); its error marks the session failed
+  // and the session's failure is returned. Defined in sync.cc, the only user.
+  template <typename StoreCall>
+  auto Call(const StoreCall& call) -> decltype(call());
   StoreOptions StoreOptionsFor(absl::Duration request_timeout) const;
 
   std::string url_;
