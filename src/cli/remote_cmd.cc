@@ -297,17 +297,7 @@ class RemoteSubcommand : public Subcommand {
     doc["dry_run"] = flags_.dry_run;
     nlohmann::ordered_json namespaces = nlohmann::ordered_json::array();
     for (const auto& [ns, g] : r.namespaces) {
-      namespaces.push_back({{"namespace", JsonText(ns)},
-                            {"lineages", JsonTextList(g.lineages)},
-                            {"snapshot_seq", g.snapshot_seq},
-                            {"records_deleted", g.records_deleted},
-                            {"snapshots_deleted", g.snapshots_deleted},
-                            {"objects_deleted", g.objects_deleted},
-                            {"objects_kept", g.objects_kept},
-                            {"packs_deleted", g.packs_deleted},
-                            {"pack_bytes_deleted", g.pack_bytes_deleted},
-                            {"packs_kept", g.packs_kept},
-                            {"pack_bytes_kept", g.pack_bytes_kept}});
+      namespaces.push_back(RemoteGcJson(ns, g));
     }
     doc["namespaces"] = namespaces;
     doc["counters"] = RemoteCountersJson(r.counters);

@@ -16,6 +16,20 @@ nlohmann::ordered_json JsonTextList(const std::vector<std::string>& items) {
   return out;
 }
 
+nlohmann::ordered_json RemoteGcJson(const std::string& ns, const GcReport& g) {
+  return {{"namespace", JsonText(ns)},
+          {"lineages", JsonTextList(g.lineages)},
+          {"snapshot_seq", g.snapshot_seq},
+          {"records_deleted", g.records_deleted},
+          {"snapshots_deleted", g.snapshots_deleted},
+          {"objects_deleted", g.objects_deleted},
+          {"objects_kept", g.objects_kept},
+          {"packs_deleted", g.packs_deleted},
+          {"pack_bytes_deleted", g.pack_bytes_deleted},
+          {"packs_kept", g.packs_kept},
+          {"pack_bytes_kept", g.pack_bytes_kept}};
+}
+
 nlohmann::ordered_json RemoteReportJson(const RemoteReport& r) {
   nlohmann::ordered_json doc;
   doc["namespaces"] = JsonTextList(r.namespaces);

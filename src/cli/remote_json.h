@@ -15,6 +15,8 @@ namespace typecache {
 nlohmann::ordered_json RemoteCountersJson(const RemoteCounters& counters);
 // Strings as JsonText (bytes, not necessarily UTF-8).
 nlohmann::ordered_json JsonTextList(const std::vector<std::string>& items);
+// One namespace of a gc: what was deleted and kept (objects, packs and their bytes).
+nlohmann::ordered_json RemoteGcJson(const std::string& ns, const GcReport& gc);
 // A pull's or push's report: namespaces, the group and pack counts, counters and warnings.
 nlohmann::ordered_json RemoteReportJson(const RemoteReport& report);
 

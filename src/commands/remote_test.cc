@@ -101,20 +101,13 @@ std::string NewMachine(TempDir& tmp, const std::string& name, const std::vector<
   return cache;
 }
 
-TestServers* servers = nullptr;
+TestServers*& servers = SharedServers();
 
 struct Backend {
   std::string name;
 };
 
-class RemoteTest : public ::testing::TestWithParam<std::string> {
- public:
-  static void SetUpTestSuite() {
-    absl::Status started = StartSharedServers(servers);
-    ASSERT_TRUE(started.ok()) << started;
-  }
-  static void TearDownTestSuite() { StopSharedServers(servers); }
-
+class RemoteTest : public SharedServersTest<std::string> {
  protected:
   std::string Url() const {
     if (GetParam() == "redis") return servers->RedisUrl();

@@ -124,16 +124,7 @@ int Main(int argc, char** argv) {
     if (r.ok()) {
       out["counters"] = RemoteCountersJson(r->counters);
       for (const auto& [ns, g] : r->namespaces) {
-        out["namespaces"].push_back({{"ns", ns},
-                                     {"snapshot_seq", g.snapshot_seq},
-                                     {"records_deleted", g.records_deleted},
-                                     {"snapshots_deleted", g.snapshots_deleted},
-                                     {"objects_deleted", g.objects_deleted},
-                                     {"objects_kept", g.objects_kept},
-                                     {"packs_deleted", g.packs_deleted},
-                                     {"packs_kept", g.packs_kept},
-                                     {"pack_bytes_deleted", g.pack_bytes_deleted},
-                                     {"pack_bytes_kept", g.pack_bytes_kept}});
+        out["namespaces"].push_back(RemoteGcJson(ns, g));
       }
     }
     status = r.status();

@@ -26,7 +26,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-TestServers* servers = nullptr;
+TestServers*& servers = SharedServers();
 
 // List's keys, or one "<error ...>" entry, so that a failure is a readable mismatch.
 std::vector<std::string> Keys(BlobStore& store, absl::string_view prefix) {
@@ -83,14 +83,7 @@ std::vector<Backend> Backends() {
   };
 }
 
-class ConformanceTest : public ::testing::TestWithParam<Backend> {
- public:
-  static void SetUpTestSuite() {
-    absl::Status started = StartSharedServers(servers);
-    ASSERT_TRUE(started.ok()) << started;
-  }
-  static void TearDownTestSuite() { StopSharedServers(servers); }
-
+class ConformanceTest : public SharedServersTest<Backend> {
  protected:
   std::unique_ptr<BlobStore> Open(StoreOptions o) { return MustOpen(GetParam().url(0), o); }
   std::unique_ptr<BlobStore> Open() { return Open(GetParam().options()); }

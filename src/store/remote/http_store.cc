@@ -249,12 +249,7 @@ class HttpStore : public CurlStore<HttpTarget> {
   }
 
   absl::Status CheckSize(absl::string_view key, absl::string_view bytes) const {
-    if (bytes.size() > options_.max_object_bytes) {
-      return absl::OutOfRangeError(absl::StrFormat("%s: %d bytes, over the limit of %d",
-                                                   What("PUT", key), bytes.size(),
-                                                   options_.max_object_bytes));
-    }
-    return absl::OkStatus();
+    return CheckObjectSize(What("PUT", key), bytes, options_.max_object_bytes);
   }
 
   absl::StatusOr<HttpResponse> Request(absl::string_view method, absl::string_view path,

@@ -30,6 +30,22 @@ inline void MustStart(const std::vector<std::string>& which,
   servers = std::move(*s);
 }
 
+// The servers shared by every test of a binary whose suites derive from SharedServersTest:
+// started before a suite's first test, stopped after its last.
+inline TestServers*& SharedServers() {
+  static TestServers* servers = nullptr;
+  return servers;
+}
+template <typename Param>
+class SharedServersTest : public ::testing::TestWithParam<Param> {
+ public:
+  static void SetUpTestSuite() {
+    absl::Status started = StartSharedServers(SharedServers());
+    ASSERT_TRUE(started.ok()) << started;
+  }
+  static void TearDownTestSuite() { StopSharedServers(SharedServers()); }
+};
+
 }  // namespace typecache
 
 #endif  // TYPECACHE_SRC_STORE_REMOTE_STORE_TEST_UTIL_H_
