@@ -19,15 +19,19 @@ Bytes are what crossed the network (HTTP bodies); seconds are wall time of the t
 including packing/unpacking (tarball) or reading/verifying/publishing (typecache), not mypy;
 the table gives the median and (min-max) of --repeat rounds.
 
-Measured (2-vCPU Debian 12 VM shared with other builds, load 3-6; -c opt; --repeat 7):
-  cold machine       before: 622,132 bytes, 0.077 s (3.4x the tarball's 0.023 s)
-                     after:  345,019 bytes, 0.057 s (0.051-0.068), tarball 0.022 s: 2.6x
-  one commit behind  before: 2,205 bytes, 0.035 s; after: 2,196 bytes, 0.028 s (0.026-0.042)
+Sizes: the default cache, then (full mode) a larger one, --large 32x25. Besides wall seconds the
+table gives CPU seconds (user + system of the step's processes), which a loaded machine moves far
+less; and a tarball whose files are all fsynced (as durable as a typecache publish).
+
+Measured 2026-12-01 (2-vCPU Debian 12 VM with four other builds running, load 5-7; -c opt;
+--repeat 3), cold machine: 8 x 12 typecache CPU 0.049 s vs tarball 0.025 s (1.94x); 32 x 25
+0.088 s vs 0.034 s (2.63x); one commit behind about the tarball's CPU. docs/remote.md "Measured".
 
   tools/bench [--quick]   (runs compare.py, then this with the -c opt binaries), or
   bazel build -c opt //src:typecache //tests/remote_sync:remote_tool
   python3 bench/remote_bench.py [--typecache B] [--tool B] [--quick] [--packages 8]
-                                [--modules 12] [--repeat 3] [--json-out F] [--no-pack]
+                                [--modules 12] [--repeat 3] [--large PxM|none] [--json-out F]
+                                [--no-pack] [--no-direct]
 """
 
 import argparse
@@ -37,6 +41,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -157,10 +162,42 @@ def tar_get(server, cache, name):
     return len(body)
 
 
+def cpu_seconds():
+    """CPU time of this process and of its waited-for children (user + system)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def fsync_tree(root):
+    """fsyncs every file and directory under root: a tarball as durable as a typecache publish
+    (which fsyncs its databases and directories before the rename that makes them live)."""
+    for d, _, files in os.walk(root):
+        for name in files + ["."]:
+            fd = os.open(os.path.join(d, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
 def timed(fn):
-    start = time.monotonic()
+    """fn()'s value, wall seconds and CPU seconds (with the processes it ran)."""
+    start, cpu = time.monotonic(), cpu_seconds()
     value = fn()
-    return value, time.monotonic() - start
+    return value, time.monotonic() - start, cpu_seconds() - cpu
+
+
+def fetch_both(server, url, work, tar_name):
+    """A machine gets the tarball `tar_name` and pulls from the store: {scheme: (bytes, s, cpu)}
+    and typecache's report."""
+    nbytes, secs, cpu = timed(lambda: tar_get(server, os.path.join(work, "cold-tar"), tar_name))
+    out = {"tarball": (nbytes, secs, cpu)}
+    synced = os.path.join(work, "cold-tar-synced")
+    nbytes, secs, cpu = timed(lambda: (tar_get(server, synced, tar_name), fsync_tree(synced))[0])
+    out["tarball_synced"] = (nbytes, secs, cpu)
+    report, secs, cpu = timed(lambda: tool("pull", url, os.path.join(work, "cold-tc")))
+    out["typecache"] = (report["counters"]["bytes_down"], secs, cpu)
+    return out, report
 
 
 def scenario_single(server, tmp, packages, modules, round_id):
@@ -171,27 +208,24 @@ def scenario_single(server, tmp, packages, modules, round_id):
     cache_ci = os.path.join(work, "cache-ci")
     run_mypy(checkout, cache_ci, names)
     url = server.url("tc%d" % round_id)
-    out = {"cold": {}, "behind": {}}
+    out = {}
     tar_put(server, cache_ci, "r%d-c1" % round_id)
     tool("push", url, cache_ci)
     # Cold machine.
-    nbytes, secs = timed(lambda: tar_get(server, os.path.join(work, "cold-tar"), "r%d-c1" % round_id))
-    out["cold"]["tarball"] = (nbytes, secs)
-    report, secs = timed(lambda: tool("pull", url, os.path.join(work, "cold-tc")))
-    out["cold"]["typecache"] = (report["counters"]["bytes_down"], secs)
+    out["cold"], report = fetch_both(server, url, work, "r%d-c1" % round_id)
     out["cold"]["typecache_from_pack"] = report.get("groups_from_pack", 0)
+    out["cold"]["typecache_direct"] = report.get("direct_publishes", 0)
     assert groups(os.path.join(work, "cold-tc")) == groups(cache_ci)
     # Commit 2 edits one module; CI checks and publishes it.
     write_package(checkout, 0, modules=modules, with_error=False, edit_round=1)
     run_mypy(checkout, cache_ci, names)
     tar_put(server, cache_ci, "r%d-c2" % round_id)
     tool("push", url, cache_ci)
-    nbytes, secs = timed(lambda: tar_get(server, os.path.join(work, "cold-tar"), "r%d-c2" % round_id))
-    out["behind"]["tarball"] = (nbytes, secs)
-    report, secs = timed(lambda: tool("pull", url, os.path.join(work, "cold-tc")))
-    out["behind"]["typecache"] = (report["counters"]["bytes_down"], secs)
+    out["behind"], report = fetch_both(server, url, work, "r%d-c2" % round_id)
     out["behind"]["typecache_groups"] = report["counters"]["hits"]
     out["cache_groups"] = len(groups(cache_ci))
+    out["cache_bytes"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in
+                             os.walk(os.path.realpath(os.path.join(cache_ci, PYVER))) for f in fs)
     return out
 
 
@@ -220,41 +254,8 @@ def scenario_publish(server, tmp, machines, modules):
     }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--packages", type=int, default=8)
-    ap.add_argument("--modules", type=int, default=12)
-    ap.add_argument("--machines", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json-out")
-    ap.add_argument("--typecache", help="the typecache binary (default: bazel-bin's)")
-    ap.add_argument("--tool", help="remote_tool (default: bazel-bin's)")
-    ap.add_argument("--no-pack", action="store_true",
-                    help="pass --no-pack to remote_tool: no packs written or read (the per-group "
-                         "path, for an A/B with one binary)")
-    ap.add_argument("--quick", action="store_true",
-                    help="4 packages x 6 modules, 4 machines, 3 repeats (tools/bench --quick)")
-    args = ap.parse_args()
-    global TYPECACHE, TOOL
-    if args.no_pack:
-        TOOL_ARGS.append("--no-pack")
-    TYPECACHE = os.path.abspath(args.typecache) if args.typecache else TYPECACHE
-    TOOL = os.path.abspath(args.tool) if args.tool else TOOL
-    if args.quick:
-        args.packages, args.modules, args.machines = 4, 6, 4
-    for path in (TYPECACHE, TOOL):
-        if not os.path.exists(path):
-            sys.exit("build first: bazel build -c opt //src:typecache //tests/remote_sync:remote_tool")
-    tmp = tempfile.mkdtemp(prefix="tc-remote-bench-")
-    server = Nginx()
-    try:
-        runs = [scenario_single(server, tmp, args.packages, args.modules, r)
-                for r in range(args.repeat)]
-        pub = scenario_publish(server, tmp, args.machines, args.modules)
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-
+def print_table(runs, label, args):
+    """The cold / behind rows of one size: median (min-max) wall seconds and median CPU."""
     def med(scn, scheme, i):
         return statistics.median(r[scn][scheme][i] for r in runs)
 
@@ -262,29 +263,93 @@ def main():
         xs = [r[scn][scheme][1] for r in runs]
         return "%.3f (%.3f-%.3f)" % (statistics.median(xs), min(xs), max(xs))
 
-    print("remote workload: %s, %d cores, %s; nginx %s WebDAV on 127.0.0.1; mypy 1.0.1; "
-          "%d packages x %d modules (%d module groups with the stdlib); median (min-max) of %d%s" % (
-              platform.node(), os.cpu_count(), platform.platform(), "1.22", args.packages,
-              args.modules, runs[0]["cache_groups"], args.repeat,
+    print("%s: %d module groups with the stdlib, %s of databases; median (min-max) of %d" % (
+        label, runs[0]["cache_groups"], "{:,} bytes".format(runs[0]["cache_bytes"]), len(runs)))
+    print()
+    print("| scenario | tarball bytes | tarball s | tarball CPU s | typecache bytes | typecache s | "
+          "typecache CPU s | typecache/tarball s | CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for scn, name in (("cold", "cold machine"), ("behind", "one commit behind")):
+        print("| %s | %d | %s | %.3f | %d | %s | %.3f | %.2fx | %.2fx |" % (
+            name, med(scn, "tarball", 0), spread(scn, "tarball"), med(scn, "tarball", 2),
+            med(scn, "typecache", 0), spread(scn, "typecache"), med(scn, "typecache", 2),
+            med(scn, "typecache", 1) / max(med(scn, "tarball", 1), 1e-9),
+            med(scn, "typecache", 2) / max(med(scn, "tarball", 2), 1e-9)))
+    print()
+    for scn, name in (("cold", "cold machine"), ("behind", "one commit behind")):
+        print("%s, tarball with every file fsynced: %s s, typecache/that %.2fx" % (
+            name, spread(scn, "tarball_synced"),
+            med(scn, "typecache", 1) / max(med(scn, "tarball_synced", 1), 1e-9)))
+    print()
+    print("one commit behind, typecache fetched %s group(s); cold, %s group(s) from a pack, "
+          "%s direct publish(es)" % ([r["behind"]["typecache_groups"] for r in runs],
+                                     [r["cold"]["typecache_from_pack"] for r in runs],
+                                     [r["cold"]["typecache_direct"] for r in runs]))
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--packages", type=int, default=8)
+    ap.add_argument("--modules", type=int, default=12)
+    ap.add_argument("--machines", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--large", default="32x25",
+                    help="PACKAGESxMODULES of the larger cache measured after the default one "
+                         "(full mode only; 'none' to skip)")
+    ap.add_argument("--json-out")
+    ap.add_argument("--typecache", help="the typecache binary (default: bazel-bin's)")
+    ap.add_argument("--tool", help="remote_tool (default: bazel-bin's)")
+    ap.add_argument("--no-pack", action="store_true",
+                    help="pass --no-pack to remote_tool: no packs written or read (the per-group "
+                         "path, for an A/B with one binary)")
+    ap.add_argument("--no-direct", action="store_true",
+                    help="pass --no-direct to remote_tool: a cold pull publishes through the "
+                         "maintenance frame, not straight into a new generation (A/B)")
+    ap.add_argument("--quick", action="store_true",
+                    help="4 packages x 6 modules, 4 machines, 3 repeats, no larger cache "
+                         "(tools/bench --quick)")
+    args = ap.parse_args()
+    global TYPECACHE, TOOL
+    if args.no_pack:
+        TOOL_ARGS.append("--no-pack")
+    if args.no_direct:
+        TOOL_ARGS.append("--no-direct")
+    TYPECACHE = os.path.abspath(args.typecache) if args.typecache else TYPECACHE
+    TOOL = os.path.abspath(args.tool) if args.tool else TOOL
+    if args.quick:
+        args.packages, args.modules, args.machines, args.large = 4, 6, 4, "none"
+    sizes = [(args.packages, args.modules)]
+    if args.large != "none":
+        sizes.append(tuple(int(x) for x in args.large.split("x")))
+    for path in (TYPECACHE, TOOL):
+        if not os.path.exists(path):
+            sys.exit("build first: bazel build -c opt //src:typecache //tests/remote_sync:remote_tool")
+    tmp = tempfile.mkdtemp(prefix="tc-remote-bench-")
+    server = Nginx()
+    try:
+        by_size = []
+        for k, (packages, modules) in enumerate(sizes):
+            by_size.append([scenario_single(server, tmp, packages, modules, 100 * k + r)
+                            for r in range(args.repeat)])
+        pub = scenario_publish(server, tmp, args.machines, args.modules)
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print("remote workload: %s, %d cores, %s; nginx %s WebDAV on 127.0.0.1; mypy 1.0.1%s; "
+          "seconds are wall time, CPU is user + system of the step's processes" % (
+              platform.node(), os.cpu_count(), platform.platform(), "1.22",
               "; packs disabled (--no-pack)" if args.no_pack else ""))
     print()
-    print("| scenario | tarball bytes | tarball s | typecache bytes | typecache s | "
-          "typecache/tarball s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for scn, label in (("cold", "cold machine"), ("behind", "one commit behind")):
-        print("| %s | %d | %s | %d | %s | %.2fx |" % (
-            label, med(scn, "tarball", 0), spread(scn, "tarball"), med(scn, "typecache", 0),
-            spread(scn, "typecache"),
-            med(scn, "typecache", 1) / max(med(scn, "tarball", 1), 1e-9)))
-    print("| %d machines publish at once: groups lost of %d | %d | | %d | | |" % (
+    for (packages, modules), runs in zip(sizes, by_size):
+        print_table(runs, "%d packages x %d modules" % (packages, modules), args)
+    print("%d machines publish at once: groups lost of %d: tarball %d, typecache %d" % (
         args.machines, pub["union"], pub["tarball"], pub["typecache"]))
-    print()
-    print("one commit behind, typecache fetched %s group(s); cold, %s group(s) from a pack" %
-          ([r["behind"]["typecache_groups"] for r in runs],
-           [r["cold"]["typecache_from_pack"] for r in runs]))
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"runs": runs, "publish": pub, "args": vars(args)}, f, indent=1)
+            json.dump({"sizes": sizes, "runs": by_size, "publish": pub, "args": vars(args)}, f,
+                      indent=1)
 
 
 if __name__ == "__main__":

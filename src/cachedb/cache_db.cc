@@ -300,31 +300,46 @@ namespace {
 
 // One value with its storage class: a tag byte, then 8 bytes (integer, real bits) or an 8-byte
 // length and the bytes (text, blob).
-void HashValue(XXH3_state_t* state, const Stmt& stmt, int column, ValueType type) {
-  auto tag = static_cast<unsigned char>(type);
+void HashValue(XXH3_state_t* state, const GroupHasher::Value& v) {
+  auto tag = static_cast<unsigned char>(v.type);
   XXH3_64bits_update(state, &tag, 1);
-  switch (type) {
+  switch (v.type) {
     case ValueType::kNull:
       return;
-    case ValueType::kInteger: {
-      int64_t v = stmt.ColumnInt(column);
-      XXH3_64bits_update(state, &v, sizeof(v));
+    case ValueType::kInteger:
+      XXH3_64bits_update(state, &v.integer, sizeof(v.integer));
       return;
-    }
-    case ValueType::kReal: {
-      double v = stmt.ColumnDouble(column);
-      XXH3_64bits_update(state, &v, sizeof(v));
+    case ValueType::kReal:
+      XXH3_64bits_update(state, &v.real, sizeof(v.real));
       return;
-    }
     case ValueType::kText:
     case ValueType::kBlob: {
-      absl::string_view bytes = stmt.ColumnBlob(column);
-      uint64_t size = bytes.size();
+      uint64_t size = v.bytes.size();
       XXH3_64bits_update(state, &size, sizeof(size));
-      XXH3_64bits_update(state, bytes.data(), bytes.size());
+      XXH3_64bits_update(state, v.bytes.data(), v.bytes.size());
       return;
     }
   }
+}
+
+GroupHasher::Value ColumnValue(const Stmt& stmt, int column, ValueType type) {
+  GroupHasher::Value v;
+  v.type = type;
+  switch (type) {
+    case ValueType::kNull:
+      break;
+    case ValueType::kInteger:
+      v.integer = stmt.ColumnInt(column);
+      break;
+    case ValueType::kReal:
+      v.real = stmt.ColumnDouble(column);
+      break;
+    case ValueType::kText:
+    case ValueType::kBlob:
+      v.bytes = stmt.ColumnBlob(column);
+      break;
+  }
+  return v;
 }
 
 void HashBytes(XXH3_state_t* state, absl::string_view bytes) {
@@ -346,6 +361,11 @@ GroupHasher::RowTypes GroupHasher::Types(const Stmt& stmt) {
 }
 
 void GroupHasher::AddRow(const Stmt& stmt, const RowTypes& types) {
+  AddRow(ColumnValue(stmt, 0, types.key), ColumnValue(stmt, 1, types.mtime),
+         ColumnValue(stmt, 2, types.data));
+}
+
+void GroupHasher::AddRow(const Value& key, const Value& mtime, const Value& data) {
   // Each row is hashed on its own (with its group's name) and the hashes are summed, so a
   // group's digest does not depend on the order its rows are read in, and a digest of a group
   // read in several runs of rows is the sum of theirs. The mtime goes last, so that the content
@@ -353,10 +373,10 @@ void GroupHasher::AddRow(const Stmt& stmt, const RowTypes& types) {
   XXH3_state_t* h = state_->row;
   XXH3_64bits_reset(h);
   HashBytes(h, state_->group);
-  HashValue(h, stmt, 0, types.key);
-  HashValue(h, stmt, 2, types.data);
+  HashValue(h, key);
+  HashValue(h, data);
   state_->content += XXH3_64bits_digest(h);
-  HashValue(h, stmt, 1, types.mtime);
+  HashValue(h, mtime);
   state_->exact += XXH3_64bits_digest(h);
 }
 

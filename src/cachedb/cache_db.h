@@ -62,6 +62,14 @@ class GroupHasher {
   void Start(absl::string_view group);
   // The current row of `stmt` (columns 0, 1, 2 = key, mtime, data) of classes `types`.
   void AddRow(const Stmt& stmt, const RowTypes& types);
+  // The same for a row given as values (what the row's columns hold once stored).
+  struct Value {
+    ValueType type = ValueType::kNull;
+    int64_t integer = 0;
+    double real = 0;
+    absl::string_view bytes;
+  };
+  void AddRow(const Value& key, const Value& mtime, const Value& data);
   GroupHash Finish();
 
  private:

@@ -1,6 +1,7 @@
 #include "src/cachedb/group_rows.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -215,6 +216,39 @@ absl::StatusOr<std::vector<CacheRow>> SampleMetaRows(Db& db, absl::string_view s
   return out;
 }
 
+namespace {
+
+GroupHasher::Value HashedValue(const SqlValue& v) {
+  GroupHasher::Value out;
+  out.type = static_cast<ValueType>(static_cast<int>(v.type));
+  out.integer = v.integer;
+  out.real = v.real;
+  out.bytes = v.bytes;
+  return out;
+}
+
+}  // namespace
+
+GroupHash DigestOfRows(absl::string_view group, const std::vector<CacheRow>& rows) {
+  GroupHasher hasher;
+  hasher.Start(group);
+  for (const CacheRow& row : rows) {
+    GroupHasher::Value key;
+    key.type = ValueType::kText;
+    key.bytes = row.key;
+    hasher.AddRow(key, HashedValue(row.mtime), HashedValue(row.data));
+  }
+  return hasher.Finish();
+}
+
+bool StoredAsGiven(const CacheRow& row) {
+  using T = SqlValue::Type;
+  // A real is bound as text ("%.17g"), which gives back every finite double exactly.
+  return ((row.mtime.type == T::kReal && std::isfinite(row.mtime.real)) ||
+          row.mtime.type == T::kNull) &&
+         (row.data.type == T::kText || row.data.type == T::kBlob || row.data.type == T::kNull);
+}
+
 absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdapter& adapter) {
   // Validate everything first: nothing is written unless every row belongs to its group.
   for (const auto& [group, rows] : groups) {
@@ -231,12 +265,16 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
     }
   }
   std::string key = QuoteIdent(adapter.key_column());
-  std::map<std::string, bool> checked;
+  // Per table: whether this call created it (then it is empty: no group to delete first).
+  std::map<std::string, bool> created;
+  // Statements are prepared once per call, not once per group.
+  std::map<std::string, Stmt> deletes;  // per table and family
+  std::map<std::string, Stmt> inserts;  // per table, mtime class and data class
   for (const auto& [group, rows] : groups) {
     GroupSelector selector = adapter.Select(group);
     const std::string& table = selector.table;
     std::string t = QuoteIdent(table);
-    if (!checked.count(table)) {
+    if (!created.count(table)) {
       ASSIGN_OR_RETURN(bool has, db.HasTable(table));
       if (!has) {
         // Class of the data column from the first row (TEXT for the old table, BLOB after).
@@ -251,17 +289,26 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
       } else {
         RETURN_IF_ERROR(CheckColumns(db, "main", table, adapter));
       }
-      checked[table] = true;
+      created[table] = !has;
     }
-    ASSIGN_OR_RETURN(Stmt del, db.Prepare(absl::StrCat("DELETE FROM main.", t, " WHERE ",
-                                                       GroupCondition(adapter, selector.family))));
-    del.Bind(1, selector.lo).Bind(2, selector.hi).Bind(3, selector.exact);
-    RETURN_IF_ERROR(del.Run());
+    if (!created[table]) {
+      std::string slot = absl::StrCat(table, selector.family.has_value() ? "=" : "*",
+                                      selector.family.value_or(""));
+      auto d = deletes.find(slot);
+      if (d == deletes.end()) {
+        ASSIGN_OR_RETURN(Stmt del,
+                         db.Prepare(absl::StrCat("DELETE FROM main.", t, " WHERE ",
+                                                 GroupCondition(adapter, selector.family))));
+        d = deletes.emplace(slot, std::move(del)).first;
+      }
+      d->second.Bind(1, selector.lo).Bind(2, selector.hi).Bind(3, selector.exact);
+      RETURN_IF_ERROR(d->second.Run());
+      RETURN_IF_ERROR(d->second.Reset());
+    }
     if (rows.empty()) continue;
-    std::map<std::string, Stmt> inserts;  // per (mtime class, data class)
     for (const CacheRow& row : rows) {
-      std::string slot =
-          absl::StrCat(static_cast<int>(row.mtime.type), ":", static_cast<int>(row.data.type));
+      std::string slot = absl::StrCat(table, "|", static_cast<int>(row.mtime.type), ":",
+                                      static_cast<int>(row.data.type));
       auto it = inserts.find(slot);
       if (it == inserts.end()) {
         ASSIGN_OR_RETURN(Stmt ins,

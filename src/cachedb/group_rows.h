@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "src/cachedb/cache_file.h"
 #include "src/checker/checker_adapter.h"
 
 namespace typecache {
@@ -69,6 +70,15 @@ absl::StatusOr<std::vector<CacheRow>> SampleMetaRows(Db& db, absl::string_view s
 // group). Every row's key must belong to its group (InvalidArgument otherwise, nothing written
 // by this call; the caller rolls back its transaction).
 absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdapter& adapter);
+
+// The exact and content digests (cache_file.h GroupHash) `rows` of `group` get once
+// WriteGroupRows has stored them in a new table, computed from the values: no read back. Valid
+// only when every row is StoredAsGiven (otherwise SQLite's column affinity may change a value's
+// class when it is stored, and with it the digest).
+GroupHash DigestOfRows(absl::string_view group, const std::vector<CacheRow>& rows);
+// The key is text, the mtime a finite real or null, the data text, blob or null: the classes the
+// table WriteGroupRows creates stores unchanged.
+bool StoredAsGiven(const CacheRow& row);
 
 // A database file opened read-only for the functions above (callers above cachedb never touch
 // SQLite themselves).

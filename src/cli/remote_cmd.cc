@@ -17,6 +17,7 @@
 #include "src/checker/mypy/normalize.h"
 #include "src/cli/context.h"
 #include "src/cli/json_out.h"
+#include "src/cli/remote_json.h"
 #include "src/store/remote/blob_store.h"
 
 namespace typecache {
@@ -53,25 +54,6 @@ namespace {
 
 // The explicit commands talk to the store for at most this long unless --remote-budget says.
 constexpr absl::Duration kCommandBudget = absl::Seconds(60);
-
-nlohmann::ordered_json CountersJson(const RemoteCounters& k) {
-  return {{"hits", k.hits},
-          {"misses", k.misses},
-          {"bytes_down", k.bytes_down},
-          {"bytes_up", k.bytes_up},
-          {"errors", k.errors},
-          {"timeouts", k.timeouts},
-          {"groups_pushed", k.groups_pushed},
-          {"objects_uploaded", k.objects_uploaded},
-          {"records_read", k.records_read},
-          {"records_written", k.records_written}};
-}
-
-nlohmann::ordered_json TextList(const std::vector<std::string>& items) {
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const std::string& item : items) out.push_back(JsonText(item));
-  return out;
-}
 
 std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
   return absl::StrCat(n, " ", n == 1 ? one : many);
@@ -259,15 +241,8 @@ class RemoteSubcommand : public Subcommand {
     nlohmann::ordered_json doc;
     doc["command"] = verb;
     doc["store"] = JsonText(store_);
-    doc["namespaces"] = TextList(r.namespaces);
-    doc["groups_changed_remotely"] = r.groups_changed_remotely;
-    doc["groups_already_local"] = r.groups_already_local;
-    doc["groups_applied"] = r.groups_applied;
-    doc["groups_kept_local"] = r.groups_kept_local;
-    doc["groups_pushed"] = r.groups_pushed;
-    doc["records_appended"] = r.records_appended;
-    doc["counters"] = CountersJson(r.counters);
-    doc["warnings"] = TextList(r.warnings);
+    nlohmann::ordered_json report = RemoteReportJson(r);
+    for (auto& [key, value] : report.items()) doc[key] = value;
     return doc;
   }
 
@@ -311,8 +286,8 @@ class RemoteSubcommand : public Subcommand {
                             {"lineages", lineages}});
     }
     doc["namespaces"] = namespaces;
-    doc["counters"] = CountersJson(r.counters);
-    doc["recorded"] = CountersJson(r.recorded);
+    doc["counters"] = RemoteCountersJson(r.counters);
+    doc["recorded"] = RemoteCountersJson(r.recorded);
     return doc;
   }
 
@@ -322,16 +297,10 @@ class RemoteSubcommand : public Subcommand {
     doc["dry_run"] = flags_.dry_run;
     nlohmann::ordered_json namespaces = nlohmann::ordered_json::array();
     for (const auto& [ns, g] : r.namespaces) {
-      namespaces.push_back({{"namespace", JsonText(ns)},
-                            {"lineages", TextList(g.lineages)},
-                            {"snapshot_seq", g.snapshot_seq},
-                            {"records_deleted", g.records_deleted},
-                            {"snapshots_deleted", g.snapshots_deleted},
-                            {"objects_deleted", g.objects_deleted},
-                            {"objects_kept", g.objects_kept}});
+      namespaces.push_back(RemoteGcJson(ns, g));
     }
     doc["namespaces"] = namespaces;
-    doc["counters"] = CountersJson(r.counters);
+    doc["counters"] = RemoteCountersJson(r.counters);
     return doc;
   }
 
@@ -344,8 +313,11 @@ class RemoteSubcommand : public Subcommand {
           << ", snapshot #" << g.snapshot_seq << "; " << deleted << " "
           << Plural(g.records_deleted, "log record", "log records") << ", "
           << Plural(g.snapshots_deleted, "snapshot", "snapshots") << ", "
-          << Plural(g.objects_deleted, "object", "objects") << "; kept "
-          << Plural(g.objects_kept, "object", "objects") << "\n";
+          << Plural(g.objects_deleted, "object", "objects") << ", "
+          << Plural(g.packs_deleted, "pack", "packs") << " (" << FormatSize(g.pack_bytes_deleted)
+          << "); kept " << Plural(g.objects_kept, "object", "objects") << ", "
+          << Plural(g.packs_kept, "pack", "packs") << " (" << FormatSize(g.pack_bytes_kept)
+          << ")\n";
     }
   }
 

@@ -18,6 +18,7 @@
 #include "src/cachedb/group_rows.h"
 #include "src/commands/maintenance.h"
 #include "src/os/lock.h"
+#include "src/store/local/fresh_publish.h"
 #include "src/store/local/layout.h"
 #include "src/store/remote/codec.h"
 
@@ -27,53 +28,35 @@ namespace {
 // Meta rows sampled per table and family to tell which namespace a database's rows belong to.
 constexpr int kMetaSample = 32;
 
-RemoteValue ToRemote(const SqlValue& v) {
-  RemoteValue r;
-  r.type = static_cast<RemoteValue::Type>(static_cast<int>(v.type));
+// A value or row as the other struct of the same layout (SqlValue and RemoteValue, CacheRow
+// and RemoteRow): copied, or from an rvalue with its bytes taken (a pack's rows are megabytes).
+template <typename To, typename From>
+To ConvertValue(From&& v) {
+  To r;
+  r.type = static_cast<decltype(r.type)>(static_cast<int>(v.type));
   r.integer = v.integer;
   r.real = v.real;
-  r.bytes = v.bytes;
+  r.bytes = std::forward<From>(v).bytes;
   return r;
 }
-
-SqlValue ToSql(const RemoteValue& v) {
-  SqlValue r;
-  r.type = static_cast<SqlValue::Type>(static_cast<int>(v.type));
-  r.integer = v.integer;
-  r.real = v.real;
-  r.bytes = v.bytes;
-  return r;
+template <typename ToRow, typename FromRow>
+ToRow ConvertRow(FromRow&& r) {
+  using Value = decltype(ToRow::mtime);
+  return ToRow{std::forward<FromRow>(r).key, ConvertValue<Value>(std::forward<FromRow>(r).mtime),
+               ConvertValue<Value>(std::forward<FromRow>(r).data)};
 }
 
 std::vector<RemoteRow> ToRemoteRows(const std::vector<CacheRow>& rows) {
   std::vector<RemoteRow> out;
   out.reserve(rows.size());
-  for (const CacheRow& r : rows) out.push_back({r.key, ToRemote(r.mtime), ToRemote(r.data)});
+  for (const CacheRow& r : rows) out.push_back(ConvertRow<RemoteRow>(r));
   return out;
 }
 
-std::vector<CacheRow> ToCacheRows(const std::vector<RemoteRow>& rows) {
-  std::vector<CacheRow> out;
-  out.reserve(rows.size());
-  for (const RemoteRow& r : rows) out.push_back({r.key, ToSql(r.mtime), ToSql(r.data)});
-  return out;
-}
-
-// The same, taking the rows' bytes instead of copying them (a pack's rows are megabytes).
-SqlValue ToSql(RemoteValue&& v) {
-  SqlValue r;
-  r.type = static_cast<SqlValue::Type>(static_cast<int>(v.type));
-  r.integer = v.integer;
-  r.real = v.real;
-  r.bytes = std::move(v.bytes);
-  return r;
-}
 std::vector<CacheRow> ToCacheRows(std::vector<RemoteRow>&& rows) {
   std::vector<CacheRow> out;
   out.reserve(rows.size());
-  for (RemoteRow& r : rows) {
-    out.push_back({std::move(r.key), ToSql(std::move(r.mtime)), ToSql(std::move(r.data))});
-  }
+  for (RemoteRow& r : rows) out.push_back(ConvertRow<CacheRow>(std::move(r)));
   rows.clear();
   return out;
 }
@@ -544,6 +527,30 @@ absl::StatusOr<int64_t> ApplyPlans(Ctx& c, std::vector<PullPlan>& plans, RemoteR
     }
   }
   if (all.empty()) return 0;
+  // A cold machine (no generation in any directory the pull writes): the groups go straight
+  // into a new generation, with the digests of their rows; no private copy, no read back.
+  bool fresh = true;
+  for (const auto& [where, groups] : all) {
+    absl::StatusOr<LiveState> live = ReadLiveState(c.fs, c.layout, where.first);
+    fresh = fresh && live.ok() && live->kind == LiveState::Kind::kMissing;
+    for (const auto& [g, rows] : groups) fresh = fresh && !rows.empty();  // nothing to delete
+  }
+  if (fresh && c.o.direct_cold_publish) {
+    FreshGeneration gen;
+    int64_t written = 0;
+    for (auto& [where, groups] : all) {
+      written += static_cast<int64_t>(groups.size());
+      gen[where.first][where.second] = std::move(groups);
+    }
+    PublishOptions publish;
+    publish.lock_timeout = c.o.lock_timeout;
+    publish.notice = c.o.notice;
+    ASSIGN_OR_RETURN(PublishReport published,
+                     PublishFreshGeneration(c.fs, c.layout, c.adapter, gen, publish));
+    ++report.direct_publishes;
+    report.groups_kept_local += published.conflicts;
+    return written - published.conflicts;
+  }
   RETURN_IF_ERROR(c.layout.Create(c.fs));
   ASSIGN_OR_RETURN(Target full, ResolveTarget(c.fs, c.adapter, c.layout.cache_dir(), true));
   std::set<std::string> dirs;
@@ -574,6 +581,7 @@ absl::StatusOr<int64_t> ApplyPlans(Ctx& c, std::vector<PullPlan>& plans, RemoteR
     auto it = all.find({ref.dir, ref.file});
     if (it == all.end()) return change;
     RETURN_IF_ERROR(WriteGroupsToFile(path, it->second, c.adapter));
+    RETURN_IF_ERROR(c.fs.Fsync(path));  // durable before the publish renames it into place
     for (const auto& [g, rows] : it->second) change.groups.insert(g);
     written += static_cast<int64_t>(it->second.size());
     return change;
@@ -641,11 +649,15 @@ absl::Status WritePack(Ctx& c, RemoteSession& session, const RemoteKeys& keys,
   return absl::OkStatus();
 }
 
+// Every local group of a namespace, read only when a pack is due (a run's push holds only its
+// write set).
+using AllGroups = std::function<absl::StatusOr<std::map<std::string, LocalGroup>*>()>;
+
 // WritePack when the write lineage's pointer names no pack, or one at least pack_every records
 // behind its state (one Get of snap/latest). A failure is a warning in the report and returned.
 absl::Status MaybeWritePack(Ctx& c, RemoteSession& session, const RemoteKeys& keys,
-                            const std::string& write, SyncState& state,
-                            std::map<std::string, LocalGroup>& groups, RemoteReport& report) {
+                            const std::string& write, SyncState& state, const AllGroups& all,
+                            RemoteReport& report) {
   if (!c.o.pack_on_push) return absl::OkStatus();
   const LineageState& lineage = state.lineages[write];
   absl::StatusOr<std::optional<std::string>> latest = session.Get(keys.SnapLatest(write));
@@ -656,14 +668,18 @@ absl::Status MaybeWritePack(Ctx& c, RemoteSession& session, const RemoteKeys& ke
       return absl::OkStatus();
     }
   }
-  absl::Status s = WritePack(c, session, keys, write, lineage, groups, report);
+  absl::StatusOr<std::map<std::string, LocalGroup>*> groups = all();
+  absl::Status s =
+      groups.ok() ? WritePack(c, session, keys, write, lineage, **groups, report) : groups.status();
   if (!s.ok()) Warn(report, absl::StrCat(keys.ns(), ": pack not written: ", s.message()));
   return s;
 }
 
+// `groups`: the candidates (the whole live generation's, or a run's write set); `all` gives
+// every local group of the namespace when a pack is due (`groups` itself for a whole push).
 absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
                            std::map<std::string, LocalGroup>& groups, bool whole,
-                           RemoteReport& report) {
+                           const AllGroups& all, RemoteReport& report) {
   RemoteKeys keys(c.o.prefix, ns.Name());
   SyncState state = LoadState(c, ns, report.warnings);
   std::vector<std::string> order = ReadOrder(c.o);
@@ -719,7 +735,7 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
     // pointer rewritten by a snapshot without one) still gets one from a whole-cache push.
     absl::Status pack_status;
     if (whole && state.lineages[write].seq > 0) {
-      pack_status = MaybeWritePack(c, session, keys, write, state, groups, report);
+      pack_status = MaybeWritePack(c, session, keys, write, state, all, report);
     }
     RETURN_IF_ERROR(SaveState(c, ns, state));
     return pack_status;
@@ -760,7 +776,9 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
     }
     report.groups_pushed += n;
     session.counters().groups_pushed += n;
-    if (whole) pack_status = MaybeWritePack(c, session, keys, write, state, groups, report);
+    // Packs come from runs' pushes too (a store only runs publish to still gets one for cold
+    // machines): the whole live generation is read only when the pack is due.
+    pack_status = MaybeWritePack(c, session, keys, write, state, all, report);
   }
   if (!state.marked) {
     absl::StatusOr<bool> marked = session.PutIfAbsent(keys.Marker(), "typecache namespace\n");
@@ -770,9 +788,12 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
   return pack_status;
 }
 
+using LocalByNamespace =
+    std::map<std::string, std::pair<Namespace, std::map<std::string, LocalGroup>>>;
+
 // Local groups by namespace: every group of the live generation, or the ones in `published`.
-absl::StatusOr<std::map<std::string, std::pair<Namespace, std::map<std::string, LocalGroup>>>>
-CollectLocal(Ctx& c, std::vector<LocalDb>& dbs, const WriteSets& published, RemoteReport& report) {
+absl::StatusOr<LocalByNamespace> CollectLocal(Ctx& c, std::vector<LocalDb>& dbs,
+                                              const WriteSets& published, RemoteReport& report) {
   std::map<std::string, std::pair<Namespace, std::map<std::string, LocalGroup>>> out;
   for (LocalDb& d : dbs) {
     RETURN_IF_ERROR(OpenLocal(c, d));
@@ -950,9 +971,20 @@ absl::StatusOr<RemoteReport> PushWith(Ctx& c, RemoteSession& session, const Writ
   ASSIGN_OR_RETURN(std::vector<LocalDb> dbs, LiveDbs(c));
   ASSIGN_OR_RETURN(auto local, CollectLocal(c, dbs, published, report));
   absl::Status first_error;
+  // A run's push reads the whole live generation only when a pack is due, once.
+  std::optional<absl::StatusOr<LocalByNamespace>> whole;
   for (auto& [name, slot] : local) {
     report.namespaces.push_back(name);
-    absl::Status s = PushNamespace(c, session, slot.first, slot.second, published.empty(), report);
+    auto* own = &slot.second;
+    std::string ns_name = name;
+    AllGroups all = [&, own, ns_name]() -> absl::StatusOr<std::map<std::string, LocalGroup>*> {
+      if (published.empty()) return own;
+      if (!whole.has_value()) whole = CollectLocal(c, dbs, {}, report);
+      if (!whole->ok()) return whole->status();
+      return &(**whole)[ns_name].second;
+    };
+    absl::Status s =
+        PushNamespace(c, session, slot.first, slot.second, published.empty(), all, report);
     if (!s.ok()) {
       if (first_error.ok()) first_error = s;
       if (session.failed()) break;
@@ -1188,6 +1220,7 @@ RemoteReport RemotePushAfterPublish(Fs& fs, const CheckerAdapter& adapter, const
   if (r.ok()) {
     report.groups_pushed += r->groups_pushed;
     report.records_appended += r->records_appended;
+    report.packs_written += r->packs_written;
     report.warnings.insert(report.warnings.end(), r->warnings.begin(), r->warnings.end());
   } else if (!state.session_->failed()) {
     report.warnings.push_back(absl::StrCat("remote push: ", r.status().message()));

@@ -97,6 +97,10 @@ struct RemoteOptions {
   // object, not a new pack (a cold pull verifies the older pack's groups against the current
   // view and fetches the few that changed since one by one).
   int64_t pack_every = 10;
+  // A pull into a cache with no generation in the directories it writes (a cold machine) writes
+  // the verified groups straight into a new generation (src/store/local/fresh_publish.h); off:
+  // the maintenance frame as for any other pull (for A/B measurements).
+  bool direct_cold_publish = true;
   int64_t now = 0;                                 // unix seconds; 0: the clock (tests set it)
   std::function<void(const std::string&)> notice;  // informational lines
 };
@@ -111,6 +115,7 @@ struct RemoteReport {
   int64_t packs_used = 0;               // pull: packs fetched and readable
   int64_t groups_from_pack = 0;         // pull: groups taken (verified) from a pack
   int64_t packs_written = 0;            // push: packs uploaded
+  int64_t direct_publishes = 0;         // pull: published as a new generation (cold machine)
   int64_t groups_pushed = 0;            // push: entries in records appended
   int64_t records_appended = 0;
   bool store_failed = false;

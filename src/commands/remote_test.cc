@@ -30,6 +30,7 @@
 #include "src/store/remote/blob_store.h"
 #include "src/store/remote/codec.h"
 #include "src/store/remote/kill_util.h"
+#include "src/store/remote/store_test_util.h"
 #include "src/store/remote/sync.h"
 #include "src/store/remote/sync_format.h"
 #include "src/store/remote/test_servers.h"
@@ -89,24 +90,24 @@ std::vector<std::string> VerifyProblems(const std::string& cache) {
   return out;
 }
 
-TestServers* servers = nullptr;
+// A machine: its own cache directory under `tmp`, holding `rows` as mypy wrote them (none: a
+// cold machine).
+std::string NewMachine(TempDir& tmp, const std::string& name, const std::vector<Row>& rows) {
+  std::string cache = tmp.Sub(name);
+  if (!rows.empty()) {
+    EXPECT_TRUE(MakeDirs(RealFs(), cache + "/3.11").ok());
+    EXPECT_TRUE(WriteRows(LiveDb(cache), Schema::kFiles, rows).ok());
+  }
+  return cache;
+}
+
+TestServers*& servers = SharedServers();
 
 struct Backend {
   std::string name;
 };
 
-class RemoteTest : public ::testing::TestWithParam<std::string> {
- public:
-  static void SetUpTestSuite() {
-    auto s = TestServers::Start({"redis", "nginx", "s3", "blackhole"});
-    ASSERT_TRUE(s.ok()) << s.status();
-    servers = s->release();
-  }
-  static void TearDownTestSuite() {
-    delete servers;
-    servers = nullptr;
-  }
-
+class RemoteTest : public SharedServersTest<std::string> {
  protected:
   std::string Url() const {
     if (GetParam() == "redis") return servers->RedisUrl();
@@ -129,12 +130,7 @@ class RemoteTest : public ::testing::TestWithParam<std::string> {
     return o;
   }
   std::string Machine(const std::string& name, const std::vector<Row>& rows) {
-    std::string cache = tmp_.Sub(name);
-    if (!rows.empty()) {
-      EXPECT_TRUE(MakeDirs(RealFs(), cache + "/3.11").ok());
-      EXPECT_TRUE(WriteRows(LiveDb(cache), Schema::kFiles, rows).ok());
-    }
-    return cache;
+    return NewMachine(tmp_, name, rows);
   }
   RemoteReport Push(const std::string& cache, RemoteOptions o) {
     absl::StatusOr<RemoteReport> r = RemotePush(RealFs(), Adapter(), Hooks(), o);
@@ -152,11 +148,16 @@ class RemoteTest : public ::testing::TestWithParam<std::string> {
     o.python_version = "3.11";  // a cold machine names what it wants
     return Pull(cache, o);
   }
+  // Machine `a` with `modules` modules pushes them; machine `b`, cold, pulls: b's report.
+  RemoteReport PushThenPullCold(int modules, std::string& a, std::string& b) {
+    a = Machine("a", Modules(0, modules, "v1", 1.7e9));
+    Push(a);
+    b = Machine("b", {});
+    return Pull(b);
+  }
   std::unique_ptr<BlobStore> Raw() {
     StoreOptions o = GetParam() == "s3" ? servers->S3Options() : StoreOptions{};
-    auto s = OpenBlobStore(Url(), o);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return std::move(*s);
+    return MustOpen(Url(), o);
   }
   RemoteKeys Keys() const {
     Namespace ns{"mypy", "1.0.1", "3.11", "linux", "1file"};
@@ -235,10 +236,8 @@ TEST_P(RemoteTest, EightMachinesPushAtOnceNinthGetsEverything) {
 }
 
 TEST_P(RemoteTest, OneModuleBehindTransfersOnlyThatGroup) {
-  std::string a = Machine("a", Modules(0, 60, "v1", 1.7e9));
-  Push(a);
-  std::string b = Machine("b", {});
-  RemoteReport cold = Pull(b);
+  std::string a, b;
+  RemoteReport cold = PushThenPullCold(60, a, b);
   ASSERT_EQ(cold.groups_applied, 60);
   // A rechecks one module and publishes it.
   ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles, Module("pkg/m7", "v2", 1.8e9)).ok());
@@ -408,7 +407,14 @@ TEST_P(RemoteTest, GcSnapshotsAndDeletesWhatNobodyNeeds) {
   // Each `remote push` wrote a pack; the pointer names the second, the first is old: gone.
   EXPECT_EQ(r->namespaces[0].second.packs_deleted, 1);
   EXPECT_EQ(r->namespaces[0].second.packs_kept, 1);
-  EXPECT_EQ(raw->List(Keys().PacksPrefix())->size(), 1u);
+  ASSERT_EQ(raw->List(Keys().PacksPrefix())->size(), 1u);
+  // Their sizes: the kept one's is the object's, the pointer says so; both packs hold ten
+  // groups of the same shape.
+  std::string kept = (*raw->List(Keys().PacksPrefix()))[0];
+  int64_t kept_bytes = static_cast<int64_t>((*raw->Get(kept))->size());
+  EXPECT_EQ(r->namespaces[0].second.pack_bytes_kept, kept_bytes);
+  EXPECT_GT(r->namespaces[0].second.pack_bytes_deleted, kept_bytes / 2);
+  EXPECT_LT(r->namespaces[0].second.pack_bytes_deleted, kept_bytes * 2);
   // A cold machine starts from the snapshot.
   std::string b = Machine("b", {});
   RemoteOptions ob = Opts(b);
@@ -532,6 +538,84 @@ TEST_P(RemoteTest, ColdPullTakesThePack) {
   EXPECT_EQ(Push(a, np).packs_written, 0) << "the head's pack exists";
 }
 
+// A cold machine's pull writes the verified groups straight into a new generation (no private
+// copy of a live database, the digests from the rows); a machine with a generation merges.
+TEST_P(RemoteTest, ColdPullPublishesANewGenerationDirectly) {
+  std::string a, b;
+  RemoteReport cold = PushThenPullCold(40, a, b);
+  EXPECT_EQ(cold.direct_publishes, 1);
+  EXPECT_EQ(cold.groups_applied, 40);
+  EXPECT_EQ(cold.counters.hits, 40);
+  EXPECT_EQ(Content(b), Content(a)) << "rows, mtimes and storage classes as pushed";
+  EXPECT_TRUE(VerifyProblems(b).empty()) << VerifyProblems(b)[0];
+  // The generation's content digest was recorded at once, from the rows: verify compares it.
+  auto digests = RealFs().ListDir(b + "/.typecache/digests/3.11");
+  ASSERT_TRUE(digests.ok()) << digests.status();
+  EXPECT_EQ(digests->size(), 1u);
+  // The same pull through the maintenance frame gives the same cache.
+  std::string c = Machine("c", {});
+  RemoteOptions oc = Opts(c);
+  oc.python_version = "3.11";
+  oc.direct_cold_publish = false;
+  RemoteReport framed = Pull(c, oc);
+  EXPECT_EQ(framed.direct_publishes, 0);
+  EXPECT_EQ(Content(c), Content(b));
+  // A machine with a cache of its own (mypy wrote <X.Y>): the general path, its group kept.
+  std::string d = Machine("d", Modules(100, 101, "mine", 1.6e9));
+  RemoteReport warm = Pull(d);
+  EXPECT_EQ(warm.direct_publishes, 0);
+  EXPECT_EQ(warm.groups_applied, 40);
+  EXPECT_EQ(Content(d).size(), Content(a).size() + 2);
+  EXPECT_TRUE(VerifyProblems(d).empty());
+  // Up to date afterwards: a second pull of the cold machine applies nothing.
+  EXPECT_EQ(Pull(b).groups_applied, 0);
+}
+
+// Packs come from `run --remote` pushes too: a store only runs publish to still serves cold
+// machines one pack, rewritten every pack_every records, and the 100th-record snapshot keeps it.
+TEST_P(RemoteTest, RunPushesWriteThePackForColdMachines) {
+  std::string a = Machine("a", Modules(0, 20, "v1", 1.7e9));
+  RemoteOptions o = Opts(a);
+  o.pack_every = 3;
+  o.snapshot_every = 2;
+  auto run_push = [&](const std::set<std::string>& groups) {
+    WriteSets published;
+    published["3.11"]["cache.db"] = groups;
+    RemoteRunState run;
+    return RemotePushAfterPublish(RealFs(), Adapter(), Hooks(), o, published, run);
+  };
+  // The first run checked every module; the later ones one each (their write set is all the
+  // push holds: the pack is made from the whole live generation, read when it is due).
+  std::set<std::string> everything;
+  for (int i = 0; i < 20; ++i) everything.insert(absl::StrCat("files:pkg/m", i, ".json"));
+  RemoteReport first = run_push(everything);
+  EXPECT_TRUE(first.warnings.empty()) << first.warnings[0];
+  EXPECT_EQ(first.records_appended, 1);
+  EXPECT_EQ(first.packs_written, 1);
+  int written = 0;
+  for (int i = 2; i <= 7; ++i) {
+    ASSERT_TRUE(WriteRows(LiveDb(a), Schema::kFiles,
+                          Module(absl::StrCat("pkg/m", i), absl::StrCat("r", i), 1.8e9))
+                    .ok());
+    RemoteReport r = run_push({absl::StrCat("files:pkg/m", i, ".json")});
+    EXPECT_EQ(r.records_appended, 1);
+    written += static_cast<int>(r.packs_written);
+    // Every snapshot (seq 2, 4, 6) keeps naming the newest pack.
+    auto latest = Raw()->Get(Keys().SnapLatest("main"));
+    ASSERT_TRUE(latest.ok() && latest->has_value());
+    auto pack = ParseLatestPack(**latest);
+    ASSERT_TRUE(pack.ok() && pack->has_value()) << "seq " << i << ": " << **latest;
+    EXPECT_EQ((*pack)->seq, i < 4 ? 1 : (i < 7 ? 4 : 7)) << "seq " << i;
+  }
+  EXPECT_EQ(written, 2) << "at records 4 and 7";
+  std::string b = Machine("b", {});
+  RemoteReport cold = Pull(b);
+  EXPECT_EQ(cold.packs_used, 1);
+  EXPECT_EQ(cold.groups_from_pack, 20);
+  EXPECT_EQ(Content(b), Content(a));
+  EXPECT_TRUE(VerifyProblems(b).empty());
+}
+
 TEST_P(RemoteTest, LyingPackFallsBackToGroupsAndLosesNothing) {
   std::string a = Machine("a", Modules(0, 40, "v1", 1.7e9));
   Push(a);
@@ -642,11 +726,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, RemoteTest, ::testing::Values("redis", "webda
 
 class RemoteFaultTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto s = TestServers::Start({"redis", "nginx", "blackhole"});
-    ASSERT_TRUE(s.ok()) << s.status();
-    servers_ = std::move(*s);
-  }
+  void SetUp() override { MustStart({"redis", "nginx", "blackhole"}, servers_); }
   RemoteOptions Opts(const std::string& url, const std::string& cache) {
     RemoteOptions o;
     o.url = url;
@@ -656,12 +736,7 @@ class RemoteFaultTest : public ::testing::Test {
     return o;
   }
   std::string Machine(const std::string& name, const std::vector<Row>& rows) {
-    std::string cache = tmp_.Sub(name);
-    if (!rows.empty()) {
-      EXPECT_TRUE(MakeDirs(RealFs(), cache + "/3.11").ok());
-      EXPECT_TRUE(WriteRows(LiveDb(cache), Schema::kFiles, rows).ok());
-    }
-    return cache;
+    return NewMachine(tmp_, name, rows);
   }
   std::unique_ptr<TestServers> servers_;
   TempDir tmp_;

@@ -134,7 +134,8 @@ class RemoteTest(e.E2ETestCase):
                 # `remote status`: this machine is up to date, nothing differs.
                 st = self.tc("remote", "status", url, "--cache-dir", cache_b)
                 self.assertEqual(st.returncode, 0, st.stderr)
-                self.assertRegex(st.stdout, r"lineage main +head #\d+, \d+ groups, snapshot #0; "
+                # The run's push wrote the first pack, and its snapshot (#1) names it.
+                self.assertRegex(st.stdout, r"lineage main +head #\d+, \d+ groups, snapshot #1; "
                                  r"this machine at #\d+ \(0 behind\)")
                 self.assertRegex(st.stdout, r"local: \d+ groups, 0 differ from the store")
                 self.assertNotIn("secret", st.stdout + st.stderr)
@@ -296,10 +297,14 @@ class RemoteTest(e.E2ETestCase):
                 dry = self.tc("remote", "gc", url, "--min-age", "1s", "--dry-run")
                 self.assertEqual(dry.returncode, 0, dry.stderr)
                 self.assertIn("would delete 1 log record,", dry.stdout)
+                # The pack `remote push` wrote is the one the pointer names: kept, with its size.
+                self.assertRegex(dry.stdout, r"; kept \d+ objects?, 1 pack \(\d", dry.stdout)
                 gc = self.tc("remote", "gc", "--json", url, "--min-age", "1s")
                 self.assertEqual(gc.returncode, 0, gc.stderr)
                 (ns,) = json.loads(gc.stdout)["namespaces"]
                 self.assertEqual((ns["records_deleted"], ns["snapshot_seq"]), (1, 1), ns)
+                self.assertEqual((ns["packs_kept"], ns["packs_deleted"]), (1, 0), ns)
+                self.assertGreater(ns["pack_bytes_kept"], 1000, ns)
                 c, cache_c = self.machine(store + "/c/proj", 1700000000)
                 r = self.tc("remote", "pull", url, "--python", e.PYVER, "--cache-dir", cache_c)
                 self.assertEqual(r.returncode, 0, r.stderr)

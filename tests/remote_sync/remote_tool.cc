@@ -2,7 +2,8 @@
 //
 //   remote_tool pull|push|status|gc URL --cache-dir DIR [--read-only] [--remote-read A,B]
 //               [--remote-write NAME] [--budget-ms N] [--prefix P] [--python X.Y]
-//               [--min-age-s N] [--now UNIX] [--no-normalize]
+//               [--min-age-s N] [--now UNIX] [--no-normalize] [--no-pack]
+//               [--no-direct]
 //
 // Prints one JSON object (the report and its counters) on stdout; exit 0 on success, 1 when the
 // command returned an error (the error on stderr, the JSON still printed). S3: the usual AWS_*
@@ -18,40 +19,19 @@
 #include "nlohmann/json.hpp"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/checker/mypy/normalize.h"
+#include "src/cli/remote_json.h"
 #include "src/commands/remote.h"
 #include "src/os/fs.h"
 
 namespace typecache {
 namespace {
 
-nlohmann::json CountersJson(const RemoteCounters& k) {
-  return {{"hits", k.hits},
-          {"misses", k.misses},
-          {"bytes_down", k.bytes_down},
-          {"bytes_up", k.bytes_up},
-          {"errors", k.errors},
-          {"timeouts", k.timeouts},
-          {"groups_pushed", k.groups_pushed},
-          {"objects_uploaded", k.objects_uploaded},
-          {"records_read", k.records_read},
-          {"records_written", k.records_written}};
-}
-
-nlohmann::json ReportJson(const RemoteReport& r) {
-  return {{"counters", CountersJson(r.counters)},
-          {"namespaces", r.namespaces},
-          {"groups_changed_remotely", r.groups_changed_remotely},
-          {"groups_already_local", r.groups_already_local},
-          {"groups_applied", r.groups_applied},
-          {"groups_kept_local", r.groups_kept_local},
-          {"groups_pushed", r.groups_pushed},
-          {"records_appended", r.records_appended},
-          {"packs_used", r.packs_used},
-          {"groups_from_pack", r.groups_from_pack},
-          {"packs_written", r.packs_written},
-          {"store_failed", r.store_failed},
-          {"failure", r.failure},
-          {"warnings", r.warnings}};
+// The CLI's report (src/cli/remote_json.h) and whether the store failed.
+nlohmann::ordered_json ReportJson(const RemoteReport& r) {
+  nlohmann::ordered_json out = RemoteReportJson(r);
+  out["store_failed"] = r.store_failed;
+  out["failure"] = r.failure;
+  return out;
 }
 
 int Main(int argc, char** argv) {
@@ -93,6 +73,8 @@ int Main(int argc, char** argv) {
     } else if (a == "--no-pack") {
       o.pack_on_push = false;
       o.pack_min_groups = int64_t{1} << 40;
+    } else if (a == "--no-direct") {
+      o.direct_cold_publish = false;
     } else if (a == "--no-normalize") {
       normalize = false;
     } else {
@@ -108,7 +90,7 @@ int Main(int argc, char** argv) {
       return std::string(data);
     };
   }
-  nlohmann::json out;
+  nlohmann::ordered_json out;
   absl::Status status;
   if (cmd == "pull" || cmd == "push") {
     absl::StatusOr<RemoteReport> r = cmd == "pull" ? RemotePull(RealFs(), adapter, hooks, o)
@@ -119,13 +101,13 @@ int Main(int argc, char** argv) {
     absl::StatusOr<RemoteStatusReport> r = RemoteStatus(RealFs(), adapter, hooks, o);
     if (r.ok()) {
       out["text"] = FormatRemoteStatus(*r);
-      out["counters"] = CountersJson(r->counters);
+      out["counters"] = RemoteCountersJson(r->counters);
       for (const auto& ns : r->namespaces) {
-        nlohmann::json j = {{"ns", ns.ns},
-                            {"local", ns.local},
-                            {"objects", ns.objects},
-                            {"groups_differing", ns.groups_differing},
-                            {"local_groups", ns.local_groups}};
+        nlohmann::ordered_json j = {{"ns", ns.ns},
+                                    {"local", ns.local},
+                                    {"objects", ns.objects},
+                                    {"groups_differing", ns.groups_differing},
+                                    {"local_groups", ns.local_groups}};
         for (const auto& l : ns.lineages) {
           j["lineages"].push_back({{"lineage", l.lineage},
                                    {"head", l.head},
@@ -140,16 +122,9 @@ int Main(int argc, char** argv) {
   } else if (cmd == "gc") {
     absl::StatusOr<RemoteGcReport> r = RemoteGc(RealFs(), o, gc);
     if (r.ok()) {
-      out["counters"] = CountersJson(r->counters);
+      out["counters"] = RemoteCountersJson(r->counters);
       for (const auto& [ns, g] : r->namespaces) {
-        out["namespaces"].push_back({{"ns", ns},
-                                     {"snapshot_seq", g.snapshot_seq},
-                                     {"records_deleted", g.records_deleted},
-                                     {"snapshots_deleted", g.snapshots_deleted},
-                                     {"objects_deleted", g.objects_deleted},
-                                     {"objects_kept", g.objects_kept},
-                                     {"packs_deleted", g.packs_deleted},
-                                     {"packs_kept", g.packs_kept}});
+        out["namespaces"].push_back(RemoteGcJson(ns, g));
       }
     }
     status = r.status();

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "src/base/status_macros.h"
@@ -242,6 +243,12 @@ absl::StatusOr<std::unique_ptr<BlobStore>> OpenS3(absl::string_view url, const U
 }
 
 }  // namespace
+
+absl::Status CheckObjectSize(absl::string_view what, absl::string_view bytes, size_t max_bytes) {
+  if (bytes.size() <= max_bytes) return absl::OkStatus();
+  return absl::OutOfRangeError(
+      absl::StrFormat("%s: %d bytes, over the limit of %d", what, bytes.size(), max_bytes));
+}
 
 absl::Status ValidateKey(absl::string_view key) {
   auto bad = [&](absl::string_view why) {

@@ -135,6 +135,9 @@ absl::StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(absl::string_view url,
 
 // InvalidArgument unless `key` is a valid key (see the contract above).
 absl::Status ValidateKey(absl::string_view key);
+// OutOfRange naming `what` (e.g. "PUT <url>") when `bytes` is over `max_bytes`: what every
+// store's Put checks before sending anything.
+absl::Status CheckObjectSize(absl::string_view what, absl::string_view bytes, size_t max_bytes);
 // A valid List prefix: empty, or a key, or a key followed by '/'.
 absl::Status ValidatePrefix(absl::string_view prefix);
 // `url` with the password in its user-info (and any password= query value) replaced by "***".

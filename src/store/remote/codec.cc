@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "src/base/status_macros.h"
 
 namespace typecache {
 namespace {
@@ -57,7 +58,8 @@ absl::StatusOr<std::string> ZstdDecompress(absl::string_view frames, size_t max_
   if (declared != ZSTD_CONTENTSIZE_UNKNOWN) out.reserve(static_cast<size_t>(declared) + step);
   ZSTD_inBuffer in{frames.data(), frames.size(), 0};
   size_t last = 0;
-  while (in.pos < in.size) {
+  // One call of the decoder into one more step of `out`; the bytes it wrote.
+  auto decode_step = [&]() -> absl::StatusOr<size_t> {
     size_t old = out.size();
     out.resize(old + step);
     ZSTD_outBuffer ob{out.data() + old, step, 0};
@@ -70,23 +72,16 @@ absl::StatusOr<std::string> ZstdDecompress(absl::string_view frames, size_t max_
       return absl::OutOfRangeError(
           absl::StrFormat("zstd: content exceeds the limit of %d bytes", max_bytes));
     }
-    if (ob.pos == 0 && in.pos == in.size) break;
+    return ob.pos;
+  };
+  while (in.pos < in.size) {
+    ASSIGN_OR_RETURN(size_t wrote, decode_step());
+    if (wrote == 0 && in.pos == in.size) break;
   }
   // Flush whatever is still buffered for the output.
   for (int guard = 0; last != 0 && guard < 1 << 20; ++guard) {
-    size_t old = out.size();
-    out.resize(old + step);
-    ZSTD_outBuffer ob{out.data() + old, step, 0};
-    last = ZSTD_decompressStream(dctx.get(), &ob, &in);
-    out.resize(old + ob.pos);
-    if (ZSTD_isError(last)) {
-      return absl::DataLossError(absl::StrCat("zstd: corrupt data: ", ZSTD_getErrorName(last)));
-    }
-    if (out.size() > max_bytes) {
-      return absl::OutOfRangeError(
-          absl::StrFormat("zstd: content exceeds the limit of %d bytes", max_bytes));
-    }
-    if (ob.pos == 0) break;  // no progress: the input ends inside a frame
+    ASSIGN_OR_RETURN(size_t wrote, decode_step());
+    if (wrote == 0) break;  // no progress: the input ends inside a frame
   }
   if (last != 0) return absl::DataLossError("zstd: truncated frame");
   return out;

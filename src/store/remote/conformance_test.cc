@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "src/store/remote/blob_store.h"
 #include "src/store/remote/parallel.h"
+#include "src/store/remote/store_test_util.h"
 #include "src/store/remote/test_servers.h"
 
 namespace typecache {
@@ -25,7 +26,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-TestServers* servers = nullptr;
+TestServers*& servers = SharedServers();
 
 // List's keys, or one "<error ...>" entry, so that a failure is a readable mismatch.
 std::vector<std::string> Keys(BlobStore& store, absl::string_view prefix) {
@@ -82,31 +83,14 @@ std::vector<Backend> Backends() {
   };
 }
 
-class ConformanceTest : public ::testing::TestWithParam<Backend> {
- public:
-  static void SetUpTestSuite() {
-    auto s = TestServers::Start({"redis", "nginx", "s3", "blackhole"});
-    ASSERT_TRUE(s.ok()) << s.status();
-    servers = s->release();
-  }
-  static void TearDownTestSuite() {
-    delete servers;
-    servers = nullptr;
-  }
-
+class ConformanceTest : public SharedServersTest<Backend> {
  protected:
-  std::unique_ptr<BlobStore> Open(StoreOptions o) {
-    auto store = OpenBlobStore(GetParam().url(0), o);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
+  std::unique_ptr<BlobStore> Open(StoreOptions o) { return MustOpen(GetParam().url(0), o); }
   std::unique_ptr<BlobStore> Open() { return Open(GetParam().options()); }
   // A store whose server is at `port` (refused, blackhole, full accept queue).
   std::unique_ptr<BlobStore> OpenAt(int port, StoreOptions o) {
     if (GetParam().name == "s3") o.s3_endpoint = absl::StrCat("http://127.0.0.1:", port);
-    auto store = OpenBlobStore(GetParam().url(port), o);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
+    return MustOpen(GetParam().url(port), o);
   }
   // A key prefix unique to this test and backend.
   std::string K(absl::string_view key) {

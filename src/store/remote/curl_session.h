@@ -17,12 +17,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "src/store/remote/blob_store.h"
 
 namespace typecache {
 
@@ -65,6 +67,28 @@ class CurlSession {
   absl::Duration request_timeout_;
   CurlAuth auth_;
 };
+
+// What the WebDAV/HTTP and S3 stores share: their parsed URL, options and one session. Make one
+// with NewCurlStore.
+template <typename Target>
+class CurlStore : public BlobStore {
+ protected:
+  CurlStore(Target target, const StoreOptions& options, std::unique_ptr<CurlSession> session)
+      : target_(std::move(target)), options_(options), session_(std::move(session)) {}
+  Target target_;
+  StoreOptions options_;
+  std::unique_ptr<CurlSession> session_;
+};
+
+// Opens the session with the options' timeouts and `auth`, and the store `Store` over it.
+template <typename Store, typename Target>
+absl::StatusOr<std::unique_ptr<BlobStore>> NewCurlStore(Target target, const StoreOptions& options,
+                                                        CurlAuth auth) {
+  absl::StatusOr<std::unique_ptr<CurlSession>> session =
+      CurlSession::Create(options.connect_timeout, options.request_timeout, std::move(auth));
+  if (!session.ok()) return session.status();
+  return std::unique_ptr<BlobStore>(new Store(std::move(target), options, std::move(*session)));
+}
 
 // The error for an HTTP status that is not success (see blob_store.h for the mapping).
 // `what` is e.g. "PUT http://host/key"; `body` is quoted (first 200 bytes) in the message.

@@ -92,10 +92,10 @@ std::string RandomHex() {
   return absl::StrFormat("%016x", rng());
 }
 
-class HttpStore : public BlobStore {
+class HttpStore : public CurlStore<HttpTarget> {
  public:
   HttpStore(HttpTarget target, const StoreOptions& options, std::unique_ptr<CurlSession> session)
-      : target_(std::move(target)), options_(options), session_(std::move(session)) {
+      : CurlStore(std::move(target), options, std::move(session)) {
     // The base URL's path, for matching PROPFIND hrefs.
     size_t scheme = target_.base_url.find("://");
     size_t slash = target_.base_url.find('/', scheme + 3);
@@ -249,12 +249,7 @@ class HttpStore : public BlobStore {
   }
 
   absl::Status CheckSize(absl::string_view key, absl::string_view bytes) const {
-    if (bytes.size() > options_.max_object_bytes) {
-      return absl::OutOfRangeError(absl::StrFormat("%s: %d bytes, over the limit of %d",
-                                                   What("PUT", key), bytes.size(),
-                                                   options_.max_object_bytes));
-    }
-    return absl::OkStatus();
+    return CheckObjectSize(What("PUT", key), bytes, options_.max_object_bytes);
   }
 
   absl::StatusOr<HttpResponse> Request(absl::string_view method, absl::string_view path,
@@ -289,9 +284,6 @@ class HttpStore : public BlobStore {
     return Request("PUT", key, headers, bytes, 1 << 16);
   }
 
-  HttpTarget target_;
-  StoreOptions options_;
-  std::unique_ptr<CurlSession> session_;
   std::string base_path_;
 };
 
@@ -301,10 +293,7 @@ absl::StatusOr<std::unique_ptr<BlobStore>> NewHttpStore(HttpTarget target,
                                                         const StoreOptions& options) {
   CurlAuth auth;
   auth.userpwd = target.userpwd;
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<CurlSession> session,
-      CurlSession::Create(options.connect_timeout, options.request_timeout, std::move(auth)));
-  return std::unique_ptr<BlobStore>(new HttpStore(std::move(target), options, std::move(session)));
+  return NewCurlStore<HttpStore>(std::move(target), options, std::move(auth));
 }
 
 }  // namespace typecache

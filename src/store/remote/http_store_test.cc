@@ -11,6 +11,7 @@
 #include "src/store/remote/blob_store.h"
 #include "src/store/remote/curl_session.h"
 #include "src/store/remote/kill_util.h"
+#include "src/store/remote/store_test_util.h"
 #include "src/store/remote/test_servers.h"
 
 namespace typecache {
@@ -22,15 +23,9 @@ using ::testing::Not;
 
 class HttpStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto s = TestServers::Start({"nginx"});
-    ASSERT_TRUE(s.ok()) << s.status();
-    servers_ = std::move(*s);
-  }
+  void SetUp() override { MustStart({"nginx"}, servers_); }
   std::unique_ptr<BlobStore> Open(const std::string& path, StoreOptions o = {}) {
-    auto store = OpenBlobStore(servers_->NginxUrl(path), o);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
+    return MustOpen(servers_->NginxUrl(path), o);
   }
   std::unique_ptr<TestServers> servers_;
 };
@@ -145,17 +140,11 @@ TEST_F(HttpStoreTest, KeepsTheConnectionAlive) {
 // Replies nginx cannot be made to send, from servers.py's BadHttp.
 class BadHttpTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    auto s = TestServers::Start({"blackhole"});
-    ASSERT_TRUE(s.ok()) << s.status();
-    servers_ = std::move(*s);
-  }
+  void SetUp() override { MustStart({"blackhole"}, servers_); }
   std::unique_ptr<BlobStore> Open(const std::string& path, StoreOptions o = {}) {
-    auto store = OpenBlobStore(
+    return MustOpen(
         absl::StrCat("http://127.0.0.1:", servers_->Port("blackhole", "bad_http_port"), "/", path),
         o);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
   }
   std::unique_ptr<TestServers> servers_;
 };

@@ -230,11 +230,7 @@ class RedisStore : public BlobStore {
   }
 
   absl::Status CheckSize(absl::string_view key, absl::string_view bytes) const {
-    if (bytes.size() > options_.max_object_bytes) {
-      return absl::OutOfRangeError(absl::StrFormat("%s: %d bytes, over the limit of %d", key,
-                                                   bytes.size(), options_.max_object_bytes));
-    }
-    return absl::OkStatus();
+    return CheckObjectSize(key, bytes, options_.max_object_bytes);
   }
 
   void Disconnect() {

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "src/store/remote/blob_store.h"
 #include "src/store/remote/kill_util.h"
+#include "src/store/remote/store_test_util.h"
 #include "src/store/remote/test_servers.h"
 
 namespace typecache {
@@ -23,15 +24,18 @@ using ::testing::Not;
 class RedisStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = TestServers::Start({"redis", "nginx"});
-    ASSERT_TRUE(s.ok()) << s.status();
-    servers_ = std::move(*s);
-    port_ = servers_->Port("redis");
+    MustStart({"redis", "nginx"}, servers_);
+    if (servers_) port_ = servers_->Port("redis");
   }
   std::unique_ptr<BlobStore> Open(const std::string& url, StoreOptions o = {}) {
-    auto store = OpenBlobStore(url, o);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
+    return MustOpen(url, o);
+  }
+  // Database `db` of the test server, with the URL's `query` and the options' key prefix.
+  std::unique_ptr<BlobStore> Db(int db, const std::string& query = "",
+                                const std::string& key_prefix = "") {
+    StoreOptions o;
+    o.key_prefix = key_prefix;
+    return Open(absl::StrCat("redis://127.0.0.1:", port_, "/", db, query), o);
   }
   std::string Admin(const std::vector<std::string>& args) { return RedisAdmin(port_, args); }
 
@@ -66,12 +70,10 @@ TEST_F(RedisStoreTest, RequirePassIsPermissionDeniedWithoutIt) {
 }
 
 TEST_F(RedisStoreTest, DatabasesAndPrefixesAreSeparate) {
-  auto db1 = Open(absl::StrCat("redis://127.0.0.1:", port_, "/1"));
-  auto db2 = Open(absl::StrCat("redis://127.0.0.1:", port_, "/2"));
-  auto pa = Open(absl::StrCat("redis://127.0.0.1:", port_, "/1?prefix=a/"));
-  StoreOptions with_prefix;
-  with_prefix.key_prefix = "b/";
-  auto pb = Open(absl::StrCat("redis://127.0.0.1:", port_, "/1"), with_prefix);
+  auto db1 = Db(1);
+  auto db2 = Db(2);
+  auto pa = Db(1, "?prefix=a/");
+  auto pb = Db(1, "", "b/");
   ASSERT_TRUE(db1->Put("k", "one").ok());
   ASSERT_TRUE(pa->Put("k", "a").ok());
   ASSERT_TRUE(pb->Put("k", "b").ok());
@@ -84,17 +86,15 @@ TEST_F(RedisStoreTest, DatabasesAndPrefixesAreSeparate) {
 }
 
 TEST_F(RedisStoreTest, PrefixWithoutSlashGetsOne) {
-  auto db = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3"));
-  auto url = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3?prefix=proj"));
-  StoreOptions o;
-  o.key_prefix = "other";
-  auto opt = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3"), o);
+  auto db = Db(3);
+  auto url = Db(3, "?prefix=proj");
+  auto opt = Db(3, "", "other");
   ASSERT_TRUE(url->Put("k", "u").ok());
   ASSERT_TRUE(opt->Put("k", "o").ok());
   EXPECT_THAT(*db->List(""), ElementsAre("other/k", "proj/k"));
   EXPECT_THAT(*url->List(""), ElementsAre("k"));
   // "proj" and "project" no longer overlap.
-  auto project = Open(absl::StrCat("redis://127.0.0.1:", port_, "/3?prefix=project"));
+  auto project = Db(3, "?prefix=project");
   ASSERT_TRUE(project->Put("x", "p").ok());
   EXPECT_THAT(*url->List(""), ElementsAre("k"));
   EXPECT_THAT(url->description(), HasSubstr("key prefix \"proj/\""));

@@ -48,10 +48,10 @@ std::vector<std::string> TagValues(absl::string_view xml, absl::string_view tag)
   return values;
 }
 
-class S3Store : public BlobStore {
+class S3Store : public CurlStore<S3Target> {
  public:
   S3Store(S3Target target, const StoreOptions& options, std::unique_ptr<CurlSession> session)
-      : target_(std::move(target)), options_(options), session_(std::move(session)) {
+      : CurlStore(std::move(target), options, std::move(session)) {
     bucket_url_ =
         target_.endpoint.empty()
             ? absl::StrCat("https://", target_.bucket, ".s3.", target_.region, ".amazonaws.com/")
@@ -178,12 +178,7 @@ class S3Store : public BlobStore {
   }
 
   absl::Status CheckSize(absl::string_view key, absl::string_view bytes) const {
-    if (bytes.size() > options_.max_object_bytes) {
-      return absl::OutOfRangeError(absl::StrFormat("%s: %d bytes, over the limit of %d",
-                                                   What("PUT", key), bytes.size(),
-                                                   options_.max_object_bytes));
-    }
-    return absl::OkStatus();
+    return CheckObjectSize(What("PUT", key), bytes, options_.max_object_bytes);
   }
 
   absl::Status NeedConditional(absl::string_view what) const {
@@ -227,9 +222,6 @@ class S3Store : public BlobStore {
     }
   }
 
-  S3Target target_;
-  StoreOptions options_;
-  std::unique_ptr<CurlSession> session_;
   std::string bucket_url_;
 };
 
@@ -242,10 +234,7 @@ absl::StatusOr<std::unique_ptr<BlobStore>> NewS3Store(S3Target target,
     auth.userpwd = absl::StrCat(target.access_key_id, ":", target.secret_access_key);
     auth.aws_sigv4 = absl::StrCat("aws:amz:", target.region, ":s3");
   }
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<CurlSession> session,
-      CurlSession::Create(options.connect_timeout, options.request_timeout, std::move(auth)));
-  return std::unique_ptr<BlobStore>(new S3Store(std::move(target), options, std::move(session)));
+  return NewCurlStore<S3Store>(std::move(target), options, std::move(auth));
 }
 
 }  // namespace typecache

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "src/store/remote/blob_store.h"
 #include "src/store/remote/kill_util.h"
+#include "src/store/remote/store_test_util.h"
 #include "src/store/remote/test_servers.h"
 
 namespace typecache {
@@ -33,9 +34,7 @@ class S3StoreTest : public ::testing::Test {
     servers_ = nullptr;
   }
   std::unique_ptr<BlobStore> Open(const std::string& url, const StoreOptions& o) {
-    auto store = OpenBlobStore(url, o);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
+    return MustOpen(url, o);
   }
   static TestServers* servers_;
 };

@@ -22,37 +22,27 @@ constexpr absl::Duration kMinRequest = absl::Milliseconds(20);
 }  // namespace
 
 void RemoteCounters::Add(const RemoteCounters& o) {
-  hits += o.hits;
-  misses += o.misses;
-  bytes_down += o.bytes_down;
-  bytes_up += o.bytes_up;
-  errors += o.errors;
-  timeouts += o.timeouts;
-  groups_pushed += o.groups_pushed;
-  objects_uploaded += o.objects_uploaded;
-  records_read += o.records_read;
-  records_written += o.records_written;
+  for (const auto& [name, field] : Fields()) this->*field += o.*field;
 }
 
-namespace {
-std::vector<std::pair<const char*, int64_t RemoteCounters::*>> CounterFields() {
-  return {{"hits", &RemoteCounters::hits},
-          {"misses", &RemoteCounters::misses},
-          {"bytes_down", &RemoteCounters::bytes_down},
-          {"bytes_up", &RemoteCounters::bytes_up},
-          {"errors", &RemoteCounters::errors},
-          {"timeouts", &RemoteCounters::timeouts},
-          {"groups_pushed", &RemoteCounters::groups_pushed},
-          {"objects_uploaded", &RemoteCounters::objects_uploaded},
-          {"records_read", &RemoteCounters::records_read},
-          {"records_written", &RemoteCounters::records_written}};
+const std::vector<std::pair<const char*, int64_t RemoteCounters::*>>& RemoteCounters::Fields() {
+  static const std::vector<std::pair<const char*, int64_t RemoteCounters::*>> fields = {
+      {"hits", &RemoteCounters::hits},
+      {"misses", &RemoteCounters::misses},
+      {"bytes_down", &RemoteCounters::bytes_down},
+      {"bytes_up", &RemoteCounters::bytes_up},
+      {"errors", &RemoteCounters::errors},
+      {"timeouts", &RemoteCounters::timeouts},
+      {"groups_pushed", &RemoteCounters::groups_pushed},
+      {"objects_uploaded", &RemoteCounters::objects_uploaded},
+      {"records_read", &RemoteCounters::records_read},
+      {"records_written", &RemoteCounters::records_written}};
+  return fields;
 }
-}  // namespace
 
 std::string RemoteCounters::Serialize() const {
   std::string out;
-  for (const auto& [name, field] : CounterFields())
-    absl::StrAppend(&out, name, " ", this->*field, "\n");
+  for (const auto& [name, field] : Fields()) absl::StrAppend(&out, name, " ", this->*field, "\n");
   return out;
 }
 
@@ -63,7 +53,7 @@ RemoteCounters RemoteCounters::Parse(absl::string_view text) {
     if (f.size() != 2) continue;
     int64_t v;
     if (!absl::SimpleAtoi(f[1], &v)) continue;
-    for (const auto& [name, field] : CounterFields()) {
+    for (const auto& [name, field] : Fields()) {
       if (f[0] == name) c.*field = v;
     }
   }
@@ -127,16 +117,30 @@ absl::Status RemoteSession::Begin() {
 
 void RemoteSession::End(absl::Time start) { spent_ += absl::Now() - start; }
 
-absl::StatusOr<std::optional<std::string>> RemoteSession::Get(const std::string& key) {
+namespace {
+const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+}  // namespace
+
+template <typename StoreCall>
+auto RemoteSession::Call(const StoreCall& call) -> decltype(call()) {
   RETURN_IF_ERROR(Begin());
   absl::Time start = absl::Now();
-  absl::StatusOr<std::optional<std::string>> r = store_->Get(key);
+  decltype(call()) r = call();
   End(start);
   if (!r.ok()) {
-    Fail(r.status());
+    Fail(StatusOf(r));
     return failure_;
   }
-  if (r->has_value()) counters_.bytes_down += static_cast<int64_t>((*r)->size());
+  return r;
+}
+
+absl::StatusOr<std::optional<std::string>> RemoteSession::Get(const std::string& key) {
+  absl::StatusOr<std::optional<std::string>> r = Call([&] { return store_->Get(key); });
+  if (r.ok() && r->has_value()) counters_.bytes_down += static_cast<int64_t>((*r)->size());
   return r;
 }
 
@@ -165,15 +169,8 @@ std::vector<absl::StatusOr<std::optional<std::string>>> RemoteSession::GetMany(
 }
 
 absl::Status RemoteSession::Put(const std::string& key, const std::string& bytes) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::Status s = store_->Put(key, bytes);
-  End(start);
-  if (!s.ok()) {
-    Fail(s);
-    return failure_;
-  }
-  counters_.bytes_up += static_cast<int64_t>(bytes.size());
+  absl::Status s = Call([&] { return store_->Put(key, bytes); });
+  if (s.ok()) counters_.bytes_up += static_cast<int64_t>(bytes.size());
   return s;
 }
 
@@ -201,40 +198,17 @@ std::vector<absl::Status> RemoteSession::PutMany(
 }
 
 absl::StatusOr<bool> RemoteSession::PutIfAbsent(const std::string& key, const std::string& bytes) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::StatusOr<bool> r = store_->PutIfAbsent(key, bytes);
-  End(start);
-  if (!r.ok()) {
-    Fail(r.status());
-    return failure_;
-  }
-  counters_.bytes_up += static_cast<int64_t>(bytes.size());
+  absl::StatusOr<bool> r = Call([&] { return store_->PutIfAbsent(key, bytes); });
+  if (r.ok()) counters_.bytes_up += static_cast<int64_t>(bytes.size());
   return r;
 }
 
 absl::StatusOr<std::vector<std::string>> RemoteSession::List(const std::string& prefix) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::StatusOr<std::vector<std::string>> r = store_->List(prefix);
-  End(start);
-  if (!r.ok()) {
-    Fail(r.status());
-    return failure_;
-  }
-  return r;
+  return Call([&] { return store_->List(prefix); });
 }
 
 absl::Status RemoteSession::Delete(const std::string& key) {
-  RETURN_IF_ERROR(Begin());
-  absl::Time start = absl::Now();
-  absl::Status s = store_->Delete(key);
-  End(start);
-  if (!s.ok()) {
-    Fail(s);
-    return failure_;
-  }
-  return s;
+  return Call([&] { return store_->Delete(key); });
 }
 
 namespace {
@@ -324,8 +298,8 @@ absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
 absl::StatusOr<std::optional<PackObject>> FetchPack(RemoteSession& session, const RemoteKeys& keys,
                                                     const std::string& lineage,
                                                     const PackRef& ref) {
-  std::string what = absl::StrCat("pack ", ref.digest, " (", keys.ns(), "/", lineage, " #",
-                                  ref.seq, ")");
+  std::string what =
+      absl::StrCat("pack ", ref.digest, " (", keys.ns(), "/", lineage, " #", ref.seq, ")");
   ASSIGN_OR_RETURN(std::optional<std::string> bytes, session.Get(keys.Pack(ref.digest)));
   if (!bytes.has_value()) return std::optional<PackObject>();
   if (static_cast<int64_t>(bytes->size()) != ref.bytes) {
@@ -335,8 +309,8 @@ absl::StatusOr<std::optional<PackObject>> FetchPack(RemoteSession& session, cons
   RETURN_IF_ERROR(CheckXxh3(*bytes, ref.digest, what));
   ASSIGN_OR_RETURN(PackObject pack, DecodePack(*bytes, session.options().max_object_bytes, what));
   if (pack.ns != keys.ns() || pack.lineage != lineage || pack.seq != ref.seq) {
-    return absl::DataLossError(absl::StrCat(what, ": holds ", pack.ns, "/", pack.lineage, " #",
-                                            pack.seq));
+    return absl::DataLossError(
+        absl::StrCat(what, ": holds ", pack.ns, "/", pack.lineage, " #", pack.seq));
   }
   return std::optional<PackObject>(std::move(pack));
 }
@@ -369,7 +343,16 @@ absl::StatusOr<int64_t> AppendRecord(
       state.seq = rec.seq;
       ++session.counters().records_written;
       if (snapshot_every > 0 && rec.seq % snapshot_every == 0) {
-        (void)WriteSnapshot(session, keys, lineage, rec.seq, now, state.view);
+        // The pointer keeps naming the lineage's pack (one Get): a snapshot that dropped it
+        // would send cold machines back to one Get per group until the next pack.
+        std::optional<PackRef> pack;
+        absl::StatusOr<std::optional<std::string>> latest = session.Get(keys.SnapLatest(lineage));
+        if (latest.ok() && latest->has_value()) {
+          absl::StatusOr<std::optional<PackRef>> ref = ParseLatestPack(**latest);
+          if (ref.ok() && ref->has_value() && (*ref)->seq <= rec.seq) pack = **ref;
+        }
+        (void)WriteSnapshot(session, keys, lineage, rec.seq, now, state.view,
+                            pack.has_value() ? &*pack : nullptr);
       }
       return rec.seq;
     }
@@ -494,7 +477,7 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
   ASSIGN_OR_RETURN(report.lineages, ListLineages(session, keys));
   int64_t old = options.now - options.min_age_seconds;
   std::set<std::string> referenced;
-  std::set<std::string> packs;  // named by a lineage's snap/latest
+  std::map<std::string, int64_t> packs;  // named by a lineage's snap/latest: their bytes
   for (const std::string& lineage : report.lineages) {
     LineageState state;
     ASSIGN_OR_RETURN(CatchUpResult caught,
@@ -505,7 +488,7 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
                                               "; nothing deleted"));
     }
     for (const auto& [g, e] : state.view) referenced.insert(e.digest);
-    if (caught.pack.has_value()) packs.insert(caught.pack->digest);
+    if (caught.pack.has_value()) packs[caught.pack->digest] = caught.pack->bytes;
     report.snapshot_seq = state.seq;
     // Snapshot the current view, unless the newest snapshot already is it. The pointer keeps
     // naming the lineage's pack (older than the snapshot: a cold pull verifies each group of
@@ -576,8 +559,10 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
   ASSIGN_OR_RETURN(std::vector<std::string> pack_keys, session.List(keys.PacksPrefix()));
   for (const std::string& k : pack_keys) {
     std::string digest = k.substr(keys.PacksPrefix().size());
-    if (packs.count(digest)) {
+    auto named = packs.find(digest);
+    if (named != packs.end()) {
       ++report.packs_kept;
+      report.pack_bytes_kept += named->second;
       continue;
     }
     ASSIGN_OR_RETURN(std::optional<std::string> bytes, session.Get(k));
@@ -585,10 +570,12 @@ absl::StatusOr<GcReport> GcNamespace(RemoteSession& session, const RemoteKeys& k
     absl::StatusOr<int64_t> created = PackCreated(*bytes, k);
     if (created.ok() && *created >= old) {
       ++report.packs_kept;
+      report.pack_bytes_kept += static_cast<int64_t>(bytes->size());
       continue;
     }
     if (!options.dry_run) RETURN_IF_ERROR(session.Delete(k));
     ++report.packs_deleted;
+    report.pack_bytes_deleted += static_cast<int64_t>(bytes->size());
   }
   return report;
 }

@@ -62,6 +62,8 @@ struct RemoteCounters {
   int64_t records_read = 0;
   int64_t records_written = 0;
   void Add(const RemoteCounters& o);
+  // Every field with its name, in the order Serialize writes them.
+  static const std::vector<std::pair<const char*, int64_t RemoteCounters::*>>& Fields();
   // "hits 3\nmisses 0\n..." and back (unknown names ignored).
   std::string Serialize() const;
   static RemoteCounters Parse(absl::string_view text);
@@ -111,6 +113,10 @@ class RemoteSession {
   absl::Status Begin();
   void End(absl::Time start);
   void Fail(absl::Status status);
+  // One store call within the budget (Begin, the call, End); its error marks the session failed
+  // and the session's failure is returned. Defined in sync.cc, the only user.
+  template <typename StoreCall>
+  auto Call(const StoreCall& call) -> decltype(call());
   StoreOptions StoreOptionsFor(absl::Duration request_timeout) const;
 
   std::string url_;
@@ -142,7 +148,8 @@ absl::StatusOr<CatchUpResult> CatchUp(RemoteSession& session, const RemoteKeys& 
 // Appends one record to `lineage`, whose state must be caught up (it is re-caught-up on a lost
 // race). `entries_for(view)` returns the entries to publish given the lineage's current view
 // (empty: nothing to publish, returns 0). Returns the seq written. Writes snapshot N (and the
-// latest pointer) when seq N is a multiple of `snapshot_every`.
+// latest pointer, still naming the lineage's pack: one more Get) when seq N is a multiple of
+// `snapshot_every`.
 absl::StatusOr<int64_t> AppendRecord(
     RemoteSession& session, const RemoteKeys& keys, const std::string& lineage, LineageState& state,
     int64_t now, const std::string& writer,
@@ -158,8 +165,7 @@ absl::Status WriteSnapshot(RemoteSession& session, const RemoteKeys& keys,
 // header (namespace, lineage), the encoding. nullopt when the store has no such object; a
 // DataLoss/OutOfRange error for bad bytes (the session is not marked failed by those).
 absl::StatusOr<std::optional<PackObject>> FetchPack(RemoteSession& session, const RemoteKeys& keys,
-                                                    const std::string& lineage,
-                                                    const PackRef& ref);
+                                                    const std::string& lineage, const PackRef& ref);
 
 // Verifies decoded rows for (group, entry) of namespace `ns`: everything VerifyObject checks
 // after decoding (object.ns, group, file, rows, the checker's checks, the digest). Each meta is
@@ -194,6 +200,8 @@ struct GcReport {
   int64_t objects_kept = 0;
   int64_t packs_deleted = 0;
   int64_t packs_kept = 0;
+  int64_t pack_bytes_deleted = 0;  // their sizes (kept: a named pack's size from its pointer)
+  int64_t pack_bytes_kept = 0;
 };
 
 // Garbage-collects one namespace: for every lineage, writes a snapshot of its current view and

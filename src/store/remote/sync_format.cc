@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -225,6 +226,28 @@ absl::Status CheckCommon(const Common& c, absl::string_view ns, absl::string_vie
     return absl::DataLossError(absl::StrCat(what, ": record is for ", c.ns, " ", c.lineage, " #",
                                             c.seq, ", expected ", ns, " ", lineage, " #", seq));
   }
+  return absl::OkStatus();
+}
+
+// A log record or snapshot of ns/lineage/seq: the magic and check line verified, the common
+// lines read into `record` (ns, lineage, seq, time) and checked against what was asked for;
+// every other line goes to `line` (an error stops the parse).
+template <typename Record>
+absl::Status ParseRecordLines(
+    absl::string_view text, absl::string_view magic, absl::string_view what, absl::string_view ns,
+    absl::string_view lineage, int64_t seq,
+    const std::function<absl::Status(const std::vector<std::string>&)>& line, Record& record) {
+  ASSIGN_OR_RETURN(auto lines, CheckedLines(text, magic, what));
+  Common c;
+  for (const auto& f : lines) {
+    ASSIGN_OR_RETURN(bool common, CommonLine(f, c, what));
+    if (!common) RETURN_IF_ERROR(line(f));
+  }
+  RETURN_IF_ERROR(CheckCommon(c, ns, lineage, seq, what));
+  record.ns = c.ns;
+  record.lineage = c.lineage;
+  record.seq = c.seq;
+  record.time = c.time;
   return absl::OkStatus();
 }
 
@@ -495,9 +518,9 @@ absl::StatusOr<std::string> EncodePack(const PackObject& pack, int level) {
     }
   }
   ASSIGN_OR_RETURN(std::string frame, ZstdCompress(body, level));
-  std::string out = absl::StrCat(kPackMagic, "\nns ", pack.ns, "\nlineage ", pack.lineage,
-                                 "\nseq ", pack.seq, "\ngroups ", pack.groups.size(), "\nraw ",
-                                 body.size(), "\ncreated ", pack.created, "\n\n");
+  std::string out = absl::StrCat(kPackMagic, "\nns ", pack.ns, "\nlineage ", pack.lineage, "\nseq ",
+                                 pack.seq, "\ngroups ", pack.groups.size(), "\nraw ", body.size(),
+                                 "\ncreated ", pack.created, "\n\n");
   out.append(frame);
   return out;
 }
@@ -585,32 +608,24 @@ std::string SerializeLogRecord(const LogRecord& rec) {
 absl::StatusOr<LogRecord> ParseLogRecord(absl::string_view text, absl::string_view ns,
                                          absl::string_view lineage, int64_t seq) {
   std::string what = absl::StrCat("log record ", ns, "/", lineage, " #", seq);
-  ASSIGN_OR_RETURN(auto lines, CheckedLines(text, kLogMagic, what));
-  Common c;
   LogRecord rec;
-  for (const auto& f : lines) {
-    ASSIGN_OR_RETURN(bool common, CommonLine(f, c, what));
-    if (common) continue;
+  auto line = [&](const std::vector<std::string>& f) -> absl::Status {
+    LogEntry e;
     if (f[0] == "writer" && f.size() == 2) {
       ASSIGN_OR_RETURN(rec.writer, UnescapeName(f[1]));
+      return absl::OkStatus();
     } else if (f[0] == "set") {
-      LogEntry e;
       RETURN_IF_ERROR(ParseSet(f, 1, what, &e.group, &e.entry));
-      rec.entries.push_back(std::move(e));
     } else if (f[0] == "del" && f.size() == 2) {
-      LogEntry e;
       e.deleted = true;
       ASSIGN_OR_RETURN(e.group, UnescapeName(f[1]));
-      rec.entries.push_back(std::move(e));
     } else {
       return absl::DataLossError(absl::StrCat(what, ": unknown line '", f[0], "'"));
     }
-  }
-  RETURN_IF_ERROR(CheckCommon(c, ns, lineage, seq, what));
-  rec.ns = c.ns;
-  rec.lineage = c.lineage;
-  rec.seq = c.seq;
-  rec.time = c.time;
+    rec.entries.push_back(std::move(e));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(ParseRecordLines(text, kLogMagic, what, ns, lineage, seq, line, rec));
   return rec;
 }
 
@@ -634,23 +649,16 @@ std::string SerializeSnapshot(const SnapshotRecord& snap) {
 absl::StatusOr<SnapshotRecord> ParseSnapshot(absl::string_view text, absl::string_view ns,
                                              absl::string_view lineage, int64_t seq) {
   std::string what = absl::StrCat("snapshot ", ns, "/", lineage, " #", seq);
-  ASSIGN_OR_RETURN(auto lines, CheckedLines(text, kSnapMagic, what));
-  Common c;
   SnapshotRecord snap;
-  for (const auto& f : lines) {
-    ASSIGN_OR_RETURN(bool common, CommonLine(f, c, what));
-    if (common) continue;
+  auto line = [&](const std::vector<std::string>& f) -> absl::Status {
     if (f[0] != "set") return absl::DataLossError(absl::StrCat(what, ": unknown line"));
     std::string group;
     ViewEntry e;
     RETURN_IF_ERROR(ParseSet(f, 1, what, &group, &e));
     snap.view[group] = e;
-  }
-  RETURN_IF_ERROR(CheckCommon(c, ns, lineage, seq, what));
-  snap.ns = c.ns;
-  snap.lineage = c.lineage;
-  snap.seq = c.seq;
-  snap.time = c.time;
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(ParseRecordLines(text, kSnapMagic, what, ns, lineage, seq, line, snap));
   return snap;
 }
 

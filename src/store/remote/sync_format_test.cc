@@ -89,12 +89,19 @@ TEST(SyncFormat, DigestIgnoresRowOrderAndMtimesButNotData) {
   EXPECT_NE(*GroupDigest(o.group, o.rows, Identity()), d);
 }
 
-TEST(SyncFormat, LogRecordRoundTripAndChecks) {
-  LogRecord r;
+// A log record or snapshot of ns1/main with its seq and time.
+template <typename Record>
+Record OfMain(int64_t seq, int64_t time) {
+  Record r;
   r.ns = "ns1";
   r.lineage = "main";
-  r.seq = 7;
-  r.time = 123;
+  r.seq = seq;
+  r.time = time;
+  return r;
+}
+
+TEST(SyncFormat, LogRecordRoundTripAndChecks) {
+  LogRecord r = OfMain<LogRecord>(7, 123);
   r.writer = "host pid 9";
   r.entries.push_back({"files:pkg/a b.json", false, {"cache.db", std::string(32, 'c'), 99}});
   r.entries.push_back({"files:pkg/gone.json", true, {}});
@@ -123,11 +130,7 @@ TEST(SyncFormat, LogRecordRoundTripAndChecks) {
 }
 
 TEST(SyncFormat, SnapshotLatestAndStateRoundTrip) {
-  SnapshotRecord s;
-  s.ns = "ns1";
-  s.lineage = "main";
-  s.seq = 100;
-  s.time = 5;
+  SnapshotRecord s = OfMain<SnapshotRecord>(100, 5);
   s.view["files:a.json"] = {"cache.db", std::string(32, '1'), 10};
   s.view["files:b.json"] = {"cache.db", std::string(32, '2'), 20};
   absl::StatusOr<SnapshotRecord> back = ParseSnapshot(SerializeSnapshot(s), "ns1", "main", 100);

@@ -158,4 +158,17 @@ std::string RedisAdmin(int port, const std::vector<std::string>& args) {
   return text;
 }
 
+absl::Status StartSharedServers(TestServers*& servers) {
+  absl::StatusOr<std::unique_ptr<TestServers>> s =
+      TestServers::Start({"redis", "nginx", "s3", "blackhole"});
+  if (!s.ok()) return s.status();
+  servers = s->release();
+  return absl::OkStatus();
+}
+
+void StopSharedServers(TestServers*& servers) {
+  delete servers;
+  servers = nullptr;
+}
+
 }  // namespace typecache

@@ -47,6 +47,11 @@ class TestServers {
   nlohmann::json info_;
 };
 
+// For suites whose tests share one set of servers (SetUpTestSuite / TearDownTestSuite): starts
+// redis, nginx, s3 and the blackhole into `servers`, and stops them.
+absl::Status StartSharedServers(TestServers*& servers);
+void StopSharedServers(TestServers*& servers);
+
 // A raw Redis command on a fresh connection, for tests that reconfigure the server (CONFIG SET,
 // REPLICAOF). The reply as text ("OK", an error text, an integer); "" on I/O failure.
 std::string RedisAdmin(int port, const std::vector<std::string>& args);

@@ -1,0 +1,60 @@
+#include "src/store/local/fresh_publish.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "src/base/status_macros.h"
+#include "src/store/local/snapshot.h"
+#include "src/store/local/sweep.h"
+
+namespace typecache {
+
+absl::StatusOr<PublishReport> PublishFreshGeneration(Fs& fs, const Layout& layout,
+                                                     const CheckerAdapter& adapter,
+                                                     const FreshGeneration& dirs,
+                                                     PublishOptions options) {
+  RETURN_IF_ERROR(layout.Create(fs, adapter));
+  std::string id = absl::StrCat("fresh-", ::getpid(), "-", RandomSuffix());
+  ASSIGN_OR_RETURN(RunDir run_dir, ClaimRunDir(fs, layout, id));
+  const std::string root = run_dir.path;
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  auto publish = [&]() -> absl::StatusOr<PublishReport> {
+    Snapshot snapshot;
+    snapshot.private_root = root;
+    WriteSets writes;
+    for (const auto& [dir, files] : dirs) {
+      snapshot.dirs.push_back({dir, LiveState{}, {}, {}});  // based on nothing
+      std::string private_dir = JoinPath(root, dir);
+      RETURN_IF_ERROR(fs.MakeDir(private_dir, false));
+      for (const auto& [file, groups] : files) {
+        std::string db = JoinPath(private_dir, file);
+        RETURN_IF_ERROR(WriteGroupsToFile(db, groups, adapter));
+        // As the prepare step leaves a run's copy: shareable by the group (0666 & ~umask) and
+        // durable before the publish renames it into place (SQLite itself does not sync).
+        RETURN_IF_ERROR(fs.Chmod(db, 0666 & ~mask));
+        RETURN_IF_ERROR(fs.Fsync(db));
+        PreparedFile& prepared = writes.prepared[dir][file];
+        prepared.digest = PreparedFile::Digest::kIncremental;  // from nothing: the sum of groups
+        std::set<std::string>& written = writes[dir][file];
+        for (const auto& [group, rows] : groups) {
+          written.insert(group);
+          for (const CacheRow& row : rows) {
+            if (!StoredAsGiven(row)) prepared.digest = PreparedFile::Digest::kRecompute;
+          }
+          prepared.groups[group] = WrittenDigest{0, DigestOfRows(group, rows).exact};
+        }
+      }
+      RETURN_IF_ERROR(fs.Fsync(private_dir));
+    }
+    options.yield_conflicts = true;
+    return Publish(fs, layout, adapter, snapshot, writes, id, options);
+  };
+  absl::StatusOr<PublishReport> report = publish();
+  (void)RemoveAll(fs, root);
+  run_dir.Release(fs, layout);
+  return report;
+}
+
+}  // namespace typecache
