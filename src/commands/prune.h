@@ -12,12 +12,16 @@
 #define TYPECACHE_SRC_COMMANDS_PRUNE_H_
 
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "src/checker/checker_adapter.h"
 #include "src/commands/maintenance.h"
@@ -39,6 +43,8 @@ struct PruneOptions {
   bool dead_layouts = false;
   absl::Time now = absl::Now();
   EditOptions edit;
+  // Groups --max-size's choice holds in memory at once (OldestFirst); tests set it small.
+  size_t size_choice_resident = size_t{1} << 15;
 };
 
 struct Eviction {
@@ -57,6 +63,54 @@ struct PruneReport {
   int64_t leftovers_reclaimed = 0;  // Disk bytes of dead or failed runs' leftovers removed.
   int rounds = 0;                   // Edits published (each one generation).
   bool dry_run = false;
+};
+
+// --max-size's choice: the shortest oldest-first prefix of every group of the target whose
+// estimated cost reaches the excess, in memory bounded in the number of groups. Add() appends each
+// group's compact record to a spill (in memory up to `buffer_bytes`, then an unlinked temporary
+// file); Choose() reads the spill once per `resident_limit` groups chosen, keeping only the
+// oldest `resident_limit` records past the previous pass in a heap. The prefix is named by its
+// last (newest) key: a group goes when its key sorts at or before it.
+class OldestFirst {
+ public:
+  // Order: newest row mtime, then group name, then database (an index in the databases' order).
+  struct Key {
+    double newest = 0;
+    std::string group;
+    uint32_t db = 0;
+  };
+  static bool Before(const Key& a, const Key& b);
+
+  explicit OldestFirst(size_t resident_limit, size_t buffer_bytes = size_t{1} << 20);
+  ~OldestFirst();
+  OldestFirst(const OldestFirst&) = delete;
+  OldestFirst& operator=(const OldestFirst&) = delete;
+
+  absl::Status Add(double newest, absl::string_view group, uint32_t db, int64_t bytes);
+  // The last key of the shortest prefix whose cost (bytes * scale[db] + 64 per group) reaches
+  // `excess`, or of every group when none does; nullopt when there is no group or excess <= 0.
+  absl::StatusOr<std::optional<Key>> Choose(int64_t excess, const std::vector<double>& scale);
+
+  int64_t groups() const { return groups_; }
+  size_t max_resident() const { return max_resident_; }  // Most records in memory at once.
+  int passes() const { return passes_; }                 // Reads of the spill by Choose().
+  bool spilled() const { return file_ != nullptr; }
+
+ private:
+  struct Entry {
+    Key key;
+    int64_t bytes = 0;
+  };
+  absl::Status Flush();
+  absl::Status ForEach(const std::function<void(Entry&)>& visit);
+
+  size_t resident_limit_;
+  size_t buffer_bytes_;
+  std::string buffer_;  // Records not yet written to `file_`.
+  std::FILE* file_ = nullptr;
+  int64_t groups_ = 0;
+  size_t max_resident_ = 0;
+  int passes_ = 0;
 };
 
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
