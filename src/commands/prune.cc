@@ -108,7 +108,6 @@ absl::StatusOr<int64_t> TotalSize(Fs& fs, const Target& target) {
 // What one round of pruning decides for one database, before it edits the copy.
 struct DbPlan {
   std::set<std::string> evict;
-  std::vector<Eviction> evicted;
   std::map<std::string, std::string> dead_tables;  // Dropped whole: table -> why.
 };
 
@@ -145,8 +144,9 @@ std::string EvictionReason(const Round& r, const DbRef& ref, const GroupInfo& g,
   return "";
 }
 
-// Reads the private copy `copy` of `ref` and decides what goes.
-absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::string& copy) {
+// Reads the private copy `copy` of `ref` and decides what goes; appends the groups to `evicted`.
+absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::string& copy,
+                              Evictions& evicted) {
   DbPlan plan;
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(copy));
   if (r.options.dead_tables) {
@@ -167,7 +167,7 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
     std::string reason = EvictionReason(r, ref, g, dead_layout);
     if (!reason.empty()) {
       plan.evict.insert(g.group);
-      plan.evicted.push_back({ref.shown, g.group, reason, g.bytes});
+      evicted.push_back({ref.shown, g.group, reason, g.bytes});
     }
     return absl::OkStatus();
   }));
@@ -177,7 +177,7 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
 // Edits the copy as `plan` says, then vacuums it (the file must shrink). Returns the change and
 // appends the tables dropped to `dropped`.
 absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& ref,
-                                   const std::string& copy, const DbPlan& plan,
+                                   const std::string& copy, DbPlan plan,
                                    std::vector<std::string>& dropped) {
   DbChange change;
   if (plan.evict.empty() && plan.dead_tables.empty()) return change;
@@ -195,7 +195,7 @@ absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& r
   }
   RETURN_IF_ERROR(db.Vacuum());
   RETURN_IF_ERROR(db.Close());
-  change.groups.insert(plan.evict.begin(), plan.evict.end());
+  change.groups.merge(plan.evict);
   return change;
 }
 
@@ -309,6 +309,31 @@ absl::StatusOr<std::optional<OldestFirst::Key>> OldestFirst::Choose(
   }
 }
 
+uint32_t Evictions::Intern(std::vector<std::string>& values,
+                           std::unordered_map<std::string, uint32_t>& index, const std::string& v) {
+  if (!values.empty() && values.back() == v) return static_cast<uint32_t>(values.size() - 1);
+  auto [at, added] = index.emplace(v, static_cast<uint32_t>(values.size()));
+  if (added) values.push_back(v);
+  return at->second;
+}
+
+void Evictions::push_back(const Eviction& e) {
+  names_ += e.group;
+  items_.push_back({names_.size(), e.bytes, Intern(dbs_, db_index_, e.db),
+                    Intern(reasons_, reason_index_, e.reason)});
+}
+
+void Evictions::Append(const Evictions& other) {
+  for (const Eviction& e : other) push_back(e);
+}
+
+Eviction Evictions::operator[](size_t i) const {
+  const Item& item = items_[i];
+  size_t begin = i == 0 ? 0 : items_[i - 1].group_end;
+  return {dbs_[item.db], names_.substr(begin, item.group_end - begin), reasons_[item.reason],
+          item.bytes};
+}
+
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                   const PruneOptions& given) {
   PruneOptions options = given;
@@ -357,16 +382,13 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       }
     }
     Round r{options, adapter, fs, cutoff, for_size, files_by_dir, progress};
-    std::vector<Eviction> evicted;
+    Evictions evicted;
     std::vector<std::string> dropped;
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
-      ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy));
-      evicted.insert(evicted.end(), std::make_move_iterator(plan.evicted.begin()),
-                     std::make_move_iterator(plan.evicted.end()));
-      plan.evicted = {};
+      ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy, evicted));
       if (!plan.evict.empty() || !plan.dead_tables.empty())
         progress.Detail("rewriting " + JoinPath(ref.dir, ref.file));
-      return ApplyPlan(adapter, ref, copy, plan, dropped);
+      return ApplyPlan(adapter, ref, copy, std::move(plan), dropped);
     };
     absl::StatusOr<EditReport> edit_result = EditTarget(fs, adapter, current, editor, options.edit);
     progress.Done();
@@ -376,8 +398,7 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
     if (report.evicted.empty()) {
       report.evicted = std::move(evicted);
     } else {
-      report.evicted.insert(report.evicted.end(), std::make_move_iterator(evicted.begin()),
-                            std::make_move_iterator(evicted.end()));
+      report.evicted.Append(evicted);
     }
     report.dropped_tables.insert(report.dropped_tables.end(), dropped.begin(), dropped.end());
     if (options.edit.dry_run) {

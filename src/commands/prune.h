@@ -11,12 +11,15 @@
 #ifndef TYPECACHE_SRC_COMMANDS_PRUNE_H_
 #define TYPECACHE_SRC_COMMANDS_PRUNE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -54,8 +57,56 @@ struct Eviction {
   int64_t bytes = 0;
 };
 
+// The groups evicted, held compactly (the names in one buffer; databases and reasons once each):
+// a few dozen bytes per group, not an Eviction's strings. Reading makes the Eviction.
+class Evictions {
+ public:
+  class const_iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Eviction;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = Eviction;
+    const_iterator(const Evictions* list, size_t at) : list_(list), at_(at) {}
+    Eviction operator*() const { return (*list_)[at_]; }
+    const_iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    bool operator==(const const_iterator& o) const { return at_ == o.at_; }
+    bool operator!=(const const_iterator& o) const { return at_ != o.at_; }
+
+   private:
+    const Evictions* list_;
+    size_t at_;
+  };
+
+  void push_back(const Eviction& e);
+  void Append(const Evictions& other);
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  Eviction operator[](size_t i) const;
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, items_.size()}; }
+
+ private:
+  struct Item {
+    size_t group_end = 0;  // In names_; the group begins where the previous one ends.
+    int64_t bytes = 0;
+    uint32_t db = 0;
+    uint32_t reason = 0;
+  };
+  static uint32_t Intern(std::vector<std::string>& values,
+                         std::unordered_map<std::string, uint32_t>& index, const std::string& v);
+  std::string names_;
+  std::vector<Item> items_;
+  std::vector<std::string> dbs_, reasons_;
+  std::unordered_map<std::string, uint32_t> db_index_, reason_index_;
+};
+
 struct PruneReport {
-  std::vector<Eviction> evicted;
+  Evictions evicted;
   std::vector<std::string> dropped_tables;
   int64_t size_before = 0;
   int64_t size_after = 0;

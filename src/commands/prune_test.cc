@@ -251,6 +251,30 @@ TEST_F(PruneTest, MaxSizeChoiceWithFewResidentGroupsEvictsTheSame) {
   EXPECT_EQ(bounded->rounds, whole->rounds);
 }
 
+TEST(EvictionsTest, GivesBackWhatWasAdded) {
+  std::vector<Eviction> given = {
+      {"a.db", "files:x", "older than the age limit", 10},
+      {"a.db", "", "written by mypy 1.0", 0},
+      {"b.db", "files:a-very-long-group-name/with/parts", "older than the age limit", 7},
+      {"a.db", "files:y", "source file missing", 3}};
+  Evictions list;
+  EXPECT_TRUE(list.empty());
+  for (const Eviction& e : given) list.push_back(e);
+  Evictions more;
+  more.Append(list);
+  ASSERT_EQ(more.size(), given.size());
+  size_t i = 0;
+  for (const Eviction& e : more) {
+    EXPECT_EQ(e.db, given[i].db) << i;
+    EXPECT_EQ(e.group, given[i].group) << i;
+    EXPECT_EQ(e.reason, given[i].reason) << i;
+    EXPECT_EQ(e.bytes, given[i].bytes) << i;
+    ++i;
+  }
+  EXPECT_EQ(i, given.size());
+  EXPECT_EQ(more[2].group, given[2].group);
+}
+
 // OldestFirst against a full sort: the same prefix for every excess, with never more than N
 // records in memory for 100 x N groups (ties in mtime and in name across databases included).
 TEST(OldestFirstTest, ChoosesTheSortedPrefixWithBoundedMemory) {
