@@ -4,10 +4,11 @@
 // --max-size: the budget covers the live databases (the sum of their sizes, what `typecache
 // stats` shows as the size of the live databases); old generations, spares and typecache's own
 // state are not in it. Leftovers of dead or failed runs are reclaimed first (sweep.h). Groups are
-// evicted oldest first (by their newest row's mtime) across all databases of the target until
-// the estimated size fits; the copies are then vacuumed, and while the real size is still over
-// budget, more groups go, round after round. The result is within budget, exactly; if even empty
-// databases would not fit, that is an error after evicting every group.
+// evicted oldest first (by their newest row's mtime; ties by group name, then database path)
+// across all databases of the target until the estimated size fits; the copies are then
+// vacuumed, and while the real size is still over budget, more groups go, round after round. The
+// result is within budget, exactly; if even empty databases would not fit, that is an error after
+// evicting every group. The choice holds a bounded number of groups in memory (OldestFirst).
 #ifndef TYPECACHE_SRC_COMMANDS_PRUNE_H_
 #define TYPECACHE_SRC_COMMANDS_PRUNE_H_
 
