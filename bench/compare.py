@@ -443,7 +443,8 @@ def workload_scale(tc, work, sizes, reps, results):
     published (adoption: time and lock hold), then runs that each change one module, and for
     the run after a changing run: snapshot time and bytes copied; beside it what Pants' scheme
     copies for the same run (the whole cache in, and back) and direct sharing (nothing, and no
-    isolation). Peak RSS of run and of each maintenance command, and disk use against the live
+    isolation). Peak RSS of run and of each maintenance command (stats, verify, prune by age and
+    by size, compact, and merge of two caches of half the size), and disk use against the live
     cache (the target: never above twice the live cache plus live runs' private copies)."""
     pyver = schemes.python_version()
     row_sizes = real_row_sizes(work, pyver)
@@ -494,15 +495,22 @@ def workload_scale(tc, work, sizes, reps, results):
                "snapshot_methods": sorted(methods), "pants_copy_ms": pants_ms,
                "pants_bytes": 2 * live, "run_rss_kb": run_kb, "disk_bytes": disk}
         maint = {}
-        for name, args in (("stats", ["stats", cache]), ("verify", ["verify", cache]),
-                           ("prune", ["prune", "--older-than", "3650d", cache]),
-                           ("compact", ["compact", cache])):
+
+        def maintain(name, args, input_bytes):
             code, _, err, secs, kb = timed([tc] + args, work)
             if code != 0:
                 raise RuntimeError("workload 5: %s failed (exit %d): %s" % (name, code, err))
-            maint[name] = {"s": secs, "rss_kb": kb}
-            maint_rows.append([human(live), name, "%.2f" % secs, "%.0f" % (live / 1e6 / secs),
-                               "%.0f" % (kb / 1024)])
+            maint[name] = {"s": secs, "rss_kb": kb, "input_bytes": input_bytes}
+            maint_rows.append([human(live), name, "%.2f" % secs,
+                               "%.0f" % (input_bytes / 1e6 / secs), "%.0f" % (kb / 1024)])
+
+        # prune --max-size last: it evicts the oldest half of the cache.
+        for name, args in (("stats", ["stats", cache]), ("verify", ["verify", cache]),
+                           ("prune --older-than 3650d", ["prune", "--older-than", "3650d", cache]),
+                           ("compact", ["compact", cache]),
+                           ("prune --max-size half", ["prune", "--max-size", str(live // 2),
+                                                      cache])):
+            maintain(name, args, live)
         row["maintenance"] = maint
         results.setdefault("scale", []).append(row)
         rows.append([human(live), groups, "%.1f" % adopt_s, "%.0f" % adopt_held,
@@ -511,6 +519,21 @@ def workload_scale(tc, work, sizes, reps, results):
                      "%.0f" % pants_ms, human(2 * live), "0 / 0",
                      "%.0f" % (run_kb / 1024), "%s (%.2fx)" % (human(disk), disk / live)])
         shutil.rmtree(cache)
+        # merge at the same scale: 2 caches of half the size, half of their modules shared
+        # (conflicts to resolve); made after the cache above is gone, to bound the disk used.
+        sources = []
+        for i in range(2):
+            src = os.path.join(work, "w5-merge%d" % i)
+            src_db = os.path.join(src, pyver, "cache.db")
+            gen.synthetic_cache(src_db, size // 4, row_sizes, prefix="own%d" % i, seed=i)
+            gen.synthetic_cache(src_db, size // 4, row_sizes, prefix="shared", seed=100,
+                                base_mtime=1700000000.0 + i)
+            sources.append(src)
+        inputs = sum(os.path.getsize(os.path.join(s, pyver, "cache.db")) for s in sources)
+        merged = os.path.join(work, "w5-merged")
+        maintain("merge 2 caches", ["merge", "--into", merged] + sources, inputs)
+        for path in sources + [merged]:
+            shutil.rmtree(path)
     table("5. Scale: the run after a changing run, and adopting a cache (median of %d)" % reps,
           ["cache", "groups", "adopt s", "adopt lock held ms", "snapshot ms", "copied",
            "how", "pants copy ms", "pants copied", "direct ms / copied", "run RSS MiB",

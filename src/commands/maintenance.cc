@@ -143,7 +143,7 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
     if (!change->groups.empty() || change->unlisted) {
       ++report.dbs_changed;
       report.groups_changed += static_cast<int64_t>(change->groups.size());
-      writes[ref.dir][ref.file].insert(change->groups.begin(), change->groups.end());
+      writes[ref.dir][ref.file].merge(change->groups);  // Moves the names: one copy in memory.
       if (change->unlisted) publish_options.unlisted_dirs.insert(ref.dir);
     } else if (options.force_publish || change->republish) {
       ++report.dbs_changed;

@@ -1,8 +1,12 @@
 #include "src/commands/prune.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -19,52 +23,48 @@
 namespace typecache {
 namespace {
 
-struct Candidate {
-  double newest = 0;
-  int64_t bytes = 0;
-  std::string db;
-  std::string group;
-  int64_t cost = 0;  // Estimated bytes on disk.
+// Groups chosen for size: oldest first until `excess` estimated bytes are freed, across the
+// databases of `target`. Returns where the choice ends (nullopt: none chosen) and the databases'
+// paths in the order the key's `db` indexes them (sorted).
+struct SizeChoice {
+  std::optional<OldestFirst::Key> last;
+  std::vector<std::string> dbs;
 };
 
-// Groups per database chosen for size: oldest first until `excess` estimated bytes are freed.
-absl::StatusOr<std::map<std::string, std::set<std::string>>> ChooseForSize(
-    const CheckerAdapter& adapter, const Target& target, int64_t excess,
-    const std::map<std::string, std::set<std::string>>& already) {
-  std::vector<Candidate> all;
-  for (const DbRef& ref : target.dbs) {
-    ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(ref.path));
+absl::StatusOr<SizeChoice> ChooseForSize(const CheckerAdapter& adapter, const Target& target,
+                                         int64_t excess, size_t resident_limit) {
+  SizeChoice choice;
+  for (const DbRef& ref : target.dbs) choice.dbs.push_back(ref.path);
+  std::sort(choice.dbs.begin(), choice.dbs.end());
+  OldestFirst oldest(resident_limit);
+  std::vector<double> scale(choice.dbs.size(), 1.2);
+  for (uint32_t i = 0; i < choice.dbs.size(); ++i) {
+    ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(choice.dbs[i]));
     ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
-    auto skip = already.find(ref.path);
-    size_t first = all.size();
     int64_t bytes = 0;
     RETURN_IF_ERROR(db.ForEachGroup(adapter, [&](const GroupInfo& g) {
       bytes += g.bytes;
-      if (skip != already.end() && skip->second.count(g.group) > 0) return absl::OkStatus();
-      all.push_back({g.newest_mtime, g.bytes, ref.path, g.group});
-      return absl::OkStatus();
+      return oldest.Add(g.newest_mtime, g.group, i, g.bytes);
     }));
     // Rows cost more on disk than their bytes (b-tree and overflow pages, index entries): a
     // group's share of the pages in use, at least 1.2x its bytes.
     ASSIGN_OR_RETURN(PageStats pages, db.Pages());
-    double scale =
-        bytes > 0 ? static_cast<double>(pages.bytes_in_use()) / static_cast<double>(bytes) : 0;
-    scale = std::max(scale, 1.2);
-    for (size_t i = first; i < all.size(); ++i) {
-      all[i].cost = static_cast<int64_t>(static_cast<double>(all[i].bytes) * scale) + 64;
+    if (bytes > 0) {
+      scale[i] = std::max(scale[i],
+                          static_cast<double>(pages.bytes_in_use()) / static_cast<double>(bytes));
     }
   }
-  std::sort(all.begin(), all.end(), [](const Candidate& a, const Candidate& b) {
-    return a.newest != b.newest ? a.newest < b.newest : a.group < b.group;
-  });
-  std::map<std::string, std::set<std::string>> chosen;
-  int64_t freed = 0;
-  for (const Candidate& c : all) {
-    if (freed >= excess) break;
-    freed += c.cost;
-    chosen[c.db].insert(c.group);
-  }
-  return chosen;
+  ASSIGN_OR_RETURN(choice.last, oldest.Choose(excess, scale));
+  return choice;
+}
+
+// Whether the group `g` of the database `db` is in the size choice.
+bool ChosenForSize(const SizeChoice& choice, const std::string& db, const GroupInfo& g) {
+  if (!choice.last.has_value()) return false;
+  auto at = std::lower_bound(choice.dbs.begin(), choice.dbs.end(), db);
+  if (at == choice.dbs.end() || *at != db) return false;
+  OldestFirst::Key key{g.newest_mtime, g.group, static_cast<uint32_t>(at - choice.dbs.begin())};
+  return !OldestFirst::Before(*choice.last, key);
 }
 
 // Whether --missing-sources ROOT judges a group whose meta records `source`: a relative path
@@ -108,7 +108,6 @@ absl::StatusOr<int64_t> TotalSize(Fs& fs, const Target& target) {
 // What one round of pruning decides for one database, before it edits the copy.
 struct DbPlan {
   std::set<std::string> evict;
-  std::vector<Eviction> evicted;
   std::map<std::string, std::string> dead_tables;  // Dropped whole: table -> why.
 };
 
@@ -118,7 +117,7 @@ struct Round {
   const CheckerAdapter& adapter;
   Fs& fs;
   double cutoff = -1;  // Groups whose newest row is older go (seconds since the epoch).
-  const std::map<std::string, std::set<std::string>>& for_size;
+  const SizeChoice& for_size;
   const std::map<std::string, std::vector<std::string>>& files_by_dir;
   Progress& progress;
 };
@@ -141,15 +140,13 @@ std::string EvictionReason(const Round& r, const DbRef& ref, const GroupInfo& g,
     std::string broken = g.Broken(r.adapter);
     if (!broken.empty()) return broken;
   }
-  auto sized = r.for_size.find(ref.path);
-  if (sized != r.for_size.end() && sized->second.count(g.group) > 0) {
-    return "over the size budget (oldest first)";
-  }
+  if (ChosenForSize(r.for_size, ref.path, g)) return "over the size budget (oldest first)";
   return "";
 }
 
-// Reads the private copy `copy` of `ref` and decides what goes.
-absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::string& copy) {
+// Reads the private copy `copy` of `ref` and decides what goes; appends the groups to `evicted`.
+absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::string& copy,
+                              Evictions& evicted) {
   DbPlan plan;
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(copy));
   if (r.options.dead_tables) {
@@ -170,7 +167,7 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
     std::string reason = EvictionReason(r, ref, g, dead_layout);
     if (!reason.empty()) {
       plan.evict.insert(g.group);
-      plan.evicted.push_back({ref.shown, g.group, reason, g.bytes});
+      evicted.push_back({ref.shown, g.group, reason, g.bytes});
     }
     return absl::OkStatus();
   }));
@@ -180,7 +177,7 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
 // Edits the copy as `plan` says, then vacuums it (the file must shrink). Returns the change and
 // appends the tables dropped to `dropped`.
 absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& ref,
-                                   const std::string& copy, const DbPlan& plan,
+                                   const std::string& copy, DbPlan plan,
                                    std::vector<std::string>& dropped) {
   DbChange change;
   if (plan.evict.empty() && plan.dead_tables.empty()) return change;
@@ -198,11 +195,144 @@ absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& r
   }
   RETURN_IF_ERROR(db.Vacuum());
   RETURN_IF_ERROR(db.Close());
-  change.groups.insert(plan.evict.begin(), plan.evict.end());
+  change.groups.merge(plan.evict);
   return change;
 }
 
 }  // namespace
+
+bool OldestFirst::Before(const Key& a, const Key& b) {
+  if (a.newest != b.newest) return a.newest < b.newest;
+  if (a.group != b.group) return a.group < b.group;
+  return a.db < b.db;
+}
+
+OldestFirst::OldestFirst(size_t resident_limit, size_t buffer_bytes)
+    : resident_limit_(std::max<size_t>(resident_limit, 1)), buffer_bytes_(buffer_bytes) {}
+
+OldestFirst::~OldestFirst() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+// A record: newest (8 bytes), bytes (8), db (4), the group's length (4), the group.
+absl::Status OldestFirst::Add(double newest, absl::string_view group, uint32_t db, int64_t bytes) {
+  uint32_t size = static_cast<uint32_t>(group.size());
+  char head[24];
+  std::memcpy(head, &newest, 8);
+  std::memcpy(head + 8, &bytes, 8);
+  std::memcpy(head + 16, &db, 4);
+  std::memcpy(head + 20, &size, 4);
+  buffer_.append(head, sizeof(head));
+  buffer_.append(group.data(), group.size());
+  ++groups_;
+  return buffer_.size() >= buffer_bytes_ ? Flush() : absl::OkStatus();
+}
+
+absl::Status OldestFirst::Flush() {
+  if (file_ == nullptr) {
+    file_ = std::tmpfile();
+    if (file_ == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("prune --max-size: cannot create a temporary file: ", std::strerror(errno)));
+    }
+  }
+  if (std::fseek(file_, 0, SEEK_END) != 0 ||
+      std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+    return absl::InternalError(
+        absl::StrCat("prune --max-size: cannot write a temporary file: ", std::strerror(errno)));
+  }
+  buffer_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status OldestFirst::ForEach(const std::function<void(Entry&)>& visit) {
+  Entry e;
+  auto parse = [&](const char* head) {
+    uint32_t size = 0;
+    std::memcpy(&e.key.newest, head, 8);
+    std::memcpy(&e.bytes, head + 8, 8);
+    std::memcpy(&e.key.db, head + 16, 4);
+    std::memcpy(&size, head + 20, 4);
+    return size;
+  };
+  if (file_ != nullptr) {
+    std::rewind(file_);
+    char head[24];
+    while (std::fread(head, 1, sizeof(head), file_) == sizeof(head)) {
+      e.key.group.resize(parse(head));
+      if (std::fread(&e.key.group[0], 1, e.key.group.size(), file_) != e.key.group.size()) break;
+      visit(e);
+    }
+    if (std::ferror(file_) != 0) {
+      return absl::InternalError("prune --max-size: cannot read its temporary file");
+    }
+  }
+  for (size_t at = 0; at + 24 <= buffer_.size();) {
+    uint32_t size = parse(&buffer_[at]);
+    e.key.group.assign(buffer_, at + 24, size);
+    at += 24 + size;
+    visit(e);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<OldestFirst::Key>> OldestFirst::Choose(
+    int64_t excess, const std::vector<double>& scale) {
+  std::optional<Key> last;  // Every group up to it is counted in `freed`.
+  if (excess <= 0 || groups_ == 0) return last;
+  auto later = [](const Entry& a, const Entry& b) { return Before(a.key, b.key); };
+  int64_t freed = 0;
+  for (;;) {
+    ++passes_;
+    // The oldest `resident_limit_` groups after `last`, in a heap whose top is the newest.
+    std::vector<Entry> heap;
+    RETURN_IF_ERROR(ForEach([&](Entry& e) {
+      if (last.has_value() && !Before(*last, e.key)) return;
+      if (heap.size() < resident_limit_) {
+        heap.push_back(std::move(e));
+        std::push_heap(heap.begin(), heap.end(), later);
+        max_resident_ = std::max(max_resident_, heap.size());
+      } else if (Before(e.key, heap.front().key)) {
+        std::pop_heap(heap.begin(), heap.end(), later);
+        heap.back() = std::move(e);
+        std::push_heap(heap.begin(), heap.end(), later);
+      }
+    }));
+    std::sort_heap(heap.begin(), heap.end(), later);
+    for (Entry& e : heap) {
+      double s = e.key.db < scale.size() ? scale[e.key.db] : 1.2;
+      freed += static_cast<int64_t>(static_cast<double>(e.bytes) * s) + 64;
+      last = std::move(e.key);
+      if (freed >= excess) return last;
+    }
+    if (heap.size() < resident_limit_) return last;  // Every group is chosen.
+  }
+}
+
+uint32_t Evictions::Intern(std::vector<std::string>& values,
+                           std::unordered_map<std::string, uint32_t>& index, const std::string& v) {
+  if (!values.empty() && values.back() == v) return static_cast<uint32_t>(values.size() - 1);
+  auto [at, added] = index.emplace(v, static_cast<uint32_t>(values.size()));
+  if (added) values.push_back(v);
+  return at->second;
+}
+
+void Evictions::push_back(const Eviction& e) {
+  names_ += e.group;
+  items_.push_back({names_.size(), e.bytes, Intern(dbs_, db_index_, e.db),
+                    Intern(reasons_, reason_index_, e.reason)});
+}
+
+void Evictions::Append(const Evictions& other) {
+  for (const Eviction& e : other) push_back(e);
+}
+
+Eviction Evictions::operator[](size_t i) const {
+  const Item& item = items_[i];
+  size_t begin = i == 0 ? 0 : items_[i - 1].group_end;
+  return {dbs_[item.db], names_.substr(begin, item.group_end - begin), reasons_[item.reason],
+          item.bytes};
+}
 
 absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                   const PruneOptions& given) {
@@ -233,7 +363,7 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
   // Progress in bytes of the groups read, of the databases' total size, per round.
   Progress& progress = Progress::Or(options.edit.progress);
   for (int round = 0;; ++round) {
-    std::map<std::string, std::set<std::string>> for_size;
+    SizeChoice for_size;
     ASSIGN_OR_RETURN(int64_t total, TotalSize(fs, current));
     progress.Start(round == 0 ? "prune" : absl::StrCat("prune, round ", round + 1), total,
                    ProgressUnit::kBytes);
@@ -242,9 +372,9 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       if (size > *options.max_size) {
         progress.Detail("choosing the oldest groups");
         int64_t excess = size - *options.max_size;
-        ASSIGN_OR_RETURN(for_size,
-                         ChooseForSize(adapter, current, excess + excess * round / 2, {}));
-        if (for_size.empty() && round > 0) {
+        ASSIGN_OR_RETURN(for_size, ChooseForSize(adapter, current, excess + excess * round / 2,
+                                                 options.size_choice_resident));
+        if (!for_size.last.has_value() && round > 0) {
           return absl::FailedPreconditionError(absl::StrCat(
               target.path, ": --max-size ", FormatSize(*options.max_size), ": the databases take ",
               FormatSize(size), " with no module group left in them"));
@@ -252,20 +382,24 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       }
     }
     Round r{options, adapter, fs, cutoff, for_size, files_by_dir, progress};
-    std::vector<Eviction> evicted;
+    Evictions evicted;
     std::vector<std::string> dropped;
     DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
-      ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy));
-      evicted.insert(evicted.end(), plan.evicted.begin(), plan.evicted.end());
+      ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy, evicted));
       if (!plan.evict.empty() || !plan.dead_tables.empty())
         progress.Detail("rewriting " + JoinPath(ref.dir, ref.file));
-      return ApplyPlan(adapter, ref, copy, plan, dropped);
+      return ApplyPlan(adapter, ref, copy, std::move(plan), dropped);
     };
     absl::StatusOr<EditReport> edit_result = EditTarget(fs, adapter, current, editor, options.edit);
     progress.Done();
     ASSIGN_OR_RETURN(EditReport edited, std::move(edit_result));
     if (edited.dbs_changed > 0) ++report.rounds;
-    report.evicted.insert(report.evicted.end(), evicted.begin(), evicted.end());
+    bool none_left = evicted.empty() && dropped.empty();
+    if (report.evicted.empty()) {
+      report.evicted = std::move(evicted);
+    } else {
+      report.evicted.Append(evicted);
+    }
     report.dropped_tables.insert(report.dropped_tables.end(), dropped.begin(), dropped.end());
     if (options.edit.dry_run) {
       report.size_after = edited.bytes_after;
@@ -274,7 +408,7 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
     ASSIGN_OR_RETURN(current, ResolveTarget(fs, adapter, target.path));
     ASSIGN_OR_RETURN(report.size_after, TotalSize(fs, current));
     if (!options.max_size.has_value() || report.size_after <= *options.max_size) break;
-    if (evicted.empty() && dropped.empty()) {
+    if (none_left) {
       return absl::FailedPreconditionError(absl::StrCat(
           target.path, ": --max-size ", FormatSize(*options.max_size), ": the databases take ",
           FormatSize(report.size_after), " with no module group left to evict"));

@@ -1,9 +1,12 @@
 #include "src/commands/prune.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -221,6 +224,96 @@ TEST_F(PruneTest, MaxSizeFitsTheFileIntoTheBudgetOldestFirst) {
   for (const std::string& g : kept) oldest_kept = std::min(oldest_kept, std::stoi(g.substr(5)));
   for (const std::string& g : Evicted(*r)) EXPECT_LT(std::stoi(g.substr(5)), oldest_kept) << g;
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
+}
+
+// The same prune with --max-size's choice held to 3 groups at a time (many passes over its
+// spill) evicts the same groups as with the default.
+TEST_F(PruneTest, MaxSizeChoiceWithFewResidentGroupsEvictsTheSame) {
+  std::vector<Row> rows;
+  for (int i = 0; i < 200; ++i) {
+    for (const Row& r : Padded(absl::StrCat("pkg/m", i), 1000 + (i * 37) % 50, 1500)) {
+      rows.push_back(r);
+    }
+  }
+  Write(rows);
+  std::string copy = tmp_.Sub("copy.db");
+  TC_ASSERT_OK(RealFs().CopyFile(db_, copy).status());
+  PruneOptions options;
+  options.max_size = RealFs().Stat(db_)->size / 2;
+  absl::StatusOr<PruneReport> whole = Run(db_, options);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  options.size_choice_resident = 3;
+  absl::StatusOr<PruneReport> bounded = Run(copy, options);
+  ASSERT_TRUE(bounded.ok()) << bounded.status();
+  EXPECT_FALSE(Evicted(*whole).empty());
+  EXPECT_EQ(Evicted(*bounded), Evicted(*whole));
+  EXPECT_EQ(GroupsOf(copy), GroupsOf(db_));
+  EXPECT_EQ(bounded->rounds, whole->rounds);
+}
+
+TEST(EvictionsTest, GivesBackWhatWasAdded) {
+  std::vector<Eviction> given = {
+      {"a.db", "files:x", "older than the age limit", 10},
+      {"a.db", "", "written by mypy 1.0", 0},
+      {"b.db", "files:a-very-long-group-name/with/parts", "older than the age limit", 7},
+      {"a.db", "files:y", "source file missing", 3}};
+  Evictions list;
+  EXPECT_TRUE(list.empty());
+  for (const Eviction& e : given) list.push_back(e);
+  Evictions more;
+  more.Append(list);
+  ASSERT_EQ(more.size(), given.size());
+  size_t i = 0;
+  for (const Eviction& e : more) {
+    EXPECT_EQ(e.db, given[i].db) << i;
+    EXPECT_EQ(e.group, given[i].group) << i;
+    EXPECT_EQ(e.reason, given[i].reason) << i;
+    EXPECT_EQ(e.bytes, given[i].bytes) << i;
+    ++i;
+  }
+  EXPECT_EQ(i, given.size());
+  EXPECT_EQ(more[2].group, given[2].group);
+}
+
+// OldestFirst against a full sort: the same prefix for every excess, with never more than N
+// records in memory for 100 x N groups (ties in mtime and in name across databases included).
+TEST(OldestFirstTest, ChoosesTheSortedPrefixWithBoundedMemory) {
+  constexpr size_t kResident = 8;
+  constexpr int kGroups = 100 * kResident;
+  std::vector<double> scale = {1.2, 2.5};
+  OldestFirst oldest(kResident, /*buffer_bytes=*/512);
+  std::vector<std::pair<OldestFirst::Key, int64_t>> all;
+  for (int i = 0; i < kGroups; ++i) {
+    OldestFirst::Key key{static_cast<double>((i * 7919) % 97), absl::StrCat("g", i % 300),
+                         static_cast<uint32_t>(i % 2)};
+    int64_t bytes = 100 + (i * 31) % 1000;
+    TC_ASSERT_OK(oldest.Add(key.newest, key.group, key.db, bytes));
+    all.push_back({key, bytes});
+  }
+  EXPECT_TRUE(oldest.spilled());
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return OldestFirst::Before(a.first, b.first); });
+  int64_t total = 0;
+  for (const auto& [key, bytes] : all) total += static_cast<int64_t>(bytes * scale[key.db]) + 64;
+  for (int64_t excess :
+       {int64_t{0}, int64_t{1}, int64_t{5000}, total / 3, total - 1, total, total + 1, total * 2}) {
+    absl::StatusOr<std::optional<OldestFirst::Key>> last = oldest.Choose(excess, scale);
+    ASSERT_TRUE(last.ok()) << last.status();
+    std::optional<OldestFirst::Key> want;
+    int64_t freed = 0;
+    for (const auto& [key, bytes] : all) {
+      if (excess <= 0 || freed >= excess) break;
+      freed += static_cast<int64_t>(bytes * scale[key.db]) + 64;
+      want = key;
+    }
+    ASSERT_EQ(last->has_value(), want.has_value()) << excess;
+    if (!want.has_value()) continue;
+    EXPECT_EQ((*last)->newest, want->newest) << excess;
+    EXPECT_EQ((*last)->group, want->group) << excess;
+    EXPECT_EQ((*last)->db, want->db) << excess;
+  }
+  EXPECT_LE(oldest.max_resident(), kResident);
+  EXPECT_GT(oldest.passes(), 50);  // total * 2 needs every group: 100 passes of 8.
 }
 
 TEST_F(PruneTest, MaxSizeOverACacheDirectoryCountsEveryDatabase) {
