@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -37,6 +38,10 @@ class MypyConfigTest : public ::testing::Test {
     std::string full = path[0] == '/' ? path : project_ + "/" + path;
     std::filesystem::create_directories(std::filesystem::path(full).parent_path());
     std::ofstream(full) << content;
+  }
+  // Writes each {path, content} of `files`, in order.
+  void Write(const std::vector<std::pair<std::string, std::string>>& files) {
+    for (const auto& [path, content] : files) Write(path, content);
   }
 
   EnvLookup Env() const {
@@ -110,8 +115,8 @@ TEST_F(MypyConfigTest, PyprojectToml) {
 }
 
 TEST_F(MypyConfigTest, PyprojectWithoutToolMypyIsSkipped) {
-  Write("pyproject.toml", "[tool.black]\nline-length = 100\n");
-  Write("setup.cfg", "[mypy]\ncache_dir = from-setup\n");
+  Write({{"pyproject.toml", "[tool.black]\nline-length = 100\n"},
+         {"setup.cfg", "[mypy]\ncache_dir = from-setup\n"}});
   MypyCacheSettings s = Read();
   EXPECT_EQ(s.config_file, "setup.cfg");
   EXPECT_EQ(s.cache_dir_value, "from-setup");
@@ -127,8 +132,7 @@ TEST_F(MypyConfigTest, SetupCfgCountsOnlyWithMypySection) {
 }
 
 TEST_F(MypyConfigTest, MypyIniWithoutMypySectionIsStillTheConfigFile) {
-  Write("mypy.ini", "[other]\ncache_dir = no\n");
-  Write("setup.cfg", "[mypy]\ncache_dir = sc\n");
+  Write({{"mypy.ini", "[other]\ncache_dir = no\n"}, {"setup.cfg", "[mypy]\ncache_dir = sc\n"}});
   MypyCacheSettings s = Read();
   EXPECT_EQ(s.config_file, "mypy.ini");
   EXPECT_EQ(s.cache_dir_origin, "default");
@@ -136,10 +140,10 @@ TEST_F(MypyConfigTest, MypyIniWithoutMypySectionIsStillTheConfigFile) {
 }
 
 TEST_F(MypyConfigTest, FileOrder) {
-  Write("setup.cfg", "[mypy]\ncache_dir = 4\n");
-  Write("pyproject.toml", "[tool.mypy]\ncache_dir = '3'\n");
-  Write(".mypy.ini", "[mypy]\ncache_dir = 2\n");
-  Write("mypy.ini", "[mypy]\ncache_dir = 1\n");
+  Write({{"setup.cfg", "[mypy]\ncache_dir = 4\n"},
+         {"pyproject.toml", "[tool.mypy]\ncache_dir = '3'\n"},
+         {".mypy.ini", "[mypy]\ncache_dir = 2\n"},
+         {"mypy.ini", "[mypy]\ncache_dir = 1\n"}});
   EXPECT_EQ(Read().cache_dir_value, "1");
   std::filesystem::remove(project_ + "/mypy.ini");
   EXPECT_EQ(Read().cache_dir_value, "2");
@@ -166,8 +170,8 @@ TEST_F(MypyConfigTest, UserConfigFiles) {
 }
 
 TEST_F(MypyConfigTest, ConfigFileFlag) {
-  Write("mypy.ini", "[mypy]\ncache_dir = default-file\n");
-  Write("conf/other.ini", "[mypy]\ncache_dir = other\n");
+  Write({{"mypy.ini", "[mypy]\ncache_dir = default-file\n"},
+         {"conf/other.ini", "[mypy]\ncache_dir = other\n"}});
   MypyCacheSettings s = Read({"--config-file", "conf/other.ini"});
   EXPECT_EQ(s.config_file, "conf/other.ini");
   EXPECT_EQ(s.cache_dir_value, "other");
@@ -241,8 +245,7 @@ TEST_F(MypyConfigTest, ArgparseAbbreviationsAndArgFiles) {
   EXPECT_EQ(Read({"--cache-dir=x", "--conf=", "-p", "pkg"}).cache_dir_value, "x");
   absl::Status ambiguous = Error({"--cache", "x"});
   EXPECT_THAT(ambiguous.message(), HasSubstr("ambiguous option: --cache could match"));
-  Write("args.txt", "--cache-dir\nfrom-file\n@more.txt\n");
-  Write("more.txt", "--sqlite-cache\n");
+  Write({{"args.txt", "--cache-dir\nfrom-file\n@more.txt\n"}, {"more.txt", "--sqlite-cache\n"}});
   s = Read({"@args.txt"});
   EXPECT_EQ(s.cache_dir_value, "from-file");
   EXPECT_TRUE(s.sqlite_cache);
