@@ -26,8 +26,6 @@
 namespace typecache {
 namespace {
 
-using Rows = std::map<std::string, std::string>;
-
 std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime, size_t pad = 0) {
   std::vector<Row> rows;
   for (int i = from; i < to; ++i) {
@@ -71,12 +69,6 @@ class VerifyTest : public ::testing::Test {
     return Repair(RealFs(), adapter_, *target, options);
   }
 
-  Rows Read(const std::string& path, Schema schema = Schema::kFiles) {
-    absl::StatusOr<Rows> rows = ReadRows(path, schema);
-    EXPECT_TRUE(rows.ok()) << rows.status();
-    return rows.ok() ? *rows : Rows{};
-  }
-
   // A database with healthy groups and one group for every kind of breakage.
   void WriteBrokenDb(const std::string& path) {
     std::vector<Row> rows = Modules(0, 6, "ok", 100);
@@ -102,7 +94,7 @@ class VerifyTest : public ::testing::Test {
   // A database of several pages, cut to half its size.
   void WriteTruncatedDb(const std::string& path, Rows* original) {
     TC_ASSERT_OK(WriteRows(path, Schema::kFiles, Modules(0, 200, "t", 100, /*pad=*/1500)));
-    *original = Read(path);
+    *original = RowsOf(path);
     int64_t size = RealFs().Stat(path)->size;
     ASSERT_GT(size, 40 * 4096);
     ASSERT_EQ(::truncate(path.c_str(), size / 2), 0);
@@ -196,11 +188,9 @@ TEST_F(VerifyTest, UnexpectedSchemaIsReported) {
 
 TEST_F(VerifyTest, LeftoverWalIsReported) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 2, "ok", 100)));
-  absl::StatusOr<Db> writer = Db::Open(db_, Db::Mode::kReadWrite);
-  ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(
-      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                   "DELETE FROM files WHERE path = 'pkg/m1.meta.json'"));
+  absl::StatusOr<Db> writer =
+      OpenWalWriter(db_, "DELETE FROM files WHERE path = 'pkg/m1.meta.json'");
+  ASSERT_TRUE(writer.ok()) << writer.status();
   absl::StatusOr<VerifyReport> r = VerifyPath(db_);
   ASSERT_TRUE(r.ok()) << r.status();
   std::string text = Describe(r->problems);
@@ -233,12 +223,12 @@ TEST_F(VerifyTest, StrayCopyOfADeadRunIsReportedAndRepaired) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
   EXPECT_FALSE(RealFs().Stat(run)->exists());
-  EXPECT_EQ(Read(JoinPath(layout.live_path("3.11"), "cache.db")).size(), 4u);
+  EXPECT_EQ(RowsOf(JoinPath(layout.live_path("3.11"), "cache.db")).size(), 4u);
 }
 
 TEST_F(VerifyTest, RepairRemovesExactlyTheBrokenGroups) {
   WriteBrokenDb(db_);
-  Rows before = Read(db_);
+  Rows before = RowsOf(db_);
   absl::StatusOr<VerifyReport> r = RepairPath(db_);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
@@ -255,7 +245,7 @@ TEST_F(VerifyTest, RepairRemovesExactlyTheBrokenGroups) {
   for (const auto& [key, value] : before) {
     if (kBroken.count(ModuleOf(key)) == 0) expected[key] = value;
   }
-  EXPECT_EQ(Read(db_), expected);
+  EXPECT_EQ(RowsOf(db_), expected);
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
   absl::StatusOr<VerifyReport> again = VerifyPath(db_);
   ASSERT_TRUE(again.ok());
@@ -288,7 +278,7 @@ TEST_F(VerifyTest, RepairSalvagesATruncatedDatabase) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->problems.empty()) << Describe(again->problems);
   // What survived is a set of whole groups, each exactly as it was.
-  Rows salvaged = Read(db_);
+  Rows salvaged = RowsOf(db_);
   EXPECT_GT(salvaged.size(), 0u);
   EXPECT_LT(salvaged.size(), original.size());
   for (const auto& [key, value] : salvaged) {
@@ -302,7 +292,7 @@ TEST_F(VerifyTest, RepairSalvagesATruncatedDatabase) {
 
 TEST_F(VerifyTest, RepairSalvagesADatabaseWithCorruptPages) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 200, "t", 100, /*pad=*/1500)));
-  Rows original = Read(db_);
+  Rows original = RowsOf(db_);
   int64_t pages = RealFs().Stat(db_)->size / 4096;
   ASSERT_GT(pages, 40);
   {
@@ -324,7 +314,7 @@ TEST_F(VerifyTest, RepairSalvagesADatabaseWithCorruptPages) {
   absl::StatusOr<VerifyReport> again = VerifyPath(db_);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->problems.empty()) << Describe(again->problems);
-  Rows salvaged = Read(db_);
+  Rows salvaged = RowsOf(db_);
   EXPECT_GT(salvaged.size(), 0u);
   for (const auto& [key, value] : salvaged) {
     ASSERT_EQ(original.count(key), 1u) << key;
@@ -341,7 +331,7 @@ TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
   WriteBrokenDb(live);
   TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles,
                          Modules(50, 52, "ok", 100)));
-  Rows before = Read(live);
+  Rows before = RowsOf(live);
   absl::StatusOr<VerifyReport> r = RepairPath(cache);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
@@ -350,8 +340,8 @@ TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
   for (const auto& [key, value] : before) {
     if (kBroken.count(ModuleOf(key)) == 0) expected[key] = value;
   }
-  EXPECT_EQ(Read(live), expected);
-  EXPECT_EQ(Read(JoinPath(layout.live_path("3.11"), "cache.1.db")).size(), 4u);
+  EXPECT_EQ(RowsOf(live), expected);
+  EXPECT_EQ(RowsOf(JoinPath(layout.live_path("3.11"), "cache.1.db")).size(), 4u);
 }
 
 // A cache directory whose live generation typecache published (compact adopts the directory),
@@ -428,7 +418,7 @@ TEST_F(VerifyInPlaceTest, AnEditKeepingSizeAndMtimeIsFoundByTheDigestAndRepaired
   EXPECT_TRUE(fixed->problems.empty()) << Describe(fixed->problems);
   ASSERT_EQ(fixed->repaired.size(), 1u);
   EXPECT_NE(fixed->repaired[0].find("republished"), std::string::npos) << fixed->repaired[0];
-  EXPECT_NE(Read(live_).at("pkg/m7.data.json").find("OK"), std::string::npos);
+  EXPECT_NE(RowsOf(live_).at("pkg/m7.data.json").find("OK"), std::string::npos);
   // The new generation's log says its change cannot be listed: others compare every group.
   Layout layout(cache_);
   absl::StatusOr<GenLog> log = ParseGenLog(

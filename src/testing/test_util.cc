@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "src/base/status_macros.h"
@@ -18,6 +20,26 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() { (void)RemoveAll(RealFs(), path_); }
+
+absl::Status TempDir::WriteFiles(
+    const std::vector<std::pair<std::string, std::string>>& files) const {
+  for (const auto& [name, contents] : files)
+    RETURN_IF_ERROR(RealFs().WriteNewFile(Sub(name), contents));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> SortedNames(const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = RealFs().ListDir(dir);
+  EXPECT_TRUE(names.ok()) << names.status();
+  std::vector<std::string> out = names.ok() ? *names : std::vector<std::string>{};
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void ExpectEachMapsTo(const std::function<std::string(absl::string_view)>& fn,
+                      const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (const auto& [input, output] : cases) EXPECT_EQ(fn(input), output) << "input: " << input;
+}
 
 namespace {
 const char* TableOf(Schema schema) { return schema == Schema::kFiles ? "files" : "files2"; }
@@ -52,6 +74,13 @@ absl::Status WriteRows(const std::string& db_path, Schema schema, const std::vec
   return db.Close();
 }
 
+absl::StatusOr<Db> OpenWalWriter(const std::string& db_path, const std::string& sql,
+                                 Db::Mode mode) {
+  ASSIGN_OR_RETURN(Db db, Db::Open(db_path, mode));
+  RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;" + sql));
+  return db;
+}
+
 absl::Status DeleteRows(const std::string& db_path, Schema schema,
                         const std::vector<std::string>& keys) {
   ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadWrite));
@@ -67,9 +96,8 @@ absl::Status DeleteRows(const std::string& db_path, Schema schema,
   return db.Close();
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ReadRows(const std::string& db_path,
-                                                            Schema schema) {
-  std::map<std::string, std::string> rows;
+absl::StatusOr<Rows> ReadRows(const std::string& db_path, Schema schema) {
+  Rows rows;
   ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadOnly));
   ASSIGN_OR_RETURN(bool has, db.HasTable(TableOf(schema)));
   if (!has) return rows;
@@ -86,6 +114,21 @@ absl::StatusOr<std::map<std::string, std::string>> ReadRows(const std::string& d
         absl::StrCat(stmt.ColumnDouble(1), "|", stmt.ColumnText(2), "|", data);
   }
   return rows;
+}
+
+namespace {
+Rows ExpectedOk(absl::StatusOr<Rows> rows) {
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return rows.ok() ? *std::move(rows) : Rows{};
+}
+}  // namespace
+
+Rows RowsOf(const std::string& db_path, Schema schema) {
+  return ExpectedOk(ReadRows(db_path, schema));
+}
+
+Rows ExactRowsOf(const std::string& db_path, const std::string& table) {
+  return ExpectedOk(ExactRows(db_path, table));
 }
 
 absl::StatusOr<std::string> IntegrityCheck(const std::string& db_path) {
@@ -119,9 +162,8 @@ std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string
   };
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& db_path,
-                                                             const std::string& table) {
-  std::map<std::string, std::string> rows;
+absl::StatusOr<Rows> ExactRows(const std::string& db_path, const std::string& table) {
+  Rows rows;
   ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadOnly));
   ASSIGN_OR_RETURN(bool has, db.HasTable(table));
   if (!has) return rows;

@@ -26,8 +26,6 @@
 namespace typecache {
 namespace {
 
-using Rows = std::map<std::string, std::string>;
-
 // `rows` (as ReadRows gives them) with `added`, TEXT rows of the kFiles schema, written over them.
 Rows WithTextRows(Rows rows, const std::vector<Row>& added) {
   for (const Row& row : added) rows[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
@@ -303,11 +301,10 @@ TEST_F(PublishTest, SnapshotOfWalDatabaseWithLiveWriterIsConsistent) {
   // A direct writer (mypy 1.20.2+) keeps the database open in WAL mode with rows in the -wal.
   TC_ASSERT_OK(RealFs().MakeDir(layout_.live_path("3.11"), false));
   std::string db_path = ForeignDb();
-  absl::StatusOr<Db> writer = Db::Open(db_path, Db::Mode::kCreate);
-  ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(
-      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                   "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);"));
+  absl::StatusOr<Db> writer = OpenWalWriter(
+      db_path, "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);",
+      Db::Mode::kCreate);
+  ASSERT_TRUE(writer.ok()) << writer.status();
   for (int i = 0; i < 50; ++i) {
     TC_ASSERT_OK(
         writer->Exec(absl::StrCat("INSERT INTO files2 VALUES('m", i, ".meta.ff', 1, x'00')")));
