@@ -165,5 +165,28 @@ TEST(JsonTextTest, PrintJsonWritesItAsAsciiEscapes) {
   EXPECT_EQ(parsed["path"], "/tmp/\xc3\xbf/x");
 }
 
+TEST(JsonOutTest, VerifyAndPruneDocumentsInTheirOrder) {
+  VerifyReport verified;
+  verified.databases = 2;
+  verified.groups = 5;
+  verified.problems.push_back({"a.db", "pkg/m", "broken", "pkg.m"});
+  verified.repaired = {"pkg/m"};
+  EXPECT_EQ(DumpJson(VerifyJson("/c", verified)),
+            R"({"path":"/c","databases":2,"groups":5,"problems":[{"where":"a.db",)"
+            R"("group":"pkg/m","label":"pkg.m","what":"broken"}],"unknown_format":[],)"
+            R"("repaired":["pkg/m"]})");
+  PruneReport pruned;
+  pruned.size_before = 100;
+  pruned.size_after = 40;
+  pruned.evicted.push_back({"a.db", "pkg/m", "oldest", 60});
+  pruned.dropped_tables = {"junk"};
+  EXPECT_EQ(DumpJson(PruneJson("/c", pruned)),
+            R"({"path":"/c","dry_run":false,"size_before":100,"size_after":40,"budget":null,)"
+            R"("bytes_freed":60,"leftovers_reclaimed":0,"evicted":[{"db":"a.db","group":"pkg/m",)"
+            R"("reason":"oldest","bytes":60}],"dropped_tables":["junk"]})");
+  pruned.budget = 50;
+  EXPECT_EQ(PruneJson("/c", pruned)["budget"], 50);
+}
+
 }  // namespace
 }  // namespace typecache

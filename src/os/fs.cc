@@ -80,6 +80,24 @@ absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   return absl::OkStatus();
 }
 
+// open(2) with `flags` (files it creates: 0666 less the umask); `what` names the failure.
+absl::StatusOr<int> OpenFd(const std::string& path, int flags, absl::string_view what) {
+  int fd = ::open(path.c_str(), flags, 0666);
+  if (fd < 0) return ErrnoStatus(errno, what, path);
+  return fd;
+}
+
+// flock(2) with `operation` (LOCK_EX or LOCK_SH), without waiting: false when another holds a
+// lock that conflicts.
+absl::StatusOr<bool> TryFlock(int fd, int operation, absl::string_view what) {
+  while (::flock(fd, operation | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return false;
+    return ErrnoStatus(errno, what, absl::StrCat("fd ", fd));
+  }
+  return true;
+}
+
 class RealFsImpl : public Fs {
  public:
   absl::StatusOr<FileInfo> Lstat(const std::string& path) override {
@@ -221,33 +239,17 @@ class RealFsImpl : public Fs {
   }
 
   absl::StatusOr<int> OpenLockFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (fd < 0) return ErrnoStatus(errno, "cannot open lock file", path);
-    return fd;
+    return OpenFd(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, "cannot open lock file");
   }
 
-  absl::StatusOr<bool> TryLock(int fd) override {
-    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EINTR) continue;
-      if (errno == EWOULDBLOCK) return false;
-      return ErrnoStatus(errno, "cannot lock", absl::StrCat("fd ", fd));
-    }
-    return true;
-  }
+  absl::StatusOr<bool> TryLock(int fd) override { return TryFlock(fd, LOCK_EX, "cannot lock"); }
 
   absl::StatusOr<int> OpenDirFd(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus(errno, "cannot open directory", path);
-    return fd;
+    return OpenFd(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, "cannot open directory");
   }
 
   absl::StatusOr<bool> TryLockShared(int fd) override {
-    while (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
-      if (errno == EINTR) continue;
-      if (errno == EWOULDBLOCK) return false;
-      return ErrnoStatus(errno, "cannot lock (shared)", absl::StrCat("fd ", fd));
-    }
-    return true;
+    return TryFlock(fd, LOCK_SH, "cannot lock (shared)");
   }
 
   absl::StatusOr<FileInfo> StatFd(int fd) override {
