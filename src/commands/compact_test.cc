@@ -10,6 +10,7 @@
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
 #include "src/store/local/layout.h"
+#include "src/testing/command_fixture.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -34,20 +35,15 @@ std::vector<std::string> Keys(int from, int to) {
   return keys;
 }
 
-class CompactTest : public ::testing::Test {
+class CompactTest : public CommandTest {
  protected:
   absl::StatusOr<EditReport> CompactPath(const std::string& path) {
-    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
-    if (!target.ok()) return target.status();
-    EditOptions options;
-    options.lock_timeout = absl::Seconds(10);
-    return Compact(RealFs(), adapter_, *target, options);
+    return OnTarget(path, [&](const Target& target) {
+      return Compact(RealFs(), adapter_, target, TestEditOptions());
+    });
   }
 
   int64_t Size(const std::string& path) { return RealFs().Stat(path)->size; }
-
-  TempDir tmp_;
-  MypyAdapter adapter_;
 };
 
 TEST_F(CompactTest, ShrinksAFileAndKeepsEveryRow) {

@@ -14,14 +14,6 @@
 namespace typecache {
 namespace {
 
-EnvLookup EnvOf(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {

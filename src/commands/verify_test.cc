@@ -21,6 +21,7 @@
 #include "src/sqlite/sqlite_db.h"
 #include "src/store/local/genlog.h"
 #include "src/store/local/layout.h"
+#include "src/testing/command_fixture.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -53,20 +54,16 @@ std::string Describe(const std::vector<Problem>& problems) {
   return out;
 }
 
-class VerifyTest : public ::testing::Test {
+class VerifyTest : public CommandTest {
  protected:
   absl::StatusOr<VerifyReport> VerifyPath(const std::string& path) {
-    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
-    if (!target.ok()) return target.status();
-    return Verify(RealFs(), adapter_, *target);
+    return OnTarget(path, [&](const Target& target) { return Verify(RealFs(), adapter_, target); });
   }
 
   absl::StatusOr<VerifyReport> RepairPath(const std::string& path) {
-    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
-    if (!target.ok()) return target.status();
-    EditOptions options;
-    options.lock_timeout = absl::Seconds(10);
-    return Repair(RealFs(), adapter_, *target, options);
+    return OnTarget(path, [&](const Target& target) {
+      return Repair(RealFs(), adapter_, target, TestEditOptions());
+    });
   }
 
   // A database with healthy groups and one group for every kind of breakage.
@@ -100,19 +97,22 @@ class VerifyTest : public ::testing::Test {
     ASSERT_EQ(::truncate(path.c_str(), size / 2), 0);
   }
 
-  TempDir tmp_;
-  MypyAdapter adapter_;
+  // Expects verify to find `path` clean: `databases` databases of `groups` groups, no problem.
+  void ExpectClean(const std::string& path, int64_t databases, int64_t groups) {
+    absl::StatusOr<VerifyReport> r = VerifyPath(path);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->databases, databases);
+    EXPECT_EQ(r->groups, groups);
+    EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  }
+
   std::string db_ = tmp_.Sub("cache.db");
 };
 
 TEST_F(VerifyTest, HealthyDatabaseIsClean) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 10, "ok", 100)));
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, {{"@plugins_snapshot.json", 1, "{}"}}));
-  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->databases, 1);
-  EXPECT_EQ(r->groups, 11);
-  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  ExpectClean(db_, 1, 11);
 }
 
 TEST_F(VerifyTest, HealthyCacheDirectoryIsClean) {
@@ -124,11 +124,7 @@ TEST_F(VerifyTest, HealthyCacheDirectoryIsClean) {
                          Modules(0, 4, "ok", 100)));
   TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles2,
                          Modules(4, 6, "ok", 100)));
-  absl::StatusOr<VerifyReport> r = VerifyPath(cache);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->databases, 2);
-  EXPECT_EQ(r->groups, 6);
-  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  ExpectClean(cache, 2, 6);
 }
 
 TEST_F(VerifyTest, EachBrokenGroupIsReported) {

@@ -98,24 +98,24 @@ absl::StatusOr<bool> TryFlock(int fd, int operation, absl::string_view what) {
   return true;
 }
 
+// stat(2) (`follow`) or lstat(2) of `path`: a missing path is a FileInfo of kMissing, no error.
+absl::StatusOr<FileInfo> StatPath(const std::string& path, bool follow) {
+  struct stat st;
+  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return FileInfo{};
+    return ErrnoStatus(errno, "cannot stat", path);
+  }
+  return InfoFromStat(st);
+}
+
 class RealFsImpl : public Fs {
  public:
   absl::StatusOr<FileInfo> Lstat(const std::string& path) override {
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return FileInfo{};
-      return ErrnoStatus(errno, "cannot stat", path);
-    }
-    return InfoFromStat(st);
+    return StatPath(path, /*follow=*/false);
   }
 
   absl::StatusOr<FileInfo> Stat(const std::string& path) override {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return FileInfo{};
-      return ErrnoStatus(errno, "cannot stat", path);
-    }
-    return InfoFromStat(st);
+    return StatPath(path, /*follow=*/true);
   }
 
   absl::StatusOr<std::string> ReadLink(const std::string& path) override {

@@ -36,6 +36,15 @@ std::vector<std::string> SortedNames(const std::string& dir) {
   return out;
 }
 
+std::function<std::optional<std::string>(const std::string&)> EnvOf(
+    std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
 void ExpectEachMapsTo(const std::function<std::string(absl::string_view)>& fn,
                       const std::vector<std::pair<std::string, std::string>>& cases) {
   for (const auto& [input, output] : cases) EXPECT_EQ(fn(input), output) << "input: " << input;

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,10 @@ class TempDir {
 
 // The names in directory `dir`, sorted; a listing error fails the test and gives none.
 std::vector<std::string> SortedNames(const std::string& dir);
+
+// An environment (an EnvLookup) that holds `vars` and nothing else.
+std::function<std::optional<std::string>(const std::string&)> EnvOf(
+    std::map<std::string, std::string> vars);
 
 // Expects `fn(input)` to be `output` for every {input, output} of `cases`; a failure names the
 // input.

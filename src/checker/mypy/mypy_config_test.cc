@@ -1,8 +1,5 @@
 #include "src/checker/mypy/mypy_config.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/testing/test_util.h"
 
 namespace typecache {
 namespace {
@@ -22,17 +20,10 @@ using ::testing::HasSubstr;
 class MypyConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    std::string templ = std::string(tmp ? tmp : "/tmp") + "/mypy_config_XXXXXX";
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    root_ = templ;
-    project_ = root_ + "/project";
-    home_ = root_ + "/home";
     std::filesystem::create_directories(project_);
     std::filesystem::create_directories(home_);
     env_["HOME"] = home_;
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   void Write(const std::string& path, const std::string& content) {
     std::string full = path[0] == '/' ? path : project_ + "/" + path;
@@ -44,14 +35,7 @@ class MypyConfigTest : public ::testing::Test {
     for (const auto& [path, content] : files) Write(path, content);
   }
 
-  EnvLookup Env() const {
-    std::map<std::string, std::string> vars = env_;
-    return [vars](const std::string& name) -> std::optional<std::string> {
-      auto it = vars.find(name);
-      if (it == vars.end()) return std::nullopt;
-      return it->second;
-    };
-  }
+  EnvLookup Env() const { return EnvOf(env_); }
 
   MypyCacheSettings Read(const std::vector<std::string>& args = {},
                          const MypyConfigRules& rules = MypyConfigRules::Mypy1_0()) {
@@ -67,7 +51,8 @@ class MypyConfigTest : public ::testing::Test {
 
   std::string cwd() const { return cwd_.empty() ? project_ : cwd_; }
 
-  std::string root_, project_, home_, cwd_;
+  TempDir tmp_;
+  std::string root_ = tmp_.path(), project_ = root_ + "/project", home_ = root_ + "/home", cwd_;
   std::map<std::string, std::string> env_;
 };
 
