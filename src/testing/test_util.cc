@@ -113,15 +113,13 @@ absl::StatusOr<Rows> ReadRows(const std::string& db_path, Schema schema) {
   ASSIGN_OR_RETURN(
       Stmt stmt,
       db.Prepare(absl::StrCat("SELECT path, mtime, typeof(data), data FROM ", TableOf(schema))));
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
+  RETURN_IF_ERROR(stmt.ForEachRow([&] {
     const void* blob = sqlite3_column_blob(stmt.raw(), 3);
     std::string data(static_cast<const char*>(blob),
                      static_cast<size_t>(sqlite3_column_bytes(stmt.raw(), 3)));
     rows[std::string(stmt.ColumnText(0))] =
         absl::StrCat(stmt.ColumnDouble(1), "|", stmt.ColumnText(2), "|", data);
-  }
+  }));
   return rows;
 }
 
@@ -180,16 +178,14 @@ absl::StatusOr<Rows> ExactRows(const std::string& db_path, const std::string& ta
                    db.Prepare(absl::StrCat("SELECT path, mtime, typeof(mtime), typeof(data), "
                                            "hex(data) FROM ",
                                            QuoteIdent(table))));
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
+  RETURN_IF_ERROR(stmt.ForEachRow([&] {
     int type = stmt.ColumnType(1);
     std::string mtime = type == SQLITE_FLOAT || type == SQLITE_INTEGER
                             ? absl::StrFormat("%.17g", stmt.ColumnDouble(1))
                             : std::string(stmt.ColumnText(1));
     rows[std::string(stmt.ColumnText(0))] = absl::StrCat(
         mtime, "|", stmt.ColumnText(2), "|", stmt.ColumnText(3), "|", stmt.ColumnText(4));
-  }
+  }));
   return rows;
 }
 

@@ -1,5 +1,6 @@
 #include "src/store/local/genlog.h"
 
+#include <functional>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -14,6 +15,31 @@ namespace {
 // CEscape leaves spaces alone, but a space separates the fields of a record.
 std::string EscapeKey(absl::string_view key) {
   return absl::StrReplaceAll(absl::CEscape(key), {{" ", "\\040"}});
+}
+
+absl::Status BadLine(const std::string& source, size_t line, absl::string_view why) {
+  return absl::DataLossError(absl::StrCat(source, ":", line + 1, ": ", why));
+}
+
+// Reads the records of `text`, a file named `source` in errors: after its first line, `header`,
+// each non-empty line up to the line "end", split into its space-separated fields, goes to
+// `record` with the line's index. Without `header` it is "not a <what>"; without its end it was
+// cut short (a crash while it was written): a "truncated <what>", never trusted in part.
+using RecordReader =
+    std::function<absl::Status(size_t line, const std::vector<absl::string_view>& fields)>;
+absl::Status ReadRecords(const std::string& text, const std::string& source,
+                         absl::string_view header, absl::string_view what,
+                         const RecordReader& record) {
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+  if (lines.empty() || lines[0] != header) return BadLine(source, 0, absl::StrCat("not a ", what));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    if (lines[i] == "end") return absl::OkStatus();
+    std::vector<absl::string_view> fields = absl::StrSplit(lines[i], ' ');
+    absl::Status read = record(i, fields);
+    if (!read.ok()) return read;
+  }
+  return BadLine(source, lines.size() - 1, absl::StrCat("truncated ", what));
 }
 
 }  // namespace
@@ -36,44 +62,34 @@ std::string SerializeGenLog(const GenLog& log) {
 
 absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source) {
   GenLog log;
-  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
-  auto bad = [&source](size_t line, absl::string_view why) {
-    return absl::DataLossError(absl::StrCat(source, ":", line + 1, ": ", why));
-  };
-  if (lines.empty() || lines[0] != "typecache-genlog 1") return bad(0, "not a generation log");
-  bool ended = false;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::string_view line = lines[i];
-    if (line.empty()) continue;
-    if (line == "end") {
-      ended = true;
-      break;
-    }
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-    if (f[0] == "gen" && f.size() == 2) {
-      if (!absl::SimpleAtoi(f[1], &log.gen)) return bad(i, "bad gen");
-    } else if (f[0] == "parent" && f.size() == 2) {
-      if (!absl::SimpleAtoi(f[1], &log.parent)) return bad(i, "bad parent");
-    } else if (f[0] == "stamp" && f.size() == 4) {
-      std::string file;
-      FileStamp stamp;
-      if (!absl::CUnescape(f[1], &file) || !absl::SimpleAtoi(f[2], &stamp.size) ||
-          !absl::SimpleAtoi(f[3], &stamp.mtime_ns)) {
-        return bad(i, "bad stamp");
-      }
-      log.stamps[file] = stamp;
-    } else if (f[0] == "group" && f.size() == 3) {
-      std::string file, group;
-      if (!absl::CUnescape(f[1], &file) || !absl::CUnescape(f[2], &group)) {
-        return bad(i, "bad group");
-      }
-      log.groups[file].insert(std::move(group));
-    } else {
-      return bad(i, "unknown record");
-    }
-  }
-  // A log without its end marker was cut short; never trust a partial list of changes.
-  if (!ended) return bad(lines.size() - 1, "truncated generation log");
+  absl::Status read =
+      ReadRecords(text, source, "typecache-genlog 1", "generation log",
+                  [&](size_t i, const std::vector<absl::string_view>& f) -> absl::Status {
+                    if (f[0] == "gen" && f.size() == 2) {
+                      if (!absl::SimpleAtoi(f[1], &log.gen)) return BadLine(source, i, "bad gen");
+                    } else if (f[0] == "parent" && f.size() == 2) {
+                      if (!absl::SimpleAtoi(f[1], &log.parent))
+                        return BadLine(source, i, "bad parent");
+                    } else if (f[0] == "stamp" && f.size() == 4) {
+                      std::string file;
+                      FileStamp stamp;
+                      if (!absl::CUnescape(f[1], &file) || !absl::SimpleAtoi(f[2], &stamp.size) ||
+                          !absl::SimpleAtoi(f[3], &stamp.mtime_ns)) {
+                        return BadLine(source, i, "bad stamp");
+                      }
+                      log.stamps[file] = stamp;
+                    } else if (f[0] == "group" && f.size() == 3) {
+                      std::string file, group;
+                      if (!absl::CUnescape(f[1], &file) || !absl::CUnescape(f[2], &group)) {
+                        return BadLine(source, i, "bad group");
+                      }
+                      log.groups[file].insert(std::move(group));
+                    } else {
+                      return BadLine(source, i, "unknown record");
+                    }
+                    return absl::OkStatus();
+                  });
+  if (!read.ok()) return read;
   return log;
 }
 
@@ -89,32 +105,26 @@ std::string SerializeGenDigests(const GenDigests& digests) {
 
 absl::StatusOr<GenDigests> ParseGenDigests(const std::string& text, const std::string& source) {
   GenDigests out;
-  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
-  auto bad = [&source](size_t line, absl::string_view why) {
-    return absl::DataLossError(absl::StrCat(source, ":", line + 1, ": ", why));
-  };
-  if (lines.empty() || lines[0] != "typecache-digests 1") return bad(0, "not a digest record");
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::string_view line = lines[i];
-    if (line.empty()) continue;
-    if (line == "end") return out;
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-    if (f[0] == "gen" && f.size() == 2) {
-      if (!absl::SimpleAtoi(f[1], &out.gen)) return bad(i, "bad gen");
-    } else if (f[0] == "digest" && f.size() == 3) {
-      std::string file;
-      uint64_t digest = 0;
-      if (!absl::CUnescape(f[1], &file) || f[2].size() != 16 ||
-          !absl::SimpleHexAtoi(f[2], &digest)) {
-        return bad(i, "bad digest");
-      }
-      out.digests[file] = digest;
-    } else {
-      return bad(i, "unknown record");
-    }
-  }
-  // Cut short (a crash while it was written): never trust part of it.
-  return bad(lines.size() - 1, "truncated digest record");
+  absl::Status read =
+      ReadRecords(text, source, "typecache-digests 1", "digest record",
+                  [&](size_t i, const std::vector<absl::string_view>& f) -> absl::Status {
+                    if (f[0] == "gen" && f.size() == 2) {
+                      if (!absl::SimpleAtoi(f[1], &out.gen)) return BadLine(source, i, "bad gen");
+                    } else if (f[0] == "digest" && f.size() == 3) {
+                      std::string file;
+                      uint64_t digest = 0;
+                      if (!absl::CUnescape(f[1], &file) || f[2].size() != 16 ||
+                          !absl::SimpleHexAtoi(f[2], &digest)) {
+                        return BadLine(source, i, "bad digest");
+                      }
+                      out.digests[file] = digest;
+                    } else {
+                      return BadLine(source, i, "unknown record");
+                    }
+                    return absl::OkStatus();
+                  });
+  if (!read.ok()) return read;
+  return out;
 }
 
 void UnionInto(GroupSets& into, const GroupSets& from) {
