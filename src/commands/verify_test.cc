@@ -106,6 +106,17 @@ class VerifyTest : public CommandTest {
     EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
   }
 
+  // Makes the cache directory of `layout`, its live directory 3.11 a plain directory (as the
+  // checker makes one).
+  static absl::Status MakeLiveDir(const Layout& layout) {
+    absl::Status made = layout.Create(RealFs());
+    return made.ok() ? MakeDirs(RealFs(), layout.live_path("3.11")) : made;
+  }
+  // The path of database `file` in the live directory 3.11 of `layout`.
+  static std::string LiveDb(const Layout& layout, const std::string& file = "cache.db") {
+    return JoinPath(layout.live_path("3.11"), file);
+  }
+
   std::string db_ = tmp_.Sub("cache.db");
 };
 
@@ -118,12 +129,9 @@ TEST_F(VerifyTest, HealthyDatabaseIsClean) {
 TEST_F(VerifyTest, HealthyCacheDirectoryIsClean) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  TC_ASSERT_OK(layout.Create(RealFs()));
-  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles2,
-                         Modules(0, 4, "ok", 100)));
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles2,
-                         Modules(4, 6, "ok", 100)));
+  TC_ASSERT_OK(MakeLiveDir(layout));
+  TC_ASSERT_OK(WriteRows(LiveDb(layout), Schema::kFiles2, Modules(0, 4, "ok", 100)));
+  TC_ASSERT_OK(WriteRows(LiveDb(layout, "cache.1.db"), Schema::kFiles2, Modules(4, 6, "ok", 100)));
   ExpectClean(cache, 2, 6);
 }
 
@@ -199,10 +207,8 @@ TEST_F(VerifyTest, LeftoverWalIsReported) {
 TEST_F(VerifyTest, StrayCopyOfADeadRunIsReportedAndRepaired) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  TC_ASSERT_OK(layout.Create(RealFs()));
-  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles,
-                         Modules(0, 2, "ok", 100)));
+  TC_ASSERT_OK(MakeLiveDir(layout));
+  TC_ASSERT_OK(WriteRows(LiveDb(layout), Schema::kFiles, Modules(0, 2, "ok", 100)));
   std::string run = JoinPath(layout.runs_dir(), "deadrun");
   TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(run, "3.11")));
   TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(run, "3.11/cache.db"), "x"));
@@ -219,7 +225,7 @@ TEST_F(VerifyTest, StrayCopyOfADeadRunIsReportedAndRepaired) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
   EXPECT_FALSE(RealFs().Stat(run)->exists());
-  EXPECT_EQ(RowsOf(JoinPath(layout.live_path("3.11"), "cache.db")).size(), 4u);
+  EXPECT_EQ(RowsOf(LiveDb(layout)).size(), 4u);
 }
 
 TEST_F(VerifyTest, RepairRemovesExactlyTheBrokenGroups) {
@@ -321,12 +327,10 @@ TEST_F(VerifyTest, RepairSalvagesADatabaseWithCorruptPages) {
 TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  TC_ASSERT_OK(layout.Create(RealFs()));
-  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-  std::string live = JoinPath(layout.live_path("3.11"), "cache.db");
+  TC_ASSERT_OK(MakeLiveDir(layout));
+  std::string live = LiveDb(layout);
   WriteBrokenDb(live);
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles,
-                         Modules(50, 52, "ok", 100)));
+  TC_ASSERT_OK(WriteRows(LiveDb(layout, "cache.1.db"), Schema::kFiles, Modules(50, 52, "ok", 100)));
   Rows before = RowsOf(live);
   absl::StatusOr<VerifyReport> r = RepairPath(cache);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -337,7 +341,7 @@ TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
     if (kBroken.count(ModuleOf(key)) == 0) expected[key] = value;
   }
   EXPECT_EQ(RowsOf(live), expected);
-  EXPECT_EQ(RowsOf(JoinPath(layout.live_path("3.11"), "cache.1.db")).size(), 4u);
+  EXPECT_EQ(RowsOf(LiveDb(layout, "cache.1.db")).size(), 4u);
 }
 
 // A cache directory whose live generation typecache published (compact adopts the directory),
@@ -348,8 +352,7 @@ class VerifyInPlaceTest : public VerifyTest {
     Layout layout(cache_);
     TC_ASSERT_OK(layout.Create(RealFs(), adapter_));
     TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-    TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles,
-                           Modules(0, 20, "ok", 100)));
+    TC_ASSERT_OK(WriteRows(LiveDb(layout), Schema::kFiles, Modules(0, 20, "ok", 100)));
     absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, cache_);
     ASSERT_TRUE(target.ok());
     EditOptions options;
@@ -361,7 +364,7 @@ class VerifyInPlaceTest : public VerifyTest {
             options)
             .ok());
     ASSERT_EQ(ReadLiveState(RealFs(), layout, "3.11")->kind, LiveState::Kind::kGeneration);
-    live_ = JoinPath(layout.live_path("3.11"), "cache.db");
+    live_ = LiveDb(layout);
     digest_ = layout.digest_path("3.11", ReadLiveState(RealFs(), layout, "3.11")->gen);
   }
 

@@ -49,6 +49,12 @@ class MypyConfigTest : public ::testing::Test {
     return ReadMypyCacheSettings(args, cwd(), Env(), rules).status();
   }
 
+  // Writes `content` into `path`, then reads the settings: the error message that gives.
+  std::string ErrorWith(const std::string& path, const std::string& content) {
+    Write(path, content);
+    return std::string(Error().message());
+  }
+
   std::string cwd() const { return cwd_.empty() ? project_ : cwd_; }
 
   TempDir tmp_;
@@ -285,8 +291,8 @@ TEST_F(MypyConfigTest, IniSyntaxAsConfigparserReadsIt) {
   EXPECT_EQ(r.cache_dir_origin, "mypy.ini:2 [mypy] cache_dir");
   EXPECT_TRUE(r.sqlite_cache);
   // "[mypy]x" is the header "mypy" (SECTCRE is not anchored at the end): a duplicate.
-  Write("mypy.ini", "[mypy]\n[mypy]x\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:2: section 'mypy' already exists"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\n[mypy]x\n"),
+              HasSubstr("mypy.ini:2: section 'mypy' already exists"));
   // "[a]b]" is the section "a]b".
   Write("mypy.ini", "[a]b]\nk = v\n[mypy]\n");
   EXPECT_EQ(Read().config_file, "mypy.ini");
@@ -316,38 +322,37 @@ TEST_F(MypyConfigTest, TomlValueTypes) {
   MypyCacheSettings s = Read();
   EXPECT_TRUE(s.sqlite_cache);
   EXPECT_FALSE(s.incremental);
-  Write("pyproject.toml", "[tool.mypy]\nsqlite_cache = 1.5\n");
-  EXPECT_THAT(Error().message(), HasSubstr("pyproject.toml:2 [tool.mypy] sqlite_cache: Not a"));
-  Write("pyproject.toml", "[tool.mypy]\ncache_dir = 3\n");
-  EXPECT_THAT(Error().message(), HasSubstr("cache_dir is not a string"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\nsqlite_cache = 1.5\n"),
+              HasSubstr("pyproject.toml:2 [tool.mypy] sqlite_cache: Not a"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\ncache_dir = 3\n"),
+              HasSubstr("cache_dir is not a string"));
   // Keys are case-sensitive in TOML.
   Write("pyproject.toml", "[tool.mypy]\nCache_Dir = 'x'\n");
   EXPECT_EQ(Read().cache_dir_origin, "default");
 }
 
 TEST_F(MypyConfigTest, MalformedFilesNameFileAndLine) {
-  Write("mypy.ini", "cache_dir = x\n[mypy]\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:1: File contains no section headers"));
-  Write("mypy.ini", "[mypy]\ncache_dir = x\njunk line\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:3: Source contains parsing errors"));
-  Write("mypy.ini", "[mypy]\n[other]\n[mypy]\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:3: section 'mypy' already exists"));
-  Write("mypy.ini", "[mypy]\ncache_dir = a\nCACHE_DIR = b\n");
-  EXPECT_THAT(Error().message(),
+  EXPECT_THAT(ErrorWith("mypy.ini", "cache_dir = x\n[mypy]\n"),
+              HasSubstr("mypy.ini:1: File contains no section headers"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\ncache_dir = x\njunk line\n"),
+              HasSubstr("mypy.ini:3: Source contains parsing errors"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\n[other]\n[mypy]\n"),
+              HasSubstr("mypy.ini:3: section 'mypy' already exists"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\ncache_dir = a\nCACHE_DIR = b\n"),
               HasSubstr("mypy.ini:3: option 'cache_dir' in section 'mypy' already exists"));
-  Write("mypy.ini", "[mypy]\nsqlite_cache = maybe\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:2 [mypy] sqlite_cache: Not a boolean"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\nsqlite_cache = maybe\n"),
+              HasSubstr("mypy.ini:2 [mypy] sqlite_cache: Not a boolean"));
   std::filesystem::remove(project_ + "/mypy.ini");
-  Write("pyproject.toml", "[tool.mypy]\ncache_dir = \"unterminated\n");
-  EXPECT_THAT(Error().message(), HasSubstr("pyproject.toml:2: "));
-  Write("pyproject.toml", "[tool.mypy]\noverrides = 1\n");
-  EXPECT_THAT(Error().message(), HasSubstr("pyproject.toml:2: tool.mypy.overrides sections"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\ncache_dir = \"unterminated\n"),
+              HasSubstr("pyproject.toml:2: "));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\noverrides = 1\n"),
+              HasSubstr("pyproject.toml:2: tool.mypy.overrides sections"));
   Write("pyproject.toml",
         "[tool.mypy]\n[[tool.mypy.overrides]]\nmodule = 'a'\nx = 1\n"
         "[[tool.mypy.overrides]]\nmodule = ['a']\nx = 2\n");
   EXPECT_THAT(Error().message(), HasSubstr("conflicting values"));
-  Write("pyproject.toml", "[tool.mypy]\n[[tool.mypy.overrides]]\nx = 1\n");
-  EXPECT_THAT(Error().message(), HasSubstr("no module to override"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\n[[tool.mypy.overrides]]\nx = 1\n"),
+              HasSubstr("no module to override"));
 }
 
 TEST_F(MypyConfigTest, NewerMypyWalksUpToTheRepositoryRoot) {
