@@ -5,25 +5,30 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "src/testing/test_util.h"
 
 namespace typecache {
 namespace {
 
 TEST(JsonTextTest, ValidUtf8IsKept) {
-  for (std::string s : {std::string(""), std::string("plain"), std::string("caf\xc3\xa9"),
-                        std::string("\xe2\x82\xac \xf0\x9f\x98\x80"), std::string("\0x", 2)}) {
+  for (std::string s : {std::string(""), std::string("plain"), std::string("plain/path"),
+                        std::string("caf\xc3\xa9"), std::string("\xe2\x82\xac \xf0\x9f\x98\x80"),
+                        std::string("\xf0\x9f\x98\x80"), std::string("\0x", 2)}) {
     EXPECT_EQ(JsonText(s), s);
   }
 }
 
 TEST(JsonTextTest, OtherBytesReadAsLatin1) {
-  EXPECT_EQ(JsonText("caf\xe9"), "caf\xc3\xa9");  // Latin-1 é -> U+00E9.
-  EXPECT_EQ(JsonText("\xff"), "\xc3\xbf");
-  // Truncated, overlong, surrogate and out-of-range sequences: each byte on its own.
-  EXPECT_EQ(JsonText("\xc3"), "\xc3\x83");
-  EXPECT_EQ(JsonText("\xc0\xaf"), "\xc3\x80\xc2\xaf");
-  EXPECT_EQ(JsonText("\xed\xa0\x80"), "\xc3\xad\xc2\xa0\xc2\x80");
-  EXPECT_EQ(JsonText("\xf4\x90\x80\x80"), "\xc3\xb4\xc2\x90\xc2\x80\xc2\x80");
+  // Latin-1 é -> U+00E9; truncated, overlong ('/'), surrogate and out-of-range sequences: each
+  // byte on its own.
+  ExpectEachMapsTo(JsonText, {{"caf\xe9", "caf\xc3\xa9"},
+                              {"\xff", "\xc3\xbf"},
+                              {"\xff\xfe", "\xc3\xbf\xc3\xbe"},
+                              {"\xc3", "\xc3\x83"},
+                              {"\xe2\x82", "\xc3\xa2\xc2\x82"},
+                              {"\xc0\xaf", "\xc3\x80\xc2\xaf"},
+                              {"\xed\xa0\x80", "\xc3\xad\xc2\xa0\xc2\x80"},
+                              {"\xf4\x90\x80\x80", "\xc3\xb4\xc2\x90\xc2\x80\xc2\x80"}});
 }
 
 TEST(JsonQuoteTest, EscapesWhatJsonRequires) {

@@ -70,36 +70,34 @@ void Progress::Start(const std::string& what, int64_t total, ProgressUnit unit,
   MaybeDrawLocked(false);  // Only with after = 0 (TYPECACHE_PROGRESS_AFTER_MS=0).
 }
 
-void Progress::Label(const std::string& what) {
+template <typename Change>
+void Progress::UpdateAndDraw(Change change) {
   if (!enabled()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  what_ = what;
+  change();
   MaybeDrawLocked(false);
+}
+
+void Progress::Label(const std::string& what) {
+  UpdateAndDraw([&] { what_ = what; });
 }
 
 void Progress::Detail(const std::string& detail) {
-  if (!enabled()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  detail_ = detail;
-  MaybeDrawLocked(false);
+  UpdateAndDraw([&] { detail_ = detail; });
 }
 
 void Progress::SetTotal(int64_t total) {
-  if (!enabled()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  total_ = total;
-  MaybeDrawLocked(false);
+  UpdateAndDraw([&] { total_ = total; });
 }
 
 void Progress::SetWork(int64_t total, ProgressUnit unit, const std::string& noun) {
-  if (!enabled()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  total_ = total;
-  done_ = 0;
-  unit_ = unit;
-  noun_ = noun;
-  drawn_ = absl::InfinitePast();  // Shown at once (past the threshold): the total is news.
-  MaybeDrawLocked(false);
+  UpdateAndDraw([&] {
+    total_ = total;
+    done_ = 0;
+    unit_ = unit;
+    noun_ = noun;
+    drawn_ = absl::InfinitePast();  // Shown at once (past the threshold): the total is news.
+  });
 }
 
 void Progress::Poll(std::function<int64_t()> done) {
@@ -109,17 +107,11 @@ void Progress::Poll(std::function<int64_t()> done) {
 }
 
 void Progress::Add(int64_t n) {
-  if (!enabled()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  done_ += n;
-  MaybeDrawLocked(false);
+  UpdateAndDraw([&] { done_ += n; });
 }
 
 void Progress::Set(int64_t done) {
-  if (!enabled()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  done_ = done;
-  MaybeDrawLocked(false);
+  UpdateAndDraw([&] { done_ = done; });
 }
 
 void Progress::Done() {

@@ -89,6 +89,9 @@ class Progress {
  private:
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
   void MaybeDrawLocked(bool force);
+  // When enabled: applies `change` to the state under the lock, then draws if it is time.
+  template <typename Change>
+  void UpdateAndDraw(Change change);
   void ClearLocked();
   void Tick();
 

@@ -25,6 +25,15 @@ struct Fixture {
     o.clock = [this] { return now; };
     return o;
   }
+  // Starts counting 10 `label` under `title`, and adds one `after` the start (past the
+  // threshold): returns what that drew.
+  std::string StartAndDrawOne(const std::string& title, const std::string& label,
+                              absl::Duration after) {
+    progress.Start(title, 10, ProgressUnit::kCount, label);
+    now += after;
+    progress.Add(1);
+    return out.str();
+  }
   // Lines drawn so far ("\r" starts each).
   int Draws() const {
     std::string s = out.str();
@@ -77,10 +86,7 @@ TEST(ProgressTest, RedrawsAtMostTenTimesASecond) {
 
 TEST(ProgressTest, DoneClearsTheLine) {
   Fixture f;
-  f.progress.Start("compact: cache.db", 10, ProgressUnit::kCount, "databases");
-  f.now += absl::Seconds(3);
-  f.progress.Add(1);
-  std::string drawn = f.out.str();
+  std::string drawn = f.StartAndDrawOne("compact: cache.db", "databases", absl::Seconds(3));
   ASSERT_THAT(drawn, HasSubstr("1/10 databases"));
   f.progress.Done();
   std::string width = drawn.substr(1);  // Without the leading '\r'.
@@ -92,10 +98,7 @@ TEST(ProgressTest, DoneClearsTheLine) {
 
 TEST(ProgressTest, AMessageInTheMiddleClearsTheLineAndItComesBack) {
   Fixture f;
-  f.progress.Start("prune", 10, ProgressUnit::kCount, "groups");
-  f.now += absl::Seconds(2);
-  f.progress.Add(1);
-  std::string drawn = f.out.str();
+  std::string drawn = f.StartAndDrawOne("prune", "groups", absl::Seconds(2));
   f.progress.Interject([&] { f.out << "typecache: note: waiting for the lock\n"; });
   EXPECT_EQ(f.out.str(), drawn + "\r" + std::string(drawn.size() - 1, ' ') + "\r" +
                              "typecache: note: waiting for the lock\n");

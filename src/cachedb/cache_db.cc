@@ -47,11 +47,7 @@ absl::StatusOr<std::vector<std::string>> Columns(Db& db, absl::string_view schem
   ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("PRAGMA ", QuoteIdent(schema), ".table_info(",
                                                       QuoteIdent(table), ")")));
   std::vector<std::string> cols;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    cols.push_back(QuoteIdent(stmt.ColumnText(1)));
-  }
+  RETURN_IF_ERROR(stmt.ForEachRow([&] { cols.push_back(QuoteIdent(stmt.ColumnText(1))); }));
   return cols;
 }
 
@@ -62,11 +58,7 @@ absl::Status CopySchemaOf(Db& dst, absl::string_view src_schema, absl::string_vi
                                   "type IN ('table','index') ORDER BY type='index', name")));
   stmt.Bind(1, table);
   std::vector<std::string> ddl;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ddl.emplace_back(stmt.ColumnText(0));
-  }
+  RETURN_IF_ERROR(stmt.ForEachRow([&] { ddl.emplace_back(stmt.ColumnText(0)); }));
   for (std::string sql : ddl) {
     // Index names are per database, not per table: two of a checker's tables may name their
     // indexes alike (mypy's tables of 1.0 and of 1.14+ both do), and in a database holding both
@@ -176,16 +168,14 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
   ASSIGN_OR_RETURN(bool has_changes, db.HasTable(kChangesTable));
   if (has_changes) {
     ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(absl::StrCat("SELECT key FROM ", kChangesTable)));
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
+    RETURN_IF_ERROR(stmt.ForEachRow([&] {
       absl::string_view entry = stmt.ColumnText(0);
       size_t colon = entry.find(':');
       // An entry without a table (left by an older typecache) selects every table.
       groups.insert(colon == absl::string_view::npos
                         ? adapter.GroupOf("", entry).substr(1)
                         : adapter.GroupOf(entry.substr(0, colon), entry.substr(colon + 1)));
-    }
+    }));
   }
   std::string drops;
   for (const std::string& table : adapter.tables()) {
@@ -197,11 +187,8 @@ absl::StatusOr<std::set<std::string>> FinishCapture(const std::string& db_path,
       ASSIGN_OR_RETURN(
           Stmt stmt, db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()), " FROM ",
                                              QuoteIdent(table))));
-      while (true) {
-        ASSIGN_OR_RETURN(bool row, stmt.Step());
-        if (!row) break;
-        groups.insert(adapter.GroupOf(table, stmt.ColumnText(0)));
-      }
+      RETURN_IF_ERROR(
+          stmt.ForEachRow([&] { groups.insert(adapter.GroupOf(table, stmt.ColumnText(0))); }));
     }
     for (const char* kind : {"ins", "del", "upd"}) {
       absl::StrAppend(&drops, "DROP TRIGGER IF EXISTS ", QuoteIdent(TriggerName(table, kind)), ";");
@@ -455,11 +442,8 @@ absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& a
     ASSIGN_OR_RETURN(Stmt stmt,
                      db.Prepare(absl::StrCat("SELECT ", QuoteIdent(adapter.key_column()), " FROM ",
                                              QuoteIdent(schema), ".", QuoteIdent(table))));
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      groups.insert(adapter.GroupOf(table, stmt.ColumnText(0)));
-    }
+    RETURN_IF_ERROR(
+        stmt.ForEachRow([&] { groups.insert(adapter.GroupOf(table, stmt.ColumnText(0))); }));
   }
   return groups;
 }

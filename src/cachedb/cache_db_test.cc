@@ -20,20 +20,12 @@ namespace typecache {
 namespace {
 
 using Groups = std::set<std::string>;
-using Rows = std::map<std::string, std::string>;
-
 class CacheDbTest : public ::testing::Test {
  protected:
   Db Open(const std::string& path, Db::Mode mode = Db::Mode::kReadWrite) {
     absl::StatusOr<Db> db = Db::Open(path, mode);
     EXPECT_TRUE(db.ok()) << db.status();
     return std::move(*db);
-  }
-
-  Rows Exact(const std::string& path, const std::string& table) {
-    absl::StatusOr<Rows> rows = ExactRows(path, table);
-    EXPECT_TRUE(rows.ok()) << rows.status();
-    return rows.ok() ? *rows : Rows{};
   }
 
   // Names of the objects of `type` ("trigger", "table") in the database.
@@ -127,9 +119,9 @@ TEST_F(CacheDbTest, CopyWithLiveWalWriterUsesBackupAndHoldsEveryRow) {
   EXPECT_EQ(rows->size(), 200u);
   EXPECT_EQ(rows->count("m199.meta.ff"), 1u);
   EXPECT_EQ(rows->count("uncommitted.meta.ff"), 0u);
-  Rows live = Exact(db_, "files2");
+  Rows live = ExactRowsOf(db_, "files2");
   live.erase("uncommitted.meta.ff");
-  EXPECT_EQ(Exact(dst, "files2"), live);
+  EXPECT_EQ(ExactRowsOf(dst, "files2"), live);
   // The copy is self-contained in rollback-journal mode.
   Db copy = Open(dst, Db::Mode::kReadOnly);
   EXPECT_EQ(*copy.QueryText("PRAGMA journal_mode"), "delete");
@@ -186,12 +178,12 @@ TEST_F(CacheDbTest, CaptureRecordsEveryKindOfWriteAsGroups) {
 
 TEST_F(CacheDbTest, NoWritesMeansNoGroups) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 3, "base", 100)));
-  Rows before = Exact(db_, "files");
+  Rows before = ExactRowsOf(db_, "files");
   TC_ASSERT_OK(InstallCapture(db_, adapter_));
   absl::StatusOr<Groups> groups = FinishCapture(db_, adapter_);
   ASSERT_TRUE(groups.ok()) << groups.status();
   EXPECT_TRUE(groups->empty());
-  EXPECT_EQ(Exact(db_, "files"), before);
+  EXPECT_EQ(ExactRowsOf(db_, "files"), before);
 }
 
 TEST_F(CacheDbTest, TableCreatedAfterInstallYieldsAllItsGroups) {
@@ -324,13 +316,13 @@ TEST_F(ReplaceGroupsTest, CopiesRowsByteForByteAndDeletesAbsentGroups) {
                  "INSERT INTO files VALUES('pkg/m3.data.json', 5, 'y');"
                  "INSERT INTO files VALUES('pkg/other.meta.json', 9, 'not requested');"));
   }
-  Rows src_rows = Exact(src_, "files");
-  Rows before = Exact(db_, "files");
+  Rows src_rows = ExactRowsOf(src_, "files");
+  Rows before = ExactRowsOf(db_, "files");
   absl::StatusOr<TransferStats> stats = Replace({"pkg/m1", "pkg/m3", "pkg/m4"});
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->groups, 3);
   EXPECT_EQ(stats->rows, 5);
-  Rows after = Exact(db_, "files");
+  Rows after = ExactRowsOf(db_, "files");
   Rows expected = before;
   for (const char* gone :
        {"pkg/m1.meta.json", "pkg/m1.data.json", "pkg/m1.deps.json", "pkg/m3.meta.json",
@@ -357,9 +349,9 @@ TEST_F(ReplaceGroupsTest, GroupBoundariesAreExact) {
   }
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, rows));
   TC_ASSERT_OK(WriteRows(src_, Schema::kFiles2, ModuleRows("pkg/a", "src", 2)));
-  Rows before = Exact(db_, "files2");
+  Rows before = ExactRowsOf(db_, "files2");
   ASSERT_TRUE(Replace({"pkg/a"}).ok());
-  Rows after = Exact(db_, "files2");
+  Rows after = ExactRowsOf(db_, "files2");
   for (const auto& [key, value] : before) {
     if (key.rfind("pkg/a.", 0) == 0) {
       EXPECT_NE(after.at(key), value) << key;
@@ -380,10 +372,10 @@ TEST_F(ReplaceGroupsTest, MissingTableIsCreatedWithTheSourceSchema) {
   absl::StatusOr<TransferStats> stats = Replace({"pkg/n"});
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->rows, 2);
-  Rows expected = Exact(src_, "files2");
+  Rows expected = ExactRowsOf(src_, "files2");
   expected.erase("pkg/not_asked.meta.json");
   expected.erase("pkg/not_asked.data.json");
-  EXPECT_EQ(Exact(db_, "files2"), expected);
+  EXPECT_EQ(ExactRowsOf(db_, "files2"), expected);
   const std::string ddl =
       "SELECT group_concat(type || ':' || name || ':' || ifnull(sql, ''), ';') FROM "
       "(SELECT * FROM sqlite_master WHERE tbl_name = 'files2' ORDER BY name)";
@@ -408,11 +400,11 @@ TEST_F(ReplaceGroupsTest, NoSourceDeletesTheGroups) {
 TEST_F(ReplaceGroupsTest, EmptyGroupSetChangesNothing) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, Modules(0, 2, "dst", 1)));
   TC_ASSERT_OK(WriteRows(src_, Schema::kFiles2, Modules(0, 2, "src", 2)));
-  Rows before = Exact(db_, "files2");
+  Rows before = ExactRowsOf(db_, "files2");
   absl::StatusOr<TransferStats> stats = Replace({});
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->groups, 0);
-  EXPECT_EQ(Exact(db_, "files2"), before);
+  EXPECT_EQ(ExactRowsOf(db_, "files2"), before);
 }
 
 TEST(OpenForWriteTest, CreatesTheFile) {

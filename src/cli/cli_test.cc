@@ -149,27 +149,43 @@ TEST(ShapeOfTest, FindsTheSubcommandAndTheDoubleDash) {
 }
 
 TEST(ShellQuoteTest, QuotesWhatAShellWouldSplit) {
-  EXPECT_EQ(ShellQuote("mypy"), "mypy");
-  EXPECT_EQ(ShellQuote("--cache-dir=/a/b"), "--cache-dir=/a/b");
-  EXPECT_EQ(ShellQuote("a b"), "'a b'");
-  EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
-  EXPECT_EQ(ShellQuote(""), "''");
+  ExpectEachMapsTo(ShellQuote, {{"mypy", "mypy"},
+                                {"--cache-dir=/a/b", "--cache-dir=/a/b"},
+                                {"a b", "'a b'"},
+                                {"it's", "'it'\\''s'"},
+                                {"", "''"}});
 }
 
-TEST(JsonTextTest, KeepsUtf8AndReadsOtherBytesAsLatin1) {
-  EXPECT_EQ(JsonText("plain/path"), "plain/path");
-  EXPECT_EQ(JsonText("caf\xc3\xa9"), "caf\xc3\xa9");  // valid UTF-8 kept
-  EXPECT_EQ(JsonText("caf\xe9"), "caf\xc3\xa9");      // 0xE9 read as U+00E9
-  EXPECT_EQ(JsonText("\xff\xfe"), "\xc3\xbf\xc3\xbe");
-  EXPECT_EQ(JsonText("\xc0\xaf"), "\xc3\x80\xc2\xaf");              // overlong '/': two bytes
-  EXPECT_EQ(JsonText("\xed\xa0\x80"), "\xc3\xad\xc2\xa0\xc2\x80");  // a surrogate
-  EXPECT_EQ(JsonText("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");      // U+1F600 kept
-  EXPECT_EQ(JsonText("\xe2\x82"), "\xc3\xa2\xc2\x82");              // truncated sequence
+// JsonText itself: src/base/json_test.cc.
+TEST(JsonTextTest, PrintJsonWritesItAsAsciiEscapes) {
   std::ostringstream out;
   PrintJson(nlohmann::ordered_json{{"path", JsonText("/tmp/\xff/x")}}, out);
   EXPECT_EQ(out.str(), "{\n  \"path\": \"/tmp/\\u00ff/x\"\n}\n");
   nlohmann::json parsed = nlohmann::json::parse(out.str());
   EXPECT_EQ(parsed["path"], "/tmp/\xc3\xbf/x");
+}
+
+TEST(JsonOutTest, VerifyAndPruneDocumentsInTheirOrder) {
+  VerifyReport verified;
+  verified.databases = 2;
+  verified.groups = 5;
+  verified.problems.push_back({"a.db", "pkg/m", "broken", "pkg.m"});
+  verified.repaired = {"pkg/m"};
+  EXPECT_EQ(DumpJson(VerifyJson("/c", verified)),
+            R"({"path":"/c","databases":2,"groups":5,"problems":[{"where":"a.db",)"
+            R"("group":"pkg/m","label":"pkg.m","what":"broken"}],"unknown_format":[],)"
+            R"("repaired":["pkg/m"]})");
+  PruneReport pruned;
+  pruned.size_before = 100;
+  pruned.size_after = 40;
+  pruned.evicted.push_back({"a.db", "pkg/m", "oldest", 60});
+  pruned.dropped_tables = {"junk"};
+  EXPECT_EQ(DumpJson(PruneJson("/c", pruned)),
+            R"({"path":"/c","dry_run":false,"size_before":100,"size_after":40,"budget":null,)"
+            R"("bytes_freed":60,"leftovers_reclaimed":0,"evicted":[{"db":"a.db","group":"pkg/m",)"
+            R"("reason":"oldest","bytes":60}],"dropped_tables":["junk"]})");
+  pruned.budget = 50;
+  EXPECT_EQ(PruneJson("/c", pruned)["budget"], 50);
 }
 
 }  // namespace

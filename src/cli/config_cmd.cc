@@ -33,11 +33,9 @@ struct ConfigFlags {
   bool user = false;
 };
 
-class ConfigSubcommand : public Subcommand {
+class ConfigSubcommand : public CheckerCommandSubcommand {
  public:
   std::string name() const override { return "config"; }
-  bool TakesCheckerCommand() const override { return true; }
-  bool UsesVerbose() const override { return true; }
 
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(
@@ -221,11 +219,9 @@ struct DirFlags {
   bool verbose = false;
 };
 
-class DirSubcommand : public Subcommand {
+class DirSubcommand : public CheckerCommandSubcommand {
  public:
   std::string name() const override { return "dir"; }
-  bool TakesCheckerCommand() const override { return true; }
-  bool UsesVerbose() const override { return true; }
 
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(

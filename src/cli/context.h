@@ -78,6 +78,14 @@ class Subcommand {
   virtual int Run(Context& ctx) = 0;
 };
 
+// A subcommand that "--" and a checker command may follow (run, config, dir), and to which -v
+// means more detail.
+class CheckerCommandSubcommand : public Subcommand {
+ public:
+  bool TakesCheckerCommand() const override { return true; }
+  bool UsesVerbose() const override { return true; }
+};
+
 std::unique_ptr<Subcommand> NewRunSubcommand();
 std::unique_ptr<Subcommand> NewConfigSubcommand();
 std::unique_ptr<Subcommand> NewDirSubcommand();

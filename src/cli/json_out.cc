@@ -76,10 +76,6 @@ Json StatsJson(const CacheStats& stats) {
 }
 
 Json VerifyJson(const std::string& path, const VerifyReport& report) {
-  Json doc;
-  doc["path"] = Text(path);
-  doc["databases"] = report.databases;
-  doc["groups"] = report.groups;
   auto list = [](const std::vector<Problem>& items) {
     Json out = Json::array();
     for (const Problem& p : items) {
@@ -90,21 +86,15 @@ Json VerifyJson(const std::string& path, const VerifyReport& report) {
     }
     return out;
   };
-  doc["problems"] = list(report.problems);
-  doc["unknown_format"] = list(report.unknown);
-  doc["repaired"] = Texts(report.repaired);
-  return doc;
+  return {{"path", Text(path)},
+          {"databases", report.databases},
+          {"groups", report.groups},
+          {"problems", list(report.problems)},
+          {"unknown_format", list(report.unknown)},
+          {"repaired", Texts(report.repaired)}};
 }
 
 Json PruneJson(const std::string& path, const PruneReport& report) {
-  Json doc;
-  doc["path"] = Text(path);
-  doc["dry_run"] = report.dry_run;
-  doc["size_before"] = report.size_before;
-  doc["size_after"] = report.size_after;
-  doc["budget"] = report.budget.has_value() ? Json(*report.budget) : Json(nullptr);
-  doc["bytes_freed"] = std::max<int64_t>(0, report.size_before - report.size_after);
-  doc["leftovers_reclaimed"] = report.leftovers_reclaimed;
   Json evicted = Json::array();
   for (const Eviction& e : report.evicted) {
     evicted.push_back({{"db", Text(e.db)},
@@ -112,9 +102,15 @@ Json PruneJson(const std::string& path, const PruneReport& report) {
                        {"reason", Text(e.reason)},
                        {"bytes", e.bytes}});
   }
-  doc["evicted"] = evicted;
-  doc["dropped_tables"] = Texts(report.dropped_tables);
-  return doc;
+  return {{"path", Text(path)},
+          {"dry_run", report.dry_run},
+          {"size_before", report.size_before},
+          {"size_after", report.size_after},
+          {"budget", report.budget.has_value() ? Json(*report.budget) : Json(nullptr)},
+          {"bytes_freed", std::max<int64_t>(0, report.size_before - report.size_after)},
+          {"leftovers_reclaimed", report.leftovers_reclaimed},
+          {"evicted", evicted},
+          {"dropped_tables", Texts(report.dropped_tables)}};
 }
 
 Json MergeJson(const MergeReport& report) {

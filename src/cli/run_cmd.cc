@@ -14,11 +14,9 @@ struct RunFlags {
   bool verbose = false;
 };
 
-class RunSubcommand : public Subcommand {
+class RunSubcommand : public CheckerCommandSubcommand {
  public:
   std::string name() const override { return "run"; }
-  bool TakesCheckerCommand() const override { return true; }
-  bool UsesVerbose() const override { return true; }
 
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(

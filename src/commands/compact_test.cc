@@ -10,12 +10,11 @@
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
 #include "src/store/local/layout.h"
+#include "src/testing/command_fixture.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
 namespace {
-
-using Rows = std::map<std::string, std::string>;
 
 std::vector<Row> Modules(int from, int to, size_t pad) {
   std::vector<Row> rows;
@@ -36,26 +35,15 @@ std::vector<std::string> Keys(int from, int to) {
   return keys;
 }
 
-class CompactTest : public ::testing::Test {
+class CompactTest : public CommandTest {
  protected:
   absl::StatusOr<EditReport> CompactPath(const std::string& path) {
-    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
-    if (!target.ok()) return target.status();
-    EditOptions options;
-    options.lock_timeout = absl::Seconds(10);
-    return Compact(RealFs(), adapter_, *target, options);
-  }
-
-  Rows Exact(const std::string& path, const std::string& table) {
-    absl::StatusOr<Rows> rows = ExactRows(path, table);
-    EXPECT_TRUE(rows.ok()) << rows.status();
-    return rows.ok() ? *rows : Rows{};
+    return OnTarget(path, [&](const Target& target) {
+      return Compact(RealFs(), adapter_, target, TestEditOptions());
+    });
   }
 
   int64_t Size(const std::string& path) { return RealFs().Stat(path)->size; }
-
-  TempDir tmp_;
-  MypyAdapter adapter_;
 };
 
 TEST_F(CompactTest, ShrinksAFileAndKeepsEveryRow) {
@@ -64,7 +52,7 @@ TEST_F(CompactTest, ShrinksAFileAndKeepsEveryRow) {
   TC_ASSERT_OK(DeleteRows(db, Schema::kFiles, Keys(0, 180)));
   TC_ASSERT_OK(WriteRows(db, Schema::kFiles, {{"@plugins_snapshot.json", 1.25, "{}"}}));
   int64_t before = Size(db);
-  Rows rows = Exact(db, "files");
+  Rows rows = ExactRowsOf(db, "files");
   ASSERT_EQ(rows.size(), 20u * 2 + 1);
   absl::StatusOr<EditReport> r = CompactPath(db);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -72,7 +60,7 @@ TEST_F(CompactTest, ShrinksAFileAndKeepsEveryRow) {
   EXPECT_LT(after, before / 4) << before << " -> " << after;
   EXPECT_EQ(r->bytes_before, before);
   EXPECT_EQ(r->bytes_after, after);
-  EXPECT_EQ(Exact(db, "files"), rows);
+  EXPECT_EQ(ExactRowsOf(db, "files"), rows);
   EXPECT_EQ(*IntegrityCheck(db), "ok");
   EXPECT_FALSE(RealFs().Stat(db + "-journal")->exists());
 }
@@ -80,12 +68,12 @@ TEST_F(CompactTest, ShrinksAFileAndKeepsEveryRow) {
 TEST_F(CompactTest, CompactOfACompactFileKeepsItWhole) {
   std::string db = tmp_.Sub("cache.db");
   TC_ASSERT_OK(WriteRows(db, Schema::kFiles2, Modules(0, 10, 100)));
-  Rows rows = Exact(db, "files2");
+  Rows rows = ExactRowsOf(db, "files2");
   uint64_t inode = RealFs().Stat(db)->inode;
   absl::StatusOr<EditReport> r = CompactPath(db);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NE(RealFs().Stat(db)->inode, inode);  // Always a new file, renamed into place.
-  EXPECT_EQ(Exact(db, "files2"), rows);
+  EXPECT_EQ(ExactRowsOf(db, "files2"), rows);
 }
 
 TEST_F(CompactTest, CacheDirectoryIsCompactedIntoANewGeneration) {
@@ -99,8 +87,8 @@ TEST_F(CompactTest, CacheDirectoryIsCompactedIntoANewGeneration) {
   TC_ASSERT_OK(DeleteRows(shard0, Schema::kFiles2, Keys(0, 90)));
   TC_ASSERT_OK(WriteRows(shard1, Schema::kFiles2, Modules(100, 110, 50)));
   int64_t before = Size(shard0) + Size(shard1);
-  Rows rows0 = Exact(shard0, "files2");
-  Rows rows1 = Exact(shard1, "files2");
+  Rows rows0 = ExactRowsOf(shard0, "files2");
+  Rows rows1 = ExactRowsOf(shard1, "files2");
   absl::StatusOr<EditReport> r = CompactPath(cache);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->publish.dirs_published, 1);
@@ -108,15 +96,15 @@ TEST_F(CompactTest, CacheDirectoryIsCompactedIntoANewGeneration) {
   ASSERT_TRUE(live.ok());
   EXPECT_EQ(live->kind, LiveState::Kind::kGeneration);
   EXPECT_LT(Size(shard0) + Size(shard1), before / 2);
-  EXPECT_EQ(Exact(shard0, "files2"), rows0);
-  EXPECT_EQ(Exact(shard1, "files2"), rows1);
+  EXPECT_EQ(ExactRowsOf(shard0, "files2"), rows0);
+  EXPECT_EQ(ExactRowsOf(shard1, "files2"), rows1);
   // A second compaction republishes a published generation.
   r = CompactPath(cache);
   ASSERT_TRUE(r.ok()) << r.status();
   absl::StatusOr<LiveState> again = ReadLiveState(RealFs(), layout, "3.11");
   ASSERT_TRUE(again.ok());
   EXPECT_GT(again->gen, live->gen);
-  EXPECT_EQ(Exact(shard0, "files2"), rows0);
+  EXPECT_EQ(ExactRowsOf(shard0, "files2"), rows0);
 }
 
 TEST_F(CompactTest, DryRunChangesNothing) {

@@ -14,14 +14,6 @@
 namespace typecache {
 namespace {
 
-EnvLookup EnvOf(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -32,6 +24,12 @@ class ConfigTest : public ::testing::Test {
   }
   void Write(const std::string& path, const std::string& text) {
     TC_ASSERT_OK(WriteFileAtomic(RealFs(), path, text));
+  }
+  // Writes `text` into the configuration file `path`, then loads without flags or environment.
+  absl::StatusOr<Config> LoadWritten(const std::string& path, const std::string& text) {
+    absl::Status written = WriteFileAtomic(RealFs(), path, text);
+    if (!written.ok()) return written;
+    return Load({}, {});
   }
   absl::StatusOr<Config> Load(const std::map<std::string, std::string>& flags,
                               std::map<std::string, std::string> env) {
@@ -96,14 +94,12 @@ TEST_F(ConfigTest, EachLayerOverridesTheWeakerOnes) {
 }
 
 TEST_F(ConfigTest, OriginsOfEachLayerAlone) {
-  Write(user_file_, "lock_timeout = 1s\n");
-  absl::StatusOr<Config> user = Load({}, {});
+  absl::StatusOr<Config> user = LoadWritten(user_file_, "lock_timeout = 1s\n");
   ASSERT_TRUE(user.ok()) << user.status();
   EXPECT_EQ(user->Get("lock_timeout").origin, user_file_ + ":1");
   EXPECT_EQ(*user->Duration("lock_timeout"), absl::Seconds(1));
 
-  Write(cache_file_, "\n\nlock_timeout = 2s\n");
-  absl::StatusOr<Config> cache = Load({}, {});
+  absl::StatusOr<Config> cache = LoadWritten(cache_file_, "\n\nlock_timeout = 2s\n");
   ASSERT_TRUE(cache.ok()) << cache.status();
   EXPECT_EQ(cache->Get("lock_timeout").origin, cache_file_ + ":3");
   EXPECT_EQ(*cache->Duration("lock_timeout"), absl::Seconds(2));
@@ -154,42 +150,52 @@ std::vector<std::string> Problems(const Config& config) {
   return out;
 }
 
+// Expects the setting `key` of `config` to have the value `value`, for each {key, value}.
+void ExpectValues(const Config& config, const std::map<std::string, std::string>& values) {
+  for (const auto& [key, value] : values) EXPECT_EQ(config.Get(key).value, value) << key;
+}
+
+// Whether `config` was loaded, with exactly one problem, at `where`.
+::testing::AssertionResult OneProblemAt(const absl::StatusOr<Config>& config,
+                                        const std::string& where) {
+  if (!config.ok()) return ::testing::AssertionFailure() << config.status();
+  if (config->problems().size() != 1) {
+    return ::testing::AssertionFailure() << config->problems().size() << " problems:\n"
+                                         << absl::StrJoin(Problems(*config), "\n");
+  }
+  if (config->problems()[0].where != where) {
+    return ::testing::AssertionFailure() << "the problem is at " << config->problems()[0].where;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST_F(ConfigTest, BadLineIsOneProblemAndTheRestOfTheFileIsKept) {
-  Write(cache_file_, "max_size = 1K\n# fine\nthis line has no equals sign\nlock_timeout = 9s\n");
-  absl::StatusOr<Config> config = Load({}, {});
-  ASSERT_TRUE(config.ok()) << config.status();
-  ASSERT_EQ(config->problems().size(), 1u);
-  EXPECT_EQ(config->problems()[0].where, cache_file_ + ":3");
+  absl::StatusOr<Config> config = LoadWritten(
+      cache_file_, "max_size = 1K\n# fine\nthis line has no equals sign\nlock_timeout = 9s\n");
+  ASSERT_TRUE(OneProblemAt(config, cache_file_ + ":3"));
   EXPECT_EQ(config->problems()[0].severity, ConfigProblem::Severity::kError);
-  EXPECT_EQ(config->Get("max_size").value, "1K");
-  EXPECT_EQ(config->Get("lock_timeout").value, "9s");
+  ExpectValues(*config, {{"max_size", "1K"}, {"lock_timeout", "9s"}});
 }
 
 TEST_F(ConfigTest, UnknownKeyIsAWarningAndTheFileIsKept) {
-  Write(user_file_, "lock_timeout = 1s\nlock_timout = 2s\nmax_size = 3K\n");
-  absl::StatusOr<Config> config = Load({}, {});
-  ASSERT_TRUE(config.ok()) << config.status();
-  ASSERT_EQ(config->problems().size(), 1u);
+  absl::StatusOr<Config> config =
+      LoadWritten(user_file_, "lock_timeout = 1s\nlock_timout = 2s\nmax_size = 3K\n");
+  ASSERT_TRUE(OneProblemAt(config, user_file_ + ":2"));
   const ConfigProblem& p = config->problems()[0];
   EXPECT_EQ(p.severity, ConfigProblem::Severity::kWarning);
-  EXPECT_EQ(p.where, user_file_ + ":2");
   EXPECT_TRUE(absl::StrContains(p.message, "lock_timout")) << p.message;
   EXPECT_EQ(config->FirstError(), nullptr);
-  EXPECT_EQ(config->Get("lock_timeout").value, "1s");
-  EXPECT_EQ(config->Get("max_size").value, "3K");
+  ExpectValues(*config, {{"lock_timeout", "1s"}, {"max_size", "3K"}});
 }
 
 TEST_F(ConfigTest, ABadValueFallsBackToItsDefaultAlone) {
-  Write(cache_file_, "publish = never\nmax_size = lots\nlock_timeout = 7s\n");
-  absl::StatusOr<Config> from_file = Load({}, {});
-  ASSERT_TRUE(from_file.ok()) << from_file.status();
-  ASSERT_EQ(from_file->problems().size(), 1u) << absl::StrJoin(Problems(*from_file), "\n");
-  EXPECT_EQ(from_file->problems()[0].where, cache_file_ + ":2");
+  absl::StatusOr<Config> from_file =
+      LoadWritten(cache_file_, "publish = never\nmax_size = lots\nlock_timeout = 7s\n");
+  ASSERT_TRUE(OneProblemAt(from_file, cache_file_ + ":2"));
   EXPECT_TRUE(absl::StrContains(from_file->problems()[0].message, "max_size"));
   EXPECT_EQ(from_file->Get("max_size").value, "0");
   EXPECT_EQ(from_file->Get("max_size").origin, "default");
-  EXPECT_EQ(from_file->Get("publish").value, "never");
-  EXPECT_EQ(from_file->Get("lock_timeout").value, "7s");
+  ExpectValues(*from_file, {{"publish", "never"}, {"lock_timeout", "7s"}});
 
   TC_ASSERT_OK(RealFs().Unlink(cache_file_));
   absl::StatusOr<Config> from_env = Load({}, {{"TYPECACHE_MAX_SIZE", "8M"},
@@ -209,9 +215,7 @@ TEST_F(ConfigTest, ABadValueFallsBackToItsDefaultAlone) {
 TEST_F(ConfigTest, AMissingNamedUserFileIsAProblem) {
   absl::StatusOr<Config> config = Config::Load(
       RealFs(), {}, EnvOf({{"TYPECACHE_CONFIG", tmp_.Sub("missing.conf")}}), cache_dir_);
-  ASSERT_TRUE(config.ok());
-  ASSERT_EQ(config->problems().size(), 1u);
-  EXPECT_EQ(config->problems()[0].where, "TYPECACHE_CONFIG");
+  ASSERT_TRUE(OneProblemAt(config, "TYPECACHE_CONFIG"));
   EXPECT_TRUE(absl::StrContains(config->problems()[0].message, "missing.conf does not exist"));
   // The default user file may be missing.
   config = Config::Load(RealFs(), {}, EnvOf({{"HOME", tmp_.Sub("nohome")}}), cache_dir_);

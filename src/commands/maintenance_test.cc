@@ -23,8 +23,6 @@
 namespace typecache {
 namespace {
 
-using Rows = std::map<std::string, std::string>;
-
 class MaintenanceTest : public ::testing::Test {
  protected:
   MaintenanceTest() : layout_(tmp_.Sub("cache")) {}
@@ -48,12 +46,6 @@ class MaintenanceTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.status();
   }
 
-  Rows Read(const std::string& path, Schema schema = Schema::kFiles) {
-    absl::StatusOr<Rows> rows = ReadRows(path, schema);
-    EXPECT_TRUE(rows.ok()) << rows.status();
-    return rows.ok() ? *rows : Rows{};
-  }
-
   std::string Bytes(const std::string& path) {
     absl::StatusOr<std::string> bytes = RealFs().ReadFile(path);
     EXPECT_TRUE(bytes.ok()) << bytes.status();
@@ -62,18 +54,10 @@ class MaintenanceTest : public ::testing::Test {
 
   uint64_t Inode(const std::string& path) { return RealFs().Stat(path)->inode; }
 
-  std::vector<std::string> List(const std::string& dir) {
-    absl::StatusOr<std::vector<std::string>> names = RealFs().ListDir(dir);
-    EXPECT_TRUE(names.ok()) << names.status();
-    std::vector<std::string> out = names.ok() ? *names : std::vector<std::string>{};
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
   // Private copies an edit left beside a database file.
   std::vector<std::string> LeftoverCopies() {
     std::vector<std::string> out;
-    for (const std::string& name : List(tmp_.path())) {
+    for (const std::string& name : SortedNames(tmp_.path())) {
       if (absl::StrContains(name, ".typecache.")) out.push_back(name);
     }
     return out;
@@ -139,7 +123,7 @@ TEST_F(MaintenanceTest, TargetHoldsItsGenerationsUntilItIsDestroyed) {
   Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});  // g1
   std::string g1 = layout_.gen_path("3.11", 1);
   std::string spares = layout_.spares_dir("3.11");
-  Rows before = Read(JoinPath(g1, "cache.db"));
+  Rows before = RowsOf(JoinPath(g1, "cache.db"));
   {
     absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
     ASSERT_TRUE(t.ok()) << t.status();
@@ -148,18 +132,18 @@ TEST_F(MaintenanceTest, TargetHoldsItsGenerationsUntilItIsDestroyed) {
     Seed("3.11", {{"cache.db", Modules(3, 4, "b", 2)}});  // g2: g1 leaves, but is held.
     Seed("3.11", {{"cache.db", Modules(4, 5, "c", 3)}});  // g3
     EXPECT_TRUE(RealFs().Lstat(g1)->is_dir());
-    EXPECT_EQ(Read(t->dbs[0].path), before);  // What the command reads: g1, untouched.
+    EXPECT_EQ(RowsOf(t->dbs[0].path), before);  // What the command reads: g1, untouched.
     // g2 was not held: retired when g3 went live; g1 waits for its reader.
-    EXPECT_EQ(List(spares).size(), 1u);
+    EXPECT_EQ(SortedNames(spares).size(), 1u);
     Target copy = *t;  // Copies share the hold.
     t = absl::NotFoundError("gone");
     EXPECT_TRUE(RealFs().Lstat(g1)->is_dir());
   }
   // Let go: what it held back is collected (g1 removed: the spare kept, g2, is newer).
   EXPECT_FALSE(RealFs().Lstat(g1)->exists());
-  EXPECT_EQ(List(layout_.gens_dir("3.11")), std::vector<std::string>{"g00000003"});
-  ASSERT_EQ(List(spares).size(), 1u);
-  EXPECT_EQ(List(spares)[0].substr(0, 9), "g00000002");
+  EXPECT_EQ(SortedNames(layout_.gens_dir("3.11")), std::vector<std::string>{"g00000003"});
+  ASSERT_EQ(SortedNames(spares).size(), 1u);
+  EXPECT_EQ(SortedNames(spares)[0].substr(0, 9), "g00000002");
 }
 
 // An edit (prune, compact, verify --repair, merge) copies the generation it holds even when a run
@@ -172,23 +156,23 @@ TEST_F(MaintenanceTest, EditCopiesTheGenerationItHoldsAndLetsGoBeforePublishing)
   ASSERT_TRUE(t.ok()) << t.status();
   Seed("3.11", {{"cache.db", Modules(3, 4, "run", 2)}});  // g2, published by a run meanwhile.
   ASSERT_TRUE(RealFs().Lstat(g1)->is_dir());
-  Rows g1_rows = Read(JoinPath(g1, "cache.db"));
+  Rows g1_rows = RowsOf(JoinPath(g1, "cache.db"));
   std::vector<Row> edit_rows = ModuleRows("pkg/edited", "e", 5);
   DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
     EXPECT_EQ(ref.path, JoinPath(g1, "cache.db"));
-    EXPECT_EQ(Read(copy), g1_rows);  // The copy is of the held generation.
+    EXPECT_EQ(RowsOf(copy), g1_rows);  // The copy is of the held generation.
     return Writing(edit_rows)(ref, copy);
   };
   absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, EditOptions{});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(t->held->empty());
   // g3 = g1 + the edit + the run's g2 groups (base g1: merged from the log of g2).
-  Rows live = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  Rows live = RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db"));
   EXPECT_EQ(live.count("pkg/m3.meta.json"), 1u);
   EXPECT_EQ(live.count("pkg/edited.meta.json"), 1u);
   EXPECT_EQ(live.count("pkg/m0.meta.json"), 1u);
   // Only the head is left in gens/: g1 and g2 were collected by the edit's own publish.
-  EXPECT_EQ(List(layout_.gens_dir("3.11")), std::vector<std::string>{"g00000003"});
+  EXPECT_EQ(SortedNames(layout_.gens_dir("3.11")), std::vector<std::string>{"g00000003"});
 }
 
 TEST_F(MaintenanceTest, ResolveEmptyDirectoryIsACacheWithoutDatabases) {
@@ -285,7 +269,7 @@ TEST_F(MaintenanceTest, FileEditIsPublishedByRename) {
   EXPECT_EQ(r->groups_changed, 1);
   EXPECT_GT(r->bytes_before, 0);
   EXPECT_NE(Inode(file_), inode);  // A new file renamed over the old one.
-  Rows rows = Read(file_);
+  Rows rows = RowsOf(file_);
   EXPECT_EQ(rows.size(), 3u * 2 + 2);
   EXPECT_EQ(rows.count("pkg/new.meta.json"), 1u);
   EXPECT_EQ(*IntegrityCheck(file_), "ok");
@@ -332,11 +316,9 @@ TEST_F(MaintenanceTest, FileEditorErrorLeavesTheInputUnchanged) {
 TEST_F(MaintenanceTest, FileWithNonEmptyWalIsRefused) {
   TC_ASSERT_OK(WriteRows(file_, Schema::kFiles, Modules(0, 3, "a", 1)));
   // A direct writer in WAL mode, still running.
-  absl::StatusOr<Db> writer = Db::Open(file_, Db::Mode::kReadWrite);
-  ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(
-      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                   "INSERT INTO files VALUES('pkg/w.meta.json', 1, '{}')"));
+  absl::StatusOr<Db> writer =
+      OpenWalWriter(file_, "INSERT INTO files VALUES('pkg/w.meta.json', 1, '{}')");
+  ASSERT_TRUE(writer.ok()) << writer.status();
   ASSERT_GT(RealFs().Stat(file_ + "-wal")->size, 0);
   absl::StatusOr<Target> t = Resolve(file_);
   ASSERT_TRUE(t.ok());
@@ -348,7 +330,7 @@ TEST_F(MaintenanceTest, FileWithNonEmptyWalIsRefused) {
   EXPECT_NE(r.status().message().find("cache.db-wal"), absl::string_view::npos) << r.status();
   EXPECT_EQ(calls, 0);
   TC_ASSERT_OK(writer->Close());
-  EXPECT_EQ(Read(file_).count("pkg/new.meta.json"), 0u);
+  EXPECT_EQ(RowsOf(file_).count("pkg/new.meta.json"), 0u);
   EXPECT_TRUE(LeftoverCopies().empty());
 }
 
@@ -380,7 +362,7 @@ TEST_F(MaintenanceTest, FileEditWithoutChangesPublishesNothing) {
   r = EditTarget(RealFs(), adapter_, *t, nothing, force);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NE(Inode(file_), inode);
-  EXPECT_EQ(Read(file_).size(), 4u);
+  EXPECT_EQ(RowsOf(file_).size(), 4u);
   EXPECT_TRUE(LeftoverCopies().empty());
 }
 
@@ -404,7 +386,7 @@ TEST_F(MaintenanceTest, FileReplacedDuringTheEditIsEditedAgain) {
   absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, EditOptions{});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(calls, 2);
-  Rows rows = Read(file_);
+  Rows rows = RowsOf(file_);
   EXPECT_EQ(rows.count("pkg/theirs.meta.json"), 1u);  // Their publish is not lost...
   EXPECT_EQ(rows.count("pkg/mine.meta.json"), 1u);    // ...and the edit is applied to it.
   EXPECT_NE(rows.at("pkg/m0.meta.json").find("\"b\""), std::string::npos);
@@ -424,7 +406,7 @@ TEST_F(MaintenanceTest, MissingFileTargetIsCreated) {
   absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, EditOptions{});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(seen_path, "");
-  EXPECT_EQ(Read(path).size(), 2u);
+  EXPECT_EQ(RowsOf(path).size(), 2u);
 }
 
 // ---- EditTarget on a cache directory ----
@@ -447,7 +429,7 @@ TEST_F(MaintenanceTest, CacheDirEditPublishesANewGeneration) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->kind, LiveState::Kind::kGeneration);
   EXPECT_GT(after->gen, before->gen);
-  Rows rows = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  Rows rows = RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db"));
   EXPECT_EQ(rows.size(), 3u * 2 + 2);
   EXPECT_EQ(rows.count("pkg/new.data.json"), 1u);
   // The old generation was never modified (readers that resolved it still see it whole).
@@ -455,7 +437,7 @@ TEST_F(MaintenanceTest, CacheDirEditPublishesANewGeneration) {
     EXPECT_EQ(Bytes(old_db), old_bytes);
   }
   // The edit's private copy is gone.
-  for (const std::string& name : List(layout_.runs_dir())) {
+  for (const std::string& name : SortedNames(layout_.runs_dir())) {
     EXPECT_FALSE(absl::StartsWith(name, "maint-")) << name;
   }
 }
@@ -472,7 +454,7 @@ TEST_F(MaintenanceTest, ForeignCacheDirEditBecomesAGeneration) {
   absl::StatusOr<LiveState> after = ReadLiveState(RealFs(), layout_, "3.11");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->kind, LiveState::Kind::kGeneration);
-  Rows rows = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  Rows rows = RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db"));
   EXPECT_EQ(rows.size(), 2u * 2 + 2);
 }
 
@@ -480,7 +462,7 @@ TEST_F(MaintenanceTest, CacheDirDryRunAndErrorsPublishNothing) {
   Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});
   absl::StatusOr<LiveState> before = ReadLiveState(RealFs(), layout_, "3.11");
   ASSERT_TRUE(before.ok());
-  Rows rows_before = Read(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  Rows rows_before = RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db"));
   absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
   ASSERT_TRUE(t.ok());
   EditOptions dry;
@@ -499,8 +481,8 @@ TEST_F(MaintenanceTest, CacheDirDryRunAndErrorsPublishNothing) {
   absl::StatusOr<LiveState> after = ReadLiveState(RealFs(), layout_, "3.11");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->gen, before->gen);
-  EXPECT_EQ(Read(JoinPath(layout_.live_path("3.11"), "cache.db")), rows_before);
-  for (const std::string& name : List(layout_.runs_dir())) {
+  EXPECT_EQ(RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db")), rows_before);
+  for (const std::string& name : SortedNames(layout_.runs_dir())) {
     EXPECT_FALSE(absl::StartsWith(name, "maint-")) << name;
   }
 }
@@ -518,8 +500,8 @@ TEST_F(MaintenanceTest, CacheDirExtraDatabaseIsCreated) {
   absl::StatusOr<EditReport> r = EditTarget(RealFs(), adapter_, *t, editor, options);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(ReadLiveState(RealFs(), layout_, "3.12")->kind, LiveState::Kind::kGeneration);
-  EXPECT_EQ(Read(JoinPath(layout_.live_path("3.12"), "cache.db")).size(), 2u);
-  EXPECT_EQ(Read(JoinPath(layout_.live_path("3.11"), "cache.db")).size(), 2u);
+  EXPECT_EQ(RowsOf(JoinPath(layout_.live_path("3.12"), "cache.db")).size(), 2u);
+  EXPECT_EQ(RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db")).size(), 2u);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "src/os/fs.h"
 #include "src/store/local/layout.h"
 #include "src/store/local/stats.h"
+#include "src/testing/command_fixture.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -38,12 +39,11 @@ int64_t Bytes(const std::vector<Row>& rows) {
   return n;
 }
 
-class StatsCmdTest : public ::testing::Test {
+class StatsCmdTest : public CommandTest {
  protected:
   absl::StatusOr<CacheStats> Collect(const std::string& path) {
-    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
-    if (!target.ok()) return target.status();
-    return CollectStats(RealFs(), adapter_, *target);
+    return OnTarget(path,
+                    [&](const Target& target) { return CollectStats(RealFs(), adapter_, target); });
   }
 
   nlohmann::json Json(const CacheStats& stats) {
@@ -53,9 +53,6 @@ class StatsCmdTest : public ::testing::Test {
     EXPECT_FALSE(json.is_discarded()) << out.str();
     return json.is_discarded() ? nlohmann::json::object() : json;
   }
-
-  TempDir tmp_;
-  MypyAdapter adapter_;
 };
 
 TEST_F(StatsCmdTest, CountsGroupsRowsBytesAndVersionsOfAFile) {

@@ -21,12 +21,11 @@
 #include "src/sqlite/sqlite_db.h"
 #include "src/store/local/genlog.h"
 #include "src/store/local/layout.h"
+#include "src/testing/command_fixture.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
 namespace {
-
-using Rows = std::map<std::string, std::string>;
 
 std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime, size_t pad = 0) {
   std::vector<Row> rows;
@@ -55,26 +54,16 @@ std::string Describe(const std::vector<Problem>& problems) {
   return out;
 }
 
-class VerifyTest : public ::testing::Test {
+class VerifyTest : public CommandTest {
  protected:
   absl::StatusOr<VerifyReport> VerifyPath(const std::string& path) {
-    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
-    if (!target.ok()) return target.status();
-    return Verify(RealFs(), adapter_, *target);
+    return OnTarget(path, [&](const Target& target) { return Verify(RealFs(), adapter_, target); });
   }
 
   absl::StatusOr<VerifyReport> RepairPath(const std::string& path) {
-    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, path);
-    if (!target.ok()) return target.status();
-    EditOptions options;
-    options.lock_timeout = absl::Seconds(10);
-    return Repair(RealFs(), adapter_, *target, options);
-  }
-
-  Rows Read(const std::string& path, Schema schema = Schema::kFiles) {
-    absl::StatusOr<Rows> rows = ReadRows(path, schema);
-    EXPECT_TRUE(rows.ok()) << rows.status();
-    return rows.ok() ? *rows : Rows{};
+    return OnTarget(path, [&](const Target& target) {
+      return Repair(RealFs(), adapter_, target, TestEditOptions());
+    });
   }
 
   // A database with healthy groups and one group for every kind of breakage.
@@ -102,41 +91,48 @@ class VerifyTest : public ::testing::Test {
   // A database of several pages, cut to half its size.
   void WriteTruncatedDb(const std::string& path, Rows* original) {
     TC_ASSERT_OK(WriteRows(path, Schema::kFiles, Modules(0, 200, "t", 100, /*pad=*/1500)));
-    *original = Read(path);
+    *original = RowsOf(path);
     int64_t size = RealFs().Stat(path)->size;
     ASSERT_GT(size, 40 * 4096);
     ASSERT_EQ(::truncate(path.c_str(), size / 2), 0);
   }
 
-  TempDir tmp_;
-  MypyAdapter adapter_;
+  // Expects verify to find `path` clean: `databases` databases of `groups` groups, no problem.
+  void ExpectClean(const std::string& path, int64_t databases, int64_t groups) {
+    absl::StatusOr<VerifyReport> r = VerifyPath(path);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->databases, databases);
+    EXPECT_EQ(r->groups, groups);
+    EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  }
+
+  // Makes the cache directory of `layout`, its live directory 3.11 a plain directory (as the
+  // checker makes one).
+  static absl::Status MakeLiveDir(const Layout& layout) {
+    absl::Status made = layout.Create(RealFs());
+    return made.ok() ? MakeDirs(RealFs(), layout.live_path("3.11")) : made;
+  }
+  // The path of database `file` in the live directory 3.11 of `layout`.
+  static std::string LiveDb(const Layout& layout, const std::string& file = "cache.db") {
+    return JoinPath(layout.live_path("3.11"), file);
+  }
+
   std::string db_ = tmp_.Sub("cache.db");
 };
 
 TEST_F(VerifyTest, HealthyDatabaseIsClean) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 10, "ok", 100)));
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, {{"@plugins_snapshot.json", 1, "{}"}}));
-  absl::StatusOr<VerifyReport> r = VerifyPath(db_);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->databases, 1);
-  EXPECT_EQ(r->groups, 11);
-  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  ExpectClean(db_, 1, 11);
 }
 
 TEST_F(VerifyTest, HealthyCacheDirectoryIsClean) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  TC_ASSERT_OK(layout.Create(RealFs()));
-  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles2,
-                         Modules(0, 4, "ok", 100)));
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles2,
-                         Modules(4, 6, "ok", 100)));
-  absl::StatusOr<VerifyReport> r = VerifyPath(cache);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->databases, 2);
-  EXPECT_EQ(r->groups, 6);
-  EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
+  TC_ASSERT_OK(MakeLiveDir(layout));
+  TC_ASSERT_OK(WriteRows(LiveDb(layout), Schema::kFiles2, Modules(0, 4, "ok", 100)));
+  TC_ASSERT_OK(WriteRows(LiveDb(layout, "cache.1.db"), Schema::kFiles2, Modules(4, 6, "ok", 100)));
+  ExpectClean(cache, 2, 6);
 }
 
 TEST_F(VerifyTest, EachBrokenGroupIsReported) {
@@ -196,11 +192,9 @@ TEST_F(VerifyTest, UnexpectedSchemaIsReported) {
 
 TEST_F(VerifyTest, LeftoverWalIsReported) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 2, "ok", 100)));
-  absl::StatusOr<Db> writer = Db::Open(db_, Db::Mode::kReadWrite);
-  ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(
-      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                   "DELETE FROM files WHERE path = 'pkg/m1.meta.json'"));
+  absl::StatusOr<Db> writer =
+      OpenWalWriter(db_, "DELETE FROM files WHERE path = 'pkg/m1.meta.json'");
+  ASSERT_TRUE(writer.ok()) << writer.status();
   absl::StatusOr<VerifyReport> r = VerifyPath(db_);
   ASSERT_TRUE(r.ok()) << r.status();
   std::string text = Describe(r->problems);
@@ -213,10 +207,8 @@ TEST_F(VerifyTest, LeftoverWalIsReported) {
 TEST_F(VerifyTest, StrayCopyOfADeadRunIsReportedAndRepaired) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  TC_ASSERT_OK(layout.Create(RealFs()));
-  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles,
-                         Modules(0, 2, "ok", 100)));
+  TC_ASSERT_OK(MakeLiveDir(layout));
+  TC_ASSERT_OK(WriteRows(LiveDb(layout), Schema::kFiles, Modules(0, 2, "ok", 100)));
   std::string run = JoinPath(layout.runs_dir(), "deadrun");
   TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(run, "3.11")));
   TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(run, "3.11/cache.db"), "x"));
@@ -233,12 +225,12 @@ TEST_F(VerifyTest, StrayCopyOfADeadRunIsReportedAndRepaired) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
   EXPECT_FALSE(RealFs().Stat(run)->exists());
-  EXPECT_EQ(Read(JoinPath(layout.live_path("3.11"), "cache.db")).size(), 4u);
+  EXPECT_EQ(RowsOf(LiveDb(layout)).size(), 4u);
 }
 
 TEST_F(VerifyTest, RepairRemovesExactlyTheBrokenGroups) {
   WriteBrokenDb(db_);
-  Rows before = Read(db_);
+  Rows before = RowsOf(db_);
   absl::StatusOr<VerifyReport> r = RepairPath(db_);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
@@ -255,7 +247,7 @@ TEST_F(VerifyTest, RepairRemovesExactlyTheBrokenGroups) {
   for (const auto& [key, value] : before) {
     if (kBroken.count(ModuleOf(key)) == 0) expected[key] = value;
   }
-  EXPECT_EQ(Read(db_), expected);
+  EXPECT_EQ(RowsOf(db_), expected);
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
   absl::StatusOr<VerifyReport> again = VerifyPath(db_);
   ASSERT_TRUE(again.ok());
@@ -288,7 +280,7 @@ TEST_F(VerifyTest, RepairSalvagesATruncatedDatabase) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->problems.empty()) << Describe(again->problems);
   // What survived is a set of whole groups, each exactly as it was.
-  Rows salvaged = Read(db_);
+  Rows salvaged = RowsOf(db_);
   EXPECT_GT(salvaged.size(), 0u);
   EXPECT_LT(salvaged.size(), original.size());
   for (const auto& [key, value] : salvaged) {
@@ -302,7 +294,7 @@ TEST_F(VerifyTest, RepairSalvagesATruncatedDatabase) {
 
 TEST_F(VerifyTest, RepairSalvagesADatabaseWithCorruptPages) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 200, "t", 100, /*pad=*/1500)));
-  Rows original = Read(db_);
+  Rows original = RowsOf(db_);
   int64_t pages = RealFs().Stat(db_)->size / 4096;
   ASSERT_GT(pages, 40);
   {
@@ -324,7 +316,7 @@ TEST_F(VerifyTest, RepairSalvagesADatabaseWithCorruptPages) {
   absl::StatusOr<VerifyReport> again = VerifyPath(db_);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->problems.empty()) << Describe(again->problems);
-  Rows salvaged = Read(db_);
+  Rows salvaged = RowsOf(db_);
   EXPECT_GT(salvaged.size(), 0u);
   for (const auto& [key, value] : salvaged) {
     ASSERT_EQ(original.count(key), 1u) << key;
@@ -335,13 +327,11 @@ TEST_F(VerifyTest, RepairSalvagesADatabaseWithCorruptPages) {
 TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  TC_ASSERT_OK(layout.Create(RealFs()));
-  TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-  std::string live = JoinPath(layout.live_path("3.11"), "cache.db");
+  TC_ASSERT_OK(MakeLiveDir(layout));
+  std::string live = LiveDb(layout);
   WriteBrokenDb(live);
-  TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.1.db"), Schema::kFiles,
-                         Modules(50, 52, "ok", 100)));
-  Rows before = Read(live);
+  TC_ASSERT_OK(WriteRows(LiveDb(layout, "cache.1.db"), Schema::kFiles, Modules(50, 52, "ok", 100)));
+  Rows before = RowsOf(live);
   absl::StatusOr<VerifyReport> r = RepairPath(cache);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->problems.empty()) << Describe(r->problems);
@@ -350,8 +340,8 @@ TEST_F(VerifyTest, RepairOfACacheDirectoryPublishesAGeneration) {
   for (const auto& [key, value] : before) {
     if (kBroken.count(ModuleOf(key)) == 0) expected[key] = value;
   }
-  EXPECT_EQ(Read(live), expected);
-  EXPECT_EQ(Read(JoinPath(layout.live_path("3.11"), "cache.1.db")).size(), 4u);
+  EXPECT_EQ(RowsOf(live), expected);
+  EXPECT_EQ(RowsOf(LiveDb(layout, "cache.1.db")).size(), 4u);
 }
 
 // A cache directory whose live generation typecache published (compact adopts the directory),
@@ -362,8 +352,7 @@ class VerifyInPlaceTest : public VerifyTest {
     Layout layout(cache_);
     TC_ASSERT_OK(layout.Create(RealFs(), adapter_));
     TC_ASSERT_OK(MakeDirs(RealFs(), layout.live_path("3.11")));
-    TC_ASSERT_OK(WriteRows(JoinPath(layout.live_path("3.11"), "cache.db"), Schema::kFiles,
-                           Modules(0, 20, "ok", 100)));
+    TC_ASSERT_OK(WriteRows(LiveDb(layout), Schema::kFiles, Modules(0, 20, "ok", 100)));
     absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, cache_);
     ASSERT_TRUE(target.ok());
     EditOptions options;
@@ -375,7 +364,7 @@ class VerifyInPlaceTest : public VerifyTest {
             options)
             .ok());
     ASSERT_EQ(ReadLiveState(RealFs(), layout, "3.11")->kind, LiveState::Kind::kGeneration);
-    live_ = JoinPath(layout.live_path("3.11"), "cache.db");
+    live_ = LiveDb(layout);
     digest_ = layout.digest_path("3.11", ReadLiveState(RealFs(), layout, "3.11")->gen);
   }
 
@@ -428,7 +417,7 @@ TEST_F(VerifyInPlaceTest, AnEditKeepingSizeAndMtimeIsFoundByTheDigestAndRepaired
   EXPECT_TRUE(fixed->problems.empty()) << Describe(fixed->problems);
   ASSERT_EQ(fixed->repaired.size(), 1u);
   EXPECT_NE(fixed->repaired[0].find("republished"), std::string::npos) << fixed->repaired[0];
-  EXPECT_NE(Read(live_).at("pkg/m7.data.json").find("OK"), std::string::npos);
+  EXPECT_NE(RowsOf(live_).at("pkg/m7.data.json").find("OK"), std::string::npos);
   // The new generation's log says its change cannot be listed: others compare every group.
   Layout layout(cache_);
   absl::StatusOr<GenLog> log = ParseGenLog(

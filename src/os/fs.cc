@@ -80,24 +80,42 @@ absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   return absl::OkStatus();
 }
 
+// open(2) with `flags` (files it creates: 0666 less the umask); `what` names the failure.
+absl::StatusOr<int> OpenFd(const std::string& path, int flags, absl::string_view what) {
+  int fd = ::open(path.c_str(), flags, 0666);
+  if (fd < 0) return ErrnoStatus(errno, what, path);
+  return fd;
+}
+
+// flock(2) with `operation` (LOCK_EX or LOCK_SH), without waiting: false when another holds a
+// lock that conflicts.
+absl::StatusOr<bool> TryFlock(int fd, int operation, absl::string_view what) {
+  while (::flock(fd, operation | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return false;
+    return ErrnoStatus(errno, what, absl::StrCat("fd ", fd));
+  }
+  return true;
+}
+
+// stat(2) (`follow`) or lstat(2) of `path`: a missing path is a FileInfo of kMissing, no error.
+absl::StatusOr<FileInfo> StatPath(const std::string& path, bool follow) {
+  struct stat st;
+  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return FileInfo{};
+    return ErrnoStatus(errno, "cannot stat", path);
+  }
+  return InfoFromStat(st);
+}
+
 class RealFsImpl : public Fs {
  public:
   absl::StatusOr<FileInfo> Lstat(const std::string& path) override {
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return FileInfo{};
-      return ErrnoStatus(errno, "cannot stat", path);
-    }
-    return InfoFromStat(st);
+    return StatPath(path, /*follow=*/false);
   }
 
   absl::StatusOr<FileInfo> Stat(const std::string& path) override {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return FileInfo{};
-      return ErrnoStatus(errno, "cannot stat", path);
-    }
-    return InfoFromStat(st);
+    return StatPath(path, /*follow=*/true);
   }
 
   absl::StatusOr<std::string> ReadLink(const std::string& path) override {
@@ -221,33 +239,17 @@ class RealFsImpl : public Fs {
   }
 
   absl::StatusOr<int> OpenLockFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (fd < 0) return ErrnoStatus(errno, "cannot open lock file", path);
-    return fd;
+    return OpenFd(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, "cannot open lock file");
   }
 
-  absl::StatusOr<bool> TryLock(int fd) override {
-    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EINTR) continue;
-      if (errno == EWOULDBLOCK) return false;
-      return ErrnoStatus(errno, "cannot lock", absl::StrCat("fd ", fd));
-    }
-    return true;
-  }
+  absl::StatusOr<bool> TryLock(int fd) override { return TryFlock(fd, LOCK_EX, "cannot lock"); }
 
   absl::StatusOr<int> OpenDirFd(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus(errno, "cannot open directory", path);
-    return fd;
+    return OpenFd(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, "cannot open directory");
   }
 
   absl::StatusOr<bool> TryLockShared(int fd) override {
-    while (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
-      if (errno == EINTR) continue;
-      if (errno == EWOULDBLOCK) return false;
-      return ErrnoStatus(errno, "cannot lock (shared)", absl::StrCat("fd ", fd));
-    }
-    return true;
+    return TryFlock(fd, LOCK_SH, "cannot lock (shared)");
   }
 
   absl::StatusOr<FileInfo> StatFd(int fd) override {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -108,6 +109,37 @@ class Fs {
 
 // The process-wide real file system.
 Fs& RealFs();
+
+// A descriptor an Fs opened, closed through it on destruction or Reset(); movable, not copyable.
+// Closing the only descriptor of a file drops the flock held on it.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  OwnedFd(Fs& fs, int fd) : fs_(&fs), fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fs_(other.fs_), fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fs_ = other.fs_;
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() { Reset(); }
+
+  void Reset() {
+    if (fd_ >= 0) fs_->CloseFd(fd_);
+    fd_ = -1;
+  }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  Fs* fs_ = nullptr;
+  int fd_ = -1;
+};
 
 // Helpers built on the primitives above.
 

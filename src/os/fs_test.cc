@@ -63,19 +63,14 @@ TEST(PathTest, JoinPath) {
 }
 
 TEST(PathTest, DirName) {
-  EXPECT_EQ(DirName("/a/b/c"), "/a/b");
-  EXPECT_EQ(DirName("a/b"), "a");
-  EXPECT_EQ(DirName("a/b/"), "a");
-  EXPECT_EQ(DirName("file"), ".");
-  EXPECT_EQ(DirName("/file"), "/");
-  EXPECT_EQ(DirName("/"), "/");
+  ExpectEachMapsTo(
+      DirName,
+      {{"/a/b/c", "/a/b"}, {"a/b", "a"}, {"a/b/", "a"}, {"file", "."}, {"/file", "/"}, {"/", "/"}});
 }
 
 TEST(PathTest, BaseName) {
-  EXPECT_EQ(BaseName("/a/b/c.db"), "c.db");
-  EXPECT_EQ(BaseName("a/b/"), "b");
-  EXPECT_EQ(BaseName("file"), "file");
-  EXPECT_EQ(BaseName("/file"), "file");
+  ExpectEachMapsTo(BaseName,
+                   {{"/a/b/c.db", "c.db"}, {"a/b/", "b"}, {"file", "file"}, {"/file", "file"}});
 }
 
 TEST(PathTest, RandomSuffixIsHexAndVaries) {
@@ -193,8 +188,7 @@ TEST(RealFsTest, ListDirOmitsDotEntries) {
 TEST(RealFsTest, RenameReplacesTarget) {
   TempDir tmp;
   Fs& fs = RealFs();
-  TC_ASSERT_OK(fs.WriteNewFile(tmp.Sub("a"), "new"));
-  TC_ASSERT_OK(fs.WriteNewFile(tmp.Sub("b"), "old"));
+  TC_ASSERT_OK(tmp.WriteFiles({{"a", "new"}, {"b", "old"}}));
   TC_ASSERT_OK(fs.Rename(tmp.Sub("a"), tmp.Sub("b")));
   EXPECT_EQ(TypeOf(tmp.Sub("a")), FileInfo::Type::kMissing);
   EXPECT_EQ(MustRead(tmp.Sub("b")), "new");
@@ -286,8 +280,7 @@ TEST(RealFsTest, CopyMethodNames) {
 TEST(RealFsTest, CopyFileRefusesExistingTarget) {
   TempDir tmp;
   Fs& fs = RealFs();
-  TC_ASSERT_OK(fs.WriteNewFile(tmp.Sub("src"), "new content"));
-  TC_ASSERT_OK(fs.WriteNewFile(tmp.Sub("dst"), "precious"));
+  TC_ASSERT_OK(tmp.WriteFiles({{"src", "new content"}, {"dst", "precious"}}));
   absl::StatusOr<CopyMethod> method = fs.CopyFile(tmp.Sub("src"), tmp.Sub("dst"));
   ASSERT_FALSE(method.ok());
   EXPECT_EQ(method.status().code(), absl::StatusCode::kAlreadyExists) << method.status();
@@ -299,8 +292,7 @@ TEST(RealFsTest, CopyFileRefusesExistingTarget) {
 TEST(RealFsTest, CopyFileNeverFollowsSymlinkAtTarget) {
   TempDir tmp;
   Fs& fs = RealFs();
-  TC_ASSERT_OK(fs.WriteNewFile(tmp.Sub("src"), "payload"));
-  TC_ASSERT_OK(fs.WriteNewFile(tmp.Sub("victim"), "precious"));
+  TC_ASSERT_OK(tmp.WriteFiles({{"src", "payload"}, {"victim", "precious"}}));
   TC_ASSERT_OK(fs.Symlink(tmp.Sub("victim"), tmp.Sub("dst")));
   EXPECT_FALSE(fs.CopyFile(tmp.Sub("src"), tmp.Sub("dst")).ok());
   EXPECT_EQ(MustRead(tmp.Sub("victim")), "precious");

@@ -79,30 +79,4 @@ absl::StatusOr<FileLock> FileLock::Acquire(Fs& fs, const std::string& path, absl
   return lock;
 }
 
-FileLock::FileLock(FileLock&& other) noexcept
-    : fs_(other.fs_), path_(std::move(other.path_)), fd_(other.fd_), waited_(other.waited_) {
-  other.fd_ = -1;
-}
-
-FileLock& FileLock::operator=(FileLock&& other) noexcept {
-  if (this != &other) {
-    Release();
-    fs_ = other.fs_;
-    path_ = std::move(other.path_);
-    fd_ = other.fd_;
-    waited_ = other.waited_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-FileLock::~FileLock() { Release(); }
-
-void FileLock::Release() {
-  if (fd_ >= 0) {
-    fs_->CloseFd(fd_);  // Closing the only descriptor releases the flock.
-    fd_ = -1;
-  }
-}
-
 }  // namespace typecache

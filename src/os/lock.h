@@ -31,14 +31,8 @@ class FileLock {
   // One attempt; returns Unavailable (naming the holder) when someone else holds it.
   static absl::StatusOr<FileLock> TryAcquire(Fs& fs, const std::string& path);
 
-  FileLock(FileLock&& other) noexcept;
-  FileLock& operator=(FileLock&& other) noexcept;
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-  ~FileLock();
-
-  void Release();
-  bool held() const { return fd_ >= 0; }
+  void Release() { fd_.Reset(); }
+  bool held() const { return fd_.valid(); }
   // How long Acquire() waited.
   absl::Duration waited() const { return waited_; }
   const std::string& path() const { return path_; }
@@ -47,11 +41,10 @@ class FileLock {
   static std::string DescribeSelf(absl::Time since);
 
  private:
-  FileLock(Fs* fs, std::string path, int fd) : fs_(fs), path_(std::move(path)), fd_(fd) {}
+  FileLock(Fs* fs, std::string path, int fd) : path_(std::move(path)), fd_(*fs, fd) {}
 
-  Fs* fs_ = nullptr;
   std::string path_;
-  int fd_ = -1;
+  OwnedFd fd_;  // Closing the only descriptor releases the flock.
   absl::Duration waited_;
 };
 

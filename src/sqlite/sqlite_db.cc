@@ -38,6 +38,14 @@ absl::Status Stmt::Run() {
   }
 }
 
+absl::Status Stmt::ForEachRow(const std::function<void()>& row) {
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, Step());
+    if (!more) return absl::OkStatus();
+    row();
+  }
+}
+
 absl::Status Stmt::Reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,8 @@ class Stmt {
   // Returns true when a row is available, false when done.
   absl::StatusOr<bool> Step();
   absl::Status Run();  // Steps to completion.
+  // Steps through every row left, calling `row` at each (the columns are that row's).
+  absl::Status ForEachRow(const std::function<void()>& row);
   absl::Status Reset();
 
   int64_t ColumnInt(int i) const { return sqlite3_column_int64(stmt_, i); }

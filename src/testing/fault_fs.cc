@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +33,29 @@ int ErrnoByName(absl::string_view name) {
 
 }  // namespace
 
+int RunInChild(const std::function<void()>& body) {
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  return ::waitpid(pid, &status, 0) == pid ? status : -1;
+}
+
+absl::StatusOr<bool> KilledInChildAt(int nth, const std::function<bool(Fs&)>& body) {
+  int status = RunInChild([&] {
+    FaultFs killing(RealFs());
+    killing.KillAt(nth);
+    ::_exit(body(killing) ? 0 : 3);
+  });
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return true;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return false;
+  return absl::InternalError(
+      absl::StrCat("the child neither was killed nor succeeded: status ", status));
+}
+
 absl::Status FaultFs::Configure(const std::string& spec) {
   auto bad = [&spec]() {
     return absl::InvalidArgumentError(absl::StrCat("TYPECACHE_FAULT: cannot parse '", spec,
@@ -51,11 +75,10 @@ absl::Status FaultFs::Configure(const std::string& spec) {
   std::vector<std::string> parts = absl::StrSplit(at[0], ':');
   if (parts.size() != 3 || parts[0] != "fail") return bad();
   int err = ErrnoByName(parts[2]);
-  static const char* const kOps[] = {"*",     "lstat",    "stat",   "readlink",  "symlink",
-                                     "mkdir", "listdir",  "rename", "exchange",  "unlink",
-                                     "rmdir", "copy",     "write",  "read",      "fsync",
-                                     "chmod", "openlock", "lock",   "overwrite", "readfd",
-                                     "opendir", "lockshared", "statfd"};
+  static const char* const kOps[] = {
+      "*",        "lstat",  "stat",      "readlink", "symlink", "mkdir",      "listdir", "rename",
+      "exchange", "unlink", "rmdir",     "copy",     "write",   "read",       "fsync",   "chmod",
+      "openlock", "lock",   "overwrite", "readfd",   "opendir", "lockshared", "statfd"};
   bool known = false;
   for (const char* op : kOps) known = known || parts[1] == op;
   if (err == 0 || !known) return bad();

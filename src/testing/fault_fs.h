@@ -12,6 +12,7 @@
 #ifndef TYPECACHE_SRC_TESTING_FAULT_FS_H_
 #define TYPECACHE_SRC_TESTING_FAULT_FS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -83,6 +84,15 @@ class FaultFs : public Fs {
   int failures_ = 0;
   std::string trace_path_;
 };
+
+// Runs `body` in a forked child process, which exits 0 when `body` returns; returns the child's
+// wait status (-1 when it could not be forked or waited for).
+int RunInChild(const std::function<void()>& body);
+
+// Runs `body` in a child process with a FaultFs over RealFs() that raises SIGKILL before its
+// `nth` call. Returns whether the child was killed: false when it ran to the end and `body`
+// returned true; an error when `body` returned false or the child ended otherwise.
+absl::StatusOr<bool> KilledInChildAt(int nth, const std::function<bool(Fs&)>& body);
 
 // The Fs the binary uses: RealFs(), wrapped in a FaultFs when TYPECACHE_FAULT or
 // TYPECACHE_FAULT_TRACE is set. A malformed TYPECACHE_FAULT is an error.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -145,53 +146,37 @@ TEST(FaultFsConfigureTest, RejectsMalformedSpecs) {
   }
 }
 
-// Runs `body` in a forked child and returns its wait status.
-template <typename F>
-int RunInChild(F body) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    body();
-    ::_exit(0);
+// In a child process, makes directories 1 .. `dirs` of a fresh directory through a FaultFs that
+// `arm` set up to kill before the `killed_at`th call: expects the child killed, the directories
+// before that call made and the others not.
+void ExpectKilledBeforeMakingDir(const std::function<absl::Status(FaultFs&)>& arm, int dirs,
+                                 int killed_at) {
+  TempDir tmp;
+  std::string dir = tmp.path();
+  int status = RunInChild([&] {
+    FaultFs fs(RealFs());
+    if (!arm(fs).ok()) ::_exit(3);
+    for (int i = 1; i <= dirs; ++i) (void)fs.MakeDir(absl::StrCat(dir, "/", i), false);
+    ::_exit(7);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  for (int i = 1; i <= dirs; ++i) {
+    EXPECT_EQ(Exists(tmp.Sub(absl::StrCat(i))), i < killed_at) << "directory " << i;
   }
-  int status = 0;
-  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
-  return status;
 }
 
 TEST(FaultFsKillTest, KillAtKillsBeforeTheNthCall) {
-  TempDir tmp;
-  std::string dir = tmp.path();
-  int status = RunInChild([&dir] {
-    FaultFs fs(RealFs());
-    fs.KillAt(3);
-    (void)fs.MakeDir(dir + "/1", false);
-    (void)fs.MakeDir(dir + "/2", false);
-    (void)fs.MakeDir(dir + "/3", false);  // Killed before this one.
-    (void)fs.MakeDir(dir + "/4", false);
-    ::_exit(7);
-  });
-  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
-  EXPECT_EQ(WTERMSIG(status), SIGKILL);
-  EXPECT_TRUE(Exists(tmp.Sub("1")));
-  EXPECT_TRUE(Exists(tmp.Sub("2")));
-  EXPECT_FALSE(Exists(tmp.Sub("3")));
-  EXPECT_FALSE(Exists(tmp.Sub("4")));
+  ExpectKilledBeforeMakingDir(
+      [](FaultFs& fs) {
+        fs.KillAt(3);
+        return absl::OkStatus();
+      },
+      4, 3);
 }
 
 TEST(FaultFsKillTest, ConfiguredKillSpec) {
-  TempDir tmp;
-  std::string dir = tmp.path();
-  int status = RunInChild([&dir] {
-    FaultFs fs(RealFs());
-    if (!fs.Configure("kill@2").ok()) ::_exit(3);
-    (void)fs.MakeDir(dir + "/1", false);
-    (void)fs.MakeDir(dir + "/2", false);
-    ::_exit(7);
-  });
-  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
-  EXPECT_EQ(WTERMSIG(status), SIGKILL);
-  EXPECT_TRUE(Exists(tmp.Sub("1")));
-  EXPECT_FALSE(Exists(tmp.Sub("2")));
+  ExpectKilledBeforeMakingDir([](FaultFs& fs) { return fs.Configure("kill@2"); }, 2, 2);
 }
 
 TEST(FaultFsKillTest, NoKillWhenFewerCalls) {
@@ -205,6 +190,20 @@ TEST(FaultFsKillTest, NoKillWhenFewerCalls) {
   });
   ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
   EXPECT_EQ(WEXITSTATUS(status), 7);
+}
+
+TEST(FaultFsKillTest, KilledInChildAtTellsKilledFromFinishedAndFailed) {
+  TempDir tmp;
+  auto make_two = [&](Fs& fs) {
+    return fs.MakeDir(tmp.Sub("a"), true).ok() && fs.MakeDir(tmp.Sub("b"), true).ok();
+  };
+  absl::StatusOr<bool> killed = KilledInChildAt(2, make_two);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  EXPECT_TRUE(*killed);
+  killed = KilledInChildAt(3, make_two);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  EXPECT_FALSE(*killed);
+  EXPECT_FALSE(KilledInChildAt(3, [](Fs&) { return false; }).ok());
 }
 
 TEST(ProcessFsTest, RealFsUnlessConfigured) {

@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "src/base/status_macros.h"
@@ -18,6 +20,35 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() { (void)RemoveAll(RealFs(), path_); }
+
+absl::Status TempDir::WriteFiles(
+    const std::vector<std::pair<std::string, std::string>>& files) const {
+  for (const auto& [name, contents] : files)
+    RETURN_IF_ERROR(RealFs().WriteNewFile(Sub(name), contents));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> SortedNames(const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = RealFs().ListDir(dir);
+  EXPECT_TRUE(names.ok()) << names.status();
+  std::vector<std::string> out = names.ok() ? *names : std::vector<std::string>{};
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::function<std::optional<std::string>(const std::string&)> EnvOf(
+    std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+void ExpectEachMapsTo(const std::function<std::string(absl::string_view)>& fn,
+                      const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (const auto& [input, output] : cases) EXPECT_EQ(fn(input), output) << "input: " << input;
+}
 
 namespace {
 const char* TableOf(Schema schema) { return schema == Schema::kFiles ? "files" : "files2"; }
@@ -52,6 +83,13 @@ absl::Status WriteRows(const std::string& db_path, Schema schema, const std::vec
   return db.Close();
 }
 
+absl::StatusOr<Db> OpenWalWriter(const std::string& db_path, const std::string& sql,
+                                 Db::Mode mode) {
+  ASSIGN_OR_RETURN(Db db, Db::Open(db_path, mode));
+  RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;" + sql));
+  return db;
+}
+
 absl::Status DeleteRows(const std::string& db_path, Schema schema,
                         const std::vector<std::string>& keys) {
   ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadWrite));
@@ -67,25 +105,37 @@ absl::Status DeleteRows(const std::string& db_path, Schema schema,
   return db.Close();
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ReadRows(const std::string& db_path,
-                                                            Schema schema) {
-  std::map<std::string, std::string> rows;
+absl::StatusOr<Rows> ReadRows(const std::string& db_path, Schema schema) {
+  Rows rows;
   ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadOnly));
   ASSIGN_OR_RETURN(bool has, db.HasTable(TableOf(schema)));
   if (!has) return rows;
   ASSIGN_OR_RETURN(
       Stmt stmt,
       db.Prepare(absl::StrCat("SELECT path, mtime, typeof(data), data FROM ", TableOf(schema))));
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
+  RETURN_IF_ERROR(stmt.ForEachRow([&] {
     const void* blob = sqlite3_column_blob(stmt.raw(), 3);
     std::string data(static_cast<const char*>(blob),
                      static_cast<size_t>(sqlite3_column_bytes(stmt.raw(), 3)));
     rows[std::string(stmt.ColumnText(0))] =
         absl::StrCat(stmt.ColumnDouble(1), "|", stmt.ColumnText(2), "|", data);
-  }
+  }));
   return rows;
+}
+
+namespace {
+Rows ExpectedOk(absl::StatusOr<Rows> rows) {
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return rows.ok() ? *std::move(rows) : Rows{};
+}
+}  // namespace
+
+Rows RowsOf(const std::string& db_path, Schema schema) {
+  return ExpectedOk(ReadRows(db_path, schema));
+}
+
+Rows ExactRowsOf(const std::string& db_path, const std::string& table) {
+  return ExpectedOk(ExactRows(db_path, table));
 }
 
 absl::StatusOr<std::string> IntegrityCheck(const std::string& db_path) {
@@ -119,9 +169,8 @@ std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string
   };
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& db_path,
-                                                             const std::string& table) {
-  std::map<std::string, std::string> rows;
+absl::StatusOr<Rows> ExactRows(const std::string& db_path, const std::string& table) {
+  Rows rows;
   ASSIGN_OR_RETURN(Db db, Db::Open(db_path, Db::Mode::kReadOnly));
   ASSIGN_OR_RETURN(bool has, db.HasTable(table));
   if (!has) return rows;
@@ -129,16 +178,14 @@ absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& 
                    db.Prepare(absl::StrCat("SELECT path, mtime, typeof(mtime), typeof(data), "
                                            "hex(data) FROM ",
                                            QuoteIdent(table))));
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
+  RETURN_IF_ERROR(stmt.ForEachRow([&] {
     int type = stmt.ColumnType(1);
     std::string mtime = type == SQLITE_FLOAT || type == SQLITE_INTEGER
                             ? absl::StrFormat("%.17g", stmt.ColumnDouble(1))
                             : std::string(stmt.ColumnText(1));
     rows[std::string(stmt.ColumnText(0))] = absl::StrCat(
         mtime, "|", stmt.ColumnText(2), "|", stmt.ColumnText(3), "|", stmt.ColumnText(4));
-  }
+  }));
   return rows;
 }
 

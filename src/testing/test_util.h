@@ -1,14 +1,20 @@
-// Helpers for unit tests: temporary directories, and small mypy-layout cache databases.
+// Helpers for unit tests: temporary directories, table-driven checks, and small mypy-layout
+// cache databases (and direct writers of them).
 #ifndef TYPECACHE_SRC_TESTING_TEST_UTIL_H_
 #define TYPECACHE_SRC_TESTING_TEST_UTIL_H_
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "src/sqlite/sqlite_db.h"
 
 namespace typecache {
 
@@ -30,10 +36,27 @@ class TempDir {
   ~TempDir();
   const std::string& path() const { return path_; }
   std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+  // Writes each {name, contents} of `files` as a new file in the directory, in order.
+  absl::Status WriteFiles(const std::vector<std::pair<std::string, std::string>>& files) const;
 
  private:
   std::string path_;
 };
+
+// The names in directory `dir`, sorted; a listing error fails the test and gives none.
+std::vector<std::string> SortedNames(const std::string& dir);
+
+// An environment (an EnvLookup) that holds `vars` and nothing else.
+std::function<std::optional<std::string>(const std::string&)> EnvOf(
+    std::map<std::string, std::string> vars);
+
+// Expects `fn(input)` to be `output` for every {input, output} of `cases`; a failure names the
+// input.
+void ExpectEachMapsTo(const std::function<std::string(absl::string_view)>& fn,
+                      const std::vector<std::pair<std::string, std::string>>& cases);
+
+// A table's rows keyed by path, as ReadRows and ExactRows give them.
+using Rows = std::map<std::string, std::string>;
 
 // One cache row as mypy writes it.
 struct Row {
@@ -51,8 +74,9 @@ absl::Status WriteRows(const std::string& db_path, Schema schema, const std::vec
 absl::Status DeleteRows(const std::string& db_path, Schema schema,
                         const std::vector<std::string>& keys);
 // All rows of the table, keyed by path; values "mtime|typeof(data)|data".
-absl::StatusOr<std::map<std::string, std::string>> ReadRows(const std::string& db_path,
-                                                            Schema schema);
+absl::StatusOr<Rows> ReadRows(const std::string& db_path, Schema schema);
+// ReadRows, expecting it to succeed: an error fails the test and gives no rows.
+Rows RowsOf(const std::string& db_path, Schema schema = Schema::kFiles);
 // PRAGMA integrity_check result ("ok" when healthy).
 absl::StatusOr<std::string> IntegrityCheck(const std::string& db_path);
 
@@ -71,9 +95,15 @@ std::vector<Row> Modules(int from, int to, const std::string& tag, double mtime)
 std::vector<Row> ModuleRowsWithMeta(const std::string& module, const std::string& tag, double mtime,
                                     const std::string& extra_members);
 
+// A direct writer (as mypy 1.20.2+ is) that keeps the database at `db_path` open in WAL mode with
+// checkpoints off, after running `sql`: its changes stay in the -wal file until it is closed.
+absl::StatusOr<Db> OpenWalWriter(const std::string& db_path, const std::string& sql,
+                                 Db::Mode mode = Db::Mode::kReadWrite);
+
 // All rows of `table`, exactly: path -> "<mtime, %.17g>|typeof(mtime)|typeof(data)|hex(data)".
-absl::StatusOr<std::map<std::string, std::string>> ExactRows(const std::string& db_path,
-                                                             const std::string& table);
+absl::StatusOr<Rows> ExactRows(const std::string& db_path, const std::string& table);
+// ExactRows, expecting it to succeed: an error fails the test and gives no rows.
+Rows ExactRowsOf(const std::string& db_path, const std::string& table);
 
 }  // namespace typecache
 

@@ -100,6 +100,13 @@ class LauncherTest(e.E2ETestCase):
     def typecache_run(self, cwd, command, *options):
         return e.run([e.TYPECACHE, "run", *options, "--"] + command, cwd, env=self.env)
 
+    def only_warning(self, r):
+        """The one warning of a run that succeeded."""
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        warnings = [l for l in r.stderr.splitlines() if l.startswith("typecache: warning:")]
+        self.assertEqual(len(warnings), 1, r.stderr[-3000:])
+        return warnings[0]
+
     def test_each_launcher_fills_the_shared_cache_and_the_next_run_is_warm(self):
         for name, prefix, stand_in in CASES:
             with self.subTest(launcher=name):
@@ -128,12 +135,9 @@ class LauncherTest(e.E2ETestCase):
         cache = os.path.join(root, ".mypy_cache")
         command = ["sh", "-c", "mypy " + " ".join(PKG_ARGS)]
         # mypy 1.0.1 without sqlite_cache writes JSON files: the run is not shared, and says so.
-        r = self.typecache_run(root, command)
-        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-        warnings = [l for l in r.stderr.splitlines() if l.startswith("typecache: warning:")]
-        self.assertEqual(len(warnings), 1, r.stderr[-3000:])
-        self.assertIn("JSON files", warnings[0])
-        self.assertIn("sqlite_cache = True", warnings[0])
+        warning = self.only_warning(self.typecache_run(root, command))
+        self.assertIn("JSON files", warning)
+        self.assertIn("sqlite_cache = True", warning)
         self.assertEqual(e.rows(cache), {})
         # With sqlite_cache = True in mypy's configuration, MYPY_CACHE_DIR alone is enough.
         with open(os.path.join(root, "mypy.ini"), "w") as f:
@@ -149,12 +153,9 @@ class LauncherTest(e.E2ETestCase):
         # A configuration that turns SQLite off: the command runs unchanged, with one warning.
         with open(os.path.join(root, "mypy.ini"), "w") as f:
             f.write("[mypy]\nsqlite_cache = False\ncache_dir = json_cache\n")
-        r = self.typecache_run(root, command)
-        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-        warnings = [l for l in r.stderr.splitlines() if l.startswith("typecache: warning:")]
-        self.assertEqual(len(warnings), 1, r.stderr[-3000:])
-        self.assertIn("mypy.ini:2", warnings[0])
-        self.assertIn("running the command unchanged", warnings[0])
+        warning = self.only_warning(self.typecache_run(root, command))
+        self.assertIn("mypy.ini:2", warning)
+        self.assertIn("running the command unchanged", warning)
         self.assertTrue(os.path.exists(os.path.join(root, "json_cache", e.PYVER, "pkg0",
                                                     "mod2.meta.json")))
 

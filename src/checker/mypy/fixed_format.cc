@@ -248,38 +248,36 @@ class Reader {
     return std::optional<std::string>(std::move(s));
   }
 
-  absl::StatusOr<std::vector<std::string>> StrList(const Field& f) {
-    RETURN_IF_ERROR(ExpectTag(f, kTagListStr, "a list of str"));
-    ASSIGN_OR_RETURN(size_t n, Count(f, kMinStr));
-    std::vector<std::string> out;
+  // A list after its tag `tag`: count (each item at least `min_item` bytes), then the items,
+  // each read by `item` from the list's field at its index.
+  template <typename T, typename ReadItem>
+  absl::StatusOr<std::vector<T>> List(const Field& f, uint8_t tag, absl::string_view what,
+                                      size_t min_item, ReadItem item) {
+    RETURN_IF_ERROR(ExpectTag(f, tag, what));
+    ASSIGN_OR_RETURN(size_t n, Count(f, min_item));
+    std::vector<T> out;
     out.reserve(n);
     for (size_t i = 0; i < n; ++i) {
-      ASSIGN_OR_RETURN(std::string s, Str(f.At(static_cast<int64_t>(i))));
-      out.push_back(std::move(s));
+      ASSIGN_OR_RETURN(T v, item(f.At(static_cast<int64_t>(i))));
+      out.push_back(std::move(v));
     }
     return out;
+  }
+
+  absl::StatusOr<std::vector<std::string>> StrList(const Field& f) {
+    return List<std::string>(f, kTagListStr, "a list of str", kMinStr,
+                             [this](const Field& fi) { return Str(fi); });
   }
   absl::StatusOr<std::vector<std::string>> BytesList(const Field& f) {
-    RETURN_IF_ERROR(ExpectTag(f, kTagListBytes, "a list of bytes"));
-    ASSIGN_OR_RETURN(size_t n, Count(f, kMinStr));
-    std::vector<std::string> out;
-    out.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      ASSIGN_OR_RETURN(absl::string_view b, Bytes(f.At(static_cast<int64_t>(i))));
-      out.emplace_back(b);
-    }
-    return out;
+    return List<std::string>(f, kTagListBytes, "a list of bytes", kMinStr,
+                             [this](const Field& fi) -> absl::StatusOr<std::string> {
+                               ASSIGN_OR_RETURN(absl::string_view b, Bytes(fi));
+                               return std::string(b);
+                             });
   }
   absl::StatusOr<std::vector<int64_t>> IntList(const Field& f) {
-    RETURN_IF_ERROR(ExpectTag(f, kTagListInt, "a list of int"));
-    ASSIGN_OR_RETURN(size_t n, Count(f, kMinInt));
-    std::vector<int64_t> out;
-    out.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      ASSIGN_OR_RETURN(int64_t v, Int(f.At(static_cast<int64_t>(i))));
-      out.push_back(v);
-    }
-    return out;
+    return List<int64_t>(f, kTagListInt, "a list of int", kMinInt,
+                         [this](const Field& fi) { return Int(fi); });
   }
 
   // Dict body after its tag: count, then (bare str key, JSON value) pairs.
@@ -358,25 +356,20 @@ class Reader {
 
   // Error list (§5): tag 20, count, then per error tag 24 (no count) and 8 fields.
   absl::StatusOr<std::vector<FfError>> Errors(const Field& f) {
-    RETURN_IF_ERROR(ExpectTag(f, kTagList, "an error list"));
-    ASSIGN_OR_RETURN(size_t n, Count(f, kMinError));
-    std::vector<FfError> out;
-    out.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      Field fi = f.At(static_cast<int64_t>(i));
-      RETURN_IF_ERROR(ExpectTag(fi, kTagTuple, "an error tuple"));
-      FfError e;
-      ASSIGN_OR_RETURN(e.path, OptStr(fi));
-      ASSIGN_OR_RETURN(e.line, TaggedInt(fi));
-      ASSIGN_OR_RETURN(e.column, TaggedInt(fi));
-      ASSIGN_OR_RETURN(e.end_line, TaggedInt(fi));
-      ASSIGN_OR_RETURN(e.end_column, TaggedInt(fi));
-      ASSIGN_OR_RETURN(e.severity, TaggedStr(fi));
-      ASSIGN_OR_RETURN(e.message, TaggedStr(fi));
-      ASSIGN_OR_RETURN(e.code, OptStr(fi));
-      out.push_back(std::move(e));
-    }
-    return out;
+    return List<FfError>(f, kTagList, "an error list", kMinError,
+                         [this](const Field& fi) -> absl::StatusOr<FfError> {
+                           RETURN_IF_ERROR(ExpectTag(fi, kTagTuple, "an error tuple"));
+                           FfError e;
+                           ASSIGN_OR_RETURN(e.path, OptStr(fi));
+                           ASSIGN_OR_RETURN(e.line, TaggedInt(fi));
+                           ASSIGN_OR_RETURN(e.column, TaggedInt(fi));
+                           ASSIGN_OR_RETURN(e.end_line, TaggedInt(fi));
+                           ASSIGN_OR_RETURN(e.end_column, TaggedInt(fi));
+                           ASSIGN_OR_RETURN(e.severity, TaggedStr(fi));
+                           ASSIGN_OR_RETURN(e.message, TaggedStr(fi));
+                           ASSIGN_OR_RETURN(e.code, OptStr(fi));
+                           return e;
+                         });
   }
 
   absl::Status ExpectEnd(absl::string_view last_field) const {

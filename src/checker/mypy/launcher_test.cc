@@ -29,93 +29,106 @@ std::string FirstMypyArg(const std::string& line) {
   return argv[m.mypy_arg_index];
 }
 
-struct Case {
-  const char* command;
-  const char* first_arg;  // mypy's first own argument
-  const char* program;    // argv[program_index]
+// Expects `command` to launch mypy (not dmypy), its first own argument `first_arg`, the program
+// argv[program_index] `program`, the launch described as `description`.
+void ExpectMypyLaunch(const std::string& command, const std::string& first_arg,
+                      const std::string& program, const std::string& description) {
+  SCOPED_TRACE(command);
+  std::vector<std::string> argv = Argv(command);
+  MypyLaunch m = FindMypyLaunch(argv);
+  ASSERT_TRUE(m.found) << m.description;
+  EXPECT_FALSE(m.is_dmypy);
+  EXPECT_TRUE(m.accepts_mypy_flags);
+  EXPECT_EQ(FirstMypyArg(command), first_arg);
+  ASSERT_LT(m.program_index, argv.size());
+  EXPECT_EQ(argv[m.program_index], program);
+  EXPECT_EQ(m.description, description);
+}
+
+// Launches that find the same program and describe it the same way; mypy's first own argument
+// is FIRST in every command.
+struct Launches {
+  const char* program;  // argv[program_index]
   const char* description;
+  std::vector<const char*> commands;
 };
 
 TEST(LauncherTest, FindsMypyInEveryKnownLauncher) {
-  const Case cases[] = {
-      {"mypy FIRST", "FIRST", "mypy", "mypy"},
-      {"mypy", "<end>", "mypy", "mypy"},
-      {"/venv/bin/mypy FIRST x.py", "FIRST", "/venv/bin/mypy", "mypy"},
-      {"python -m mypy FIRST", "FIRST", "python", "python -m mypy"},
-      {"python3 -m mypy FIRST", "FIRST", "python3", "python3 -m mypy"},
-      {"python3.11 -m mypy FIRST", "FIRST", "python3.11", "python3.11 -m mypy"},
-      {"/usr/bin/python3 -m mypy FIRST", "FIRST", "/usr/bin/python3", "python3 -m mypy"},
-      {"pypy3 -m mypy FIRST", "FIRST", "pypy3", "pypy3 -m mypy"},
-      {"python3 -X dev -u -W error -I -E -m mypy FIRST", "FIRST", "python3", "python3 -m mypy"},
-      {"python3 -Xdev -Werror -uIE -mmypy FIRST", "FIRST", "python3", "python3 -m mypy"},
-      {"python3 -Im mypy FIRST", "FIRST", "python3", "python3 -m mypy"},
-      {"python3 -OO -B -s -S -m mypy FIRST", "FIRST", "python3", "python3 -m mypy"},
-      {"python3 --check-hash-based-pycs always -m mypy FIRST", "FIRST", "python3",
-       "python3 -m mypy"},
-      {"python3 /usr/bin/mypy FIRST", "FIRST", "python3", "python3 /usr/bin/mypy"},
-      {"uv run mypy FIRST", "FIRST", "mypy", "uv run → mypy"},
-      {"uv run --with X --python X -p X --directory X --project X --env-file X mypy FIRST", "FIRST",
-       "mypy", "uv run → mypy"},
-      {"uv run --with=X --frozen -q --no-sync mypy FIRST", "FIRST", "mypy", "uv run → mypy"},
-      {"uv -q --directory X run --locked -- mypy FIRST", "FIRST", "mypy", "uv run → mypy"},
-      {"uv run python -m mypy FIRST", "FIRST", "python", "uv run → python -m mypy"},
-      {"uv run -m mypy FIRST", "FIRST", "mypy", "uv run → python -m mypy"},
-      {"uv run --module mypy FIRST", "FIRST", "mypy", "uv run → python -m mypy"},
-      {"uv tool run mypy FIRST", "FIRST", "mypy", "uv tool run → mypy"},
-      {"uv tool run --from mypy==1.0.1 --with X mypy FIRST", "FIRST", "mypy", "uv tool run → mypy"},
-      {"uvx mypy FIRST", "FIRST", "mypy", "uvx → mypy"},
-      {"uvx --python 3.11 mypy@1.0.1 FIRST", "FIRST", "mypy@1.0.1", "uvx → mypy@1.0.1"},
-      {"poetry run mypy FIRST", "FIRST", "mypy", "poetry run → mypy"},
-      {"poetry -C X run mypy FIRST", "FIRST", "mypy", "poetry run → mypy"},
-      {"pdm run mypy FIRST", "FIRST", "mypy", "pdm run → mypy"},
-      {"pdm run -p X python -m mypy FIRST", "FIRST", "python", "pdm run → python -m mypy"},
-      {"hatch run mypy FIRST", "FIRST", "mypy", "hatch run → mypy"},
-      {"hatch run types:mypy FIRST", "FIRST", "types:mypy", "hatch run types: → mypy"},
-      {"hatch -e types run mypy FIRST", "FIRST", "mypy", "hatch run → mypy"},
-      {"pipx run mypy FIRST", "FIRST", "mypy", "pipx run → mypy"},
-      {"pipx run --spec mypy==1.0.1 mypy FIRST", "FIRST", "mypy", "pipx run → mypy"},
-      {"pipenv run mypy FIRST", "FIRST", "mypy", "pipenv run → mypy"},
-      {"rye run mypy FIRST", "FIRST", "mypy", "rye run → mypy"},
-      {"pixi run -e dev mypy FIRST", "FIRST", "mypy", "pixi run → mypy"},
-      {"conda run -n X mypy FIRST", "FIRST", "mypy", "conda run → mypy"},
-      {"conda run --no-capture-output -p /x python -m mypy FIRST", "FIRST", "python",
-       "conda run → python -m mypy"},
-      {"micromamba run -n X mypy FIRST", "FIRST", "mypy", "micromamba run → mypy"},
-      {"env mypy FIRST", "FIRST", "mypy", "env → mypy"},
-      {"env -i -u NAME A=1 B=2 mypy FIRST", "FIRST", "mypy", "env → mypy"},
-      {"/usr/bin/env -uNAME -- A=1 mypy FIRST", "FIRST", "mypy", "env → mypy"},
-      {"timeout 60 mypy FIRST", "FIRST", "mypy", "timeout → mypy"},
-      {"timeout -k 5 -s KILL --foreground 60 mypy FIRST", "FIRST", "mypy", "timeout → mypy"},
-      {"timeout --kill-after=5 -sTERM 1m mypy FIRST", "FIRST", "mypy", "timeout → mypy"},
-      {"nice mypy FIRST", "FIRST", "mypy", "nice → mypy"},
-      {"nice -n 10 mypy FIRST", "FIRST", "mypy", "nice → mypy"},
-      {"nice -10 mypy FIRST", "FIRST", "mypy", "nice → mypy"},
-      {"nice --adjustment=5 mypy FIRST", "FIRST", "mypy", "nice → mypy"},
-      {"nohup mypy FIRST", "FIRST", "mypy", "nohup → mypy"},
-      {"time -p mypy FIRST", "FIRST", "mypy", "time → mypy"},
-      {"time -f %e -o out mypy FIRST", "FIRST", "mypy", "time → mypy"},
-      {"stdbuf -oL -e L mypy FIRST", "FIRST", "mypy", "stdbuf → mypy"},
-      {"ionice -c 3 mypy FIRST", "FIRST", "mypy", "ionice → mypy"},
-      {"ionice -c2 -n7 mypy FIRST", "FIRST", "mypy", "ionice → mypy"},
-      {"taskset -c 0,1 mypy FIRST", "FIRST", "mypy", "taskset → mypy"},
-      {"taskset 0x3 mypy FIRST", "FIRST", "mypy", "taskset → mypy"},
-      {"env A=1 timeout 60 uv run mypy FIRST", "FIRST", "mypy", "env → timeout → uv run → mypy"},
-      {"nice -n 5 nohup env A=1 poetry run python3 -X dev -m mypy FIRST", "FIRST", "python3",
-       "nice → nohup → env → poetry run → python3 -m mypy"},
-      {"time timeout 10m uvx mypy FIRST", "FIRST", "mypy", "time → timeout → uvx → mypy"},
+  ExpectMypyLaunch("mypy", "<end>", "mypy", "mypy");
+  const Launches cases[] = {
+      {"mypy", "mypy", {"mypy FIRST"}},
+      {"/venv/bin/mypy", "mypy", {"/venv/bin/mypy FIRST x.py"}},
+      {"python", "python -m mypy", {"python -m mypy FIRST"}},
+      {"python3.11", "python3.11 -m mypy", {"python3.11 -m mypy FIRST"}},
+      {"/usr/bin/python3", "python3 -m mypy", {"/usr/bin/python3 -m mypy FIRST"}},
+      {"pypy3", "pypy3 -m mypy", {"pypy3 -m mypy FIRST"}},
+      {"python3",
+       "python3 -m mypy",
+       {"python3 -m mypy FIRST", "python3 -X dev -u -W error -I -E -m mypy FIRST",
+        "python3 -Xdev -Werror -uIE -mmypy FIRST", "python3 -Im mypy FIRST",
+        "python3 -OO -B -s -S -m mypy FIRST",
+        "python3 --check-hash-based-pycs always -m mypy FIRST"}},
+      {"python3", "python3 /usr/bin/mypy", {"python3 /usr/bin/mypy FIRST"}},
+      {"mypy",
+       "uv run → mypy",
+       {"uv run mypy FIRST",
+        "uv run --with X --python X -p X --directory X --project X --env-file X mypy FIRST",
+        "uv run --with=X --frozen -q --no-sync mypy FIRST",
+        "uv -q --directory X run --locked -- mypy FIRST"}},
+      {"python", "uv run → python -m mypy", {"uv run python -m mypy FIRST"}},
+      {"mypy", "uv run → python -m mypy", {"uv run -m mypy FIRST", "uv run --module mypy FIRST"}},
+      {"mypy",
+       "uv tool run → mypy",
+       {"uv tool run mypy FIRST", "uv tool run --from mypy==1.0.1 --with X mypy FIRST"}},
+      {"mypy", "uvx → mypy", {"uvx mypy FIRST"}},
+      {"mypy@1.0.1", "uvx → mypy@1.0.1", {"uvx --python 3.11 mypy@1.0.1 FIRST"}},
+      {"mypy", "poetry run → mypy", {"poetry run mypy FIRST", "poetry -C X run mypy FIRST"}},
+      {"mypy", "pdm run → mypy", {"pdm run mypy FIRST"}},
+      {"python", "pdm run → python -m mypy", {"pdm run -p X python -m mypy FIRST"}},
+      {"mypy", "hatch run → mypy", {"hatch run mypy FIRST", "hatch -e types run mypy FIRST"}},
+      {"types:mypy", "hatch run types: → mypy", {"hatch run types:mypy FIRST"}},
+      {"mypy",
+       "pipx run → mypy",
+       {"pipx run mypy FIRST", "pipx run --spec mypy==1.0.1 mypy FIRST"}},
+      {"mypy", "pipenv run → mypy", {"pipenv run mypy FIRST"}},
+      {"mypy", "rye run → mypy", {"rye run mypy FIRST"}},
+      {"mypy", "pixi run → mypy", {"pixi run -e dev mypy FIRST"}},
+      {"mypy", "conda run → mypy", {"conda run -n X mypy FIRST"}},
+      {"python",
+       "conda run → python -m mypy",
+       {"conda run --no-capture-output -p /x python -m mypy FIRST"}},
+      {"mypy", "micromamba run → mypy", {"micromamba run -n X mypy FIRST"}},
+      {"mypy",
+       "env → mypy",
+       {"env mypy FIRST", "env -i -u NAME A=1 B=2 mypy FIRST",
+        "/usr/bin/env -uNAME -- A=1 mypy FIRST"}},
+      {"mypy",
+       "timeout → mypy",
+       {"timeout 60 mypy FIRST", "timeout -k 5 -s KILL --foreground 60 mypy FIRST",
+        "timeout --kill-after=5 -sTERM 1m mypy FIRST"}},
+      {"mypy",
+       "nice → mypy",
+       {"nice mypy FIRST", "nice -n 10 mypy FIRST", "nice -10 mypy FIRST",
+        "nice --adjustment=5 mypy FIRST"}},
+      {"mypy", "nohup → mypy", {"nohup mypy FIRST"}},
+      {"mypy", "time → mypy", {"time -p mypy FIRST", "time -f %e -o out mypy FIRST"}},
+      {"mypy", "stdbuf → mypy", {"stdbuf -oL -e L mypy FIRST"}},
+      {"mypy", "ionice → mypy", {"ionice -c 3 mypy FIRST", "ionice -c2 -n7 mypy FIRST"}},
+      {"mypy", "taskset → mypy", {"taskset -c 0,1 mypy FIRST", "taskset 0x3 mypy FIRST"}},
+      {"mypy", "env → timeout → uv run → mypy", {"env A=1 timeout 60 uv run mypy FIRST"}},
+      {"python3",
+       "nice → nohup → env → poetry run → python3 -m mypy",
+       {"nice -n 5 nohup env A=1 poetry run python3 -X dev -m mypy FIRST"}},
+      {"mypy", "time → timeout → uvx → mypy", {"time timeout 10m uvx mypy FIRST"}},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.command);
-    std::vector<std::string> argv = Argv(c.command);
-    MypyLaunch m = FindMypyLaunch(argv);
-    ASSERT_TRUE(m.found) << m.description;
-    EXPECT_FALSE(m.is_dmypy);
-    EXPECT_TRUE(m.accepts_mypy_flags);
-    EXPECT_EQ(FirstMypyArg(c.command), c.first_arg);
-    ASSERT_LT(m.program_index, argv.size());
-    EXPECT_EQ(argv[m.program_index], c.program);
-    EXPECT_EQ(m.description, c.description);
+  int commands = 0;
+  for (const Launches& c : cases) {
+    for (const char* command : c.commands) {
+      ExpectMypyLaunch(command, "FIRST", c.program, c.description);
+      ++commands;
+    }
   }
+  EXPECT_EQ(commands, 60);
 }
 
 TEST(LauncherTest, NotFoundForCommandsThatHideMypy) {

@@ -18,14 +18,6 @@ namespace {
 
 using Args = std::vector<std::string>;
 
-EnvLookup EnvOf(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-
 class MypyAdapterTest : public ::testing::Test {
  protected:
   MypyAdapter mypy_;

@@ -1,16 +1,15 @@
 #include "src/checker/mypy/mypy_config.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/testing/test_util.h"
 
 namespace typecache {
 namespace {
@@ -21,32 +20,22 @@ using ::testing::HasSubstr;
 class MypyConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    std::string templ = std::string(tmp ? tmp : "/tmp") + "/mypy_config_XXXXXX";
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    root_ = templ;
-    project_ = root_ + "/project";
-    home_ = root_ + "/home";
     std::filesystem::create_directories(project_);
     std::filesystem::create_directories(home_);
     env_["HOME"] = home_;
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   void Write(const std::string& path, const std::string& content) {
     std::string full = path[0] == '/' ? path : project_ + "/" + path;
     std::filesystem::create_directories(std::filesystem::path(full).parent_path());
     std::ofstream(full) << content;
   }
-
-  EnvLookup Env() const {
-    std::map<std::string, std::string> vars = env_;
-    return [vars](const std::string& name) -> std::optional<std::string> {
-      auto it = vars.find(name);
-      if (it == vars.end()) return std::nullopt;
-      return it->second;
-    };
+  // Writes each {path, content} of `files`, in order.
+  void Write(const std::vector<std::pair<std::string, std::string>>& files) {
+    for (const auto& [path, content] : files) Write(path, content);
   }
+
+  EnvLookup Env() const { return EnvOf(env_); }
 
   MypyCacheSettings Read(const std::vector<std::string>& args = {},
                          const MypyConfigRules& rules = MypyConfigRules::Mypy1_0()) {
@@ -60,9 +49,16 @@ class MypyConfigTest : public ::testing::Test {
     return ReadMypyCacheSettings(args, cwd(), Env(), rules).status();
   }
 
+  // Writes `content` into `path`, then reads the settings: the error message that gives.
+  std::string ErrorWith(const std::string& path, const std::string& content) {
+    Write(path, content);
+    return std::string(Error().message());
+  }
+
   std::string cwd() const { return cwd_.empty() ? project_ : cwd_; }
 
-  std::string root_, project_, home_, cwd_;
+  TempDir tmp_;
+  std::string root_ = tmp_.path(), project_ = root_ + "/project", home_ = root_ + "/home", cwd_;
   std::map<std::string, std::string> env_;
 };
 
@@ -110,8 +106,8 @@ TEST_F(MypyConfigTest, PyprojectToml) {
 }
 
 TEST_F(MypyConfigTest, PyprojectWithoutToolMypyIsSkipped) {
-  Write("pyproject.toml", "[tool.black]\nline-length = 100\n");
-  Write("setup.cfg", "[mypy]\ncache_dir = from-setup\n");
+  Write({{"pyproject.toml", "[tool.black]\nline-length = 100\n"},
+         {"setup.cfg", "[mypy]\ncache_dir = from-setup\n"}});
   MypyCacheSettings s = Read();
   EXPECT_EQ(s.config_file, "setup.cfg");
   EXPECT_EQ(s.cache_dir_value, "from-setup");
@@ -127,8 +123,7 @@ TEST_F(MypyConfigTest, SetupCfgCountsOnlyWithMypySection) {
 }
 
 TEST_F(MypyConfigTest, MypyIniWithoutMypySectionIsStillTheConfigFile) {
-  Write("mypy.ini", "[other]\ncache_dir = no\n");
-  Write("setup.cfg", "[mypy]\ncache_dir = sc\n");
+  Write({{"mypy.ini", "[other]\ncache_dir = no\n"}, {"setup.cfg", "[mypy]\ncache_dir = sc\n"}});
   MypyCacheSettings s = Read();
   EXPECT_EQ(s.config_file, "mypy.ini");
   EXPECT_EQ(s.cache_dir_origin, "default");
@@ -136,10 +131,10 @@ TEST_F(MypyConfigTest, MypyIniWithoutMypySectionIsStillTheConfigFile) {
 }
 
 TEST_F(MypyConfigTest, FileOrder) {
-  Write("setup.cfg", "[mypy]\ncache_dir = 4\n");
-  Write("pyproject.toml", "[tool.mypy]\ncache_dir = '3'\n");
-  Write(".mypy.ini", "[mypy]\ncache_dir = 2\n");
-  Write("mypy.ini", "[mypy]\ncache_dir = 1\n");
+  Write({{"setup.cfg", "[mypy]\ncache_dir = 4\n"},
+         {"pyproject.toml", "[tool.mypy]\ncache_dir = '3'\n"},
+         {".mypy.ini", "[mypy]\ncache_dir = 2\n"},
+         {"mypy.ini", "[mypy]\ncache_dir = 1\n"}});
   EXPECT_EQ(Read().cache_dir_value, "1");
   std::filesystem::remove(project_ + "/mypy.ini");
   EXPECT_EQ(Read().cache_dir_value, "2");
@@ -166,8 +161,8 @@ TEST_F(MypyConfigTest, UserConfigFiles) {
 }
 
 TEST_F(MypyConfigTest, ConfigFileFlag) {
-  Write("mypy.ini", "[mypy]\ncache_dir = default-file\n");
-  Write("conf/other.ini", "[mypy]\ncache_dir = other\n");
+  Write({{"mypy.ini", "[mypy]\ncache_dir = default-file\n"},
+         {"conf/other.ini", "[mypy]\ncache_dir = other\n"}});
   MypyCacheSettings s = Read({"--config-file", "conf/other.ini"});
   EXPECT_EQ(s.config_file, "conf/other.ini");
   EXPECT_EQ(s.cache_dir_value, "other");
@@ -241,8 +236,7 @@ TEST_F(MypyConfigTest, ArgparseAbbreviationsAndArgFiles) {
   EXPECT_EQ(Read({"--cache-dir=x", "--conf=", "-p", "pkg"}).cache_dir_value, "x");
   absl::Status ambiguous = Error({"--cache", "x"});
   EXPECT_THAT(ambiguous.message(), HasSubstr("ambiguous option: --cache could match"));
-  Write("args.txt", "--cache-dir\nfrom-file\n@more.txt\n");
-  Write("more.txt", "--sqlite-cache\n");
+  Write({{"args.txt", "--cache-dir\nfrom-file\n@more.txt\n"}, {"more.txt", "--sqlite-cache\n"}});
   s = Read({"@args.txt"});
   EXPECT_EQ(s.cache_dir_value, "from-file");
   EXPECT_TRUE(s.sqlite_cache);
@@ -297,8 +291,8 @@ TEST_F(MypyConfigTest, IniSyntaxAsConfigparserReadsIt) {
   EXPECT_EQ(r.cache_dir_origin, "mypy.ini:2 [mypy] cache_dir");
   EXPECT_TRUE(r.sqlite_cache);
   // "[mypy]x" is the header "mypy" (SECTCRE is not anchored at the end): a duplicate.
-  Write("mypy.ini", "[mypy]\n[mypy]x\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:2: section 'mypy' already exists"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\n[mypy]x\n"),
+              HasSubstr("mypy.ini:2: section 'mypy' already exists"));
   // "[a]b]" is the section "a]b".
   Write("mypy.ini", "[a]b]\nk = v\n[mypy]\n");
   EXPECT_EQ(Read().config_file, "mypy.ini");
@@ -328,38 +322,37 @@ TEST_F(MypyConfigTest, TomlValueTypes) {
   MypyCacheSettings s = Read();
   EXPECT_TRUE(s.sqlite_cache);
   EXPECT_FALSE(s.incremental);
-  Write("pyproject.toml", "[tool.mypy]\nsqlite_cache = 1.5\n");
-  EXPECT_THAT(Error().message(), HasSubstr("pyproject.toml:2 [tool.mypy] sqlite_cache: Not a"));
-  Write("pyproject.toml", "[tool.mypy]\ncache_dir = 3\n");
-  EXPECT_THAT(Error().message(), HasSubstr("cache_dir is not a string"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\nsqlite_cache = 1.5\n"),
+              HasSubstr("pyproject.toml:2 [tool.mypy] sqlite_cache: Not a"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\ncache_dir = 3\n"),
+              HasSubstr("cache_dir is not a string"));
   // Keys are case-sensitive in TOML.
   Write("pyproject.toml", "[tool.mypy]\nCache_Dir = 'x'\n");
   EXPECT_EQ(Read().cache_dir_origin, "default");
 }
 
 TEST_F(MypyConfigTest, MalformedFilesNameFileAndLine) {
-  Write("mypy.ini", "cache_dir = x\n[mypy]\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:1: File contains no section headers"));
-  Write("mypy.ini", "[mypy]\ncache_dir = x\njunk line\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:3: Source contains parsing errors"));
-  Write("mypy.ini", "[mypy]\n[other]\n[mypy]\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:3: section 'mypy' already exists"));
-  Write("mypy.ini", "[mypy]\ncache_dir = a\nCACHE_DIR = b\n");
-  EXPECT_THAT(Error().message(),
+  EXPECT_THAT(ErrorWith("mypy.ini", "cache_dir = x\n[mypy]\n"),
+              HasSubstr("mypy.ini:1: File contains no section headers"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\ncache_dir = x\njunk line\n"),
+              HasSubstr("mypy.ini:3: Source contains parsing errors"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\n[other]\n[mypy]\n"),
+              HasSubstr("mypy.ini:3: section 'mypy' already exists"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\ncache_dir = a\nCACHE_DIR = b\n"),
               HasSubstr("mypy.ini:3: option 'cache_dir' in section 'mypy' already exists"));
-  Write("mypy.ini", "[mypy]\nsqlite_cache = maybe\n");
-  EXPECT_THAT(Error().message(), HasSubstr("mypy.ini:2 [mypy] sqlite_cache: Not a boolean"));
+  EXPECT_THAT(ErrorWith("mypy.ini", "[mypy]\nsqlite_cache = maybe\n"),
+              HasSubstr("mypy.ini:2 [mypy] sqlite_cache: Not a boolean"));
   std::filesystem::remove(project_ + "/mypy.ini");
-  Write("pyproject.toml", "[tool.mypy]\ncache_dir = \"unterminated\n");
-  EXPECT_THAT(Error().message(), HasSubstr("pyproject.toml:2: "));
-  Write("pyproject.toml", "[tool.mypy]\noverrides = 1\n");
-  EXPECT_THAT(Error().message(), HasSubstr("pyproject.toml:2: tool.mypy.overrides sections"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\ncache_dir = \"unterminated\n"),
+              HasSubstr("pyproject.toml:2: "));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\noverrides = 1\n"),
+              HasSubstr("pyproject.toml:2: tool.mypy.overrides sections"));
   Write("pyproject.toml",
         "[tool.mypy]\n[[tool.mypy.overrides]]\nmodule = 'a'\nx = 1\n"
         "[[tool.mypy.overrides]]\nmodule = ['a']\nx = 2\n");
   EXPECT_THAT(Error().message(), HasSubstr("conflicting values"));
-  Write("pyproject.toml", "[tool.mypy]\n[[tool.mypy.overrides]]\nx = 1\n");
-  EXPECT_THAT(Error().message(), HasSubstr("no module to override"));
+  EXPECT_THAT(ErrorWith("pyproject.toml", "[tool.mypy]\n[[tool.mypy.overrides]]\nx = 1\n"),
+              HasSubstr("no module to override"));
 }
 
 TEST_F(MypyConfigTest, NewerMypyWalksUpToTheRepositoryRoot) {

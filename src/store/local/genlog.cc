@@ -1,5 +1,7 @@
 #include "src/store/local/genlog.h"
 
+#include <functional>
+#include <map>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -14,6 +16,41 @@ namespace {
 // CEscape leaves spaces alone, but a space separates the fields of a record.
 std::string EscapeKey(absl::string_view key) {
   return absl::StrReplaceAll(absl::CEscape(key), {{" ", "\\040"}});
+}
+
+using Fields = std::vector<absl::string_view>;
+
+// One kind of record: how many fields it has (its name included), and how to read them (false:
+// they are malformed).
+struct RecordKind {
+  size_t fields;
+  std::function<bool(const Fields&)> read;
+};
+
+// Reads the records of `text`, a file named `source` in errors: after its first line, `header`,
+// each non-empty line up to the line "end" is a record, its space-separated fields read by the
+// kind its first field names. The errors: "not a <what>" without `header`; "unknown record",
+// "bad <kind>"; and "truncated <what>" without the end (cut short by a crash while it was
+// written: never trusted in part).
+absl::Status ReadRecords(const std::string& text, const std::string& source,
+                         absl::string_view header, absl::string_view what,
+                         const std::map<absl::string_view, RecordKind>& kinds) {
+  auto bad = [&source](size_t line, absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(source, ":", line + 1, ": ", why));
+  };
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+  if (lines.empty() || lines[0] != header) return bad(0, absl::StrCat("not a ", what));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    if (lines[i] == "end") return absl::OkStatus();
+    Fields fields = absl::StrSplit(lines[i], ' ');
+    auto kind = kinds.find(fields[0]);
+    if (kind == kinds.end() || kind->second.fields != fields.size()) {
+      return bad(i, "unknown record");
+    }
+    if (!kind->second.read(fields)) return bad(i, absl::StrCat("bad ", fields[0]));
+  }
+  return bad(lines.size() - 1, absl::StrCat("truncated ", what));
 }
 
 }  // namespace
@@ -36,44 +73,29 @@ std::string SerializeGenLog(const GenLog& log) {
 
 absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source) {
   GenLog log;
-  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
-  auto bad = [&source](size_t line, absl::string_view why) {
-    return absl::DataLossError(absl::StrCat(source, ":", line + 1, ": ", why));
+  auto read_stamp = [&log](const Fields& f) {
+    std::string file;
+    FileStamp stamp;
+    if (!absl::CUnescape(f[1], &file) || !absl::SimpleAtoi(f[2], &stamp.size) ||
+        !absl::SimpleAtoi(f[3], &stamp.mtime_ns)) {
+      return false;
+    }
+    log.stamps[file] = stamp;
+    return true;
   };
-  if (lines.empty() || lines[0] != "typecache-genlog 1") return bad(0, "not a generation log");
-  bool ended = false;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::string_view line = lines[i];
-    if (line.empty()) continue;
-    if (line == "end") {
-      ended = true;
-      break;
-    }
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-    if (f[0] == "gen" && f.size() == 2) {
-      if (!absl::SimpleAtoi(f[1], &log.gen)) return bad(i, "bad gen");
-    } else if (f[0] == "parent" && f.size() == 2) {
-      if (!absl::SimpleAtoi(f[1], &log.parent)) return bad(i, "bad parent");
-    } else if (f[0] == "stamp" && f.size() == 4) {
-      std::string file;
-      FileStamp stamp;
-      if (!absl::CUnescape(f[1], &file) || !absl::SimpleAtoi(f[2], &stamp.size) ||
-          !absl::SimpleAtoi(f[3], &stamp.mtime_ns)) {
-        return bad(i, "bad stamp");
-      }
-      log.stamps[file] = stamp;
-    } else if (f[0] == "group" && f.size() == 3) {
-      std::string file, group;
-      if (!absl::CUnescape(f[1], &file) || !absl::CUnescape(f[2], &group)) {
-        return bad(i, "bad group");
-      }
-      log.groups[file].insert(std::move(group));
-    } else {
-      return bad(i, "unknown record");
-    }
-  }
-  // A log without its end marker was cut short; never trust a partial list of changes.
-  if (!ended) return bad(lines.size() - 1, "truncated generation log");
+  auto read_group = [&log](const Fields& f) {
+    std::string file, group;
+    if (!absl::CUnescape(f[1], &file) || !absl::CUnescape(f[2], &group)) return false;
+    log.groups[file].insert(std::move(group));
+    return true;
+  };
+  absl::Status read = ReadRecords(
+      text, source, "typecache-genlog 1", "generation log",
+      {{"gen", {2, [&log](const Fields& f) { return absl::SimpleAtoi(f[1], &log.gen); }}},
+       {"parent", {2, [&log](const Fields& f) { return absl::SimpleAtoi(f[1], &log.parent); }}},
+       {"stamp", {4, read_stamp}},
+       {"group", {3, read_group}}});
+  if (!read.ok()) return read;
   return log;
 }
 
@@ -89,32 +111,21 @@ std::string SerializeGenDigests(const GenDigests& digests) {
 
 absl::StatusOr<GenDigests> ParseGenDigests(const std::string& text, const std::string& source) {
   GenDigests out;
-  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
-  auto bad = [&source](size_t line, absl::string_view why) {
-    return absl::DataLossError(absl::StrCat(source, ":", line + 1, ": ", why));
-  };
-  if (lines.empty() || lines[0] != "typecache-digests 1") return bad(0, "not a digest record");
-  for (size_t i = 1; i < lines.size(); ++i) {
-    absl::string_view line = lines[i];
-    if (line.empty()) continue;
-    if (line == "end") return out;
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-    if (f[0] == "gen" && f.size() == 2) {
-      if (!absl::SimpleAtoi(f[1], &out.gen)) return bad(i, "bad gen");
-    } else if (f[0] == "digest" && f.size() == 3) {
-      std::string file;
-      uint64_t digest = 0;
-      if (!absl::CUnescape(f[1], &file) || f[2].size() != 16 ||
-          !absl::SimpleHexAtoi(f[2], &digest)) {
-        return bad(i, "bad digest");
-      }
-      out.digests[file] = digest;
-    } else {
-      return bad(i, "unknown record");
+  auto read_digest = [&out](const Fields& f) {
+    std::string file;
+    uint64_t digest = 0;
+    if (!absl::CUnescape(f[1], &file) || f[2].size() != 16 || !absl::SimpleHexAtoi(f[2], &digest)) {
+      return false;
     }
-  }
-  // Cut short (a crash while it was written): never trust part of it.
-  return bad(lines.size() - 1, "truncated digest record");
+    out.digests[file] = digest;
+    return true;
+  };
+  absl::Status read = ReadRecords(
+      text, source, "typecache-digests 1", "digest record",
+      {{"gen", {2, [&out](const Fields& f) { return absl::SimpleAtoi(f[1], &out.gen); }}},
+       {"digest", {3, read_digest}}});
+  if (!read.ok()) return read;
+  return out;
 }
 
 void UnionInto(GroupSets& into, const GroupSets& from) {

@@ -96,16 +96,19 @@ class LiveStateTest : public ::testing::Test {
   LiveStateTest() : layout_(tmp_.Sub("cache")) {}
   void SetUp() override { TC_ASSERT_OK(layout_.Create(RealFs())); }
 
+  // Expects the live state of `dir` read, of `kind`, resolved to `resolved` ("": to nothing).
+  void ExpectLive(const std::string& dir, LiveState::Kind kind, const std::string& resolved) {
+    absl::StatusOr<LiveState> state = ReadLiveState(RealFs(), layout_, dir);
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_EQ(state->kind, kind);
+    EXPECT_EQ(state->resolved, resolved);
+  }
+
   TempDir tmp_;
   Layout layout_;
 };
 
-TEST_F(LiveStateTest, Missing) {
-  absl::StatusOr<LiveState> state = ReadLiveState(RealFs(), layout_, "3.11");
-  ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->kind, LiveState::Kind::kMissing);
-  EXPECT_TRUE(state->resolved.empty());
-}
+TEST_F(LiveStateTest, Missing) { ExpectLive("3.11", LiveState::Kind::kMissing, ""); }
 
 TEST_F(LiveStateTest, GenerationSymlink) {
   TC_ASSERT_OK(MakeDirs(RealFs(), layout_.gen_path("3.11", 42)));
@@ -121,35 +124,23 @@ TEST_F(LiveStateTest, GenerationOfAnotherVersionIsForeign) {
   // 3.12 pointing into 3.11's generations is not one of 3.12's generations.
   TC_ASSERT_OK(MakeDirs(RealFs(), layout_.gen_path("3.11", 5)));
   TC_ASSERT_OK(RealFs().Symlink(Layout::LinkTarget("3.11", 5), layout_.live_path("3.12")));
-  absl::StatusOr<LiveState> state = ReadLiveState(RealFs(), layout_, "3.12");
-  ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->kind, LiveState::Kind::kForeign);
-  EXPECT_EQ(state->resolved, layout_.live_path("3.12"));
+  ExpectLive("3.12", LiveState::Kind::kForeign, layout_.live_path("3.12"));
 }
 
 TEST_F(LiveStateTest, RealDirectoryIsForeign) {
   TC_ASSERT_OK(RealFs().MakeDir(layout_.live_path("3.11"), false));
-  absl::StatusOr<LiveState> state = ReadLiveState(RealFs(), layout_, "3.11");
-  ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->kind, LiveState::Kind::kForeign);
-  EXPECT_EQ(state->resolved, layout_.live_path("3.11"));
+  ExpectLive("3.11", LiveState::Kind::kForeign, layout_.live_path("3.11"));
 }
 
 TEST_F(LiveStateTest, SymlinkToADirectoryElsewhereIsForeign) {
   TC_ASSERT_OK(RealFs().MakeDir(tmp_.Sub("elsewhere"), false));
   TC_ASSERT_OK(RealFs().Symlink(tmp_.Sub("elsewhere"), layout_.live_path("3.11")));
-  absl::StatusOr<LiveState> state = ReadLiveState(RealFs(), layout_, "3.11");
-  ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->kind, LiveState::Kind::kForeign);
-  EXPECT_EQ(state->resolved, layout_.live_path("3.11"));
+  ExpectLive("3.11", LiveState::Kind::kForeign, layout_.live_path("3.11"));
 }
 
 TEST_F(LiveStateTest, DanglingSymlinkIsMissing) {
   TC_ASSERT_OK(RealFs().Symlink(tmp_.Sub("nowhere"), layout_.live_path("3.11")));
-  absl::StatusOr<LiveState> state = ReadLiveState(RealFs(), layout_, "3.11");
-  ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->kind, LiveState::Kind::kMissing);
-  EXPECT_TRUE(state->resolved.empty());
+  ExpectLive("3.11", LiveState::Kind::kMissing, "");
 }
 
 TEST_F(LiveStateTest, BadGenerationNameIsNotAGeneration) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -14,11 +15,16 @@
 namespace typecache {
 namespace {
 
-struct FdCloser {
-  Fs& fs;
-  int fd;
-  ~FdCloser() { fs.CloseFd(fd); }
-};
+// The generation directory `path`, opened (for its flock; closed, and the lock dropped, with the
+// OwnedFd), or nullopt when it is gone: removed or retired by another collector.
+absl::StatusOr<std::optional<OwnedFd>> OpenGenerationDir(Fs& fs, const std::string& path) {
+  absl::StatusOr<int> fd = fs.OpenDirFd(path);
+  if (!fd.ok()) {
+    if (absl::IsNotFound(fd.status())) return std::nullopt;
+    return fd.status();
+  }
+  return std::optional<OwnedFd>(std::in_place, fs, *fd);
+}
 
 class LocalLock : public PublishLock {
  public:
@@ -164,7 +170,7 @@ absl::StatusOr<GenerationReadLock> GenerationReadLock::Acquire(Fs& fs, const std
     }
     return fd.status();
   }
-  GenerationReadLock lock(&fs, *fd);
+  GenerationReadLock lock(fs, *fd);
   absl::StatusOr<bool> shared = fs.TryLockShared(*fd);
   if (!shared.ok()) {
     // A file system without flock on directories (some network file systems): no retirer can
@@ -188,28 +194,6 @@ absl::StatusOr<GenerationReadLock> GenerationReadLock::Acquire(Fs& fs, const std
   return lock;
 }
 
-GenerationReadLock::GenerationReadLock(GenerationReadLock&& other) noexcept
-    : fs_(other.fs_), fd_(other.fd_) {
-  other.fd_ = -1;
-}
-
-GenerationReadLock& GenerationReadLock::operator=(GenerationReadLock&& other) noexcept {
-  if (this != &other) {
-    Release();
-    fs_ = other.fs_;
-    fd_ = other.fd_;
-    other.fd_ = -1;
-  }
-  return *this;
-}
-
-GenerationReadLock::~GenerationReadLock() { Release(); }
-
-void GenerationReadLock::Release() {
-  if (fd_ >= 0) fs_->CloseFd(fd_);  // Closing the only descriptor drops the flock.
-  fd_ = -1;
-}
-
 int64_t SpareBase(absl::string_view name) {
   size_t dot = name.find('.');
   return Layout::ParseGenName(name.substr(0, dot));
@@ -227,13 +211,9 @@ bool IsRetiredSpare(absl::string_view name) {
 absl::StatusOr<bool> RetireGeneration(Fs& fs, const Layout& layout, const std::string& dir,
                                       int64_t gen, int keep) {
   std::string path = layout.gen_path(dir, gen);
-  absl::StatusOr<int> fd = fs.OpenDirFd(path);
-  if (!fd.ok()) {
-    if (absl::IsNotFound(fd.status())) return false;  // Retired or removed by another collector.
-    return fd.status();
-  }
-  FdCloser closer{fs, *fd};  // Closed (and the lock dropped) on every return.
-  ASSIGN_OR_RETURN(bool exclusive, fs.TryLock(*fd));
+  ASSIGN_OR_RETURN(std::optional<OwnedFd> fd, OpenGenerationDir(fs, path));
+  if (!fd.has_value()) return false;  // Retired or removed by another collector.
+  ASSIGN_OR_RETURN(bool exclusive, fs.TryLock(fd->get()));
   if (!exclusive) return false;  // A reader is copying it: left for the next collection.
   ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));
   if (live.kind == LiveState::Kind::kGeneration && gen >= live.gen - keep) return false;
@@ -262,13 +242,9 @@ std::vector<std::string> SparesNewestFirst(Fs& fs, const Layout& layout, const s
 absl::StatusOr<bool> RemoveGeneration(Fs& fs, const Layout& layout, const std::string& dir,
                                       int64_t gen) {
   std::string path = layout.gen_path(dir, gen);
-  absl::StatusOr<int> fd = fs.OpenDirFd(path);
-  if (!fd.ok()) {
-    if (absl::IsNotFound(fd.status())) return true;  // Removed or retired by another collector.
-    return fd.status();
-  }
-  FdCloser closer{fs, *fd};  // Closed (and the lock dropped) on every return.
-  absl::StatusOr<bool> exclusive = fs.TryLock(*fd);
+  ASSIGN_OR_RETURN(std::optional<OwnedFd> fd, OpenGenerationDir(fs, path));
+  if (!fd.has_value()) return true;  // Removed or retired by another collector.
+  absl::StatusOr<bool> exclusive = fs.TryLock(fd->get());
   // No flock on directories here (GenerationReadLock reads unlocked then): removed as before.
   if (exclusive.ok() && !*exclusive) return false;  // A reader holds it: left for later.
   ASSIGN_OR_RETURN(LiveState live, ReadLiveState(fs, layout, dir));

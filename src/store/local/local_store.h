@@ -125,17 +125,11 @@ class GenerationReadLock {
   // EOPNOTSUPP, EINVAL, EBADF) the read goes ahead unlocked: retirement cannot lock there either.
   static absl::StatusOr<GenerationReadLock> Acquire(Fs& fs, const std::string& path);
 
-  GenerationReadLock(GenerationReadLock&& other) noexcept;
-  GenerationReadLock& operator=(GenerationReadLock&& other) noexcept;
-  GenerationReadLock(const GenerationReadLock&) = delete;
-  GenerationReadLock& operator=(const GenerationReadLock&) = delete;
-  ~GenerationReadLock();
-  void Release();
+  void Release() { fd_.Reset(); }
 
  private:
-  GenerationReadLock(Fs* fs, int fd) : fs_(fs), fd_(fd) {}
-  Fs* fs_ = nullptr;
-  int fd_ = -1;
+  GenerationReadLock(Fs& fs, int fd) : fd_(fs, fd) {}
+  OwnedFd fd_;  // Closing the only descriptor drops the flock.
 };
 
 // Spares are named g<base>.<tag>.<random>. <tag> is the boot id for a run's donated copy

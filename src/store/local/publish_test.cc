@@ -3,7 +3,6 @@
 // WAL caches, and crashes or faults at every file-system step.
 #include "src/store/local/publish.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,7 +26,19 @@
 namespace typecache {
 namespace {
 
-using Rows = std::map<std::string, std::string>;
+// `rows` (as ReadRows gives them) with `added`, TEXT rows of the kFiles schema, written over them.
+Rows WithTextRows(Rows rows, const std::vector<Row>& added) {
+  for (const Row& row : added) rows[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
+  return rows;
+}
+
+// Publish options that adopt a foreign directory whose files were `margin` older than the
+// snapshot's stamps.
+PublishOptions AdoptingWithMargin(absl::Duration margin) {
+  PublishOptions options;
+  options.adopt_racy_margin = margin;
+  return options;
+}
 
 class PublishTest : public ::testing::Test {
  protected:
@@ -55,12 +66,18 @@ class PublishTest : public ::testing::Test {
     return run;
   }
 
-  absl::StatusOr<PublishReport> Finish(const SimRun& run, Fs& fs = RealFs()) {
-    absl::StatusOr<WriteSets> writes = PrepareForPublish(fs, adapter_, run.snapshot);
+  // Prepares the run's writes through `prepare_fs` and publishes them through `fs`.
+  absl::StatusOr<PublishReport> FinishWith(const SimRun& run, const PublishOptions& options,
+                                           Fs& fs = RealFs(), Fs& prepare_fs = RealFs()) {
+    absl::StatusOr<WriteSets> writes = PrepareForPublish(prepare_fs, adapter_, run.snapshot);
     if (!writes.ok()) return writes.status();
+    return Publish(fs, layout_, adapter_, run.snapshot, *writes, run.id, options);
+  }
+  // Prepares and publishes through `fs`, with a lock timeout short enough for a test.
+  absl::StatusOr<PublishReport> Finish(const SimRun& run, Fs& fs = RealFs()) {
     PublishOptions options;
     options.lock_timeout = absl::Seconds(5);
-    return Publish(fs, layout_, adapter_, run.snapshot, *writes, run.id, options);
+    return FinishWith(run, options, fs, fs);
   }
 
   // Publishes `rows` as one complete run.
@@ -68,6 +85,40 @@ class PublishTest : public ::testing::Test {
     SimRun run = Start();
     TC_ASSERT_OK(WriteRows(run.db(), schema, rows));
     ASSERT_TRUE(Finish(run).ok());
+  }
+
+  // Writes `rows` in `run` and publishes them in a child process killed before its `nth`
+  // file-system call, or not at all if there are fewer: the shared cache is then what it was
+  // before, or that with the rows, never a mix.
+  void PublishKilledAt(int nth, const SimRun& run, const std::vector<Row>& rows) {
+    Rows before = Shared();
+    TC_ASSERT_OK(WriteRows(run.db(), Schema::kFiles, rows));
+    absl::StatusOr<bool> killed =
+        KilledInChildAt(nth, [&](Fs& fs) { return Finish(run, fs).ok(); });
+    ASSERT_TRUE(killed.ok()) << "step " << nth << ": " << killed.status();
+    Rows now = Shared();
+    EXPECT_TRUE(now == before || now == WithTextRows(before, rows))
+        << "torn cache after kill at step " << nth;
+  }
+
+  // What a run writes to one database of its private directory.
+  struct RunWrites {
+    std::vector<Row> rows;
+    Schema schema = Schema::kFiles;
+    std::string file = "cache.db";
+  };
+  // Two runs start from the same live generation and write; `first` publishes, then `second`
+  // (which merges): returns the second's report.
+  absl::StatusOr<PublishReport> PublishOneAfterTheOther(const RunWrites& first,
+                                                        const RunWrites& second) {
+    SimRun a = Start();
+    SimRun b = Start();
+    absl::Status written = WriteRows(a.db(first.file), first.schema, first.rows);
+    if (written.ok()) written = WriteRows(b.db(second.file), second.schema, second.rows);
+    if (!written.ok()) return written;
+    absl::StatusOr<PublishReport> ra = Finish(a);
+    if (!ra.ok()) return ra.status();
+    return Finish(b);
   }
 
   // The content digest the live generation's record holds for `file`, if any.
@@ -91,6 +142,16 @@ class PublishTest : public ::testing::Test {
     return digest.ok() ? *digest : 0;
   }
 
+  // The database of a foreign directory: mypy wrote <cache>/3.11/cache.db directly, without
+  // typecache.
+  std::string ForeignDb() const { return JoinPath(layout_.live_path("3.11"), "cache.db"); }
+  // Makes the foreign directory, its database holding modules pkg/m0 .. pkg/m<modules - 1>.
+  absl::Status WriteForeign(int modules) {
+    absl::Status made = RealFs().MakeDir(layout_.live_path("3.11"), false);
+    if (!made.ok()) return made;
+    return WriteRows(ForeignDb(), Schema::kFiles, Modules(0, modules, "f", 1));
+  }
+
   Rows Shared(Schema schema = Schema::kFiles, const std::string& file = "cache.db") {
     absl::StatusOr<Rows> rows = ReadRows(JoinPath(layout_.live_path("3.11"), file), schema);
     EXPECT_TRUE(rows.ok()) << rows.status();
@@ -105,12 +166,8 @@ class PublishTest : public ::testing::Test {
 
 TEST_F(PublishTest, ConcurrentRunsKeepEachOthersGroups) {
   Seed(Modules(0, 3, "base", 100));
-  SimRun a = Start();
-  SimRun b = Start();
-  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("a/mod", "a", 200)));
-  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles, ModuleRows("b/mod", "b", 300)));
-  ASSERT_TRUE(Finish(a).ok());
-  absl::StatusOr<PublishReport> rb = Finish(b);
+  absl::StatusOr<PublishReport> rb =
+      PublishOneAfterTheOther({ModuleRows("a/mod", "a", 200)}, {ModuleRows("b/mod", "b", 300)});
   ASSERT_TRUE(rb.ok()) << rb.status();
   EXPECT_EQ(rb->groups_merged, 1);  // a/mod, carried over; nothing proportional to the cache.
   EXPECT_EQ(rb->full_merges, 0);
@@ -178,12 +235,8 @@ TEST_F(PublishTest, ReadOnlyRunPublishesNothing) {
 
 TEST_F(PublishTest, WorkUnderLockIsProportionalToChanges) {
   Seed(Modules(0, 2000, "base", 100));
-  SimRun a = Start();
-  SimRun b = Start();
-  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/m1", "a", 200)));
-  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles, ModuleRows("pkg/m2", "b", 200)));
-  ASSERT_TRUE(Finish(a).ok());
-  absl::StatusOr<PublishReport> r = Finish(b);
+  absl::StatusOr<PublishReport> r =
+      PublishOneAfterTheOther({ModuleRows("pkg/m1", "a", 200)}, {ModuleRows("pkg/m2", "b", 200)});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->groups_merged, 1);
   EXPECT_EQ(r->full_merges, 0);
@@ -193,12 +246,10 @@ TEST_F(PublishTest, TypesAndMtimesAreKeptByteForByte) {
   std::string binary("\x00\x01\xff meta", 8);
   Seed({{"pkg/b.meta.ff", 1700000000.75, binary}, {"pkg/b.data.ff", 1700000000.25, "data"}},
        Schema::kFiles2);
-  SimRun a = Start();
-  SimRun b = Start();
-  TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles2, {{"pkg/c.meta.ff", 1.5, binary}}));
-  TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles2, {{"pkg/d.meta.ff", 2.5, "x"}}));
-  ASSERT_TRUE(Finish(a).ok());
-  ASSERT_TRUE(Finish(b).ok());  // c is carried over by the merge path.
+  // c is carried over by the merge path.
+  ASSERT_TRUE(PublishOneAfterTheOther({{{"pkg/c.meta.ff", 1.5, binary}}, Schema::kFiles2},
+                                      {{{"pkg/d.meta.ff", 2.5, "x"}}, Schema::kFiles2})
+                  .ok());
   Rows rows = Shared(Schema::kFiles2);
   EXPECT_EQ(rows["pkg/b.meta.ff"], absl::StrCat("1.7e+09|blob|", binary));
   EXPECT_EQ(rows["pkg/c.meta.ff"], absl::StrCat("1.5|blob|", binary));
@@ -206,15 +257,11 @@ TEST_F(PublishTest, TypesAndMtimesAreKeptByteForByte) {
 }
 
 TEST_F(PublishTest, ForeignDirectoryIsMergedAndReplacedByALink) {
-  // mypy wrote <cache>/3.11/cache.db directly, without typecache.
-  std::string foreign = layout_.live_path("3.11");
-  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
-  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  TC_ASSERT_OK(WriteForeign(3));  // Without typecache.
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
   // Meanwhile the direct writer adds another module.
-  TC_ASSERT_OK(
-      WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
+  TC_ASSERT_OK(WriteRows(ForeignDb(), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
   absl::StatusOr<PublishReport> r = Finish(a);
   ASSERT_TRUE(r.ok()) << r.status();
   // Written after the copy: copied again outside the lock, then adopted (no comparison).
@@ -238,12 +285,9 @@ TEST_F(PublishTest, ShardedCachesMergePerShard) {
                             {absl::StrCat("s", shard, "/m.meta_ex.ff"), 1, "e"}}));
   }
   ASSERT_TRUE(Finish(seed).ok());
-  SimRun a = Start();
-  SimRun b = Start();
-  TC_ASSERT_OK(WriteRows(a.db("cache.3.db"), Schema::kFiles2, {{"s3/a.meta.ff", 2, "a"}}));
-  TC_ASSERT_OK(WriteRows(b.db("cache.9.db"), Schema::kFiles2, {{"s9/b.meta.ff", 2, "b"}}));
-  ASSERT_TRUE(Finish(a).ok());
-  ASSERT_TRUE(Finish(b).ok());
+  ASSERT_TRUE(PublishOneAfterTheOther({{{"s3/a.meta.ff", 2, "a"}}, Schema::kFiles2, "cache.3.db"},
+                                      {{{"s9/b.meta.ff", 2, "b"}}, Schema::kFiles2, "cache.9.db"})
+                  .ok());
   EXPECT_EQ(Shared(Schema::kFiles2, "cache.3.db").count("s3/a.meta.ff"), 1u);
   EXPECT_EQ(Shared(Schema::kFiles2, "cache.9.db").count("s9/b.meta.ff"), 1u);
   EXPECT_EQ(Shared(Schema::kFiles2, "cache.9.db").size(), 4u);
@@ -255,14 +299,12 @@ TEST_F(PublishTest, ShardedCachesMergePerShard) {
 
 TEST_F(PublishTest, SnapshotOfWalDatabaseWithLiveWriterIsConsistent) {
   // A direct writer (mypy 1.20.2+) keeps the database open in WAL mode with rows in the -wal.
-  std::string foreign = layout_.live_path("3.11");
-  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
-  std::string db_path = JoinPath(foreign, "cache.db");
-  absl::StatusOr<Db> writer = Db::Open(db_path, Db::Mode::kCreate);
-  ASSERT_TRUE(writer.ok());
-  TC_ASSERT_OK(
-      writer->Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                   "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);"));
+  TC_ASSERT_OK(RealFs().MakeDir(layout_.live_path("3.11"), false));
+  std::string db_path = ForeignDb();
+  absl::StatusOr<Db> writer = OpenWalWriter(
+      db_path, "CREATE TABLE files2 (path TEXT UNIQUE NOT NULL, mtime REAL, data BLOB);",
+      Db::Mode::kCreate);
+  ASSERT_TRUE(writer.ok()) << writer.status();
   for (int i = 0; i < 50; ++i) {
     TC_ASSERT_OK(
         writer->Exec(absl::StrCat("INSERT INTO files2 VALUES('m", i, ".meta.ff', 1, x'00')")));
@@ -411,49 +453,32 @@ TEST_F(PublishTest, SpareOfAnotherBootIsDiscarded) {
 // ---- Adoption: the copy outside the lock, a stamp check under it ----
 
 TEST_F(PublishTest, ForeignDirectoryUnchangedSinceItsCopyIsAdoptedWithoutAComparison) {
-  std::string foreign = layout_.live_path("3.11");
-  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
-  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 30, "f", 1)));
+  TC_ASSERT_OK(WriteForeign(30));
   Rows before = Shared();
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
-  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
-  ASSERT_TRUE(writes.ok());
-  PublishOptions options;
-  options.adopt_racy_margin = absl::ZeroDuration();  // The files were written just now.
   FaultFs counting(RealFs());
+  // The files were written just now: no margin.
   absl::StatusOr<PublishReport> r =
-      Publish(counting, layout_, adapter_, a.snapshot, *writes, a.id, options);
+      FinishWith(a, AdoptingWithMargin(absl::ZeroDuration()), counting);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->full_merges, 0);
   EXPECT_EQ(r->adopted_unchanged, 1);
   EXPECT_EQ(r->groups_merged, 0);
   EXPECT_EQ(ReadLiveState(RealFs(), layout_, "3.11")->kind, LiveState::Kind::kGeneration);
-  Rows expected = before;
-  for (const Row& row : ModuleRows("pkg/new", "a", 5)) {
-    expected[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
-  }
-  EXPECT_EQ(Shared(), expected);
+  EXPECT_EQ(Shared(), WithTextRows(before, ModuleRows("pkg/new", "a", 5)));
   EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
 }
 
 TEST_F(PublishTest, ForeignDirectoryWrittenAfterItsCopyIsCopiedAgainOutsideTheLock) {
-  std::string foreign = layout_.live_path("3.11");
-  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
-  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  TC_ASSERT_OK(WriteForeign(3));
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
   // The direct writer adds a module after the copy: the stamps differ; instead of comparing every
   // group under the lock, the run copies the directory again after it, applies its own groups,
   // and adopts that copy under a second, short lock.
-  TC_ASSERT_OK(
-      WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
-  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
-  ASSERT_TRUE(writes.ok());
-  PublishOptions options;
-  options.adopt_racy_margin = absl::ZeroDuration();
-  absl::StatusOr<PublishReport> r =
-      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  TC_ASSERT_OK(WriteRows(ForeignDb(), Schema::kFiles, ModuleRows("pkg/late", "f", 2)));
+  absl::StatusOr<PublishReport> r = FinishWith(a, AdoptingWithMargin(absl::ZeroDuration()));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->adopted_unchanged, 1);
   EXPECT_EQ(r->adoption_recopies, 1);
@@ -487,20 +512,14 @@ class WriteForeignAtEachLockFs : public FaultFs {
 };
 
 TEST_F(PublishTest, ForeignDirectoryThatKeepsChangingIsNotPublished) {
-  std::string foreign = layout_.live_path("3.11");
-  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
-  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  TC_ASSERT_OK(WriteForeign(3));
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
-  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
-  ASSERT_TRUE(writes.ok());
-  WriteForeignAtEachLockFs fs(layout_.lock_path(), JoinPath(foreign, "cache.db"), 100);
-  PublishOptions options;
-  options.adopt_racy_margin = absl::ZeroDuration();
+  WriteForeignAtEachLockFs fs(layout_.lock_path(), ForeignDb(), 100);
+  PublishOptions options = AdoptingWithMargin(absl::ZeroDuration());
   std::vector<std::string> notices;
   options.notice = [&](const std::string& text) { notices.push_back(text); };
-  absl::StatusOr<PublishReport> r =
-      Publish(fs, layout_, adapter_, a.snapshot, *writes, a.id, options);
+  absl::StatusOr<PublishReport> r = FinishWith(a, options, fs);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(fs.writes, 3);  // The lock, then one per copy made again (2).
   EXPECT_EQ(r->adoption_recopies, 2);
@@ -518,11 +537,9 @@ TEST_F(PublishTest, ForeignDirectoryThatKeepsChangingIsNotPublished) {
   // writer's rows and the run's.
   SimRun b = Start();
   TC_ASSERT_OK(WriteRows(b.db(), Schema::kFiles, ModuleRows("pkg/new", "b", 6)));
-  writes = PrepareForPublish(RealFs(), adapter_, b.snapshot);
-  ASSERT_TRUE(writes.ok());
-  WriteForeignAtEachLockFs twice(layout_.lock_path(), JoinPath(foreign, "cache.db"), 2);
+  WriteForeignAtEachLockFs twice(layout_.lock_path(), ForeignDb(), 2);
   notices.clear();
-  r = Publish(twice, layout_, adapter_, b.snapshot, *writes, b.id, options);
+  r = FinishWith(b, options, twice);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->adoption_recopies, 2);
   EXPECT_EQ(r->adopted_unchanged, 1);
@@ -538,17 +555,11 @@ TEST_F(PublishTest, ForeignDirectoryThatKeepsChangingIsNotPublished) {
 }
 
 TEST_F(PublishTest, ForeignFilesWrittenTooCloseToTheirStampsAreNotAdopted) {
-  std::string foreign = layout_.live_path("3.11");
-  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
-  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  TC_ASSERT_OK(WriteForeign(3));
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
-  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
-  ASSERT_TRUE(writes.ok());
-  PublishOptions options;
-  options.adopt_racy_margin = absl::Hours(1);  // Every file is "racy": the stamps prove nothing.
-  absl::StatusOr<PublishReport> r =
-      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  // Every file is "racy": the stamps prove nothing.
+  absl::StatusOr<PublishReport> r = FinishWith(a, AdoptingWithMargin(absl::Hours(1)));
   ASSERT_TRUE(r.ok()) << r.status();
   // Racy stamps prove nothing, and a margin this long is not waited out: copied again twice,
   // still racy, nothing published (never a comparison under the lock).
@@ -566,12 +577,7 @@ TEST_F(PublishTest, GenerationWrittenInPlaceIsAdoptedAsCopiedWithoutADigest) {
   Rows before = Shared();
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
-  absl::StatusOr<WriteSets> writes = PrepareForPublish(RealFs(), adapter_, a.snapshot);
-  ASSERT_TRUE(writes.ok());
-  PublishOptions options;
-  options.adopt_racy_margin = absl::ZeroDuration();
-  absl::StatusOr<PublishReport> r =
-      Publish(RealFs(), layout_, adapter_, a.snapshot, *writes, a.id, options);
+  absl::StatusOr<PublishReport> r = FinishWith(a, AdoptingWithMargin(absl::ZeroDuration()));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->adopted_unchanged, 1);
   EXPECT_EQ(r->full_merges, 0);
@@ -834,28 +840,9 @@ TEST_F(PublishTest, KillAtEveryStepOfRetiringAndClaiming) {
   int retired_seen = 0;
   for (int n = 1; n <= publish_calls + 1; ++n) {
     // Make sure a retirement is due in this publish: a spare older than the leaving generation.
-    Rows before = Shared();
     SimRun mine = Start();
-    TC_ASSERT_OK(
-        WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/m3", absl::StrCat("k", n), n)));
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      FaultFs killing(RealFs());
-      killing.KillAt(n);
-      _exit(Finish(mine, killing).ok() ? 0 : 3);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
-                (WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        << "step " << n;
-    Rows now = Shared();
-    Rows expected_new = before;
-    for (const Row& row : ModuleRows("pkg/m3", absl::StrCat("k", n), n)) {
-      expected_new[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
-    }
-    EXPECT_TRUE(now == before || now == expected_new) << "torn cache after kill at step " << n;
+    ASSERT_NO_FATAL_FAILURE(
+        PublishKilledAt(n, mine, ModuleRows("pkg/m3", absl::StrCat("k", n), n)));
     retired_seen += RetiredSpares(layout_).empty() ? 0 : 1;
     check_next("publish", n);
   }
@@ -867,19 +854,12 @@ TEST_F(PublishTest, KillAtEveryStepOfRetiringAndClaiming) {
     Rows before = Shared();
     std::string root = JoinPath(layout_.runs_dir(), absl::StrCat("victim", n));
     TC_ASSERT_OK(RealFs().MakeDir(root, false));
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      FaultFs killing(RealFs());
-      killing.KillAt(n);
-      absl::StatusOr<Snapshot> snap = TakeSnapshot(killing, layout_, adapter_, root);
-      _exit(snap.ok() && snap->spares_from_retired == 1 ? 0 : 3);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-    ASSERT_TRUE(killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) << "step " << n;
-    claimed += killed ? 0 : 1;
+    absl::StatusOr<bool> killed = KilledInChildAt(n, [&](Fs& fs) {
+      absl::StatusOr<Snapshot> snap = TakeSnapshot(fs, layout_, adapter_, root);
+      return snap.ok() && snap->spares_from_retired == 1;
+    });
+    ASSERT_TRUE(killed.ok()) << "step " << n << ": " << killed.status();
+    claimed += *killed ? 0 : 1;
     EXPECT_EQ(Shared(), before) << "a snapshot changed the shared cache (step " << n << ")";
     TC_ASSERT_OK(RemoveAll(RealFs(), root));  // What the sweeper does for a dead run.
     check_next("snapshot", n);
@@ -953,9 +933,7 @@ TEST_F(PublishTest, NoDigestWhereItWouldCostAScanUntilAMaintenanceCommand) {
   // A foreign directory has no record: its adoption (here copied again: its files were written
   // too recently for the first stamps) records no digest, nor does the next publish that builds
   // on it, on the run path.
-  std::string foreign = layout_.live_path("3.11");
-  TC_ASSERT_OK(RealFs().MakeDir(foreign, false));
-  TC_ASSERT_OK(WriteRows(JoinPath(foreign, "cache.db"), Schema::kFiles, Modules(0, 3, "f", 1)));
+  TC_ASSERT_OK(WriteForeign(3));
   SimRun a = Start();
   TC_ASSERT_OK(WriteRows(a.db(), Schema::kFiles, ModuleRows("pkg/new", "a", 5)));
   ASSERT_EQ(Finish(a)->adopted_unchanged, 1);
@@ -1005,12 +983,9 @@ TEST_F(PublishTest, DigestsOfEveryShard) {
                            {{absl::StrCat("s", shard, "/m.meta.ff"), 1, "m"}}));
   }
   ASSERT_TRUE(Finish(seed).ok());
-  SimRun a = Start();
-  SimRun b = Start();
-  TC_ASSERT_OK(WriteRows(a.db("cache.1.db"), Schema::kFiles2, {{"s1/a.meta.ff", 2, "a"}}));
-  TC_ASSERT_OK(WriteRows(b.db("cache.2.db"), Schema::kFiles2, {{"s2/b.meta.ff", 2, "b"}}));
-  ASSERT_TRUE(Finish(a).ok());
-  ASSERT_TRUE(Finish(b).ok());
+  ASSERT_TRUE(PublishOneAfterTheOther({{{"s1/a.meta.ff", 2, "a"}}, Schema::kFiles2, "cache.1.db"},
+                                      {{{"s2/b.meta.ff", 2, "b"}}, Schema::kFiles2, "cache.2.db"})
+                  .ok());
   for (int shard = 0; shard < 4; ++shard) {
     std::string file = absl::StrCat("cache.", shard, ".db");
     EXPECT_EQ(RecordedDigest(file), LiveDigest(file)) << file;
@@ -1113,34 +1088,14 @@ TEST_F(PublishTest, KillAtEveryStepLeavesOldOrNewGeneration) {
   }
   ASSERT_GT(total_calls, 10);
   for (int n = 1; n <= total_calls + 1; ++n) {
-    Rows old_rows = Shared();
     SimRun other = Start();
     SimRun mine = Start();
     TC_ASSERT_OK(
         WriteRows(other.db(), Schema::kFiles, ModuleRows(absl::StrCat("pkg/o", n), "o", n)));
     ASSERT_TRUE(Finish(other).ok());
-    Rows after_other = Shared();
-    TC_ASSERT_OK(
-        WriteRows(mine.db(), Schema::kFiles, ModuleRows("pkg/m1", absl::StrCat("k", n), n)));
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      FaultFs killing(RealFs());
-      killing.KillAt(n);
-      _exit(Finish(mine, killing).ok() ? 0 : 3);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-    ASSERT_TRUE(killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) << "step " << n;
-    Rows now = Shared();
-    Rows expected_new = after_other;
-    for (const Row& row : ModuleRows("pkg/m1", absl::StrCat("k", n), n)) {
-      expected_new[row.path] = absl::StrCat(row.mtime, "|text|", row.data);
-    }
-    EXPECT_TRUE(now == after_other || now == expected_new) << "torn cache after kill at step " << n;
+    ASSERT_NO_FATAL_FAILURE(
+        PublishKilledAt(n, mine, ModuleRows("pkg/m1", absl::StrCat("k", n), n)));
     EXPECT_EQ(*IntegrityCheck(JoinPath(layout_.live_path("3.11"), "cache.db")), "ok");
-    (void)old_rows;
     // Leftovers never block the next publish.
     SimRun next = Start();
     TC_ASSERT_OK(WriteRows(next.db(), Schema::kFiles, ModuleRows("pkg/after", absl::StrCat(n), n)));

@@ -18,8 +18,6 @@
 namespace typecache {
 namespace {
 
-using Rows = std::map<std::string, std::string>;
-
 class SnapshotTest : public ::testing::Test {
  protected:
   SnapshotTest() : layout_(tmp_.Sub("cache")) {}
@@ -44,14 +42,6 @@ class SnapshotTest : public ::testing::Test {
 
   absl::StatusOr<Snapshot> Take() {
     return TakeSnapshot(RealFs(), layout_, adapter_, private_root_);
-  }
-
-  std::vector<std::string> List(const std::string& dir) {
-    absl::StatusOr<std::vector<std::string>> names = RealFs().ListDir(dir);
-    EXPECT_TRUE(names.ok()) << names.status();
-    std::vector<std::string> out = names.ok() ? *names : std::vector<std::string>{};
-    std::sort(out.begin(), out.end());
-    return out;
   }
 
   TempDir tmp_;
@@ -79,10 +69,10 @@ TEST_F(SnapshotTest, CopiesEveryDatabaseOfTheLiveGenerations) {
   absl::StatusOr<Snapshot> snap = Take();
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_EQ(snap->private_root, private_root_);
-  EXPECT_EQ(List(private_root_), (std::vector<std::string>{"3.11", "3.12"}));
-  EXPECT_EQ(List(JoinPath(private_root_, "3.11")),
+  EXPECT_EQ(SortedNames(private_root_), (std::vector<std::string>{"3.11", "3.12"}));
+  EXPECT_EQ(SortedNames(JoinPath(private_root_, "3.11")),
             (std::vector<std::string>{"cache.7.db", "cache.db"}));
-  EXPECT_EQ(List(JoinPath(private_root_, "3.12")), std::vector<std::string>{"cache.db"});
+  EXPECT_EQ(SortedNames(JoinPath(private_root_, "3.12")), std::vector<std::string>{"cache.db"});
   EXPECT_EQ(snap->files, 3);
   int64_t bytes = 0;
   for (const auto& [dir, file] : std::vector<std::pair<std::string, std::string>>{
@@ -110,8 +100,8 @@ TEST_F(SnapshotTest, CopiesEveryDatabaseOfTheLiveGenerations) {
   EXPECT_EQ(snap->BaseOf("3.12").gen, 9);
   EXPECT_EQ(snap->BaseOf("3.13").kind, LiveState::Kind::kMissing);
   // The shared cache itself is untouched.
-  EXPECT_EQ(List(gen), (std::vector<std::string>{"cache.7.db", "cache.db", "cache.db.bak",
-                                                 "cache.x.db", "notes.txt", "sub"}));
+  EXPECT_EQ(SortedNames(gen), (std::vector<std::string>{"cache.7.db", "cache.db", "cache.db.bak",
+                                                        "cache.x.db", "notes.txt", "sub"}));
 }
 
 TEST_F(SnapshotTest, CopiesHaveCaptureInstalled) {
@@ -157,7 +147,7 @@ TEST_F(SnapshotTest, EmptyCacheGivesAnEmptySnapshot) {
   EXPECT_TRUE(snap->dirs.empty());
   EXPECT_EQ(snap->files, 0);
   EXPECT_EQ(snap->bytes, 0);
-  EXPECT_TRUE(List(private_root_).empty());
+  EXPECT_TRUE(SortedNames(private_root_).empty());
 }
 
 TEST_F(SnapshotTest, LinkToMissingGenerationLeavesNothingBehind) {
@@ -169,7 +159,7 @@ TEST_F(SnapshotTest, LinkToMissingGenerationLeavesNothingBehind) {
   EXPECT_TRUE(absl::IsNotFound(snap.status())) << snap.status();
   EXPECT_NE(snap.status().message().find("g00000005"), absl::string_view::npos) << snap.status();
   EXPECT_FALSE(RealFs().Stat(JoinPath(private_root_, "3.11"))->exists());
-  EXPECT_TRUE(List(private_root_).empty());
+  EXPECT_TRUE(SortedNames(private_root_).empty());
 }
 
 TEST_F(SnapshotTest, UnreadableDatabaseFailsTheSnapshot) {
