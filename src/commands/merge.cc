@@ -71,26 +71,45 @@ absl::StatusOr<InputFacts> FactsOf(const CheckerAdapter& adapter, const Target& 
 
 // ---- Plan: the listings ----
 
-absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adapter, size_t input) {
+// `with_digests`: every group's digest too (one scan of the data), and `content_digest` gets
+// the file's content digest (CacheFile::ContentDigest), so that the merged copy's digest follows
+// from it without reading the result again.
+absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adapter, size_t input,
+                                       bool with_digests = false,
+                                       uint64_t* content_digest = nullptr) {
   InputListing listing;
   listing.input = input;
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
-  ASSIGN_OR_RETURN(std::vector<GroupStamp> stamps, db.ListGroupStamps(adapter));
+  ASSIGN_OR_RETURN(std::vector<GroupStamp> stamps,
+                   db.ListGroupStamps(adapter, "main", with_digests));
+  // A group listed in several runs of rows has the sum of their digests.
+  std::map<std::string, uint64_t> digests;
+  if (with_digests) {
+    uint64_t total = 0;
+    for (const GroupStamp& g : stamps) {
+      digests[g.group] += g.digest->exact;
+      total += g.digest->exact;
+    }
+    if (content_digest != nullptr) *content_digest = total;
+  }
   listing.groups.reserve(stamps.size());
   for (GroupStamp& g : stamps) {
     uint64_t stamp = absl::HashOf(g.rows, g.newest_mtime, g.data_row_mtime.has_value(),
                                   g.data_row_mtime.value_or(0));
+    std::optional<uint64_t> digest;
+    if (with_digests) digest = digests[g.group];
     listing.groups.push_back(
-        {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), {}, stamp});
+        {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
   }
   return listing;
 }
 
-// Fills in the digests PlanMerge needs (groups held by several inputs): O(their rows).
+// Fills in the digests PlanMerge needs (groups held by several inputs): O(their rows). The first
+// listing (DEST's copy) was listed with its digests.
 absl::Status AddDigests(const CheckerAdapter& adapter, std::vector<CacheFile*>& files,
                         std::vector<InputListing>& listings) {
   for (const auto& [input, groups] : GroupsToDigest(listings)) {
-    for (size_t i = 0; i < listings.size(); ++i) {
+    for (size_t i = 1; i < listings.size(); ++i) {
       if (listings[i].input != input) continue;
       ASSIGN_OR_RETURN(auto digests, files[i]->DigestGroups(groups, adapter));
       for (ListedGroup& g : listings[i].groups) {
@@ -124,11 +143,13 @@ std::map<size_t, std::set<std::string>> Transfers(const MergePlan& plan,
 }
 
 // Plan, step 1: every input's listing (keys and mtimes), with digests of the groups several
-// inputs hold. `db` is DEST's copy, listed as `main_input`.
+// inputs hold. `db` is DEST's copy, listed as `main_input` with the digest of every group (its
+// content digest goes to `main_digest`).
 absl::StatusOr<std::vector<InputListing>> ListInputs(const CheckerAdapter& adapter, CacheFile& db,
                                                      size_t main_input,
                                                      const std::vector<Input>& inputs,
-                                                     const DbRef& ref, Progress& progress) {
+                                                     const DbRef& ref, Progress& progress,
+                                                     uint64_t& main_digest) {
   std::vector<CacheFile> sources;
   sources.reserve(inputs.size());  // `files` points into it.
   std::vector<CacheFile*> files = {&db};
@@ -136,7 +157,8 @@ absl::StatusOr<std::vector<InputListing>> ListInputs(const CheckerAdapter& adapt
   progress.Start("merge: listing", static_cast<int64_t>(inputs.size()) + 1, ProgressUnit::kCount,
                  "inputs");
   progress.Detail(JoinPath(ref.dir, ref.file));
-  ASSIGN_OR_RETURN(InputListing main, ListInput(db, adapter, main_input));
+  ASSIGN_OR_RETURN(InputListing main, ListInput(db, adapter, main_input,
+                                                /*with_digests=*/true, &main_digest));
   listings.push_back(std::move(main));
   progress.Add(1);
   for (const Input& in : inputs) {
@@ -154,11 +176,12 @@ absl::StatusOr<std::vector<InputListing>> ListInputs(const CheckerAdapter& adapt
 }
 
 // Apply: copies `take` into `db`, input by input, each in one transaction; records the groups
-// changed in `change` (unlisted beyond kMaxListedGroups).
+// changed in `change` (unlisted beyond kMaxListedGroups) and the digests of the rows copied in
+// `copied` (computed as they pass).
 absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const DbRef& ref,
                             const std::vector<Input>& inputs,
                             const std::map<size_t, std::set<std::string>>& take, DbChange& change,
-                            Progress& progress) {
+                            std::map<std::string, GroupHash>& copied, Progress& progress) {
   int64_t total = 0;
   for (const auto& [input, groups] : take) total += static_cast<int64_t>(groups.size());
   progress.Start("merge: copying groups", total, ProgressUnit::kCount, "groups");
@@ -173,7 +196,7 @@ absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const 
       for (auto g = groups->second.begin(); g != groups->second.end();) {
         batch.insert(*g++);
         if (batch.size() < kCopyBatch && g != groups->second.end()) continue;
-        RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter).status());
+        RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter, &copied).status());
         progress.Add(static_cast<int64_t>(batch.size()));
         batch.clear();
       }
@@ -210,12 +233,28 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
     change.unlisted = true;
   }
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
+  RETURN_IF_ERROR(db.UseForBulkEdit());
+  uint64_t digest = 0;  // The copy's content digest, kept up to date group by group.
   ASSIGN_OR_RETURN(std::vector<InputListing> listings,
-                   ListInputs(adapter, db, main_input, inputs, ref, progress));
+                   ListInputs(adapter, db, main_input, inputs, ref, progress, digest));
   MergePlan plan = PlanMerge(listings, prefer, report.inputs.size());
-  RETURN_IF_ERROR(
-      ApplyTransfers(adapter, db, ref, inputs, Transfers(plan, listings), change, progress));
+  std::map<size_t, std::set<std::string>> take = Transfers(plan, listings);
+  std::map<std::string, GroupHash> copied;
+  RETURN_IF_ERROR(ApplyTransfers(adapter, db, ref, inputs, take, change, copied, progress));
   progress.Done();
+  // Each group copied replaced what the copy held of it (listed with its digest) by what was
+  // copied: the result's digest without reading it (EditTarget records it for verify).
+  std::map<std::string, uint64_t> held;
+  for (const ListedGroup& g : listings.front().groups) held.emplace(g.group, *g.digest);
+  for (const auto& [input, groups] : take) {
+    for (const std::string& group : groups) {
+      auto was = held.find(group);
+      if (was != held.end()) digest -= was->second;
+      auto now = copied.find(group);
+      if (now != copied.end()) digest += now->second.exact;
+    }
+  }
+  change.digest = digest;
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {
     report.groups_taken[i] += plan.groups_from[i];
   }
