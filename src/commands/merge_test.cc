@@ -1,14 +1,14 @@
 #include "src/commands/merge.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <map>
 #include <numeric>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <fcntl.h>
-#include <sys/stat.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
