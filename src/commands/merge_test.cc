@@ -227,6 +227,25 @@ TEST_F(MergeTest, PreferNewestTieGoesToTheEarlierInput) {
   EXPECT_EQ(Exact(out), Exact(a));
 }
 
+// A new database starts as a copy of the input most groups come from, here the second: ties
+// and --prefer first/last still go by input order, not by which input was copied.
+TEST_F(MergeTest, ACopyOfALaterInputStillFollowsInputOrder) {
+  std::string a = MakeDb("a.db", Modules(0, 1, "a", 100));
+  std::string b = MakeDb("b.db", Modules(0, 6, "b", 100));
+  std::string c = MakeDb("c.db", Modules(0, 1, "c", 100));
+  for (Prefer prefer : {Prefer::kNewest, Prefer::kFirst, Prefer::kLast}) {
+    std::string out = tmp_.Sub(absl::StrCat("out", static_cast<int>(prefer), ".db"));
+    absl::StatusOr<MergeReport> r = Run(out, {a, b, c}, prefer);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const std::string& m0_from = prefer == Prefer::kLast ? c : a;
+    EXPECT_EQ(GroupRows(Exact(out), "pkg/m0"), GroupRows(Exact(m0_from), "pkg/m0"));
+    EXPECT_EQ(GroupRows(Exact(out), "pkg/m3"), GroupRows(Exact(b), "pkg/m3"));
+    EXPECT_EQ(r->groups_taken, prefer == Prefer::kLast ? (std::vector<int64_t>{0, 0, 5, 1})
+                                                       : (std::vector<int64_t>{0, 1, 5, 0}));
+    EXPECT_EQ(Exact(out).size(), 12u);
+  }
+}
+
 TEST_F(MergeTest, PreferFirstAndLastGoByOrderWithDestFirst) {
   std::string a = MakeDb("a.db", ModuleRows("pkg/x", "a", 300));
   std::string b = MakeDb("b.db", ModuleRows("pkg/x", "b", 100));
