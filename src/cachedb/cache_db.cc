@@ -462,33 +462,8 @@ absl::StatusOr<int64_t> CopyRows(Stmt& select, Stmt& insert, int num_cols, absl:
     types.clear();
     for (int c = 0; c < num_cols; ++c) types.push_back(select.ColumnValueType(c));
     hasher.AddRow(select, GroupHasher::RowTypes{types[0], types[1], types[2]});
-    sqlite3_stmt* in = insert.raw();
-    for (int c = 0; c < num_cols; ++c) {
-      // The values stay valid until `select` steps again: no copy (SQLITE_STATIC).
-      int rc = SQLITE_OK;
-      switch (types[c]) {
-        case ValueType::kNull:
-          rc = sqlite3_bind_null(in, c + 1);
-          break;
-        case ValueType::kInteger:
-          rc = sqlite3_bind_int64(in, c + 1, select.ColumnInt(c));
-          break;
-        case ValueType::kReal:
-          rc = sqlite3_bind_double(in, c + 1, select.ColumnDouble(c));
-          break;
-        case ValueType::kText: {
-          absl::string_view v = select.ColumnText(c);
-          rc = sqlite3_bind_text(in, c + 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-          break;
-        }
-        case ValueType::kBlob: {
-          absl::string_view v = select.ColumnBlob(c);
-          rc = sqlite3_bind_blob(in, c + 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-          break;
-        }
-      }
-      if (rc != SQLITE_OK) return absl::InternalError("cannot bind a copied value");
-    }
+    // The values stay valid until `select` steps again: bound without a copy.
+    for (int c = 0; c < num_cols; ++c) insert.BindColumnOf(c + 1, select, c, types[c]);
     RETURN_IF_ERROR(insert.Run());
     RETURN_IF_ERROR(insert.Reset());
     ++rows;
