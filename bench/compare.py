@@ -353,12 +353,13 @@ def workload_publish(tc, work, sizes, changes, reps, results):
 
 # ---------------------------------------------------------------- workload 4
 
-def workload_maintenance(tc, work, each_bytes, big_bytes, results):
-    pyver = schemes.python_version()
-    row_sizes = real_row_sizes(work, pyver)
+def merge_case(tc, work, pyver, row_sizes, each_bytes, name, keep=True):
+    """Merges 8 generated caches of each_bytes (half of each one's modules shared with a
+    neighbour: conflicts to resolve) with typecache and with the sqlite3-shell approach; returns
+    the figures. keep=False deletes the inputs and both results afterwards (big scales)."""
     sources = []
     for i in range(8):
-        cache = os.path.join(work, "w4-src%d" % i)
+        cache = os.path.join(work, "%s-src%d" % (name, i))
         # Half of each source's modules are shared with its neighbour (conflicts to resolve).
         gen.synthetic_cache(os.path.join(cache, pyver, "cache.db"), each_bytes // 2, row_sizes,
                             prefix="own%d" % i, seed=i)
@@ -367,32 +368,66 @@ def workload_maintenance(tc, work, each_bytes, big_bytes, results):
                             base_mtime=1700000000.0 + i)
         sources.append(cache)
     total = sum(os.path.getsize(os.path.join(s, pyver, "cache.db")) for s in sources)
-    dest = os.path.join(work, "w4-dest")
+    dest = os.path.join(work, "%s-dest" % name)
     code, out, err, tc_s, tc_kb = timed([tc, "merge", "--json", "--into", dest] + sources, work)
     if code != 0:
         raise RuntimeError(err)
     report = json.loads(out)
     groups = sum(i["groups_taken"] for i in report["inputs"])
+    # Group consistency: does every meta's data row come from the same input as the meta?
+    def mixed_groups(cache_dir):
+        return len(tclib.meta_data_problems(cache_dir))
+    tc_mixed = mixed_groups(dest)
+    result_bytes = os.path.getsize(os.path.join(dest, pyver, "cache.db"))
+    if not keep:
+        shutil.rmtree(dest)
     # The straightforward sqlite3-shell approach: ATTACH each, INSERT OR REPLACE ... SELECT.
-    shell_cache = os.path.join(work, "w4-shell")
+    shell_cache = os.path.join(work, "%s-shell" % name)
     shell_dest = os.path.join(shell_cache, pyver, "cache.db")
     os.makedirs(os.path.dirname(shell_dest))
     script = "CREATE TABLE files (path TEXT UNIQUE NOT NULL, mtime REAL, data TEXT);\n"
     for i, s in enumerate(sources):
         script += ("ATTACH '%s' AS s; INSERT OR REPLACE INTO files SELECT * FROM s.files; "
                    "DETACH s;\n" % os.path.join(s, pyver, "cache.db"))
-    start = time.monotonic()
-    subprocess.run(["sqlite3", shell_dest], input=script, text=True, check=True)
-    shell_s = time.monotonic() - start
-    # Group consistency: does every meta's data row come from the same input as the meta?
-    def mixed_groups(cache_dir):
-        return len(tclib.meta_data_problems(cache_dir))
-    results["merge"] = {"inputs_bytes": total, "groups": groups, "typecache_s": tc_s,
-                        "typecache_rss_kb": tc_kb, "shell_s": shell_s,
-                        "typecache_mb_s": total / 1e6 / tc_s, "shell_mb_s": total / 1e6 / shell_s,
-                        "typecache_groups_s": groups / tc_s, "conflicts": report["conflicts"],
-                        "typecache_mixed": mixed_groups(dest), "shell_mixed": mixed_groups(shell_cache)}
+    script_path = os.path.join(work, "%s-shell.sql" % name)
+    with open(script_path, "w") as f:
+        f.write(script)
+    code, _, err, shell_s, shell_kb = timed(["sh", "-c", 'exec sqlite3 "$0" < "$1"', shell_dest,
+                                             script_path], work)
+    if code != 0:
+        raise RuntimeError(err)
+    shell_mixed = mixed_groups(shell_cache)
+    if not keep:
+        shutil.rmtree(shell_cache)
+        for s in sources:
+            shutil.rmtree(s)
+    return {"inputs_bytes": total, "result_bytes": result_bytes, "groups": groups,
+            "typecache_s": tc_s, "typecache_rss_kb": tc_kb, "shell_s": shell_s,
+            "shell_rss_kb": shell_kb, "ratio": shell_s / tc_s,
+            "typecache_mb_s": total / 1e6 / tc_s, "shell_mb_s": total / 1e6 / shell_s,
+            "typecache_groups_s": groups / tc_s, "conflicts": report["conflicts"],
+            "typecache_mixed": tc_mixed, "shell_mixed": shell_mixed}
+
+
+def merge_row(label, m):
+    return [label, human(m["inputs_bytes"]), "%.2f" % m["typecache_s"], "%.0f" % m["typecache_mb_s"],
+            "%.0f" % m["typecache_groups_s"], "%.2f" % m["shell_s"], "%.2fx" % m["ratio"],
+            "%d / %d" % (m["typecache_mixed"], m["shell_mixed"]),
+            "%.0f / %.0f" % (m["typecache_rss_kb"] / 1024, m["shell_rss_kb"] / 1024)]
+
+
+def workload_maintenance(tc, work, each_bytes, big_bytes, results, merge_scale_bytes=0):
+    pyver = schemes.python_version()
+    row_sizes = real_row_sizes(work, pyver)
+    results["merge"] = merge_case(tc, work, pyver, row_sizes, each_bytes, "w4")
     m = results["merge"]
+    rows = [merge_row("merge 8 caches", m)]
+    if merge_scale_bytes:
+        # --merge-scale-gb: the same merge at a larger scale, measured once; its inputs and
+        # results are deleted afterwards.
+        results["merge_scale"] = merge_case(tc, work, pyver, row_sizes, merge_scale_bytes // 8,
+                                            "w4-scale", keep=False)
+        rows.append(merge_row("merge 8 caches", results["merge_scale"]))
     # Prune and verify on a big cache.
     big = os.path.join(work, "w4-big")
     gen.synthetic_cache(os.path.join(big, pyver, "cache.db"), big_bytes, row_sizes, prefix="big")
@@ -402,11 +437,9 @@ def workload_maintenance(tc, work, each_bytes, big_bytes, results):
                                "prune_s": prune_s, "prune_rss_kb": prune_kb}
     table("4. Maintenance",
           ["job", "input", "typecache s", "MB/s", "groups/s", "sqlite3 shell s", "ratio",
-           "mixed groups (tc / shell)", "peak RSS MiB"],
-          [["merge 8 caches", human(total), "%.2f" % tc_s, "%.0f" % m["typecache_mb_s"],
-            "%.0f" % m["typecache_groups_s"], "%.2f" % shell_s, "%.2fx" % (shell_s / tc_s),
-            "%d / %d" % (m["typecache_mixed"], m["shell_mixed"]), "%.0f" % (tc_kb / 1024)],
-           ["verify", human(big_bytes), "%.2f" % verify_s, "%.0f" % (big_bytes / 1e6 / verify_s),
+           "mixed groups (tc / shell)", "peak RSS MiB (tc / shell)"],
+          rows +
+          [["verify", human(big_bytes), "%.2f" % verify_s, "%.0f" % (big_bytes / 1e6 / verify_s),
             "", "", "", "", "%.0f" % (verify_kb / 1024)],
            ["prune --older-than 45d", human(big_bytes), "%.2f" % prune_s,
             "%.0f" % (big_bytes / 1e6 / prune_s), "", "", "", "", "%.0f" % (prune_kb / 1024)]])
@@ -593,6 +626,9 @@ def main():
     parser.add_argument("--workdir")
     parser.add_argument("--json-out")
     parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4,5,6)")
+    parser.add_argument("--merge-scale-gb", type=float, default=0,
+                        help="workload 4: also merge 8 caches totalling this many GB (e.g. 10), "
+                             "measured once; needs about 2.5 times that on disk")
     args = parser.parse_args()
     args.typecache = os.path.abspath(args.typecache)  # runs start in other directories
     work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
@@ -626,7 +662,8 @@ def main():
                              ("6", "own_work", workload_own_work)):
         if number in only:
             t = time.monotonic()
-            fn(args.typecache, work, *sizes[name], results)
+            extra = {"merge_scale_bytes": int(args.merge_scale_gb * 10**9)} if number == "4" else {}
+            fn(args.typecache, work, *sizes[name], results, **extra)
             took[name] = time.monotonic() - t
     results["workload_s"] = took
     print("\nseconds per workload: " + ", ".join("%s %.0f" % kv for kv in took.items()))

@@ -1,5 +1,6 @@
 #include "src/cachedb/cache_db.h"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -448,9 +449,39 @@ absl::StatusOr<std::set<std::string>> ListGroups(Db& db, const CheckerAdapter& a
   return groups;
 }
 
+namespace {
+
+// Inserts every row `select` gives (its columns 0..num_cols-1, key, mtime and data first) with
+// `insert` (parameters 1..num_cols), each value with its storage class, hashing each row into
+// `hasher` (started on `group`). Returns the rows copied; resets both statements.
+absl::StatusOr<int64_t> CopyRows(Stmt& select, Stmt& insert, int num_cols, absl::string_view group,
+                                 GroupHasher& hasher) {
+  hasher.Start(group);
+  int64_t rows = 0;
+  std::vector<ValueType> types;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    // Every storage class before any value is read (reading one as another class converts it).
+    types.clear();
+    for (int c = 0; c < num_cols; ++c) types.push_back(select.ColumnValueType(c));
+    hasher.AddRow(select, GroupHasher::RowTypes{types[0], types[1], types[2]});
+    // The values stay valid until `select` steps again: bound without a copy.
+    for (int c = 0; c < num_cols; ++c) insert.BindColumnOf(c + 1, select, c, types[c]);
+    RETURN_IF_ERROR(insert.Run());
+    RETURN_IF_ERROR(insert.Reset());
+    ++rows;
+  }
+  RETURN_IF_ERROR(select.Reset());
+  return rows;
+}
+
+}  // namespace
+
 absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schema,
                                             const std::set<std::string>& groups,
-                                            const CheckerAdapter& adapter) {
+                                            const CheckerAdapter& adapter,
+                                            std::map<std::string, GroupHash>* copied) {
   TransferStats stats;
   if (groups.empty()) return stats;
   for (const std::string& table : adapter.tables()) {
@@ -469,22 +500,57 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
           absl::StrCat("DELETE FROM main.", t, " WHERE ", GroupCondition(adapter, family)));
     });
     std::string col_list;
+    int num_cols = 0;
     if (src_has) {
       ASSIGN_OR_RETURN(std::vector<std::string> cols, Columns(dst, "main", table));
+      if (copied != nullptr) {
+        // Key, mtime and data first: the columns GroupHasher reads (0, 1, 2).
+        std::vector<std::string> first = {QuoteIdent(adapter.key_column()), QuoteIdent("mtime"),
+                                          QuoteIdent("data")};
+        for (const std::string& c : cols) {
+          if (std::find(first.begin(), first.end(), c) == first.end()) first.push_back(c);
+        }
+        cols = std::move(first);
+      }
       col_list = absl::StrJoin(cols, ", ");
+      num_cols = static_cast<int>(cols.size());
     }
     StmtPerFamily ins([&](const std::optional<std::string>& family) {
       return dst.Prepare(absl::StrCat("INSERT INTO main.", t, "(", col_list, ") SELECT ", col_list,
                                       " FROM ", QuoteIdent(src_schema), ".", t, " WHERE ",
                                       GroupCondition(adapter, family)));
     });
+    // With `copied`: the rows pass through here, each hashed as it is inserted (one read).
+    StmtPerFamily sel([&](const std::optional<std::string>& family) {
+      return dst.Prepare(absl::StrCat("SELECT ", col_list, " FROM ", QuoteIdent(src_schema), ".", t,
+                                      " WHERE ", GroupCondition(adapter, family)));
+    });
+    std::optional<Stmt> insert_row;
+    if (src_has && copied != nullptr) {
+      std::vector<std::string> params(num_cols, "?");
+      ASSIGN_OR_RETURN(Stmt prepared,
+                       dst.Prepare(absl::StrCat("INSERT INTO main.", t, "(", col_list, ") VALUES(",
+                                                absl::StrJoin(params, ", "), ")")));
+      insert_row.emplace(std::move(prepared));
+    }
+    GroupHasher hasher;
     for (const std::string& group : groups) {
       GroupSelector selector = adapter.Select(group);
       if (!InTable(selector, table)) continue;
       ASSIGN_OR_RETURN(Stmt * d, del.For(selector));
       RETURN_IF_ERROR(d->Run());
       RETURN_IF_ERROR(d->Reset());
-      if (src_has) {
+      if (src_has && copied != nullptr) {
+        ASSIGN_OR_RETURN(Stmt * s, sel.For(selector));
+        ASSIGN_OR_RETURN(int64_t rows, CopyRows(*s, *insert_row, num_cols, group, hasher));
+        if (rows > 0) {
+          GroupHash h = hasher.Finish();
+          GroupHash& sum = (*copied)[group];
+          sum.exact += h.exact;
+          sum.content += h.content;
+        }
+        stats.rows += rows;
+      } else if (src_has) {
         ASSIGN_OR_RETURN(Stmt * i, ins.For(selector));
         RETURN_IF_ERROR(i->Run());
         RETURN_IF_ERROR(i->Reset());

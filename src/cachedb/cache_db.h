@@ -81,10 +81,12 @@ class GroupHasher {
 // the attached schema `src_schema` holds for it (none: the group is deleted). Rows keep their
 // bytes, mtime and storage classes. Tables missing from `dst` are created with the source's DDL.
 // `src_schema` empty means "no source": the groups are deleted. Runs inside the caller's
-// transaction.
+// transaction. `copied` (optional) receives the digest of each group's copied rows (groups with
+// none are left out), computed as the rows pass: no second read.
 absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schema,
                                             const std::set<std::string>& groups,
-                                            const CheckerAdapter& adapter);
+                                            const CheckerAdapter& adapter,
+                                            std::map<std::string, GroupHash>* copied = nullptr);
 
 // SQL conditions on the key column. FamilyCondition selects the rows of one family (nullopt:
 // every row); GroupCondition the rows of groups of that family, with the parameters ?1 = lo,

@@ -281,7 +281,8 @@ TEST_F(CacheDbTest, AttachReadOnlyRefusesWritesAndNonDatabases) {
 
 class ReplaceGroupsTest : public CacheDbTest {
  protected:
-  absl::StatusOr<TransferStats> Replace(const Groups& groups, bool with_source = true) {
+  absl::StatusOr<TransferStats> Replace(const Groups& groups, bool with_source = true,
+                                        std::map<std::string, GroupHash>* copied = nullptr) {
     Db db = Open(db_);
     if (with_source) {
       absl::Status attached = AttachReadOnly(db, src_, "src");
@@ -290,7 +291,7 @@ class ReplaceGroupsTest : public CacheDbTest {
     absl::Status s = db.Exec("BEGIN IMMEDIATE");
     if (!s.ok()) return s;
     absl::StatusOr<TransferStats> stats =
-        ReplaceGroups(db, with_source ? "src" : "", groups, adapter_);
+        ReplaceGroups(db, with_source ? "src" : "", groups, adapter_, copied);
     if (!stats.ok()) return stats;
     s = db.Exec("COMMIT");
     if (!s.ok()) return s;
@@ -298,9 +299,22 @@ class ReplaceGroupsTest : public CacheDbTest {
   }
 
   std::string src_ = tmp_.Sub("src.db");
+
+  // Copies groups over every storage class and checks the result byte for byte; `hashed`: with
+  // the digests of the copied rows (merge's path: rows pass through the caller, which binds
+  // each value with its class), which must be the digests DigestGroups reads from the result.
+  void CopiesRowsByteForByteAndDeletesAbsentGroups(bool hashed);
 };
 
 TEST_F(ReplaceGroupsTest, CopiesRowsByteForByteAndDeletesAbsentGroups) {
+  CopiesRowsByteForByteAndDeletesAbsentGroups(/*hashed=*/false);
+}
+
+TEST_F(ReplaceGroupsTest, CopiesRowsByteForByteWhileHashingThem) {
+  CopiesRowsByteForByteAndDeletesAbsentGroups(/*hashed=*/true);
+}
+
+void ReplaceGroupsTest::CopiesRowsByteForByteAndDeletesAbsentGroups(bool hashed) {
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 5, "dst", 100)));
   TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, {{"pkg/m1.deps.json", 100, "dst-only row"}}));
   // The source's version of m1: fewer rows, odd mtimes, and every storage class for data.
@@ -318,8 +332,18 @@ TEST_F(ReplaceGroupsTest, CopiesRowsByteForByteAndDeletesAbsentGroups) {
   }
   Rows src_rows = ExactRowsOf(src_, "files");
   Rows before = ExactRowsOf(db_, "files");
-  absl::StatusOr<TransferStats> stats = Replace({"pkg/m1", "pkg/m3", "pkg/m4"});
+  std::map<std::string, GroupHash> copied;
+  absl::StatusOr<TransferStats> stats =
+      Replace({"pkg/m1", "pkg/m3", "pkg/m4"}, true, hashed ? &copied : nullptr);
   ASSERT_TRUE(stats.ok()) << stats.status();
+  if (hashed) {
+    Db db = Open(db_);
+    absl::StatusOr<std::map<std::string, GroupHash>> read =
+        DigestGroups(db, "main", {"pkg/m1", "pkg/m3", "pkg/m4"}, adapter_);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->size(), 2u);  // m4: the source has none of it.
+    EXPECT_EQ(copied, *read);
+  }
   EXPECT_EQ(stats->groups, 3);
   EXPECT_EQ(stats->rows, 5);
   Rows after = ExactRowsOf(db_, "files");

@@ -80,28 +80,39 @@ absl::StatusOr<std::set<std::string>> CacheFile::GroupsOfTable(const CheckerAdap
 }
 
 absl::StatusOr<std::vector<GroupStamp>> CacheFile::ListGroupStamps(const CheckerAdapter& adapter,
-                                                                   absl::string_view schema) {
+                                                                   absl::string_view schema,
+                                                                   bool with_digests) {
   std::vector<GroupStamp> out;
   std::string key = QuoteIdent(adapter.key_column());
+  GroupHasher hasher;
+  auto finish = [&]() {
+    if (with_digests && !out.empty()) out.back().digest = hasher.Finish();
+  };
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db_->HasTable(table, schema));
     if (!has) continue;
     // One pass per family: the rows of a group are then consecutive in key order.
     for (const std::string& family : AllFamilies(adapter)) {
-      ASSIGN_OR_RETURN(Stmt stmt, db_->Prepare(absl::StrCat(
-                                      "SELECT ", key, ", mtime FROM ", QuoteIdent(schema), ".",
-                                      QuoteIdent(table), " WHERE ",
-                                      FamilyCondition(adapter, family), " ORDER BY ", key)));
+      ASSIGN_OR_RETURN(
+          Stmt stmt,
+          db_->Prepare(absl::StrCat("SELECT ", key, ", mtime", with_digests ? ", data" : "",
+                                    " FROM ", QuoteIdent(schema), ".", QuoteIdent(table), " WHERE ",
+                                    FamilyCondition(adapter, family), " ORDER BY ", key)));
       while (true) {
         ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
+        GroupHasher::RowTypes types;
+        if (with_digests) types = GroupHasher::Types(stmt);
         absl::string_view k = stmt.ColumnBlob(0);
         std::string group = adapter.GroupOf(table, k);
         if (out.empty() || out.back().group != group) {
+          finish();
           out.emplace_back();
           out.back().group = std::move(group);
+          if (with_digests) hasher.Start(out.back().group);
         }
         GroupStamp& g = out.back();
+        if (with_digests) hasher.AddRow(stmt, types);
         double mtime = stmt.ColumnDouble(1);
         ++g.rows;
         g.newest_mtime = std::max(g.newest_mtime, mtime);
@@ -109,6 +120,7 @@ absl::StatusOr<std::vector<GroupStamp>> CacheFile::ListGroupStamps(const Checker
       }
     }
   }
+  finish();
   std::sort(out.begin(), out.end(),
             [](const GroupStamp& a, const GroupStamp& b) { return a.group < b.group; });
   return out;
@@ -140,8 +152,9 @@ absl::StatusOr<uint64_t> CacheFile::ContentDigest(const CheckerAdapter& adapter,
 
 absl::StatusOr<TransferStats> CacheFile::ReplaceGroups(absl::string_view src_schema,
                                                        const std::set<std::string>& groups,
-                                                       const CheckerAdapter& adapter) {
-  return typecache::ReplaceGroups(*db_, src_schema, groups, adapter);
+                                                       const CheckerAdapter& adapter,
+                                                       std::map<std::string, GroupHash>* copied) {
+  return typecache::ReplaceGroups(*db_, src_schema, groups, adapter, copied);
 }
 
 absl::StatusOr<TransferStats> CacheFile::DeleteGroups(const std::set<std::string>& groups,
@@ -195,6 +208,8 @@ std::vector<std::string> CacheFile::IntegrityProblems(const CheckerAdapter& adap
 absl::Status CacheFile::Vacuum() { return db_->Exec("VACUUM"); }
 
 absl::Status CacheFile::UseRollbackJournal() { return db_->Exec("PRAGMA journal_mode=DELETE"); }
+
+absl::Status CacheFile::UseForBulkEdit() { return db_->Exec("PRAGMA journal_mode=OFF"); }
 
 absl::Status CacheFile::Close() { return db_->Close(); }
 

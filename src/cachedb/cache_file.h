@@ -85,6 +85,7 @@ struct GroupStamp {
   int64_t rows = 0;
   double newest_mtime = 0;
   std::optional<double> data_row_mtime;
+  std::optional<GroupHash> digest;  // Only when listed with digests.
 };
 
 struct TransferStats {
@@ -144,9 +145,11 @@ class CacheFile {
   // The groups with rows in `table` (main schema).
   absl::StatusOr<std::set<std::string>> GroupsOfTable(const CheckerAdapter& adapter,
                                                       absl::string_view table);
-  // Every group of `schema` with its mtimes, sorted by group name.
+  // Every group of `schema` with its mtimes, sorted by group name; `with_digests`: and its
+  // digest (then the data is read: one scan of the file, as ContentDigest).
   absl::StatusOr<std::vector<GroupStamp>> ListGroupStamps(const CheckerAdapter& adapter,
-                                                          absl::string_view schema = "main");
+                                                          absl::string_view schema = "main",
+                                                          bool with_digests = false);
   // Visits every group of every cache table of `schema` in key order, one group in memory at a
   // time; a visitor's error stops the scan and is returned. A group whose rows are not
   // consecutive in key order (possible only for keys without a family suffix, which mypy never
@@ -165,9 +168,12 @@ class CacheFile {
   // Replaces each of `groups` in the main schema by the rows the attached `src_schema` holds
   // for it (none: the group is deleted). Rows keep their bytes, mtimes and storage classes;
   // tables missing from main are created with the source's DDL.
+  // `copied` (optional): the digest of each group's rows as copied (DigestGroups of the result,
+  // without reading it again).
   absl::StatusOr<TransferStats> ReplaceGroups(absl::string_view src_schema,
                                               const std::set<std::string>& groups,
-                                              const CheckerAdapter& adapter);
+                                              const CheckerAdapter& adapter,
+                                              std::map<std::string, GroupHash>* copied = nullptr);
   absl::StatusOr<TransferStats> DeleteGroups(const std::set<std::string>& groups,
                                              const CheckerAdapter& adapter);
   absl::Status DropTable(absl::string_view table);
@@ -180,6 +186,10 @@ class CacheFile {
   absl::Status Vacuum();
   // Switches the file to a plain rollback journal (journal_mode=DELETE).
   absl::Status UseRollbackJournal();
+  // For bulk edits of a private copy that is thrown away on any error (merge): no rollback
+  // journal (journal_mode=OFF: a failed transaction leaves the copy unusable, and it is never a
+  // live file), so pages are written once. UseRollbackJournal before publishing restores it.
+  absl::Status UseForBulkEdit();
   absl::Status Close();
 
  private:

@@ -124,14 +124,38 @@ bool SqlValue::operator==(const SqlValue& o) const {
   return false;
 }
 
-absl::StatusOr<GroupRowMap> ReadGroupRows(Db& db, absl::string_view schema,
-                                          const std::set<std::string>& groups,
-                                          const CheckerAdapter& adapter) {
-  GroupRowMap out;
+namespace {
+
+// The adapter's tables that `schema` holds, each checked to have the checker's columns.
+absl::StatusOr<std::vector<std::string>> TablesToRead(Db& db, absl::string_view schema,
+                                                      const CheckerAdapter& adapter) {
+  std::vector<std::string> tables;
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
     if (!has) continue;
     RETURN_IF_ERROR(CheckColumns(db, schema, table, adapter));
+    tables.push_back(table);
+  }
+  return tables;
+}
+
+// The current row of a SelectRows statement.
+CacheRow RowOf(Stmt& stmt) {
+  CacheRow r;
+  r.key = std::string(stmt.ColumnText(0));
+  r.mtime = ColumnValue(stmt, 1);
+  r.data = ColumnValue(stmt, 3);
+  return r;
+}
+
+}  // namespace
+
+absl::StatusOr<GroupRowMap> ReadGroupRows(Db& db, absl::string_view schema,
+                                          const std::set<std::string>& groups,
+                                          const CheckerAdapter& adapter) {
+  GroupRowMap out;
+  ASSIGN_OR_RETURN(std::vector<std::string> tables, TablesToRead(db, schema, adapter));
+  for (const std::string& table : tables) {
     std::map<std::string, Stmt> stmts;  // per family slot
     for (const std::string& group : groups) {
       GroupSelector selector = adapter.Select(group);
@@ -149,12 +173,9 @@ absl::StatusOr<GroupRowMap> ReadGroupRows(Db& db, absl::string_view schema,
       while (true) {
         ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        CacheRow r;
-        r.key = std::string(stmt.ColumnText(0));
+        CacheRow r = RowOf(stmt);
         // Old-style group names select every table: key the rows by their own group then.
         std::string g = selector.table.empty() ? adapter.GroupOf(table, r.key) : group;
-        r.mtime = ColumnValue(stmt, 1);
-        r.data = ColumnValue(stmt, 3);
         out[g].push_back(std::move(r));
       }
       RETURN_IF_ERROR(stmt.Reset());
@@ -170,18 +191,13 @@ absl::StatusOr<GroupRowMap> ReadGroupRows(Db& db, absl::string_view schema,
 absl::StatusOr<GroupRowMap> ReadAllGroupRows(Db& db, absl::string_view schema,
                                              const CheckerAdapter& adapter) {
   GroupRowMap out;
-  for (const std::string& table : adapter.tables()) {
-    ASSIGN_OR_RETURN(bool has, db.HasTable(table, schema));
-    if (!has) continue;
-    RETURN_IF_ERROR(CheckColumns(db, schema, table, adapter));
+  ASSIGN_OR_RETURN(std::vector<std::string> tables, TablesToRead(db, schema, adapter));
+  for (const std::string& table : tables) {
     ASSIGN_OR_RETURN(Stmt stmt, db.Prepare(SelectRows(adapter, schema, table, "1")));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      CacheRow r;
-      r.key = std::string(stmt.ColumnText(0));
-      r.mtime = ColumnValue(stmt, 1);
-      r.data = ColumnValue(stmt, 3);
+      CacheRow r = RowOf(stmt);
       out[adapter.GroupOf(table, r.key)].push_back(std::move(r));
     }
   }

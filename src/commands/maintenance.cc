@@ -135,9 +135,15 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
       status = change.status();
       break;
     }
-    // The new generation's content digest is read from its files after publishing: an edit is
-    // O(file) anyway, and this restarts the digest chain however the edit was made.
-    writes.prepared[ref.dir][ref.file].digest = PreparedFile::Digest::kRecompute;
+    // The new generation's content digest: the one the editor computed for its copy, if the
+    // copy is published as it left it; else it is read from the published file. Either restarts
+    // the digest chain however the edit was made.
+    PreparedFile& prepared = writes.prepared[ref.dir][ref.file];
+    prepared.digest = PreparedFile::Digest::kRecompute;
+    if (change->digest.has_value()) {
+      prepared.digest = PreparedFile::Digest::kOfCopy;
+      prepared.copy_digest = *change->digest;
+    }
     absl::StatusOr<int64_t> after = SizeOf(fs, copy);
     report.bytes_after += after.ok() ? *after : 0;
     if (!change->groups.empty() || change->unlisted) {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -80,6 +81,9 @@ struct DbChange {
   std::set<std::string> groups;  // Groups written or deleted in the copy.
   bool unlisted = false;         // The copy was rebuilt; its changes cannot be listed.
   bool republish = false;        // Publish the copy even though no group changed.
+  // The copy's content digest (CacheFile::ContentDigest) as the editor left it, when the editor
+  // knows it (merge); otherwise it is read from the published file.
+  std::optional<uint64_t> digest;
 };
 
 // Changes the private copy at `private_path` (it exists unless ref.path is empty).

@@ -71,29 +71,49 @@ absl::StatusOr<InputFacts> FactsOf(const CheckerAdapter& adapter, const Target& 
 
 // ---- Plan: the listings ----
 
-absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adapter, size_t input) {
+// `with_digests`: every group's digest too (one scan of the data), and `content_digest` gets
+// the file's content digest (CacheFile::ContentDigest), so that the merged copy's digest follows
+// from it without reading the result again.
+absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adapter, size_t input,
+                                       bool with_digests = false,
+                                       uint64_t* content_digest = nullptr) {
   InputListing listing;
   listing.input = input;
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
-  ASSIGN_OR_RETURN(std::vector<GroupStamp> stamps, db.ListGroupStamps(adapter));
+  ASSIGN_OR_RETURN(std::vector<GroupStamp> stamps,
+                   db.ListGroupStamps(adapter, "main", with_digests));
+  // A group listed in several runs of rows has the sum of their digests.
+  std::map<std::string, uint64_t> digests;
+  if (with_digests) {
+    uint64_t total = 0;
+    for (const GroupStamp& g : stamps) {
+      digests[g.group] += g.digest->exact;
+      total += g.digest->exact;
+    }
+    if (content_digest != nullptr) *content_digest = total;
+  }
   listing.groups.reserve(stamps.size());
   for (GroupStamp& g : stamps) {
     uint64_t stamp = absl::HashOf(g.rows, g.newest_mtime, g.data_row_mtime.has_value(),
                                   g.data_row_mtime.value_or(0));
+    std::optional<uint64_t> digest;
+    if (with_digests) digest = digests[g.group];
     listing.groups.push_back(
-        {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), {}, stamp});
+        {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
   }
   return listing;
 }
 
-// Fills in the digests PlanMerge needs (groups held by several inputs): O(their rows).
-absl::Status AddDigests(const CheckerAdapter& adapter, std::vector<CacheFile*>& files,
-                        std::vector<InputListing>& listings) {
+// Fills in the digests PlanMerge needs (groups held by several inputs): O(their rows). DEST's
+// copy (`main_input`) was listed with its digests; the other inputs are read from `files`.
+absl::Status AddDigests(const CheckerAdapter& adapter, std::map<size_t, CacheFile>& files,
+                        std::vector<InputListing>& listings, size_t main_input) {
   for (const auto& [input, groups] : GroupsToDigest(listings)) {
-    for (size_t i = 0; i < listings.size(); ++i) {
-      if (listings[i].input != input) continue;
-      ASSIGN_OR_RETURN(auto digests, files[i]->DigestGroups(groups, adapter));
-      for (ListedGroup& g : listings[i].groups) {
+    if (input == main_input) continue;
+    for (InputListing& listing : listings) {
+      if (listing.input != input) continue;
+      ASSIGN_OR_RETURN(auto digests, files.at(input).DigestGroups(groups, adapter));
+      for (ListedGroup& g : listing.groups) {
         auto d = digests.find(g.group);
         if (d != digests.end()) g.digest = d->second.exact;
       }
@@ -102,63 +122,68 @@ absl::Status AddDigests(const CheckerAdapter& adapter, std::vector<CacheFile*>& 
   return absl::OkStatus();
 }
 
+// Plan, step 1: the listing (keys and mtimes) of each of `inputs`, read from its file, which is
+// kept open in `files` (by input).
+absl::StatusOr<std::vector<InputListing>> ListSources(const CheckerAdapter& adapter,
+                                                      const std::vector<Input>& inputs,
+                                                      std::map<size_t, CacheFile>& files,
+                                                      Progress& progress) {
+  std::vector<InputListing> listings;
+  for (const Input& in : inputs) {
+    ASSIGN_OR_RETURN(CacheFile src, CacheFile::OpenReadOnly(in.path));
+    CacheFile& file = files.emplace(in.index, std::move(src)).first->second;
+    ASSIGN_OR_RETURN(InputListing listing, ListInput(file, adapter, in.index));
+    listings.push_back(std::move(listing));
+    progress.Add(1);
+  }
+  return listings;
+}
+
+// A database DEST does not have yet starts as a copy of one input: the one the plan takes most
+// groups from (the earliest of those), so that the fewest groups are copied row by row.
+// Returns its position in `listings` (in input order).
+size_t MostTaken(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs) {
+  MergePlan plan = PlanMerge(listings, prefer, num_inputs);
+  size_t best = 0;
+  for (size_t i = 1; i < listings.size(); ++i) {
+    if (plan.groups_from[listings[i].input] > plan.groups_from[listings[best].input]) best = i;
+  }
+  return best;
+}
+
 // ---- Apply ----
 
-// The groups to copy from each input: those the plan takes from it, unless DEST (the first
-// listing) already holds them byte for byte; they still count as that input's.
+// The groups to copy from each input: those the plan takes from it, unless DEST's copy (listed
+// as `main_input`) already holds them byte for byte; they still count as that input's.
 std::map<size_t, std::set<std::string>> Transfers(const MergePlan& plan,
-                                                  const std::vector<InputListing>& listings) {
+                                                  const std::vector<InputListing>& listings,
+                                                  size_t main_input) {
   std::map<std::string, std::optional<uint64_t>> in_main;
-  for (const ListedGroup& g : listings.front().groups) in_main.emplace(g.group, g.digest);
+  for (const InputListing& listing : listings) {
+    if (listing.input != main_input) continue;
+    for (const ListedGroup& g : listing.groups) in_main.emplace(g.group, g.digest);
+  }
   std::map<size_t, std::set<std::string>> take;
-  for (size_t i = 1; i < listings.size(); ++i) {
-    for (const ListedGroup& g : listings[i].groups) {
+  for (const InputListing& listing : listings) {
+    if (listing.input == main_input) continue;
+    for (const ListedGroup& g : listing.groups) {
       auto from = plan.source.find(g.group);
-      if (from == plan.source.end() || from->second != listings[i].input) continue;
+      if (from == plan.source.end() || from->second != listing.input) continue;
       auto held = in_main.find(g.group);
       if (held != in_main.end() && held->second.has_value() && held->second == g.digest) continue;
-      take[listings[i].input].insert(g.group);
+      take[listing.input].insert(g.group);
     }
   }
   return take;
 }
 
-// Plan, step 1: every input's listing (keys and mtimes), with digests of the groups several
-// inputs hold. `db` is DEST's copy, listed as `main_input`.
-absl::StatusOr<std::vector<InputListing>> ListInputs(const CheckerAdapter& adapter, CacheFile& db,
-                                                     size_t main_input,
-                                                     const std::vector<Input>& inputs,
-                                                     const DbRef& ref, Progress& progress) {
-  std::vector<CacheFile> sources;
-  sources.reserve(inputs.size());  // `files` points into it.
-  std::vector<CacheFile*> files = {&db};
-  std::vector<InputListing> listings;
-  progress.Start("merge: listing", static_cast<int64_t>(inputs.size()) + 1, ProgressUnit::kCount,
-                 "inputs");
-  progress.Detail(JoinPath(ref.dir, ref.file));
-  ASSIGN_OR_RETURN(InputListing main, ListInput(db, adapter, main_input));
-  listings.push_back(std::move(main));
-  progress.Add(1);
-  for (const Input& in : inputs) {
-    ASSIGN_OR_RETURN(CacheFile src, CacheFile::OpenReadOnly(in.path));
-    sources.push_back(std::move(src));
-    files.push_back(&sources.back());
-    ASSIGN_OR_RETURN(InputListing listing, ListInput(sources.back(), adapter, in.index));
-    listings.push_back(std::move(listing));
-    progress.Add(1);
-  }
-  progress.Detail("comparing the groups several inputs hold");
-  RETURN_IF_ERROR(AddDigests(adapter, files, listings));
-  progress.Done();
-  return listings;
-}
-
 // Apply: copies `take` into `db`, input by input, each in one transaction; records the groups
-// changed in `change` (unlisted beyond kMaxListedGroups).
+// changed in `change` (unlisted beyond kMaxListedGroups) and the digests of the rows copied in
+// `copied` (computed as they pass).
 absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const DbRef& ref,
                             const std::vector<Input>& inputs,
                             const std::map<size_t, std::set<std::string>>& take, DbChange& change,
-                            Progress& progress) {
+                            std::map<std::string, GroupHash>& copied, Progress& progress) {
   int64_t total = 0;
   for (const auto& [input, groups] : take) total += static_cast<int64_t>(groups.size());
   progress.Start("merge: copying groups", total, ProgressUnit::kCount, "groups");
@@ -173,7 +198,7 @@ absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const 
       for (auto g = groups->second.begin(); g != groups->second.end();) {
         batch.insert(*g++);
         if (batch.size() < kCopyBatch && g != groups->second.end()) continue;
-        RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter).status());
+        RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter, &copied).status());
         progress.Add(static_cast<int64_t>(batch.size()));
         batch.clear();
       }
@@ -196,26 +221,62 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
                                  std::vector<Input> inputs, MergeReport& report,
                                  Progress& progress) {
   DbChange change;
-  // A database DEST does not have yet starts as a copy of the first input that has it (a
-  // reflink or in-kernel copy): its groups need no row-by-row work. Its changes are then not
-  // listed group by group, which only makes later publishers compare every group once.
+  progress.Start("merge: listing", static_cast<int64_t>(inputs.size()) + 1, ProgressUnit::kCount,
+                 "inputs");
+  progress.Detail(JoinPath(ref.dir, ref.file));
+  std::map<size_t, CacheFile> files;
+  ASSIGN_OR_RETURN(std::vector<InputListing> listings,
+                   ListSources(adapter, inputs, files, progress));
+  // A database DEST does not have yet starts as a copy of an input that has it (a reflink or
+  // in-kernel copy): its groups need no row-by-row work. Its changes are then not listed group
+  // by group, which only makes later publishers compare every group once.
   size_t main_input = 0;
   if (ref.path.empty()) {
-    progress.Start("merge: copying", 0);
-    progress.Detail(inputs.front().path);
-    RETURN_IF_ERROR(ConsistentCopy(fs, inputs.front().path, copy).status());
-    progress.Done();
-    main_input = inputs.front().index;
-    inputs.erase(inputs.begin());
+    size_t pick = MostTaken(listings, prefer, report.inputs.size());
+    progress.Detail("copying " + inputs[pick].path);
+    RETURN_IF_ERROR(ConsistentCopy(fs, inputs[pick].path, copy).status());
+    main_input = inputs[pick].index;
+    inputs.erase(inputs.begin() + static_cast<std::ptrdiff_t>(pick));
+    listings.erase(listings.begin() + static_cast<std::ptrdiff_t>(pick));
     change.unlisted = true;
   }
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
-  ASSIGN_OR_RETURN(std::vector<InputListing> listings,
-                   ListInputs(adapter, db, main_input, inputs, ref, progress));
-  MergePlan plan = PlanMerge(listings, prefer, report.inputs.size());
-  RETURN_IF_ERROR(
-      ApplyTransfers(adapter, db, ref, inputs, Transfers(plan, listings), change, progress));
+  RETURN_IF_ERROR(db.UseForBulkEdit());
+  // DEST's copy is listed from the copy itself, with every group's digest: `digest` is then the
+  // copy's content digest, kept up to date group by group below.
+  uint64_t digest = 0;
+  ASSIGN_OR_RETURN(InputListing main,
+                   ListInput(db, adapter, main_input, /*with_digests=*/true, &digest));
+  progress.Add(1);
+  // In input order: PlanMerge breaks ties, and applies --prefer first/last, by position.
+  auto at = std::find_if(listings.begin(), listings.end(),
+                         [&](const InputListing& l) { return l.input > main_input; });
+  listings.insert(at, std::move(main));
+  progress.Detail("comparing the groups several inputs hold");
+  RETURN_IF_ERROR(AddDigests(adapter, files, listings, main_input));
+  files.clear();
   progress.Done();
+  MergePlan plan = PlanMerge(listings, prefer, report.inputs.size());
+  std::map<size_t, std::set<std::string>> take = Transfers(plan, listings, main_input);
+  std::map<std::string, GroupHash> copied;
+  RETURN_IF_ERROR(ApplyTransfers(adapter, db, ref, inputs, take, change, copied, progress));
+  progress.Done();
+  // Each group copied replaced what the copy held of it (listed with its digest) by what was
+  // copied: the result's digest without reading it (EditTarget records it for verify).
+  std::map<std::string, uint64_t> held;
+  for (const InputListing& listing : listings) {
+    if (listing.input != main_input) continue;
+    for (const ListedGroup& g : listing.groups) held.emplace(g.group, *g.digest);
+  }
+  for (const auto& [input, groups] : take) {
+    for (const std::string& group : groups) {
+      auto was = held.find(group);
+      if (was != held.end()) digest -= was->second;
+      auto now = copied.find(group);
+      if (now != copied.end()) digest += now->second.exact;
+    }
+  }
+  change.digest = digest;
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {
     report.groups_taken[i] += plan.groups_from[i];
   }

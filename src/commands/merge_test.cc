@@ -1,5 +1,8 @@
 #include "src/commands/merge.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <map>
 #include <numeric>
 #include <set>
@@ -11,11 +14,14 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "src/cachedb/cache_file.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/commands/maintenance.h"
+#include "src/commands/verify.h"
 #include "src/os/fs.h"
 #include "src/sqlite/sqlite_db.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/local_store.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -221,6 +227,25 @@ TEST_F(MergeTest, PreferNewestTieGoesToTheEarlierInput) {
   EXPECT_EQ(Exact(out), Exact(a));
 }
 
+// A new database starts as a copy of the input most groups come from, here the second: ties
+// and --prefer first/last still go by input order, not by which input was copied.
+TEST_F(MergeTest, ACopyOfALaterInputStillFollowsInputOrder) {
+  std::string a = MakeDb("a.db", Modules(0, 1, "a", 100));
+  std::string b = MakeDb("b.db", Modules(0, 6, "b", 100));
+  std::string c = MakeDb("c.db", Modules(0, 1, "c", 100));
+  for (Prefer prefer : {Prefer::kNewest, Prefer::kFirst, Prefer::kLast}) {
+    std::string out = tmp_.Sub(absl::StrCat("out", static_cast<int>(prefer), ".db"));
+    absl::StatusOr<MergeReport> r = Run(out, {a, b, c}, prefer);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const std::string& m0_from = prefer == Prefer::kLast ? c : a;
+    EXPECT_EQ(GroupRows(Exact(out), "pkg/m0"), GroupRows(Exact(m0_from), "pkg/m0"));
+    EXPECT_EQ(GroupRows(Exact(out), "pkg/m3"), GroupRows(Exact(b), "pkg/m3"));
+    EXPECT_EQ(r->groups_taken, prefer == Prefer::kLast ? (std::vector<int64_t>{0, 0, 5, 1})
+                                                       : (std::vector<int64_t>{0, 1, 5, 0}));
+    EXPECT_EQ(Exact(out).size(), 12u);
+  }
+}
+
 TEST_F(MergeTest, PreferFirstAndLastGoByOrderWithDestFirst) {
   std::string a = MakeDb("a.db", ModuleRows("pkg/x", "a", 300));
   std::string b = MakeDb("b.db", ModuleRows("pkg/x", "b", 100));
@@ -337,6 +362,124 @@ TEST_F(MergeTest, CacheDirectoriesMergeIntoANewCacheDirectory) {
             GroupRows(Exact(JoinPath(b, "3.11/cache.db"), "files2"), "pkg/m2"));
   EXPECT_EQ(Exact(JoinPath(out, "3.12/cache.db"), "files2").size(), 2u);
   EXPECT_EQ(r->conflicts, 1);
+}
+
+// The result's content digest is no longer read from the published file but follows from the
+// digest of DEST's copy and of the groups copied: it must be exactly what a scan of the result
+// gives, into a new cache and into an existing generation (groups replaced, identical copies,
+// conflicts, both tables), and verify must still find an in-place edit of the result.
+TEST_F(MergeTest, TheResultsRecordedDigestIsItsContentDigestAndVerifyFindsAnEditInPlace) {
+  std::string a = tmp_.Sub("a"), b = tmp_.Sub("b"), c = tmp_.Sub("c"), d = tmp_.Sub("d");
+  for (const std::string& cache : {a, b, c, d}) {
+    TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(cache, "3.11")));
+  }
+  std::vector<Row> c_rows = Modules(0, 3, "a", 10);  // Byte-identical to a's: no conflict.
+  for (const Row& row : Modules(10, 12, "c", 5)) c_rows.push_back(row);
+  TC_ASSERT_OK(WriteRows(JoinPath(a, "3.11/cache.db"), Schema::kFiles, Modules(0, 7, "a", 10)));
+  TC_ASSERT_OK(WriteRows(JoinPath(b, "3.11/cache.db"), Schema::kFiles, Modules(4, 9, "b", 20)));
+  TC_ASSERT_OK(WriteRows(JoinPath(c, "3.11/cache.db"), Schema::kFiles, c_rows));
+  TC_ASSERT_OK(WriteRows(JoinPath(d, "3.11/cache.db"), Schema::kFiles, Modules(6, 14, "d", 30)));
+  std::string out = tmp_.Sub("merged");
+  std::string live = JoinPath(out, "3.11/cache.db");
+  LocalGenerationStore store(RealFs(), Layout(out), adapter_);
+  auto expect_recorded_digest_is_content_digest = [&](int64_t gen) {
+    absl::StatusOr<GenerationHead> head = store.Head("3.11");
+    ASSERT_TRUE(head.ok()) << head.status();
+    ASSERT_EQ(head->gen, gen);
+    absl::StatusOr<std::optional<GenerationRecord>> record = store.Record("3.11", head->gen);
+    ASSERT_TRUE(record.ok() && record->has_value()) << record.status();
+    ASSERT_EQ((*record)->digests.count("cache.db"), 1u);
+    absl::StatusOr<CacheFile> db = CacheFile::OpenReadOnly(live);
+    ASSERT_TRUE(db.ok()) << db.status();
+    absl::StatusOr<uint64_t> scanned = db->ContentDigest(adapter_);
+    ASSERT_TRUE(scanned.ok()) << scanned.status();
+    EXPECT_EQ((*record)->digests.at("cache.db"), *scanned);
+  };
+  // A new cache: DEST's copy is a's; b's newer m4..m6 replace a's, c's m0..m2 are the same.
+  absl::StatusOr<MergeReport> r = Run(out, {a, b, c});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->conflicts, 3);
+  expect_recorded_digest_is_content_digest(1);
+  // Into that generation: d's newer m6..m13 replace groups of a's copy and of b's.
+  r = Run(out, {d});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->groups_taken, (std::vector<int64_t>{6, 8}));
+  expect_recorded_digest_is_content_digest(2);
+  EXPECT_EQ(GroupRows(Exact(live), "pkg/m7"),
+            GroupRows(Exact(JoinPath(d, "3.11/cache.db")), "pkg/m7"));
+
+  absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, out);
+  ASSERT_TRUE(target.ok()) << target.status();
+  absl::StatusOr<VerifyReport> clean = Verify(RealFs(), adapter_, *target);
+  ASSERT_TRUE(clean.ok()) << clean.status();
+  EXPECT_TRUE(clean->problems.empty());
+  // One byte of one row, in place, size and mtime given back: only the digest can tell.
+  FileInfo before = *RealFs().Stat(live);
+  {
+    absl::StatusOr<Db> db = Db::Open(live, Db::Mode::kReadWrite);
+    ASSERT_TRUE(db.ok()) << db.status();
+    TC_ASSERT_OK(db->Exec(
+        "UPDATE files SET data = replace(data, 'd', 'D') WHERE path = 'pkg/m9.data.json'"));
+    TC_ASSERT_OK(db->Close());
+  }
+  ASSERT_EQ(RealFs().Stat(live)->size, before.size);
+  struct timespec times[2] = {{0, UTIME_OMIT},
+                              {before.mtime_ns / 1000000000, before.mtime_ns % 1000000000}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, live.c_str(), times, 0), 0);
+  target = ResolveTarget(RealFs(), adapter_, out);
+  ASSERT_TRUE(target.ok()) << target.status();
+  absl::StatusOr<VerifyReport> edited = Verify(RealFs(), adapter_, *target);
+  ASSERT_TRUE(edited.ok()) << edited.status();
+  ASSERT_EQ(edited->problems.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(edited->problems[0].what, "modified in place"))
+      << edited->problems[0].what;
+  EXPECT_TRUE(absl::StrContains(edited->problems[0].what, "content digest"))
+      << edited->problems[0].what;
+}
+
+// An editor's digest of its copy (merge's) describes the new generation only if the publish
+// brought nothing into the copy: when another publish came between the copy and the lock, its
+// groups are brought over and the digest is read from the new file instead.
+TEST_F(MergeTest, AnEditorsDigestIsNotRecordedWhenThePublishBringsOthersGroupsIn) {
+  std::string a = tmp_.Sub("a"), b = tmp_.Sub("b"), out = tmp_.Sub("merged");
+  for (const std::string& cache : {a, b}) {
+    TC_ASSERT_OK(MakeDirs(RealFs(), JoinPath(cache, "3.11")));
+  }
+  TC_ASSERT_OK(WriteRows(JoinPath(a, "3.11/cache.db"), Schema::kFiles, Modules(0, 3, "a", 10)));
+  TC_ASSERT_OK(WriteRows(JoinPath(b, "3.11/cache.db"), Schema::kFiles, Modules(5, 7, "b", 20)));
+  ASSERT_TRUE(Run(out, {a}).ok());
+  absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, out);
+  ASSERT_TRUE(target.ok()) << target.status();
+  EditOptions options;
+  options.lock_timeout = absl::Seconds(10);
+  absl::StatusOr<EditReport> edited = EditTarget(
+      RealFs(), adapter_, *target,
+      [&](const DbRef&, const std::string& copy) -> absl::StatusOr<DbChange> {
+        absl::StatusOr<MergeReport> meanwhile = Run(out, {b});  // Publishes generation 2.
+        if (!meanwhile.ok()) return meanwhile.status();
+        absl::StatusOr<CacheFile> db = CacheFile::OpenReadOnly(copy);
+        if (!db.ok()) return db.status();
+        absl::StatusOr<uint64_t> digest = db->ContentDigest(adapter_);
+        if (!digest.ok()) return digest.status();
+        DbChange change;
+        change.republish = true;
+        change.digest = *digest;  // Right for the copy, which lacks b's groups.
+        return change;
+      },
+      options);
+  ASSERT_TRUE(edited.ok()) << edited.status();
+  EXPECT_EQ(edited->publish.groups_merged, 2);
+  LocalGenerationStore store(RealFs(), Layout(out), adapter_);
+  absl::StatusOr<GenerationHead> head = store.Head("3.11");
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->gen, 3);
+  absl::StatusOr<std::optional<GenerationRecord>> record = store.Record("3.11", head->gen);
+  ASSERT_TRUE(record.ok() && record->has_value()) << record.status();
+  absl::StatusOr<CacheFile> db = CacheFile::OpenReadOnly(JoinPath(out, "3.11/cache.db"));
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(GroupRows(Exact(JoinPath(out, "3.11/cache.db")), "pkg/m5").size(), 2u);
+  ASSERT_EQ((*record)->digests.count("cache.db"), 1u);
+  EXPECT_EQ((*record)->digests.at("cache.db"), *db->ContentDigest(adapter_));
 }
 
 TEST_F(MergeTest, RefusesDifferentShardLayouts) {

@@ -23,6 +23,31 @@ Stmt& Stmt::Bind(int index, int64_t value) {
   return *this;
 }
 
+Stmt& Stmt::BindColumnOf(int index, const Stmt& from, int column, ValueType type) {
+  switch (type) {
+    case ValueType::kNull:
+      sqlite3_bind_null(stmt_, index);
+      break;
+    case ValueType::kInteger:
+      sqlite3_bind_int64(stmt_, index, from.ColumnInt(column));
+      break;
+    case ValueType::kReal:
+      sqlite3_bind_double(stmt_, index, from.ColumnDouble(column));
+      break;
+    case ValueType::kText: {
+      absl::string_view v = from.ColumnText(column);
+      sqlite3_bind_text(stmt_, index, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+      break;
+    }
+    case ValueType::kBlob: {
+      absl::string_view v = from.ColumnBlob(column);
+      sqlite3_bind_blob(stmt_, index, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+      break;
+    }
+  }
+  return *this;
+}
+
 absl::StatusOr<bool> Stmt::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;

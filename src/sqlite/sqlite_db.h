@@ -34,6 +34,9 @@ class Stmt {
 
   Stmt& Bind(int index, absl::string_view text);
   Stmt& Bind(int index, int64_t value);
+  // Binds column `column` of the current row of `from`, of storage class `type` (read before
+  // any of its values), with that class and without a copy: valid until `from` steps again.
+  Stmt& BindColumnOf(int index, const Stmt& from, int column, ValueType type);
   // Returns true when a row is available, false when done.
   absl::StatusOr<bool> Step();
   absl::Status Run();  // Steps to completion.

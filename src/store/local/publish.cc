@@ -122,8 +122,9 @@ struct DirResult {
   // A foreign directory written since the snapshot copied it: nothing published under the lock;
   // it is copied again outside it (RecopyForeign).
   bool recopy = false;
-  LiveState onto;    // The head this publish extended.
-  GroupSets others;  // What others published since the snapshot (when !full).
+  bool recopied = false;  // What was published is that new copy, not the prepared private one.
+  LiveState onto;         // The head this publish extended.
+  GroupSets others;       // What others published since the snapshot (when !full).
   PublishedGeneration published;
 };
 
@@ -385,6 +386,7 @@ absl::StatusOr<std::optional<DirResult>> RecopyForeign(
                                                       options.adopt_racy_margin));
     if (unchanged) {
       result.adopted = true;
+      result.recopied = true;
       PublishRequest request{dir, result.onto, fresh, written, false};
       ASSIGN_OR_RETURN(result.published, store.Publish(request));
       report.lock_held += absl::Now() - held_start;
@@ -413,7 +415,13 @@ absl::StatusOr<std::map<std::string, uint64_t>> NewDigests(
   for (const std::string& file : result.published.files) {
     auto p = prepared.find(file);
     if (p == prepared.end() || p->second.digest == PreparedFile::Digest::kUnknown) continue;
-    if (p->second.digest == PreparedFile::Digest::kRecompute) {
+    if (p->second.digest == PreparedFile::Digest::kOfCopy && result.merged == 0 &&
+        !result.recopied) {
+      out[file] = p->second.copy_digest;  // The new file is the private copy as it was digested.
+      continue;
+    }
+    if (p->second.digest == PreparedFile::Digest::kRecompute ||
+        p->second.digest == PreparedFile::Digest::kOfCopy) {
       ASSIGN_OR_RETURN(GenerationReadLock held,
                        GenerationReadLock::Acquire(fs, result.published.resolved));
       ASSIGN_OR_RETURN(CacheFile db,

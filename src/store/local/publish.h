@@ -101,8 +101,13 @@ struct PreparedFile {
     kUnknown,      // No digest for the new generation (the base is not a generation of ours).
     kIncremental,  // From the parent's digest and `groups`: every group the checker wrote.
     kRecompute,    // Read the whole new file after publishing (maintenance commands).
+    // `copy_digest` is the private copy's content digest (a maintenance command computed it while
+    // editing): recorded as it is when the publish brought nothing over from others into the
+    // copy; otherwise read from the new file, as kRecompute.
+    kOfCopy,
   };
   Digest digest = Digest::kUnknown;
+  uint64_t copy_digest = 0;
   std::map<std::string, WrittenDigest> groups;
 };
 
