@@ -481,7 +481,9 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     absl::StatusOr<std::vector<std::string>> left = fs.ListDir(priv->root);
     bool empty = left.ok() && left->empty();  // Its copy became a generation or a spare.
     bool moved = !empty && priv->shared && fs.Rename(priv->root, trash).ok();
-    if (!moved) {
+    // An empty run directory is kept for the next run (renamed, not removed: see ParkRunDir).
+    bool parked = empty && priv->run_dir.has_value() && ParkRunDir(fs, layout, priv->root);
+    if (!moved && !parked) {
       absl::Status removed = RemoveAll(fs, priv->root);
       if (!removed.ok()) {
         report.Warn(absl::StrCat("cannot remove ", priv->root, ": ", removed.message()));
