@@ -93,6 +93,7 @@ bool LeftFilesButNoDatabase(Fs& fs, const CheckerAdapter& adapter, const std::st
     absl::StatusOr<std::vector<std::string>> names = fs.ListDir(JoinPath(root, dir));
     if (!names.ok()) continue;
     for (const std::string& name : *names) {
+      if (name == kArmedMarker) continue;  // typecache's own, from the spare it claimed.
       absl::string_view base = name;
       for (absl::string_view suffix : {"-wal", "-shm", "-journal"}) {
         if (absl::ConsumeSuffix(&base, suffix)) break;

@@ -62,7 +62,7 @@ class ArmedCaptureTest(tc.FakeCheckerTestCase):
         self.assertEqual(len(marker), 1, marker)
         held = os.open(marker[0], os.O_RDONLY)
         try:
-            self.fake_run(tc.fake_spec(), check_exit=0)
+            r = self.fake_run(tc.fake_spec(), check_exit=0)
             kept = os.fstat(held)
         finally:
             os.close(held)
@@ -70,6 +70,8 @@ class ArmedCaptureTest(tc.FakeCheckerTestCase):
         self.assertEqual(after - before, 2, "the spare's databases were armed again, not reused")
         self.assertEqual(kept.st_nlink, 1, "the list of armed databases was removed")
         self.assertEqual([os.stat(m).st_ino for m in self.armed_markers()], [kept.st_ino])
+        # The list in the checker's directory is typecache's, not a file the checker left.
+        self.assertEqual(tc.warning_lines(r.stderr), [])
         time.sleep(RACY_MARGIN_S)
         # Writes into an armed database are captured; the other one is published disarmed.
         r = self.fake_run(self.spec({"cache.1.db": {"b": ["m2"]}}), "-v", check_exit=0)

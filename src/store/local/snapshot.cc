@@ -93,7 +93,6 @@ bool SpareOfThisBoot(absl::string_view name) {
 // recorded ("armed"), one "<file> <size> <mtime_ns> <inode>" line each, as DonateSpare left
 // them. The run that claims the spare removes the file first (it never reaches a generation) and
 // skips InstallCapture for each database that is still exactly as listed.
-constexpr char kArmedMarker[] = ".typecache-armed";
 
 std::string ArmedLine(const std::string& file, const FileInfo& info) {
   return absl::StrCat(file, " ", info.size, " ", info.mtime_ns, " ", info.inode, "\n");

@@ -18,8 +18,12 @@ absl::StatusOr<RunDir> ClaimRunDir(Fs& fs, const Layout& layout, const std::stri
   std::string path = JoinPath(layout.runs_dir(), id);
   // An idle directory left by an earlier run: taken by renaming it (only one run can). One that
   // is not empty (nothing puts anything there; never trusted) goes to the trash.
+  // Slots are filled from 0 up: the first missing one ends the search (one failed rename when
+  // there is none).
   for (int n = 0; n < kIdleRunDirs; ++n) {
-    if (!fs.Rename(layout.idle_run_path(n), path).ok()) continue;
+    absl::Status claimed = fs.Rename(layout.idle_run_path(n), path);
+    if (!claimed.ok() && StatusErrno(claimed) == ENOENT) break;
+    if (!claimed.ok()) continue;
     absl::StatusOr<std::vector<std::string>> names = fs.ListDir(path);
     if (names.ok() && names->empty()) return RunDir{id, path, std::move(lock)};
     if (!fs.Rename(path, JoinPath(layout.trash_dir(), absl::StrCat("idle.", RandomSuffix())))
