@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "src/base/enum_names.h"
 #include "src/base/status_macros.h"
 #include "src/commands/config.h"
 #include "src/commands/maintenance.h"
@@ -282,25 +283,19 @@ absl::StatusOr<int> RunPassThrough(Fs& fs, const CheckerAdapter& adapter, const 
 
 }  // namespace
 
+namespace {
+
+constexpr EnumName<PublishPolicy> kPublishPolicies[] = {{PublishPolicy::kAuto, "auto"},
+                                                        {PublishPolicy::kAlways, "always"},
+                                                        {PublishPolicy::kNever, "never"}};
+
+}  // namespace
+
 absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text) {
-  if (text == "auto") return PublishPolicy::kAuto;
-  if (text == "always") return PublishPolicy::kAlways;
-  if (text == "never") return PublishPolicy::kNever;
-  return absl::InvalidArgumentError(
-      absl::StrCat("publish policy '", text, "' is not one of auto, always, never"));
+  return ParseName(text, kPublishPolicies, "publish policy");
 }
 
-const char* PublishPolicyName(PublishPolicy policy) {
-  switch (policy) {
-    case PublishPolicy::kAuto:
-      return "auto";
-    case PublishPolicy::kAlways:
-      return "always";
-    case PublishPolicy::kNever:
-      return "never";
-  }
-  return "?";
-}
+const char* PublishPolicyName(PublishPolicy policy) { return NameOf(policy, kPublishPolicies); }
 
 CacheDirChoice ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
                                const EnvLookup& env, CommandPlan* plan) {
