@@ -64,6 +64,11 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, RunWithoutDoubleDashGetsTheHint) {
+  // Only run's options are built for a run (issue 12): another command's name after them is
+  // part of the checker command, not that command (which ran "-- true" as a run before).
+  EXPECT_EQ(UsageError({"run", "--cache-dir", tmp_.Sub("c"), "stats", "--", "true"}),
+            "typecache: error: run: put -- before the checker command: typecache run --cache-dir " +
+                tmp_.Sub("c") + " -- stats -- true");
   EXPECT_EQ(UsageError({"run", "mypy", "-p", "x"}),
             "typecache: error: run: put -- before the checker command: typecache run -- mypy -p x");
   EXPECT_EQ(UsageError({"run", "-v", "--publish", "never", "mypy", "a b.py"}),

@@ -4,15 +4,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/base/enum_names.h"
 
 namespace typecache {
 
 absl::StatusOr<Prefer> ParsePrefer(absl::string_view text) {
-  if (text == "newest") return Prefer::kNewest;
-  if (text == "first") return Prefer::kFirst;
-  if (text == "last") return Prefer::kLast;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--prefer '", text, "' is not one of newest, first, last"));
+  static constexpr EnumName<Prefer> kPrefers[] = {
+      {Prefer::kNewest, "newest"}, {Prefer::kFirst, "first"}, {Prefer::kLast, "last"}};
+  return ParseName(text, kPrefers, "--prefer");
 }
 
 namespace {

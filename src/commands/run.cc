@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "src/base/enum_names.h"
 #include "src/base/status_macros.h"
 #include "src/commands/config.h"
 #include "src/commands/maintenance.h"
@@ -93,6 +94,7 @@ bool LeftFilesButNoDatabase(Fs& fs, const CheckerAdapter& adapter, const std::st
     absl::StatusOr<std::vector<std::string>> names = fs.ListDir(JoinPath(root, dir));
     if (!names.ok()) continue;
     for (const std::string& name : *names) {
+      if (name == kArmedMarker) continue;  // typecache's own, from the spare it claimed.
       absl::string_view base = name;
       for (absl::string_view suffix : {"-wal", "-shm", "-journal"}) {
         if (absl::ConsumeSuffix(&base, suffix)) break;
@@ -281,25 +283,19 @@ absl::StatusOr<int> RunPassThrough(Fs& fs, const CheckerAdapter& adapter, const 
 
 }  // namespace
 
+namespace {
+
+constexpr EnumName<PublishPolicy> kPublishPolicies[] = {{PublishPolicy::kAuto, "auto"},
+                                                        {PublishPolicy::kAlways, "always"},
+                                                        {PublishPolicy::kNever, "never"}};
+
+}  // namespace
+
 absl::StatusOr<PublishPolicy> ParsePublishPolicy(absl::string_view text) {
-  if (text == "auto") return PublishPolicy::kAuto;
-  if (text == "always") return PublishPolicy::kAlways;
-  if (text == "never") return PublishPolicy::kNever;
-  return absl::InvalidArgumentError(
-      absl::StrCat("publish policy '", text, "' is not one of auto, always, never"));
+  return ParseName(text, kPublishPolicies, "publish policy");
 }
 
-const char* PublishPolicyName(PublishPolicy policy) {
-  switch (policy) {
-    case PublishPolicy::kAuto:
-      return "auto";
-    case PublishPolicy::kAlways:
-      return "always";
-    case PublishPolicy::kNever:
-      return "never";
-  }
-  return "?";
-}
+const char* PublishPolicyName(PublishPolicy policy) { return NameOf(policy, kPublishPolicies); }
 
 CacheDirChoice ResolveCacheDir(const CheckerAdapter& adapter, const RunOptions& options,
                                const EnvLookup& env, CommandPlan* plan) {
@@ -481,7 +477,9 @@ absl::StatusOr<int> RunCommand(Fs& fs, const CheckerAdapter& adapter, const RunO
     absl::StatusOr<std::vector<std::string>> left = fs.ListDir(priv->root);
     bool empty = left.ok() && left->empty();  // Its copy became a generation or a spare.
     bool moved = !empty && priv->shared && fs.Rename(priv->root, trash).ok();
-    if (!moved) {
+    // An empty run directory is kept for the next run (renamed, not removed: see ParkRunDir).
+    bool parked = empty && priv->run_dir.has_value() && ParkRunDir(fs, layout, priv->root);
+    if (!moved && !parked) {
       absl::Status removed = RemoveAll(fs, priv->root);
       if (!removed.ok()) {
         report.Warn(absl::StrCat("cannot remove ", priv->root, ": ", removed.message()));

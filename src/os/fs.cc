@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "src/base/enum_names.h"
 #include "src/base/status_macros.h"
 
 namespace typecache {
@@ -345,15 +346,11 @@ int StatusErrno(const absl::Status& status) {
 }
 
 const char* CopyMethodName(CopyMethod method) {
-  switch (method) {
-    case CopyMethod::kReflink:
-      return "reflink";
-    case CopyMethod::kCopyFileRange:
-      return "copy_file_range";
-    case CopyMethod::kReadWrite:
-      return "read/write";
-  }
-  return "?";
+  static constexpr EnumName<CopyMethod> kMethods[] = {
+      {CopyMethod::kReflink, "reflink"},
+      {CopyMethod::kCopyFileRange, "copy_file_range"},
+      {CopyMethod::kReadWrite, "read/write"}};
+  return NameOf(method, kMethods);
 }
 
 Fs& RealFs() {

@@ -43,6 +43,12 @@ class ArmedCaptureTest(tc.FakeCheckerTestCase):
         return [os.path.join(d, f) for d, _, files in os.walk(gens) for f in files
                 if f.endswith(".db")]
 
+    def armed_markers(self):
+        """The lists of armed databases in the spares (one per spare that has one)."""
+        spares = os.path.join(self.cache, ".typecache", "spares", tc.PYVER)
+        return sorted(os.path.join(spares, s, ".typecache-armed") for s in os.listdir(spares)
+                      if os.path.exists(os.path.join(spares, s, ".typecache-armed")))
+
     def test_unchanged_runs_keep_capture_and_writes_are_still_published(self):
         # Two databases (as mypy 2.x's shards): a later run writes into one of them only.
         self.fake_run(self.spec({"cache.0.db": {"a": ["m0"]}, "cache.1.db": {"a": ["m1"]}}),
@@ -50,9 +56,22 @@ class ArmedCaptureTest(tc.FakeCheckerTestCase):
         self.fake_run(tc.fake_spec(), check_exit=0)  # changes nothing: its spare stays armed
         time.sleep(RACY_MARGIN_S)
         before = tc.run_counters(self.cache).get("captures_kept_armed", 0)
-        self.fake_run(tc.fake_spec(), check_exit=0)
+        # The spare's list of armed databases is kept as it is by a run that changes nothing:
+        # not removed and written again (issue 12: no file made and removed on a warm run).
+        marker = self.armed_markers()
+        self.assertEqual(len(marker), 1, marker)
+        held = os.open(marker[0], os.O_RDONLY)
+        try:
+            r = self.fake_run(tc.fake_spec(), check_exit=0)
+            kept = os.fstat(held)
+        finally:
+            os.close(held)
         after = tc.run_counters(self.cache).get("captures_kept_armed", 0)
         self.assertEqual(after - before, 2, "the spare's databases were armed again, not reused")
+        self.assertEqual(kept.st_nlink, 1, "the list of armed databases was removed")
+        self.assertEqual([os.stat(m).st_ino for m in self.armed_markers()], [kept.st_ino])
+        # The list in the checker's directory is typecache's, not a file the checker left.
+        self.assertEqual(tc.warning_lines(r.stderr), [])
         time.sleep(RACY_MARGIN_S)
         # Writes into an armed database are captured; the other one is published disarmed.
         r = self.fake_run(self.spec({"cache.1.db": {"b": ["m2"]}}), "-v", check_exit=0)
@@ -67,6 +86,9 @@ class ArmedCaptureTest(tc.FakeCheckerTestCase):
         self.assertGreaterEqual(len(dbs), 2)
         for db in dbs:
             self.assertEqual(capture_left(db), [], "a published generation holds capture: " + db)
+        gens = os.path.join(self.cache, ".typecache", "gens")
+        self.assertEqual([os.path.join(d, f) for d, _, files in os.walk(gens) for f in files
+                          if f == ".typecache-armed"], [], "a generation holds the armed list")
         v = self.typecache("verify", self.cache)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
 

@@ -92,9 +92,10 @@ class DiskTargetsTest(tc.E2ETestCase):
         """n runs whose switch to the new generation fails (ENOSPC on the link's rename): each
         leaves a generation that never went live and its runs/*.link file."""
         for i in range(n):
-            # Renames: claiming a spare (when there is one), the log, the directory, the link.
+            # Renames: claiming an idle run directory (tried once even when there is none),
+            # claiming a spare (when there is one), the log, the directory, the link.
             spares = os.path.join(self.cache, ".typecache", "spares", tc.PYVER)
-            link = 4 if os.path.isdir(spares) and os.listdir(spares) else 3
+            link = 5 if os.path.isdir(spares) and os.listdir(spares) else 4
             r = self.mypy_run(self.pkgs[i % len(self.pkgs)], binary=tc.faulty(),
                               env={"TYPECACHE_FAULT": "fail:rename:ENOSPC@%d" % link})
             self.assertIn("cannot publish to the shared cache", r.stderr)

@@ -36,7 +36,11 @@ class FaultsTest(tc.FakeCheckerTestCase):
                                   ("exchange", "EINVAL"), ("listdir", "EIO"), ("*", "ENOSPC"),
                                   # A reader's hold on the generation it copies (and retirement).
                                   ("opendir", "EACCES"), ("lockshared", "ENOLCK"),
-                                  ("statfd", "EIO"))
+                                  ("statfd", "EIO"),
+                                  # Lock descriptions and the counters, rewritten in place;
+                                  # reads (logs, the spare's armed list) and stamps.
+                                  ("overwrite", "ENOSPC"), ("readfd", "EIO"), ("read", "EIO"),
+                                  ("lstat", "EIO"), ("stat", "EIO"))
                   for n in (1, 2, 3)]
         injected = 0
         for i, fault in enumerate(faults):

@@ -20,6 +20,10 @@ int64_t Layout::ParseGenName(absl::string_view name) {
   return gen;
 }
 
+std::string Layout::idle_run_path(int n) const {
+  return JoinPath(idle_runs_dir(), absl::StrCat(n));
+}
+
 std::string Layout::gen_path(absl::string_view dir, int64_t gen) const {
   return JoinPath(gens_dir(dir), GenName(gen));
 }

@@ -9,6 +9,7 @@
 //   <cache>/.typecache/runs/<id>.lock, <id>/          a run's private copy, locked while alive
 //   <cache>/.typecache/spares/<X.Y>/g<N>.<tag>.<rand>/ copies of generation N kept for reuse
 //                                    (<tag>: a boot id, or "retired": local_store.h)
+//   <cache>/.typecache/spares/idle/<n>/               empty run directories kept for reuse
 //   <cache>/.typecache/trash/                         removed after the lock is released
 //   <cache>/.typecache/passthrough/                   the checker's cache for bypassing runs
 //   <cache>/.typecache/stats         counters recorded by runs (stats.h)
@@ -59,6 +60,9 @@ class Layout {
   std::string spares_dir(absl::string_view dir) const {
     return JoinPath(JoinPath(state_dir(), "spares"), dir);
   }
+  // Empty run directories kept for the next run to rename into runs/<id> (sweep.h): slot `n`.
+  std::string idle_runs_dir() const { return JoinPath(JoinPath(state_dir(), "spares"), "idle"); }
+  std::string idle_run_path(int n) const;
   std::string logs_dir(absl::string_view dir) const {
     return JoinPath(JoinPath(state_dir(), "logs"), dir);
   }

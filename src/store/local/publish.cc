@@ -591,6 +591,8 @@ absl::StatusOr<WriteSets> PrepareForPublish(Fs& fs, const CheckerAdapter& adapte
       progress.Add(count);
     }
     if (groups.empty()) continue;
+    // A claimed spare's list of armed databases stays in the copy until here: never published.
+    RETURN_IF_ERROR(RemoveArmedMarker(fs, path));
     for (const std::string& file : files) {
       std::string db = JoinPath(path, file);
       // Shareable by the group, like ccache: 0666 & ~umask.

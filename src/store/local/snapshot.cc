@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <optional>
 #include <set>
 #include <vector>
@@ -92,18 +93,19 @@ bool SpareOfThisBoot(absl::string_view name) {
 // recorded ("armed"), one "<file> <size> <mtime_ns> <inode>" line each, as DonateSpare left
 // them. The run that claims the spare removes the file first (it never reaches a generation) and
 // skips InstallCapture for each database that is still exactly as listed.
-constexpr char kArmedMarker[] = ".typecache-armed";
 
 std::string ArmedLine(const std::string& file, const FileInfo& info) {
   return absl::StrCat(file, " ", info.size, " ", info.mtime_ns, " ", info.inode, "\n");
 }
 
-// The armed databases a claimed spare's marker lists, as stamp lines; the marker is removed.
-std::set<std::string> TakeArmedMarker(Fs& fs, const std::string& dir) {
+// The armed databases a claimed spare's marker lists, as stamp lines. The marker stays while the
+// run uses the copy (a line is trusted only while its database still has exactly those stamps);
+// it is removed before the directory is published (RemoveArmedMarker) and rewritten by
+// DonateSpare only when what it lists changed: no file made and removed on a warm run.
+std::set<std::string> ReadArmedMarker(Fs& fs, const std::string& dir) {
   std::string marker = JoinPath(dir, kArmedMarker);
   absl::StatusOr<std::string> text = fs.ReadFile(marker);
   if (!text.ok()) return {};
-  if (!fs.Unlink(marker).ok()) return {};  // Must not stay: trust nothing then.
   std::set<std::string> lines;
   for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
     lines.insert(absl::StrCat(line, "\n"));
@@ -176,7 +178,7 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
     }
     absl::Status status;
     int files_before = snap.files;
-    std::set<std::string> armed = TakeArmedMarker(fs, to);
+    std::set<std::string> armed = ReadArmedMarker(fs, to);
     if (usable) {
       for (const std::string& file : *want) {
         std::string db = JoinPath(to, file);
@@ -219,25 +221,31 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
   LiveState base = snapshot.BaseOf(name);
   if (base.kind != LiveState::Kind::kGeneration) return absl::OkStatus();
   std::string dir = JoinPath(snapshot.private_root, name);
-  // The base is read while it is held: it cannot be retired and rewritten meanwhile.
-  absl::StatusOr<GenerationReadLock> held = GenerationReadLock::Acquire(fs, base.resolved);
-  if (absl::IsNotFound(held.status())) return absl::OkStatus();  // Gone: not worth keeping.
-  RETURN_IF_ERROR(held.status());
-  // Undo what the run wrote, so the spare is exactly its base generation again.
-  for (const auto& [file, groups] : captured) {
-    RETURN_IF_ERROR(
-        ReplaceFromLive(adapter, JoinPath(dir, file), JoinPath(base.resolved, file), groups));
+  if (!captured.empty()) {
+    // The base is read while it is held: it cannot be retired and rewritten meanwhile.
+    absl::StatusOr<GenerationReadLock> held = GenerationReadLock::Acquire(fs, base.resolved);
+    if (absl::IsNotFound(held.status())) return absl::OkStatus();  // Gone: not worth keeping.
+    RETURN_IF_ERROR(held.status());
+    // Undo what the run wrote, so the spare is exactly its base generation again.
+    for (const auto& [file, groups] : captured) {
+      RETURN_IF_ERROR(
+          ReplaceFromLive(adapter, JoinPath(dir, file), JoinPath(base.resolved, file), groups));
+    }
   }
-  held->Release();
   std::string marker;
   for (const std::string& file : still_armed) {
     if (captured.count(file) > 0) continue;
     absl::StatusOr<FileInfo> info = fs.Lstat(JoinPath(dir, file));
     if (info.ok() && info->exists()) absl::StrAppend(&marker, ArmedLine(file, *info));
   }
-  // Unsynced like the spare itself (trusted within this boot only).
-  if (!marker.empty()) {
-    (void)fs.WriteNewFile(JoinPath(dir, kArmedMarker), marker, Durability::kUnsynced);
+  // Unsynced like the spare itself (trusted within this boot only). The list the spare came with
+  // stays when it is still exact (a warm run); otherwise it goes first, so that a kill in between
+  // leaves no list (capture is installed again) rather than a wrong one.
+  std::string marker_path = JoinPath(dir, kArmedMarker);
+  absl::StatusOr<std::string> kept = fs.ReadFile(marker_path);
+  if (!kept.ok() || *kept != marker) {
+    if (kept.ok()) RETURN_IF_ERROR(fs.Unlink(marker_path));
+    if (!marker.empty()) (void)fs.WriteNewFile(marker_path, marker, Durability::kUnsynced);
   }
   // A publish while the base was held left it behind: collect it now the spare is in place.
   struct Collect {
@@ -261,6 +269,11 @@ absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& ada
                                                       ".", RandomSuffix())));
 }
 
+absl::Status RemoveArmedMarker(Fs& fs, const std::string& dir) {
+  absl::Status removed = fs.Unlink(JoinPath(dir, kArmedMarker));
+  return StatusErrno(removed) == ENOENT ? absl::OkStatus() : removed;
+}
+
 const SnapshotDir* Snapshot::Find(absl::string_view name) const {
   for (const SnapshotDir& dir : dirs) {
     if (dir.name == name) return &dir;
@@ -272,10 +285,21 @@ absl::StatusOr<AdoptedStamps> StampForeign(Fs& fs, const CheckerAdapter& adapter
                                            const std::string& dir) {
   AdoptedStamps stamps;
   stamps.taken_ns = absl::ToUnixNanos(absl::Now());
-  ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, dir));
-  for (const std::string& file : files) {
+  ASSIGN_OR_RETURN(FileInfo info, fs.Stat(dir));
+  if (!info.is_dir()) return stamps;
+  // One listing says which -wal and -journal files exist: only those are stat'ed (a warm run's
+  // 16 shards had 32 lstat calls of absent files, twice). One created after the listing counts
+  // as created after the stamps, which every comparison with them then sees.
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs.ListDir(dir));
+  std::sort(names.begin(), names.end());
+  for (const std::string& file : names) {
+    if (!adapter.IsDatabaseFile(file)) continue;
     for (const char* suffix : {"", "-wal", "-journal"}) {
       std::string name = absl::StrCat(file, suffix);
+      if (*suffix != '\0' && !std::binary_search(names.begin(), names.end(), name)) {
+        stamps.files[name] = FileInfo{};  // Absent.
+        continue;
+      }
       ASSIGN_OR_RETURN(stamps.files[name], fs.Lstat(JoinPath(dir, name)));
     }
   }

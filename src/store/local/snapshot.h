@@ -104,6 +104,12 @@ absl::StatusOr<bool> AdoptedUnchanged(Fs& fs, const CheckerAdapter& adapter,
 bool CaptureUntouched(Fs& fs, const AdoptedStamps& armed, const std::string& dir,
                       const std::string& file, absl::Duration racy_margin);
 
+// The name of that list in a spare's (and a claimed spare's) <X.Y> directory.
+inline constexpr char kArmedMarker[] = ".typecache-armed";
+// Removes the list of armed databases a claimed spare brought into the private directory `dir`
+// (<private>/<X.Y>): it must not go into a generation. Missing is no error.
+absl::Status RemoveArmedMarker(Fs& fs, const std::string& dir);
+
 absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                          const Snapshot& snapshot, const std::string& name,
                          const GroupSets& captured, int keep = 1,

@@ -1,7 +1,8 @@
 // Counters that `typecache run` records in <cache>/.typecache/stats and `typecache stats`
 // shows. A text file of "name value" lines, updated by a locked read-modify-write under its
-// own lock (stats.lock, never the publish lock) and replaced atomically. Statistics are not
-// essential: callers log a failure to record them and carry on.
+// own lock (stats.lock, never the publish lock): rewritten in place by one pwrite when it grows
+// (every run's update), replaced atomically when it shrinks; read under the same lock. Statistics
+// are not essential: callers log a failure to record them and carry on.
 #ifndef TYPECACHE_SRC_STORE_LOCAL_STATS_H_
 #define TYPECACHE_SRC_STORE_LOCAL_STATS_H_
 

@@ -1,5 +1,7 @@
 #include "src/store/local/stats.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +103,39 @@ TEST_F(StatsTest, FileFormatAndNoLeftovers) {
   for (const std::string& name : *names) {
     EXPECT_FALSE(absl::StrContains(name, ".tmp")) << name;
   }
+}
+
+// A run's update rewrites the file in place: no new inode (a rename over the old file made ext4
+// allocate and free blocks on every run, issue 12); an update that shortens it replaces it.
+TEST_F(StatsTest, GrowingUpdatesRewriteTheFileInPlace) {
+  StatsDelta first;
+  first.Add("runs", 1);
+  TC_ASSERT_OK(UpdateStats(RealFs(), layout_, first));
+  // Held open, so that a replacement could not reuse its inode number.
+  int held = ::open(layout_.stats_path().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  for (int i = 0; i < 12; ++i) {
+    StatsDelta delta;
+    delta.Add("runs", 1);
+    delta.Add("checker_ms", 7);
+    delta.Set("last_run", 1700000000 + i);
+    TC_ASSERT_OK(UpdateStats(RealFs(), layout_, delta));
+  }
+  absl::StatusOr<FileInfo> now = RealFs().Lstat(layout_.stats_path());
+  ASSERT_TRUE(now.ok()) << now.status();
+  struct stat st;
+  ASSERT_EQ(::fstat(held, &st), 0);
+  ::close(held);
+  EXPECT_EQ(st.st_nlink, 1u) << "the stats file was replaced, not rewritten";
+  EXPECT_EQ(static_cast<uint64_t>(st.st_ino), now->inode);
+  EXPECT_EQ(*RealFs().ReadFile(layout_.stats_path()),
+            "checker_ms 84\nlast_run 1700000011\nruns 13\n");
+  // Shorter ("checker_ms 84" set to 1): the file is replaced whole, no stale tail is left.
+  StatsDelta shrink;
+  shrink.Set("checker_ms", 1);
+  TC_ASSERT_OK(UpdateStats(RealFs(), layout_, shrink));
+  EXPECT_EQ(*RealFs().ReadFile(layout_.stats_path()),
+            "checker_ms 1\nlast_run 1700000011\nruns 13\n");
 }
 
 TEST_F(StatsTest, MalformedLinesAreIgnored) {

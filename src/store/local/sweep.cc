@@ -16,8 +16,43 @@ absl::StatusOr<RunDir> ClaimRunDir(Fs& fs, const Layout& layout, const std::stri
   ASSIGN_OR_RETURN(FileLock lock,
                    FileLock::TryAcquire(fs, JoinPath(layout.runs_dir(), id + ".lock")));
   std::string path = JoinPath(layout.runs_dir(), id);
+  // An idle directory left by an earlier run: taken by renaming it (only one run can). One that
+  // is not empty (nothing puts anything there; never trusted) goes to the trash.
+  // Slots are filled from 0 up: the first missing one ends the search (one failed rename when
+  // there is none).
+  for (int n = 0; n < kIdleRunDirs; ++n) {
+    absl::Status claimed = fs.Rename(layout.idle_run_path(n), path);
+    if (!claimed.ok() && StatusErrno(claimed) == ENOENT) break;
+    if (!claimed.ok()) continue;
+    absl::StatusOr<std::vector<std::string>> names = fs.ListDir(path);
+    if (names.ok() && names->empty()) return RunDir{id, path, std::move(lock)};
+    if (!fs.Rename(path, JoinPath(layout.trash_dir(), absl::StrCat("idle.", RandomSuffix())))
+             .ok()) {
+      RETURN_IF_ERROR(RemoveAll(fs, path));
+    }
+    break;
+  }
   RETURN_IF_ERROR(fs.MakeDir(path, /*ok_if_exists=*/false));
   return RunDir{id, path, std::move(lock)};
+}
+
+bool ParkRunDir(Fs& fs, const Layout& layout, const std::string& path) {
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(path);
+  if (!names.ok() || !names->empty()) return false;
+  for (int n = 0; n < kIdleRunDirs; ++n) {
+    std::string slot = layout.idle_run_path(n);
+    absl::StatusOr<FileInfo> info = fs.Lstat(slot);
+    if (!info.ok()) return false;
+    if (info->exists()) continue;
+    // Two runs may find the same slot free: the second rename replaces the first's (empty)
+    // directory, which costs a removal but loses nothing.
+    absl::Status moved = fs.Rename(path, slot);
+    if (moved.ok()) return true;
+    if (StatusErrno(moved) != ENOENT) return false;
+    if (!MakeDirs(fs, layout.idle_runs_dir()).ok()) return false;
+    return fs.Rename(path, slot).ok();
+  }
+  return false;
 }
 
 void RunDir::Release(Fs& fs, const Layout& layout) {
