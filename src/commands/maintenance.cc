@@ -164,6 +164,18 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
     return report;
   }
   Progress::Or(options.progress).Detail("publishing");
+  // The copies were written with synchronous=OFF: on disk before the publish makes them live, so
+  // that a power cut after the switch cannot expose a database the kernel never wrote (a run's
+  // publish does the same in PrepareForPublish).
+  for (const DbRef& ref : dbs) {
+    if (writes.count(ref.dir) == 0) continue;
+    status = fs.Fsync(JoinPath(JoinPath(root, ref.dir), ref.file));
+    if (!status.ok()) break;
+  }
+  if (!status.ok()) {
+    cleanup();
+    return undo(status);
+  }
   // Every copy is made: let go of what was read, so that this publish's collection retires it.
   if (target.held != nullptr) target.held->Release();
   absl::StatusOr<PublishReport> published =
