@@ -80,36 +80,34 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
   InputListing listing;
   listing.input = input;
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
-  ASSIGN_OR_RETURN(std::vector<GroupStamp> stamps,
-                   db.ListGroupStamps(adapter, "main", with_digests));
-  // A group listed in several runs of rows has the sum of their digests (the runs are adjacent:
-  // the stamps are sorted by group).
-  std::vector<uint64_t> digests;
+  // Straight into the compact records (no list of GroupStamps beside them), then sorted.
+  RETURN_IF_ERROR(db.ForEachGroupStamp(
+      adapter,
+      [&listing](GroupStamp& g) {
+        uint64_t stamp = absl::HashOf(g.rows, g.newest_mtime, g.data_row_mtime.has_value(),
+                                      g.data_row_mtime.value_or(0));
+        std::optional<uint64_t> digest;
+        if (g.digest.has_value()) digest = g.digest->exact;
+        listing.groups.push_back(
+            {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
+      },
+      "main", with_digests));
+  listing.groups.shrink_to_fit();
+  std::sort(listing.groups.begin(), listing.groups.end(),
+            [](const ListedGroup& a, const ListedGroup& b) { return a.group < b.group; });
+  // A group listed in several runs of rows has the sum of their digests (the runs are now
+  // adjacent).
   if (with_digests) {
     uint64_t total = 0;
-    digests.resize(stamps.size());
-    for (size_t start = 0; start < stamps.size();) {
-      size_t end = start;
+    for (auto start = listing.groups.begin(); start != listing.groups.end();) {
+      auto end = start;
       uint64_t sum = 0;
-      for (; end < stamps.size() && stamps[end].group == stamps[start].group; ++end) {
-        sum += stamps[end].digest->exact;
-      }
-      std::fill(digests.begin() + static_cast<std::ptrdiff_t>(start),
-                digests.begin() + static_cast<std::ptrdiff_t>(end), sum);
+      for (; end != listing.groups.end() && end->group == start->group; ++end) sum += *end->digest;
+      for (auto g = start; g != end; ++g) g->digest = sum;
       total += sum;
       start = end;
     }
     if (content_digest != nullptr) *content_digest = total;
-  }
-  listing.groups.reserve(stamps.size());
-  for (size_t i = 0; i < stamps.size(); ++i) {
-    GroupStamp& g = stamps[i];
-    uint64_t stamp = absl::HashOf(g.rows, g.newest_mtime, g.data_row_mtime.has_value(),
-                                  g.data_row_mtime.value_or(0));
-    std::optional<uint64_t> digest;
-    if (with_digests) digest = digests[i];
-    listing.groups.push_back(
-        {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
   }
   return listing;
 }
