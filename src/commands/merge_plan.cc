@@ -1,6 +1,7 @@
 #include "src/commands/merge_plan.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -81,42 +82,50 @@ absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>
 
 namespace {
 
+// One listed group: its listing (position in the listings) and its position there. 8 bytes; the
+// rest is read through `Listed`.
 struct Holding {
-  absl::string_view group;
-  size_t input;
-  const ListedGroup* listed;
-  size_t listing;  // Position in the listings.
-  size_t index;    // Position in its listing.
+  uint32_t listing;
+  uint32_t index;
 };
 
-// Every listed group with its holder, sorted by group, holders in input order: each run of equal
-// groups is one group's holders. Views into `listings` (no name copied; 32 + 16 bytes a group).
-std::vector<Holding> Holders(const std::vector<InputListing>& listings) {
-  std::vector<Holding> holders;
-  size_t total = 0;
-  for (const InputListing& listing : listings) total += listing.groups.size();
-  holders.reserve(total);
-  for (size_t l = 0; l < listings.size(); ++l) {
-    const std::vector<ListedGroup>& groups = listings[l].groups;
-    for (size_t i = 0; i < groups.size(); ++i) {
-      holders.push_back({groups[i].group, listings[l].input, &groups[i], l, i});
+class Holders {
+ public:
+  // Every listed group, sorted by group, holders in input order: each run of equal groups is one
+  // group's holders. No name copied: 8 bytes a listed group.
+  explicit Holders(const std::vector<InputListing>& listings) : listings_(listings) {
+    size_t total = 0;
+    for (const InputListing& listing : listings) total += listing.groups.size();
+    holders_.reserve(total);
+    for (size_t l = 0; l < listings.size(); ++l) {
+      for (size_t i = 0; i < listings[l].groups.size(); ++i) {
+        holders_.push_back({static_cast<uint32_t>(l), static_cast<uint32_t>(i)});
+      }
+    }
+    std::sort(holders_.begin(), holders_.end(), [this](const Holding& a, const Holding& b) {
+      int c = Listed(a).group.compare(Listed(b).group);
+      if (c != 0) return c < 0;
+      return a.listing != b.listing ? a.listing < b.listing : a.index < b.index;
+    });
+  }
+  const ListedGroup& Listed(const Holding& h) const { return listings_[h.listing].groups[h.index]; }
+  size_t Input(const Holding& h) const { return listings_[h.listing].input; }
+  // Calls `visit(first, last)` for each run of holders of one group.
+  template <typename Visit>
+  void ForEachGroup(Visit visit) const {
+    for (size_t start = 0; start < holders_.size();) {
+      size_t end = start + 1;
+      const std::string& group = Listed(holders_[start]).group;
+      while (end < holders_.size() && Listed(holders_[end]).group == group) ++end;
+      visit(holders_.data() + start, holders_.data() + end);
+      start = end;
     }
   }
-  std::stable_sort(holders.begin(), holders.end(),
-                   [](const Holding& a, const Holding& b) { return a.group < b.group; });
-  return holders;
-}
 
-// Calls `visit(first, last)` for each run of holders of one group.
-template <typename Visit>
-void ForEachGroupHeld(const std::vector<Holding>& holders, Visit visit) {
-  for (size_t start = 0; start < holders.size();) {
-    size_t end = start + 1;
-    while (end < holders.size() && holders[end].group == holders[start].group) ++end;
-    visit(&holders[start], &holders[end]);
-    start = end;
-  }
-}
+ private:
+  const std::vector<InputListing>& listings_;
+  std::vector<Holding> holders_;
+};
 
 bool Better(Prefer prefer, double candidate, double best) {
   switch (prefer) {
@@ -134,12 +143,14 @@ bool Better(Prefer prefer, double candidate, double best) {
 
 std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings) {
   std::map<size_t, std::set<std::string>> out;
-  ForEachGroupHeld(Holders(listings), [&out](const Holding* first, const Holding* last) {
+  const Holders holders(listings);
+  holders.ForEachGroup([&](const Holding* first, const Holding* last) {
     if (last - first < 2) return;
+    const ListedGroup& g0 = holders.Listed(*first);
     for (const Holding* h = first; h != last; ++h) {
-      if (h->listed->stamp != first->listed->stamp) return;  // A conflict whatever the data.
+      if (holders.Listed(*h).stamp != g0.stamp) return;  // A conflict whatever the data.
     }
-    for (const Holding* h = first; h != last; ++h) out[h->input].emplace(first->group);
+    for (const Holding* h = first; h != last; ++h) out[holders.Input(*h)].insert(g0.group);
   });
   return out;
 }
@@ -151,24 +162,25 @@ MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, si
   plan.taken.resize(listings.size());
   for (size_t l = 0; l < listings.size(); ++l)
     plan.taken[l].assign(listings[l].groups.size(), false);
-  ForEachGroupHeld(Holders(listings), [&](const Holding* first, const Holding* last) {
+  const Holders holders(listings);
+  holders.ForEachGroup([&](const Holding* first, const Holding* last) {
     const Holding* best = first;
-    const std::optional<uint64_t>& digest0 = first->listed->digest;
-    const uint64_t stamp0 = first->listed->stamp;
+    const ListedGroup& g0 = holders.Listed(*first);
     bool differ = false;
     for (const Holding* h = first + 1; h != last; ++h) {
-      const std::optional<uint64_t>& digest = h->listed->digest;
-      differ = differ || h->listed->stamp != stamp0 || !digest.has_value() ||
-               !digest0.has_value() || *digest != *digest0;
-      if (Better(prefer, h->listed->rank, best->listed->rank)) best = h;
+      const ListedGroup& g = holders.Listed(*h);
+      differ = differ || g.stamp != g0.stamp || !g.digest.has_value() || !g0.digest.has_value() ||
+               *g.digest != *g0.digest;
+      if (Better(prefer, g.rank, holders.Listed(*best).rank)) best = h;
     }
     if (differ) ++plan.num_conflicts;
+    size_t input = holders.Input(*best);
     if (name_groups) {
-      if (differ) plan.conflicts.emplace(first->group);
-      plan.source.emplace(std::string(first->group), best->input);
+      if (differ) plan.conflicts.insert(g0.group);
+      plan.source.emplace(g0.group, input);
     }
     plan.taken[best->listing][best->index] = true;
-    if (best->input < plan.groups_from.size()) ++plan.groups_from[best->input];
+    if (input < plan.groups_from.size()) ++plan.groups_from[input];
   });
   return plan;
 }
