@@ -8,7 +8,7 @@
 // input), first or last (input order; DEST is input 0). A group counts as a conflict only when
 // its holders' contents differ (by stamp, then digest): byte-identical copies are not conflicts.
 // Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (the listings,
-// about 100 bytes per listed group, and 32 bytes per listed group while planning; rows are never
+// about 100 bytes per listed group, and 8 bytes per listed group while planning; rows are never
 // held, group names never copied).
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 #define TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
@@ -92,7 +92,7 @@ std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputLi
 // `listings` in input order (each input at most once); `num_inputs` sizes groups_from. A group
 // held several times without digests counts as a conflict (its contents cannot be compared).
 // `name_groups`: fill MergePlan::source and conflicts too (O(groups) strings; `merge` reads
-// `taken` and `num_conflicts` instead). Memory besides the plan: 32 bytes per listed group.
+// `taken` and `num_conflicts` instead). Memory besides the plan: 8 bytes per listed group.
 MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs,
                     bool name_groups = true);
 
