@@ -79,14 +79,17 @@ absl::StatusOr<std::set<std::string>> CacheFile::GroupsOfTable(const CheckerAdap
   return typecache::ListGroups(*db_, adapter, "main", std::string(table));
 }
 
-absl::StatusOr<std::vector<GroupStamp>> CacheFile::ListGroupStamps(const CheckerAdapter& adapter,
-                                                                   absl::string_view schema,
-                                                                   bool with_digests) {
-  std::vector<GroupStamp> out;
+absl::Status CacheFile::ForEachGroupStamp(const CheckerAdapter& adapter,
+                                          const std::function<void(GroupStamp&)>& visit,
+                                          absl::string_view schema, bool with_digests) {
+  std::optional<GroupStamp> current;
   std::string key = QuoteIdent(adapter.key_column());
   GroupHasher hasher;
   auto finish = [&]() {
-    if (with_digests && !out.empty()) out.back().digest = hasher.Finish();
+    if (!current.has_value()) return;
+    if (with_digests) current->digest = hasher.Finish();
+    visit(*current);
+    current.reset();
   };
   for (const std::string& table : adapter.tables()) {
     ASSIGN_OR_RETURN(bool has, db_->HasTable(table, schema));
@@ -105,13 +108,13 @@ absl::StatusOr<std::vector<GroupStamp>> CacheFile::ListGroupStamps(const Checker
         if (with_digests) types = GroupHasher::Types(stmt);
         absl::string_view k = stmt.ColumnBlob(0);
         std::string group = adapter.GroupOf(table, k);
-        if (out.empty() || out.back().group != group) {
+        if (!current.has_value() || current->group != group) {
           finish();
-          out.emplace_back();
-          out.back().group = std::move(group);
-          if (with_digests) hasher.Start(out.back().group);
+          current.emplace();
+          current->group = std::move(group);
+          if (with_digests) hasher.Start(current->group);
         }
-        GroupStamp& g = out.back();
+        GroupStamp& g = *current;
         if (with_digests) hasher.AddRow(stmt, types);
         double mtime = stmt.ColumnDouble(1);
         ++g.rows;
@@ -121,6 +124,15 @@ absl::StatusOr<std::vector<GroupStamp>> CacheFile::ListGroupStamps(const Checker
     }
   }
   finish();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<GroupStamp>> CacheFile::ListGroupStamps(const CheckerAdapter& adapter,
+                                                                   absl::string_view schema,
+                                                                   bool with_digests) {
+  std::vector<GroupStamp> out;
+  RETURN_IF_ERROR(ForEachGroupStamp(
+      adapter, [&out](GroupStamp& g) { out.push_back(std::move(g)); }, schema, with_digests));
   std::sort(out.begin(), out.end(),
             [](const GroupStamp& a, const GroupStamp& b) { return a.group < b.group; });
   return out;

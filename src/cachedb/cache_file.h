@@ -150,6 +150,11 @@ class CacheFile {
   absl::StatusOr<std::vector<GroupStamp>> ListGroupStamps(const CheckerAdapter& adapter,
                                                           absl::string_view schema = "main",
                                                           bool with_digests = false);
+  // The same, one group at a time, in the order the scans find them (not sorted; a group can
+  // be visited more than once, once per run of its rows): nothing held but the group visited.
+  absl::Status ForEachGroupStamp(const CheckerAdapter& adapter,
+                                 const std::function<void(GroupStamp&)>& visit,
+                                 absl::string_view schema = "main", bool with_digests = false);
   // Visits every group of every cache table of `schema` in key order, one group in memory at a
   // time; a visitor's error stops the scan and is returned. A group whose rows are not
   // consecutive in key order (possible only for keys without a family suffix, which mypy never

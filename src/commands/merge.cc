@@ -80,26 +80,34 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
   InputListing listing;
   listing.input = input;
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
-  ASSIGN_OR_RETURN(std::vector<GroupStamp> stamps,
-                   db.ListGroupStamps(adapter, "main", with_digests));
-  // A group listed in several runs of rows has the sum of their digests.
-  std::map<std::string, uint64_t> digests;
+  // Straight into the compact records (no list of GroupStamps beside them), then sorted.
+  RETURN_IF_ERROR(db.ForEachGroupStamp(
+      adapter,
+      [&listing](GroupStamp& g) {
+        uint64_t stamp = absl::HashOf(g.rows, g.newest_mtime, g.data_row_mtime.has_value(),
+                                      g.data_row_mtime.value_or(0));
+        std::optional<uint64_t> digest;
+        if (g.digest.has_value()) digest = g.digest->exact;
+        listing.groups.push_back(
+            {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
+      },
+      "main", with_digests));
+  listing.groups.shrink_to_fit();
+  std::sort(listing.groups.begin(), listing.groups.end(),
+            [](const ListedGroup& a, const ListedGroup& b) { return a.group < b.group; });
+  // A group listed in several runs of rows has the sum of their digests (the runs are now
+  // adjacent).
   if (with_digests) {
     uint64_t total = 0;
-    for (const GroupStamp& g : stamps) {
-      digests[g.group] += g.digest->exact;
-      total += g.digest->exact;
+    for (auto start = listing.groups.begin(); start != listing.groups.end();) {
+      auto end = start;
+      uint64_t sum = 0;
+      for (; end != listing.groups.end() && end->group == start->group; ++end) sum += *end->digest;
+      for (auto g = start; g != end; ++g) g->digest = sum;
+      total += sum;
+      start = end;
     }
     if (content_digest != nullptr) *content_digest = total;
-  }
-  listing.groups.reserve(stamps.size());
-  for (GroupStamp& g : stamps) {
-    uint64_t stamp = absl::HashOf(g.rows, g.newest_mtime, g.data_row_mtime.has_value(),
-                                  g.data_row_mtime.value_or(0));
-    std::optional<uint64_t> digest;
-    if (with_digests) digest = digests[g.group];
-    listing.groups.push_back(
-        {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
   }
   return listing;
 }
@@ -143,7 +151,7 @@ absl::StatusOr<std::vector<InputListing>> ListSources(const CheckerAdapter& adap
 // groups from (the earliest of those), so that the fewest groups are copied row by row.
 // Returns its position in `listings` (in input order).
 size_t MostTaken(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs) {
-  MergePlan plan = PlanMerge(listings, prefer, num_inputs);
+  MergePlan plan = PlanMerge(listings, prefer, num_inputs, /*name_groups=*/false);
   size_t best = 0;
   for (size_t i = 1; i < listings.size(); ++i) {
     if (plan.groups_from[listings[i].input] > plan.groups_from[listings[best].input]) best = i;
@@ -153,37 +161,41 @@ size_t MostTaken(const std::vector<InputListing>& listings, Prefer prefer, size_
 
 // ---- Apply ----
 
-// The groups to copy from each input: those the plan takes from it, unless DEST's copy (listed
-// as `main_input`) already holds them byte for byte; they still count as that input's.
-std::map<size_t, std::set<std::string>> Transfers(const MergePlan& plan,
-                                                  const std::vector<InputListing>& listings,
-                                                  size_t main_input) {
-  std::map<std::string, std::optional<uint64_t>> in_main;
-  for (const InputListing& listing : listings) {
-    if (listing.input != main_input) continue;
-    for (const ListedGroup& g : listing.groups) in_main.emplace(g.group, g.digest);
-  }
-  std::map<size_t, std::set<std::string>> take;
-  for (const InputListing& listing : listings) {
-    if (listing.input == main_input) continue;
-    for (const ListedGroup& g : listing.groups) {
-      auto from = plan.source.find(g.group);
-      if (from == plan.source.end() || from->second != listing.input) continue;
-      auto held = in_main.find(g.group);
-      if (held != in_main.end() && held->second.has_value() && held->second == g.digest) continue;
-      take[listing.input].insert(g.group);
+// The digest DEST's copy (`main`, sorted by group) holds of `group`; nullptr: none.
+const std::optional<uint64_t>* HeldDigest(const InputListing& main, const std::string& group) {
+  auto at =
+      std::lower_bound(main.groups.begin(), main.groups.end(), group,
+                       [](const ListedGroup& g, const std::string& key) { return g.group < key; });
+  return at != main.groups.end() && at->group == group ? &at->digest : nullptr;
+}
+
+// The groups to copy from each input, in group order: those the plan takes from it, unless
+// DEST's copy (`listings[main]`) already holds them byte for byte; they still count as that
+// input's. Views into `listings`.
+using Take = std::map<size_t, std::vector<const ListedGroup*>>;
+Take Transfers(const MergePlan& plan, const std::vector<InputListing>& listings, size_t main) {
+  Take take;
+  for (size_t l = 0; l < listings.size(); ++l) {
+    if (l == main) continue;
+    const std::vector<ListedGroup>& groups = listings[l].groups;
+    for (size_t i = 0; i < groups.size(); ++i) {
+      if (!plan.taken[l][i]) continue;
+      const std::optional<uint64_t>* held = HeldDigest(listings[main], groups[i].group);
+      if (held != nullptr && held->has_value() && *held == groups[i].digest) continue;
+      take[listings[l].input].push_back(&groups[i]);
     }
   }
   return take;
 }
 
 // Apply: copies `take` into `db`, input by input, each in one transaction; records the groups
-// changed in `change` (unlisted beyond kMaxListedGroups) and the digests of the rows copied in
-// `copied` (computed as they pass).
+// changed in `change` (unlisted beyond kMaxListedGroups), and keeps `digest`, the copy's content
+// digest, up to date: each group copied replaces what DEST's copy (`main`) held of it by the rows
+// copied (digested as they pass, batch by batch: nothing held beyond a batch).
 absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const DbRef& ref,
-                            const std::vector<Input>& inputs,
-                            const std::map<size_t, std::set<std::string>>& take, DbChange& change,
-                            std::map<std::string, GroupHash>& copied, Progress& progress) {
+                            const std::vector<Input>& inputs, const Take& take,
+                            const InputListing& main, DbChange& change, uint64_t& digest,
+                            Progress& progress) {
   int64_t total = 0;
   for (const auto& [input, groups] : take) total += static_cast<int64_t>(groups.size());
   progress.Start("merge: copying groups", total, ProgressUnit::kCount, "groups");
@@ -195,18 +207,26 @@ absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const 
     {
       ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
       std::set<std::string> batch;
+      std::map<std::string, GroupHash> copied;
       for (auto g = groups->second.begin(); g != groups->second.end();) {
-        batch.insert(*g++);
+        batch.insert((*g++)->group);
         if (batch.size() < kCopyBatch && g != groups->second.end()) continue;
         RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter, &copied).status());
+        for (const std::string& group : batch) {
+          const std::optional<uint64_t>* was = HeldDigest(main, group);
+          if (was != nullptr) digest -= **was;
+          auto now = copied.find(group);
+          if (now != copied.end()) digest += now->second.exact;
+        }
         progress.Add(static_cast<int64_t>(batch.size()));
         batch.clear();
+        copied.clear();
       }
       RETURN_IF_ERROR(txn.Commit());
     }
     RETURN_IF_ERROR(db.Detach("src"));
     if (change.unlisted) continue;
-    change.groups.insert(groups->second.begin(), groups->second.end());
+    for (const ListedGroup* g : groups->second) change.groups.insert(g->group);
     if (change.groups.size() > kMaxListedGroups) {
       change.unlisted = true;
       change.groups.clear();
@@ -256,31 +276,20 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
   RETURN_IF_ERROR(AddDigests(adapter, files, listings, main_input));
   files.clear();
   progress.Done();
-  MergePlan plan = PlanMerge(listings, prefer, report.inputs.size());
-  std::map<size_t, std::set<std::string>> take = Transfers(plan, listings, main_input);
-  std::map<std::string, GroupHash> copied;
-  RETURN_IF_ERROR(ApplyTransfers(adapter, db, ref, inputs, take, change, copied, progress));
+  MergePlan plan = PlanMerge(listings, prefer, report.inputs.size(), /*name_groups=*/false);
+  const size_t main_at = static_cast<size_t>(
+      std::find_if(listings.begin(), listings.end(),
+                   [&](const InputListing& l) { return l.input == main_input; }) -
+      listings.begin());
+  Take take = Transfers(plan, listings, main_at);
+  RETURN_IF_ERROR(
+      ApplyTransfers(adapter, db, ref, inputs, take, listings[main_at], change, digest, progress));
   progress.Done();
-  // Each group copied replaced what the copy held of it (listed with its digest) by what was
-  // copied: the result's digest without reading it (EditTarget records it for verify).
-  std::map<std::string, uint64_t> held;
-  for (const InputListing& listing : listings) {
-    if (listing.input != main_input) continue;
-    for (const ListedGroup& g : listing.groups) held.emplace(g.group, *g.digest);
-  }
-  for (const auto& [input, groups] : take) {
-    for (const std::string& group : groups) {
-      auto was = held.find(group);
-      if (was != held.end()) digest -= was->second;
-      auto now = copied.find(group);
-      if (now != copied.end()) digest += now->second.exact;
-    }
-  }
   change.digest = digest;
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {
     report.groups_taken[i] += plan.groups_from[i];
   }
-  report.conflicts += static_cast<int64_t>(plan.conflicts.size());
+  report.conflicts += plan.num_conflicts;
   RETURN_IF_ERROR(db.UseRollbackJournal());
   RETURN_IF_ERROR(db.Close());
   return change;

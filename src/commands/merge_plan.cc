@@ -1,5 +1,7 @@
 #include "src/commands/merge_plan.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -80,19 +82,50 @@ absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>
 
 namespace {
 
+// One listed group: its listing (position in the listings) and its position there. 8 bytes; the
+// rest is read through `Listed`.
 struct Holding {
-  size_t input;
-  const ListedGroup* listed;
+  uint32_t listing;
+  uint32_t index;
 };
 
-// The holders of every group, in input order.
-std::map<std::string, std::vector<Holding>> Holders(const std::vector<InputListing>& listings) {
-  std::map<std::string, std::vector<Holding>> holders;
-  for (const InputListing& listing : listings) {
-    for (const ListedGroup& g : listing.groups) holders[g.group].push_back({listing.input, &g});
+class Holders {
+ public:
+  // Every listed group, sorted by group, holders in input order: each run of equal groups is one
+  // group's holders. No name copied: 8 bytes a listed group.
+  explicit Holders(const std::vector<InputListing>& listings) : listings_(listings) {
+    size_t total = 0;
+    for (const InputListing& listing : listings) total += listing.groups.size();
+    holders_.reserve(total);
+    for (size_t l = 0; l < listings.size(); ++l) {
+      for (size_t i = 0; i < listings[l].groups.size(); ++i) {
+        holders_.push_back({static_cast<uint32_t>(l), static_cast<uint32_t>(i)});
+      }
+    }
+    std::sort(holders_.begin(), holders_.end(), [this](const Holding& a, const Holding& b) {
+      int c = Listed(a).group.compare(Listed(b).group);
+      if (c != 0) return c < 0;
+      return a.listing != b.listing ? a.listing < b.listing : a.index < b.index;
+    });
   }
-  return holders;
-}
+  const ListedGroup& Listed(const Holding& h) const { return listings_[h.listing].groups[h.index]; }
+  size_t Input(const Holding& h) const { return listings_[h.listing].input; }
+  // Calls `visit(first, last)` for each run of holders of one group.
+  template <typename Visit>
+  void ForEachGroup(Visit visit) const {
+    for (size_t start = 0; start < holders_.size();) {
+      size_t end = start + 1;
+      const std::string& group = Listed(holders_[start]).group;
+      while (end < holders_.size() && Listed(holders_[end]).group == group) ++end;
+      visit(holders_.data() + start, holders_.data() + end);
+      start = end;
+    }
+  }
+
+ private:
+  const std::vector<InputListing>& listings_;
+  std::vector<Holding> holders_;
+};
 
 bool Better(Prefer prefer, double candidate, double best) {
   switch (prefer) {
@@ -110,36 +143,45 @@ bool Better(Prefer prefer, double candidate, double best) {
 
 std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings) {
   std::map<size_t, std::set<std::string>> out;
-  for (const auto& [group, held] : Holders(listings)) {
-    if (held.size() < 2) continue;
-    bool same_stamps = true;
-    for (const Holding& h : held) same_stamps &= h.listed->stamp == held.front().listed->stamp;
-    if (!same_stamps) continue;  // A conflict whatever the data: no need to read it.
-    for (const Holding& h : held) out[h.input].insert(group);
-  }
+  const Holders holders(listings);
+  holders.ForEachGroup([&](const Holding* first, const Holding* last) {
+    if (last - first < 2) return;
+    const ListedGroup& g0 = holders.Listed(*first);
+    for (const Holding* h = first; h != last; ++h) {
+      if (holders.Listed(*h).stamp != g0.stamp) return;  // A conflict whatever the data.
+    }
+    for (const Holding* h = first; h != last; ++h) out[holders.Input(*h)].insert(g0.group);
+  });
   return out;
 }
 
-MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs) {
+MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs,
+                    bool name_groups) {
   MergePlan plan;
   plan.groups_from.assign(num_inputs, 0);
-  for (const auto& [group, held] : Holders(listings)) {
-    if (held.empty()) continue;
-    const Holding* best = &held.front();
-    const std::optional<uint64_t>& first = best->listed->digest;
-    const uint64_t best_stamp = best->listed->stamp;
+  plan.taken.resize(listings.size());
+  for (size_t l = 0; l < listings.size(); ++l)
+    plan.taken[l].assign(listings[l].groups.size(), false);
+  const Holders holders(listings);
+  holders.ForEachGroup([&](const Holding* first, const Holding* last) {
+    const Holding* best = first;
+    const ListedGroup& g0 = holders.Listed(*first);
     bool differ = false;
-    for (size_t i = 1; i < held.size(); ++i) {
-      const Holding& h = held[i];
-      const std::optional<uint64_t>& digest = h.listed->digest;
-      differ = differ || h.listed->stamp != best_stamp || !digest.has_value() ||
-               !first.has_value() || *digest != *first;
-      if (Better(prefer, h.listed->rank, best->listed->rank)) best = &h;
+    for (const Holding* h = first + 1; h != last; ++h) {
+      const ListedGroup& g = holders.Listed(*h);
+      differ = differ || g.stamp != g0.stamp || !g.digest.has_value() || !g0.digest.has_value() ||
+               *g.digest != *g0.digest;
+      if (Better(prefer, g.rank, holders.Listed(*best).rank)) best = h;
     }
-    if (differ) plan.conflicts.insert(group);
-    plan.source.emplace(group, best->input);
-    if (best->input < plan.groups_from.size()) ++plan.groups_from[best->input];
-  }
+    if (differ) ++plan.num_conflicts;
+    size_t input = holders.Input(*best);
+    if (name_groups) {
+      if (differ) plan.conflicts.insert(g0.group);
+      plan.source.emplace(g0.group, input);
+    }
+    plan.taken[best->listing][best->index] = true;
+    if (input < plan.groups_from.size()) ++plan.groups_from[input];
+  });
   return plan;
 }
 

@@ -7,8 +7,9 @@
 // the holders: newest (the data row's mtime, else the newest row's; ties go to the earlier
 // input), first or last (input order; DEST is input 0). A group counts as a conflict only when
 // its holders' contents differ (by stamp, then digest): byte-identical copies are not conflicts.
-// Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (about 100
-// bytes per listed group; rows are never held).
+// Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (the listings,
+// about 100 bytes per listed group, and 8 bytes per listed group while planning; rows are never
+// held, group names never copied).
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 #define TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 
@@ -73,9 +74,16 @@ struct InputListing {
 };
 
 struct MergePlan {
-  std::map<std::string, size_t> source;  // Every group of the result -> the input it comes from.
-  std::set<std::string> conflicts;       // Held by several inputs with different contents.
-  std::vector<int64_t> groups_from;      // Per input: groups of the result that come from it.
+  // Every group of the result -> the input it comes from; and the groups held by several inputs
+  // with different contents. Both filled only when PlanMerge is asked to name the groups.
+  std::map<std::string, size_t> source;
+  std::set<std::string> conflicts;
+  int64_t num_conflicts = 0;
+  std::vector<int64_t> groups_from;  // Per input: groups of the result that come from it.
+  // Per listing (in the order given), per listed group: whether the result takes that copy.
+  // Always filled: what `merge` applies, with no group name copied (listings of a 10 GB cache
+  // hold hundreds of thousands of groups; docs/benchmarks.md section 5).
+  std::vector<std::vector<bool>> taken;
 };
 
 // The groups whose digests PlanMerge needs: per input, those other inputs hold too.
@@ -83,7 +91,10 @@ std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputLi
 
 // `listings` in input order (each input at most once); `num_inputs` sizes groups_from. A group
 // held several times without digests counts as a conflict (its contents cannot be compared).
-MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs);
+// `name_groups`: fill MergePlan::source and conflicts too (O(groups) strings; `merge` reads
+// `taken` and `num_conflicts` instead). Memory besides the plan: 8 bytes per listed group.
+MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs,
+                    bool name_groups = true);
 
 }  // namespace typecache
 

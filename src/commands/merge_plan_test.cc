@@ -3,9 +3,12 @@
 #include "src/commands/merge_plan.h"
 
 #include <map>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace typecache {
@@ -138,6 +141,81 @@ TEST(CheckCanMergeTest, FilesAndDirectoriesDoNotMix) {
   // A cache directory into a database file, new or existing: Merge picks its <X.Y>.
   dest_file.exists = true;
   EXPECT_TRUE(CheckCanMerge(dest_file, {dest}, false, "mypy").ok());
+}
+
+// The plan as PlanMerge made it with a map from each group's name to its holders (before it
+// planned over views sorted by group, without copying the names).
+MergePlan MapPlan(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs) {
+  std::map<std::string, std::vector<std::pair<size_t, const ListedGroup*>>> holders;
+  for (const InputListing& listing : listings) {
+    for (const ListedGroup& g : listing.groups) holders[g.group].push_back({listing.input, &g});
+  }
+  MergePlan plan;
+  plan.groups_from.assign(num_inputs, 0);
+  for (const auto& [group, held] : holders) {
+    auto best = held.front();
+    bool differ = false;
+    for (size_t i = 1; i < held.size(); ++i) {
+      const ListedGroup& g = *held[i].second;
+      const ListedGroup& first = *held.front().second;
+      differ = differ || g.stamp != first.stamp || !g.digest || !first.digest ||
+               *g.digest != *first.digest;
+      bool better =
+          prefer == Prefer::kLast || (prefer == Prefer::kNewest && g.rank > best.second->rank);
+      if (better) best = held[i];
+    }
+    if (differ) plan.conflicts.insert(group);
+    plan.source.emplace(group, best.first);
+    ++plan.groups_from[best.first];
+  }
+  return plan;
+}
+
+// Random listings (unsorted, a group sometimes listed twice by one input, equal and different
+// digests, stamps and ranks): the plan names the same sources, conflicts and counts as MapPlan,
+// and without naming the groups, `taken` marks exactly one copy of each group, of its source.
+TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<InputListing> listings;
+    size_t inputs = 1 + rng() % 4;
+    for (size_t in = 0; in < inputs; ++in) {
+      if (rng() % 5 == 0) continue;  // An input without this database.
+      InputListing listing;
+      listing.input = in;
+      size_t n = rng() % 30;
+      for (size_t i = 0; i < n; ++i) {
+        ListedGroup g{absl::StrCat("g", rng() % 25), static_cast<double>(rng() % 4), {}};
+        if (rng() % 4 != 0) g.digest = rng() % 3;
+        g.stamp = rng() % 2;
+        listing.groups.push_back(g);
+      }
+      listings.push_back(listing);
+    }
+    for (Prefer prefer : {Prefer::kNewest, Prefer::kFirst, Prefer::kLast}) {
+      MergePlan want = MapPlan(listings, prefer, inputs);
+      MergePlan named = PlanMerge(listings, prefer, inputs);
+      EXPECT_EQ(named.source, want.source);
+      EXPECT_EQ(named.conflicts, want.conflicts);
+      EXPECT_EQ(named.groups_from, want.groups_from);
+      MergePlan plan = PlanMerge(listings, prefer, inputs, /*name_groups=*/false);
+      EXPECT_TRUE(plan.source.empty());
+      EXPECT_TRUE(plan.conflicts.empty());
+      EXPECT_EQ(plan.num_conflicts, static_cast<int64_t>(want.conflicts.size()));
+      EXPECT_EQ(plan.groups_from, want.groups_from);
+      std::map<std::string, size_t> taken;
+      ASSERT_EQ(plan.taken.size(), listings.size());
+      for (size_t l = 0; l < listings.size(); ++l) {
+        ASSERT_EQ(plan.taken[l].size(), listings[l].groups.size());
+        for (size_t i = 0; i < listings[l].groups.size(); ++i) {
+          if (!plan.taken[l][i]) continue;
+          EXPECT_TRUE(taken.emplace(listings[l].groups[i].group, listings[l].input).second)
+              << "two copies of " << listings[l].groups[i].group << " taken";
+        }
+      }
+      EXPECT_EQ(taken, want.source);
+    }
+  }
 }
 
 TEST(ParsePreferTest, Values) {

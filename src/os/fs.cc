@@ -205,9 +205,16 @@ class RealFsImpl : public Fs {
   using Fs::WriteNewFile;
   absl::Status WriteNewFile(const std::string& path, absl::string_view contents,
                             Durability durability) override {
+    return WriteNewFileFrom(
+        path, [contents](const ContentWriter& write) { return write(contents); }, durability);
+  }
+
+  absl::Status WriteNewFileFrom(const std::string& path, const ContentProducer& produce,
+                                Durability durability) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) return ErrnoStatus(errno, "cannot create", path);
-    absl::Status status = WriteAll(fd, contents, path);
+    absl::Status status =
+        produce([fd, &path](absl::string_view piece) { return WriteAll(fd, piece, path); });
     if (status.ok() && durability == Durability::kSynced && ::fsync(fd) != 0) {
       status = ErrnoStatus(errno, "cannot fsync", path);
     }
@@ -374,16 +381,43 @@ absl::Status RemoveAll(Fs& fs, const std::string& path) {
   return StatusErrno(status) == ENOENT ? absl::OkStatus() : status;
 }
 
-absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view contents,
+absl::Status Fs::WriteNewFileFrom(const std::string& path, const ContentProducer& produce,
+                                  Durability durability) {
+  std::string contents;
+  RETURN_IF_ERROR(produce([&contents](absl::string_view piece) {
+    contents.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  }));
+  return WriteNewFile(path, contents, durability);
+}
+
+namespace {
+
+// The end of an atomic write: `tmp`, complete (and fsynced unless kUnsynced), renamed to `path`.
+absl::Status RenameIntoPlace(Fs& fs, const std::string& tmp, const std::string& path,
                              Durability durability) {
-  std::string tmp = absl::StrCat(path, ".tmp.", RandomSuffix());
-  RETURN_IF_ERROR(fs.WriteNewFile(tmp, contents, durability));
   absl::Status status = fs.Rename(tmp, path);
   if (!status.ok()) {
     (void)fs.Unlink(tmp);
     return status;
   }
   return durability == Durability::kSynced ? fs.Fsync(DirName(path)) : absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view contents,
+                             Durability durability) {
+  std::string tmp = absl::StrCat(path, ".tmp.", RandomSuffix());
+  RETURN_IF_ERROR(fs.WriteNewFile(tmp, contents, durability));
+  return RenameIntoPlace(fs, tmp, path, durability);
+}
+
+absl::Status WriteFileAtomicFrom(Fs& fs, const std::string& path,
+                                 const Fs::ContentProducer& produce, Durability durability) {
+  std::string tmp = absl::StrCat(path, ".tmp.", RandomSuffix());
+  RETURN_IF_ERROR(fs.WriteNewFileFrom(tmp, produce, durability));
+  return RenameIntoPlace(fs, tmp, path, durability);
 }
 
 absl::Status MakeDirs(Fs& fs, const std::string& path) {

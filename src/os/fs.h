@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,6 +87,13 @@ class Fs {
   absl::Status WriteNewFile(const std::string& path, absl::string_view contents) {
     return WriteNewFile(path, contents, Durability::kSynced);
   }
+  // The same with the contents produced piece by piece: `produce` calls `write` with each piece
+  // in order (for files too large to hold as one string). This default gathers the pieces and
+  // calls WriteNewFile (so a test's Fs sees one write); the real file system writes each piece.
+  using ContentWriter = std::function<absl::Status(absl::string_view)>;
+  using ContentProducer = std::function<absl::Status(const ContentWriter& write)>;
+  virtual absl::Status WriteNewFileFrom(const std::string& path, const ContentProducer& produce,
+                                        Durability durability);
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
   // fsync(2) of a file or a directory.
   virtual absl::Status Fsync(const std::string& path) = 0;
@@ -149,6 +157,10 @@ absl::Status RemoveAll(Fs& fs, const std::string& path);
 // fsync of the directory.
 absl::Status WriteFileAtomic(Fs& fs, const std::string& path, absl::string_view contents,
                              Durability durability = Durability::kSynced);
+// The same with the contents produced piece by piece (Fs::WriteNewFileFrom).
+absl::Status WriteFileAtomicFrom(Fs& fs, const std::string& path,
+                                 const Fs::ContentProducer& produce,
+                                 Durability durability = Durability::kSynced);
 // Creates `path` and its missing parents.
 absl::Status MakeDirs(Fs& fs, const std::string& path);
 std::string JoinPath(absl::string_view a, absl::string_view b);

@@ -11,7 +11,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "src/base/status_macros.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -432,6 +434,25 @@ TEST(WriteFileAtomicTest, MissingDirectoryFailsAndLeavesNothing) {
   absl::Status s = WriteFileAtomic(RealFs(), tmp.Sub("missing/f"), "x");
   EXPECT_EQ(StatusErrno(s), ENOENT) << s;
   EXPECT_EQ(TypeOf(tmp.Sub("missing")), FileInfo::Type::kMissing);
+}
+
+TEST(WriteFileAtomicTest, FromPiecesWritesThemInOrderAndAFailedProducerLeavesNothing) {
+  TempDir tmp;
+  Fs& fs = RealFs();
+  TC_ASSERT_OK(WriteFileAtomicFrom(fs, tmp.Sub("f"), [](const Fs::ContentWriter& write) {
+    for (absl::string_view piece : {"one ", "", "two ", "three"}) RETURN_IF_ERROR(write(piece));
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(MustRead(tmp.Sub("f")), "one two three");
+  absl::Status s = WriteFileAtomicFrom(fs, tmp.Sub("f"), [](const Fs::ContentWriter& write) {
+    RETURN_IF_ERROR(write("half"));
+    return absl::DataLossError("producer failed");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_EQ(MustRead(tmp.Sub("f")), "one two three");
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(tmp.path());
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::vector<std::string>{"f"});
 }
 
 TEST(MakeDirsTest, CreatesParentsAndAcceptsExisting) {

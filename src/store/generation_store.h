@@ -62,8 +62,10 @@ struct PublishRequest {
   std::string dir;          // "3.11"
   GenerationHead onto;      // The head read under the lock, which the private copy now extends.
   std::string private_dir;  // Its database files, complete and fsynced.
-  GroupSets written;        // What it changed relative to `onto`'s parent chain (logged).
-  bool unlisted = false;    // Its changes cannot be listed group by group.
+  // What it changed relative to `onto`'s parent chain (logged); the caller's sets, not a copy
+  // (a maintenance command's can hold hundreds of thousands of groups).
+  const GroupSets& written;
+  bool unlisted = false;  // Its changes cannot be listed group by group.
 };
 
 struct PublishedGeneration {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "src/base/status_macros.h"
 
 namespace typecache {
 namespace {
@@ -55,19 +56,34 @@ absl::Status ReadRecords(const std::string& text, const std::string& source,
 
 }  // namespace
 
-std::string SerializeGenLog(const GenLog& log) {
+absl::Status SerializeGenLogTo(const GenLog& log, const GroupSets& groups,
+                               const std::function<absl::Status(absl::string_view)>& write) {
+  constexpr size_t kPiece = 64 << 10;
   std::string out =
       absl::StrCat("typecache-genlog 1\ngen ", log.gen, "\nparent ", log.parent, "\n");
   for (const auto& [file, stamp] : log.stamps) {
     absl::StrAppend(&out, "stamp ", EscapeKey(file), " ", stamp.size, " ", stamp.mtime_ns, "\n");
   }
-  for (const auto& [file, groups] : log.groups) {
+  for (const auto& [file, file_groups] : groups) {
     std::string escaped_file = EscapeKey(file);
-    for (const std::string& group : groups) {
+    for (const std::string& group : file_groups) {
       absl::StrAppend(&out, "group ", escaped_file, " ", EscapeKey(group), "\n");
+      if (out.size() >= kPiece) {
+        RETURN_IF_ERROR(write(out));
+        out.clear();
+      }
     }
   }
   absl::StrAppend(&out, "end\n");
+  return write(out);
+}
+
+std::string SerializeGenLog(const GenLog& log) {
+  std::string out;
+  (void)SerializeGenLogTo(log, log.groups, [&out](absl::string_view piece) {
+    out.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  });
   return out;
 }
 

@@ -18,11 +18,13 @@
 #define TYPECACHE_SRC_STORE_LOCAL_GENLOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "src/store/generation_store.h"
 
 namespace typecache {
@@ -35,6 +37,11 @@ struct GenLog {
 };
 
 std::string SerializeGenLog(const GenLog& log);
+// The same text in pieces of about 64 KiB passed to `write` in order, with `groups` as the log's
+// groups (`log.groups` is not read): a log of a few hundred thousand groups is never held whole,
+// nor are the groups copied into a GenLog. Stops at the first error `write` returns.
+absl::Status SerializeGenLogTo(const GenLog& log, const GroupSets& groups,
+                               const std::function<absl::Status(absl::string_view)>& write);
 // `source` names the file in error messages.
 absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source);
 

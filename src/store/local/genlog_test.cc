@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "src/testing/test_util.h"
 
@@ -44,6 +48,60 @@ TEST(GenLogTest, SerializedFormat) {
             "group cache.db email/mime/text\n"
             "group cache.db os/path\n"
             "end\n");
+}
+
+// The text SerializeGenLog made when it built the log as one string (before it was written in
+// pieces), line by line from the format in genlog.h.
+std::string OneStringSerialization(const GenLog& log) {
+  auto escape = [](const std::string& key) {
+    return absl::StrReplaceAll(absl::CEscape(key), {{" ", "\\040"}});
+  };
+  std::string out =
+      absl::StrCat("typecache-genlog 1\ngen ", log.gen, "\nparent ", log.parent, "\n");
+  for (const auto& [file, stamp] : log.stamps) {
+    absl::StrAppend(&out, "stamp ", escape(file), " ", stamp.size, " ", stamp.mtime_ns, "\n");
+  }
+  for (const auto& [file, groups] : log.groups) {
+    for (const std::string& group : groups) {
+      absl::StrAppend(&out, "group ", escape(file), " ", escape(group), "\n");
+    }
+  }
+  return out + "end\n";
+}
+
+TEST(GenLogTest, WrittenInPiecesEqualsTheOneStringSerializationByteForByte) {
+  GenLog log = Sample();
+  for (int i = 0; i < 30000; ++i) {
+    log.groups[i % 3 == 0 ? "cache 1.db" : "cache.db"].insert(
+        absl::StrCat("pkg", i % 97, "/mod ", i, i % 5 == 0 ? "\n\xc3\xa9" : ""));
+  }
+  std::string expected = OneStringSerialization(log);
+  ASSERT_GT(expected.size(), 1u << 20);
+  std::vector<std::string> pieces;
+  GenLog header = log;
+  header.groups.clear();  // Not read: the groups are passed beside it.
+  TC_ASSERT_OK(SerializeGenLogTo(header, log.groups, [&pieces](absl::string_view piece) {
+    pieces.emplace_back(piece);
+    return absl::OkStatus();
+  }));
+  EXPECT_GT(pieces.size(), 15u);
+  for (const std::string& piece : pieces) {
+    EXPECT_LE(piece.size(), (64u << 10) + 100);
+    EXPECT_FALSE(piece.empty());
+  }
+  EXPECT_EQ(absl::StrJoin(pieces, ""), expected);
+  EXPECT_EQ(SerializeGenLog(log), expected);
+  absl::StatusOr<GenLog> back = ParseGenLog(expected, "g42");
+  TC_ASSERT_OK(back.status());
+  ExpectEqual(*back, log);
+  // The first failing write stops it.
+  int calls = 0;
+  absl::Status s = SerializeGenLogTo(header, log.groups, [&calls](absl::string_view) {
+    ++calls;
+    return absl::ResourceExhaustedError("disk full");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(calls, 1);
 }
 
 TEST(GenLogTest, RoundTrip) {

@@ -116,7 +116,6 @@ absl::StatusOr<PublishedGeneration> LocalGenerationStore::Publish(const PublishR
                : onto.kind == GenerationHead::Kind::kMissing  ? 0
                                                               : -1;
   if (request.unlisted) log.parent = -1;
-  log.groups = request.written;
   ASSIGN_OR_RETURN(std::vector<std::string> files,
                    DatabaseFiles(fs_, adapter_, request.private_dir));
   for (const std::string& file : files) {
@@ -126,7 +125,11 @@ absl::StatusOr<PublishedGeneration> LocalGenerationStore::Publish(const PublishR
   }
   result.files = files;
   RETURN_IF_ERROR(MakeDirs(fs_, layout_.logs_dir(dir)));
-  RETURN_IF_ERROR(WriteFileAtomic(fs_, layout_.log_path(dir, log.gen), SerializeGenLog(log)));
+  // Streamed: the groups are neither copied into `log` nor held as one text.
+  RETURN_IF_ERROR(WriteFileAtomicFrom(fs_, layout_.log_path(dir, log.gen),
+                                      [&log, &request](const Fs::ContentWriter& write) {
+                                        return SerializeGenLogTo(log, request.written, write);
+                                      }));
   RETURN_IF_ERROR(MakeDirs(fs_, layout_.gens_dir(dir)));
   RETURN_IF_ERROR(fs_.Rename(request.private_dir, layout_.gen_path(dir, log.gen)));
   RETURN_IF_ERROR(fs_.Fsync(layout_.gens_dir(dir)));
