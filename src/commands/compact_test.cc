@@ -47,6 +47,21 @@ class CompactTest : public CommandTest {
   }
 
   int64_t Size(const std::string& path) { return RealFs().Stat(path)->size; }
+
+  // A cache directory holding "3.11" as mypy 2.x writes it, two shards: cache.0.db with `rows0`
+  // modules of which the first `deleted0` are deleted (free pages to compact), cache.1.db with
+  // `rows1` small ones. Returns the live directory.
+  std::string TwoShardCache(const Layout& layout, int rows0, int deleted0, int rows1) {
+    std::string dir = layout.live_path("3.11");
+    EXPECT_TRUE(MakeDirs(RealFs(), dir).ok());
+    std::string shard0 = JoinPath(dir, "cache.0.db");
+    EXPECT_TRUE(WriteRows(shard0, Schema::kFiles2, Modules(0, rows0, 3000)).ok());
+    EXPECT_TRUE(DeleteRows(shard0, Schema::kFiles2, Keys(0, deleted0)).ok());
+    EXPECT_TRUE(
+        WriteRows(JoinPath(dir, "cache.1.db"), Schema::kFiles2, Modules(rows0, rows0 + rows1, 50))
+            .ok());
+    return dir;
+  }
 };
 
 TEST_F(CompactTest, ShrinksAFileAndKeepsEveryRow) {
@@ -82,13 +97,9 @@ TEST_F(CompactTest, CompactOfACompactFileKeepsItWhole) {
 TEST_F(CompactTest, CacheDirectoryIsCompactedIntoANewGeneration) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  std::string dir = layout.live_path("3.11");
-  TC_ASSERT_OK(MakeDirs(RealFs(), dir));
+  std::string dir = TwoShardCache(layout, 100, 90, 10);
   std::string shard0 = JoinPath(dir, "cache.0.db");
   std::string shard1 = JoinPath(dir, "cache.1.db");
-  TC_ASSERT_OK(WriteRows(shard0, Schema::kFiles2, Modules(0, 100, 3000)));
-  TC_ASSERT_OK(DeleteRows(shard0, Schema::kFiles2, Keys(0, 90)));
-  TC_ASSERT_OK(WriteRows(shard1, Schema::kFiles2, Modules(100, 110, 50)));
   int64_t before = Size(shard0) + Size(shard1);
   Rows rows0 = ExactRowsOf(shard0, "files2");
   Rows rows1 = ExactRowsOf(shard1, "files2");
@@ -116,11 +127,7 @@ TEST_F(CompactTest, CacheDirectoryIsCompactedIntoANewGeneration) {
 TEST_F(CompactTest, EachCopyIsOnDiskBeforeItsGenerationGoesLive) {
   std::string cache = tmp_.Sub("cache");
   Layout layout(cache);
-  std::string dir = layout.live_path("3.11");
-  TC_ASSERT_OK(MakeDirs(RealFs(), dir));
-  TC_ASSERT_OK(WriteRows(JoinPath(dir, "cache.0.db"), Schema::kFiles2, Modules(0, 20, 3000)));
-  TC_ASSERT_OK(DeleteRows(JoinPath(dir, "cache.0.db"), Schema::kFiles2, Keys(0, 10)));
-  TC_ASSERT_OK(WriteRows(JoinPath(dir, "cache.1.db"), Schema::kFiles2, Modules(20, 30, 50)));
+  TwoShardCache(layout, 20, 10, 10);
   // The first edit adopts the directory (a fresh copy, fsynced by the adoption); the second
   // edits a published generation, the path measured here.
   ASSERT_TRUE(CompactPath(cache).ok());

@@ -580,8 +580,7 @@ absl::StatusOr<int64_t> ApplyPlans(Ctx& c, std::vector<PullPlan>& plans, RemoteR
     DbChange change;
     auto it = all.find({ref.dir, ref.file});
     if (it == all.end()) return change;
-    RETURN_IF_ERROR(WriteGroupsToFile(path, it->second, c.adapter));
-    RETURN_IF_ERROR(c.fs.Fsync(path));  // durable before the publish renames it into place
+    RETURN_IF_ERROR(WriteGroupsToFile(path, it->second, c.adapter));  // EditTarget fsyncs it
     for (const auto& [g, rows] : it->second) change.groups.insert(g);
     written += static_cast<int64_t>(it->second.size());
     return change;

@@ -98,8 +98,8 @@ class RemoteKeys {
   std::string SnapPrefix(absl::string_view lineage) const;
   std::string Pack(absl::string_view digest) const;  // <p>/<ns>/p/<digest>
   std::string PacksPrefix() const;                   // <p>/<ns>/p/
-  std::string LineagesPrefix() const;  // <p>/<ns>/lin/
-  std::string Marker() const;          // <p>/namespaces/<ns>
+  std::string LineagesPrefix() const;                // <p>/<ns>/lin/
+  std::string Marker() const;                        // <p>/namespaces/<ns>
   static std::string MarkersPrefix(absl::string_view prefix);
   // The seq of a log or snapshot key ("…/log/000000000042" -> 42), -1 if not one.
   static int64_t SeqOfKey(absl::string_view key);
