@@ -353,10 +353,11 @@ def workload_publish(tc, work, sizes, changes, reps, results):
 
 # ---------------------------------------------------------------- workload 4
 
-def merge_case(tc, work, pyver, row_sizes, each_bytes, name, keep=True):
+def merge_case(tc, work, pyver, row_sizes, each_bytes, name, keep=True, repeat=1):
     """Merges 8 generated caches of each_bytes (half of each one's modules shared with a
-    neighbour: conflicts to resolve) with typecache and with the sqlite3-shell approach; returns
-    the figures. keep=False deletes the inputs and both results afterwards (big scales)."""
+    neighbour: conflicts to resolve) with typecache and with the sqlite3-shell approach, `repeat`
+    times each, taking turns (the same inputs, a new result each time); returns the figures
+    (medians, and min/max). keep=False deletes the inputs and both results afterwards."""
     sources = []
     for i in range(8):
         cache = os.path.join(work, "%s-src%d" % (name, i))
@@ -369,22 +370,9 @@ def merge_case(tc, work, pyver, row_sizes, each_bytes, name, keep=True):
         sources.append(cache)
     total = sum(os.path.getsize(os.path.join(s, pyver, "cache.db")) for s in sources)
     dest = os.path.join(work, "%s-dest" % name)
-    code, out, err, tc_s, tc_kb = timed([tc, "merge", "--json", "--into", dest] + sources, work)
-    if code != 0:
-        raise RuntimeError(err)
-    report = json.loads(out)
-    groups = sum(i["groups_taken"] for i in report["inputs"])
-    # Group consistency: does every meta's data row come from the same input as the meta?
-    def mixed_groups(cache_dir):
-        return len(tclib.meta_data_problems(cache_dir))
-    tc_mixed = mixed_groups(dest)
-    result_bytes = os.path.getsize(os.path.join(dest, pyver, "cache.db"))
-    if not keep:
-        shutil.rmtree(dest)
     # The straightforward sqlite3-shell approach: ATTACH each, INSERT OR REPLACE ... SELECT.
     shell_cache = os.path.join(work, "%s-shell" % name)
     shell_dest = os.path.join(shell_cache, pyver, "cache.db")
-    os.makedirs(os.path.dirname(shell_dest))
     script = "CREATE TABLE files (path TEXT UNIQUE NOT NULL, mtime REAL, data TEXT);\n"
     for i, s in enumerate(sources):
         script += ("ATTACH '%s' AS s; INSERT OR REPLACE INTO files SELECT * FROM s.files; "
@@ -392,42 +380,80 @@ def merge_case(tc, work, pyver, row_sizes, each_bytes, name, keep=True):
     script_path = os.path.join(work, "%s-shell.sql" % name)
     with open(script_path, "w") as f:
         f.write(script)
-    code, _, err, shell_s, shell_kb = timed(["sh", "-c", 'exec sqlite3 "$0" < "$1"', shell_dest,
-                                             script_path], work)
-    if code != 0:
-        raise RuntimeError(err)
-    shell_mixed = mixed_groups(shell_cache)
+
+    def mixed_groups(cache_dir):
+        # Group consistency: does every meta's data row come from the same input as the meta?
+        return len(tclib.meta_data_problems(cache_dir))
+
+    tc_runs, shell_runs = [], []
+    for rep in range(repeat):
+        shutil.rmtree(dest, ignore_errors=True)
+        code, out, err, tc_s, tc_kb = timed([tc, "merge", "--json", "--into", dest] + sources,
+                                            work)
+        if code != 0:
+            raise RuntimeError(err)
+        tc_runs.append((tc_s, tc_kb))
+        if rep == 0:
+            report = json.loads(out)
+            groups = sum(i["groups_taken"] for i in report["inputs"])
+            tc_mixed = mixed_groups(dest)
+            result_bytes = os.path.getsize(os.path.join(dest, pyver, "cache.db"))
+        shutil.rmtree(shell_cache, ignore_errors=True)
+        os.makedirs(os.path.dirname(shell_dest))
+        code, _, err, shell_s, shell_kb = timed(
+            ["sh", "-c", 'exec sqlite3 "$0" < "$1"', shell_dest, script_path], work)
+        if code != 0:
+            raise RuntimeError(err)
+        shell_runs.append((shell_s, shell_kb))
+        if rep == 0:
+            shell_mixed = mixed_groups(shell_cache)
     if not keep:
+        shutil.rmtree(dest)
         shutil.rmtree(shell_cache)
         for s in sources:
             shutil.rmtree(s)
+    tc_s = med([r[0] for r in tc_runs])
+    shell_s = med([r[0] for r in shell_runs])
     return {"inputs_bytes": total, "result_bytes": result_bytes, "groups": groups,
-            "typecache_s": tc_s, "typecache_rss_kb": tc_kb, "shell_s": shell_s,
-            "shell_rss_kb": shell_kb, "ratio": shell_s / tc_s,
+            "repeat": repeat, "typecache_s": tc_s,
+            "typecache_min_s": min(r[0] for r in tc_runs),
+            "typecache_max_s": max(r[0] for r in tc_runs),
+            "typecache_rss_kb": max(r[1] for r in tc_runs), "shell_s": shell_s,
+            "shell_min_s": min(r[0] for r in shell_runs),
+            "shell_max_s": max(r[0] for r in shell_runs),
+            "shell_rss_kb": max(r[1] for r in shell_runs), "ratio": shell_s / tc_s,
             "typecache_mb_s": total / 1e6 / tc_s, "shell_mb_s": total / 1e6 / shell_s,
             "typecache_groups_s": groups / tc_s, "conflicts": report["conflicts"],
             "typecache_mixed": tc_mixed, "shell_mixed": shell_mixed}
 
 
 def merge_row(label, m):
-    return [label, human(m["inputs_bytes"]), "%.2f" % m["typecache_s"], "%.0f" % m["typecache_mb_s"],
-            "%.0f" % m["typecache_groups_s"], "%.2f" % m["shell_s"], "%.2fx" % m["ratio"],
+    def spread(scheme):
+        if m["repeat"] == 1:
+            return "%.2f" % m[scheme + "_s"]
+        return "%.2f (%.2f-%.2f)" % (m[scheme + "_s"], m[scheme + "_min_s"], m[scheme + "_max_s"])
+    return [label, human(m["inputs_bytes"]), spread("typecache"), "%.0f" % m["typecache_mb_s"],
+            "%.0f" % m["typecache_groups_s"], spread("shell"), "%.2fx" % m["ratio"],
             "%d / %d" % (m["typecache_mixed"], m["shell_mixed"]),
             "%.0f / %.0f" % (m["typecache_rss_kb"] / 1024, m["shell_rss_kb"] / 1024)]
 
 
-def workload_maintenance(tc, work, each_bytes, big_bytes, results, merge_scale_bytes=0):
+def workload_maintenance(tc, work, each_bytes, big_bytes, merge_repeat, results,
+                         merge_scale_bytes=0, merge_scale_repeat=1):
     pyver = schemes.python_version()
     row_sizes = real_row_sizes(work, pyver)
-    results["merge"] = merge_case(tc, work, pyver, row_sizes, each_bytes, "w4")
+    results["merge"] = merge_case(tc, work, pyver, row_sizes, each_bytes, "w4",
+                                  repeat=merge_repeat)
     m = results["merge"]
-    rows = [merge_row("merge 8 caches", m)]
+    def label(m):
+        return "merge 8 caches" + (", %d runs each" % m["repeat"] if m["repeat"] > 1 else "")
+    rows = [merge_row(label(m), m)]
     if merge_scale_bytes:
-        # --merge-scale-gb: the same merge at a larger scale, measured once; its inputs and
-        # results are deleted afterwards.
+        # --merge-scale-gb: the same merge at a larger scale (--merge-scale-repeat times); its
+        # inputs and results are deleted afterwards.
         results["merge_scale"] = merge_case(tc, work, pyver, row_sizes, merge_scale_bytes // 8,
-                                            "w4-scale", keep=False)
-        rows.append(merge_row("merge 8 caches", results["merge_scale"]))
+                                            "w4-scale", keep=False, repeat=merge_scale_repeat)
+        rows.append(merge_row(label(results["merge_scale"]), results["merge_scale"]))
     # Prune and verify on a big cache.
     big = os.path.join(work, "w4-big")
     gen.synthetic_cache(os.path.join(big, pyver, "cache.db"), big_bytes, row_sizes, prefix="big")
@@ -436,7 +462,8 @@ def workload_maintenance(tc, work, each_bytes, big_bytes, results, merge_scale_b
     results["prune_verify"] = {"cache_bytes": big_bytes, "verify_s": verify_s, "verify_rss_kb": verify_kb,
                                "prune_s": prune_s, "prune_rss_kb": prune_kb}
     table("4. Maintenance",
-          ["job", "input", "typecache s", "MB/s", "groups/s", "sqlite3 shell s", "ratio",
+          ["job", "input", "typecache s (median (min-max))", "MB/s", "groups/s",
+           "sqlite3 shell s", "ratio (medians)",
            "mixed groups (tc / shell)", "peak RSS MiB (tc / shell)"],
           rows +
           [["verify", human(big_bytes), "%.2f" % verify_s, "%.0f" % (big_bytes / 1e6 / verify_s),
@@ -634,7 +661,9 @@ def main():
     parser.add_argument("--only", help="comma-separated workloads to run (1,2,3,4,5,6)")
     parser.add_argument("--merge-scale-gb", type=float, default=0,
                         help="workload 4: also merge 8 caches totalling this many GB (e.g. 10), "
-                             "measured once; needs about 2.5 times that on disk")
+                             "needs about 2.5 times that on disk")
+    parser.add_argument("--merge-scale-repeat", type=int, default=1,
+                        help="with --merge-scale-gb: merges at that scale, each scheme (default 1)")
     args = parser.parse_args()
     args.typecache = os.path.abspath(args.typecache)  # runs start in other directories
     work = args.workdir or tempfile.mkdtemp(prefix="typecache-bench.")
@@ -654,7 +683,8 @@ def main():
         "overhead": (30 * 10**6, 3) if q else (10**9, 9),  # generated cache, repetitions
         "publish": (([5 * 10**6, 20 * 10**6], [1, 100, 2000], 1) if q else
                     ([10 * 10**6, 100 * 10**6, 10**9], [1, 100, 10000], 3)),
-        "maintenance": (3 * 10**6, 20 * 10**6) if q else (100 * 10**6, 10**9),
+        # each cache of the merge, the prune/verify cache, merges (each scheme, taking turns)
+        "maintenance": (3 * 10**6, 20 * 10**6, 1) if q else (100 * 10**6, 10**9, 5),
         "scale": ([20 * 10**6, 80 * 10**6], 2) if q else ([10**9, 4 * 10**9, 10 * 10**9], 3),
         "own_work": (10,) if q else (20,),
     }
@@ -668,7 +698,8 @@ def main():
                              ("6", "own_work", workload_own_work)):
         if number in only:
             t = time.monotonic()
-            extra = {"merge_scale_bytes": int(args.merge_scale_gb * 10**9)} if number == "4" else {}
+            extra = ({"merge_scale_bytes": int(args.merge_scale_gb * 10**9),
+                      "merge_scale_repeat": args.merge_scale_repeat} if number == "4" else {})
             fn(args.typecache, work, *sizes[name], results, **extra)
             took[name] = time.monotonic() - t
     results["workload_s"] = took
