@@ -48,7 +48,8 @@ class RemoteTest(e.E2ETestCase):
         self.env = {"TYPECACHE_REMOTE": "", "TYPECACHE_REMOTE_READ_ONLY": "",
                     "TYPECACHE_REMOTE_READ": "", "TYPECACHE_REMOTE_WRITE": "",
                     "TYPECACHE_REMOTE_PREFIX": "", "TYPECACHE_REMOTE_BUDGET": "",
-                    "TYPECACHE_CONFIG": "", "HOME": os.path.join(self.work, "home"),
+                    "TYPECACHE_CONFIG": "", "SSL_CERT_FILE": "",
+                    "HOME": os.path.join(self.work, "home"),
                     "XDG_CONFIG_HOME": os.path.join(self.work, "xdg")}
 
     # ---- stores and machines
@@ -120,19 +121,23 @@ class RemoteTest(e.E2ETestCase):
 
     def test_second_machine_is_warm_on_its_first_run(self):
         auth = "http://tc:secret@127.0.0.1:%d/auth/%s/" % (self.info["nginx"]["port"], self.name)
-        for store, url in (("redis", self.redis_url()), ("webdav", self.dav_url()),
-                           ("webdav-with-a-password", auth)):
+        # HTTPS to the same nginx, its self-signed certificate trusted through SSL_CERT_FILE.
+        tls = "https://127.0.0.1:%d/dav/%s-tls/" % (self.info["nginx"]["tls_port"], self.name)
+        trust = {"SSL_CERT_FILE": self.info["nginx"]["ca_file"]}
+        for store, url, env in (("redis", self.redis_url(), {}), ("webdav", self.dav_url(), {}),
+                                ("webdav-with-a-password", auth, {}),
+                                ("webdav-over-https", tls, trust)):
             with self.subTest(store=store):
                 a, cache_a = self.machine(store + "/a/proj", 1600000000)
                 b, cache_b = self.machine(store + "/b/x/y/proj", 1650000000)
-                self.assert_cold_push(self.mypy(a, cache_a, "--remote", url), cache_a)
-                r = self.mypy(b, cache_b, "-v", "--remote", url)
+                self.assert_cold_push(self.mypy(a, cache_a, "--remote", url, env=env), cache_a)
+                r = self.mypy(b, cache_b, "-v", "--remote", url, env=env)
                 self.assert_warm_first_run(r, b, cache_b)
                 self.assertNotIn("secret", r.stderr)
                 self.assertIn("typecache: remote: pulled from %s: " % url.replace("secret", "***"),
                               r.stderr)
                 # `remote status`: this machine is up to date, nothing differs.
-                st = self.tc("remote", "status", url, "--cache-dir", cache_b)
+                st = self.tc("remote", "status", url, "--cache-dir", cache_b, env=env)
                 self.assertEqual(st.returncode, 0, st.stderr)
                 # The run's push wrote the first pack, and its snapshot (#1) names it.
                 self.assertRegex(st.stdout, r"lineage main +head #\d+, \d+ groups, snapshot #1; "
@@ -140,7 +145,7 @@ class RemoteTest(e.E2ETestCase):
                 self.assertRegex(st.stdout, r"local: \d+ groups, 0 differ from the store")
                 self.assertNotIn("secret", st.stdout + st.stderr)
                 doc = json.loads(self.tc("remote", "status", "--json", url, "--cache-dir",
-                                         cache_b).stdout)
+                                         cache_b, env=env).stdout)
                 ns = [n for n in doc["namespaces"] if n["local"]]
                 self.assertEqual(len(ns), 1, doc)
                 self.assertEqual(ns[0]["namespace"], "mypy-1.0.1_py%s_linux_1file" % e.PYVER)
@@ -202,6 +207,9 @@ class RemoteTest(e.E2ETestCase):
             "connect hangs (webdav)": "http://127.0.0.1:%d/dav/" % hole["full_port"],
             "accepts, never answers (redis)": "redis://127.0.0.1:%d" % hole["port"],
             "accepts, never answers (webdav)": "http://127.0.0.1:%d/dav/" % hole["port"],
+            # A server whose certificate nothing trusts (SSL_CERT_FILE is not set here).
+            "untrusted certificate (https)": "https://127.0.0.1:%d/dav/%s/" % (
+                self.info["nginx"]["tls_port"], self.name),
         }
         # A cold run with each dead store: it still publishes (and would push).
         for what, url in dead.items():

@@ -11,7 +11,8 @@ servers die with it (PR_SET_PDEATHSIG) even if it is killed.
   nginx      nginx with WebDAV (dav + dav-ext): /dav/ (create_full_put_path on), /strict/
              (off: PUT into a missing collection is 409), /auth/ (Basic, tc:secret),
              /err401/ /err403/ /err500/ /err503/ /err507/ (fixed statuses); one process
-             (master_process off) so that killing its pid stops it
+             (master_process off) so that killing its pid stops it; the same locations over
+             HTTPS on "tls_port" with a self-signed certificate for 127.0.0.1 ("ca_file")
   s3         s3rver (npm) on its own port ("direct"), and in front of it a proxy ("port") that
              checks AWS SigV4 signatures with the secret and implements If-None-Match: * and
              If-Match on PUT, which s3rver itself ignores. Bucket "tc-test"; key S3RVER/S3RVER.
@@ -144,6 +145,17 @@ class Servers:
         with open(os.path.join(d, "htpasswd"), "w") as f:
             f.write("tc:{PLAIN}secret\n")
         port = free_port()
+        # HTTPS: the same locations behind TLS, with a self-signed certificate for 127.0.0.1
+        # (its own CA: clients trust it through SSL_CERT_FILE / StoreOptions::tls_ca_file).
+        tls_port = free_port()
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        made = subprocess.run(
+            [need("openssl", "openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            capture_output=True, text=True)
+        if made.returncode != 0:
+            fail("openssl req failed: " + made.stderr.strip())
         dav = ("dav_methods PUT DELETE MKCOL COPY MOVE; dav_ext_methods PROPFIND OPTIONS; "
                "dav_access user:rw group:rw all:r;")
         conf = f"""
@@ -164,6 +176,9 @@ http {{
   keepalive_requests 100000;
   server {{
     listen 127.0.0.1:{port};
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
     root {www};
     location /dav/ {{ {dav} create_full_put_path on; }}
     location /strict/ {{ {dav} }}
@@ -182,7 +197,8 @@ http {{
         proc = self.spawn("nginx", [exe, "-e", "stderr", "-p", d, "-c",
                                     os.path.join(d, "nginx.conf")])
         wait_port(port, proc, "nginx")
-        self.info["nginx"] = {"port": port, "pid": proc.pid, "root": www}
+        self.info["nginx"] = {"port": port, "tls_port": tls_port, "ca_file": cert, "pid": proc.pid,
+                              "root": www}
 
     def s3(self):
         node = need("node", "nodejs")

@@ -73,6 +73,12 @@ struct StoreOptions {
   // MOVE with "Overwrite: F", and CompareAndSwap is Unimplemented.
   bool http_conditional_writes = false;
 
+  // https:// (WebDAV and S3): CA certificates to verify the server with instead of libcurl's
+  // default bundle (Debian: /etc/ssl/certs): a PEM file, else $SSL_CERT_FILE; a hashed
+  // directory, else $SSL_CERT_DIR. The server's certificate and name are always verified.
+  std::string tls_ca_file;
+  std::string tls_ca_dir;
+
   // S3. Endpoint: this, else $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS
   // (https://BUCKET.s3.REGION.amazonaws.com). With an endpoint, path-style addressing.
   std::string s3_endpoint;

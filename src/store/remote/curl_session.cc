@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <type_traits>
 
 #include "absl/strings/ascii.h"
@@ -125,6 +126,16 @@ long Millis(absl::Duration d) {
 
 }  // namespace
 
+void AddTlsTrust(const StoreOptions& options, CurlAuth& auth) {
+  auto pick = [](const std::string& option, const char* env) {
+    if (!option.empty()) return option;
+    const char* v = std::getenv(env);
+    return std::string(v == nullptr ? "" : v);
+  };
+  auth.ca_file = pick(options.tls_ca_file, "SSL_CERT_FILE");
+  auth.ca_dir = pick(options.tls_ca_dir, "SSL_CERT_DIR");
+}
+
 absl::StatusOr<std::unique_ptr<CurlSession>> CurlSession::Create(absl::Duration connect_timeout,
                                                                  absl::Duration request_timeout,
                                                                  CurlAuth auth) {
@@ -165,6 +176,8 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
   Lib().easy_setopt(h, CURLOPT_HEADERDATA, &sink);
   if (!auth_.userpwd.empty()) Lib().easy_setopt(h, CURLOPT_USERPWD, auth_.userpwd.c_str());
   if (!auth_.aws_sigv4.empty()) Lib().easy_setopt(h, CURLOPT_AWS_SIGV4, auth_.aws_sigv4.c_str());
+  if (!auth_.ca_file.empty()) Lib().easy_setopt(h, CURLOPT_CAINFO, auth_.ca_file.c_str());
+  if (!auth_.ca_dir.empty()) Lib().easy_setopt(h, CURLOPT_CAPATH, auth_.ca_dir.c_str());
 
   if (request.method == "HEAD") {
     Lib().easy_setopt(h, CURLOPT_NOBODY, 1L);

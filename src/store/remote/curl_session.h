@@ -42,10 +42,19 @@ struct HttpResponse {
   std::string etag;  // the ETag header, quotes kept, "" if none
 };
 
+// Credentials and TLS trust of a session.
 struct CurlAuth {
   std::string userpwd;    // "user:password" for Basic auth or, with aws_sigv4, "AKID:SECRET"
   std::string aws_sigv4;  // e.g. "aws:amz:us-east-1:s3"; empty: no signing
+  // CA certificates that verify https:// servers instead of libcurl's default bundle: a PEM
+  // file (CURLOPT_CAINFO) and a hashed directory (CURLOPT_CAPATH); empty: the default.
+  std::string ca_file;
+  std::string ca_dir;
 };
+
+// Sets `auth`'s TLS trust from `options` (tls_ca_file, tls_ca_dir), else from $SSL_CERT_FILE
+// and $SSL_CERT_DIR (as OpenSSL, Python and uv read them).
+void AddTlsTrust(const StoreOptions& options, CurlAuth& auth);
 
 class CurlSession {
  public:
@@ -84,6 +93,7 @@ class CurlStore : public BlobStore {
 template <typename Store, typename Target>
 absl::StatusOr<std::unique_ptr<BlobStore>> NewCurlStore(Target target, const StoreOptions& options,
                                                         CurlAuth auth) {
+  AddTlsTrust(options, auth);
   absl::StatusOr<std::unique_ptr<CurlSession>> session =
       CurlSession::Create(options.connect_timeout, options.request_timeout, std::move(auth));
   if (!session.ok()) return session.status();

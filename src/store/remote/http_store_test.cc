@@ -90,6 +90,36 @@ TEST_F(HttpStoreTest, NginxIgnoresConditionalPut) {
   EXPECT_EQ(by_move->Get("k")->value_or("?"), "second");
 }
 
+// https:// verifies the server: with its CA (the option, or $SSL_CERT_FILE) every operation
+// works; without it (libcurl's default bundle does not hold a self-signed certificate) the store
+// is unavailable and says why, and nothing was sent.
+TEST_F(HttpStoreTest, HttpsTrustsTheConfiguredCaAndNothingElse) {
+  unsetenv("SSL_CERT_FILE");
+  unsetenv("SSL_CERT_DIR");
+  StoreOptions trusted;
+  trusted.tls_ca_file = servers_->NginxCaFile();
+  auto store = MustOpen(servers_->NginxTlsUrl("dav/tls/"), trusted);
+  ASSERT_TRUE(store->Put("d/k", "over tls").ok());
+  EXPECT_EQ(store->Get("d/k")->value_or("?"), "over tls");
+  EXPECT_TRUE(*store->PutIfAbsent("d/new", "v"));
+  EXPECT_FALSE(*store->PutIfAbsent("d/new", "w"));
+  EXPECT_THAT(*store->List("d/"), ElementsAre("d/k", "d/new"));
+  EXPECT_TRUE(store->Delete("d/k").ok());
+  EXPECT_FALSE(store->Get("d/k")->has_value());
+
+  auto untrusted = MustOpen(servers_->NginxTlsUrl("dav/tls/"), {});
+  auto got = untrusted->Get("d/new");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+  EXPECT_THAT(got.status().message(), HasSubstr("certificate")) << got.status();
+  EXPECT_EQ(untrusted->Put("d/evil", "x").code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(store->Get("d/evil")->has_value()) << "a PUT went through an unverified session";
+
+  setenv("SSL_CERT_FILE", servers_->NginxCaFile().c_str(), 1);
+  auto from_env = MustOpen(servers_->NginxTlsUrl("dav/tls/"), {});
+  EXPECT_EQ(from_env->Get("d/new")->value_or("?"), "v");
+  unsetenv("SSL_CERT_FILE");
+}
+
 TEST_F(HttpStoreTest, NginxGivesStrongEtags) {
   auto store = Open("dav/");
   ASSERT_TRUE(store->Put("e", "v").ok());

@@ -116,6 +116,12 @@ std::string TestServers::NginxUrl(const std::string& path) const {
   return absl::StrCat("http://127.0.0.1:", Port("nginx"), "/", path);
 }
 
+std::string TestServers::NginxTlsUrl(const std::string& path) const {
+  return absl::StrCat("https://127.0.0.1:", Port("nginx", "tls_port"), "/", path);
+}
+
+std::string TestServers::NginxCaFile() const { return info_["nginx"]["ca_file"]; }
+
 StoreOptions TestServers::S3Options(bool direct) const {
   StoreOptions o;
   o.s3_endpoint = absl::StrCat("http://127.0.0.1:", Port("s3", direct ? "direct_port" : "port"));

@@ -35,6 +35,10 @@ class TestServers {
 
   std::string RedisUrl() const;                         // redis://127.0.0.1:P
   std::string NginxUrl(const std::string& path) const;  // http://127.0.0.1:P/<path>
+  // The same server over TLS (https://127.0.0.1:P/<path>), whose self-signed certificate
+  // NginxCaFile() holds (a PEM file: its own CA).
+  std::string NginxTlsUrl(const std::string& path) const;
+  std::string NginxCaFile() const;
   std::string S3Url() const { return "s3://tc-test/"; }
   // Options for the S3 store: the checking proxy (or s3rver itself with direct = true).
   StoreOptions S3Options(bool direct = false) const;
