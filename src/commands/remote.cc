@@ -739,6 +739,8 @@ absl::Status PushNamespace(Ctx& c, RemoteSession& session, const Namespace& ns,
     RETURN_IF_ERROR(SaveState(c, ns, state));
     return pack_status;
   }
+  // A store that cannot take the record gets none of its objects either.
+  RETURN_IF_ERROR(CheckCanAppend(session));
   std::vector<absl::Status> put = session.PutMany(uploads);
   for (const absl::Status& s : put) {
     if (!s.ok()) return s;

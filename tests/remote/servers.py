@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Starts real servers for the remote-store tests on free 127.0.0.1 ports in a temp dir.
 
-    servers.py [redis] [nginx] [s3] [blackhole]
+    servers.py [redis] [nginx] [apache] [s3] [blackhole]
 
 prints one JSON line describing them (ports, pids, paths), then runs until its standard input
 closes or it gets SIGTERM/SIGINT, and then stops every server and removes the temp dir. The
@@ -13,6 +13,8 @@ servers die with it (PR_SET_PDEATHSIG) even if it is killed.
              /err401/ /err403/ /err500/ /err503/ /err507/ (fixed statuses); one process
              (master_process off) so that killing its pid stops it; the same locations over
              HTTPS on "tls_port" with a self-signed certificate for 127.0.0.1 ("ca_file")
+  apache     Apache httpd 2.4 with mod_dav + mod_dav_fs: / is a WebDAV collection (Dav On;
+             it honours If-None-Match / If-Match on PUT); as root it serves as www-data
   s3         s3rver (npm) on its own port ("direct"), and in front of it a proxy ("port") that
              checks AWS SigV4 signatures with the secret and implements If-None-Match: * and
              If-Match on PUT, which s3rver itself ignores. Bucket "tc-test"; key S3RVER/S3RVER.
@@ -199,6 +201,64 @@ http {{
         wait_port(port, proc, "nginx")
         self.info["nginx"] = {"port": port, "tls_port": tls_port, "ca_file": cert, "pid": proc.pid,
                               "root": www}
+
+    def apache(self):
+        exe = need("apache2", "apache2")
+        modules = "/usr/lib/apache2/modules"
+        d = os.path.join(self.tmp, "apache")
+        www = os.path.join(d, "www")
+        lock = os.path.join(d, "lock")
+        for sub in (os.path.join(www, "dav"), lock):
+            os.makedirs(sub)
+        # As root Apache serves as www-data (it refuses to serve as root): what it writes must
+        # be that user's.
+        as_root = os.geteuid() == 0
+        if as_root:
+            import pwd
+            www_data = pwd.getpwnam("www-data")
+            for path in (self.tmp, d):  # mkdtemp's 0700: www-data must pass through
+                os.chmod(path, 0o711)
+            for path in (www, os.path.join(www, "dav"), lock):
+                os.chown(path, www_data.pw_uid, www_data.pw_gid)
+        port = free_port()
+        conf = f"""
+ServerRoot "{d}"
+ServerName 127.0.0.1
+PidFile {d}/httpd.pid
+Listen 127.0.0.1:{port}
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule dav_module {modules}/mod_dav.so
+LoadModule dav_fs_module {modules}/mod_dav_fs.so
+{"User www-data" if as_root else ""}
+{"Group www-data" if as_root else ""}
+ErrorLog /dev/stderr
+LogLevel warn
+MaxKeepAliveRequests 0
+DavLockDB {lock}/davlock
+DocumentRoot {www}
+<Directory {www}>
+  Dav On
+  Require all granted
+</Directory>
+"""
+        with open(os.path.join(d, "httpd.conf"), "w") as f:
+            f.write(conf)
+        proc = self.spawn("apache", [exe, "-f", os.path.join(d, "httpd.conf"), "-DFOREGROUND"])
+        wait_port(port, proc, "apache2")
+        # The parent listens before its child serves: wait for a reply.
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                c.request("OPTIONS", "/dav/")
+                c.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    fail(f"apache2 did not answer on port {port}:\n{log_tail(proc)}")
+                time.sleep(0.02)
+        self.info["apache"] = {"port": port, "pid": proc.pid, "root": www}
 
     def s3(self):
         node = need("node", "nodejs")
@@ -478,8 +538,8 @@ def sweep_stale(parent):
 def main():
     wanted = sys.argv[1:] or ["redis", "nginx", "s3", "blackhole"]
     for w in wanted:
-        if w not in ("redis", "nginx", "s3", "blackhole"):
-            fail(f"unknown server {w!r} (redis, nginx, s3, blackhole)")
+        if w not in ("redis", "nginx", "apache", "s3", "blackhole"):
+            fail(f"unknown server {w!r} (redis, nginx, apache, s3, blackhole)")
     # A short path in /tmp: a Unix socket path must fit in 108 bytes.
     sweep_stale(tempfile.gettempdir())
     tmp = tempfile.mkdtemp(prefix="tc-servers-")

@@ -116,6 +116,8 @@ size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
     }
   } else if (absl::StartsWithIgnoreCase(line, "etag:")) {
     sink->response->etag = std::string(absl::StripAsciiWhitespace(line.substr(5)));
+  } else if (absl::StartsWithIgnoreCase(line, "server:")) {
+    sink->response->server = std::string(absl::StripAsciiWhitespace(line.substr(7)));
   }
   return len;
 }
@@ -187,7 +189,8 @@ absl::StatusOr<HttpResponse> CurlSession::Perform(const HttpRequest& request,
     Lib().easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (request.body) {
-    Lib().easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body->size()));
+    Lib().easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                      static_cast<curl_off_t>(request.body->size()));
     Lib().easy_setopt(h, CURLOPT_POSTFIELDS, request.body->data());
   }
   struct curl_slist* headers = nullptr;

@@ -39,7 +39,8 @@ struct HttpRequest {
 struct HttpResponse {
   long status = 0;
   std::string body;
-  std::string etag;  // the ETag header, quotes kept, "" if none
+  std::string etag;    // the ETag header, quotes kept, "" if none
+  std::string server;  // the Server header ("Apache/2.4.71 (Debian)"), "" if none
 };
 
 // Credentials and TLS trust of a session.

@@ -315,17 +315,20 @@ absl::StatusOr<std::optional<PackObject>> FetchPack(RemoteSession& session, cons
   return std::optional<PackObject>(std::move(pack));
 }
 
+absl::Status CheckCanAppend(RemoteSession& session) {
+  if (session.capabilities().put_if_absent) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(session.description(),
+                   ": this store cannot create an object only if absent, so two machines "
+                   "publishing at once could overwrite each other's log record; not pushing"));
+}
+
 absl::StatusOr<int64_t> AppendRecord(
     RemoteSession& session, const RemoteKeys& keys, const std::string& lineage, LineageState& state,
     int64_t now, const std::string& writer,
     const std::function<std::vector<LogEntry>(const View&)>& entries_for, int64_t snapshot_every,
     int max_attempts) {
-  if (!session.capabilities().put_if_absent) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(session.description(),
-                     ": this store cannot create an object only if absent, so two machines "
-                     "publishing at once could overwrite each other's log record; not pushing"));
-  }
+  RETURN_IF_ERROR(CheckCanAppend(session));
   for (int attempt = 0; attempt < max_attempts; ++attempt) {
     std::vector<LogEntry> entries = entries_for(state.view);
     if (entries.empty()) return 0;

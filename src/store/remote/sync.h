@@ -145,6 +145,10 @@ absl::StatusOr<CatchUpResult> CatchUp(RemoteSession& session, const RemoteKeys& 
                                       const std::string& lineage, LineageState& state, int64_t now,
                                       int64_t fresh_age_seconds, int64_t max_records = 100000);
 
+// FailedPrecondition when the session's store cannot create an object only if absent (two
+// machines appending at once could overwrite each other's record): nothing may be pushed.
+absl::Status CheckCanAppend(RemoteSession& session);
+
 // Appends one record to `lineage`, whose state must be caught up (it is re-caught-up on a lost
 // race). `entries_for(view)` returns the entries to publish given the lineage's current view
 // (empty: nothing to publish, returns 0). Returns the seq written. Writes snapshot N (and the

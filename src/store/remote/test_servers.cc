@@ -122,6 +122,10 @@ std::string TestServers::NginxTlsUrl(const std::string& path) const {
 
 std::string TestServers::NginxCaFile() const { return info_["nginx"]["ca_file"]; }
 
+std::string TestServers::ApacheUrl(const std::string& path) const {
+  return absl::StrCat("http://127.0.0.1:", Port("apache"), "/", path);
+}
+
 StoreOptions TestServers::S3Options(bool direct) const {
   StoreOptions o;
   o.s3_endpoint = absl::StrCat("http://127.0.0.1:", Port("s3", direct ? "direct_port" : "port"));
@@ -166,7 +170,7 @@ std::string RedisAdmin(int port, const std::vector<std::string>& args) {
 
 absl::Status StartSharedServers(TestServers*& servers) {
   absl::StatusOr<std::unique_ptr<TestServers>> s =
-      TestServers::Start({"redis", "nginx", "s3", "blackhole"});
+      TestServers::Start({"redis", "nginx", "apache", "s3", "blackhole"});
   if (!s.ok()) return s.status();
   servers = s->release();
   return absl::OkStatus();

@@ -1,5 +1,6 @@
 // TestServers: starts real servers for the remote-store tests through tests/remote/servers.py
-// (redis-server, nginx with WebDAV, s3rver behind a SigV4-checking proxy, a blackhole) and
+// (redis-server, nginx with WebDAV, Apache mod_dav, s3rver behind a SigV4-checking proxy, a
+// blackhole) and
 // stops them when destroyed. Test-only.
 //
 // Contract: Start fails (never skips) with the script's message when a server cannot start,
@@ -39,6 +40,7 @@ class TestServers {
   // NginxCaFile() holds (a PEM file: its own CA).
   std::string NginxTlsUrl(const std::string& path) const;
   std::string NginxCaFile() const;
+  std::string ApacheUrl(const std::string& path) const;  // http://127.0.0.1:P/<path>
   std::string S3Url() const { return "s3://tc-test/"; }
   // Options for the S3 store: the checking proxy (or s3rver itself with direct = true).
   StoreOptions S3Options(bool direct = false) const;
@@ -52,7 +54,7 @@ class TestServers {
 };
 
 // For suites whose tests share one set of servers (SetUpTestSuite / TearDownTestSuite): starts
-// redis, nginx, s3 and the blackhole into `servers`, and stops them.
+// redis, nginx, apache, s3 and the blackhole into `servers`, and stops them.
 absl::Status StartSharedServers(TestServers*& servers);
 void StopSharedServers(TestServers*& servers);
 
