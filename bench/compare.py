@@ -130,12 +130,15 @@ def workload_concurrent(tc, work, ns, rounds, modules, results):
             schemes.run_scheme(scheme, tc, shared, sum([["-p", p] for p in pkgs], []), src, pyver)
             final = time.monotonic() - start
             row = {"n": n, "scheme": scheme, "reference_groups": len(reference), "lost": lost,
-                   "crashes": crashes, "locked": locked, "round_s": med(walls), "final_s": final}
+                   "crashes": crashes, "locked": locked, "round_s": med(walls),
+                   "round_range_s": [min(walls), max(walls)], "final_s": final}
             results.setdefault("concurrent", []).append(row)
             rows.append([n, scheme, len(reference), "%d (%d%%)" % (lost, round(100 * lost / max(1, len(reference)))),
-                         crashes, locked, "%.2f" % med(walls), "%.2f" % final])
+                         crashes, locked, "%.2f (%.2f-%.2f)" % (med(walls), min(walls), max(walls)),
+                         "%.2f" % final])
     table("1. Concurrent partitions (%d rounds, edits between rounds)" % rounds,
-          ["N", "scheme", "ref groups", "groups lost", "crashes", "locked", "round s (median)",
+          ["N", "scheme", "ref groups", "groups lost", "crashes", "locked",
+           "round s (median (min-max))",
            "final full run s"], rows)
 
 
@@ -215,14 +218,17 @@ def overhead_on(tc, src, cache_for, label, reps, results, pyver):
             samples[scheme]["s"].append(secs)
             samples[scheme]["rss"].append(kb)
     check_warm(tc, src, cache_for, label, args, pyver, "after the timed runs")
-    figures = {s: {"s": med(v["s"]), "rss_kb": max(v["rss"]) if v["rss"] else 0,
+    figures = {s: {"s": med(v["s"]), "min_s": min(v["s"]), "max_s": max(v["s"]),
+                   "rss_kb": max(v["rss"]) if v["rss"] else 0,
                    "snapshot_ms": med(v["snap"]), "lock_held_ms": med(v["held"])}
                for s, v in samples.items()}
     size = tclib.cache_bytes(cache_for("typecache"))
     plain = figures["direct"]["s"]
     tcs = figures["typecache"]
     row = {"cache": label, "cache_bytes": size, "plain_s": plain, "pants_s": figures["pants"]["s"],
-           "typecache_s": tcs["s"], "snapshot_ms": tcs["snapshot_ms"],
+           "typecache_s": tcs["s"], "reps": reps,
+           "spread_s": {k: [figures[k]["min_s"], figures[k]["max_s"]] for k in figures},
+           "snapshot_ms": tcs["snapshot_ms"],
            "lock_held_ms": tcs["lock_held_ms"], "overhead_ms": (tcs["s"] - plain) * 1000,
            "overhead_pct": 100 * (tcs["s"] - plain) / plain,
            "pants_overhead_ms": (figures["pants"]["s"] - plain) * 1000,
@@ -269,15 +275,22 @@ def workload_overhead(tc, work, big_bytes, reps, results):
         return path
     rows.append(overhead_on(tc, src, big_cache, "generated %s" % human(big_bytes), reps, results,
                             pyver))
-    table("2. Wrapper overhead: warm mypy run, no change (median of %d; cold run %.1f s)" % (
+    table("2. Wrapper overhead: warm mypy run, no change (median (min-max) of %d; cold run %.1f s)" % (
         reps, cold_s),
           ["cache", "size", "plain s", "pants s", "typecache s", "snapshot ms", "lock held ms",
            "overhead ms", "% of mypy", "vs pants", "peak RSS MiB (tc / mypy)"],
-          [[r["cache"], human(r["cache_bytes"]), "%.3f" % r["plain_s"], "%.3f" % r["pants_s"],
-            "%.3f" % r["typecache_s"], "%.1f" % r["snapshot_ms"], "%.1f" % r["lock_held_ms"],
+          [[r["cache"], human(r["cache_bytes"]), spread3(r, "direct", "plain_s"),
+            spread3(r, "pants", "pants_s"), spread3(r, "typecache", "typecache_s"),
+            "%.1f" % r["snapshot_ms"], "%.1f" % r["lock_held_ms"],
             "%.0f" % r["overhead_ms"], "%.1f%%" % r["overhead_pct"],
             "%.2fx" % (r["typecache_s"] / r["pants_s"]),
             "%.0f / %.0f" % (r["typecache_rss_kb"] / 1024, r["plain_rss_kb"] / 1024)] for r in rows])
+
+
+def spread3(row, scheme, key):
+    """"0.182 (0.171-0.190)": a workload-2 median and its min-max."""
+    lo, hi = row["spread_s"][scheme]
+    return "%.3f (%.3f-%.3f)" % (row[key], lo, hi)
 
 
 def human(n):
@@ -344,10 +357,16 @@ def workload_publish(tc, work, sizes, changes, reps, results):
                 held_merge.append(parse_verbose(err)[2])
                 shutil.rmtree(cache)
             row = {"cache_bytes": size, "groups_changed": k, "held_fast_ms": med(held_fast),
-                   "held_merge_ms": med(held_merge)}
+                   "held_merge_ms": med(held_merge),
+                   "held_fast_range_ms": [min(held_fast), max(held_fast)],
+                   "held_merge_range_ms": [min(held_merge), max(held_merge)]}
             results.setdefault("publish", []).append(row)
-            rows.append([human(size), k, "%.1f" % row["held_fast_ms"], "%.1f" % row["held_merge_ms"]])
-    table("3. Publish scaling: time under the lock (median of %d)" % reps,
+            rows.append([human(size), k,
+                         "%.1f (%.1f-%.1f)" % ((row["held_fast_ms"],) +
+                                               tuple(row["held_fast_range_ms"])),
+                         "%.1f (%.1f-%.1f)" % ((row["held_merge_ms"],) +
+                                               tuple(row["held_merge_range_ms"]))])
+    table("3. Publish scaling: time under the lock (median (min-max) of %d)" % reps,
           ["cache size", "groups changed", "fast path ms", "merging another run's k groups ms"], rows)
 
 
