@@ -112,6 +112,7 @@ class RemoteTest : public SharedServersTest<std::string> {
   std::string Url() const {
     if (GetParam() == "redis") return servers->RedisUrl();
     if (GetParam() == "webdav") return servers->NginxUrl("dav/sync");
+    if (GetParam() == "webdav_apache") return servers->ApacheUrl("dav/sync");
     return "s3://tc-test/sync";
   }
   // A prefix unique to this test, so tests share the servers without seeing each other.
@@ -719,7 +720,8 @@ TEST_P(RemoteTest, RunHooksPullThenPushWhatTheRunPublished) {
   EXPECT_EQ(Content(a), Content(b));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, RemoteTest, ::testing::Values("redis", "webdav", "s3"),
+INSTANTIATE_TEST_SUITE_P(Backends, RemoteTest,
+                         ::testing::Values("redis", "webdav", "webdav_apache", "s3"),
                          [](const auto& info) { return info.param; });
 
 // ---- Faults that need servers of their own ----

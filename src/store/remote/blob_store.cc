@@ -264,6 +264,8 @@ absl::Status ValidateKey(absl::string_view key) {
   for (absl::string_view segment : absl::StrSplit(key, '/')) {
     if (segment.empty()) return bad("empty segment");
     if (segment == "." || segment == "..") return bad("'.' or '..' segment");
+    // A WebDAV store on Apache keeps key K in the collection "K.tc-k/" (http_store.cc).
+    if (absl::EndsWith(segment, ".tc-k")) return bad("a segment ending in \".tc-k\" is reserved");
   }
   if (absl::StrContains(key, ".tc-tmp-")) return bad("\".tc-tmp-\" is reserved");
   return absl::OkStatus();

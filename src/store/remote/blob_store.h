@@ -139,7 +139,8 @@ class BlobStore {
 absl::StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(absl::string_view url,
                                                          const StoreOptions& options = {});
 
-// InvalidArgument unless `key` is a valid key (see the contract above).
+// InvalidArgument unless `key` is a valid key (see the contract above; segments ending in
+// ".tc-k" are reserved too: the WebDAV store's collection layout).
 absl::Status ValidateKey(absl::string_view key);
 // OutOfRange naming `what` (e.g. "PUT <url>") when `bytes` is over `max_bytes`: what every
 // store's Put checks before sending anything.

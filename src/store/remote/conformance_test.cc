@@ -1,7 +1,7 @@
 // The BlobStore contract, checked against every backend on real servers started by
 // tests/remote/servers.py: redis (TCP and Unix socket), nginx WebDAV (with and without
-// create_full_put_path), Apache mod_dav (with and without conditional writes) and S3 (s3rver
-// behind the SigV4-checking proxy).
+// create_full_put_path), Apache mod_dav (the collection layout; with and without conditional
+// writes asked for) and S3 (s3rver behind the SigV4-checking proxy).
 #include <signal.h>
 
 #include <atomic>
@@ -48,9 +48,6 @@ struct Backend {
   // URL and options for the shared servers; for a port nobody answers on when `port` > 0.
   std::function<std::string(int port)> url;
   std::function<StoreOptions()> options;
-  // False: the server cannot create an object only if absent (Apache mod_dav), and the store
-  // must refuse PutIfAbsent and CompareAndSwap rather than let two creators both win.
-  bool atomic_create = true;
 };
 
 void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
@@ -82,14 +79,14 @@ std::vector<Backend> Backends() {
                      : servers->NginxUrl("strict");
        },
        plain},
-      // Apache mod_dav, by MOVE (Overwrite: F) and with conditional writes: neither is atomic
-      // there (HttpStoreTest.ApacheCreatesAreNotAtomic), so both refuse to create.
+      // Apache mod_dav: the collection layout (http_store.cc, HttpStore::Detect), whatever
+      // the options; conditional writes are not atomic there, so CompareAndSwap refuses.
       {"webdav_apache",
        [](int port) {
          return port ? absl::StrCat("http://127.0.0.1:", port, "/dav/")
                      : servers->ApacheUrl("dav/move");
        },
-       plain, false},
+       plain},
       {"webdav_apache_conditional",
        [](int port) {
          return port ? absl::StrCat("http://127.0.0.1:", port, "/dav/")
@@ -99,8 +96,7 @@ std::vector<Backend> Backends() {
          StoreOptions o;
          o.http_conditional_writes = true;
          return o;
-       },
-       false},
+       }},
       {"s3", [](int port) { return std::string("s3://tc-test/conf"); },
        [] { return servers->S3Options(); }},
   };
@@ -114,20 +110,6 @@ class ConformanceTest : public SharedServersTest<Backend> {
   std::unique_ptr<BlobStore> OpenAt(int port, StoreOptions o) {
     if (GetParam().name == "s3") o.s3_endpoint = absl::StrCat("http://127.0.0.1:", port);
     return MustOpen(GetParam().url(port), o);
-  }
-  // For a backend without atomic creates (Backend::atomic_create): checks that it refuses them,
-  // writes nothing, and says so in its capabilities from then on; true then.
-  bool RefusesCreates(BlobStore& store) {
-    if (GetParam().atomic_create) return false;
-    EXPECT_EQ(store.PutIfAbsent(K("refused"), "1").status().code(),
-              absl::StatusCode::kUnimplemented);
-    EXPECT_EQ(store.CompareAndSwap(K("refused"), std::nullopt, "1").status().code(),
-              absl::StatusCode::kUnimplemented);
-    EXPECT_FALSE(store.capabilities().put_if_absent);
-    EXPECT_FALSE(store.capabilities().compare_and_swap);
-    EXPECT_EQ(Text(store, K("refused")), "<missing>") << "a refused create wrote";
-    EXPECT_THAT(Keys(store, K("")), IsEmpty()) << "a refused create left something behind";
-    return true;
   }
   // A key prefix unique to this test and backend.
   std::string K(absl::string_view key) {
@@ -167,7 +149,6 @@ TEST_P(ConformanceTest, MissingKeyIsNulloptNotAnError) {
 
 TEST_P(ConformanceTest, PutIfAbsentTwice) {
   auto store = Open();
-  if (RefusesCreates(*store)) return;
   if (!store->capabilities().put_if_absent) {
     EXPECT_EQ(store->PutIfAbsent(K("x"), "1").status().code(), absl::StatusCode::kUnimplemented);
     return;
@@ -184,7 +165,6 @@ TEST_P(ConformanceTest, PutIfAbsentTwice) {
 }
 
 TEST_P(ConformanceTest, PutIfAbsentRaceHasOneWinner) {
-  if (RefusesCreates(*Open())) return;
   if (!Open()->capabilities().put_if_absent) {  // then it must say so (PutIfAbsentTwice)
     EXPECT_EQ(Open()->PutIfAbsent(K("r"), "1").status().code(), absl::StatusCode::kUnimplemented);
     return;
@@ -247,7 +227,6 @@ TEST_P(ConformanceTest, Delete) {
 
 TEST_P(ConformanceTest, CompareAndSwap) {
   auto store = Open();
-  if (RefusesCreates(*store)) return;
   if (!store->capabilities().compare_and_swap) {
     EXPECT_EQ(store->CompareAndSwap(K("c"), std::nullopt, "1").status().code(),
               absl::StatusCode::kUnimplemented);
@@ -263,7 +242,6 @@ TEST_P(ConformanceTest, CompareAndSwap) {
 }
 
 TEST_P(ConformanceTest, CompareAndSwapRaceLosesNoIncrement) {
-  if (RefusesCreates(*Open())) return;
   if (!Open()->capabilities().compare_and_swap) {  // nginx: nothing to race; it must say so
     EXPECT_EQ(Open()->CompareAndSwap(K("counter"), std::nullopt, "0").status().code(),
               absl::StatusCode::kUnimplemented);
@@ -332,7 +310,8 @@ TEST_P(ConformanceTest, SizeLimitOnPutAndGet) {
 
 TEST_P(ConformanceTest, BadKeysAreInvalidArgumentBeforeAnyTraffic) {
   auto store = Open();
-  for (const char* key : {"", "/abs", "a//b", "a/../b", "sp ace", "tr/", "x.tc-tmp-1", "é"}) {
+  for (const char* key :
+       {"", "/abs", "a//b", "a/../b", "sp ace", "tr/", "x.tc-tmp-1", "a/b.tc-k/c", "é"}) {
     EXPECT_EQ(store->Get(key).status().code(), absl::StatusCode::kInvalidArgument) << key;
     EXPECT_EQ(store->Put(key, "x").code(), absl::StatusCode::kInvalidArgument) << key;
   }

@@ -1,4 +1,5 @@
-// WebDAV/HTTP-specific behaviour on a real nginx (dav + dav-ext): status mapping, Basic auth,
+// WebDAV/HTTP-specific behaviour on a real nginx (dav + dav-ext) and Apache (mod_dav): status
+// mapping, Basic auth, TLS, Apache's racing creates and the collection layout,
 // ETags, what nginx does with conditional PUTs, leftover temporary objects, a killed server.
 #include <atomic>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/barrier.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -249,15 +251,55 @@ TEST(ApacheTest, CreatesAreNotAtomic) {
   }
   EXPECT_GT(rounds_with_several_winners, 0)
       << "every round had one winner: Apache's MOVE with Overwrite: F may be atomic now";
-  // And the store, told nothing, finds out from the server's replies and refuses.
-  auto store = MustOpen(servers->ApacheUrl("dav/store/"), {});
-  auto created = store->PutIfAbsent("k", "v");
-  EXPECT_EQ(created.status().code(), absl::StatusCode::kUnimplemented) << created.status();
-  EXPECT_THAT(created.status().message(), HasSubstr("Apache"));
-  EXPECT_FALSE(store->capabilities().put_if_absent);
-  EXPECT_FALSE(store->Get("k")->has_value());
-  ASSERT_TRUE(store->Put("k", "plain puts and gets work").ok());
-  EXPECT_EQ(store->Get("k")->value_or("?"), "plain puts and gets work");
+}
+
+// What the store does instead on Apache (http_store.cc, HttpStore::Detect): each key is a
+// collection, created by MOVEing a filled temporary collection onto it. Racing creators with
+// their temporary collections in place: exactly one wins each round, and its bytes are the
+// key's.
+TEST(ApacheTest, CollectionLayoutHasOneWinnerPerRace) {
+  std::unique_ptr<TestServers> servers;
+  MustStart({"apache"}, servers);
+  constexpr int kThreads = 8, kRounds = 30;
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<int> winners{0}, errors{0};
+    std::string winner;
+    absl::Mutex mu;
+    absl::Barrier* ready = new absl::Barrier(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        auto store = MustOpen(servers->ApacheUrl("dav/layout/"), {});
+        (void)store->Get("warm");  // the layout is asked for before the race
+        if (ready->Block()) delete ready;
+        std::string mine = absl::StrCat("writer", t);
+        auto created = store->PutIfAbsent(absl::StrCat("log/", round), mine);
+        if (!created.ok()) {
+          ++errors;
+        } else if (*created) {
+          ++winners;
+          absl::MutexLock lock(&mu);
+          winner = mine;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(errors.load(), 0) << "round " << round;
+    ASSERT_EQ(winners.load(), 1) << "round " << round;
+    auto store = MustOpen(servers->ApacheUrl("dav/layout/"), {});
+    EXPECT_EQ(store->Get(absl::StrCat("log/", round))->value_or("?"), winner);
+  }
+  // On the server: one collection per key, its bytes in "v"; no temporary collection left.
+  std::string root = servers->info()["apache"]["root"].get<std::string>() + "/dav/layout/log/";
+  std::ifstream v(root + "0.tc-k/v");
+  EXPECT_TRUE(v.good()) << root << "0.tc-k/v";
+  auto store = MustOpen(servers->ApacheUrl("dav/layout/"), {});
+  auto keys = store->List("log/");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  EXPECT_EQ(keys->size(), static_cast<size_t>(kRounds));
+  EXPECT_THAT(store->description(), HasSubstr("collection"));
+  EXPECT_TRUE(store->capabilities().put_if_absent);
+  EXPECT_FALSE(store->capabilities().compare_and_swap);
 }
 
 }  // namespace
