@@ -18,6 +18,7 @@ servers die with it (PR_SET_PDEATHSIG) even if it is killed.
   s3         s3rver (npm) on its own port ("direct"), and in front of it a proxy ("port") that
              checks AWS SigV4 signatures with the secret and implements If-None-Match: * and
              If-Match on PUT, which s3rver itself ignores. Bucket "tc-test"; key S3RVER/S3RVER.
+             "tls_port": the proxy behind an nginx that terminates TLS ("ca_file").
   blackhole  "port": accepts TCP connections and never answers; "full_port": a listener whose
              accept queue is full, so a connect hangs; "refused_port": nothing listens.
 
@@ -115,6 +116,21 @@ class Servers:
         self.procs.append((name, proc))
         return proc
 
+    def certificate(self):
+        """(cert, key) PEM paths of one self-signed certificate for 127.0.0.1 and localhost,
+        made on first use (its own CA)."""
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        if not os.path.exists(cert):
+            made = subprocess.run(
+                [need("openssl", "openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days",
+                 "2", "-subj", "/CN=127.0.0.1", "-addext",
+                 "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                capture_output=True, text=True)
+            if made.returncode != 0:
+                fail("openssl req failed: " + made.stderr.strip())
+        return cert, key
+
     def redis(self):
         exe = need("redis-server", "redis-server")
         d = os.path.join(self.tmp, "redis")
@@ -150,14 +166,7 @@ class Servers:
         # HTTPS: the same locations behind TLS, with a self-signed certificate for 127.0.0.1
         # (its own CA: clients trust it through SSL_CERT_FILE / StoreOptions::tls_ca_file).
         tls_port = free_port()
-        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-        made = subprocess.run(
-            [need("openssl", "openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
-             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-            capture_output=True, text=True)
-        if made.returncode != 0:
-            fail("openssl req failed: " + made.stderr.strip())
+        cert, key = self.certificate()
         dav = ("dav_methods PUT DELETE MKCOL COPY MOVE; dav_ext_methods PROPFIND OPTIONS; "
                "dav_access user:rw group:rw all:r;")
         conf = f"""
@@ -297,7 +306,47 @@ DocumentRoot {www}
                                      "--configure-bucket", S3_BUCKET])
         wait_port(port, proc, "s3rver")
         proxy = S3Proxy(port)
+        # HTTPS in front of the checking proxy: an nginx that terminates TLS and passes each
+        # request on with its Host header (signed: the proxy checks it).
+        tls_port = free_port()
+        cert, key = self.certificate()
+        front = os.path.join(d, "tls-front")
+        os.mkdir(front)
+        conf = f"""
+master_process off;
+daemon off;
+pid {front}/nginx.pid;
+error_log stderr emerg;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {front}/client_body;
+  proxy_temp_path {front}/proxy;
+  fastcgi_temp_path {front}/fastcgi;
+  uwsgi_temp_path {front}/uwsgi;
+  scgi_temp_path {front}/scgi;
+  client_max_body_size 0;
+  server {{
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    location / {{
+      proxy_pass http://127.0.0.1:{proxy.port};
+      proxy_set_header Host $http_host;
+      proxy_http_version 1.1;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+        with open(os.path.join(front, "nginx.conf"), "w") as f:
+            f.write(conf)
+        nginx = self.spawn("s3-tls", [need("nginx", "nginx-light"), "-e", "stderr", "-p", front,
+                                      "-c", os.path.join(front, "nginx.conf")])
+        wait_port(tls_port, nginx, "nginx (S3 over TLS)")
         self.info["s3"] = {"port": proxy.port, "direct_port": port, "pid": proc.pid,
+                           "tls_port": tls_port, "ca_file": cert,
                            "bucket": S3_BUCKET, "access_key": S3_KEY, "secret": S3_SECRET}
 
     def blackhole(self):

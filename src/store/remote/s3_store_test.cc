@@ -1,6 +1,6 @@
 // S3-specific behaviour: signing (checked by the proxy in servers.py, which recomputes SigV4
-// with the secret), configuration from the environment, a missing bucket, and what s3rver
-// itself does and does not check (the "direct" port, without the proxy).
+// with the secret), over TLS too, configuration from the environment, a missing bucket, and what
+// s3rver itself does and does not check (the "direct" port, without the proxy).
 #include <stdlib.h>
 
 #include <memory>
@@ -55,6 +55,31 @@ TEST_F(S3StoreTest, SignedRequestsPassTheSignatureCheck) {
   ASSERT_TRUE(keys.ok()) << keys.status();
   EXPECT_THAT(*keys, ElementsAre("a/k", "a/l", "a/m"));
   ASSERT_TRUE(store->Delete("a/k").ok());
+}
+
+// https:// endpoints: SigV4 over TLS through the same checking proxy (its Host header kept by the
+// TLS front), every operation the sync uses; the certificate is verified.
+TEST_F(S3StoreTest, SignedRequestsOverTls) {
+  StoreOptions o = servers_->S3TlsOptions();
+  auto store = Open("s3://tc-test/tls", o);
+  ASSERT_TRUE(store->Put("a/k", "over tls").ok());
+  EXPECT_EQ(store->Get("a/k")->value_or("?"), "over tls");
+  EXPECT_TRUE(*store->PutIfAbsent("a/once", "1"));
+  EXPECT_FALSE(*store->PutIfAbsent("a/once", "2"));
+  EXPECT_TRUE(*store->CompareAndSwap("a/once", absl::string_view("1"), "3"));
+  EXPECT_THAT(*store->List("a/"), ElementsAre("a/k", "a/once"));
+  ASSERT_TRUE(store->Delete("a/k").ok());
+  EXPECT_FALSE(store->Get("a/k")->has_value());
+  StoreOptions wrong = o;
+  wrong.aws_secret_access_key = "not-the-secret";
+  EXPECT_EQ(Open("s3://tc-test/tls", wrong)->Get("a/once").status().code(),
+            absl::StatusCode::kPermissionDenied)
+      << "the signature is still checked behind TLS";
+  StoreOptions untrusted = o;
+  untrusted.tls_ca_file = "";
+  unsetenv("SSL_CERT_FILE");
+  auto got = Open("s3://tc-test/tls", untrusted)->Get("a/once");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
 }
 
 TEST_F(S3StoreTest, WrongSecretIsPermissionDenied) {

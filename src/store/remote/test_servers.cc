@@ -126,6 +126,13 @@ std::string TestServers::ApacheUrl(const std::string& path) const {
   return absl::StrCat("http://127.0.0.1:", Port("apache"), "/", path);
 }
 
+StoreOptions TestServers::S3TlsOptions() const {
+  StoreOptions o = S3Options();
+  o.s3_endpoint = absl::StrCat("https://127.0.0.1:", Port("s3", "tls_port"));
+  o.tls_ca_file = info_.at("s3").at("ca_file").get<std::string>();
+  return o;
+}
+
 StoreOptions TestServers::S3Options(bool direct) const {
   StoreOptions o;
   o.s3_endpoint = absl::StrCat("http://127.0.0.1:", Port("s3", direct ? "direct_port" : "port"));

@@ -44,6 +44,8 @@ class TestServers {
   std::string S3Url() const { return "s3://tc-test/"; }
   // Options for the S3 store: the checking proxy (or s3rver itself with direct = true).
   StoreOptions S3Options(bool direct = false) const;
+  // The checking proxy over TLS (an nginx in front), its certificate trusted.
+  StoreOptions S3TlsOptions() const;
 
  private:
   TestServers(pid_t pid, int stdin_fd, nlohmann::json info)
