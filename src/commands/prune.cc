@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -31,12 +32,19 @@ struct SizeChoice {
   std::vector<std::string> dbs;
 };
 
-absl::StatusOr<SizeChoice> ChooseForSize(const CheckerAdapter& adapter, const Target& target,
-                                         int64_t excess, size_t resident_limit) {
+// Where --max-size's choice spills: $TMPDIR, else /tmp (as tmpfile(3)).
+std::string ScratchDir() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && dir[0] != '\0' ? dir : "/tmp";
+}
+
+absl::StatusOr<SizeChoice> ChooseForSize(Fs& fs, const CheckerAdapter& adapter,
+                                         const Target& target, int64_t excess,
+                                         size_t resident_limit, size_t spill_bytes) {
   SizeChoice choice;
   for (const DbRef& ref : target.dbs) choice.dbs.push_back(ref.path);
   std::sort(choice.dbs.begin(), choice.dbs.end());
-  OldestFirst oldest(resident_limit);
+  OldestFirst oldest(fs, ScratchDir(), resident_limit, spill_bytes);
   std::vector<double> scale(choice.dbs.size(), 1.2);
   for (uint32_t i = 0; i < choice.dbs.size(); ++i) {
     ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(choice.dbs[i]));
@@ -207,12 +215,12 @@ bool OldestFirst::Before(const Key& a, const Key& b) {
   return a.db < b.db;
 }
 
-OldestFirst::OldestFirst(size_t resident_limit, size_t buffer_bytes)
-    : resident_limit_(std::max<size_t>(resident_limit, 1)), buffer_bytes_(buffer_bytes) {}
-
-OldestFirst::~OldestFirst() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+OldestFirst::OldestFirst(Fs& fs, std::string scratch_dir, size_t resident_limit,
+                         size_t buffer_bytes)
+    : fs_(fs),
+      scratch_dir_(std::move(scratch_dir)),
+      resident_limit_(std::max<size_t>(resident_limit, 1)),
+      buffer_bytes_(buffer_bytes) {}
 
 // A record: newest (8 bytes), bytes (8), db (4), the group's length (4), the group.
 absl::Status OldestFirst::Add(double newest, absl::string_view group, uint32_t db, int64_t bytes) {
@@ -229,18 +237,17 @@ absl::Status OldestFirst::Add(double newest, absl::string_view group, uint32_t d
 }
 
 absl::Status OldestFirst::Flush() {
-  if (file_ == nullptr) {
-    file_ = std::tmpfile();
-    if (file_ == nullptr) {
-      return absl::InternalError(
-          absl::StrCat("prune --max-size: cannot create a temporary file: ", std::strerror(errno)));
-    }
+  auto failed = [](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("prune --max-size: ", s.message()));
+  };
+  if (!file_.valid()) {
+    absl::StatusOr<int> fd = fs_.OpenScratchFile(scratch_dir_);
+    if (!fd.ok()) return failed(fd.status());
+    file_ = OwnedFd(fs_, *fd);
   }
-  if (std::fseek(file_, 0, SEEK_END) != 0 ||
-      std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-    return absl::InternalError(
-        absl::StrCat("prune --max-size: cannot write a temporary file: ", std::strerror(errno)));
-  }
+  absl::Status written = fs_.PwriteFd(file_.get(), file_bytes_, buffer_);
+  if (!written.ok()) return failed(written);
+  file_bytes_ += static_cast<int64_t>(buffer_.size());
   buffer_.clear();
   return absl::OkStatus();
 }
@@ -255,16 +262,37 @@ absl::Status OldestFirst::ForEach(const std::function<void(Entry&)>& visit) {
     std::memcpy(&size, head + 20, 4);
     return size;
   };
-  if (file_ != nullptr) {
-    std::rewind(file_);
-    char head[24];
-    while (std::fread(head, 1, sizeof(head), file_) == sizeof(head)) {
-      e.key.group.resize(parse(head));
-      if (std::fread(&e.key.group[0], 1, e.key.group.size(), file_) != e.key.group.size()) break;
+  if (file_.valid()) {
+    // Read back in 1 MiB pieces; a record may straddle two.
+    std::string chunk;
+    size_t at = 0;
+    int64_t offset = 0;
+    auto need = [&](size_t n) -> absl::StatusOr<bool> {
+      if (chunk.size() - at >= n) return true;
+      chunk.erase(0, at);
+      at = 0;
+      size_t have = chunk.size();
+      size_t want = std::max(n - have, size_t{1} << 20);
+      chunk.resize(have + want);
+      ASSIGN_OR_RETURN(size_t got, fs_.PreadFd(file_.get(), offset, &chunk[have], want));
+      offset += static_cast<int64_t>(got);
+      chunk.resize(have + got);
+      return chunk.size() >= n;
+    };
+    auto failed = [](const absl::Status& s) {
+      return absl::Status(s.code(), absl::StrCat("prune --max-size: ", s.message()));
+    };
+    while (true) {
+      absl::StatusOr<bool> head = need(24);
+      if (!head.ok()) return failed(head.status());
+      if (!*head) break;
+      uint32_t size = parse(&chunk[at]);
+      absl::StatusOr<bool> body = need(24 + size);
+      if (!body.ok()) return failed(body.status());
+      if (!*body) return absl::DataLossError("prune --max-size: its scratch file ends in a record");
+      e.key.group.assign(chunk, at + 24, size);
+      at += 24 + size;
       visit(e);
-    }
-    if (std::ferror(file_) != 0) {
-      return absl::InternalError("prune --max-size: cannot read its temporary file");
     }
   }
   for (size_t at = 0; at + 24 <= buffer_.size();) {
@@ -372,8 +400,9 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       if (size > *options.max_size) {
         progress.Detail("choosing the oldest groups");
         int64_t excess = size - *options.max_size;
-        ASSIGN_OR_RETURN(for_size, ChooseForSize(adapter, current, excess + excess * round / 2,
-                                                 options.size_choice_resident));
+        ASSIGN_OR_RETURN(
+            for_size, ChooseForSize(fs, adapter, current, excess + excess * round / 2,
+                                    options.size_choice_resident, options.size_choice_spill_bytes));
         if (!for_size.last.has_value() && round > 0) {
           return absl::FailedPreconditionError(absl::StrCat(
               target.path, ": --max-size ", FormatSize(*options.max_size), ": the databases take ",

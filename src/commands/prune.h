@@ -14,7 +14,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
 #include <iterator>
 #include <optional>
@@ -49,6 +48,8 @@ struct PruneOptions {
   EditOptions edit;
   // Groups --max-size's choice holds in memory at once (OldestFirst); tests set it small.
   size_t size_choice_resident = size_t{1} << 15;
+  // Bytes of its records it keeps in memory before spilling to a scratch file; tests set it small.
+  size_t size_choice_spill_bytes = size_t{1} << 20;
 };
 
 struct Eviction {
@@ -119,10 +120,11 @@ struct PruneReport {
 
 // --max-size's choice: the shortest oldest-first prefix of every group of the target whose
 // estimated cost reaches the excess, in memory bounded in the number of groups. Add() appends each
-// group's compact record to a spill (in memory up to `buffer_bytes`, then an unlinked temporary
-// file); Choose() reads the spill once per `resident_limit` groups chosen, keeping only the
-// oldest `resident_limit` records past the previous pass in a heap. The prefix is named by its
-// last (newest) key: a group goes when its key sorts at or before it.
+// group's compact record to a spill (in memory up to `buffer_bytes`, then a scratch file in
+// `scratch_dir` through `fs`: Fs::OpenScratchFile, nameless, so nothing is left behind); Choose()
+// reads the spill once per `resident_limit` groups chosen, keeping only the oldest `resident_limit`
+// records past the previous pass in a heap. The prefix is named by its last (newest) key: a group
+// goes when its key sorts at or before it.
 class OldestFirst {
  public:
   // Order: newest row mtime, then group name, then database (an index in the databases' order).
@@ -133,8 +135,8 @@ class OldestFirst {
   };
   static bool Before(const Key& a, const Key& b);
 
-  explicit OldestFirst(size_t resident_limit, size_t buffer_bytes = size_t{1} << 20);
-  ~OldestFirst();
+  OldestFirst(Fs& fs, std::string scratch_dir, size_t resident_limit,
+              size_t buffer_bytes = size_t{1} << 20);
   OldestFirst(const OldestFirst&) = delete;
   OldestFirst& operator=(const OldestFirst&) = delete;
 
@@ -146,7 +148,7 @@ class OldestFirst {
   int64_t groups() const { return groups_; }
   size_t max_resident() const { return max_resident_; }  // Most records in memory at once.
   int passes() const { return passes_; }                 // Reads of the spill by Choose().
-  bool spilled() const { return file_ != nullptr; }
+  bool spilled() const { return file_.valid(); }
 
  private:
   struct Entry {
@@ -156,10 +158,13 @@ class OldestFirst {
   absl::Status Flush();
   absl::Status ForEach(const std::function<void(Entry&)>& visit);
 
+  Fs& fs_;
+  std::string scratch_dir_;
   size_t resident_limit_;
   size_t buffer_bytes_;
   std::string buffer_;  // Records not yet written to `file_`.
-  std::FILE* file_ = nullptr;
+  OwnedFd file_;
+  int64_t file_bytes_ = 0;
   int64_t groups_ = 0;
   size_t max_resident_ = 0;
   int passes_ = 0;

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "src/checker/mypy/mypy_adapter.h"
@@ -18,6 +19,7 @@
 #include "src/os/fs.h"
 #include "src/sqlite/sqlite_db.h"
 #include "src/store/local/layout.h"
+#include "src/testing/fault_fs.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -281,7 +283,7 @@ TEST(OldestFirstTest, ChoosesTheSortedPrefixWithBoundedMemory) {
   constexpr size_t kResident = 8;
   constexpr int kGroups = 100 * kResident;
   std::vector<double> scale = {1.2, 2.5};
-  OldestFirst oldest(kResident, /*buffer_bytes=*/512);
+  OldestFirst oldest(RealFs(), ::testing::TempDir(), kResident, /*buffer_bytes=*/512);
   std::vector<std::pair<OldestFirst::Key, int64_t>> all;
   for (int i = 0; i < kGroups; ++i) {
     OldestFirst::Key key{static_cast<double>((i * 7919) % 97), absl::StrCat("g", i % 300),
@@ -314,6 +316,81 @@ TEST(OldestFirstTest, ChoosesTheSortedPrefixWithBoundedMemory) {
   }
   EXPECT_LE(oldest.max_resident(), kResident);
   EXPECT_GT(oldest.passes(), 50);  // total * 2 needs every group: 100 passes of 8.
+}
+
+// Records read back from the scratch file in pieces (1 MiB) come back whole, also those that
+// straddle two pieces: the choice over 3 MB of spilled records is a full sort's.
+TEST(OldestFirstTest, RecordsStraddlingReadPiecesComeBackWhole) {
+  constexpr int kGroups = 60000;
+  OldestFirst oldest(RealFs(), ::testing::TempDir(), kGroups, /*buffer_bytes=*/4096);
+  std::vector<std::pair<OldestFirst::Key, int64_t>> all;
+  for (int i = 0; i < kGroups; ++i) {
+    OldestFirst::Key key{static_cast<double>((i * 7919) % 1013),
+                         absl::StrCat("group/with/a/longer/name/", i * 31 % kGroups), 0};
+    TC_ASSERT_OK(oldest.Add(key.newest, key.group, key.db, 10));
+    all.push_back({key, 10});
+  }
+  ASSERT_TRUE(oldest.spilled());
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return OldestFirst::Before(a.first, b.first); });
+  std::vector<double> scale = {1.0};
+  for (int take : {1, kGroups / 3, kGroups}) {
+    absl::StatusOr<std::optional<OldestFirst::Key>> last = oldest.Choose(take * (10 + 64), scale);
+    ASSERT_TRUE(last.ok()) << last.status();
+    ASSERT_TRUE(last->has_value());
+    EXPECT_EQ((*last)->group, all[take - 1].first.group) << take;
+    EXPECT_EQ((*last)->newest, all[take - 1].first.newest) << take;
+  }
+}
+
+// The spill goes through the Fs seam: a scratch file that cannot be made, a full disk while
+// writing it, an error reading it back: --max-size fails with one line naming the step, the
+// database is as it was, and nothing is left in the scratch directory (the file has no name).
+TEST_F(PruneTest, MaxSizeSpillFailuresChangeNothing) {
+  std::vector<Row> rows;
+  for (int i = 0; i < 60; ++i) {
+    for (const Row& r : Padded(absl::StrCat("pkg/m", i), 1000 + i, 500)) rows.push_back(r);
+  }
+  Write(rows);
+  Rows before = Read(db_);
+  std::string scratch = tmp_.Sub("scratch");
+  TC_ASSERT_OK(RealFs().MakeDir(scratch, false));
+  setenv("TMPDIR", scratch.c_str(), 1);
+  struct Case {
+    const char* op;
+    int err;
+    const char* says;
+  } cases[] = {{"scratch", EACCES, "Permission denied"},
+               {"pwritefd", ENOSPC, "No space left"},
+               {"preadfd", EIO, "Input/output error"}};
+  for (const Case& c : cases) {
+    FaultFs fs(RealFs());
+    fs.FailAt(c.op, 1, c.err);
+    PruneOptions options;
+    options.max_size = RealFs().Stat(db_)->size / 2;
+    options.size_choice_spill_bytes = 64;
+    options.edit.lock_timeout = absl::Seconds(10);
+    absl::StatusOr<Target> target = ResolveTarget(RealFs(), adapter_, db_);
+    ASSERT_TRUE(target.ok()) << target.status();
+    absl::StatusOr<PruneReport> r = Prune(fs, adapter_, *target, options);
+    ASSERT_FALSE(r.ok()) << c.op;
+    EXPECT_EQ(fs.failures(), 1) << c.op;
+    EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("prune --max-size"))
+        << r.status();
+    EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr(c.says)) << r.status();
+    EXPECT_EQ(std::string(r.status().message()).find('\n'), std::string::npos);
+    EXPECT_EQ(Read(db_), before) << c.op;
+    EXPECT_TRUE(RealFs().ListDir(scratch)->empty()) << c.op;
+  }
+  // And without a fault the same prune spills, evicts, and leaves nothing there either.
+  PruneOptions options;
+  options.max_size = RealFs().Stat(db_)->size / 2;
+  options.size_choice_spill_bytes = 64;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(Evicted(*r).empty());
+  EXPECT_TRUE(RealFs().ListDir(scratch)->empty());
+  unsetenv("TMPDIR");
 }
 
 TEST_F(PruneTest, MaxSizeOverACacheDirectoryCountsEveryDatabase) {

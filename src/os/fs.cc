@@ -296,6 +296,47 @@ class RealFsImpl : public Fs {
 
   void CloseFd(int fd) override { ::close(fd); }
 
+  absl::StatusOr<int> OpenScratchFile(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+      return ErrnoStatus(errno, "cannot create a scratch file in", dir);
+    }
+    // A file system without O_TMPFILE: a named file, unlinked at once.
+    std::string name = absl::StrCat(dir, "/.typecache-scratch-XXXXXX");
+    fd = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "cannot create a scratch file in", dir);
+    ::unlink(name.c_str());
+    return fd;
+  }
+
+  absl::Status PwriteFd(int fd, int64_t offset, absl::string_view bytes) override {
+    while (!bytes.empty()) {
+      ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "cannot write", "scratch file");
+      }
+      bytes.remove_prefix(static_cast<size_t>(n));
+      offset += n;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<size_t> PreadFd(int fd, int64_t offset, char* out, size_t n) override {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd, out + got, n - got, static_cast<off_t>(offset) + got);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "cannot read", "scratch file");
+      }
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got;
+  }
+
  private:
   static absl::StatusOr<CopyMethod> CopyFd(int in, int out, const std::string& from,
                                            const std::string& to) {

@@ -113,6 +113,13 @@ class Fs {
   virtual absl::StatusOr<bool> TryLockShared(int fd) = 0;
   // fstat(2) of an open descriptor.
   virtual absl::StatusOr<FileInfo> StatFd(int fd) = 0;
+  // A scratch file in `dir` that has no name (O_TMPFILE; else created and unlinked at once), so
+  // nothing is left behind whatever happens to the process; read and write it by offset.
+  virtual absl::StatusOr<int> OpenScratchFile(const std::string& dir) = 0;
+  // All of `bytes` at `offset` (pwrite(2), retried until written).
+  virtual absl::Status PwriteFd(int fd, int64_t offset, absl::string_view bytes) = 0;
+  // Up to `n` bytes at `offset` into `out`; fewer only at the end of the file.
+  virtual absl::StatusOr<size_t> PreadFd(int fd, int64_t offset, char* out, size_t n) = 0;
 };
 
 // The process-wide real file system.

@@ -76,9 +76,10 @@ absl::Status FaultFs::Configure(const std::string& spec) {
   if (parts.size() != 3 || parts[0] != "fail") return bad();
   int err = ErrnoByName(parts[2]);
   static const char* const kOps[] = {
-      "*",        "lstat",  "stat",      "readlink", "symlink", "mkdir",      "listdir", "rename",
-      "exchange", "unlink", "rmdir",     "copy",     "write",   "read",       "fsync",   "chmod",
-      "openlock", "lock",   "overwrite", "readfd",   "opendir", "lockshared", "statfd"};
+      "*",          "lstat",    "stat",     "readlink", "symlink",   "mkdir",  "listdir",
+      "rename",     "exchange", "unlink",   "rmdir",    "copy",      "write",  "read",
+      "fsync",      "chmod",    "openlock", "lock",     "overwrite", "readfd", "opendir",
+      "lockshared", "statfd",   "scratch",  "pwritefd", "preadfd"};
   bool known = false;
   for (const char* op : kOps) known = known || parts[1] == op;
   if (err == 0 || !known) return bad();
@@ -198,6 +199,18 @@ absl::Status FaultFs::OverwriteFd(int fd, absl::string_view contents) {
 absl::StatusOr<std::string> FaultFs::ReadFd(int fd) {
   TC_FAULT("readfd", absl::StrCat("fd ", fd));
   return base_.ReadFd(fd);
+}
+absl::StatusOr<int> FaultFs::OpenScratchFile(const std::string& dir) {
+  TC_FAULT("scratch", dir);
+  return base_.OpenScratchFile(dir);
+}
+absl::Status FaultFs::PwriteFd(int fd, int64_t offset, absl::string_view bytes) {
+  TC_FAULT("pwritefd", absl::StrCat("fd ", fd));
+  return base_.PwriteFd(fd, offset, bytes);
+}
+absl::StatusOr<size_t> FaultFs::PreadFd(int fd, int64_t offset, char* out, size_t n) {
+  TC_FAULT("preadfd", absl::StrCat("fd ", fd));
+  return base_.PreadFd(fd, offset, out, n);
 }
 
 #undef TC_FAULT

@@ -64,6 +64,9 @@ class FaultFs : public Fs {
   absl::Status OverwriteFd(int fd, absl::string_view contents) override;
   absl::StatusOr<std::string> ReadFd(int fd) override;
   void CloseFd(int fd) override { base_.CloseFd(fd); }
+  absl::StatusOr<int> OpenScratchFile(const std::string& dir) override;
+  absl::Status PwriteFd(int fd, int64_t offset, absl::string_view bytes) override;
+  absl::StatusOr<size_t> PreadFd(int fd, int64_t offset, char* out, size_t n) override;
   absl::StatusOr<int> OpenDirFd(const std::string& path) override;
   absl::StatusOr<bool> TryLockShared(int fd) override;
   absl::StatusOr<FileInfo> StatFd(int fd) override;
