@@ -1,6 +1,7 @@
 #include "src/commands/prune.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -355,6 +356,8 @@ TEST_F(PruneTest, MaxSizeSpillFailuresChangeNothing) {
   Rows before = Read(db_);
   std::string scratch = tmp_.Sub("scratch");
   TC_ASSERT_OK(RealFs().MakeDir(scratch, false));
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  std::string restore = old_tmpdir != nullptr ? old_tmpdir : "";
   setenv("TMPDIR", scratch.c_str(), 1);
   struct Case {
     const char* op;
@@ -390,7 +393,11 @@ TEST_F(PruneTest, MaxSizeSpillFailuresChangeNothing) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(Evicted(*r).empty());
   EXPECT_TRUE(RealFs().ListDir(scratch)->empty());
-  unsetenv("TMPDIR");
+  if (restore.empty()) {
+    unsetenv("TMPDIR");
+  } else {
+    setenv("TMPDIR", restore.c_str(), 1);
+  }
 }
 
 TEST_F(PruneTest, MaxSizeOverACacheDirectoryCountsEveryDatabase) {
