@@ -93,6 +93,23 @@ def wait_port(port, proc, name, timeout=20.0):
     fail(f"{name} did not listen on port {port} within {timeout} s:\n{log_tail(proc)}")
 
 
+def nginx_preamble(d):
+    """An nginx.conf's start, to the open `http {` block: one process in the foreground, its pid
+    and temporary files in `d`, errors to stderr."""
+    return f"""master_process off;
+daemon off;
+pid {d}/nginx.pid;
+error_log stderr emerg;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/client_body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;"""
+
+
 def need(program, package):
     path = shutil.which(program, path="/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin")
     if path is None:
@@ -171,18 +188,7 @@ class Servers:
                "dav_access user:rw group:rw all:r;")
         conf = f"""
 load_module {DAV_EXT};
-master_process off;
-daemon off;
-pid {d}/nginx.pid;
-error_log stderr emerg;
-events {{ worker_connections 512; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/client_body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
+{nginx_preamble(d)}
   client_max_body_size 0;
   keepalive_requests 100000;
   server {{
@@ -313,18 +319,7 @@ DocumentRoot {www}
         front = os.path.join(d, "tls-front")
         os.mkdir(front)
         conf = f"""
-master_process off;
-daemon off;
-pid {front}/nginx.pid;
-error_log stderr emerg;
-events {{ worker_connections 512; }}
-http {{
-  access_log off;
-  client_body_temp_path {front}/client_body;
-  proxy_temp_path {front}/proxy;
-  fastcgi_temp_path {front}/fastcgi;
-  uwsgi_temp_path {front}/uwsgi;
-  scgi_temp_path {front}/scgi;
+{nginx_preamble(front)}
   client_max_body_size 0;
   server {{
     listen 127.0.0.1:{tls_port} ssl;
