@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -13,6 +14,7 @@
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_file.h"
 #include "src/commands/config.h"
+#include "src/os/writeback.h"
 
 namespace typecache {
 namespace {
@@ -191,11 +193,12 @@ Take Transfers(const MergePlan& plan, const std::vector<InputListing>& listings,
 // Apply: copies `take` into `db`, input by input, each in one transaction; records the groups
 // changed in `change` (unlisted beyond kMaxListedGroups), and keeps `digest`, the copy's content
 // digest, up to date: each group copied replaces what DEST's copy (`main`) held of it by the rows
-// copied (digested as they pass, batch by batch: nothing held beyond a batch).
+// copied (digested as they pass, batch by batch: nothing held beyond a batch). `writeback` is
+// kicked after each batch (the pages SQLite wrote so far start going to disk).
 absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const DbRef& ref,
                             const std::vector<Input>& inputs, const Take& take,
                             const InputListing& main, DbChange& change, uint64_t& digest,
-                            Progress& progress) {
+                            BackgroundWriteback& writeback, Progress& progress) {
   int64_t total = 0;
   for (const auto& [input, groups] : take) total += static_cast<int64_t>(groups.size());
   progress.Start("merge: copying groups", total, ProgressUnit::kCount, "groups");
@@ -221,8 +224,10 @@ absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const 
         progress.Add(static_cast<int64_t>(batch.size()));
         batch.clear();
         copied.clear();
+        writeback.Kick();
       }
       RETURN_IF_ERROR(txn.Commit());
+      writeback.Kick();
     }
     RETURN_IF_ERROR(db.Detach("src"));
     if (change.unlisted) continue;
@@ -260,6 +265,13 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
     listings.erase(listings.begin() + static_cast<std::ptrdiff_t>(pick));
     change.unlisted = true;
   }
+  // The copy is fsynced before it is published (EditTarget): its pages start going to disk as
+  // they are written, on another thread, so that the fsync waits for the last ones only, not
+  // for the whole file (755 MB, 0.49 s of a 1.4 s merge of 8 caches). Declared before `db`,
+  // so that it closes its descriptor of the file after `db` closed (see writeback.h).
+  ASSIGN_OR_RETURN(std::unique_ptr<BackgroundWriteback> writeback,
+                   BackgroundWriteback::Start(fs, copy));
+  writeback->Kick();  // The pages of the input copied in the kernel.
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
   RETURN_IF_ERROR(db.UseForBulkEdit());
   // DEST's copy is listed from the copy itself, with every group's digest: `digest` is then the
@@ -283,7 +295,8 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
       listings.begin());
   Take take = Transfers(plan, listings, main_at);
   RETURN_IF_ERROR(
-      ApplyTransfers(adapter, db, ref, inputs, take, listings[main_at], change, digest, progress));
+      ApplyTransfers(adapter, db, ref, inputs, take, listings[main_at], change, digest, *writeback,
+                     progress));
   progress.Done();
   change.digest = digest;
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {
