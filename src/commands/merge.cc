@@ -214,7 +214,8 @@ absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const 
       for (auto g = groups->second.begin(); g != groups->second.end();) {
         batch.insert((*g++)->group);
         if (batch.size() < kCopyBatch && g != groups->second.end()) continue;
-        RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter, &copied).status());
+        // Read on a second thread from the same file: reading and writing use both CPUs.
+        RETURN_IF_ERROR(db.ReplaceGroupsFrom("src", in.path, batch, adapter, &copied).status());
         for (const std::string& group : batch) {
           const std::optional<uint64_t>* was = HeldDigest(main, group);
           if (was != nullptr) digest -= **was;
