@@ -603,7 +603,7 @@ struct PartBatch {
 };
 
 // A batch goes to the writer once it holds this much.
-constexpr size_t kBatchBytes = 1 << 20;
+constexpr size_t kBatchBytes = 256 << 10;
 
 // A bounded queue of batches, one producer and one consumer. The producer ends it with Finish
 // (its status: OK or why it stopped); the consumer may Cancel it (it gave up), which makes

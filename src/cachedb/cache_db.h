@@ -95,7 +95,7 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
 // CPUs. `src_schema` is the same file attached to `dst` (the DDL of tables `dst` lacks).
 // At most about `max_queued_bytes` of rows wait between the threads (at least one group's).
 // An error on either side stops both; the thread is joined before returning, whatever happens.
-constexpr size_t kPipelineQueueBytes = 8 << 20;
+constexpr size_t kPipelineQueueBytes = 2 << 20;
 absl::StatusOr<TransferStats> ReplaceGroupsFrom(Db& dst, absl::string_view src_schema,
                                                 const std::string& src_path,
                                                 const std::set<std::string>& groups,
