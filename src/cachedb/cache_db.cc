@@ -1,17 +1,21 @@
 #include "src/cachedb/cache_db.h"
 
 #include <algorithm>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "src/base/status_macros.h"
 #include "xxhash.h"
 
@@ -558,6 +562,327 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
       }
     }
   }
+  stats.groups = static_cast<int64_t>(groups.size());
+  return stats;
+}
+
+namespace {
+
+// ---- ReplaceGroupsFrom: the source rows, from the reader to the writer in batches ----
+
+// One column value of a row; text and blob bytes live in the batch's `bytes`.
+struct Cell {
+  ValueType type = ValueType::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  size_t offset = 0;
+  size_t size = 0;
+};
+
+// The source rows of one group in one table, in the order ReplaceGroups copies them.
+struct GroupPart {
+  size_t table = 0;  // Index into the tables copied.
+  const std::string* group = nullptr;
+  int64_t rows = 0;
+  size_t first_cell = 0;  // Its rows' cells: rows x columns from there, row by row.
+  GroupHash digest;
+};
+
+// Consecutive parts. Handed over whole: one wake-up of the other thread per batch, not per
+// group (a merge of 8 caches copies 25k groups).
+struct PartBatch {
+  std::vector<GroupPart> parts;
+  std::vector<Cell> cells;
+  std::string bytes;
+  size_t Weight() const { return bytes.size() + cells.size() * sizeof(Cell); }
+  void Clear() {  // Keeps the capacity: batches are recycled, not reallocated.
+    parts.clear();
+    cells.clear();
+    bytes.clear();
+  }
+};
+
+// A batch goes to the writer once it holds this much.
+constexpr size_t kBatchBytes = 256 << 10;
+
+// A bounded queue of batches, one producer and one consumer. The producer ends it with Finish
+// (its status: OK or why it stopped); the consumer may Cancel it (it gave up), which makes
+// Push return false so that the producer stops. Spent batches come back through Recycle, so
+// that their buffers are reused (fresh ones would be page-faulted in again, batch by batch).
+class BatchQueue {
+ public:
+  explicit BatchQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // Waits for room (an empty queue always has room, so a batch of any size goes through).
+  bool Push(PartBatch batch) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](BatchQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
+          return q->cancelled_ || q->batches_.empty() || q->bytes_ < q->max_bytes_;
+        },
+        this));
+    if (cancelled_) return false;
+    bytes_ += batch.Weight();
+    batches_.push_back(std::move(batch));
+    return true;
+  }
+  void Finish(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+    status_ = std::move(status);
+  }
+  void Cancel() {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  // The next batch, or nullopt once the producer finished and every batch was taken (then
+  // status() says how it finished).
+  std::optional<PartBatch> Pop() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](BatchQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
+          return q->finished_ || !q->batches_.empty();
+        },
+        this));
+    if (batches_.empty()) return std::nullopt;
+    PartBatch batch = std::move(batches_.front());
+    batches_.pop_front();
+    bytes_ -= batch.Weight();
+    return batch;
+  }
+  void Recycle(PartBatch batch) {
+    batch.Clear();
+    absl::MutexLock lock(&mu_);
+    spare_.push_back(std::move(batch));
+  }
+  // An empty batch, recycled when one is spare.
+  PartBatch Spare() {
+    absl::MutexLock lock(&mu_);
+    if (spare_.empty()) return PartBatch();
+    PartBatch batch = std::move(spare_.back());
+    spare_.pop_back();
+    return batch;
+  }
+  absl::Status status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  const size_t max_bytes_;
+  absl::Mutex mu_;
+  std::deque<PartBatch> batches_ ABSL_GUARDED_BY(mu_);
+  std::vector<PartBatch> spare_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+// What both threads know of one table copied.
+struct CopiedTable {
+  std::string name;
+  std::string col_list;  // Key, mtime and data first (the columns GroupHasher reads).
+  int num_cols = 0;
+};
+
+// The reader: every part of `groups` in `tables` of the file `src_path`, in ReplaceGroups'
+// order (table by table, groups in order, each group's rows hashed as they are read), in
+// batches of about `batch_bytes`.
+absl::Status ReadParts(const std::string& src_path, const std::vector<CopiedTable>& tables,
+                       const std::set<std::string>& groups, const CheckerAdapter& adapter,
+                       size_t batch_bytes, BatchQueue& queue) {
+  ASSIGN_OR_RETURN(Db src, Db::Open(src_path, Db::Mode::kReadOnly));
+  ASSIGN_OR_RETURN(SqlTransaction read, SqlTransaction::Begin(src, SqlTransaction::Kind::kRead));
+  GroupHasher hasher;
+  std::vector<ValueType> types;
+  PartBatch batch = queue.Spare();
+  for (size_t t = 0; t < tables.size(); ++t) {
+    const CopiedTable& table = tables[t];
+    StmtPerFamily sel([&](const std::optional<std::string>& family) {
+      return src.Prepare(absl::StrCat("SELECT ", table.col_list, " FROM main.",
+                                      QuoteIdent(table.name), " WHERE ",
+                                      GroupCondition(adapter, family)));
+    });
+    for (const std::string& group : groups) {
+      GroupSelector selector = adapter.Select(group);
+      if (!InTable(selector, table.name)) continue;
+      ASSIGN_OR_RETURN(Stmt * stmt, sel.For(selector));
+      GroupPart part;
+      part.table = t;
+      part.group = &group;
+      part.first_cell = batch.cells.size();
+      hasher.Start(group);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (!row) break;
+        // Every storage class before any value is read (reading one as another class
+        // converts it).
+        types.clear();
+        for (int c = 0; c < table.num_cols; ++c) types.push_back(stmt->ColumnValueType(c));
+        hasher.AddRow(*stmt, GroupHasher::RowTypes{types[0], types[1], types[2]});
+        for (int c = 0; c < table.num_cols; ++c) {
+          Cell cell;
+          cell.type = types[c];
+          switch (types[c]) {
+            case ValueType::kNull:
+              break;
+            case ValueType::kInteger:
+              cell.integer = stmt->ColumnInt(c);
+              break;
+            case ValueType::kReal:
+              cell.real = stmt->ColumnDouble(c);
+              break;
+            case ValueType::kText:
+            case ValueType::kBlob: {
+              absl::string_view v = stmt->ColumnBlob(c);
+              cell.offset = batch.bytes.size();
+              cell.size = v.size();
+              batch.bytes.append(v.data(), v.size());
+              break;
+            }
+          }
+          batch.cells.push_back(cell);
+        }
+        ++part.rows;
+      }
+      RETURN_IF_ERROR(stmt->Reset());
+      if (part.rows > 0) part.digest = hasher.Finish();
+      batch.parts.push_back(part);
+      if (batch.Weight() >= batch_bytes) {
+        if (!queue.Push(std::move(batch))) return absl::CancelledError("the writer stopped");
+        batch = queue.Spare();
+      }
+    }
+  }
+  if (!batch.parts.empty() && !queue.Push(std::move(batch))) {
+    return absl::CancelledError("the writer stopped");
+  }
+  return read.Commit();
+}
+
+}  // namespace
+
+absl::StatusOr<TransferStats> ReplaceGroupsFrom(Db& dst, absl::string_view src_schema,
+                                                const std::string& src_path,
+                                                const std::set<std::string>& groups,
+                                                const CheckerAdapter& adapter,
+                                                std::map<std::string, GroupHash>* copied,
+                                                size_t max_queued_bytes) {
+  TransferStats stats;
+  if (groups.empty()) return stats;
+  // The writer's side of each table, set up before the reader starts (as ReplaceGroups does
+  // table by table): tables missing from `dst` created, statements prepared.
+  struct WriterTable {
+    std::string name;
+    bool src_has = false;
+    size_t copied_index = 0;  // Into `tables`, when src_has.
+    std::unique_ptr<StmtPerFamily> del;
+    std::optional<Stmt> insert;
+  };
+  std::vector<WriterTable> writers;
+  std::vector<CopiedTable> tables;
+  for (const std::string& table : adapter.tables()) {
+    ASSIGN_OR_RETURN(bool dst_has, dst.HasTable(table));
+    ASSIGN_OR_RETURN(bool src_has, dst.HasTable(table, src_schema));
+    if (!dst_has && !src_has) continue;
+    if (!dst_has) {
+      RETURN_IF_ERROR(CopySchemaOf(dst, src_schema, table));
+    }
+    WriterTable w;
+    w.name = table;
+    w.src_has = src_has;
+    std::string t = QuoteIdent(table);
+    w.del = std::make_unique<StmtPerFamily>([&dst, t, &adapter](
+                                                const std::optional<std::string>& family) {
+      return dst.Prepare(
+          absl::StrCat("DELETE FROM main.", t, " WHERE ", GroupCondition(adapter, family)));
+    });
+    if (src_has) {
+      ASSIGN_OR_RETURN(std::vector<std::string> cols, Columns(dst, "main", table));
+      std::vector<std::string> first = {QuoteIdent(adapter.key_column()), QuoteIdent("mtime"),
+                                        QuoteIdent("data")};
+      for (const std::string& c : cols) {
+        if (std::find(first.begin(), first.end(), c) == first.end()) first.push_back(c);
+      }
+      CopiedTable copied_table;
+      copied_table.name = table;
+      copied_table.col_list = absl::StrJoin(first, ", ");
+      copied_table.num_cols = static_cast<int>(first.size());
+      std::vector<std::string> params(first.size(), "?");
+      ASSIGN_OR_RETURN(Stmt insert, dst.Prepare(absl::StrCat("INSERT INTO main.", t, "(",
+                                                             copied_table.col_list, ") VALUES(",
+                                                             absl::StrJoin(params, ", "), ")")));
+      w.insert.emplace(std::move(insert));
+      w.copied_index = tables.size();
+      tables.push_back(std::move(copied_table));
+    }
+    writers.push_back(std::move(w));
+  }
+
+  BatchQueue queue(max_queued_bytes);
+  const size_t batch_bytes = std::min(kBatchBytes, std::max<size_t>(max_queued_bytes / 4, 1));
+  // Joined on every way out of this function: a writer's error cancels the queue first, so
+  // that a reader waiting for room stops.
+  struct Reader {
+    BatchQueue& queue;
+    std::thread thread;
+    ~Reader() {
+      queue.Cancel();
+      if (thread.joinable()) thread.join();
+    }
+  } reader{queue, std::thread([&] {
+             queue.Finish(ReadParts(src_path, tables, groups, adapter, batch_bytes, queue));
+           })};
+  auto reader_failed = [&queue](absl::string_view what) {
+    absl::Status status = queue.status();
+    return status.ok() ? absl::InternalError(absl::StrCat("copy of groups: ", what)) : status;
+  };
+
+  std::optional<PartBatch> batch;
+  size_t next_part = 0;  // In `batch`.
+  for (WriterTable& w : writers) {
+    for (const std::string& group : groups) {
+      GroupSelector selector = adapter.Select(group);
+      if (!InTable(selector, w.name)) continue;
+      ASSIGN_OR_RETURN(Stmt * d, w.del->For(selector));
+      RETURN_IF_ERROR(d->Run());
+      RETURN_IF_ERROR(d->Reset());
+      if (!w.src_has) continue;
+      if (!batch.has_value() || next_part == batch->parts.size()) {
+        if (batch.has_value()) queue.Recycle(std::move(*batch));
+        batch = queue.Pop();
+        next_part = 0;
+        if (!batch.has_value()) return reader_failed("the reader ended early");
+      }
+      const GroupPart& part = batch->parts[next_part++];
+      if (part.table != w.copied_index || part.group != &group) {
+        return absl::InternalError("copy of groups: the reader's parts are out of order");
+      }
+      const int num_cols = tables[w.copied_index].num_cols;
+      Stmt& insert = *w.insert;
+      absl::string_view bytes = batch->bytes;
+      for (int64_t r = 0; r < part.rows; ++r) {
+        for (int c = 0; c < num_cols; ++c) {
+          const Cell& cell = batch->cells[part.first_cell + static_cast<size_t>(r * num_cols + c)];
+          insert.BindTyped(c + 1, cell.type, cell.integer, cell.real,
+                           bytes.substr(cell.offset, cell.size));
+        }
+        RETURN_IF_ERROR(insert.Run());
+        RETURN_IF_ERROR(insert.Reset());
+      }
+      if (part.rows > 0 && copied != nullptr) {
+        GroupHash& sum = (*copied)[group];
+        sum.exact += part.digest.exact;
+        sum.content += part.digest.content;
+      }
+      stats.rows += part.rows;
+    }
+  }
+  if ((batch.has_value() && next_part < batch->parts.size()) || queue.Pop().has_value()) {
+    return absl::InternalError("copy of groups: parts left over");
+  }
+  RETURN_IF_ERROR(queue.status());
   stats.groups = static_cast<int64_t>(groups.size());
   return stats;
 }

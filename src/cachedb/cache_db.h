@@ -88,6 +88,21 @@ absl::StatusOr<TransferStats> ReplaceGroups(Db& dst, absl::string_view src_schem
                                             const CheckerAdapter& adapter,
                                             std::map<std::string, GroupHash>* copied = nullptr);
 
+// ReplaceGroups with a source file: the same replacements, in the same order, with the same
+// digests in `copied` (optional), but the source rows are read (and hashed) by a second thread,
+// on its own read-only connection to `src_path` (one read transaction: a consistent view of
+// it), while this thread deletes and inserts: reading the source and writing `dst` use two
+// CPUs. `src_schema` is the same file attached to `dst` (the DDL of tables `dst` lacks).
+// At most about `max_queued_bytes` of rows wait between the threads (at least one group's).
+// An error on either side stops both; the thread is joined before returning, whatever happens.
+constexpr size_t kPipelineQueueBytes = 2 << 20;
+absl::StatusOr<TransferStats> ReplaceGroupsFrom(Db& dst, absl::string_view src_schema,
+                                                const std::string& src_path,
+                                                const std::set<std::string>& groups,
+                                                const CheckerAdapter& adapter,
+                                                std::map<std::string, GroupHash>* copied = nullptr,
+                                                size_t max_queued_bytes = kPipelineQueueBytes);
+
 // SQL conditions on the key column. FamilyCondition selects the rows of one family (nullopt:
 // every row); GroupCondition the rows of groups of that family, with the parameters ?1 = lo,
 // ?2 = hi, ?3 = exact of their GroupSelector. (AllFamilies: cache_file.h.)

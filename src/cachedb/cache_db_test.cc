@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -291,7 +293,9 @@ class ReplaceGroupsTest : public CacheDbTest {
     absl::Status s = db.Exec("BEGIN IMMEDIATE");
     if (!s.ok()) return s;
     absl::StatusOr<TransferStats> stats =
-        ReplaceGroups(db, with_source ? "src" : "", groups, adapter_, copied);
+        pipelined_ && with_source
+            ? ReplaceGroupsFrom(db, "src", src_, groups, adapter_, copied, queue_bytes_)
+            : ReplaceGroups(db, with_source ? "src" : "", groups, adapter_, copied);
     if (!stats.ok()) return stats;
     s = db.Exec("COMMIT");
     if (!s.ok()) return s;
@@ -299,6 +303,9 @@ class ReplaceGroupsTest : public CacheDbTest {
   }
 
   std::string src_ = tmp_.Sub("src.db");
+  // Replace() through ReplaceGroupsFrom (its reader thread) with a queue of this many bytes.
+  bool pipelined_ = false;
+  size_t queue_bytes_ = kPipelineQueueBytes;
 
   // Copies groups over every storage class and checks the result byte for byte; `hashed`: with
   // the digests of the copied rows (merge's path: rows pass through the caller, which binds
@@ -364,6 +371,148 @@ void ReplaceGroupsTest::CopiesRowsByteForByteAndDeletesAbsentGroups(bool hashed)
   EXPECT_NE(after.at("pkg/m1.err.json").find("|real|null|"), std::string::npos);
   EXPECT_EQ(after.count("pkg/other.meta.json"), 0u);  // Not requested.
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
+}
+
+// ---- ReplaceGroupsFrom: the same through the reader thread ----
+
+TEST_F(ReplaceGroupsTest, PipelinedCopiesRowsByteForByteWhileHashingThem) {
+  pipelined_ = true;
+  CopiesRowsByteForByteAndDeletesAbsentGroups(/*hashed=*/true);
+}
+
+TEST_F(ReplaceGroupsTest, PipelinedCopiesRowsByteForByteWithoutDigests) {
+  pipelined_ = true;
+  CopiesRowsByteForByteAndDeletesAbsentGroups(/*hashed=*/false);
+}
+
+// Many groups over both tables, through a queue that holds about one group at a time (the
+// threads hand over hundreds of batches): the result, the digests and the counts are those of
+// ReplaceGroups, group by group, and every group is whole from the source (group consistency).
+TEST_F(ReplaceGroupsTest, PipelinedThroughASmallQueueIsReplaceGroups) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 300, "dst", 100)));
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles2, Modules(0, 50, "dst", 100)));
+  TC_ASSERT_OK(WriteRows(src_, Schema::kFiles, Modules(100, 400, "src", 200)));
+  TC_ASSERT_OK(WriteRows(src_, Schema::kFiles2, Modules(20, 80, "src", 200)));
+  Groups groups;
+  for (int m = 0; m < 500; m += 3) {
+    groups.insert(absl::StrCat("pkg/m", m));
+    groups.insert(absl::StrCat("files2:pkg/m", m, ".json"));
+  }
+  std::string original = tmp_.Sub("original.db");
+  ASSERT_EQ(std::system(absl::StrCat("cp ", db_, " ", original).c_str()), 0);
+  std::map<std::string, GroupHash> serial_copied;
+  absl::StatusOr<TransferStats> serial = Replace(groups, true, &serial_copied);
+  ASSERT_TRUE(serial.ok()) << serial.status();
+  Rows serial_files = ExactRowsOf(db_, "files");
+  Rows serial_files2 = ExactRowsOf(db_, "files2");
+
+  ASSERT_EQ(std::system(absl::StrCat("cp ", original, " ", db_).c_str()), 0);
+  pipelined_ = true;
+  queue_bytes_ = 1;
+  std::map<std::string, GroupHash> copied;
+  absl::StatusOr<TransferStats> stats = Replace(groups, true, &copied);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->groups, serial->groups);
+  EXPECT_EQ(stats->rows, serial->rows);
+  EXPECT_GT(stats->rows, 200);
+  EXPECT_EQ(copied, serial_copied);
+  EXPECT_EQ(ExactRowsOf(db_, "files"), serial_files);
+  EXPECT_EQ(ExactRowsOf(db_, "files2"), serial_files2);
+  // Each group copied is the source's, whole: its rows there are its rows here.
+  Rows src_files = ExactRowsOf(src_, "files");
+  Rows after = ExactRowsOf(db_, "files");
+  for (int m = 0; m < 500; m += 3) {
+    for (const char* kind : {".meta.json", ".data.json"}) {
+      std::string key = absl::StrCat("pkg/m", m, kind);
+      if (src_files.count(key) > 0) {
+        EXPECT_EQ(after.at(key), src_files.at(key)) << key;
+      } else {
+        EXPECT_EQ(after.count(key), 0u) << key;
+      }
+    }
+  }
+  Db db = Open(db_);
+  absl::StatusOr<std::map<std::string, GroupHash>> read = DigestGroups(db, "main", groups, adapter_);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(copied, *read);
+  EXPECT_EQ(*IntegrityCheck(db_), "ok");
+}
+
+// An error on the reader's side (here: its file cannot be opened, as if removed after the
+// attach) comes back from the call; nothing hangs.
+TEST_F(ReplaceGroupsTest, PipelinedReaderErrorIsReturned) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 20, "dst", 100)));
+  TC_ASSERT_OK(WriteRows(src_, Schema::kFiles, Modules(0, 20, "src", 200)));
+  Db db = Open(db_);
+  TC_ASSERT_OK(AttachReadOnly(db, src_, "src"));
+  TC_ASSERT_OK(db.Exec("BEGIN IMMEDIATE"));
+  Groups groups;
+  for (int m = 0; m < 20; ++m) groups.insert(absl::StrCat("pkg/m", m));
+  absl::StatusOr<TransferStats> stats =
+      ReplaceGroupsFrom(db, "src", tmp_.Sub("missing.db"), groups, adapter_, nullptr, 1);
+  EXPECT_FALSE(stats.ok());
+  EXPECT_NE(stats.status().message().find("missing.db"), std::string::npos) << stats.status();
+  TC_EXPECT_OK(db.Exec("ROLLBACK"));
+}
+
+// A reader that fails halfway, after batches went through: its file (a copy of the attached
+// source) is damaged past its first groups. The error comes back, the thread is joined, and the
+// rows copied before it are only in the caller's transaction, which it rolls back.
+TEST_F(ReplaceGroupsTest, PipelinedReaderErrorHalfwayIsReturned) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 200, "dst", 100)));
+  TC_ASSERT_OK(WriteRows(src_, Schema::kFiles, Modules(0, 200, "src", 200)));
+  // The reader's file: the later groups' data moved to overflow pages at the end of the file,
+  // which are then overwritten.
+  std::string damaged = tmp_.Sub("damaged.db");
+  ASSERT_EQ(std::system(absl::StrCat("cp ", src_, " ", damaged).c_str()), 0);
+  int64_t size = RealFs().Stat(damaged)->size;
+  {
+    Db d = Open(damaged);
+    TC_ASSERT_OK(d.Exec("UPDATE files SET data = randomblob(200000) WHERE path >= 'pkg/m150'"));
+  }
+  {
+    std::FILE* f = std::fopen(damaged.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, static_cast<long>(size), SEEK_SET);  // NOLINT
+    std::string junk(static_cast<size_t>(RealFs().Stat(damaged)->size - size), '\xff');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  Db db = Open(db_);
+  TC_ASSERT_OK(AttachReadOnly(db, src_, "src"));
+  TC_ASSERT_OK(db.Exec("BEGIN IMMEDIATE"));
+  Groups groups;
+  for (int m = 0; m < 200; ++m) groups.insert(absl::StrCat("pkg/m", m));
+  absl::StatusOr<TransferStats> stats =
+      ReplaceGroupsFrom(db, "src", damaged, groups, adapter_, nullptr, 1);
+  EXPECT_FALSE(stats.ok());
+  EXPECT_NE(stats.status().message().find("damaged.db"), std::string::npos) << stats.status();
+  // Halfway: the groups before the damage were copied.
+  EXPECT_GT(*db.QueryInt("SELECT count(*) FROM files WHERE mtime = 200"), 0);
+  TC_EXPECT_OK(db.Exec("ROLLBACK"));
+  EXPECT_EQ(*db.QueryInt("SELECT count(*) FROM files WHERE mtime = 200"), 0);
+}
+
+// A writer that fails while the reader waits for room (a full queue): the call returns the
+// writer's error and the reader is stopped and joined (the test would hang otherwise).
+TEST_F(ReplaceGroupsTest, PipelinedWriterErrorStopsTheReader) {
+  TC_ASSERT_OK(WriteRows(db_, Schema::kFiles, Modules(0, 200, "dst", 100)));
+  TC_ASSERT_OK(WriteRows(src_, Schema::kFiles, Modules(0, 200, "src", 200)));
+  Db db = Open(db_);
+  TC_ASSERT_OK(AttachReadOnly(db, src_, "src"));
+  // Every insert fails once the writer reaches pkg/m150's rows.
+  TC_ASSERT_OK(db.Exec(
+      "CREATE TRIGGER refuse BEFORE INSERT ON files WHEN new.path >= 'pkg/m150' "
+      "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"));
+  TC_ASSERT_OK(db.Exec("BEGIN IMMEDIATE"));
+  Groups groups;
+  for (int m = 0; m < 200; ++m) groups.insert(absl::StrCat("pkg/m", m));
+  absl::StatusOr<TransferStats> stats =
+      ReplaceGroupsFrom(db, "src", src_, groups, adapter_, nullptr, 1);
+  EXPECT_FALSE(stats.ok());
+  EXPECT_NE(stats.status().message().find("refused by the test"), std::string::npos)
+      << stats.status();
+  TC_EXPECT_OK(db.Exec("ROLLBACK"));
 }
 
 TEST_F(ReplaceGroupsTest, GroupBoundariesAreExact) {

@@ -169,6 +169,12 @@ absl::StatusOr<TransferStats> CacheFile::ReplaceGroups(absl::string_view src_sch
   return typecache::ReplaceGroups(*db_, src_schema, groups, adapter, copied);
 }
 
+absl::StatusOr<TransferStats> CacheFile::ReplaceGroupsFrom(
+    absl::string_view src_schema, const std::string& src_path, const std::set<std::string>& groups,
+    const CheckerAdapter& adapter, std::map<std::string, GroupHash>* copied) {
+  return typecache::ReplaceGroupsFrom(*db_, src_schema, src_path, groups, adapter, copied);
+}
+
 absl::StatusOr<TransferStats> CacheFile::DeleteGroups(const std::set<std::string>& groups,
                                                       const CheckerAdapter& adapter) {
   return typecache::ReplaceGroups(*db_, "", groups, adapter);

@@ -179,6 +179,14 @@ class CacheFile {
                                               const std::set<std::string>& groups,
                                               const CheckerAdapter& adapter,
                                               std::map<std::string, GroupHash>* copied = nullptr);
+  // The same, with the source rows read by a second thread on its own connection to
+  // `src_path`, the file attached as `src_schema` (cache_db.h ReplaceGroupsFrom): reading and
+  // writing on two CPUs. Same result, same `copied`.
+  absl::StatusOr<TransferStats> ReplaceGroupsFrom(absl::string_view src_schema,
+                                                  const std::string& src_path,
+                                                  const std::set<std::string>& groups,
+                                                  const CheckerAdapter& adapter,
+                                                  std::map<std::string, GroupHash>* copied);
   absl::StatusOr<TransferStats> DeleteGroups(const std::set<std::string>& groups,
                                              const CheckerAdapter& adapter);
   absl::Status DropTable(absl::string_view table);

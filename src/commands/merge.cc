@@ -1,9 +1,12 @@
 #include "src/commands/merge.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +16,7 @@
 #include "src/base/status_macros.h"
 #include "src/cachedb/cache_file.h"
 #include "src/commands/config.h"
+#include "src/os/writeback.h"
 
 namespace typecache {
 namespace {
@@ -131,18 +135,37 @@ absl::Status AddDigests(const CheckerAdapter& adapter, std::map<size_t, CacheFil
 }
 
 // Plan, step 1: the listing (keys and mtimes) of each of `inputs`, read from its file, which is
-// kept open in `files` (by input).
+// kept open in `files` (by input). Listed on two threads (each file's connection used by one
+// thread at a time), each taking the next input not yet taken; the listings come back in
+// input order whatever the timing, and the first error in input order is returned.
 absl::StatusOr<std::vector<InputListing>> ListSources(const CheckerAdapter& adapter,
                                                       const std::vector<Input>& inputs,
                                                       std::map<size_t, CacheFile>& files,
                                                       Progress& progress) {
-  std::vector<InputListing> listings;
+  std::vector<CacheFile*> opened;
   for (const Input& in : inputs) {
     ASSIGN_OR_RETURN(CacheFile src, CacheFile::OpenReadOnly(in.path));
-    CacheFile& file = files.emplace(in.index, std::move(src)).first->second;
-    ASSIGN_OR_RETURN(InputListing listing, ListInput(file, adapter, in.index));
-    listings.push_back(std::move(listing));
-    progress.Add(1);
+    opened.push_back(&files.emplace(in.index, std::move(src)).first->second);
+  }
+  std::vector<absl::StatusOr<InputListing>> results(inputs.size(),
+                                                    absl::UnknownError("not listed"));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < inputs.size(); i = next++) {
+      results[i] = ListInput(*opened[i], adapter, inputs[i].index);
+      progress.Add(1);
+    }
+  };
+  {
+    std::thread second;
+    if (inputs.size() > 1) second = std::thread(work);
+    work();
+    if (second.joinable()) second.join();
+  }
+  std::vector<InputListing> listings;
+  for (absl::StatusOr<InputListing>& listing : results) {
+    if (!listing.ok()) return listing.status();
+    listings.push_back(*std::move(listing));
   }
   return listings;
 }
@@ -191,11 +214,12 @@ Take Transfers(const MergePlan& plan, const std::vector<InputListing>& listings,
 // Apply: copies `take` into `db`, input by input, each in one transaction; records the groups
 // changed in `change` (unlisted beyond kMaxListedGroups), and keeps `digest`, the copy's content
 // digest, up to date: each group copied replaces what DEST's copy (`main`) held of it by the rows
-// copied (digested as they pass, batch by batch: nothing held beyond a batch).
+// copied (digested as they pass, batch by batch: nothing held beyond a batch). `writeback` is
+// kicked after each batch (the pages SQLite wrote so far start going to disk).
 absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const DbRef& ref,
                             const std::vector<Input>& inputs, const Take& take,
                             const InputListing& main, DbChange& change, uint64_t& digest,
-                            Progress& progress) {
+                            BackgroundWriteback& writeback, Progress& progress) {
   int64_t total = 0;
   for (const auto& [input, groups] : take) total += static_cast<int64_t>(groups.size());
   progress.Start("merge: copying groups", total, ProgressUnit::kCount, "groups");
@@ -211,7 +235,8 @@ absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const 
       for (auto g = groups->second.begin(); g != groups->second.end();) {
         batch.insert((*g++)->group);
         if (batch.size() < kCopyBatch && g != groups->second.end()) continue;
-        RETURN_IF_ERROR(db.ReplaceGroups("src", batch, adapter, &copied).status());
+        // Read on a second thread from the same file: reading and writing use both CPUs.
+        RETURN_IF_ERROR(db.ReplaceGroupsFrom("src", in.path, batch, adapter, &copied).status());
         for (const std::string& group : batch) {
           const std::optional<uint64_t>* was = HeldDigest(main, group);
           if (was != nullptr) digest -= **was;
@@ -221,8 +246,10 @@ absl::Status ApplyTransfers(const CheckerAdapter& adapter, CacheFile& db, const 
         progress.Add(static_cast<int64_t>(batch.size()));
         batch.clear();
         copied.clear();
+        writeback.Kick();
       }
       RETURN_IF_ERROR(txn.Commit());
+      writeback.Kick();
     }
     RETURN_IF_ERROR(db.Detach("src"));
     if (change.unlisted) continue;
@@ -260,6 +287,13 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
     listings.erase(listings.begin() + static_cast<std::ptrdiff_t>(pick));
     change.unlisted = true;
   }
+  // The copy is fsynced before it is published (EditTarget): its pages start going to disk as
+  // they are written, on another thread, so that the fsync waits for the last ones only, not
+  // for the whole file (755 MB, 0.49 s of a 1.4 s merge of 8 caches). Declared before `db`,
+  // so that it closes its descriptor of the file after `db` closed (see writeback.h).
+  ASSIGN_OR_RETURN(std::unique_ptr<BackgroundWriteback> writeback,
+                   BackgroundWriteback::Start(fs, copy));
+  writeback->Kick();  // The pages of the input copied in the kernel.
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
   RETURN_IF_ERROR(db.UseForBulkEdit());
   // DEST's copy is listed from the copy itself, with every group's digest: `digest` is then the
@@ -283,7 +317,8 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
       listings.begin());
   Take take = Transfers(plan, listings, main_at);
   RETURN_IF_ERROR(
-      ApplyTransfers(adapter, db, ref, inputs, take, listings[main_at], change, digest, progress));
+      ApplyTransfers(adapter, db, ref, inputs, take, listings[main_at], change, digest, *writeback,
+                     progress));
   progress.Done();
   change.digest = digest;
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {

@@ -337,6 +337,17 @@ class RealFsImpl : public Fs {
     return got;
   }
 
+  absl::StatusOr<int> OpenForWriteback(const std::string& path) override {
+    return OpenFd(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, "cannot open for writeback");
+  }
+
+  absl::Status StartWriteback(int fd) override {
+    if (::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
+      return ErrnoStatus(errno, "cannot start writeback of", absl::StrCat("fd ", fd));
+    }
+    return absl::OkStatus();
+  }
+
  private:
   static absl::StatusOr<CopyMethod> CopyFd(int in, int out, const std::string& from,
                                            const std::string& to) {

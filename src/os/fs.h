@@ -120,6 +120,18 @@ class Fs {
   virtual absl::Status PwriteFd(int fd, int64_t offset, absl::string_view bytes) = 0;
   // Up to `n` bytes at `offset` into `out`; fewer only at the end of the file.
   virtual absl::StatusOr<size_t> PreadFd(int fd, int64_t offset, char* out, size_t n) = 0;
+
+  // Early writeback, a hint that shortens a later Fsync: the kernel starts writing a file's
+  // dirty pages while the caller is still producing more (a merge writes hundreds of MB that
+  // would otherwise all wait for the fsync before the publish). Never a substitute for Fsync.
+  // OpenForWriteback opens an existing file for it (read-only, O_NOFOLLOW|O_CLOEXEC; close it
+  // with CloseFd), or returns -1 when this Fs does not do writeback (the default: wrappers and
+  // test file systems then see no extra calls). Keep the descriptor open while SQLite uses the
+  // file: closing any descriptor of a file drops the process's POSIX locks on it.
+  virtual absl::StatusOr<int> OpenForWriteback(const std::string& path) { return -1; }
+  // sync_file_range(SYNC_FILE_RANGE_WRITE) of the whole file: starts the writeback of the pages
+  // dirty now, without waiting for it to finish.
+  virtual absl::Status StartWriteback(int fd) { return absl::OkStatus(); }
 };
 
 // The process-wide real file system.

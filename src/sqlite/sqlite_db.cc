@@ -48,6 +48,28 @@ Stmt& Stmt::BindColumnOf(int index, const Stmt& from, int column, ValueType type
   return *this;
 }
 
+Stmt& Stmt::BindTyped(int index, ValueType type, int64_t integer, double real,
+                      absl::string_view bytes) {
+  switch (type) {
+    case ValueType::kNull:
+      sqlite3_bind_null(stmt_, index);
+      break;
+    case ValueType::kInteger:
+      sqlite3_bind_int64(stmt_, index, integer);
+      break;
+    case ValueType::kReal:
+      sqlite3_bind_double(stmt_, index, real);
+      break;
+    case ValueType::kText:
+      sqlite3_bind_text(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+      break;
+    case ValueType::kBlob:
+      sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+      break;
+  }
+  return *this;
+}
+
 absl::StatusOr<bool> Stmt::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
