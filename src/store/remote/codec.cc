@@ -92,6 +92,18 @@ std::string Xxh3Hex(absl::string_view data) {
   return absl::StrFormat("%016x%016x", h.high64, h.low64);
 }
 
+Xxh3Stream::Xxh3Stream() : state_(XXH3_createState()) {
+  XXH3_128bits_reset(static_cast<XXH3_state_t*>(state_));
+}
+Xxh3Stream::~Xxh3Stream() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+void Xxh3Stream::Update(absl::string_view bytes) {
+  XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), bytes.data(), bytes.size());
+}
+std::string Xxh3Stream::Hex() const {
+  XXH128_hash_t h = XXH3_128bits_digest(static_cast<const XXH3_state_t*>(state_));
+  return absl::StrFormat("%016x%016x", h.high64, h.low64);
+}
+
 absl::Status CheckXxh3(absl::string_view data, absl::string_view expected_hex,
                        absl::string_view what) {
   std::string actual = Xxh3Hex(data);

@@ -28,6 +28,21 @@ absl::StatusOr<std::string> ZstdDecompress(absl::string_view frames, size_t max_
 // XXH3-128 of `data` as 32 lowercase hex digits (high 64 bits first, as xxhsum -H2 prints).
 std::string Xxh3Hex(absl::string_view data);
 
+// The same digest of bytes given in pieces: Xxh3Stream s; s.Update(a); s.Update(b); s.Hex() ==
+// Xxh3Hex(a + b), without building a + b (a group digest covers megabytes of rows).
+class Xxh3Stream {
+ public:
+  Xxh3Stream();
+  ~Xxh3Stream();
+  Xxh3Stream(const Xxh3Stream&) = delete;
+  Xxh3Stream& operator=(const Xxh3Stream&) = delete;
+  void Update(absl::string_view bytes);
+  std::string Hex() const;
+
+ private:
+  void* state_;  // XXH3_state_t, kept out of this header
+};
+
 // DataLossError naming `what` unless Xxh3Hex(data) == expected_hex (case-insensitive).
 absl::Status CheckXxh3(absl::string_view data, absl::string_view expected_hex,
                        absl::string_view what);

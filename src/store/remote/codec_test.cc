@@ -120,5 +120,16 @@ TEST(Codec, Xxh3KnownValuesAndCheck) {
   EXPECT_THAT(std::string(bad.message()), testing::HasSubstr("cas/obj"));
 }
 
+TEST(Codec, StreamedDigestIsTheDigestOfTheConcatenation) {
+  std::string big(300000, 'x');  // past XXH3's internal buffer, in pieces of every size
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
+  Xxh3Stream s;
+  for (size_t at = 0, n = 1; at < big.size(); at += n, n = n * 3 % 70001 + 1) {
+    s.Update(absl::string_view(big).substr(at, n));
+  }
+  EXPECT_EQ(s.Hex(), Xxh3Hex(big));
+  EXPECT_EQ(Xxh3Stream().Hex(), Xxh3Hex(""));
+}
+
 }  // namespace
 }  // namespace typecache

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "src/store/remote/codec.h"
 
 namespace typecache {
 namespace {
@@ -87,6 +88,29 @@ TEST(SyncFormat, DigestIgnoresRowOrderAndMtimesButNotData) {
   EXPECT_NE(*GroupDigest("files:pkg/other.json", o.rows, Identity()), d);
   o.rows[0].data.type = RemoteValue::Type::kText;  // same bytes, other storage class
   EXPECT_NE(*GroupDigest(o.group, o.rows, Identity()), d);
+}
+
+// The digest is XXH3-128 of the documented bytes (docs/remote.md "Group objects"), however it
+// is computed: "typecache-digest 1\n", the group, then per row sorted by key its key, its data's
+// storage class and its normalised data, each string after its varint length. Pinned with the
+// value of the release that first wrote it: every machine must compute the same digest.
+TEST(SyncFormat, DigestIsXxh3OfTheDocumentedBytes) {
+  GroupObject o = Sample();
+  std::string bytes = "typecache-digest 1\n";
+  auto put = [&](absl::string_view s) {
+    bytes.push_back(static_cast<char>(s.size()));  // every length here is below 128
+    bytes.append(s.data(), s.size());
+  };
+  put(o.group);
+  put(o.rows[0].key);  // "pkg/a b.data.json" sorts first
+  bytes.push_back(static_cast<char>(RemoteValue::Type::kBlob));
+  put(o.rows[0].data.bytes);
+  put(o.rows[1].key);
+  bytes.push_back(static_cast<char>(RemoteValue::Type::kText));
+  put(o.rows[1].data.bytes);
+  std::string d = *GroupDigest(o.group, o.rows, Identity());
+  EXPECT_EQ(d, Xxh3Hex(bytes));
+  EXPECT_EQ(d, "8d2aacc2c65e6a6aa5d0282d9d5b3f68");
 }
 
 // A log record or snapshot of ns1/main with its seq and time.
