@@ -563,10 +563,10 @@ absl::StatusOr<PackObject> DecodePack(absl::string_view bytes, size_t max_bytes,
     return absl::OutOfRangeError(
         absl::StrCat(what, ": pack of ", raw, " bytes / ", groups, " groups is over the limit"));
   }
-  absl::StatusOr<std::string> body = ZstdDecompress(bytes.substr(at), max_bytes);
+  absl::StatusOr<ByteBuffer> body = ZstdDecompressToBuffer(bytes.substr(at), max_bytes);
   if (!body.ok()) return bad(body.status().message());
-  if (body->size() != static_cast<size_t>(raw)) return bad("size differs from its header");
-  Reader r(*body);
+  if (body->view().size() != static_cast<size_t>(raw)) return bad("size differs from its header");
+  Reader r(body->view());
   for (int64_t i = 0; i < groups; ++i) {
     PackedGroup g;
     g.object.ns = pack.ns;
