@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "src/store/remote/codec.h"
 
@@ -236,6 +237,66 @@ TEST(SyncFormat, PacksRoundTripAndRejectDamage) {
   const std::vector<RemoteRow>& rows = pack.groups[1].object.rows;
   EXPECT_EQ(*GroupDigest("files:a.json", rows, hooks),
             GroupDigestOfNormalized("files:a.json", rows, {"xxx"}));
+}
+
+// A pack of many groups, of every storage class and file, comes back exactly.
+TEST(SyncFormat, LargePacksRoundTripExactly) {
+  PackObject pack;
+  pack.ns = "ns1";
+  pack.lineage = "main";
+  pack.seq = 3;
+  pack.created = 5;
+  for (int g = 0; g < 300; ++g) {
+    PackedGroup pg;
+    pg.object.group = absl::StrCat("files:m", 1000 + g, ".json");
+    pg.object.file = g % 2 ? "cache.db" : "cache.3.db";
+    pg.digest = std::string(32, "0123456789abcdef"[g % 16]);
+    for (int r = 0; r < g % 4 + 1; ++r) {
+      RemoteRow row;
+      row.key = absl::StrCat("m", 1000 + g, ".k", r);
+      row.mtime.type = r % 2 ? RemoteValue::Type::kInt : RemoteValue::Type::kReal;
+      row.mtime.integer = g * 7 + r;
+      row.mtime.real = g + 0.25;
+      row.data.type = r % 3 ? RemoteValue::Type::kBlob : RemoteValue::Type::kText;
+      row.data.bytes = std::string(static_cast<size_t>(g * 13 % 900), static_cast<char>('a' + r));
+      pg.object.rows.push_back(row);
+    }
+    pack.groups.push_back(pg);
+  }
+  std::string bytes = *EncodePack(pack);
+  absl::StatusOr<PackObject> back = DecodePack(bytes, 1 << 24, "pack");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->groups.size(), pack.groups.size());
+  for (size_t g = 0; g < pack.groups.size(); ++g) {
+    const GroupObject& a = pack.groups[g].object;
+    const GroupObject& b = back->groups[g].object;
+    EXPECT_EQ(back->groups[g].digest, pack.groups[g].digest);
+    EXPECT_EQ(b.group, a.group);
+    EXPECT_EQ(b.file, a.file);
+    EXPECT_EQ(b.ns, "ns1");
+    EXPECT_EQ(b.created, 5);
+    ASSERT_EQ(b.rows.size(), a.rows.size()) << g;
+    for (size_t r = 0; r < a.rows.size(); ++r) {
+      EXPECT_EQ(b.rows[r].key, a.rows[r].key);
+      EXPECT_EQ(b.rows[r].mtime.type, a.rows[r].mtime.type);
+      EXPECT_EQ(b.rows[r].data.type, a.rows[r].data.type);
+      EXPECT_EQ(b.rows[r].data.bytes, a.rows[r].data.bytes);
+      if (a.rows[r].mtime.type == RemoteValue::Type::kInt) {
+        EXPECT_EQ(b.rows[r].mtime.integer, a.rows[r].mtime.integer);
+      } else {
+        EXPECT_EQ(b.rows[r].mtime.real, a.rows[r].mtime.real);
+      }
+    }
+  }
+  // A group without rows decodes; an unsorted pack is refused.
+  PackObject bad = pack;
+  bad.groups[150].object.rows.clear();
+  std::string text = *EncodePack(bad);
+  EXPECT_TRUE(DecodePack(text, 1 << 24, "pack").ok());
+  std::swap(bad.groups[10], bad.groups[11]);
+  absl::StatusOr<PackObject> unsorted = DecodePack(*EncodePack(bad), 1 << 24, "pack");
+  EXPECT_TRUE(absl::IsDataLoss(unsorted.status()));
+  EXPECT_NE(unsorted.status().message().find("not sorted"), std::string::npos);
 }
 
 TEST(SyncFormat, NamesAndKeys) {
