@@ -50,6 +50,7 @@ std::string ValueExpr(const SqlValue& v, int n) {
   return "NULL";
 }
 
+// `v` must outlive the statement's next step (its bytes are bound without a copy).
 void BindValue(Stmt& stmt, int n, const SqlValue& v) {
   switch (v.type) {
     case SqlValue::Type::kInt:
@@ -61,7 +62,7 @@ void BindValue(Stmt& stmt, int n, const SqlValue& v) {
       break;
     case SqlValue::Type::kText:
     case SqlValue::Type::kBlob:
-      stmt.Bind(n, v.bytes);
+      stmt.BindNoCopy(n, v.bytes);
       break;
     case SqlValue::Type::kNull:
       break;
@@ -334,7 +335,8 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
         it = inserts.emplace(slot, std::move(ins)).first;
       }
       Stmt& ins = it->second;
-      ins.Bind(1, row.key);
+      // The rows outlive the statements (finalized when this returns): no copies.
+      ins.BindNoCopy(1, row.key);
       BindValue(ins, 2, row.mtime);
       BindValue(ins, 3, row.data);
       RETURN_IF_ERROR(ins.Run());

@@ -101,6 +101,8 @@ struct RemoteOptions {
   // the verified groups straight into a new generation (src/store/local/fresh_publish.h); off:
   // the maintenance frame as for any other pull (for A/B measurements).
   bool direct_cold_publish = true;
+  // Threads that verify a pack's groups (sync.h VerifyGroups); 1: on the calling thread only.
+  int verify_threads = 2;
   int64_t now = 0;                                 // unix seconds; 0: the clock (tests set it)
   std::function<void(const std::string&)> notice;  // informational lines
 };

@@ -478,6 +478,54 @@ TEST_P(RemoteTest, VerifyNormalisesEachRowOnce) {
   EXPECT_EQ(calls, static_cast<int>(object.rows.size()));
 }
 
+// A pack's groups are verified on several threads: each answer is VerifyGroup's for its own
+// group, in order, good and bad groups mixed.
+TEST_P(RemoteTest, ParallelVerificationAnswersAsVerifyGroupInOrder) {
+  if (GetParam() != "redis") GTEST_SKIP() << "no store involved";
+  Namespace ns{"mypy", "1.0.1", "3.11", "linux", "1file"};
+  std::vector<GroupObject> objects;
+  std::vector<ViewEntry> entries;
+  for (int m = 0; m < 64; ++m) {
+    GroupObject object;
+    object.ns = Keys().ns();
+    object.group = absl::StrCat("files:pkg/m", m, ".json");
+    object.file = "cache.db";
+    for (const Row& r : Module(absl::StrCat("pkg/m", m), "v1", 1.7e9)) {
+      RemoteRow rr;
+      rr.key = r.path;
+      rr.mtime.type = RemoteValue::Type::kReal;
+      rr.mtime.real = r.mtime;
+      rr.data.type = RemoteValue::Type::kText;
+      rr.data.bytes = r.data;
+      object.rows.push_back(rr);
+    }
+    std::sort(object.rows.begin(), object.rows.end(),
+              [](const RemoteRow& x, const RemoteRow& y) { return x.key < y.key; });
+    entries.push_back({"cache.db", *GroupDigest(object.group, object.rows, Hooks()), 0});
+    if (m % 5 == 1) entries.back().digest = std::string(32, 'e');  // a lie about the rows
+    if (m % 7 == 3) object.rows.back().data.bytes = "{";          // a malformed row
+    if (m % 11 == 4) object.ns = "mypy-0.9_py3.11_linux_1file";    // another namespace
+    objects.push_back(std::move(object));
+  }
+  std::vector<GroupToVerify> items;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    items.push_back({&objects[i], objects[i].group, &entries[i]});
+  }
+  for (int threads : {1, 2, 4}) {
+    std::vector<absl::Status> got = VerifyGroups(items, ns, Adapter(), Hooks(), threads);
+    ASSERT_EQ(got.size(), items.size());
+    int bad = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      absl::Status one = VerifyGroup(objects[i], ns, objects[i].group, entries[i], Adapter(),
+                                     Hooks());
+      EXPECT_EQ(got[i], one) << threads << " threads, group " << i;
+      bad += one.ok() ? 0 : 1;
+    }
+    EXPECT_GT(bad, 10);
+    EXPECT_LT(bad, 40);
+  }
+}
+
 // ---- Packs: one object for a cold machine ----
 
 TEST_P(RemoteTest, ColdPullTakesThePack) {

@@ -18,6 +18,11 @@ Stmt& Stmt::Bind(int index, absl::string_view text) {
   return *this;
 }
 
+Stmt& Stmt::BindNoCopy(int index, absl::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  return *this;
+}
+
 Stmt& Stmt::Bind(int index, int64_t value) {
   sqlite3_bind_int64(stmt_, index, value);
   return *this;

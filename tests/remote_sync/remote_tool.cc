@@ -3,7 +3,7 @@
 //   remote_tool pull|push|status|gc URL --cache-dir DIR [--read-only] [--remote-read A,B]
 //               [--remote-write NAME] [--budget-ms N] [--prefix P] [--python X.Y]
 //               [--min-age-s N] [--now UNIX] [--no-normalize] [--no-pack]
-//               [--no-direct]
+//               [--no-direct] [--verify-threads N]
 //
 // Prints one JSON object (the report and its counters) on stdout; exit 0 on success, 1 when the
 // command returned an error (the error on stderr, the JSON still printed). S3: the usual AWS_*
@@ -73,6 +73,8 @@ int Main(int argc, char** argv) {
     } else if (a == "--no-pack") {
       o.pack_on_push = false;
       o.pack_min_groups = int64_t{1} << 40;
+    } else if (a == "--verify-threads" && absl::SimpleAtoi(next(), &n)) {
+      o.verify_threads = static_cast<int>(n);
     } else if (a == "--no-direct") {
       o.direct_cold_publish = false;
     } else if (a == "--no-normalize") {

@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "src/checker/mypy/fixed_format.h"
+#include "src/checker/mypy/json_meta.h"
 #include "src/checker/mypy/launcher.h"
 #include "src/checker/mypy/mypy_config.h"
 #include "src/os/fs.h"
@@ -521,6 +522,15 @@ class JsonMetaReader : public nlohmann::json_sax<nlohmann::json> {
 };
 
 bool ReadJsonMeta(absl::string_view data, JsonMeta* meta) {
+  // The one pass shared with the normaliser and the namespace facts (json_meta.h), when the
+  // meta is in its subset; the SAX parse decides everything else.
+  if (const JsonMetaScan* scan = ScanJsonMeta(data)) {
+    meta->is_object = true;
+    meta->data_mtime = scan->data_mtime;
+    meta->version_id = scan->version_id;
+    meta->path = scan->path;
+    return true;
+  }
   JsonMetaReader reader(meta);
   return nlohmann::json::sax_parse(data.begin(), data.end(), &reader,
                                    nlohmann::json::input_format_t::json, /*strict=*/true);

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/checker/mypy/fixed_format.h"
+#include "src/checker/mypy/json_meta.h"
 
 namespace typecache {
 namespace {
@@ -64,6 +65,8 @@ LastMeta& Last() {
 
 absl::StatusOr<std::string> NormalizeMypyRow(absl::string_view key, absl::string_view data) {
   if (absl::EndsWith(key, ".meta.json")) {
+    // The one pass the row check made of this meta, when it is in its subset (json_meta.h).
+    if (const JsonMetaScan* scan = ScanJsonMeta(data)) return scan->normalised;
     absl::StatusOr<nlohmann::json> j = ParseObject(key, data);
     if (!j.ok()) return j.status();
     for (const char* field : kLocalMetaFields) j->erase(field);
@@ -98,6 +101,11 @@ absl::StatusOr<std::pair<std::string, std::string>> MypyNamespaceFacts(absl::str
                                                                        absl::string_view data) {
   std::pair<std::string, std::string> facts;
   if (absl::EndsWith(key, ".meta.json")) {
+    if (const JsonMetaScan* scan = ScanJsonMeta(data)) {
+      facts.first = scan->version_id.value_or("");
+      facts.second = scan->platform.value_or("");
+      return facts;
+    }
     LastMeta& last = Last();
     absl::StatusOr<nlohmann::json> parsed;
     const nlohmann::json* j = nullptr;

@@ -1,5 +1,6 @@
 #include "src/store/remote/codec.h"
 
+#include <sys/mman.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -87,8 +88,78 @@ absl::StatusOr<std::string> ZstdDecompress(absl::string_view frames, size_t max_
   return out;
 }
 
+namespace {
+// Frames at least this large go to their own mapping (smaller ones: malloc is cheaper).
+constexpr size_t kMapAtLeast = size_t{4} << 20;
+constexpr size_t kHugePage = size_t{2} << 20;
+}  // namespace
+
+ByteBuffer::ByteBuffer(std::string bytes) : string_(std::move(bytes)) {}
+ByteBuffer::ByteBuffer(ByteBuffer&& other) noexcept { *this = std::move(other); }
+ByteBuffer& ByteBuffer::operator=(ByteBuffer&& other) noexcept {
+  if (this != &other) {
+    Release();
+    string_ = std::move(other.string_);
+    mapped_ = other.mapped_;
+    mapped_size_ = other.mapped_size_;
+    size_ = other.size_;
+    other.mapped_ = nullptr;
+    other.mapped_size_ = other.size_ = 0;
+  }
+  return *this;
+}
+ByteBuffer::~ByteBuffer() { Release(); }
+void ByteBuffer::Release() {
+  if (mapped_ != nullptr) ::munmap(mapped_, mapped_size_);
+  mapped_ = nullptr;
+  mapped_size_ = size_ = 0;
+}
+absl::string_view ByteBuffer::view() const {
+  return mapped_ != nullptr ? absl::string_view(mapped_, size_) : absl::string_view(string_);
+}
+
+absl::StatusOr<ByteBuffer> ZstdDecompressToBuffer(absl::string_view frames, size_t max_bytes) {
+  unsigned long long declared =
+      frames.empty() ? ZSTD_CONTENTSIZE_ERROR : ZSTD_getFrameContentSize(frames.data(), frames.size());
+  if (declared != ZSTD_CONTENTSIZE_ERROR && declared != ZSTD_CONTENTSIZE_UNKNOWN &&
+      declared <= max_bytes && declared >= kMapAtLeast) {
+    size_t size = static_cast<size_t>(declared);
+    size_t length = (size + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      (void)::madvise(p, length, MADV_HUGEPAGE);  // a hint: without it, ordinary pages
+      ByteBuffer out;
+      out.mapped_ = static_cast<char*>(p);
+      out.mapped_size_ = length;
+      thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
+      size_t n = dctx ? ZSTD_decompressDCtx(dctx.get(), p, size, frames.data(), frames.size())
+                      : size + 1;
+      if (!ZSTD_isError(n) && n == size) {
+        out.size_ = size;
+        return out;
+      }
+      // Corrupt, truncated, or more frames than the first declares: the general path decides,
+      // with its errors.
+    }
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ZstdDecompress(frames, max_bytes));
+  return ByteBuffer(std::move(bytes));
+}
+
 std::string Xxh3Hex(absl::string_view data) {
   XXH128_hash_t h = XXH3_128bits(data.data(), data.size());
+  return absl::StrFormat("%016x%016x", h.high64, h.low64);
+}
+
+Xxh3Stream::Xxh3Stream() : state_(XXH3_createState()) {
+  XXH3_128bits_reset(static_cast<XXH3_state_t*>(state_));
+}
+Xxh3Stream::~Xxh3Stream() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+void Xxh3Stream::Update(absl::string_view bytes) {
+  XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), bytes.data(), bytes.size());
+}
+std::string Xxh3Stream::Hex() const {
+  XXH128_hash_t h = XXH3_128bits_digest(static_cast<const XXH3_state_t*>(state_));
   return absl::StrFormat("%016x%016x", h.high64, h.low64);
 }
 

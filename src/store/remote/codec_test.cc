@@ -120,5 +120,54 @@ TEST(Codec, Xxh3KnownValuesAndCheck) {
   EXPECT_THAT(std::string(bad.message()), testing::HasSubstr("cas/obj"));
 }
 
+TEST(Codec, StreamedDigestIsTheDigestOfTheConcatenation) {
+  std::string big(300000, 'x');  // past XXH3's internal buffer, in pieces of every size
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
+  Xxh3Stream s;
+  for (size_t at = 0, n = 1; at < big.size(); at += n, n = n * 3 % 70001 + 1) {
+    s.Update(absl::string_view(big).substr(at, n));
+  }
+  EXPECT_EQ(s.Hex(), Xxh3Hex(big));
+  EXPECT_EQ(Xxh3Stream().Hex(), Xxh3Hex(""));
+}
+
+// The buffer variant answers as ZstdDecompress does, and a large frame takes its own path.
+TEST(Codec, BufferDecompressionIsZstdDecompress) {
+  const size_t big = size_t{6} << 20;  // above the mapping threshold
+  std::string data = Sample(big);
+  std::string frame = *ZstdCompress(data, 1);
+  absl::StatusOr<ByteBuffer> got = ZstdDecompressToBuffer(frame, big);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->mapped()) << "a large frame that declares its size is decoded in one call";
+  EXPECT_TRUE(got->view() == data);
+  ByteBuffer moved = *std::move(got);
+  EXPECT_TRUE(moved.view() == data);
+  // Over the limit: refused before decompressing, as ZstdDecompress does.
+  EXPECT_EQ(ZstdDecompressToBuffer(frame, big - 1).status().code(),
+            absl::StatusCode::kOutOfRange);
+  // Truncated, corrupt, or several frames: the general path's answer.
+  for (size_t cut : {frame.size() - 1, frame.size() / 2, size_t{6}}) {
+    EXPECT_EQ(ZstdDecompressToBuffer(frame.substr(0, cut), big).status().code(),
+              absl::StatusCode::kDataLoss)
+        << "cut at " << cut;
+  }
+  std::string corrupt = frame;
+  for (size_t i = 100; i < corrupt.size(); i += 977) corrupt[i] ^= 0x5a;
+  EXPECT_EQ(ZstdDecompressToBuffer(corrupt, big).status().code(), absl::StatusCode::kDataLoss);
+  std::string two = frame + *ZstdCompress("tail");
+  absl::StatusOr<ByteBuffer> both = ZstdDecompressToBuffer(two, big + 4);
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_TRUE(both->view() == data + "tail");
+  EXPECT_EQ(ZstdDecompressToBuffer(two, big).status().code(), absl::StatusCode::kOutOfRange);
+  // Small frames and frames without a size: the general path, same bytes.
+  for (const std::string& f : {*ZstdCompress("small"), FrameWithoutSize(data)}) {
+    absl::StatusOr<ByteBuffer> b = ZstdDecompressToBuffer(f, big);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_FALSE(b->mapped());
+    EXPECT_EQ(std::string(b->view()), *ZstdDecompress(f, big));
+  }
+  EXPECT_EQ(ZstdDecompressToBuffer("", 10).status().code(), absl::StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace typecache

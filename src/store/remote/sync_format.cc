@@ -439,14 +439,24 @@ absl::StatusOr<GroupObject> DecodeGroupObject(absl::string_view bytes, size_t ma
 
 std::string GroupDigestOfNormalized(absl::string_view group, const std::vector<RemoteRow>& rows,
                                     const std::vector<std::string>& normalized) {
-  std::string in = "typecache-digest 1\n";
-  PutVarint(in, group.size());
-  in.append(group.data(), group.size());
+  // Hashed as it streams (the same bytes as one buffer holding them all: the digest is
+  // unchanged), so a group's megabytes of rows are not copied once more to be hashed.
+  Xxh3Stream h;
+  std::string small;  // varints and numbers
+  auto varint = [&](uint64_t v) {
+    small.clear();
+    PutVarint(small, v);
+    h.Update(small);
+  };
+  h.Update("typecache-digest 1\n");
+  varint(group.size());
+  h.Update(group);
   for (size_t i = 0; i < rows.size(); ++i) {
     const RemoteRow& row = rows[i];
-    PutVarint(in, row.key.size());
-    in.append(row.key);
-    in.push_back(static_cast<char>(row.data.type));
+    varint(row.key.size());
+    h.Update(row.key);
+    char type = static_cast<char>(row.data.type);
+    h.Update(absl::string_view(&type, 1));
     std::string num;
     const std::string* norm = &num;
     if (row.data.type == RemoteValue::Type::kText || row.data.type == RemoteValue::Type::kBlob) {
@@ -456,10 +466,10 @@ std::string GroupDigestOfNormalized(absl::string_view group, const std::vector<R
     } else if (row.data.type == RemoteValue::Type::kReal) {
       num = absl::StrCat(row.data.real);
     }
-    PutVarint(in, norm->size());
-    in.append(*norm);
+    varint(norm->size());
+    h.Update(*norm);
   }
-  return Xxh3Hex(in);
+  return h.Hex();
 }
 
 absl::StatusOr<std::string> GroupDigest(absl::string_view group, std::vector<RemoteRow> rows,
@@ -553,10 +563,10 @@ absl::StatusOr<PackObject> DecodePack(absl::string_view bytes, size_t max_bytes,
     return absl::OutOfRangeError(
         absl::StrCat(what, ": pack of ", raw, " bytes / ", groups, " groups is over the limit"));
   }
-  absl::StatusOr<std::string> body = ZstdDecompress(bytes.substr(at), max_bytes);
+  absl::StatusOr<ByteBuffer> body = ZstdDecompressToBuffer(bytes.substr(at), max_bytes);
   if (!body.ok()) return bad(body.status().message());
-  if (body->size() != static_cast<size_t>(raw)) return bad("size differs from its header");
-  Reader r(*body);
+  if (body->view().size() != static_cast<size_t>(raw)) return bad("size differs from its header");
+  Reader r(body->view());
   for (int64_t i = 0; i < groups; ++i) {
     PackedGroup g;
     g.object.ns = pack.ns;

@@ -34,6 +34,7 @@ namespace typecache {
 
 // What only the checker knows about its rows; the CLI fills it with the mypy implementation
 // (src/checker/mypy/normalize.h): {&NormalizeMypyRow, &MypyNamespaceFacts, &MypyLayoutOf}.
+// Called from several threads at once (sync.h VerifyGroups): they must be thread-safe.
 struct RowHooks {
   // The row's content without machine-local fields (for digests). DataLoss when malformed.
   std::function<absl::StatusOr<std::string>(absl::string_view key, absl::string_view data)>

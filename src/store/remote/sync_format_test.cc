@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "src/store/remote/codec.h"
 
 namespace typecache {
 namespace {
@@ -87,6 +89,29 @@ TEST(SyncFormat, DigestIgnoresRowOrderAndMtimesButNotData) {
   EXPECT_NE(*GroupDigest("files:pkg/other.json", o.rows, Identity()), d);
   o.rows[0].data.type = RemoteValue::Type::kText;  // same bytes, other storage class
   EXPECT_NE(*GroupDigest(o.group, o.rows, Identity()), d);
+}
+
+// The digest is XXH3-128 of the documented bytes (docs/remote.md "Group objects"), however it
+// is computed: "typecache-digest 1\n", the group, then per row sorted by key its key, its data's
+// storage class and its normalised data, each string after its varint length. Pinned with the
+// value of the release that first wrote it: every machine must compute the same digest.
+TEST(SyncFormat, DigestIsXxh3OfTheDocumentedBytes) {
+  GroupObject o = Sample();
+  std::string bytes = "typecache-digest 1\n";
+  auto put = [&](absl::string_view s) {
+    bytes.push_back(static_cast<char>(s.size()));  // every length here is below 128
+    bytes.append(s.data(), s.size());
+  };
+  put(o.group);
+  put(o.rows[0].key);  // "pkg/a b.data.json" sorts first
+  bytes.push_back(static_cast<char>(RemoteValue::Type::kBlob));
+  put(o.rows[0].data.bytes);
+  put(o.rows[1].key);
+  bytes.push_back(static_cast<char>(RemoteValue::Type::kText));
+  put(o.rows[1].data.bytes);
+  std::string d = *GroupDigest(o.group, o.rows, Identity());
+  EXPECT_EQ(d, Xxh3Hex(bytes));
+  EXPECT_EQ(d, "8d2aacc2c65e6a6aa5d0282d9d5b3f68");
 }
 
 // A log record or snapshot of ns1/main with its seq and time.
@@ -212,6 +237,66 @@ TEST(SyncFormat, PacksRoundTripAndRejectDamage) {
   const std::vector<RemoteRow>& rows = pack.groups[1].object.rows;
   EXPECT_EQ(*GroupDigest("files:a.json", rows, hooks),
             GroupDigestOfNormalized("files:a.json", rows, {"xxx"}));
+}
+
+// A pack of many groups, of every storage class and file, comes back exactly.
+TEST(SyncFormat, LargePacksRoundTripExactly) {
+  PackObject pack;
+  pack.ns = "ns1";
+  pack.lineage = "main";
+  pack.seq = 3;
+  pack.created = 5;
+  for (int g = 0; g < 300; ++g) {
+    PackedGroup pg;
+    pg.object.group = absl::StrCat("files:m", 1000 + g, ".json");
+    pg.object.file = g % 2 ? "cache.db" : "cache.3.db";
+    pg.digest = std::string(32, "0123456789abcdef"[g % 16]);
+    for (int r = 0; r < g % 4 + 1; ++r) {
+      RemoteRow row;
+      row.key = absl::StrCat("m", 1000 + g, ".k", r);
+      row.mtime.type = r % 2 ? RemoteValue::Type::kInt : RemoteValue::Type::kReal;
+      row.mtime.integer = g * 7 + r;
+      row.mtime.real = g + 0.25;
+      row.data.type = r % 3 ? RemoteValue::Type::kBlob : RemoteValue::Type::kText;
+      row.data.bytes = std::string(static_cast<size_t>(g * 13 % 900), static_cast<char>('a' + r));
+      pg.object.rows.push_back(row);
+    }
+    pack.groups.push_back(pg);
+  }
+  std::string bytes = *EncodePack(pack);
+  absl::StatusOr<PackObject> back = DecodePack(bytes, 1 << 24, "pack");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->groups.size(), pack.groups.size());
+  for (size_t g = 0; g < pack.groups.size(); ++g) {
+    const GroupObject& a = pack.groups[g].object;
+    const GroupObject& b = back->groups[g].object;
+    EXPECT_EQ(back->groups[g].digest, pack.groups[g].digest);
+    EXPECT_EQ(b.group, a.group);
+    EXPECT_EQ(b.file, a.file);
+    EXPECT_EQ(b.ns, "ns1");
+    EXPECT_EQ(b.created, 5);
+    ASSERT_EQ(b.rows.size(), a.rows.size()) << g;
+    for (size_t r = 0; r < a.rows.size(); ++r) {
+      EXPECT_EQ(b.rows[r].key, a.rows[r].key);
+      EXPECT_EQ(b.rows[r].mtime.type, a.rows[r].mtime.type);
+      EXPECT_EQ(b.rows[r].data.type, a.rows[r].data.type);
+      EXPECT_EQ(b.rows[r].data.bytes, a.rows[r].data.bytes);
+      if (a.rows[r].mtime.type == RemoteValue::Type::kInt) {
+        EXPECT_EQ(b.rows[r].mtime.integer, a.rows[r].mtime.integer);
+      } else {
+        EXPECT_EQ(b.rows[r].mtime.real, a.rows[r].mtime.real);
+      }
+    }
+  }
+  // A group without rows decodes; an unsorted pack is refused.
+  PackObject bad = pack;
+  bad.groups[150].object.rows.clear();
+  std::string text = *EncodePack(bad);
+  EXPECT_TRUE(DecodePack(text, 1 << 24, "pack").ok());
+  std::swap(bad.groups[10], bad.groups[11]);
+  absl::StatusOr<PackObject> unsorted = DecodePack(*EncodePack(bad), 1 << 24, "pack");
+  EXPECT_TRUE(absl::IsDataLoss(unsorted.status()));
+  EXPECT_NE(unsorted.status().message().find("not sorted"), std::string::npos);
 }
 
 TEST(SyncFormat, NamesAndKeys) {
