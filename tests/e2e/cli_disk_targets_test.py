@@ -75,7 +75,20 @@ class DiskTargetsTest(tc.E2ETestCase):
         r = self.typecache("run", *run_args, "--", tc.MYPY, "-p", pkg, env=env, cwd=self.src,
                            binary=binary)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)  # one deliberate error per package
+        self.settle()
         return r
+
+    def settle(self, seconds=60.0):
+        """Waits for the detached deleter a run leaves behind (at the lowest CPU and I/O
+        priority, so on a busy machine it can take seconds) to empty .typecache/trash: until
+        then what it deletes counts as leftovers and du moves under the test's feet."""
+        trash = os.path.join(self.cache, ".typecache", "trash")
+        deadline = time.monotonic() + seconds
+        while os.path.isdir(trash) and os.listdir(trash):
+            if time.monotonic() > deadline:
+                self.fail("the run's trash was not emptied in %.0f s: %s" % (
+                    seconds, os.listdir(trash)))
+            time.sleep(0.05)
 
     def stats(self, *args, cwd=None):
         r = self.typecache("stats", "--json", *args, cwd=cwd or self.src)
