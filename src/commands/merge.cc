@@ -80,7 +80,8 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
   InputListing listing;
   listing.input = input;
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
-  // Straight into the compact records (no list of GroupStamps beside them), then sorted.
+  // Straight into the compact records (ListedGroups: no list of GroupStamps beside them, no
+  // string per group), then sorted.
   RETURN_IF_ERROR(db.ForEachGroupStamp(
       adapter,
       [&listing](GroupStamp& g) {
@@ -89,10 +90,9 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
         std::optional<uint64_t> digest;
         if (g.digest.has_value()) digest = g.digest->exact;
         listing.groups.push_back(
-            {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
+            {GroupName(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
       },
       "main", with_digests));
-  listing.groups.shrink_to_fit();
   std::sort(listing.groups.begin(), listing.groups.end(),
             [](const ListedGroup& a, const ListedGroup& b) { return a.group < b.group; });
   // A group listed in several runs of rows has the sum of their digests (the runs are now
@@ -177,7 +177,7 @@ Take Transfers(const MergePlan& plan, const std::vector<InputListing>& listings,
   Take take;
   for (size_t l = 0; l < listings.size(); ++l) {
     if (l == main) continue;
-    const std::vector<ListedGroup>& groups = listings[l].groups;
+    const ListedGroups& groups = listings[l].groups;
     for (size_t i = 0; i < groups.size(); ++i) {
       if (!plan.taken[l][i]) continue;
       const std::optional<uint64_t>* held = HeldDigest(listings[main], groups[i].group);

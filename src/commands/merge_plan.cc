@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,60 @@ absl::StatusOr<Prefer> ParsePrefer(absl::string_view text) {
   static constexpr EnumName<Prefer> kPrefers[] = {
       {Prefer::kNewest, "newest"}, {Prefer::kFirst, "first"}, {Prefer::kLast, "last"}};
   return ParseName(text, kPrefers, "--prefer");
+}
+
+ListedGroups& ListedGroups::operator=(const ListedGroups& other) {
+  if (this == &other) return *this;
+  *this = ListedGroups();
+  for (const ListedGroup& g : other) push_back(g);
+  return *this;
+}
+
+ListedGroups::ListedGroups(ListedGroups&& other) noexcept
+    : records_(std::move(other.records_)),
+      blocks_(std::move(other.blocks_)),
+      used_(other.used_),
+      large_(std::move(other.large_)),
+      large_bytes_(other.large_bytes_) {
+  other = ListedGroups();
+}
+
+ListedGroups& ListedGroups::operator=(ListedGroups&& other) noexcept {
+  if (this == &other) return *this;
+  records_.swap(other.records_);
+  blocks_.swap(other.blocks_);
+  std::swap(used_, other.used_);
+  large_.swap(other.large_);
+  std::swap(large_bytes_, other.large_bytes_);
+  other.records_.clear();
+  other.blocks_.clear();
+  other.used_ = kBlock;
+  other.large_.clear();
+  other.large_bytes_ = 0;
+  return *this;
+}
+
+void ListedGroups::push_back(const ListedGroup& g) {
+  const size_t n = g.group.size();
+  char* at = nullptr;
+  if (n == 0) {
+    // Nothing to copy.
+  } else if (n > kBlock) {
+    large_.push_back(std::make_unique<char[]>(n));
+    large_bytes_ += n;
+    at = large_.back().get();
+  } else {
+    if (kBlock - used_ < n) {
+      blocks_.push_back(std::make_unique<char[]>(kBlock));
+      used_ = 0;
+    }
+    at = blocks_.back().get() + used_;
+    used_ += n;
+  }
+  if (n > 0) std::memcpy(at, g.group.data(), n);
+  ListedGroup copy = g;
+  copy.group = GroupName(at, n);
+  records_.push_back(copy);
 }
 
 namespace {
@@ -115,7 +170,7 @@ class Holders {
   void ForEachGroup(Visit visit) const {
     for (size_t start = 0; start < holders_.size();) {
       size_t end = start + 1;
-      const std::string& group = Listed(holders_[start]).group;
+      const GroupName& group = Listed(holders_[start]).group;
       while (end < holders_.size() && Listed(holders_[end]).group == group) ++end;
       visit(holders_.data() + start, holders_.data() + end);
       start = end;

@@ -8,14 +8,16 @@
 // input), first or last (input order; DEST is input 0). A group counts as a conflict only when
 // its holders' contents differ (by stamp, then digest): byte-identical copies are not conflicts.
 // Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (the listings,
-// about 100 bytes per listed group, and 8 bytes per listed group while planning; rows are never
-// held, group names never copied).
+// a 48-byte record and the name's bytes per listed group (ListedGroups), and 8 bytes per listed
+// group while planning; rows are never held, group names never copied).
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 #define TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -57,9 +59,19 @@ absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>
 
 // ---- Plan ----
 
+// A group's name as a listing holds it: a view of the listing's own copy (ListedGroups). It
+// converts to std::string where a name is stored (a set of names to copy or digest), so that
+// code written for listings of strings still reads the same.
+class GroupName : public absl::string_view {
+ public:
+  using absl::string_view::string_view;
+  GroupName(absl::string_view name) : absl::string_view(name) {}  // NOLINT: implicit on purpose.
+  operator std::string() const { return std::string(data(), size()); }  // NOLINT
+};
+
 // One group of one input, as the plan sees it.
 struct ListedGroup {
-  std::string group;
+  GroupName group;
   double rank = 0;                 // The data row's mtime, else the newest row's.
   std::optional<uint64_t> digest;  // Its content; needed when other inputs hold it too.
   // Its row count and row mtimes, hashed (from the listing: no data read). Digests cover the
@@ -68,9 +80,49 @@ struct ListedGroup {
   uint64_t stamp = 0;
 };
 
+// The groups of one listing, compactly: fixed-size records (48 bytes) in blocks that never move
+// and the names packed in blocks of their own (no heap string per group, no doubling of one
+// large array while a listing of hundreds of thousands of groups grows: docs/benchmarks.md
+// section 5). push_back copies the name; records are then edited in place (digests) and sorted.
+class ListedGroups {
+ public:
+  using Records = std::deque<ListedGroup>;
+  using iterator = Records::iterator;
+  using const_iterator = Records::const_iterator;
+
+  ListedGroups() = default;
+  ListedGroups(const ListedGroups& other) { *this = other; }
+  ListedGroups& operator=(const ListedGroups& other);
+  // Moves keep every name where it is (the blocks move, not the bytes): records stay valid.
+  ListedGroups(ListedGroups&& other) noexcept;
+  ListedGroups& operator=(ListedGroups&& other) noexcept;
+
+  // Appends `g` with its name copied into this listing.
+  void push_back(const ListedGroup& g);
+  size_t size() const { return records_.size(); }
+  bool empty() const { return records_.empty(); }
+  ListedGroup& operator[](size_t i) { return records_[i]; }
+  const ListedGroup& operator[](size_t i) const { return records_[i]; }
+  iterator begin() { return records_.begin(); }
+  iterator end() { return records_.end(); }
+  const_iterator begin() const { return records_.begin(); }
+  const_iterator end() const { return records_.end(); }
+  // Bytes held for the names (the blocks allocated), for tests.
+  size_t name_bytes() const { return blocks_.size() * kBlock + large_bytes_; }
+
+  static constexpr size_t kBlock = size_t{64} << 10;  // Names longer than this get their own.
+
+ private:
+  Records records_;
+  std::vector<std::unique_ptr<char[]>> blocks_;  // Full blocks, then the one being filled.
+  size_t used_ = kBlock;                         // Bytes used in blocks_.back().
+  std::vector<std::unique_ptr<char[]>> large_;   // Names longer than kBlock.
+  size_t large_bytes_ = 0;
+};
+
 struct InputListing {
   size_t input = 0;  // Position in MergeReport::inputs: 0 is DEST.
-  std::vector<ListedGroup> groups;
+  ListedGroups groups;
 };
 
 struct MergePlan {

@@ -185,7 +185,9 @@ TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
       listing.input = in;
       size_t n = rng() % 30;
       for (size_t i = 0; i < n; ++i) {
-        ListedGroup g{absl::StrCat("g", rng() % 25), static_cast<double>(rng() % 4), {}};
+        std::string name =
+            absl::StrCat("g", rng() % 25);  // ListedGroup views it; push_back copies.
+        ListedGroup g{name, static_cast<double>(rng() % 4), {}};
         if (rng() % 4 != 0) g.digest = rng() % 3;
         g.stamp = rng() % 2;
         listing.groups.push_back(g);
@@ -216,6 +218,50 @@ TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
       EXPECT_EQ(taken, want.source);
     }
   }
+}
+
+// Listings own their names (a ListedGroup given to push_back may view a string that then goes),
+// packed in blocks: their memory is the names' bytes and at most one block partly filled, not a
+// string per group; copies are deep, moves keep every record valid.
+TEST(ListedGroupsTest, NamesAreCopiedIntoPackedBlocks) {
+  static_assert(sizeof(ListedGroup) <= 48, "a listed group's record grew");
+  const size_t n = 20000;  // Several blocks of names.
+  std::vector<std::string> want, given;
+  for (size_t i = 0; i < n; ++i) want.push_back(absl::StrCat("pkg/sub", i % 97, "/module", i));
+  want.push_back(std::string(ListedGroups::kBlock + 5, 'h'));  // Longer than a block.
+  want.push_back("");
+  given = want;
+  ListedGroups groups;
+  size_t name_bytes = 0;
+  for (size_t i = 0; i < given.size(); ++i) {
+    name_bytes += given[i].size();
+    ListedGroup g{given[i], static_cast<double>(i), {}};
+    if (i % 2 == 0) g.digest = i;
+    groups.push_back(g);
+  }
+  // The caller's strings change: the listing's copies do not.
+  for (std::string& name : given) name.assign(name.size(), '#');
+  EXPECT_GE(groups.name_bytes(), name_bytes);
+  EXPECT_LE(groups.name_bytes(), name_bytes + ListedGroups::kBlock + ListedGroups::kBlock / 64);
+  auto expect_listed = [&](const ListedGroups& l) {
+    ASSERT_EQ(l.size(), want.size());
+    for (size_t i = 0; i < l.size(); ++i) {
+      ASSERT_EQ(l[i].group, want[i]) << i;
+      EXPECT_EQ(l[i].rank, static_cast<double>(i));
+      EXPECT_EQ(l[i].digest.has_value(), i % 2 == 0);
+    }
+  };
+  expect_listed(groups);
+  ListedGroups copy = groups;
+  ListedGroups moved = std::move(groups);
+  EXPECT_TRUE(groups.empty());  // NOLINT: moved from, on purpose.
+  expect_listed(moved);
+  moved = ListedGroups();
+  expect_listed(copy);  // Its own names, not the moved ones'.
+  std::vector<InputListing> listings(1);
+  listings[0].groups = std::move(copy);
+  for (int i = 0; i < 8; ++i) listings.emplace_back();  // Reallocation moves the listings.
+  expect_listed(listings[0].groups);
 }
 
 TEST(ParsePreferTest, Values) {
