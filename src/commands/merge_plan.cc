@@ -146,9 +146,20 @@ struct Holding {
 
 class Holders {
  public:
-  // Every listed group, sorted by group, holders in input order: each run of equal groups is one
-  // group's holders. No name copied: 8 bytes a listed group.
+  // Every listed group in group order, holders in input order: each run of equal groups is one
+  // group's holders. Listings each sorted by group (as `merge` lists them) are merged as they are,
+  // with nothing held but one group's holders; otherwise every holding is copied and sorted (no
+  // name copied: 8 bytes a listed group).
   explicit Holders(const std::vector<InputListing>& listings) : listings_(listings) {
+    bool sorted = true;
+    for (const InputListing& listing : listings) {
+      sorted = sorted && std::is_sorted(listing.groups.begin(), listing.groups.end(),
+                                        [](const ListedGroup& a, const ListedGroup& b) {
+                                          return a.group < b.group;
+                                        });
+    }
+    if (sorted) return;
+    merged_ = false;
     size_t total = 0;
     for (const InputListing& listing : listings) total += listing.groups.size();
     holders_.reserve(total);
@@ -165,9 +176,34 @@ class Holders {
   }
   const ListedGroup& Listed(const Holding& h) const { return listings_[h.listing].groups[h.index]; }
   size_t Input(const Holding& h) const { return listings_[h.listing].input; }
+  size_t sorted() const { return holders_.size(); }
   // Calls `visit(first, last)` for each run of holders of one group.
   template <typename Visit>
   void ForEachGroup(Visit visit) const {
+    if (merged_) {
+      // The least group at any listing's cursor, then its holders listing by listing: the order
+      // the sort gives (group, listing, index). O(listed x listings).
+      std::vector<uint32_t> at(listings_.size(), 0);
+      std::vector<Holding> run;
+      for (;;) {
+        const GroupName* least = nullptr;
+        for (size_t l = 0; l < listings_.size(); ++l) {
+          if (at[l] == listings_[l].groups.size()) continue;
+          const GroupName& g = listings_[l].groups[at[l]].group;
+          if (least == nullptr || g < *least) least = &g;
+        }
+        if (least == nullptr) return;
+        const GroupName group = *least;
+        run.clear();
+        for (size_t l = 0; l < listings_.size(); ++l) {
+          const ListedGroups& groups = listings_[l].groups;
+          while (at[l] < groups.size() && groups[at[l]].group == group) {
+            run.push_back({static_cast<uint32_t>(l), at[l]++});
+          }
+        }
+        visit(run.data(), run.data() + run.size());
+      }
+    }
     for (size_t start = 0; start < holders_.size();) {
       size_t end = start + 1;
       const GroupName& group = Listed(holders_[start]).group;
@@ -179,6 +215,7 @@ class Holders {
 
  private:
   const std::vector<InputListing>& listings_;
+  bool merged_ = true;
   std::vector<Holding> holders_;
 };
 
@@ -218,6 +255,7 @@ MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, si
   for (size_t l = 0; l < listings.size(); ++l)
     plan.taken[l].assign(listings[l].groups.size(), false);
   const Holders holders(listings);
+  plan.holdings_sorted = holders.sorted();
   holders.ForEachGroup([&](const Holding* first, const Holding* last) {
     const Holding* best = first;
     const ListedGroup& g0 = holders.Listed(*first);

@@ -7,9 +7,10 @@
 // the holders: newest (the data row's mtime, else the newest row's; ties go to the earlier
 // input), first or last (input order; DEST is input 0). A group counts as a conflict only when
 // its holders' contents differ (by stamp, then digest): byte-identical copies are not conflicts.
-// Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (the listings,
-// a 48-byte record and the name's bytes per listed group (ListedGroups), and 8 bytes per listed
-// group while planning; rows are never held, group names never copied).
+// Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory the listings (a
+// 48-byte record and the name's bytes per listed group: ListedGroups), and while planning
+// nothing more for listings sorted by group (as `merge` makes them), else 8 bytes per listed
+// group; rows are never held, group names never copied.
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 #define TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 
@@ -136,6 +137,9 @@ struct MergePlan {
   // Always filled: what `merge` applies, with no group name copied (listings of a 10 GB cache
   // hold hundreds of thousands of groups; docs/benchmarks.md section 5).
   std::vector<std::vector<bool>> taken;
+  // Holdings the plan copied and sorted (8 bytes each): 0 when every listing came sorted by
+  // group (as `merge` lists them), which PlanMerge then merges as they are.
+  size_t holdings_sorted = 0;
 };
 
 // The groups whose digests PlanMerge needs: per input, those other inputs hold too.
@@ -144,7 +148,8 @@ std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputLi
 // `listings` in input order (each input at most once); `num_inputs` sizes groups_from. A group
 // held several times without digests counts as a conflict (its contents cannot be compared).
 // `name_groups`: fill MergePlan::source and conflicts too (O(groups) strings; `merge` reads
-// `taken` and `num_conflicts` instead). Memory besides the plan: 8 bytes per listed group.
+// `taken` and `num_conflicts` instead). Memory besides the plan: none when each listing is sorted
+// by group, else 8 bytes per listed group (MergePlan::holdings_sorted).
 MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs,
                     bool name_groups = true);
 

@@ -2,6 +2,7 @@
 // which inputs cannot be merged; on listings alone, no database.
 #include "src/commands/merge_plan.h"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -216,6 +217,22 @@ TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
         }
       }
       EXPECT_EQ(taken, want.source);
+    }
+    // Sorted by group, as `merge` lists them: merged as they are, no holding copied or sorted.
+    std::vector<InputListing> sorted = listings;
+    for (InputListing& listing : sorted) {
+      std::stable_sort(
+          listing.groups.begin(), listing.groups.end(),
+          [](const ListedGroup& a, const ListedGroup& b) { return a.group < b.group; });
+    }
+    for (Prefer prefer : {Prefer::kNewest, Prefer::kFirst, Prefer::kLast}) {
+      MergePlan want = MapPlan(sorted, prefer, inputs);
+      MergePlan named = PlanMerge(sorted, prefer, inputs);
+      EXPECT_EQ(named.holdings_sorted, 0u);
+      EXPECT_EQ(named.source, want.source);
+      EXPECT_EQ(named.conflicts, want.conflicts);
+      EXPECT_EQ(named.groups_from, want.groups_from);
+      EXPECT_EQ(GroupsToDigest(sorted), GroupsToDigest(listings));
     }
   }
 }
