@@ -113,20 +113,39 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
 }
 
 // Fills in the digests PlanMerge needs (groups held by several inputs): O(their rows). DEST's
-// copy (`main_input`) was listed with its digests; the other inputs are read from `files`.
+// copy (`main_input`) was listed with its digests; the other inputs are read from `files`, a
+// batch of groups at a time (inputs that share most of their groups, as caches of one project
+// on two machines do, would otherwise name every group in memory at once).
+constexpr size_t kDigestBatch = 2000;
+
 absl::Status AddDigests(const CheckerAdapter& adapter, std::map<size_t, CacheFile>& files,
                         std::vector<InputListing>& listings, size_t main_input) {
-  for (const auto& [input, groups] : GroupsToDigest(listings)) {
-    if (input == main_input) continue;
-    for (InputListing& listing : listings) {
-      if (listing.input != input) continue;
-      ASSIGN_OR_RETURN(auto digests, files.at(input).DigestGroups(groups, adapter));
-      for (ListedGroup& g : listing.groups) {
-        auto d = digests.find(g.group);
-        if (d != digests.end()) g.digest = d->second.exact;
-      }
+  struct Batch {
+    std::set<std::string> groups;
+    std::vector<size_t> records;  // Positions in the listing's groups.
+  };
+  std::map<size_t, Batch> batches;  // By position in `listings`.
+  auto flush = [&](size_t l, Batch& batch) -> absl::Status {
+    if (batch.records.empty()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(auto digests, files.at(listings[l].input).DigestGroups(batch.groups, adapter));
+    for (size_t i : batch.records) {
+      ListedGroup& g = listings[l].groups[i];
+      auto d = digests.find(std::string(g.group));
+      if (d != digests.end()) g.digest = d->second.exact;
     }
-  }
+    batch = Batch();
+    return absl::OkStatus();
+  };
+  absl::Status status;
+  ForEachGroupToDigest(listings, [&](size_t l, size_t i) {
+    if (!status.ok() || listings[l].input == main_input) return;
+    Batch& batch = batches[l];
+    batch.groups.insert(listings[l].groups[i].group);
+    batch.records.push_back(i);
+    if (batch.groups.size() >= kDigestBatch) status = flush(l, batch);
+  });
+  RETURN_IF_ERROR(status);
+  for (auto& [l, batch] : batches) RETURN_IF_ERROR(flush(l, batch));
   return absl::OkStatus();
 }
 

@@ -233,8 +233,8 @@ bool Better(Prefer prefer, double candidate, double best) {
 
 }  // namespace
 
-std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings) {
-  std::map<size_t, std::set<std::string>> out;
+void ForEachGroupToDigest(const std::vector<InputListing>& listings,
+                          const std::function<void(size_t listing, size_t index)>& visit) {
   const Holders holders(listings);
   holders.ForEachGroup([&](const Holding* first, const Holding* last) {
     if (last - first < 2) return;
@@ -242,7 +242,14 @@ std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputLi
     for (const Holding* h = first; h != last; ++h) {
       if (holders.Listed(*h).stamp != g0.stamp) return;  // A conflict whatever the data.
     }
-    for (const Holding* h = first; h != last; ++h) out[holders.Input(*h)].insert(g0.group);
+    for (const Holding* h = first; h != last; ++h) visit(h->listing, h->index);
+  });
+}
+
+std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings) {
+  std::map<size_t, std::set<std::string>> out;
+  ForEachGroupToDigest(listings, [&](size_t listing, size_t index) {
+    out[listings[listing].input].insert(listings[listing].groups[index].group);
   });
   return out;
 }

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -142,8 +143,13 @@ struct MergePlan {
   size_t holdings_sorted = 0;
 };
 
-// The groups whose digests PlanMerge needs: per input, those other inputs hold too.
+// The groups whose digests PlanMerge needs: per input, those other inputs hold too (with the
+// same stamp).
 std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings);
+// The same one listed group at a time, in group order, as (position in `listings`, position in
+// its groups): nothing held, however many groups the inputs share.
+void ForEachGroupToDigest(const std::vector<InputListing>& listings,
+                          const std::function<void(size_t listing, size_t index)>& visit);
 
 // `listings` in input order (each input at most once); `num_inputs` sizes groups_from. A group
 // held several times without digests counts as a conflict (its contents cannot be compared).
