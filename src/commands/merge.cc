@@ -89,8 +89,7 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
                                       g.data_row_mtime.value_or(0));
         std::optional<uint64_t> digest;
         if (g.digest.has_value()) digest = g.digest->exact;
-        listing.groups.push_back(
-            {GroupName(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
+        listing.groups.Add(g.group, g.data_row_mtime.value_or(g.newest_mtime), digest, stamp);
       },
       "main", with_digests));
   std::sort(listing.groups.begin(), listing.groups.end(),

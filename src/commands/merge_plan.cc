@@ -20,7 +20,7 @@ absl::StatusOr<Prefer> ParsePrefer(absl::string_view text) {
 ListedGroups& ListedGroups::operator=(const ListedGroups& other) {
   if (this == &other) return *this;
   *this = ListedGroups();
-  for (const ListedGroup& g : other) push_back(g);
+  for (const ListedGroup& g : other) Add(g.group, g.rank, g.digest, g.stamp);
   return *this;
 }
 
@@ -48,12 +48,12 @@ ListedGroups& ListedGroups::operator=(ListedGroups&& other) noexcept {
   return *this;
 }
 
-void ListedGroups::push_back(const ListedGroup& g) {
-  const size_t n = g.group.size();
-  char* at = nullptr;
-  if (n == 0) {
-    // Nothing to copy.
-  } else if (n > kBlock) {
+ListedGroup& ListedGroups::Add(absl::string_view group, double rank, std::optional<uint64_t> digest,
+                               uint64_t stamp) {
+  const uint32_t size = static_cast<uint32_t>(group.size());
+  const size_t n = sizeof(size) + group.size();
+  char* at;
+  if (n > kBlock) {
     large_.push_back(std::make_unique<char[]>(n));
     large_bytes_ += n;
     at = large_.back().get();
@@ -65,10 +65,10 @@ void ListedGroups::push_back(const ListedGroup& g) {
     at = blocks_.back().get() + used_;
     used_ += n;
   }
-  if (n > 0) std::memcpy(at, g.group.data(), n);
-  ListedGroup copy = g;
-  copy.group = GroupName(at, n);
-  records_.push_back(copy);
+  std::memcpy(at, &size, sizeof(size));
+  if (!group.empty()) std::memcpy(at + sizeof(size), group.data(), group.size());
+  records_.push_back({GroupName(at + sizeof(size)), rank, digest, stamp});
+  return records_.back();
 }
 
 namespace {

@@ -8,7 +8,7 @@
 // input), first or last (input order; DEST is input 0). A group counts as a conflict only when
 // its holders' contents differ (by stamp, then digest): byte-identical copies are not conflicts.
 // Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory the listings (a
-// 48-byte record and the name's bytes per listed group: ListedGroups), and while planning
+// 40-byte record and the name's bytes per listed group: ListedGroups), and while planning
 // nothing more for listings sorted by group (as `merge` makes them), else 8 bytes per listed
 // group; rows are never held, group names never copied.
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
@@ -16,11 +16,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -61,14 +63,40 @@ absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>
 
 // ---- Plan ----
 
-// A group's name as a listing holds it: a view of the listing's own copy (ListedGroups). It
-// converts to std::string where a name is stored (a set of names to copy or digest), so that
+// A group's name as a listing holds it (ListedGroups): a pointer to the listing's copy of the
+// bytes, their length stored just before them, so 8 bytes a record. It reads as a string_view,
+// and converts to std::string where a name is stored (a set of names to copy or digest), so that
 // code written for listings of strings still reads the same.
-class GroupName : public absl::string_view {
+class GroupName {
  public:
-  using absl::string_view::string_view;
-  GroupName(absl::string_view name) : absl::string_view(name) {}  // NOLINT: implicit on purpose.
-  operator std::string() const { return std::string(data(), size()); }  // NOLINT
+  GroupName() = default;
+  absl::string_view view() const {
+    if (at_ == nullptr) return {};
+    uint32_t size;
+    std::memcpy(&size, at_ - sizeof(size), sizeof(size));
+    return {at_, size};
+  }
+  operator absl::string_view() const { return view(); }         // NOLINT: implicit on purpose.
+  operator std::string() const { return std::string(view()); }  // NOLINT: implicit on purpose.
+  const char* data() const { return view().data(); }
+  size_t size() const { return view().size(); }
+  bool empty() const { return size() == 0; }
+  int compare(absl::string_view other) const { return view().compare(other); }
+  friend bool operator==(const GroupName& a, const GroupName& b) { return a.view() == b.view(); }
+  friend bool operator!=(const GroupName& a, const GroupName& b) { return a.view() != b.view(); }
+  friend bool operator<(const GroupName& a, const GroupName& b) { return a.view() < b.view(); }
+  friend bool operator==(const GroupName& a, absl::string_view b) { return a.view() == b; }
+  friend bool operator==(absl::string_view a, const GroupName& b) { return a == b.view(); }
+  friend bool operator<(const GroupName& a, absl::string_view b) { return a.view() < b; }
+  friend bool operator<(absl::string_view a, const GroupName& b) { return a < b.view(); }
+  friend std::ostream& operator<<(std::ostream& out, const GroupName& name) {
+    return out << name.view();
+  }
+
+ private:
+  friend class ListedGroups;
+  explicit GroupName(const char* at) : at_(at) {}
+  const char* at_ = nullptr;  // The name's first byte, after its uint32 length.
 };
 
 // One group of one input, as the plan sees it.
@@ -82,10 +110,10 @@ struct ListedGroup {
   uint64_t stamp = 0;
 };
 
-// The groups of one listing, compactly: fixed-size records (48 bytes) in blocks that never move
+// The groups of one listing, compactly: fixed-size records (40 bytes) in blocks that never move
 // and the names packed in blocks of their own (no heap string per group, no doubling of one
 // large array while a listing of hundreds of thousands of groups grows: docs/benchmarks.md
-// section 5). push_back copies the name; records are then edited in place (digests) and sorted.
+// section 5). Add copies the name; records are then edited in place (digests) and sorted.
 class ListedGroups {
  public:
   using Records = std::deque<ListedGroup>;
@@ -99,8 +127,9 @@ class ListedGroups {
   ListedGroups(ListedGroups&& other) noexcept;
   ListedGroups& operator=(ListedGroups&& other) noexcept;
 
-  // Appends `g` with its name copied into this listing.
-  void push_back(const ListedGroup& g);
+  // Appends a record of `group`, its name copied into this listing.
+  ListedGroup& Add(absl::string_view group, double rank, std::optional<uint64_t> digest = {},
+                   uint64_t stamp = 0);
   size_t size() const { return records_.size(); }
   bool empty() const { return records_.empty(); }
   ListedGroup& operator[](size_t i) { return records_[i]; }
@@ -112,7 +141,8 @@ class ListedGroups {
   // Bytes held for the names (the blocks allocated), for tests.
   size_t name_bytes() const { return blocks_.size() * kBlock + large_bytes_; }
 
-  static constexpr size_t kBlock = size_t{64} << 10;  // Names longer than this get their own.
+  // Names (with their 4-byte lengths) longer than this get a block of their own.
+  static constexpr size_t kBlock = size_t{64} << 10;
 
  private:
   Records records_;

@@ -20,9 +20,8 @@ InputListing L(size_t input, const std::vector<std::tuple<std::string, double, u
   InputListing listing;
   listing.input = input;
   for (const auto& [group, rank, digest] : g) {
-    ListedGroup lg{group, rank, {}};
+    ListedGroup& lg = listing.groups.Add(group, rank);
     if (digest != 0) lg.digest = digest;
-    listing.groups.push_back(lg);
   }
   return listing;
 }
@@ -186,12 +185,11 @@ TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
       listing.input = in;
       size_t n = rng() % 30;
       for (size_t i = 0; i < n; ++i) {
-        std::string name =
-            absl::StrCat("g", rng() % 25);  // ListedGroup views it; push_back copies.
-        ListedGroup g{name, static_cast<double>(rng() % 4), {}};
+        std::string name = absl::StrCat("g", rng() % 25);
+        double rank = static_cast<double>(rng() % 4);
+        ListedGroup& g = listing.groups.Add(name, rank);
         if (rng() % 4 != 0) g.digest = rng() % 3;
         g.stamp = rng() % 2;
-        listing.groups.push_back(g);
       }
       listings.push_back(listing);
     }
@@ -237,11 +235,11 @@ TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
   }
 }
 
-// Listings own their names (a ListedGroup given to push_back may view a string that then goes),
-// packed in blocks: their memory is the names' bytes and at most one block partly filled, not a
-// string per group; copies are deep, moves keep every record valid.
+// Listings own their names (the string given to Add may change or go), packed in blocks: their
+// memory is the names' bytes (and a 4-byte length each) and at most one block partly filled, not
+// a string per group; records are 40 bytes; copies are deep, moves keep every record valid.
 TEST(ListedGroupsTest, NamesAreCopiedIntoPackedBlocks) {
-  static_assert(sizeof(ListedGroup) <= 48, "a listed group's record grew");
+  static_assert(sizeof(ListedGroup) <= 40, "a listed group's record grew");
   const size_t n = 20000;  // Several blocks of names.
   std::vector<std::string> want, given;
   for (size_t i = 0; i < n; ++i) want.push_back(absl::StrCat("pkg/sub", i % 97, "/module", i));
@@ -251,10 +249,9 @@ TEST(ListedGroupsTest, NamesAreCopiedIntoPackedBlocks) {
   ListedGroups groups;
   size_t name_bytes = 0;
   for (size_t i = 0; i < given.size(); ++i) {
-    name_bytes += given[i].size();
-    ListedGroup g{given[i], static_cast<double>(i), {}};
+    name_bytes += 4 + given[i].size();
+    ListedGroup& g = groups.Add(given[i], static_cast<double>(i));
     if (i % 2 == 0) g.digest = i;
-    groups.push_back(g);
   }
   // The caller's strings change: the listing's copies do not.
   for (std::string& name : given) name.assign(name.size(), '#');
