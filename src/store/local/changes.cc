@@ -19,10 +19,11 @@ absl::StatusOr<std::vector<std::string>> DatabaseFiles(Fs& fs, const CheckerAdap
   return out;
 }
 
-absl::StatusOr<GenLog> ReadLog(Fs& fs, const Layout& layout, const std::string& dir, int64_t gen) {
+absl::StatusOr<GenLog> ReadLog(Fs& fs, const Layout& layout, const std::string& dir, int64_t gen,
+                               bool with_groups) {
   std::string path = layout.log_path(dir, gen);
   ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path));
-  return ParseGenLog(text, path);
+  return ParseGenLog(text, path, with_groups);
 }
 
 absl::StatusOr<std::optional<GroupSets>> ChangesSince(Fs& fs, const Layout& layout,
