@@ -180,10 +180,10 @@ size_t MostTaken(const std::vector<InputListing>& listings, Prefer prefer, size_
 // ---- Apply ----
 
 // The digest DEST's copy (`main`, sorted by group) holds of `group`; nullptr: none.
-const std::optional<uint64_t>* HeldDigest(const InputListing& main, const std::string& group) {
+const std::optional<uint64_t>* HeldDigest(const InputListing& main, absl::string_view group) {
   auto at =
       std::lower_bound(main.groups.begin(), main.groups.end(), group,
-                       [](const ListedGroup& g, const std::string& key) { return g.group < key; });
+                       [](const ListedGroup& g, absl::string_view key) { return g.group < key; });
   return at != main.groups.end() && at->group == group ? &at->digest : nullptr;
 }
 
