@@ -318,20 +318,9 @@ uint32_t Evictions::Intern(std::vector<std::string>& values,
 }
 
 void Evictions::push_back(const Eviction& e) {
-  if (names_.empty() || names_.back().size() + e.group.size() > names_.back().capacity()) {
-    names_.emplace_back();
-    names_.back().reserve(std::max(kNameBlock, e.group.size()));
-  }
-  std::string& block = names_.back();
-  Item item;
-  item.block = static_cast<uint32_t>(names_.size() - 1);
-  item.at = static_cast<uint32_t>(block.size());
-  item.size = static_cast<uint32_t>(e.group.size());
-  item.db = Intern(dbs_, db_index_, e.db);
-  item.reason = Intern(reasons_, reason_index_, e.reason);
-  item.bytes = e.bytes;
-  block += e.group;
-  items_.push_back(item);
+  names_ += e.group;
+  items_.push_back({names_.size(), e.bytes, Intern(dbs_, db_index_, e.db),
+                    Intern(reasons_, reason_index_, e.reason)});
 }
 
 void Evictions::Append(const Evictions& other) {
@@ -340,7 +329,8 @@ void Evictions::Append(const Evictions& other) {
 
 Eviction Evictions::operator[](size_t i) const {
   const Item& item = items_[i];
-  return {dbs_[item.db], names_[item.block].substr(item.at, item.size), reasons_[item.reason],
+  size_t begin = i == 0 ? 0 : items_[i - 1].group_end;
+  return {dbs_[item.db], names_.substr(begin, item.group_end - begin), reasons_[item.reason],
           item.bytes};
 }
 

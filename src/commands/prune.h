@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <functional>
 #include <iterator>
 #include <optional>
@@ -59,10 +58,8 @@ struct Eviction {
   int64_t bytes = 0;
 };
 
-// The groups evicted, held compactly (the names packed in blocks; databases and reasons once
-// each): a 32-byte record and the name's bytes per group, not an Eviction's strings, and no array
-// that doubles as hundreds of thousands of groups are added (a copy of all of it while it grows).
-// Reading makes the Eviction.
+// The groups evicted, held compactly (the names in one buffer; databases and reasons once each):
+// a few dozen bytes per group, not an Eviction's strings. Reading makes the Eviction.
 class Evictions {
  public:
   class const_iterator {
@@ -96,19 +93,15 @@ class Evictions {
 
  private:
   struct Item {
-    uint32_t block = 0;  // The name: names_[block], from `at`, `size` bytes.
-    uint32_t at = 0;
-    uint32_t size = 0;
+    size_t group_end = 0;  // In names_; the group begins where the previous one ends.
+    int64_t bytes = 0;
     uint32_t db = 0;
     uint32_t reason = 0;
-    int64_t bytes = 0;
   };
-  // Bytes per block of names (a longer name gets a block of its own).
-  static constexpr size_t kNameBlock = size_t{64} << 10;
   static uint32_t Intern(std::vector<std::string>& values,
                          std::unordered_map<std::string, uint32_t>& index, const std::string& v);
-  std::vector<std::string> names_;  // Each reserved whole: names never move.
-  std::deque<Item> items_;
+  std::string names_;
+  std::vector<Item> items_;
   std::vector<std::string> dbs_, reasons_;
   std::unordered_map<std::string, uint32_t> db_index_, reason_index_;
 };

@@ -273,20 +273,6 @@ TEST(EvictionsTest, GivesBackWhatWasAdded) {
   }
   EXPECT_EQ(i, given.size());
   EXPECT_EQ(more[2].group, given[2].group);
-  // Names across many blocks of names, one longer than a block, and copies.
-  std::vector<std::string> names;
-  for (int n = 0; n < 20000; ++n) names.push_back(absl::StrCat("files:pkg/sub", n % 89, "/m", n));
-  names.push_back(std::string(100000, 'l'));
-  names.push_back("files:after-the-long-one");
-  for (const std::string& name : names) more.push_back({"c.db", name, "over the size budget", 1});
-  Evictions copy = more;
-  for (const Evictions* l : {&more, &copy}) {
-    ASSERT_EQ(l->size(), given.size() + names.size());
-    for (size_t n = 0; n < names.size(); ++n) {
-      ASSERT_EQ((*l)[given.size() + n].group, names[n]) << n;
-    }
-    EXPECT_EQ((*l)[2].group, given[2].group);
-  }
 }
 
 // OldestFirst against a full sort: the same prefix for every excess, with never more than N
