@@ -64,6 +64,24 @@ absl::StatusOr<int64_t> SizeOf(Fs& fs, const std::string& path) {
   return info.size;
 }
 
+// StampForeign(`live_dir`), or no stamps when its databases are not those `dbs` lists for `dir`
+// (one appeared or went since the target was resolved: the copies would not be all of it).
+absl::StatusOr<AdoptedStamps> StampedAsListed(Fs& fs, const CheckerAdapter& adapter,
+                                              const std::string& live_dir,
+                                              const std::vector<DbRef>& dbs,
+                                              const std::string& dir) {
+  ASSIGN_OR_RETURN(AdoptedStamps stamps, StampForeign(fs, adapter, live_dir));
+  std::set<std::string> listed, stamped;
+  for (const DbRef& ref : dbs) {
+    if (ref.dir == dir && !ref.path.empty()) listed.insert(ref.file);
+  }
+  for (const auto& [name, info] : stamps.files) {
+    if (adapter.IsDatabaseFile(name) && info.exists()) stamped.insert(name);
+  }
+  if (listed != stamped) return AdoptedStamps{};
+  return stamps;
+}
+
 absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                         const DbEditor& editor, const EditOptions& options) {
   EditReport report;
@@ -100,6 +118,10 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
   publish_options.lock_timeout = options.lock_timeout;
   publish_options.notice = options.notice;
   publish_options.yield_conflicts = true;
+  publish_options.adopt_racy_margin = options.adopt_racy_margin;
+  // A directory written since its stamps (below) is compared group by group under the lock, not
+  // copied again: a new copy would lose this edit.
+  publish_options.adopt_recopies = 0;
   absl::Status status;
   for (const DbRef& ref : dbs) {
     std::string dir = JoinPath(root, ref.dir);
@@ -115,7 +137,20 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
         status = live.status();
         break;
       }
-      snapshot.dirs.push_back({ref.dir, *live});
+      // Its files' stamps before any of them is copied, as a run's snapshot takes them: when they
+      // are the same under the publish lock (AdoptedUnchanged), the copies hold every row the
+      // directory holds, and the publish adopts a directory mypy wrote (or a generation written
+      // in place) without listing every group of it (O(groups) names in memory) and copying
+      // them over again.
+      absl::StatusOr<AdoptedStamps> stamps =
+          live->kind == LiveState::Kind::kMissing
+              ? absl::StatusOr<AdoptedStamps>(AdoptedStamps{})
+              : StampedAsListed(fs, adapter, live->resolved, dbs, ref.dir);
+      if (!stamps.ok()) {
+        status = stamps.status();
+        break;
+      }
+      snapshot.dirs.push_back({ref.dir, *live, *std::move(stamps), AdoptedStamps{}});
       status = fs.MakeDir(dir, false);
       if (!status.ok()) break;
     }

@@ -99,6 +99,9 @@ struct EditOptions {
   // The command's progress line (null: none). EditTarget names its own steps in it (copying a
   // database, publishing) as the step's detail; the command starts the step and counts.
   Progress* progress = nullptr;
+  // Adoption of a directory typecache did not publish (PublishOptions::adopt_racy_margin): its
+  // files must be this much older than the stamps taken before the copy; tests set 0.
+  absl::Duration adopt_racy_margin = absl::Seconds(1);
 };
 
 struct EditReport {

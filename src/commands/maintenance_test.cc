@@ -458,6 +458,48 @@ TEST_F(MaintenanceTest, ForeignCacheDirEditBecomesAGeneration) {
   EXPECT_EQ(rows.size(), 2u * 2 + 2);
 }
 
+// A directory mypy wrote, unchanged since the edit copied it, is adopted by its stamps: no
+// comparison of every group (which lists every group's name in memory and copies them over
+// again); written meanwhile, it is compared group by group, and the edit is not lost.
+TEST_F(MaintenanceTest, ForeignCacheDirUnchangedIsAdoptedWithoutComparingGroups) {
+  std::string foreign = layout_.live_path("3.11");
+  TC_ASSERT_OK(MakeDirs(RealFs(), foreign));
+  std::string db = JoinPath(foreign, "cache.db");
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles, Modules(0, 2, "f", 1)));
+  absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok());
+  EditOptions options;
+  options.adopt_racy_margin = absl::ZeroDuration();
+  absl::StatusOr<EditReport> r =
+      EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/new", "e", 2)), options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->publish.adopted_unchanged, 1);
+  EXPECT_EQ(r->publish.full_merges, 0);
+  EXPECT_EQ(RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db")).size(), 2u * 2 + 2);
+
+  // Written by mypy while the edit works on its copy: compared, both kept.
+  std::string other = layout_.live_path("3.12");
+  TC_ASSERT_OK(MakeDirs(RealFs(), other));
+  std::string other_db = JoinPath(other, "cache.db");
+  TC_ASSERT_OK(WriteRows(other_db, Schema::kFiles, Modules(0, 2, "f", 1)));
+  t = Resolve(layout_.cache_dir());
+  ASSERT_TRUE(t.ok());
+  DbEditor editor = [&](const DbRef& ref, const std::string& copy) -> absl::StatusOr<DbChange> {
+    if (ref.dir != "3.12") return DbChange{};
+    absl::Status written = WriteRows(other_db, Schema::kFiles, ModuleRows("pkg/mypy", "m", 3));
+    if (!written.ok()) return written;
+    return Writing(ModuleRows("pkg/new", "e", 2))(ref, copy);
+  };
+  r = EditTarget(RealFs(), adapter_, *t, editor, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->publish.adopted_unchanged, 0);
+  EXPECT_EQ(r->publish.full_merges, 1);
+  Rows rows = RowsOf(JoinPath(layout_.live_path("3.12"), "cache.db"));
+  EXPECT_EQ(rows.size(), 2u * 2 + 2 + 2);
+  EXPECT_EQ(rows.count("pkg/new.data.json"), 1u);
+  EXPECT_EQ(rows.count("pkg/mypy.data.json"), 1u);
+}
+
 TEST_F(MaintenanceTest, CacheDirDryRunAndErrorsPublishNothing) {
   Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});
   absl::StatusOr<LiveState> before = ReadLiveState(RealFs(), layout_, "3.11");

@@ -84,7 +84,8 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
   InputListing listing;
   listing.input = input;
   ASSIGN_OR_RETURN(CacheFile::Transaction read, db.BeginRead());
-  // Straight into the compact records (no list of GroupStamps beside them), then sorted.
+  // Straight into the compact records (ListedGroups: no list of GroupStamps beside them, no
+  // string per group), then sorted.
   RETURN_IF_ERROR(db.ForEachGroupStamp(
       adapter,
       [&listing](GroupStamp& g) {
@@ -92,11 +93,9 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
                                       g.data_row_mtime.value_or(0));
         std::optional<uint64_t> digest;
         if (g.digest.has_value()) digest = g.digest->exact;
-        listing.groups.push_back(
-            {std::move(g.group), g.data_row_mtime.value_or(g.newest_mtime), digest, stamp});
+        listing.groups.Add(g.group, g.data_row_mtime.value_or(g.newest_mtime), digest, stamp);
       },
       "main", with_digests));
-  listing.groups.shrink_to_fit();
   std::sort(listing.groups.begin(), listing.groups.end(),
             [](const ListedGroup& a, const ListedGroup& b) { return a.group < b.group; });
   // A group listed in several runs of rows has the sum of their digests (the runs are now
@@ -117,20 +116,39 @@ absl::StatusOr<InputListing> ListInput(CacheFile& db, const CheckerAdapter& adap
 }
 
 // Fills in the digests PlanMerge needs (groups held by several inputs): O(their rows). DEST's
-// copy (`main_input`) was listed with its digests; the other inputs are read from `files`.
+// copy (`main_input`) was listed with its digests; the other inputs are read from `files`, a
+// batch of groups at a time (inputs that share most of their groups, as caches of one project
+// on two machines do, would otherwise name every group in memory at once).
+constexpr size_t kDigestBatch = 2000;
+
 absl::Status AddDigests(const CheckerAdapter& adapter, std::map<size_t, CacheFile>& files,
                         std::vector<InputListing>& listings, size_t main_input) {
-  for (const auto& [input, groups] : GroupsToDigest(listings)) {
-    if (input == main_input) continue;
-    for (InputListing& listing : listings) {
-      if (listing.input != input) continue;
-      ASSIGN_OR_RETURN(auto digests, files.at(input).DigestGroups(groups, adapter));
-      for (ListedGroup& g : listing.groups) {
-        auto d = digests.find(g.group);
-        if (d != digests.end()) g.digest = d->second.exact;
-      }
+  struct Batch {
+    std::set<std::string> groups;
+    std::vector<size_t> records;  // Positions in the listing's groups.
+  };
+  std::map<size_t, Batch> batches;  // By position in `listings`.
+  auto flush = [&](size_t l, Batch& batch) -> absl::Status {
+    if (batch.records.empty()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(auto digests, files.at(listings[l].input).DigestGroups(batch.groups, adapter));
+    for (size_t i : batch.records) {
+      ListedGroup& g = listings[l].groups[i];
+      auto d = digests.find(std::string(g.group));
+      if (d != digests.end()) g.digest = d->second.exact;
     }
-  }
+    batch = Batch();
+    return absl::OkStatus();
+  };
+  absl::Status status;
+  ForEachGroupToDigest(listings, [&](size_t l, size_t i) {
+    if (!status.ok() || listings[l].input == main_input) return;
+    Batch& batch = batches[l];
+    batch.groups.insert(listings[l].groups[i].group);
+    batch.records.push_back(i);
+    if (batch.groups.size() >= kDigestBatch) status = flush(l, batch);
+  });
+  RETURN_IF_ERROR(status);
+  for (auto& [l, batch] : batches) RETURN_IF_ERROR(flush(l, batch));
   return absl::OkStatus();
 }
 
@@ -185,10 +203,10 @@ size_t MostTaken(const std::vector<InputListing>& listings, Prefer prefer, size_
 // ---- Apply ----
 
 // The digest DEST's copy (`main`, sorted by group) holds of `group`; nullptr: none.
-const std::optional<uint64_t>* HeldDigest(const InputListing& main, const std::string& group) {
+const std::optional<uint64_t>* HeldDigest(const InputListing& main, absl::string_view group) {
   auto at =
       std::lower_bound(main.groups.begin(), main.groups.end(), group,
-                       [](const ListedGroup& g, const std::string& key) { return g.group < key; });
+                       [](const ListedGroup& g, absl::string_view key) { return g.group < key; });
   return at != main.groups.end() && at->group == group ? &at->digest : nullptr;
 }
 
@@ -200,7 +218,7 @@ Take Transfers(const MergePlan& plan, const std::vector<InputListing>& listings,
   Take take;
   for (size_t l = 0; l < listings.size(); ++l) {
     if (l == main) continue;
-    const std::vector<ListedGroup>& groups = listings[l].groups;
+    const ListedGroups& groups = listings[l].groups;
     for (size_t i = 0; i < groups.size(); ++i) {
       if (!plan.taken[l][i]) continue;
       const std::optional<uint64_t>* held = HeldDigest(listings[main], groups[i].group);

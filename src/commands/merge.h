@@ -7,7 +7,8 @@
 // comes from (a conflict is a group whose holders differ in content); apply, input by input,
 // copying the chosen groups into a private copy of DEST that is then published.
 // Cost: one scan of keys and mtimes per input, the rows of groups held more than once (digests)
-// and of the groups copied; memory O(groups listed), about 100 bytes each, never rows.
+// and of the groups copied; memory O(groups listed), a 40-byte record and the name's bytes each
+// (merge_plan.h's ListedGroups), never rows.
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_H_
 #define TYPECACHE_SRC_COMMANDS_MERGE_H_
 

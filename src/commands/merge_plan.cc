@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,60 @@ absl::StatusOr<Prefer> ParsePrefer(absl::string_view text) {
   static constexpr EnumName<Prefer> kPrefers[] = {
       {Prefer::kNewest, "newest"}, {Prefer::kFirst, "first"}, {Prefer::kLast, "last"}};
   return ParseName(text, kPrefers, "--prefer");
+}
+
+ListedGroups& ListedGroups::operator=(const ListedGroups& other) {
+  if (this == &other) return *this;
+  *this = ListedGroups();
+  for (const ListedGroup& g : other) Add(g.group, g.rank, g.digest, g.stamp);
+  return *this;
+}
+
+ListedGroups::ListedGroups(ListedGroups&& other) noexcept
+    : records_(std::move(other.records_)),
+      blocks_(std::move(other.blocks_)),
+      used_(other.used_),
+      large_(std::move(other.large_)),
+      large_bytes_(other.large_bytes_) {
+  other = ListedGroups();
+}
+
+ListedGroups& ListedGroups::operator=(ListedGroups&& other) noexcept {
+  if (this == &other) return *this;
+  records_.swap(other.records_);
+  blocks_.swap(other.blocks_);
+  std::swap(used_, other.used_);
+  large_.swap(other.large_);
+  std::swap(large_bytes_, other.large_bytes_);
+  other.records_.clear();
+  other.blocks_.clear();
+  other.used_ = kBlock;
+  other.large_.clear();
+  other.large_bytes_ = 0;
+  return *this;
+}
+
+ListedGroup& ListedGroups::Add(absl::string_view group, double rank, std::optional<uint64_t> digest,
+                               uint64_t stamp) {
+  const uint32_t size = static_cast<uint32_t>(group.size());
+  const size_t n = sizeof(size) + group.size();
+  char* at;
+  if (n > kBlock) {
+    large_.push_back(std::make_unique<char[]>(n));
+    large_bytes_ += n;
+    at = large_.back().get();
+  } else {
+    if (kBlock - used_ < n) {
+      blocks_.push_back(std::make_unique<char[]>(kBlock));
+      used_ = 0;
+    }
+    at = blocks_.back().get() + used_;
+    used_ += n;
+  }
+  std::memcpy(at, &size, sizeof(size));
+  if (!group.empty()) std::memcpy(at + sizeof(size), group.data(), group.size());
+  records_.push_back({GroupName(at + sizeof(size)), rank, digest, stamp});
+  return records_.back();
 }
 
 namespace {
@@ -91,9 +146,20 @@ struct Holding {
 
 class Holders {
  public:
-  // Every listed group, sorted by group, holders in input order: each run of equal groups is one
-  // group's holders. No name copied: 8 bytes a listed group.
+  // Every listed group in group order, holders in input order: each run of equal groups is one
+  // group's holders. Listings each sorted by group (as `merge` lists them) are merged as they are,
+  // with nothing held but one group's holders; otherwise every holding is copied and sorted (no
+  // name copied: 8 bytes a listed group).
   explicit Holders(const std::vector<InputListing>& listings) : listings_(listings) {
+    bool sorted = true;
+    for (const InputListing& listing : listings) {
+      sorted = sorted && std::is_sorted(listing.groups.begin(), listing.groups.end(),
+                                        [](const ListedGroup& a, const ListedGroup& b) {
+                                          return a.group < b.group;
+                                        });
+    }
+    if (sorted) return;
+    merged_ = false;
     size_t total = 0;
     for (const InputListing& listing : listings) total += listing.groups.size();
     holders_.reserve(total);
@@ -110,12 +176,37 @@ class Holders {
   }
   const ListedGroup& Listed(const Holding& h) const { return listings_[h.listing].groups[h.index]; }
   size_t Input(const Holding& h) const { return listings_[h.listing].input; }
+  size_t sorted() const { return holders_.size(); }
   // Calls `visit(first, last)` for each run of holders of one group.
   template <typename Visit>
   void ForEachGroup(Visit visit) const {
+    if (merged_) {
+      // The least group at any listing's cursor, then its holders listing by listing: the order
+      // the sort gives (group, listing, index). O(listed x listings).
+      std::vector<uint32_t> at(listings_.size(), 0);
+      std::vector<Holding> run;
+      for (;;) {
+        const GroupName* least = nullptr;
+        for (size_t l = 0; l < listings_.size(); ++l) {
+          if (at[l] == listings_[l].groups.size()) continue;
+          const GroupName& g = listings_[l].groups[at[l]].group;
+          if (least == nullptr || g < *least) least = &g;
+        }
+        if (least == nullptr) return;
+        const GroupName group = *least;
+        run.clear();
+        for (size_t l = 0; l < listings_.size(); ++l) {
+          const ListedGroups& groups = listings_[l].groups;
+          while (at[l] < groups.size() && groups[at[l]].group == group) {
+            run.push_back({static_cast<uint32_t>(l), at[l]++});
+          }
+        }
+        visit(run.data(), run.data() + run.size());
+      }
+    }
     for (size_t start = 0; start < holders_.size();) {
       size_t end = start + 1;
-      const std::string& group = Listed(holders_[start]).group;
+      const GroupName& group = Listed(holders_[start]).group;
       while (end < holders_.size() && Listed(holders_[end]).group == group) ++end;
       visit(holders_.data() + start, holders_.data() + end);
       start = end;
@@ -124,6 +215,7 @@ class Holders {
 
  private:
   const std::vector<InputListing>& listings_;
+  bool merged_ = true;
   std::vector<Holding> holders_;
 };
 
@@ -141,8 +233,8 @@ bool Better(Prefer prefer, double candidate, double best) {
 
 }  // namespace
 
-std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings) {
-  std::map<size_t, std::set<std::string>> out;
+void ForEachGroupToDigest(const std::vector<InputListing>& listings,
+                          const std::function<void(size_t listing, size_t index)>& visit) {
   const Holders holders(listings);
   holders.ForEachGroup([&](const Holding* first, const Holding* last) {
     if (last - first < 2) return;
@@ -150,7 +242,14 @@ std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputLi
     for (const Holding* h = first; h != last; ++h) {
       if (holders.Listed(*h).stamp != g0.stamp) return;  // A conflict whatever the data.
     }
-    for (const Holding* h = first; h != last; ++h) out[holders.Input(*h)].insert(g0.group);
+    for (const Holding* h = first; h != last; ++h) visit(h->listing, h->index);
+  });
+}
+
+std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings) {
+  std::map<size_t, std::set<std::string>> out;
+  ForEachGroupToDigest(listings, [&](size_t listing, size_t index) {
+    out[listings[listing].input].insert(listings[listing].groups[index].group);
   });
   return out;
 }
@@ -163,6 +262,7 @@ MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, si
   for (size_t l = 0; l < listings.size(); ++l)
     plan.taken[l].assign(listings[l].groups.size(), false);
   const Holders holders(listings);
+  plan.holdings_sorted = holders.sorted();
   holders.ForEachGroup([&](const Holding* first, const Holding* last) {
     const Holding* best = first;
     const ListedGroup& g0 = holders.Listed(*first);

@@ -7,16 +7,22 @@
 // the holders: newest (the data row's mtime, else the newest row's; ties go to the earlier
 // input), first or last (input order; DEST is input 0). A group counts as a conflict only when
 // its holders' contents differ (by stamp, then digest): byte-identical copies are not conflicts.
-// Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory (the listings,
-// about 100 bytes per listed group, and 8 bytes per listed group while planning; rows are never
-// held, group names never copied).
+// Cost: Check O(inputs x databases); Plan O(total groups listed x log), in memory the listings (a
+// 40-byte record and the name's bytes per listed group: ListedGroups), and while planning
+// nothing more for listings sorted by group (as `merge` makes them), else 8 bytes per listed
+// group; rows are never held, group names never copied.
 #ifndef TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 #define TYPECACHE_SRC_COMMANDS_MERGE_PLAN_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -57,9 +63,45 @@ absl::Status CheckCanMerge(const InputFacts& dest, const std::vector<InputFacts>
 
 // ---- Plan ----
 
+// A group's name as a listing holds it (ListedGroups): a pointer to the listing's copy of the
+// bytes, their length stored just before them, so 8 bytes a record. It reads as a string_view,
+// and converts to std::string where a name is stored (a set of names to copy or digest), so that
+// code written for listings of strings still reads the same.
+class GroupName {
+ public:
+  GroupName() = default;
+  absl::string_view view() const {
+    if (at_ == nullptr) return {};
+    uint32_t size;
+    std::memcpy(&size, at_ - sizeof(size), sizeof(size));
+    return {at_, size};
+  }
+  operator absl::string_view() const { return view(); }         // NOLINT: implicit on purpose.
+  operator std::string() const { return std::string(view()); }  // NOLINT: implicit on purpose.
+  const char* data() const { return view().data(); }
+  size_t size() const { return view().size(); }
+  bool empty() const { return size() == 0; }
+  int compare(absl::string_view other) const { return view().compare(other); }
+  friend bool operator==(const GroupName& a, const GroupName& b) { return a.view() == b.view(); }
+  friend bool operator!=(const GroupName& a, const GroupName& b) { return a.view() != b.view(); }
+  friend bool operator<(const GroupName& a, const GroupName& b) { return a.view() < b.view(); }
+  friend bool operator==(const GroupName& a, absl::string_view b) { return a.view() == b; }
+  friend bool operator==(absl::string_view a, const GroupName& b) { return a == b.view(); }
+  friend bool operator<(const GroupName& a, absl::string_view b) { return a.view() < b; }
+  friend bool operator<(absl::string_view a, const GroupName& b) { return a < b.view(); }
+  friend std::ostream& operator<<(std::ostream& out, const GroupName& name) {
+    return out << name.view();
+  }
+
+ private:
+  friend class ListedGroups;
+  explicit GroupName(const char* at) : at_(at) {}
+  const char* at_ = nullptr;  // The name's first byte, after its uint32 length.
+};
+
 // One group of one input, as the plan sees it.
 struct ListedGroup {
-  std::string group;
+  GroupName group;
   double rank = 0;                 // The data row's mtime, else the newest row's.
   std::optional<uint64_t> digest;  // Its content; needed when other inputs hold it too.
   // Its row count and row mtimes, hashed (from the listing: no data read). Digests cover the
@@ -68,9 +110,51 @@ struct ListedGroup {
   uint64_t stamp = 0;
 };
 
+// The groups of one listing, compactly: fixed-size records (40 bytes) in blocks that never move
+// and the names packed in blocks of their own (no heap string per group, no doubling of one
+// large array while a listing of hundreds of thousands of groups grows: docs/benchmarks.md
+// section 5). Add copies the name; records are then edited in place (digests) and sorted.
+class ListedGroups {
+ public:
+  using Records = std::deque<ListedGroup>;
+  using iterator = Records::iterator;
+  using const_iterator = Records::const_iterator;
+
+  ListedGroups() = default;
+  ListedGroups(const ListedGroups& other) { *this = other; }
+  ListedGroups& operator=(const ListedGroups& other);
+  // Moves keep every name where it is (the blocks move, not the bytes): records stay valid.
+  ListedGroups(ListedGroups&& other) noexcept;
+  ListedGroups& operator=(ListedGroups&& other) noexcept;
+
+  // Appends a record of `group`, its name copied into this listing.
+  ListedGroup& Add(absl::string_view group, double rank, std::optional<uint64_t> digest = {},
+                   uint64_t stamp = 0);
+  size_t size() const { return records_.size(); }
+  bool empty() const { return records_.empty(); }
+  ListedGroup& operator[](size_t i) { return records_[i]; }
+  const ListedGroup& operator[](size_t i) const { return records_[i]; }
+  iterator begin() { return records_.begin(); }
+  iterator end() { return records_.end(); }
+  const_iterator begin() const { return records_.begin(); }
+  const_iterator end() const { return records_.end(); }
+  // Bytes held for the names (the blocks allocated), for tests.
+  size_t name_bytes() const { return blocks_.size() * kBlock + large_bytes_; }
+
+  // Names (with their 4-byte lengths) longer than this get a block of their own.
+  static constexpr size_t kBlock = size_t{64} << 10;
+
+ private:
+  Records records_;
+  std::vector<std::unique_ptr<char[]>> blocks_;  // Full blocks, then the one being filled.
+  size_t used_ = kBlock;                         // Bytes used in blocks_.back().
+  std::vector<std::unique_ptr<char[]>> large_;   // Names longer than kBlock.
+  size_t large_bytes_ = 0;
+};
+
 struct InputListing {
   size_t input = 0;  // Position in MergeReport::inputs: 0 is DEST.
-  std::vector<ListedGroup> groups;
+  ListedGroups groups;
 };
 
 struct MergePlan {
@@ -84,15 +168,24 @@ struct MergePlan {
   // Always filled: what `merge` applies, with no group name copied (listings of a 10 GB cache
   // hold hundreds of thousands of groups; docs/benchmarks.md section 5).
   std::vector<std::vector<bool>> taken;
+  // Holdings the plan copied and sorted (8 bytes each): 0 when every listing came sorted by
+  // group (as `merge` lists them), which PlanMerge then merges as they are.
+  size_t holdings_sorted = 0;
 };
 
-// The groups whose digests PlanMerge needs: per input, those other inputs hold too.
+// The groups whose digests PlanMerge needs: per input, those other inputs hold too (with the
+// same stamp).
 std::map<size_t, std::set<std::string>> GroupsToDigest(const std::vector<InputListing>& listings);
+// The same one listed group at a time, in group order, as (position in `listings`, position in
+// its groups): nothing held, however many groups the inputs share.
+void ForEachGroupToDigest(const std::vector<InputListing>& listings,
+                          const std::function<void(size_t listing, size_t index)>& visit);
 
 // `listings` in input order (each input at most once); `num_inputs` sizes groups_from. A group
 // held several times without digests counts as a conflict (its contents cannot be compared).
 // `name_groups`: fill MergePlan::source and conflicts too (O(groups) strings; `merge` reads
-// `taken` and `num_conflicts` instead). Memory besides the plan: 8 bytes per listed group.
+// `taken` and `num_conflicts` instead). Memory besides the plan: none when each listing is sorted
+// by group, else 8 bytes per listed group (MergePlan::holdings_sorted).
 MergePlan PlanMerge(const std::vector<InputListing>& listings, Prefer prefer, size_t num_inputs,
                     bool name_groups = true);
 

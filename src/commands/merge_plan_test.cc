@@ -2,6 +2,7 @@
 // which inputs cannot be merged; on listings alone, no database.
 #include "src/commands/merge_plan.h"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -19,9 +20,8 @@ InputListing L(size_t input, const std::vector<std::tuple<std::string, double, u
   InputListing listing;
   listing.input = input;
   for (const auto& [group, rank, digest] : g) {
-    ListedGroup lg{group, rank, {}};
+    ListedGroup& lg = listing.groups.Add(group, rank);
     if (digest != 0) lg.digest = digest;
-    listing.groups.push_back(lg);
   }
   return listing;
 }
@@ -185,10 +185,11 @@ TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
       listing.input = in;
       size_t n = rng() % 30;
       for (size_t i = 0; i < n; ++i) {
-        ListedGroup g{absl::StrCat("g", rng() % 25), static_cast<double>(rng() % 4), {}};
+        std::string name = absl::StrCat("g", rng() % 25);
+        double rank = static_cast<double>(rng() % 4);
+        ListedGroup& g = listing.groups.Add(name, rank);
         if (rng() % 4 != 0) g.digest = rng() % 3;
         g.stamp = rng() % 2;
-        listing.groups.push_back(g);
       }
       listings.push_back(listing);
     }
@@ -215,7 +216,66 @@ TEST(PlanMergeTest, SameResultAsTheMapOfHoldersWithoutCopyingNames) {
       }
       EXPECT_EQ(taken, want.source);
     }
+    // Sorted by group, as `merge` lists them: merged as they are, no holding copied or sorted.
+    std::vector<InputListing> sorted = listings;
+    for (InputListing& listing : sorted) {
+      std::stable_sort(
+          listing.groups.begin(), listing.groups.end(),
+          [](const ListedGroup& a, const ListedGroup& b) { return a.group < b.group; });
+    }
+    for (Prefer prefer : {Prefer::kNewest, Prefer::kFirst, Prefer::kLast}) {
+      MergePlan want = MapPlan(sorted, prefer, inputs);
+      MergePlan named = PlanMerge(sorted, prefer, inputs);
+      EXPECT_EQ(named.holdings_sorted, 0u);
+      EXPECT_EQ(named.source, want.source);
+      EXPECT_EQ(named.conflicts, want.conflicts);
+      EXPECT_EQ(named.groups_from, want.groups_from);
+      EXPECT_EQ(GroupsToDigest(sorted), GroupsToDigest(listings));
+    }
   }
+}
+
+// Listings own their names (the string given to Add may change or go), packed in blocks: their
+// memory is the names' bytes (and a 4-byte length each) and at most one block partly filled, not
+// a string per group; records are 40 bytes; copies are deep, moves keep every record valid.
+TEST(ListedGroupsTest, NamesAreCopiedIntoPackedBlocks) {
+  static_assert(sizeof(ListedGroup) <= 40, "a listed group's record grew");
+  const size_t n = 20000;  // Several blocks of names.
+  std::vector<std::string> want, given;
+  for (size_t i = 0; i < n; ++i) want.push_back(absl::StrCat("pkg/sub", i % 97, "/module", i));
+  want.push_back(std::string(ListedGroups::kBlock + 5, 'h'));  // Longer than a block.
+  want.push_back("");
+  given = want;
+  ListedGroups groups;
+  size_t name_bytes = 0;
+  for (size_t i = 0; i < given.size(); ++i) {
+    name_bytes += 4 + given[i].size();
+    ListedGroup& g = groups.Add(given[i], static_cast<double>(i));
+    if (i % 2 == 0) g.digest = i;
+  }
+  // The caller's strings change: the listing's copies do not.
+  for (std::string& name : given) name.assign(name.size(), '#');
+  EXPECT_GE(groups.name_bytes(), name_bytes);
+  EXPECT_LE(groups.name_bytes(), name_bytes + ListedGroups::kBlock + ListedGroups::kBlock / 64);
+  auto expect_listed = [&](const ListedGroups& l) {
+    ASSERT_EQ(l.size(), want.size());
+    for (size_t i = 0; i < l.size(); ++i) {
+      ASSERT_EQ(l[i].group, want[i]) << i;
+      EXPECT_EQ(l[i].rank, static_cast<double>(i));
+      EXPECT_EQ(l[i].digest.has_value(), i % 2 == 0);
+    }
+  };
+  expect_listed(groups);
+  ListedGroups copy = groups;
+  ListedGroups moved = std::move(groups);
+  EXPECT_TRUE(groups.empty());  // NOLINT: moved from, on purpose.
+  expect_listed(moved);
+  moved = ListedGroups();
+  expect_listed(copy);  // Its own names, not the moved ones'.
+  std::vector<InputListing> listings(1);
+  listings[0].groups = std::move(copy);
+  for (int i = 0; i < 8; ++i) listings.emplace_back();  // Reallocation moves the listings.
+  expect_listed(listings[0].groups);
 }
 
 TEST(ParsePreferTest, Values) {

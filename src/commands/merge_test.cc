@@ -204,6 +204,23 @@ TEST_F(MergeTest, ByteIdenticalGroupsAreNotConflicts) {
   EXPECT_EQ(Exact(out), Exact(c));
 }
 
+// Inputs that share more groups than one batch of digests (2000 groups are digested at a time,
+// so that sharing every group never names them all in memory): every identical copy is still
+// recognised, across the batches, and only the one that differs is a conflict.
+TEST_F(MergeTest, ByteIdenticalGroupsBeyondOneBatchOfDigestsAreNotConflicts) {
+  std::vector<Row> same = Modules(0, 4500, "t", 10);
+  std::vector<Row> other = same;
+  other[2 * 4321].data += " ";  // One group past the first two batches differs.
+  std::string a = MakeDb("a.db", same);
+  std::string b = MakeDb("b.db", other);
+  std::string out = tmp_.Sub("out.db");
+  absl::StatusOr<MergeReport> r = Run(out, {a, b});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->conflicts, 1);
+  EXPECT_EQ(Sum(r->groups_taken), 4500);
+  EXPECT_EQ(Exact(out).size(), 2u * 4500);
+}
+
 TEST_F(MergeTest, JsonIsValidWhateverBytesThePathsHold) {
   std::string a = MakeDb("caf\xe9 \"a\".db", Modules(0, 1, "a", 10));
   std::string out = tmp_.Sub("out\xff.db");

@@ -19,10 +19,11 @@ absl::StatusOr<std::vector<std::string>> DatabaseFiles(Fs& fs, const CheckerAdap
   return out;
 }
 
-absl::StatusOr<GenLog> ReadLog(Fs& fs, const Layout& layout, const std::string& dir, int64_t gen) {
+absl::StatusOr<GenLog> ReadLog(Fs& fs, const Layout& layout, const std::string& dir, int64_t gen,
+                               bool with_groups) {
   std::string path = layout.log_path(dir, gen);
   ASSIGN_OR_RETURN(std::string text, fs.ReadFile(path));
-  return ParseGenLog(text, path);
+  return ParseGenLog(text, path, with_groups);
 }
 
 absl::StatusOr<std::optional<GroupSets>> ChangesSince(Fs& fs, const Layout& layout,
@@ -40,8 +41,11 @@ absl::StatusOr<std::optional<GroupSets>> ChangesSince(Fs& fs, const Layout& layo
     return std::nullopt;
   }
   if (base_gen > live.gen) return std::nullopt;
-  // The live generation must be exactly what its log describes.
-  absl::StatusOr<GenLog> live_log = ReadLog(fs, layout, dir, live.gen);
+  // The live generation must be exactly what its log describes. Its groups are kept only when
+  // they are part of the change (a publish onto its own base, the usual case, needs only the
+  // stamps: a prune's log names every group it evicted).
+  absl::StatusOr<GenLog> live_log =
+      ReadLog(fs, layout, dir, live.gen, /*with_groups=*/base_gen < live.gen);
   if (!live_log.ok()) return std::nullopt;
   ASSIGN_OR_RETURN(std::vector<std::string> files, DatabaseFiles(fs, adapter, live.resolved));
   if (files.size() != live_log->stamps.size()) return std::nullopt;
@@ -54,11 +58,16 @@ absl::StatusOr<std::optional<GroupSets>> ChangesSince(Fs& fs, const Layout& layo
   }
   GroupSets changed;
   for (int64_t gen = base_gen + 1; gen <= live.gen; ++gen) {
-    absl::StatusOr<GenLog> log = gen == live.gen ? live_log : ReadLog(fs, layout, dir, gen);
-    if (!log.ok()) return std::nullopt;
+    absl::StatusOr<GenLog> read;
+    const absl::StatusOr<GenLog>* log = &live_log;  // Not copied.
+    if (gen != live.gen) {
+      read = ReadLog(fs, layout, dir, gen);
+      log = &read;
+    }
+    if (!log->ok()) return std::nullopt;
     // A generation made from a foreign directory may differ from its parent anywhere.
-    if (log->parent < 0) return std::nullopt;
-    UnionInto(changed, log->groups);
+    if ((*log)->parent < 0) return std::nullopt;
+    UnionInto(changed, (*log)->groups);
   }
   return changed;
 }

@@ -20,7 +20,8 @@ namespace typecache {
 absl::StatusOr<std::vector<std::string>> DatabaseFiles(Fs& fs, const CheckerAdapter& adapter,
                                                        const std::string& dir);
 
-absl::StatusOr<GenLog> ReadLog(Fs& fs, const Layout& layout, const std::string& dir, int64_t gen);
+absl::StatusOr<GenLog> ReadLog(Fs& fs, const Layout& layout, const std::string& dir, int64_t gen,
+                               bool with_groups = true);
 
 // The groups that were changed between generation `base` and the live generation `live` of
 // `dir`: the union of the logs base+1..live. nullopt when that cannot be known: a log is

@@ -87,7 +87,8 @@ std::string SerializeGenLog(const GenLog& log) {
   return out;
 }
 
-absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source) {
+absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source,
+                                   bool with_groups) {
   GenLog log;
   auto read_stamp = [&log](const Fields& f) {
     std::string file;
@@ -99,10 +100,10 @@ absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& s
     log.stamps[file] = stamp;
     return true;
   };
-  auto read_group = [&log](const Fields& f) {
+  auto read_group = [&log, with_groups](const Fields& f) {
     std::string file, group;
     if (!absl::CUnescape(f[1], &file) || !absl::CUnescape(f[2], &group)) return false;
-    log.groups[file].insert(std::move(group));
+    if (with_groups) log.groups[file].insert(std::move(group));
     return true;
   };
   absl::Status read = ReadRecords(

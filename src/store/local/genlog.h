@@ -42,8 +42,11 @@ std::string SerializeGenLog(const GenLog& log);
 // nor are the groups copied into a GenLog. Stops at the first error `write` returns.
 absl::Status SerializeGenLogTo(const GenLog& log, const GroupSets& groups,
                                const std::function<absl::Status(absl::string_view)>& write);
-// `source` names the file in error messages.
-absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source);
+// `source` names the file in error messages. `with_groups` false: the groups are checked but not
+// kept (GenLog::groups stays empty), for readers of a generation's record (its stamps), so that a
+// log of a few hundred thousand groups is not held as a set of their names.
+absl::StatusOr<GenLog> ParseGenLog(const std::string& text, const std::string& source,
+                                   bool with_groups = true);
 
 // The content digests of generation `gen`'s database files (CacheFile::ContentDigest), kept beside
 // its log in digests/<X.Y>/g<N> and written after the generation went live (older typecache

@@ -111,6 +111,19 @@ TEST(GenLogTest, RoundTrip) {
   ExpectEqual(*parsed, log);
 }
 
+// Without its groups (a generation's record): the same log but no group kept; a malformed group
+// line still makes it unreadable.
+TEST(GenLogTest, WithoutGroupsKeepsTheRestAndStillChecksThem) {
+  GenLog log = Sample();
+  absl::StatusOr<GenLog> parsed = ParseGenLog(SerializeGenLog(log), "g42.log", false);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  log.groups.clear();
+  ExpectEqual(*parsed, log);
+  absl::StatusOr<GenLog> bad =
+      ParseGenLog("typecache-genlog 1\ngroup cache.db bad\\escape\\q\nend\n", "g.log", false);
+  EXPECT_FALSE(bad.ok());
+}
+
 TEST(GenLogTest, RoundTripOfSpecialParents) {
   for (int64_t parent : {int64_t{0}, int64_t{-1}}) {
     GenLog log;

@@ -48,7 +48,9 @@ absl::StatusOr<std::optional<GroupSets>> LocalGenerationStore::Fetch(const std::
 
 absl::StatusOr<std::optional<GenerationRecord>> LocalGenerationStore::Record(const std::string& dir,
                                                                              int64_t gen) {
-  absl::StatusOr<GenLog> log = ReadLog(fs_, layout_, dir, gen);
+  // Its stamps: the groups it changed are checked, not kept (a prune's log names every group
+  // it evicted).
+  absl::StatusOr<GenLog> log = ReadLog(fs_, layout_, dir, gen, /*with_groups=*/false);
   if (!log.ok()) {
     if (absl::IsNotFound(log.status()) || absl::IsDataLoss(log.status())) return std::nullopt;
     return log.status();
