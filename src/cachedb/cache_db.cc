@@ -640,9 +640,8 @@ class BatchQueue {
   std::optional<PartBatch> Pop() {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
-        +[](BatchQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
-          return q->finished_ || !q->batches_.empty();
-        },
+        +[](BatchQueue* q)
+             ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) { return q->finished_ || !q->batches_.empty(); },
         this));
     if (batches_.empty()) return std::nullopt;
     PartBatch batch = std::move(batches_.front());
@@ -793,11 +792,11 @@ absl::StatusOr<TransferStats> ReplaceGroupsFrom(Db& dst, absl::string_view src_s
     w.name = table;
     w.src_has = src_has;
     std::string t = QuoteIdent(table);
-    w.del = std::make_unique<StmtPerFamily>([&dst, t, &adapter](
-                                                const std::optional<std::string>& family) {
-      return dst.Prepare(
-          absl::StrCat("DELETE FROM main.", t, " WHERE ", GroupCondition(adapter, family)));
-    });
+    w.del = std::make_unique<StmtPerFamily>(
+        [&dst, t, &adapter](const std::optional<std::string>& family) {
+          return dst.Prepare(
+              absl::StrCat("DELETE FROM main.", t, " WHERE ", GroupCondition(adapter, family)));
+        });
     if (src_has) {
       ASSIGN_OR_RETURN(std::vector<std::string> cols, Columns(dst, "main", table));
       std::vector<std::string> first = {QuoteIdent(adapter.key_column()), QuoteIdent("mtime"),
@@ -810,9 +809,9 @@ absl::StatusOr<TransferStats> ReplaceGroupsFrom(Db& dst, absl::string_view src_s
       copied_table.col_list = absl::StrJoin(first, ", ");
       copied_table.num_cols = static_cast<int>(first.size());
       std::vector<std::string> params(first.size(), "?");
-      ASSIGN_OR_RETURN(Stmt insert, dst.Prepare(absl::StrCat("INSERT INTO main.", t, "(",
-                                                             copied_table.col_list, ") VALUES(",
-                                                             absl::StrJoin(params, ", "), ")")));
+      ASSIGN_OR_RETURN(Stmt insert,
+                       dst.Prepare(absl::StrCat("INSERT INTO main.", t, "(", copied_table.col_list,
+                                                ") VALUES(", absl::StrJoin(params, ", "), ")")));
       w.insert.emplace(std::move(insert));
       w.copied_index = tables.size();
       tables.push_back(std::move(copied_table));

@@ -432,7 +432,8 @@ TEST_F(ReplaceGroupsTest, PipelinedThroughASmallQueueIsReplaceGroups) {
     }
   }
   Db db = Open(db_);
-  absl::StatusOr<std::map<std::string, GroupHash>> read = DigestGroups(db, "main", groups, adapter_);
+  absl::StatusOr<std::map<std::string, GroupHash>> read =
+      DigestGroups(db, "main", groups, adapter_);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(copied, *read);
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
@@ -501,9 +502,9 @@ TEST_F(ReplaceGroupsTest, PipelinedWriterErrorStopsTheReader) {
   Db db = Open(db_);
   TC_ASSERT_OK(AttachReadOnly(db, src_, "src"));
   // Every insert fails once the writer reaches pkg/m150's rows.
-  TC_ASSERT_OK(db.Exec(
-      "CREATE TRIGGER refuse BEFORE INSERT ON files WHEN new.path >= 'pkg/m150' "
-      "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"));
+  TC_ASSERT_OK(
+      db.Exec("CREATE TRIGGER refuse BEFORE INSERT ON files WHEN new.path >= 'pkg/m150' "
+              "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"));
   TC_ASSERT_OK(db.Exec("BEGIN IMMEDIATE"));
   Groups groups;
   for (int m = 0; m < 200; ++m) groups.insert(absl::StrCat("pkg/m", m));

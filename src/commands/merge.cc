@@ -334,9 +334,8 @@ absl::StatusOr<DbChange> MergeDb(Fs& fs, const CheckerAdapter& adapter, Prefer p
                    [&](const InputListing& l) { return l.input == main_input; }) -
       listings.begin());
   Take take = Transfers(plan, listings, main_at);
-  RETURN_IF_ERROR(
-      ApplyTransfers(adapter, db, ref, inputs, take, listings[main_at], change, digest, *writeback,
-                     progress));
+  RETURN_IF_ERROR(ApplyTransfers(adapter, db, ref, inputs, take, listings[main_at], change, digest,
+                                 *writeback, progress));
   progress.Done();
   change.digest = digest;
   for (size_t i = 0; i < plan.groups_from.size(); ++i) {

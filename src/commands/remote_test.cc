@@ -164,6 +164,25 @@ class RemoteTest : public SharedServersTest<std::string> {
     Namespace ns{"mypy", "1.0.1", "3.11", "linux", "1file"};
     return RemoteKeys(Prefix(), ns.Name());
   }
+  // The group object of `module`'s rows as machine "a" would push them (sorted by key).
+  GroupObject ObjectOf(const std::string& module) {
+    GroupObject object;
+    object.ns = Keys().ns();
+    object.group = absl::StrCat("files:", module, ".json");
+    object.file = "cache.db";
+    for (const Row& r : Module(module, "v1", 1.7e9)) {
+      RemoteRow rr;
+      rr.key = r.path;
+      rr.mtime.type = RemoteValue::Type::kReal;
+      rr.mtime.real = r.mtime;
+      rr.data.type = RemoteValue::Type::kText;
+      rr.data.bytes = r.data;
+      object.rows.push_back(rr);
+    }
+    std::sort(object.rows.begin(), object.rows.end(),
+              [](const RemoteRow& x, const RemoteRow& y) { return x.key < y.key; });
+    return object;
+  }
   // The object key of a group as the store's log names it.
   std::string ObjectKeyOf(const std::string& module) {
     auto raw = Raw();
@@ -455,21 +474,7 @@ TEST_P(RemoteTest, VerifyNormalisesEachRowOnce) {
     ++calls;
     return NormalizeMypyRow(key, data);
   };
-  GroupObject object;
-  object.ns = Keys().ns();
-  object.group = "files:pkg/m0.json";
-  object.file = "cache.db";
-  for (const Row& r : Module("pkg/m0", "v1", 1.7e9)) {
-    RemoteRow rr;
-    rr.key = r.path;
-    rr.mtime.type = RemoteValue::Type::kReal;
-    rr.mtime.real = r.mtime;
-    rr.data.type = RemoteValue::Type::kText;
-    rr.data.bytes = r.data;
-    object.rows.push_back(rr);
-  }
-  std::sort(object.rows.begin(), object.rows.end(),
-            [](const RemoteRow& x, const RemoteRow& y) { return x.key < y.key; });
+  GroupObject object = ObjectOf("pkg/m0");
   ViewEntry entry{"cache.db", *GroupDigest(object.group, object.rows, Hooks()), 0};
   Namespace ns{"mypy", "1.0.1", "3.11", "linux", "1file"};
   calls = 0;
@@ -486,24 +491,10 @@ TEST_P(RemoteTest, ParallelVerificationAnswersAsVerifyGroupInOrder) {
   std::vector<GroupObject> objects;
   std::vector<ViewEntry> entries;
   for (int m = 0; m < 64; ++m) {
-    GroupObject object;
-    object.ns = Keys().ns();
-    object.group = absl::StrCat("files:pkg/m", m, ".json");
-    object.file = "cache.db";
-    for (const Row& r : Module(absl::StrCat("pkg/m", m), "v1", 1.7e9)) {
-      RemoteRow rr;
-      rr.key = r.path;
-      rr.mtime.type = RemoteValue::Type::kReal;
-      rr.mtime.real = r.mtime;
-      rr.data.type = RemoteValue::Type::kText;
-      rr.data.bytes = r.data;
-      object.rows.push_back(rr);
-    }
-    std::sort(object.rows.begin(), object.rows.end(),
-              [](const RemoteRow& x, const RemoteRow& y) { return x.key < y.key; });
+    GroupObject object = ObjectOf(absl::StrCat("pkg/m", m));
     entries.push_back({"cache.db", *GroupDigest(object.group, object.rows, Hooks()), 0});
     if (m % 5 == 1) entries.back().digest = std::string(32, 'e');  // a lie about the rows
-    if (m % 7 == 3) object.rows.back().data.bytes = "{";          // a malformed row
+    if (m % 7 == 3) object.rows.back().data.bytes = "{";           // a malformed row
     if (m % 11 == 4) object.ns = "mypy-0.9_py3.11_linux_1file";    // another namespace
     objects.push_back(std::move(object));
   }
@@ -516,8 +507,8 @@ TEST_P(RemoteTest, ParallelVerificationAnswersAsVerifyGroupInOrder) {
     ASSERT_EQ(got.size(), items.size());
     int bad = 0;
     for (size_t i = 0; i < items.size(); ++i) {
-      absl::Status one = VerifyGroup(objects[i], ns, objects[i].group, entries[i], Adapter(),
-                                     Hooks());
+      absl::Status one =
+          VerifyGroup(objects[i], ns, objects[i].group, entries[i], Adapter(), Hooks());
       EXPECT_EQ(got[i], one) << threads << " threads, group " << i;
       bad += one.ok() ? 0 : 1;
     }

@@ -41,9 +41,8 @@ void BackgroundWriteback::Run() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](BackgroundWriteback* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->kicked_ || self->stop_;
-          },
+          +[](BackgroundWriteback* self)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) { return self->kicked_ || self->stop_; },
           this));
       // Pending kicks are still served when stopping: the last pages written get their start.
       if (!kicked_) return;

@@ -43,8 +43,7 @@ class Stmt {
   Stmt& BindColumnOf(int index, const Stmt& from, int column, ValueType type);
   // Binds a value of storage class `type`: `integer`, `real` or `bytes` (text or blob, not
   // copied: valid until the statement is reset or rebound), whichever the class uses.
-  Stmt& BindTyped(int index, ValueType type, int64_t integer, double real,
-                  absl::string_view bytes);
+  Stmt& BindTyped(int index, ValueType type, int64_t integer, double real, absl::string_view bytes);
   // Returns true when a row is available, false when done.
   absl::StatusOr<bool> Step();
   absl::Status Run();  // Steps to completion.

@@ -74,11 +74,11 @@ std::vector<std::string> RealMetas() {
   std::vector<std::string> out;
   for (auto [version, table] : {std::pair<const char*, const char*>{"1.0.1", "files"},
                                 std::pair<const char*, const char*>{"1.18.2", "files2"}}) {
-    std::string path = absl::StrCat(srcdir ? srcdir : ".", "/", workspace ? workspace : "typecache",
-                                    "/tests/fixtures/mypy-caches/", version, "/cache/3.11/cache.db");
+    std::string path =
+        absl::StrCat(srcdir ? srcdir : ".", "/", workspace ? workspace : "typecache",
+                     "/tests/fixtures/mypy-caches/", version, "/cache/3.11/cache.db");
     sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK)
-        << path;
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK) << path;
     sqlite3_stmt* st = nullptr;
     std::string sql = absl::StrCat("SELECT data FROM ", table, " WHERE path LIKE '%.meta.json'");
     EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << path;
@@ -122,18 +122,41 @@ TEST(JsonMeta, TruncationsAndOneByteEditsNeverDisagree) {
 }
 
 TEST(JsonMeta, EdgeCasesGoToTheGeneralPathOrAgree) {
-  for (const char* doc : {
-           "{}", " {} ", "{\"a\":1}", "{\"a\": -0}", "{\"a\": 0}", "{\"a\": -1}", "{\"a\": 01}",
-           "{\"a\": 1.5}", "{\"a\": 1e3}", "{\"a\": 123456789012345678}",
-           "{\"a\": 1234567890123456789}", "{\"b\": 1, \"a\": 2}", "{\"a\": 1, \"a\": 2}",
-           "{\"a\": \"x\\\"y\"}", "{\"a\": \"\xc3\xa9\"}", "{\"a\": [1, [2, {}], []]}",
-           "[1]", "1", "", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":[1,]}",
-           "{\"a\":tru}", "{\"a\":nul}", "{\"a\":true,\"b\":false,\"c\":null}", "{} x",
-           "{\"data_mtime\": 5, \"mtime\": 6, \"options\": {\"platform\": \"linux\"}, "
-           "\"path\": \"/a\", \"version_id\": \"1.0.1\", \"z\": 1}",
-           "{\"data_mtime\": \"5\", \"options\": {\"a\": {\"platform\": \"x\"}}}",
-           "{\"data_mtime\": 5.5}", "{\"interface_hash\": {\"a\": [1]}, \"x\": 1}",
-           "\xef\xbb\xbf{}"}) {
+  for (const char* doc :
+       {"{}",
+        " {} ",
+        "{\"a\":1}",
+        "{\"a\": -0}",
+        "{\"a\": 0}",
+        "{\"a\": -1}",
+        "{\"a\": 01}",
+        "{\"a\": 1.5}",
+        "{\"a\": 1e3}",
+        "{\"a\": 123456789012345678}",
+        "{\"a\": 1234567890123456789}",
+        "{\"b\": 1, \"a\": 2}",
+        "{\"a\": 1, \"a\": 2}",
+        "{\"a\": \"x\\\"y\"}",
+        "{\"a\": \"\xc3\xa9\"}",
+        "{\"a\": [1, [2, {}], []]}",
+        "[1]",
+        "1",
+        "",
+        "{",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{\"a\":[1,]}",
+        "{\"a\":tru}",
+        "{\"a\":nul}",
+        "{\"a\":true,\"b\":false,\"c\":null}",
+        "{} x",
+        "{\"data_mtime\": 5, \"mtime\": 6, \"options\": {\"platform\": \"linux\"}, "
+        "\"path\": \"/a\", \"version_id\": \"1.0.1\", \"z\": 1}",
+        "{\"data_mtime\": \"5\", \"options\": {\"a\": {\"platform\": \"x\"}}}",
+        "{\"data_mtime\": 5.5}",
+        "{\"interface_hash\": {\"a\": [1]}, \"x\": 1}",
+        "\xef\xbb\xbf{}"}) {
     Agrees(doc);
   }
   EXPECT_TRUE(Agrees("{\"a\": [1, [2, {}], []], \"b\": {\"c\": null}}"));
@@ -169,14 +192,14 @@ std::string RandomValue(std::mt19937& rng, int depth) {
     default: {
       std::string out = "{";
       int n = static_cast<int>(rng() % 5);
-      const char* keys[] = {"data_mtime", "interface_hash", "mtime", "options", "path",
-                            "platform", "version_id", "zz"};
+      const char* keys[] = {"data_mtime", "interface_hash", "mtime",      "options",
+                            "path",       "platform",       "version_id", "zz"};
       int at = 0;
       for (int i = 0; i < n && at < 8; ++i) {
         at += static_cast<int>(rng() % 3);
         if (at >= 8) break;
-        absl::StrAppend(&out, i ? (rng() % 2 ? ", " : ",\n ") : "", "\"", keys[at], "\": ",
-                        RandomValue(rng, depth + 1));
+        absl::StrAppend(&out, i ? (rng() % 2 ? ", " : ",\n ") : "", "\"", keys[at],
+                        "\": ", RandomValue(rng, depth + 1));
         ++at;
       }
       return out + "}";

@@ -119,8 +119,9 @@ absl::string_view ByteBuffer::view() const {
 }
 
 absl::StatusOr<ByteBuffer> ZstdDecompressToBuffer(absl::string_view frames, size_t max_bytes) {
-  unsigned long long declared =
-      frames.empty() ? ZSTD_CONTENTSIZE_ERROR : ZSTD_getFrameContentSize(frames.data(), frames.size());
+  unsigned long long declared = frames.empty()
+                                    ? ZSTD_CONTENTSIZE_ERROR
+                                    : ZSTD_getFrameContentSize(frames.data(), frames.size());
   if (declared != ZSTD_CONTENTSIZE_ERROR && declared != ZSTD_CONTENTSIZE_UNKNOWN &&
       declared <= max_bytes && declared >= kMapAtLeast) {
     size_t size = static_cast<size_t>(declared);
@@ -132,8 +133,8 @@ absl::StatusOr<ByteBuffer> ZstdDecompressToBuffer(absl::string_view frames, size
       out.mapped_ = static_cast<char*>(p);
       out.mapped_size_ = length;
       thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
-      size_t n = dctx ? ZSTD_decompressDCtx(dctx.get(), p, size, frames.data(), frames.size())
-                      : size + 1;
+      size_t n =
+          dctx ? ZSTD_decompressDCtx(dctx.get(), p, size, frames.data(), frames.size()) : size + 1;
       if (!ZSTD_isError(n) && n == size) {
         out.size_ = size;
         return out;

@@ -39,10 +39,10 @@ class ByteBuffer {
  private:
   friend absl::StatusOr<ByteBuffer> ZstdDecompressToBuffer(absl::string_view, size_t);
   void Release();
-  std::string string_;        // small or unusual frames
-  char* mapped_ = nullptr;    // large frames: anonymous pages
-  size_t mapped_size_ = 0;    // of the mapping
-  size_t size_ = 0;           // of the content, when mapped
+  std::string string_;      // small or unusual frames
+  char* mapped_ = nullptr;  // large frames: anonymous pages
+  size_t mapped_size_ = 0;  // of the mapping
+  size_t size_ = 0;         // of the content, when mapped
 };
 
 // What ZstdDecompress returns, with the same checks and errors, for a reader that only reads it.

@@ -143,8 +143,7 @@ TEST(Codec, BufferDecompressionIsZstdDecompress) {
   ByteBuffer moved = *std::move(got);
   EXPECT_TRUE(moved.view() == data);
   // Over the limit: refused before decompressing, as ZstdDecompress does.
-  EXPECT_EQ(ZstdDecompressToBuffer(frame, big - 1).status().code(),
-            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(ZstdDecompressToBuffer(frame, big - 1).status().code(), absl::StatusCode::kOutOfRange);
   // Truncated, corrupt, or several frames: the general path's answer.
   for (size_t cut : {frame.size() - 1, frame.size() / 2, size_t{6}}) {
     EXPECT_EQ(ZstdDecompressToBuffer(frame.substr(0, cut), big).status().code(),
