@@ -266,7 +266,9 @@ bool StoredAsGiven(const CacheRow& row) {
          (row.data.type == T::kText || row.data.type == T::kBlob || row.data.type == T::kNull);
 }
 
-absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdapter& adapter) {
+absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdapter& adapter,
+                            const std::function<void()>& wrote_more) {
+  size_t since_hook = 0;
   // Validate everything first: nothing is written unless every row belongs to its group.
   for (const auto& [group, rows] : groups) {
     GroupSelector selector = adapter.Select(group);
@@ -341,6 +343,11 @@ absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdap
       BindValue(ins, 3, row.data);
       RETURN_IF_ERROR(ins.Run());
       RETURN_IF_ERROR(ins.Reset());
+      since_hook += row.key.size() + row.data.bytes.size();
+      if (wrote_more && since_hook >= kWroteMoreBytes) {
+        wrote_more();
+        since_hook = 0;
+      }
     }
   }
   return absl::OkStatus();
@@ -373,15 +380,18 @@ absl::StatusOr<std::vector<CacheRow>> GroupFile::SampleMetas(
 }
 
 absl::Status WriteGroupsToFile(const std::string& path, const GroupRowMap& groups,
-                               const CheckerAdapter& adapter) {
+                               const CheckerAdapter& adapter,
+                               const std::function<void()>& wrote_more) {
   ASSIGN_OR_RETURN(Db db, OpenForWrite(path));
   {
     // Rolls back unless committed: on error nothing of this call is written.
     ASSIGN_OR_RETURN(SqlTransaction txn, SqlTransaction::Begin(db, SqlTransaction::Kind::kWrite));
-    RETURN_IF_ERROR(WriteGroupRows(db, groups, adapter));
+    RETURN_IF_ERROR(WriteGroupRows(db, groups, adapter, wrote_more));
     RETURN_IF_ERROR(txn.Commit());
   }
-  return db.Close();
+  RETURN_IF_ERROR(db.Close());
+  if (wrote_more) wrote_more();
+  return absl::OkStatus();
 }
 
 }  // namespace typecache

@@ -15,6 +15,7 @@
 #define TYPECACHE_SRC_CACHEDB_GROUP_ROWS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -69,7 +70,12 @@ absl::StatusOr<std::vector<CacheRow>> SampleMetaRows(Db& db, absl::string_view s
 // Replaces each group of `groups` in the main schema by its rows (an empty vector deletes the
 // group). Every row's key must belong to its group (InvalidArgument otherwise, nothing written
 // by this call; the caller rolls back its transaction).
-absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdapter& adapter);
+// `wrote_more`, when set, is called after about every kWroteMoreBytes of row data inserted:
+// SQLite may have spilled pages to the file by then (its page cache is bounded), so a caller
+// can start their writeback early (os/writeback.h) and the fsync that follows waits less.
+inline constexpr size_t kWroteMoreBytes = 1 << 20;
+absl::Status WriteGroupRows(Db& db, const GroupRowMap& groups, const CheckerAdapter& adapter,
+                            const std::function<void()>& wrote_more = {});
 
 // The exact and content digests (cache_file.h GroupHash) `rows` of `group` get once
 // WriteGroupRows has stored them in a new table, computed from the values: no read back. Valid
@@ -102,8 +108,10 @@ class GroupFile {
 
 // Opens (creating it if missing) the private database `path`, replaces `groups` in one
 // transaction (WriteGroupRows), commits and closes it. On error nothing is committed.
+// `wrote_more` as for WriteGroupRows, and once more after the commit (the last pages).
 absl::Status WriteGroupsToFile(const std::string& path, const GroupRowMap& groups,
-                               const CheckerAdapter& adapter);
+                               const CheckerAdapter& adapter,
+                               const std::function<void()>& wrote_more = {});
 
 }  // namespace typecache
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/base/status_macros.h"
+#include "src/os/writeback.h"
 #include "src/store/local/snapshot.h"
 #include "src/store/local/sweep.h"
 
@@ -46,7 +47,22 @@ absl::StatusOr<PublishReport> PublishFreshGeneration(Fs& fs, const Layout& layou
             prepared.groups[group] = WrittenDigest{0, DigestOfRows(group, rows).exact};
           }
         });
-        absl::Status wrote = WriteGroupsToFile(db, groups, adapter);
+        // The file's pages start going to disk while SQLite writes it (on another thread), so
+        // that the fsync below waits for the last ones only: on a cold pull of a 15 MB cache
+        // that fsync was 12 ms of a 62 ms pull. Destroyed after WriteGroupsToFile closed the
+        // file (writeback.h).
+        absl::Status wrote = fs.WriteNewFile(db, "", Durability::kUnsynced);
+        std::unique_ptr<BackgroundWriteback> writeback;
+        if (wrote.ok()) {
+          absl::StatusOr<std::unique_ptr<BackgroundWriteback>> started =
+              BackgroundWriteback::Start(fs, db);
+          wrote = started.status();
+          if (started.ok()) writeback = *std::move(started);
+        }
+        if (wrote.ok()) {
+          wrote = WriteGroupsToFile(db, groups, adapter, [&writeback] { writeback->Kick(); });
+        }
+        writeback.reset();
         digests.join();
         RETURN_IF_ERROR(wrote);
         // As the prepare step leaves a run's copy: shareable by the group (0666 & ~umask) and

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "src/cachedb/cache_file.h"
 #include "src/checker/mypy/mypy_adapter.h"
@@ -102,6 +103,63 @@ TEST_F(FreshPublishTest, DigestOfRowsIsWhatTheWrittenFileGives) {
     for (const CacheRow& r : rows) EXPECT_TRUE(StoredAsGiven(r)) << g;
     EXPECT_EQ(DigestOfRows(g, rows), read->at(g)) << g;
   }
+}
+
+// The real file system, counting the writebacks started (os/writeback.h) per file.
+class WritebackCountingFs : public FaultFs {
+ public:
+  WritebackCountingFs() : FaultFs(RealFs()) {}
+  absl::StatusOr<int> OpenForWriteback(const std::string& path) override {
+    absl::StatusOr<int> fd = RealFs().OpenForWriteback(path);
+    if (fd.ok()) {
+      absl::MutexLock lock(&mu_);
+      paths_[*fd] = path;
+    }
+    return fd;
+  }
+  absl::Status StartWriteback(int fd) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++started_[paths_[fd]];
+    }
+    return RealFs().StartWriteback(fd);
+  }
+  std::map<std::string, int> started() const {
+    absl::MutexLock lock(&mu_);
+    return started_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<int, std::string> paths_;
+  std::map<std::string, int> started_;
+};
+
+// The new database's pages start going to disk while SQLite writes it (a cold pull's fsync
+// then waits for the last ones only), and the file written is still exactly the rows.
+TEST_F(FreshPublishTest, TheDatabaseStartsGoingToDiskWhileSqliteWritesIt) {
+  std::vector<Row> rows;
+  for (int m = 0; m < 40; ++m) {
+    std::vector<Row> module = ModuleRows(absl::StrCat("pkg/big", m), "v1", 1700000000.5);
+    for (Row& r : module) r.data += std::string(128 << 10, static_cast<char>('a' + m % 26));
+    rows.insert(rows.end(), module.begin(), module.end());
+  }
+  FreshGeneration gen = Source(rows);  // 80 rows of 128 KiB: 10 MiB
+  WritebackCountingFs fs;
+  Layout layout(tmp_.Sub("cache"));
+  absl::StatusOr<PublishReport> r = PublishFreshGeneration(fs, layout, adapter_, gen, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  int started = 0;
+  for (const auto& [path, n] : fs.started()) {
+    EXPECT_EQ(BaseName(path), "cache.db") << path;
+    started += n;
+  }
+  // One kick per MiB written and one after the commit; kicks during a writeback fold into one.
+  EXPECT_GE(started, 2) << "the writeback was started before SQLite had finished";
+  EXPECT_EQ(*ExactRows(layout.live_path("3.11") + "/cache.db", "files2"), source_rows_);
+  auto [recorded, actual] = Digests(layout);
+  ASSERT_TRUE(recorded.has_value());
+  EXPECT_EQ(*recorded, actual);
 }
 
 // A crash at any file-system call of the cold publish leaves no <X.Y>, or the whole generation.
