@@ -11,6 +11,7 @@
 #include "src/cachedb/cache_file.h"
 #include "src/os/lock.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/local_store.h"
 #include "src/store/local/snapshot.h"
 #include "src/store/local/sweep.h"
 
@@ -123,6 +124,7 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
   // copied again: a new copy would lose this edit.
   publish_options.adopt_recopies = 0;
   absl::Status status;
+  std::set<std::string> from_spare;  // Directories whose copy is a retired spare.
   for (const DbRef& ref : dbs) {
     std::string dir = JoinPath(root, ref.dir);
     ASSIGN_OR_RETURN(FileInfo dir_info, fs.Stat(dir));
@@ -151,12 +153,35 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
         break;
       }
       snapshot.dirs.push_back({ref.dir, *live, *std::move(stamps), AdoptedStamps{}});
-      status = fs.MakeDir(dir, false);
-      if (!status.ok()) break;
+      // A retired generation brought up to date from the logs instead of a copy of every
+      // database, as a run's snapshot: a pull that brings one group into a 15 MB cache copied
+      // and fsynced all of it. Only for a generation the target holds (nobody rewrites it while
+      // the spare is brought up to it).
+      bool spare = false;
+      if (listed != target.live.end() && target.held != nullptr) {
+        LocalGenerationStore store(fs, layout, adapter);
+        absl::StatusOr<bool> reused =
+            CopyFromRetiredSpare(store, fs, layout, adapter, ref.dir, *live, dir);
+        if (!reused.ok()) {
+          status = reused.status();
+          break;
+        }
+        spare = *reused;
+      }
+      if (spare) {
+        from_spare.insert(ref.dir);
+      } else {
+        status = fs.MakeDir(dir, false);
+        if (!status.ok()) break;
+      }
     }
     std::string copy = JoinPath(dir, ref.file);
     Progress& progress = Progress::Or(options.progress);
-    if (!ref.path.empty()) {
+    if (!ref.path.empty() && from_spare.count(ref.dir) > 0) {
+      absl::StatusOr<int64_t> size = SizeOf(fs, copy);
+      report.bytes_before += size.ok() ? *size : 0;
+      ++report.dbs_from_spares;
+    } else if (!ref.path.empty()) {
       progress.Detail("copying " + JoinPath(ref.dir, ref.file));
       absl::StatusOr<CopyResult> copied = ConsistentCopy(fs, ref.path, copy);
       if (!copied.ok()) {

@@ -109,6 +109,7 @@ struct EditReport {
   int64_t groups_changed = 0;
   int64_t bytes_before = 0;
   int64_t bytes_after = 0;
+  int dbs_from_spares = 0;  // Databases whose private copy was a retired spare, not a copy.
   PublishReport publish;
 };
 

@@ -442,6 +442,48 @@ TEST_F(MaintenanceTest, CacheDirEditPublishesANewGeneration) {
   }
 }
 
+// Edits after the first start from the generation the previous one retired, brought up to date
+// from the logs (O(changes)), not from a copy of every database; the result is exactly the
+// rows a copy would give. A retired generation written in place is not trusted: copied.
+TEST_F(MaintenanceTest, CacheDirEditsStartFromTheRetiredGeneration) {
+  Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});
+  auto edit = [&](const std::string& module) -> absl::StatusOr<EditReport> {
+    absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+    if (!t.ok()) return t.status();
+    return EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows(module, "e", 2)), EditOptions{});
+  };
+  absl::StatusOr<EditReport> first = edit("pkg/new1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->dbs_from_spares, 0) << "nothing retired yet: a copy";
+  // Another publish in between (a run): the spare is two generations behind.
+  Seed("3.11", {{"cache.db", ModuleRows("pkg/run", "r", 3)}});
+  absl::StatusOr<EditReport> second = edit("pkg/new2");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->dbs_from_spares, 1) << "the generation the first edit retired";
+  Rows rows = RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  EXPECT_EQ(rows.size(), 3u * 2 + 2 + 2 + 2);
+  for (const char* key :
+       {"pkg/m0.data.json", "pkg/new1.data.json", "pkg/new2.data.json", "pkg/run.meta.json"}) {
+    EXPECT_EQ(rows.count(key), 1u) << key;
+  }
+
+  // A retired generation modified in place (outside the protocol) is not used.
+  std::string spares = layout_.spares_dir("3.11");
+  absl::StatusOr<std::vector<std::string>> entries = RealFs().ListDir(spares);
+  ASSERT_TRUE(entries.ok() && !entries->empty()) << "the second edit retired a generation";
+  for (const std::string& e : *entries) {
+    TC_ASSERT_OK(WriteRows(JoinPath(JoinPath(spares, e), "cache.db"), Schema::kFiles,
+                           ModuleRows("pkg/intruder", "x", 9)));
+  }
+  absl::StatusOr<EditReport> third = edit("pkg/new3");
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->dbs_from_spares, 0) << "written in place: copied instead";
+  rows = RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db"));
+  EXPECT_EQ(rows.count("pkg/intruder.data.json"), 0u);
+  EXPECT_EQ(rows.count("pkg/new3.data.json"), 1u);
+  EXPECT_EQ(rows.size(), 3u * 2 + 2 * 4);
+}
+
 TEST_F(MaintenanceTest, ForeignCacheDirEditBecomesAGeneration) {
   std::string foreign = layout_.live_path("3.11");
   TC_ASSERT_OK(MakeDirs(RealFs(), foreign));

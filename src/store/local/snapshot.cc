@@ -130,9 +130,12 @@ absl::Status ReplaceFromLive(const CheckerAdapter& adapter, const std::string& d
 // Tries to take a spare of `name` and bring it to the live generation. Returns true when `to`
 // now holds an exact copy of the live generation with capture installed; false (and no `to`)
 // when no usable spare exists.
+// `for_edit` (a maintenance edit's copy, not a run's): only retired spares (a donated one has
+// capture installed and belongs to runs: left where it is), and no capture installed.
 absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& layout,
                                 const CheckerAdapter& adapter, const std::string& name,
-                                const LiveState& live, const std::string& to, Snapshot& snap) {
+                                const LiveState& live, const std::string& to, Snapshot& snap,
+                                bool for_edit = false) {
   std::string spares = layout.spares_dir(name);
   ASSIGN_OR_RETURN(FileInfo info, fs.Stat(spares));
   if (!info.is_dir()) return false;
@@ -150,6 +153,7 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
   for (const std::string& entry : entries) {
     int64_t gen = SpareGen(entry);
     bool retired = IsRetiredSpare(entry);
+    if (for_edit && !retired) continue;
     if (!retired && !SpareOfThisBoot(entry)) {
       (void)discard(JoinPath(spares, entry));
       continue;
@@ -194,7 +198,7 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
             continue;
           }
         }
-        if (status.ok()) status = InstallCapture(db, adapter);
+        if (status.ok() && !for_edit) status = InstallCapture(db, adapter);
         if (!status.ok()) break;
         ++snap.files;
       }
@@ -213,6 +217,14 @@ absl::StatusOr<bool> ReuseSpare(GenerationStore& store, Fs& fs, const Layout& la
 }
 
 }  // namespace
+
+absl::StatusOr<bool> CopyFromRetiredSpare(GenerationStore& store, Fs& fs, const Layout& layout,
+                                          const CheckerAdapter& adapter, const std::string& name,
+                                          const LiveState& live, const std::string& to) {
+  if (live.kind != LiveState::Kind::kGeneration) return false;
+  Snapshot unused;
+  return ReuseSpare(store, fs, layout, adapter, name, live, to, unused, /*for_edit=*/true);
+}
 
 absl::Status DonateSpare(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                          const Snapshot& snapshot, const std::string& name,

@@ -74,6 +74,15 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
                                       const CheckerAdapter& adapter,
                                       const std::string& private_root,
                                       Progress* progress = nullptr);
+// A maintenance edit's private copy of the directory `name` from a retired spare instead of a
+// copy of every database: the spare is claimed (renamed to `to`, which must not exist) and
+// brought to `live` (a generation the caller holds) by replacing the groups the logs say changed
+// since its base, as a run's snapshot does, but without capture. True when `to` now holds every
+// database of `live` with exactly its rows; false (and no `to`) when no retired spare is usable
+// (none, too old for the logs, or written in place while it was live). O(changes).
+absl::StatusOr<bool> CopyFromRetiredSpare(GenerationStore& store, Fs& fs, const Layout& layout,
+                                          const CheckerAdapter& adapter, const std::string& name,
+                                          const LiveState& live, const std::string& to);
 // The same with the shared cache directory of `layout` as the store (LocalGenerationStore).
 absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
                                       const std::string& private_root,
