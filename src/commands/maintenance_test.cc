@@ -1,6 +1,7 @@
 #include "src/commands/maintenance.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "src/store/local/layout.h"
 #include "src/store/local/publish.h"
 #include "src/store/local/snapshot.h"
+#include "src/testing/fault_fs.h"
 #include "src/testing/test_util.h"
 
 namespace typecache {
@@ -482,6 +484,68 @@ TEST_F(MaintenanceTest, CacheDirEditsStartFromTheRetiredGeneration) {
   EXPECT_EQ(rows.count("pkg/intruder.data.json"), 0u);
   EXPECT_EQ(rows.count("pkg/new3.data.json"), 1u);
   EXPECT_EQ(rows.size(), 3u * 2 + 2 * 4);
+}
+
+// A kill at any file-system call of an edit that starts from a retired spare leaves the old
+// generation or the new one, whole; the next edit (from whatever spare is left) loses nothing.
+TEST_F(MaintenanceTest, KillAtEveryStepOfAnEditFromASpareLosesNothing) {
+  auto prepare = [&](const std::string& cache) {
+    Layout layout(cache);
+    layout_ = layout;
+    Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});
+    absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+    ASSERT_TRUE(t.ok()) << t.status();
+    // This edit retires the seed's generation: the spare the victim starts from.
+    TC_ASSERT_OK(
+        EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/e1", "e", 2)), EditOptions{})
+            .status());
+  };
+  auto victim = [&](Fs& fs) -> absl::StatusOr<EditReport> {
+    absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+    if (!t.ok()) return t.status();
+    return EditTarget(fs, adapter_, *t, Writing(ModuleRows("pkg/v", "v", 3)), EditOptions{});
+  };
+  int calls = 0;
+  {
+    prepare(tmp_.Sub("count"));
+    FaultFs counting(RealFs());
+    absl::StatusOr<EditReport> r = victim(counting);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->dbs_from_spares, 1);
+    calls = counting.calls();
+  }
+  ASSERT_GT(calls, 10);
+  int published = 0;
+  for (int n = 1; n <= calls + 1; ++n) {
+    prepare(tmp_.Sub(absl::StrCat("kill", n)));
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      FaultFs killing(RealFs());
+      killing.KillAt(n);
+      _exit(victim(killing).ok() ? 0 : 3);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    std::string db = JoinPath(layout_.live_path("3.11"), "cache.db");
+    ASSERT_EQ(*IntegrityCheck(db), "ok") << "kill at " << n;
+    Rows rows = RowsOf(db);
+    bool has_victim = rows.count("pkg/v.data.json") > 0;
+    published += has_victim;
+    ASSERT_EQ(rows.size(), 3u * 2 + 2 + (has_victim ? 2 : 0)) << "kill at " << n;
+    ASSERT_EQ(rows.count("pkg/e1.data.json"), 1u) << "kill at " << n;
+    // The next edit, from what the dead one left (a spare, a claimed copy, a run directory).
+    absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+    ASSERT_TRUE(t.ok()) << t.status();
+    absl::StatusOr<EditReport> next =
+        EditTarget(RealFs(), adapter_, *t, Writing(ModuleRows("pkg/after", "n", 4)), EditOptions{});
+    ASSERT_TRUE(next.ok()) << "kill at " << n << ": " << next.status();
+    rows = RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db"));
+    EXPECT_EQ(rows.size(), 3u * 2 + 2 + (has_victim ? 2 : 0) + 2) << "kill at " << n;
+    EXPECT_EQ(rows.count("pkg/after.data.json"), 1u) << "kill at " << n;
+    EXPECT_EQ(rows.count("pkg/v.data.json"), has_victim ? 1u : 0u) << "kill at " << n;
+  }
+  EXPECT_GT(published, 0) << "the last kill points come after the publish";
 }
 
 TEST_F(MaintenanceTest, ForeignCacheDirEditBecomesAGeneration) {
