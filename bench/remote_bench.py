@@ -223,6 +223,15 @@ def scenario_single(server, tmp, packages, modules, round_id):
     tool("push", url, cache_ci)
     out["behind"], report = fetch_both(server, url, work, "r%d-c2" % round_id)
     out["behind"]["typecache_groups"] = report["counters"]["hits"]
+    # Commit 3 edits another module: the steady state of a machine that pulls every commit
+    # (its previous pull retired a generation, which this pull brings up to date instead of
+    # copying the cache).
+    write_package(checkout, 1 % packages, modules=modules, with_error=False, edit_round=2)
+    run_mypy(checkout, cache_ci, names)
+    tar_put(server, cache_ci, "r%d-c3" % round_id)
+    tool("push", url, cache_ci)
+    out["again"], report = fetch_both(server, url, work, "r%d-c3" % round_id)
+    out["again"]["typecache_groups"] = report["counters"]["hits"]
     out["cache_groups"] = len(groups(cache_ci))
     out["cache_bytes"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in
                              os.walk(os.path.realpath(os.path.join(cache_ci, PYVER))) for f in fs)
@@ -269,14 +278,16 @@ def print_table(runs, label, args):
     print("| scenario | tarball bytes | tarball s | tarball CPU s | typecache bytes | typecache s | "
           "typecache CPU s | typecache/tarball s | CPU |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for scn, name in (("cold", "cold machine"), ("behind", "one commit behind")):
+    for scn, name in (("cold", "cold machine"), ("behind", "one commit behind"),
+                      ("again", "one more commit behind (steady state)")):
         print("| %s | %d | %s | %.3f | %d | %s | %.3f | %.2fx | %.2fx |" % (
             name, med(scn, "tarball", 0), spread(scn, "tarball"), med(scn, "tarball", 2),
             med(scn, "typecache", 0), spread(scn, "typecache"), med(scn, "typecache", 2),
             med(scn, "typecache", 1) / max(med(scn, "tarball", 1), 1e-9),
             med(scn, "typecache", 2) / max(med(scn, "tarball", 2), 1e-9)))
     print()
-    for scn, name in (("cold", "cold machine"), ("behind", "one commit behind")):
+    for scn, name in (("cold", "cold machine"), ("behind", "one commit behind"),
+                      ("again", "one more commit behind")):
         print("%s, tarball with every file fsynced: %s s, typecache/that %.2fx" % (
             name, spread(scn, "tarball_synced"),
             med(scn, "typecache", 1) / max(med(scn, "tarball_synced", 1), 1e-9)))
