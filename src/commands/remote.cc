@@ -140,10 +140,6 @@ absl::StatusOr<std::unique_ptr<RemoteSession>> OpenSession(const RemoteOptions& 
 
 // ---- The local side ----
 
-std::string FamilySlot(const GroupSelector& s) {
-  return absl::StrCat(s.table, "|", s.family.has_value() ? *s.family : "*");
-}
-
 // One live database and what it holds.
 struct LocalDb {
   DbRef ref;

@@ -414,7 +414,7 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
         if (reused) {
           held.reset();
           CollectAfterReading(fs, layout, name, live.gen);
-          snap.dirs.push_back({name, live, std::move(adopted)});
+          snap.dirs.push_back({name, live, std::move(adopted), AdoptedStamps{}});
           status = absl::OkStatus();
           break;
         }
@@ -428,7 +428,7 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
       }
       if (status.ok()) {
         ++snap.copies;
-        snap.dirs.push_back({name, live, std::move(adopted)});
+        snap.dirs.push_back({name, live, std::move(adopted), AdoptedStamps{}});
         break;
       }
       // The generation was garbage-collected under us: start over from the live one.
