@@ -232,6 +232,8 @@ def scenario_single(server, tmp, packages, modules, round_id):
     tool("push", url, cache_ci)
     out["again"], report = fetch_both(server, url, work, "r%d-c3" % round_id)
     out["again"]["typecache_groups"] = report["counters"]["hits"]
+    out["again"]["typecache_spares"] = report.get("dbs_from_spares", 0)
+    assert groups(os.path.join(work, "cold-tc")) == groups(cache_ci)
     out["cache_groups"] = len(groups(cache_ci))
     out["cache_bytes"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in
                              os.walk(os.path.realpath(os.path.join(cache_ci, PYVER))) for f in fs)

@@ -1,5 +1,6 @@
 #include "src/cachedb/group_rows.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/sqlite/sqlite_db.h"
@@ -54,6 +55,32 @@ TEST(GroupRows, RoundTripKeepsBytesMtimesAndStorageClasses) {
   std::string fresh = tmp.Sub("fresh.db");
   TC_ASSERT_OK(WriteGroupsToFile(fresh, *all, adapter));
   EXPECT_EQ(*ExactRows(fresh, "files2"), *want);
+}
+
+// WriteGroupsToFile calls back after about every MiB of rows and once after closing the file
+// (fresh_publish.cc starts the file's writeback from it), and writes the same rows as without.
+TEST(GroupRows, WriteGroupRowsCallsBackEveryMiB) {
+  TempDir tmp;
+  MypyAdapter adapter;
+  std::string src = tmp.Sub("src.db");
+  for (int m = 0; m < 20; ++m) {
+    std::vector<Row> rows = ModuleRows(absl::StrCat("pkg/m", m), "x", 1700000000.5);
+    for (Row& r : rows) r.data += std::string(128 << 10, 'a' + m);
+    TC_ASSERT_OK(WriteRows(src, Schema::kFiles2, rows));
+  }
+  absl::StatusOr<GroupFile> file = GroupFile::OpenReadOnly(src);
+  ASSERT_TRUE(file.ok()) << file.status();
+  absl::StatusOr<GroupRowMap> all = file->ReadAll(adapter);
+  ASSERT_TRUE(all.ok()) << all.status();
+  int calls = 0;
+  std::string with = tmp.Sub("with.db");
+  TC_ASSERT_OK(WriteGroupsToFile(with, *all, adapter, [&calls] { ++calls; }));
+  // 40 rows of 128 KiB = 5 MiB: a call after each full MiB, and one after the close.
+  EXPECT_EQ(calls, 5 + 1);
+  std::string without = tmp.Sub("without.db");
+  TC_ASSERT_OK(WriteGroupsToFile(without, *all, adapter));
+  EXPECT_EQ(*ExactRows(with, "files2"), *ExactRows(without, "files2"));
+  EXPECT_EQ(*ExactRows(with, "files2"), *ExactRows(src, "files2"));
 }
 
 TEST(GroupRows, RowOfAnotherGroupIsRefusedAndNothingWritten) {

@@ -43,6 +43,7 @@ nlohmann::ordered_json RemoteReportJson(const RemoteReport& r) {
   doc["groups_from_pack"] = r.groups_from_pack;
   doc["packs_written"] = r.packs_written;
   doc["direct_publishes"] = r.direct_publishes;
+  doc["dbs_from_spares"] = r.dbs_from_spares;
   doc["counters"] = RemoteCountersJson(r.counters);
   doc["warnings"] = JsonTextList(r.warnings);
   return doc;

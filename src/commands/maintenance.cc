@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/base/progress.h"
 #include "src/base/status_macros.h"
@@ -157,8 +158,16 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
       // database, as a run's snapshot: a pull that brings one group into a 15 MB cache copied
       // and fsynced all of it. Only for a generation the target holds (nobody rewrites it while
       // the spare is brought up to it).
+      // Not when the live directory has a -wal or -journal beside a database: committed rows
+      // may be in it, which a consistent copy includes and a spare would not.
+      bool side_files = false;
+      for (const auto& [name, info] : snapshot.dirs.back().adopted.files) {
+        bool side = absl::EndsWith(name, "-wal") || absl::EndsWith(name, "-journal");
+        side_files = side_files || (side && info.exists());
+      }
       bool spare = false;
-      if (listed != target.live.end() && target.held != nullptr) {
+      if (options.from_spares && !options.dry_run && !side_files && listed != target.live.end() &&
+          target.held != nullptr) {
         LocalGenerationStore store(fs, layout, adapter);
         absl::StatusOr<bool> reused =
             CopyFromRetiredSpare(store, fs, layout, adapter, ref.dir, *live, dir);
@@ -178,8 +187,13 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
     std::string copy = JoinPath(dir, ref.file);
     Progress& progress = Progress::Or(options.progress);
     if (!ref.path.empty() && from_spare.count(ref.dir) > 0) {
-      absl::StatusOr<int64_t> size = SizeOf(fs, copy);
-      report.bytes_before += size.ok() ? *size : 0;
+      // What the command started from is the live file (held), not the spare's size.
+      absl::StatusOr<int64_t> size = SizeOf(fs, ref.path);
+      if (!size.ok()) {
+        status = size.status();
+        break;
+      }
+      report.bytes_before += *size;
       ++report.dbs_from_spares;
     } else if (!ref.path.empty()) {
       progress.Detail("copying " + JoinPath(ref.dir, ref.file));
@@ -216,7 +230,18 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
       writes[ref.dir];  // Publish the directory even though no group changed.
     }
   }
+  // A directory brought up from a spare that this edit does not publish is exactly its base
+  // generation: it goes back to the spares (unsynced: trusted in this boot only, as a donated
+  // one) instead of being deleted with the private root, so the next run still finds one.
+  auto give_back_spares = [&]() {
+    if (!status.ok()) return;
+    for (const std::string& dir : from_spare) {
+      if (writes.count(dir) > 0) continue;
+      (void)DonateSpare(fs, layout, adapter, snapshot, dir, GroupSets{});
+    }
+  };
   if (!status.ok() || options.dry_run || writes.empty()) {
+    give_back_spares();
     cleanup();
     if (!status.ok()) return undo(status);
     // Nothing published: a cache that had no state of typecache's gets none.
@@ -240,6 +265,7 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
   if (target.held != nullptr) target.held->Release();
   absl::StatusOr<PublishReport> published =
       Publish(fs, layout, adapter, snapshot, writes, id, publish_options);
+  if (published.ok()) give_back_spares();
   cleanup();
   if (!published.ok()) {
     // A publish that failed before its switch left the cache as it was; one that switched

@@ -102,6 +102,11 @@ struct EditOptions {
   // Adoption of a directory typecache did not publish (PublishOptions::adopt_racy_margin): its
   // files must be this much older than the stamps taken before the copy; tests set 0.
   absl::Duration adopt_racy_margin = absl::Seconds(1);
+  // Start a directory's private copy from a retired generation brought up to date from the logs
+  // (O(changes)) when one is usable, instead of copying every database. Off for edits that must
+  // see the live files' own bytes (verify --repair: damage in a group the logs say is unchanged
+  // would not be in the spare). Never with dry_run.
+  bool from_spares = true;
 };
 
 struct EditReport {

@@ -486,6 +486,63 @@ TEST_F(MaintenanceTest, CacheDirEditsStartFromTheRetiredGeneration) {
   EXPECT_EQ(rows.size(), 3u * 2 + 2 * 4);
 }
 
+// An edit that publishes nothing (no change, or a dry run) leaves a spare for the next run: a
+// claimed one goes back (as this boot's), a dry run claims none. With from_spares off (verify
+// --repair) the copy is made from the live files. bytes_before is the live file's size.
+TEST_F(MaintenanceTest, EditsThatPublishNothingLeaveTheSpareForTheNextRun) {
+  Seed("3.11", {{"cache.db", Modules(0, 3, "a", 1)}});
+  auto edit = [&](const DbEditor& editor, EditOptions options) -> absl::StatusOr<EditReport> {
+    absl::StatusOr<Target> t = Resolve(layout_.cache_dir());
+    if (!t.ok()) return t.status();
+    return EditTarget(RealFs(), adapter_, *t, editor, options);
+  };
+  auto spares = [&]() {
+    absl::StatusOr<std::vector<std::string>> e = RealFs().ListDir(layout_.spares_dir("3.11"));
+    return e.ok() ? *e : std::vector<std::string>{};
+  };
+  ASSERT_TRUE(edit(Writing(ModuleRows("pkg/e1", "e", 2)), EditOptions{}).ok());
+  std::vector<std::string> retired = spares();
+  ASSERT_EQ(retired.size(), 1u) << "the edit retired the seed's generation";
+  EditOptions dry;
+  dry.dry_run = true;
+  absl::StatusOr<EditReport> dried = edit(Writing(ModuleRows("pkg/d", "d", 3)), dry);
+  ASSERT_TRUE(dried.ok()) << dried.status();
+  EXPECT_EQ(dried->dbs_from_spares, 0) << "a dry run claims no spare";
+  EXPECT_EQ(spares(), retired);
+  DbEditor nothing = [](const DbRef&, const std::string&) -> absl::StatusOr<DbChange> {
+    return DbChange{};
+  };
+  absl::StatusOr<EditReport> idle = edit(nothing, EditOptions{});
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  EXPECT_EQ(idle->dbs_from_spares, 1);
+  EXPECT_EQ(idle->publish.dirs_published, 0);
+  std::string live_db = JoinPath(layout_.live_path("3.11"), "cache.db");
+  EXPECT_EQ(idle->bytes_before, RealFs().Stat(live_db)->size) << "the live file's size";
+  std::vector<std::string> back = spares();
+  ASSERT_EQ(back.size(), 1u) << "given back, not deleted";
+  EXPECT_FALSE(absl::StrContains(back[0], ".retired.")) << back[0] << ": unsynced now";
+  // A run takes the given-back spare and gets exactly the live rows.
+  Seed("3.11", {{"cache.db", ModuleRows("pkg/run", "r", 4)}});
+  Rows rows = RowsOf(live_db);
+  EXPECT_EQ(rows.size(), 3u * 2 + 2 + 2);
+  EXPECT_EQ(rows.count("pkg/e1.meta.json"), 1u);
+  EditOptions from_live;
+  from_live.from_spares = false;
+  absl::StatusOr<EditReport> copied = edit(Writing(ModuleRows("pkg/c", "c", 5)), from_live);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(copied->dbs_from_spares, 0);
+  EXPECT_EQ(RowsOf(JoinPath(layout_.live_path("3.11"), "cache.db")).size(), 3u * 2 + 2 * 3);
+  // A side file beside a live database (a writer that did not close cleanly): copied, since
+  // committed rows may be in it.
+  ASSERT_TRUE(edit(Writing(ModuleRows("pkg/s", "s", 6)), EditOptions{}).ok());
+  ASSERT_FALSE(spares().empty());
+  TC_ASSERT_OK(RealFs().WriteNewFile(JoinPath(layout_.live_path("3.11"), "cache.db-journal"), "",
+                                     Durability::kUnsynced));
+  absl::StatusOr<EditReport> side = edit(Writing(ModuleRows("pkg/t", "t", 7)), EditOptions{});
+  ASSERT_TRUE(side.ok()) << side.status();
+  EXPECT_EQ(side->dbs_from_spares, 0) << "a -journal beside the live database";
+}
+
 // A kill at any file-system call of an edit that starts from a retired spare leaves the old
 // generation or the new one, whole; the next edit (from whatever spare is left) loses nothing.
 TEST_F(MaintenanceTest, KillAtEveryStepOfAnEditFromASpareLosesNothing) {

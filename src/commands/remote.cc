@@ -597,6 +597,7 @@ absl::StatusOr<int64_t> ApplyPlans(Ctx& c, std::vector<PullPlan>& plans, RemoteR
   };
   ASSIGN_OR_RETURN(EditReport edited, EditTarget(c.fs, c.adapter, target, editor, edit));
   report.groups_kept_local += edited.publish.conflicts;
+  report.dbs_from_spares += edited.dbs_from_spares;
   return written - edited.publish.conflicts;
 }
 

@@ -118,7 +118,8 @@ struct RemoteReport {
   int64_t groups_from_pack = 0;         // pull: groups taken (verified) from a pack
   int64_t packs_written = 0;            // push: packs uploaded
   int64_t direct_publishes = 0;         // pull: published as a new generation (cold machine)
-  int64_t groups_pushed = 0;            // push: entries in records appended
+  int64_t dbs_from_spares = 0;  // pull: databases brought up from a retired generation, not copied
+  int64_t groups_pushed = 0;    // push: entries in records appended
   int64_t records_appended = 0;
   bool store_failed = false;
   std::string failure;                // the first store error, for the one warning

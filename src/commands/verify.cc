@@ -271,7 +271,11 @@ absl::StatusOr<VerifyReport> Repair(Fs& fs, const CheckerAdapter& adapter, const
       change.groups.insert(broken.begin(), broken.end());
       return change;
     };
-    absl::StatusOr<EditReport> edited = EditTarget(fs, adapter, target, editor, options);
+    // The copies must hold the live files' own bytes (a damaged page, rows in a leftover
+    // -wal), not a spare brought up to date from the logs.
+    EditOptions edit = options;
+    edit.from_spares = false;
+    absl::StatusOr<EditReport> edited = EditTarget(fs, adapter, target, editor, edit);
     progress.Done();
     RETURN_IF_ERROR(edited.status());
   }

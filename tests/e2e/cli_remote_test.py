@@ -336,6 +336,38 @@ class RemoteTest(e.E2ETestCase):
                 warm = self.mypy(c, cache_c)
                 self.assert_warm(warm.stdout + warm.stderr)
 
+    def test_machine_that_pulls_every_commit_does_not_copy_its_cache(self):
+        """After its first pull, each pull of a machine that keeps up starts from the generation
+        the previous pull retired (O(changes)); what it publishes is what a copy gives: its next
+        mypy run is warm on the edited code and prints plain mypy's output."""
+        url = self.dav_url("-steady")
+        a, cache_a = self.machine("steady/a/proj", 1600000000)
+        self.assertEqual(self.mypy(a, cache_a).returncode, 1)
+        self.assertEqual(self.tc("remote", "push", url, "--cache-dir", cache_a).returncode, 0)
+        b, cache_b = self.machine("steady/b/proj", 1650000000)
+        first = json.loads(self.tc("remote", "pull", "--json", url, "--python", e.PYVER,
+                                   "--cache-dir", cache_b).stdout)
+        self.assertEqual(first["direct_publishes"], 1, first)
+        spares = []
+        for round_ in (1, 2, 3):
+            for checkout in (a, b):  # the same commit on both machines
+                e.write_package(checkout, 0, modules=MODULES, with_error=True, edit_round=round_)
+            self.assertEqual(self.mypy(a, cache_a).returncode, 1)
+            self.assertEqual(self.tc("remote", "push", url, "--cache-dir", cache_a).returncode, 0)
+            r = self.tc("remote", "pull", "--json", url, "--python", e.PYVER, "--cache-dir", cache_b)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            doc = json.loads(r.stdout)
+            self.assertGreaterEqual(doc["groups_applied"], 1, doc)
+            spares.append(doc["dbs_from_spares"])
+        # The first of these pulls finds no retired generation (the cold pull's is live): a copy.
+        self.assertEqual(spares, [0, 1, 1])
+        warm = self.mypy(b, cache_b)
+        self.assert_warm(warm.stdout + warm.stderr)
+        plain = self.plain_mypy(b)
+        self.assertEqual((warm.returncode, warm.stdout), (plain.returncode, plain.stdout))
+        v = self.tc("verify", cache_b)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+
     def test_explicit_commands_exit_codes(self):
         refused = self.info["blackhole"]["refused_port"]
         b, cache = self.machine("b/proj", 1650000000)
