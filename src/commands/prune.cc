@@ -117,7 +117,21 @@ absl::StatusOr<int64_t> TotalSize(Fs& fs, const Target& target) {
 struct DbPlan {
   std::set<std::string> evict;
   std::map<std::string, std::string> dead_tables;  // Dropped whole: table -> why.
+  int64_t evict_bytes = 0;                         // The evicted groups' estimated bytes.
+  int64_t file_bytes = 0;                          // The copy's size before the edit.
 };
+
+// A copy is vacuumed (rewritten whole, O(its size)) only when the file must shrink: a size
+// budget, a dropped table, or evictions of at least this fraction of the file. Otherwise the
+// pages freed stay in the file's free list and the next writes reuse them: pruning a few old
+// groups of a 4 GB cache costs what they hold, not a rewrite of 4 GB.
+constexpr double kVacuumFraction = 0.25;
+
+bool ShouldVacuum(const DbPlan& plan, bool size_budget) {
+  if (size_budget || !plan.dead_tables.empty()) return true;
+  return static_cast<double>(plan.evict_bytes) >=
+         kVacuumFraction * static_cast<double>(plan.file_bytes);
+}
 
 // The fixed inputs of a round.
 struct Round {
@@ -156,6 +170,8 @@ std::string EvictionReason(const Round& r, const DbRef& ref, const GroupInfo& g,
 absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::string& copy,
                               Evictions& evicted) {
   DbPlan plan;
+  ASSIGN_OR_RETURN(FileInfo info, r.fs.Stat(copy));
+  plan.file_bytes = info.size;
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenReadOnly(copy));
   if (r.options.dead_tables) {
     ASSIGN_OR_RETURN(std::vector<std::string> tables, db.ListTables());
@@ -175,6 +191,7 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
     std::string reason = EvictionReason(r, ref, g, dead_layout);
     if (!reason.empty()) {
       plan.evict.insert(g.group);
+      plan.evict_bytes += g.bytes;
       evicted.push_back({ref.shown, g.group, reason, g.bytes});
     }
     return absl::OkStatus();
@@ -182,10 +199,11 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
   return plan;
 }
 
-// Edits the copy as `plan` says, then vacuums it (the file must shrink). Returns the change and
-// appends the tables dropped to `dropped`.
+// Edits the copy as `plan` says, then vacuums it when ShouldVacuum says the file must shrink
+// (`size_budget`: a --max-size round). Returns the change and appends the tables dropped to
+// `dropped`.
 absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& ref,
-                                   const std::string& copy, DbPlan plan,
+                                   const std::string& copy, DbPlan plan, bool size_budget,
                                    std::vector<std::string>& dropped) {
   DbChange change;
   if (plan.evict.empty() && plan.dead_tables.empty()) return change;
@@ -201,7 +219,7 @@ absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& r
     }
     RETURN_IF_ERROR(txn.Commit());
   }
-  RETURN_IF_ERROR(db.Vacuum());
+  if (ShouldVacuum(plan, size_budget)) RETURN_IF_ERROR(db.Vacuum());
   RETURN_IF_ERROR(db.Close());
   change.groups.merge(plan.evict);
   return change;
@@ -417,7 +435,7 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy, evicted));
       if (!plan.evict.empty() || !plan.dead_tables.empty())
         progress.Detail("rewriting " + JoinPath(ref.dir, ref.file));
-      return ApplyPlan(adapter, ref, copy, std::move(plan), dropped);
+      return ApplyPlan(adapter, ref, copy, std::move(plan), options.max_size.has_value(), dropped);
     };
     absl::StatusOr<EditReport> edit_result = EditTarget(fs, adapter, current, editor, options.edit);
     progress.Done();

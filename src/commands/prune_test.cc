@@ -105,6 +105,32 @@ TEST_F(PruneTest, OlderThanEvictsOnlyGroupsWhoseNewestRowIsOlder) {
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
 }
 
+// Evicting a small part of a file does not rewrite it (VACUUM is O(file)): the pages freed are
+// kept for the next writes, the file keeps its size. A quarter or more is vacuumed: it shrinks.
+TEST_F(PruneTest, OnlyLargeEvictionsRewriteTheFile) {
+  absl::Time now = absl::FromUnixSeconds(1000000);
+  for (int m = 0; m < 40; ++m) Write(Padded(absl::StrCat("new", m), 999950, 20000));
+  Write(Padded("old0", 999000, 20000));
+  PruneOptions options;
+  options.now = now;
+  options.older_than = absl::Seconds(100);
+  int64_t before = RealFs().Stat(db_)->size;
+  absl::StatusOr<PruneReport> r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Evicted(*r), (Groups{"old0"}));
+  EXPECT_EQ(GroupsOf(db_).count("old0"), 0u);
+  EXPECT_EQ(RealFs().Stat(db_)->size, before) << "1 group of 41: not vacuumed";
+  EXPECT_EQ(*IntegrityCheck(db_), "ok");
+  // Now 15 of the 40 groups age out: over a quarter of the file, which is then rewritten.
+  for (int m = 0; m < 15; ++m) Write(Padded(absl::StrCat("new", m), 999000, 20000));
+  r = Run(db_, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->evicted.size(), 15u);
+  EXPECT_LT(RealFs().Stat(db_)->size, before * 3 / 4) << "vacuumed";
+  EXPECT_EQ(GroupsOf(db_).size(), 25u);
+  EXPECT_EQ(*IntegrityCheck(db_), "ok");
+}
+
 TEST_F(PruneTest, KeepVersionEvictsGroupsOfOtherVersions) {
   Write(Versioned("a", "1.0.1", 10));
   Write(Versioned("b", "1.0.0", 10));
