@@ -160,7 +160,8 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
       // the spare is brought up to it).
       // Not when the live directory has a -wal or -journal beside a database: committed rows
       // may be in it, which a consistent copy includes and a spare would not.
-      bool side_files = false;
+      // Stamps that list nothing (the databases did not match the listing) prove nothing.
+      bool side_files = snapshot.dirs.back().adopted.files.empty();
       for (const auto& [name, info] : snapshot.dirs.back().adopted.files) {
         bool side = absl::EndsWith(name, "-wal") || absl::EndsWith(name, "-journal");
         side_files = side_files || (side && info.exists());

@@ -30,13 +30,15 @@ class MaintenanceTest : public ::testing::Test {
   MaintenanceTest() : layout_(tmp_.Sub("cache")) {}
 
   // Publishes `files` (name -> rows) into <cache>/<dir> the way `typecache run` does.
-  void Seed(const std::string& dir, const std::map<std::string, std::vector<Row>>& files) {
+  void Seed(const std::string& dir, const std::map<std::string, std::vector<Row>>& files,
+            int* donated_spares_used = nullptr) {
     TC_ASSERT_OK(layout_.Create(RealFs()));
     std::string id = absl::StrCat("seed", next_id_++);
     std::string root = JoinPath(layout_.runs_dir(), id);
     TC_ASSERT_OK(RealFs().MakeDir(root, false));
     absl::StatusOr<Snapshot> snap = TakeSnapshot(RealFs(), layout_, adapter_, root);
     ASSERT_TRUE(snap.ok()) << snap.status();
+    if (donated_spares_used != nullptr) *donated_spares_used = snap->spares_from_donated;
     TC_ASSERT_OK(RealFs().MakeDir(JoinPath(root, dir), true));
     for (const auto& [name, rows] : files) {
       TC_ASSERT_OK(WriteRows(JoinPath(JoinPath(root, dir), name), Schema::kFiles, rows));
@@ -522,7 +524,9 @@ TEST_F(MaintenanceTest, EditsThatPublishNothingLeaveTheSpareForTheNextRun) {
   ASSERT_EQ(back.size(), 1u) << "given back, not deleted";
   EXPECT_FALSE(absl::StrContains(back[0], ".retired.")) << back[0] << ": unsynced now";
   // A run takes the given-back spare and gets exactly the live rows.
-  Seed("3.11", {{"cache.db", ModuleRows("pkg/run", "r", 4)}});
+  int donated = 0;
+  Seed("3.11", {{"cache.db", ModuleRows("pkg/run", "r", 4)}}, &donated);
+  EXPECT_EQ(donated, 1) << "the run's snapshot is the spare the edit gave back";
   Rows rows = RowsOf(live_db);
   EXPECT_EQ(rows.size(), 3u * 2 + 2 + 2);
   EXPECT_EQ(rows.count("pkg/e1.meta.json"), 1u);
