@@ -137,6 +137,37 @@ TEST_F(PruneTest, OnlyLargeEvictionsRewriteTheFile) {
   EXPECT_EQ(*IntegrityCheck(db_), "ok");
 }
 
+// An age prune lists keys and mtimes only and reads the rows of the groups that go; it evicts
+// the same groups, with the same bytes, as a prune that reads every row (--orphans here).
+TEST_F(PruneTest, AgeOnlyPruneReadsOnlyTheEvictedGroupsAndAgreesWithAFullRead) {
+  auto fill = [&](const std::string& db) {
+    for (int m = 0; m < 12; ++m) {
+      TC_ASSERT_OK(WriteRows(db, Schema::kFiles,
+                             Padded(absl::StrCat("pkg/m", m), m % 3 == 0 ? 999000 : 999950,
+                                    1000 + 3000 * static_cast<size_t>(m))));
+    }
+  };
+  std::string other = tmp_.Sub("other.db");
+  fill(db_);
+  fill(other);
+  PruneOptions age;
+  age.now = absl::FromUnixSeconds(1000000);
+  age.older_than = absl::Seconds(100);
+  PruneOptions full = age;
+  full.orphans = true;  // Needs every row: the full listing.
+  absl::StatusOr<PruneReport> cheap = Run(db_, age);
+  absl::StatusOr<PruneReport> read_all = Run(other, full);
+  ASSERT_TRUE(cheap.ok()) << cheap.status();
+  ASSERT_TRUE(read_all.ok()) << read_all.status();
+  std::map<std::string, int64_t> a, b;
+  for (const Eviction& e : cheap->evicted) a[e.group] = e.bytes;
+  for (const Eviction& e : read_all->evicted) b[e.group] = e.bytes;
+  EXPECT_EQ(a.size(), 4u);
+  EXPECT_EQ(a, b);
+  for (const auto& [group, bytes] : a) EXPECT_GT(bytes, 1000) << group;
+  EXPECT_EQ(GroupsOf(db_), GroupsOf(other));
+}
+
 TEST_F(PruneTest, KeepVersionEvictsGroupsOfOtherVersions) {
   Write(Versioned("a", "1.0.1", 10));
   Write(Versioned("b", "1.0.0", 10));
