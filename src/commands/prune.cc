@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -20,6 +21,7 @@
 #include "src/cachedb/group_rows.h"
 #include "src/commands/config.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/local_store.h"
 #include "src/store/local/sweep.h"
 
 namespace typecache {
@@ -169,6 +171,26 @@ std::string EvictionReason(const Round& r, const DbRef& ref, const GroupInfo& g,
   return "";
 }
 
+// The content digest the live generation holding `ref` recorded for it, if its file still has
+// the size and mtime recorded with it (not written in place since); nullopt otherwise.
+std::optional<uint64_t> RecordedDigest(Fs& fs, const CheckerAdapter& adapter, const Target& target,
+                                       const DbRef& ref) {
+  if (target.kind != Target::Kind::kCacheDir || ref.path.empty()) return std::nullopt;
+  auto live = target.live.find(ref.dir);
+  if (live == target.live.end() || live->second.kind != LiveState::Kind::kGeneration) {
+    return std::nullopt;
+  }
+  LocalGenerationStore store(fs, Layout(target.path), adapter);
+  absl::StatusOr<std::optional<GenerationRecord>> record = store.Record(ref.dir, live->second.gen);
+  if (!record.ok() || !record->has_value()) return std::nullopt;
+  auto digest = (*record)->digests.find(ref.file);
+  auto stamp = (*record)->stamps.find(ref.file);
+  if (digest == (*record)->digests.end() || stamp == (*record)->stamps.end()) return std::nullopt;
+  absl::StatusOr<FileInfo> file = fs.Stat(ref.path);
+  if (!file.ok() || !(stamp->second == FileStamp{file->size, file->mtime_ns})) return std::nullopt;
+  return digest->second;
+}
+
 // Reads the private copy `copy` of `ref` and decides what goes; appends the groups to `evicted`.
 absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::string& copy,
                               Evictions& evicted) {
@@ -242,12 +264,22 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
 // Edits the copy as `plan` says, then vacuums it when ShouldVacuum says the file must shrink
 // (`size_budget`: a --max-size round). Returns the change and appends the tables dropped to
 // `dropped`.
+// `base_digest`: the content digest of what the copy holds, when known (the live generation's
+// recorded one, its files unchanged since): the result's is then that minus the evicted groups'
+// (read from the copy, O(evicted)), and the publish need not read the whole result to record it.
 absl::StatusOr<DbChange> ApplyPlan(const CheckerAdapter& adapter, const DbRef& ref,
                                    const std::string& copy, DbPlan plan, bool size_budget,
+                                   std::optional<uint64_t> base_digest,
                                    std::vector<std::string>& dropped) {
   DbChange change;
   if (plan.evict.empty() && plan.dead_tables.empty()) return change;
   ASSIGN_OR_RETURN(CacheFile db, CacheFile::OpenForWrite(copy));
+  if (base_digest.has_value() && plan.dead_tables.empty()) {
+    ASSIGN_OR_RETURN(auto going, db.DigestGroups(plan.evict, adapter));
+    uint64_t digest = *base_digest;
+    for (const auto& [group, hash] : going) digest -= hash.exact;
+    change.digest = digest;
+  }
   {
     ASSIGN_OR_RETURN(CacheFile::Transaction txn, db.BeginWrite());
     RETURN_IF_ERROR(db.DeleteGroups(plan.evict, adapter).status());
@@ -475,7 +507,8 @@ absl::StatusOr<PruneReport> Prune(Fs& fs, const CheckerAdapter& adapter, const T
       ASSIGN_OR_RETURN(DbPlan plan, PlanDb(r, ref, copy, evicted));
       if (!plan.evict.empty() || !plan.dead_tables.empty())
         progress.Detail("rewriting " + JoinPath(ref.dir, ref.file));
-      return ApplyPlan(adapter, ref, copy, std::move(plan), options.max_size.has_value(), dropped);
+      return ApplyPlan(adapter, ref, copy, std::move(plan), options.max_size.has_value(),
+                       RecordedDigest(fs, adapter, current, ref), dropped);
     };
     absl::StatusOr<EditReport> edit_result = EditTarget(fs, adapter, current, editor, options.edit);
     progress.Done();

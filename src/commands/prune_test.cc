@@ -15,11 +15,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "src/cachedb/cache_file.h"
 #include "src/checker/mypy/mypy_adapter.h"
 #include "src/commands/maintenance.h"
 #include "src/os/fs.h"
 #include "src/sqlite/sqlite_db.h"
 #include "src/store/local/layout.h"
+#include "src/store/local/local_store.h"
 #include "src/testing/fault_fs.h"
 #include "src/testing/test_util.h"
 
@@ -461,6 +463,64 @@ TEST_F(PruneTest, MaxSizeSpillFailuresChangeNothing) {
   } else {
     setenv("TMPDIR", restore.c_str(), 1);
   }
+}
+
+// A prune of a generation whose digest is recorded records the new generation's digest from
+// the old one minus the evicted groups' (the publish does not read the result back): it is the
+// digest of what the file holds.
+TEST_F(PruneTest, PrunedGenerationRecordsTheDigestOfItsRows) {
+  std::string cache = tmp_.Sub("cache");
+  std::string db = JoinPath(JoinPath(cache, "3.11"), "cache.db");
+  TC_ASSERT_OK(MakeDirs(RealFs(), DirName(db)));
+  for (int m = 0; m < 8; ++m) {
+    TC_ASSERT_OK(
+        WriteRows(db, Schema::kFiles2, Padded(absl::StrCat("pkg/m", m), 999950, 1000 + 500 * m)));
+  }
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles2, Padded("pkg/ancient", 100, 3000)));
+  TC_ASSERT_OK(WriteRows(db, Schema::kFiles2, Padded("pkg/old", 999000, 4000)));
+  PruneOptions options;
+  options.now = absl::FromUnixSeconds(1000000);
+  options.edit.adopt_racy_margin = absl::ZeroDuration();
+  auto digests = [&]() -> std::pair<std::optional<uint64_t>, uint64_t> {
+    Layout layout(cache);
+    absl::StatusOr<LiveState> live = ReadLiveState(RealFs(), layout, "3.11");
+    if (!live.ok() || live->kind != LiveState::Kind::kGeneration) return {std::nullopt, 0};
+    LocalGenerationStore store(RealFs(), layout, adapter_);
+    absl::StatusOr<std::optional<GenerationRecord>> record = store.Record("3.11", live->gen);
+    std::optional<uint64_t> recorded;
+    if (record.ok() && record->has_value()) {
+      auto it = (*record)->digests.find("cache.db");
+      if (it != (*record)->digests.end()) recorded = it->second;
+    }
+    absl::StatusOr<CacheFile> file = CacheFile::OpenReadOnly(JoinPath(live->resolved, "cache.db"));
+    absl::StatusOr<uint64_t> actual = file.ok() ? file->ContentDigest(adapter_) : file.status();
+    return {recorded, actual.ok() ? *actual : 0};
+  };
+  options.older_than = absl::Seconds(100000);  // The first prune adopts the directory.
+  absl::StatusOr<PruneReport> first = Run(cache, options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(Evicted(*first), (Groups{"pkg/ancient"}));
+  auto [before, before_actual] = digests();
+  ASSERT_TRUE(before.has_value()) << "the adopted generation has a recorded digest";
+  ASSERT_EQ(*before, before_actual);
+  options.older_than = absl::Seconds(100);
+  absl::StatusOr<PruneReport> second = Run(cache, options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(Evicted(*second), (Groups{"pkg/old"}));
+  auto [after, after_actual] = digests();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(*after, after_actual);
+  EXPECT_NE(*after, *before);
+  // Written in place behind typecache's back (its record no longer describes it): the prune
+  // must not start from the recorded digest.
+  std::string live_db = JoinPath(JoinPath(cache, "3.11"), "cache.db");  // Through the link.
+  TC_ASSERT_OK(WriteRows(live_db, Schema::kFiles2, Padded("pkg/intruder", 999950, 2000)));
+  TC_ASSERT_OK(WriteRows(live_db, Schema::kFiles2, Padded("pkg/stale", 999000, 2000)));
+  absl::StatusOr<PruneReport> third = Run(cache, options);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(Evicted(*third), (Groups{"pkg/stale"}));
+  auto [last, last_actual] = digests();
+  if (last.has_value()) EXPECT_EQ(*last, last_actual);
 }
 
 TEST_F(PruneTest, MaxSizeOverACacheDirectoryCountsEveryDatabase) {
