@@ -84,6 +84,20 @@ absl::StatusOr<AdoptedStamps> StampedAsListed(Fs& fs, const CheckerAdapter& adap
   return stamps;
 }
 
+// Whether an edit may start a directory's copy from a retired spare, given the stamps of the
+// live directory's files: not for a dry run or when the options forbid it; not when a -wal or
+// -journal is beside a database (committed rows may be in it, which a consistent copy includes
+// and a spare would not); not when the stamps list nothing (the databases did not match the
+// listing: they prove nothing).
+bool MayStartFromSpare(const EditOptions& options, const AdoptedStamps& stamps) {
+  if (!options.from_spares || options.dry_run || stamps.files.empty()) return false;
+  for (const auto& [name, info] : stamps.files) {
+    bool side = absl::EndsWith(name, "-wal") || absl::EndsWith(name, "-journal");
+    if (side && info.exists()) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, const Target& target,
                                         const DbEditor& editor, const EditOptions& options) {
   EditReport report;
@@ -158,17 +172,9 @@ absl::StatusOr<EditReport> EditCacheDir(Fs& fs, const CheckerAdapter& adapter, c
       // database, as a run's snapshot: a pull that brings one group into a 15 MB cache copied
       // and fsynced all of it. Only for a generation the target holds (nobody rewrites it while
       // the spare is brought up to it).
-      // Not when the live directory has a -wal or -journal beside a database: committed rows
-      // may be in it, which a consistent copy includes and a spare would not.
-      // Stamps that list nothing (the databases did not match the listing) prove nothing.
-      bool side_files = snapshot.dirs.back().adopted.files.empty();
-      for (const auto& [name, info] : snapshot.dirs.back().adopted.files) {
-        bool side = absl::EndsWith(name, "-wal") || absl::EndsWith(name, "-journal");
-        side_files = side_files || (side && info.exists());
-      }
       bool spare = false;
-      if (options.from_spares && !options.dry_run && !side_files && listed != target.live.end() &&
-          target.held != nullptr) {
+      if (listed != target.live.end() && target.held != nullptr &&
+          MayStartFromSpare(options, snapshot.dirs.back().adopted)) {
         LocalGenerationStore store(fs, layout, adapter);
         absl::StatusOr<bool> reused =
             CopyFromRetiredSpare(store, fs, layout, adapter, ref.dir, *live, dir);

@@ -212,6 +212,10 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
     }
   }
   r.progress.Detail("reading " + JoinPath(ref.dir, ref.file));
+  auto reason_for = [&](const GroupInfo& g) -> std::string {
+    if (plan.dead_tables.count(g.table) > 0) return "";  // The whole table goes.
+    return EvictionReason(r, ref, g, dead_layout);
+  };
   const PruneOptions& o = r.options;
   if (!o.keep_version.has_value() && !o.missing_sources_root.has_value() && !o.orphans) {
     // Only ages, budgets and layouts decide: keys and mtimes suffice (no row's data is read,
@@ -224,8 +228,7 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
       g.rows = s.rows;
       g.newest_mtime = s.newest_mtime;
       g.data_row_mtime = s.data_row_mtime;
-      if (plan.dead_tables.count(g.table) > 0) return;  // The whole table goes.
-      std::string reason = EvictionReason(r, ref, g, dead_layout);
+      std::string reason = reason_for(g);
       if (!reason.empty() && plan.evict.insert(g.group).second) {
         going.emplace_back(g.group, std::move(reason));
       }
@@ -249,8 +252,7 @@ absl::StatusOr<DbPlan> PlanDb(const Round& r, const DbRef& ref, const std::strin
   }
   RETURN_IF_ERROR(db.ForEachGroup(r.adapter, [&](const GroupInfo& g) {
     r.progress.Add(g.bytes);
-    if (plan.dead_tables.count(g.table) > 0) return absl::OkStatus();  // The whole table goes.
-    std::string reason = EvictionReason(r, ref, g, dead_layout);
+    std::string reason = reason_for(g);
     if (!reason.empty()) {
       plan.evict.insert(g.group);
       plan.evict_bytes += g.bytes;

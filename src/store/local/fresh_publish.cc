@@ -49,17 +49,14 @@ absl::StatusOr<PublishReport> PublishFreshGeneration(Fs& fs, const Layout& layou
         });
         // The file's pages start going to disk while SQLite writes it (on another thread), so
         // that the fsync below waits for the last ones only: on a cold pull of a 15 MB cache
-        // that fsync was 12 ms of a 62 ms pull. Destroyed after WriteGroupsToFile closed the
-        // file (writeback.h).
-        // The writeback is a hint: without it (no descriptor to spare) the fsync does it all.
+        // that fsync was 12 ms of a 62 ms pull. A hint: without it (no descriptor to spare) the
+        // fsync does it all. Destroyed after WriteGroupsToFile closed the file (writeback.h).
         absl::Status wrote = fs.WriteNewFile(db, "", Durability::kUnsynced);
         std::unique_ptr<BackgroundWriteback> writeback;
         if (wrote.ok()) {
           absl::StatusOr<std::unique_ptr<BackgroundWriteback>> started =
               BackgroundWriteback::Start(fs, db);
           if (started.ok()) writeback = *std::move(started);
-        }
-        if (wrote.ok()) {
           wrote = WriteGroupsToFile(db, groups, adapter, [&writeback] {
             if (writeback) writeback->Kick();
           });

@@ -74,6 +74,11 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
                                       const CheckerAdapter& adapter,
                                       const std::string& private_root,
                                       Progress* progress = nullptr);
+// The same with the shared cache directory of `layout` as the store (LocalGenerationStore).
+absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
+                                      const std::string& private_root,
+                                      Progress* progress = nullptr);
+
 // A maintenance edit's private copy of the directory `name` from a retired spare instead of a
 // copy of every database: the spare is claimed (renamed to `to`, which must not exist) and
 // brought to `live` (a generation the caller holds) by replacing the groups the logs say changed
@@ -83,10 +88,6 @@ absl::StatusOr<Snapshot> TakeSnapshot(GenerationStore& store, Fs& fs, const Layo
 absl::StatusOr<bool> CopyFromRetiredSpare(GenerationStore& store, Fs& fs, const Layout& layout,
                                           const CheckerAdapter& adapter, const std::string& name,
                                           const LiveState& live, const std::string& to);
-// The same with the shared cache directory of `layout` as the store (LocalGenerationStore).
-absl::StatusOr<Snapshot> TakeSnapshot(Fs& fs, const Layout& layout, const CheckerAdapter& adapter,
-                                      const std::string& private_root,
-                                      Progress* progress = nullptr);
 
 // Keeps a run's private copy of `name`, which it did not publish, as a spare for a later run:
 // the groups it `captured` are restored from its base generation (so the spare is exactly that
