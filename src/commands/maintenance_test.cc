@@ -1,5 +1,6 @@
 #include "src/commands/maintenance.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -577,6 +578,7 @@ TEST_F(MaintenanceTest, KillAtEveryStepOfAnEditFromASpareLosesNothing) {
   }
   ASSERT_GT(calls, 10);
   int published = 0;
+  int killed = 0;  // Trials the fault really killed: every call up to `calls`, not the last.
   for (int n = 1; n <= calls + 1; ++n) {
     prepare(tmp_.Sub(absl::StrCat("kill", n)));
     pid_t pid = fork();
@@ -588,6 +590,7 @@ TEST_F(MaintenanceTest, KillAtEveryStepOfAnEditFromASpareLosesNothing) {
     }
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ++killed;
     std::string db = JoinPath(layout_.live_path("3.11"), "cache.db");
     ASSERT_EQ(*IntegrityCheck(db), "ok") << "kill at " << n;
     Rows rows = RowsOf(db);
@@ -606,6 +609,7 @@ TEST_F(MaintenanceTest, KillAtEveryStepOfAnEditFromASpareLosesNothing) {
     EXPECT_EQ(rows.count("pkg/after.data.json"), 1u) << "kill at " << n;
     EXPECT_EQ(rows.count("pkg/v.data.json"), has_victim ? 1u : 0u) << "kill at " << n;
   }
+  EXPECT_EQ(killed, calls) << "a kill point the fault did not deliver";
   EXPECT_GT(published, 0) << "the last kill points come after the publish";
 }
 
